@@ -1,0 +1,105 @@
+package backends
+
+import (
+	"context"
+	"reflect"
+	"strings"
+)
+
+// Backend turns a Plan into an Artifact: manifests for a cluster, or the
+// record of what a local run would do.
+//
+// Compile must not contact a cluster. plan is guaranteed to satisfy the
+// guarantees written on [Plan]; opts is guaranteed to be non-nil. A
+// requirement the backend cannot honor (for example a MIG slice on a
+// backend that has no GPUs) must produce an error wrapping
+// errors.ErrUnsupported; it is never silently dropped. Placement hints
+// (node pools, preemptible) may be ignored only where the backend's package
+// doc says so.
+//
+// Capabilities beyond compiling are optional interfaces that package
+// pipeline discovers with a type assertion: [Submitter], [Watcher],
+// [Canceler], [Namer].
+type Backend interface {
+	Compile(ctx context.Context, plan *Plan, opts *CompileOptions) (Artifact, error)
+}
+
+// CompileOptions controls Compile. Package pipeline never passes nil.
+type CompileOptions struct {
+	// BeforeEmit, if set, is called once with the backend-native object
+	// before it is rendered. The backend's package doc lists the types its
+	// as function accepts; as(nil) is false.
+	BeforeEmit func(as func(target any) bool) error
+}
+
+// Artifact is what a backend produced.
+type Artifact interface {
+	// Documents returns the rendered manifests in a stable order, one YAML
+	// (or JSON) document each, each ending in a newline.
+	Documents() [][]byte
+	// As sets target to a backend-native type and reports whether it
+	// could; As(nil) is false. The backend's package doc lists the types.
+	As(target any) bool
+}
+
+// Submitter is implemented by backends that can start a run of an
+// artifact they compiled.
+type Submitter interface {
+	// Submit starts a run and returns its id without waiting for it to
+	// finish. opts is guaranteed to be non-nil.
+	Submit(ctx context.Context, a Artifact, opts *SubmitOptions) (runID string, err error)
+}
+
+// SubmitOptions controls Submit.
+type SubmitOptions struct {
+	// RunID, if set, asks for this run id; a backend whose runs are
+	// resumable continues an earlier run with the same id.
+	RunID string
+}
+
+// Watcher is implemented by backends that can report a run's progress.
+type Watcher interface {
+	// Watch blocks until the run ends or ctx is done, calling
+	// opts.Progress (if set) with every new status, and returns the last
+	// status seen. A run that ended in failure is not an error of Watch:
+	// the returned status says so. opts is guaranteed to be non-nil.
+	Watch(ctx context.Context, runID string, opts *WatchOptions) (*RunStatus, error)
+}
+
+// WatchOptions controls Watch.
+type WatchOptions struct {
+	// Progress, if set, is called with a snapshot of the status each time
+	// it changes, from one goroutine at a time. It must not retain the
+	// snapshot's slices beyond the call.
+	Progress func(*RunStatus)
+}
+
+// Canceler is implemented by backends that can stop a run. Canceling
+// stops running steps, runs the exit handler, and leaves nothing behind.
+type Canceler interface {
+	Cancel(ctx context.Context, runID string) error
+}
+
+// Namer is implemented by backends that choose the name the program
+// entrypoint selects them by (-backend NAME). Without it the name is the
+// last element of the backend type's package path ("argo" for
+// *argo.Backend).
+type Namer interface {
+	Name() string
+}
+
+// NameOf returns the name of b: its Name method, or its package's name.
+func NameOf(b Backend) string {
+	if n, ok := b.(Namer); ok {
+		return n.Name()
+	}
+	t := reflect.TypeOf(b)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return ""
+	}
+	p := t.PkgPath()
+	return p[strings.LastIndexByte(p, '/')+1:]
+}

@@ -1,0 +1,86 @@
+// Package pipeline defines ML pipelines as typed Go graphs, validates them
+// in one pass, and compiles or runs them on any backend: Argo Workflows,
+// plain Kubernetes Jobs, or in process (package backends/local).
+//
+// # Defining tasks
+//
+// A task is a unit of work; see package task. A Go task is a function,
+//
+//	var train = task.New("train", func(ctx context.Context, in TrainIn) (TrainOut, error) { … }).
+//		WithResources(resources.Profile{GPUModel: "A100-80GB", MIG: "3g.40gb", NodePool: "gpu", Preemptible: true}).
+//		WithRetry(task.Retry{App: 1, Infra: 5, OnDemandFallback: true})
+//
+// and a container task is an image with typed inputs rendered into its
+// command line and typed outputs read from files (task.Container). Task
+// values are immutable; every With method returns a copy.
+//
+// # Wiring data
+//
+// [New] starts a pipeline; [Add] adds a task with its input and returns a
+// typed [Step]. step.Output() is a [Ref] to the step's result. A Ref field
+// in an input struct is a data dependency, so a wiring mistake is a
+// compile error:
+//
+//	type TrainIn struct {
+//		Data pipeline.Ref[PrepOut] // from an upstream step
+//		LR   pipeline.Ref[float64] // from a parameter
+//	}
+//
+//	p := pipeline.New("churn", nil)
+//	lr := pipeline.NewParam(p, "lr", 0.01)
+//	data := pipeline.Add(p, prep, PrepIn{Source: "s3://bucket/raw"})
+//	model := pipeline.Add(p, train, TrainIn{Data: data.Output(), LR: lr.Ref()})
+//
+// Inside the running task, in.Data.Get() is the upstream value. Values
+// cross step boundaries as JSON. [Field] refers to one field of a
+// struct-valued Ref. [Step.After] adds ordering without data.
+//
+// # Control flow
+//
+//   - [Step.When] runs a step only if a [Cond] holds ([Eq], [Gt], [IsTrue],
+//     [And], …); a skipped step skips every step that depends on it.
+//   - [FanOut] adds one step per input (static fan-out); [Collect] gathers
+//     their outputs into a Ref to a list (typed fan-in).
+//   - [ForEach] runs a task once per element of a list known only at run
+//     time (dynamic fan-out), at most [Fan.Limit] at a time; [Fan.Collect]
+//     is the list of outputs.
+//   - [OnExit] sets an exit handler that always runs last and reads the
+//     run's outcome through [Pipeline.Status].
+//   - [NewParam] declares a typed run-time parameter, overridable with
+//     -p name=value.
+//
+// Pipeline-wide defaults (image, resource profile, retry policy, timeout)
+// and node pools go in [Options].
+//
+// # Validation errors
+//
+// Builders never fail and never panic on user content. [Pipeline.Validate]
+// (also called by [Compile] and [Run]) reports every problem at once, each a
+// [FieldError] with a path and a type:
+//
+//	pipeline.tasks[train].resources.mig: Invalid "3g.20gb": A100-80GB has no MIG profile "3g.20gb" (…); did you mean "3g.40gb"?
+//	pipeline.tasks[eval].after: Invalid "eval": dependency cycle: eval -> report -> eval …
+//
+// Use [FieldErrors] or errors.As to inspect them, matching Type and Field.
+//
+// # Backends
+//
+// [Compile] validates the pipeline, lowers it to a backends.Plan (the
+// single, non-generic description every backend consumes) and hands it to
+// a backend, which returns manifests or a run record. [Run] also submits
+// the result and follows the run. The escape hatch to native objects is
+// [CompileOptions.BeforeEmit] and the artifact's As method.
+//
+// # The program entrypoint
+//
+// A pipeline program ends with [Main], which gives it the subcommands run,
+// compile, graph and lint, and the task-invocation mode that remote
+// backends use to run one Go task inside a container. The exit status is 0
+// on success, 1 when the run failed and 2 for an invalid pipeline or usage.
+//
+// # Telemetry
+//
+// Compile and Run start spans through the OpenTelemetry API, on the
+// global tracer provider: a no-op until the application installs one. The
+// library never configures exporters.
+package pipeline

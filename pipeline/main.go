@@ -1,0 +1,443 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+// Exit statuses of the program entrypoint.
+const (
+	ExitOK      = 0 // success
+	ExitFailed  = 1 // the run (or the invoked task) failed
+	ExitInvalid = 2 // invalid pipeline or usage
+)
+
+// Main is the entrypoint of a pipeline program: it parses os.Args, runs the
+// subcommand, and exits. Every pipeline program ends with it, passing the
+// backends it links:
+//
+//	func main() {
+//		pipeline.Main(build(), local.New(nil), argo.New(nil, nil))
+//	}
+//
+// The program then understands:
+//
+//	prog [run]   [-backend NAME] [-p name=value]...   run (default backend: local)
+//	prog compile -backend NAME [-o yaml|json] [-p name=value]...
+//	                                                  manifests to stdout, one YAML document each
+//	prog graph   [-format mermaid|dot]                the DAG as a picture
+//	prog lint    [-p name=value]...                   validate only
+//	prog task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
+//	                                                  run one Go task (used inside pods;
+//	                                                  see package backends)
+//
+// Exit status: 0 success; 1 the run failed; 2 invalid pipeline or usage,
+// with every validation problem on stderr, one per line. An interrupt
+// (SIGINT, SIGTERM) cancels the run; the exit handler still runs.
+func Main(p *Pipeline, bs ...backends.Backend) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Exec(ctx, p, os.Args[1:], os.Stdout, os.Stderr, bs...)
+	stop()
+	os.Exit(code)
+}
+
+// Exec is [Main] without the process: it runs the command line args (not
+// including the program name) against p and returns the exit status. Use
+// it to test a pipeline program's command line, or to embed the commands
+// in a program with its own CLI.
+func Exec(ctx context.Context, p *Pipeline, args []string, stdout, stderr io.Writer, bs ...backends.Backend) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	c := &cli{p: p, bs: bs, stdout: stdout, stderr: stderr}
+	switch cmd {
+	case "run":
+		return c.run(ctx, args)
+	case "compile":
+		return c.compile(ctx, args)
+	case "graph":
+		return c.graph(args)
+	case "lint":
+		return c.lint(args)
+	case backends.InvokeCommand:
+		return c.invoke(ctx, args)
+	case "help":
+		c.usage()
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "%s: unknown command %q\n", p.name, cmd)
+	c.usage()
+	return ExitInvalid
+}
+
+type cli struct {
+	p      *Pipeline
+	bs     []backends.Backend
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (c *cli) usage() {
+	names := c.backendNames()
+	fmt.Fprintf(c.stderr, `usage:
+  %[1]s [run]   [-backend NAME] [-p name=value]...
+  %[1]s compile -backend NAME [-o yaml|json] [-p name=value]...
+  %[1]s graph   [-format mermaid|dot]
+  %[1]s lint    [-p name=value]...
+  %[1]s task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
+backends linked: %[2]s
+`, c.p.name, strings.Join(names, ", "))
+}
+
+func (c *cli) backendNames() []string {
+	var names []string
+	for _, b := range c.bs {
+		names = append(names, backends.NameOf(b))
+	}
+	return names
+}
+
+// paramFlags collects -p name=value.
+type paramFlags map[string]string
+
+func (f paramFlags) String() string { return "" }
+
+func (f paramFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	f[name] = value
+	return nil
+}
+
+func (c *cli) flags(name string) (*flag.FlagSet, paramFlags) {
+	fs := flag.NewFlagSet(c.p.name+" "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	params := paramFlags{}
+	if name != "graph" && name != backends.InvokeCommand {
+		fs.Var(params, "p", "override a parameter: -p name=value (repeatable)")
+	}
+	return fs, params
+}
+
+// parse parses args; a non-zero status means stop with it.
+func (c *cli) parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return -1
+		}
+		return ExitInvalid
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.stderr, "%s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return ExitInvalid
+	}
+	return 0
+}
+
+func exitOf(code int) int {
+	if code < 0 {
+		return ExitOK
+	}
+	return code
+}
+
+func (c *cli) backend(name string) (backends.Backend, int) {
+	for _, b := range c.bs {
+		if backends.NameOf(b) == name {
+			return b, 0
+		}
+	}
+	fmt.Fprintf(c.stderr, "%s: backend %q is not linked into this program (linked: %s); pass it to pipeline.Main\n",
+		c.p.name, name, strings.Join(c.backendNames(), ", "))
+	return nil, ExitInvalid
+}
+
+// reportInvalid prints every field error of err, one per line, and
+// reports whether err was a validation failure.
+func (c *cli) reportInvalid(err error) bool {
+	fes := FieldErrors(err)
+	for _, fe := range fes {
+		fmt.Fprintln(c.stderr, fe.Error())
+	}
+	return len(fes) > 0
+}
+
+func (c *cli) lint(args []string) int {
+	fs, params := c.flags("lint")
+	if code := c.parse(fs, args); code != 0 {
+		return exitOf(code)
+	}
+	plan, err := c.p.build(params)
+	if err != nil {
+		c.reportInvalid(err)
+		return ExitInvalid
+	}
+	fmt.Fprintf(c.stdout, "%s: valid, %d steps\n", c.p.name, len(plan.Steps))
+	return ExitOK
+}
+
+func (c *cli) graph(args []string) int {
+	fs, _ := c.flags("graph")
+	format := fs.String("format", "mermaid", "mermaid or dot")
+	if code := c.parse(fs, args); code != 0 {
+		return exitOf(code)
+	}
+	plan, err := c.p.build(nil)
+	if err != nil {
+		c.reportInvalid(err)
+		return ExitInvalid
+	}
+	if err := WriteGraph(c.stdout, plan, GraphFormat(*format)); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return ExitInvalid
+	}
+	return ExitOK
+}
+
+func (c *cli) compile(ctx context.Context, args []string) int {
+	fs, params := c.flags("compile")
+	name := fs.String("backend", "", "the backend to compile for (required)")
+	out := fs.String("o", "yaml", "yaml or json")
+	if code := c.parse(fs, args); code != 0 {
+		return exitOf(code)
+	}
+	if *name == "" {
+		fmt.Fprintf(c.stderr, "%s compile: -backend is required (linked: %s)\n", c.p.name, strings.Join(c.backendNames(), ", "))
+		return ExitInvalid
+	}
+	if *out != "yaml" && *out != "json" {
+		fmt.Fprintf(c.stderr, "%s compile: -o %q: use yaml or json\n", c.p.name, *out)
+		return ExitInvalid
+	}
+	b, code := c.backend(*name)
+	if b == nil {
+		return code
+	}
+	art, err := Compile(ctx, c.p, b, &CompileOptions{Params: params})
+	if err != nil {
+		if !c.reportInvalid(err) {
+			fmt.Fprintln(c.stderr, err)
+		}
+		return ExitInvalid
+	}
+	var buf bytes.Buffer
+	for i, doc := range art.Documents() {
+		if *out == "json" {
+			j, err := yaml.YAMLToJSON(doc)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "%s compile: document %d is not YAML: %v\n", c.p.name, i, err)
+				return ExitInvalid
+			}
+			var ind bytes.Buffer
+			if err := json.Indent(&ind, j, "", "  "); err != nil {
+				fmt.Fprintf(c.stderr, "%s compile: document %d: %v\n", c.p.name, i, err)
+				return ExitInvalid
+			}
+			buf.Write(ind.Bytes())
+			buf.WriteByte('\n')
+			continue
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(doc)
+		if len(doc) > 0 && doc[len(doc)-1] != '\n' {
+			buf.WriteByte('\n')
+		}
+	}
+	if _, err := c.stdout.Write(buf.Bytes()); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func (c *cli) run(ctx context.Context, args []string) int {
+	fs, params := c.flags("run")
+	name := fs.String("backend", "local", "the backend to run on")
+	runID := fs.String("run-id", "", "ask the backend for this run id (resumes a run on backends that support it)")
+	report := fs.String("report", "", "write the final run status as JSON to this file")
+	if code := c.parse(fs, args); code != 0 {
+		return exitOf(code)
+	}
+	b, code := c.backend(*name)
+	if b == nil {
+		return code
+	}
+	progress := newProgressPrinter(c.stderr)
+	st, err := Run(ctx, c.p, b, &RunOptions{Params: params, RunID: *runID, Progress: progress.update})
+	if st == nil {
+		if c.reportInvalid(err) {
+			return ExitInvalid
+		}
+		fmt.Fprintln(c.stderr, err)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return ExitInvalid
+		}
+		return ExitFailed
+	}
+	WriteSummary(c.stdout, st)
+	if *report != "" {
+		j, _ := json.MarshalIndent(st, "", "  ")
+		if werr := os.WriteFile(*report, append(j, '\n'), 0o644); werr != nil {
+			fmt.Fprintln(c.stderr, werr)
+			return ExitFailed
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// progressPrinter prints one line per step state change.
+type progressPrinter struct {
+	w    io.Writer
+	seen map[string]backends.Phase
+}
+
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	return &progressPrinter{w: w, seen: map[string]backends.Phase{}}
+}
+
+func (pp *progressPrinter) update(st *backends.RunStatus) {
+	for _, s := range st.Steps {
+		if pp.seen[s.Name] == s.Phase || s.Phase == backends.PhasePending {
+			continue
+		}
+		pp.seen[s.Name] = s.Phase
+		line := fmt.Sprintf("%-9s %s", strings.ToLower(string(s.Phase)), s.Name)
+		if n := len(s.Attempts); n > 1 {
+			line += fmt.Sprintf(" (attempt %d)", n)
+		}
+		if s.Message != "" && s.Phase == backends.PhaseFailed {
+			line += ": " + s.Message
+		}
+		fmt.Fprintln(pp.w, line)
+	}
+}
+
+// WriteSummary writes a short human summary of a run: one line per step
+// with its phase, attempts (and the reasons of failed ones) and duration.
+func WriteSummary(w io.Writer, st *backends.RunStatus) {
+	fmt.Fprintf(w, "run %s of %s: %s", st.RunID, st.Pipeline, st.Phase)
+	if !st.Started.IsZero() && !st.Finished.IsZero() {
+		fmt.Fprintf(w, " in %s", st.Finished.Sub(st.Started).Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	width := 4
+	for _, s := range st.Steps {
+		width = max(width, len(s.Name))
+	}
+	for _, s := range st.Steps {
+		line := fmt.Sprintf("  %-*s  %-9s", width, s.Name, s.Phase)
+		if n := len(s.Attempts); n > 0 {
+			var reasons []string
+			for _, a := range s.Attempts {
+				if a.Reason != "" {
+					reasons = append(reasons, string(a.Reason))
+				}
+			}
+			line += fmt.Sprintf("  attempts=%d", n)
+			if len(reasons) > 0 {
+				line += " failed=" + strings.Join(reasons, ",")
+			}
+		}
+		if n := len(s.Instances); n > 0 {
+			line += fmt.Sprintf("  instances=%d", n)
+		}
+		if !s.Started.IsZero() && !s.Finished.IsZero() {
+			line += "  " + s.Finished.Sub(s.Started).Round(time.Millisecond).String()
+		}
+		if s.Message != "" && s.Phase != backends.PhaseSucceeded {
+			line += "  " + s.Message
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}
+
+func (c *cli) invoke(ctx context.Context, args []string) int {
+	fs, _ := c.flags(backends.InvokeCommand)
+	step := fs.String("step", "", "the plan name of the step to run (required)")
+	input := fs.String("input", "", "the resolved input, as JSON")
+	inputFile := fs.String("input-file", "", "read the resolved input from this file")
+	outputFile := fs.String("output-file", backends.DefaultOutputFile, "write the output JSON here")
+	if code := c.parse(fs, args); code != 0 {
+		return exitOf(code)
+	}
+	plan, err := c.p.build(nil)
+	if err != nil {
+		c.reportInvalid(err)
+		return ExitInvalid
+	}
+	s := plan.Step(*step)
+	if s == nil || s.Invoke == nil {
+		var names []string
+		for _, st := range append(slices.Clone(plan.Steps), derefExit(plan)...) {
+			if st.Invoke != nil {
+				names = append(names, st.Name)
+			}
+		}
+		fmt.Fprintf(c.stderr, "%s task: no Go task step %q (Go task steps: %s)\n", c.p.name, *step, strings.Join(names, ", "))
+		return ExitInvalid
+	}
+	in := []byte(*input)
+	if *inputFile != "" {
+		if *input != "" {
+			fmt.Fprintf(c.stderr, "%s task: give -input or -input-file, not both\n", c.p.name)
+			return ExitInvalid
+		}
+		if in, err = os.ReadFile(*inputFile); err != nil {
+			fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
+			return ExitInvalid
+		}
+	}
+	if len(bytes.TrimSpace(in)) == 0 {
+		in = []byte("{}")
+	}
+	if !json.Valid(in) {
+		fmt.Fprintf(c.stderr, "%s task: the input of step %q is not valid JSON\n", c.p.name, *step)
+		return ExitInvalid
+	}
+	out, err := s.Invoke.Invoke(ctx, in)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s task %s: %v\n", c.p.name, *step, err)
+		return ExitFailed
+	}
+	if err := os.MkdirAll(filepath.Dir(*outputFile), 0o755); err != nil {
+		fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
+		return ExitInvalid
+	}
+	if err := os.WriteFile(*outputFile, out, 0o644); err != nil {
+		fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
+		return ExitInvalid
+	}
+	return ExitOK
+}
+
+func derefExit(p *backends.Plan) []backends.Step {
+	if p.Exit == nil {
+		return nil
+	}
+	return []backends.Step{*p.Exit}
+}

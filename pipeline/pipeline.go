@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/resources"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Pipeline is a graph of steps under construction. Build it with [New],
+// [Add], [ForEach], [FanOut], [OnExit] and [NewParam]; no builder ever
+// fails or panics on user content: problems are recorded and reported all
+// at once by [Pipeline.Validate], which [Compile] and [Run] also call.
+//
+// A Pipeline is not safe for concurrent modification. Once built it may be
+// compiled and run concurrently.
+type Pipeline struct {
+	name     string
+	defaults Defaults
+	pools    []resources.NodePool
+	nodes    []*node
+	params   []*param
+	exits    []*node
+}
+
+// Options configures a pipeline. The zero value is a pipeline with no
+// defaults and no node pools.
+type Options struct {
+	// Defaults apply to every task that does not set its own.
+	Defaults Defaults
+	// NodePools are the node pools tasks may name in
+	// resources.Profile.NodePool; a profile must fit the pool it names.
+	NodePools []resources.NodePool
+}
+
+// Defaults are the pipeline-level settings a task inherits.
+type Defaults struct {
+	// Image is the image of Go tasks that set none: usually the image
+	// holding this very program.
+	Image string
+	// Resources is the base profile; a task's profile is merged over it
+	// with [resources.Merge].
+	Resources resources.Profile
+	// Retry is the policy of tasks that set none.
+	Retry task.Retry
+	// Timeout bounds each attempt of tasks that set none; zero is none.
+	Timeout time.Duration
+}
+
+// New returns an empty pipeline named name. opts may be nil.
+func New(name string, opts *Options) *Pipeline {
+	p := &Pipeline{name: name}
+	if opts != nil {
+		p.defaults = opts.Defaults
+		p.defaults.Resources = resources.Merge(resources.Profile{}, opts.Defaults.Resources)
+		p.pools = slices.Clone(opts.NodePools)
+	}
+	return p
+}
+
+// Name returns the pipeline's name as given to New.
+func (p *Pipeline) Name() string { return p.name }
+
+// Status returns a reference to the run's outcome. Only the exit handler
+// (see [OnExit]) may read it; anywhere else it is a validation error.
+func (p *Pipeline) Status() Ref[RunInfo] {
+	return Ref[RunInfo]{src: newSource(&source{kind: srcRun, pipe: p, typ: typeOf[RunInfo]()})}
+}
+
+// RunInfo is what the exit handler learns about the run: its phase and
+// the steps that failed.
+type RunInfo = backends.RunInfo
+
+// node is one step of the graph.
+type node struct {
+	p      *Pipeline
+	index  int
+	spec   task.Spec
+	invoke task.Invoker
+	input  any
+	after  []*node
+	// badAfter records After arguments that were zero Steps.
+	badAfter int
+	when     []Cond
+	forEach  *forEach
+	exit     bool
+	// fanIndex is the element index for a step made by FanOut, else -1.
+	fanIndex int
+}
+
+type forEach struct {
+	items       *source
+	parallelism int
+	limitSet    bool
+}
+
+// Dependency is something a step can be ordered after: a [Step] or a
+// [Fan]. The interface is sealed.
+type Dependency interface {
+	depNodes() []*node
+}
+
+func (p *Pipeline) addNode(spec task.Spec, inv task.Invoker, input any) *node {
+	n := &node{p: p, index: len(p.nodes), spec: spec, invoke: inv, input: input, fanIndex: -1}
+	p.nodes = append(p.nodes, n)
+	return n
+}

@@ -1,0 +1,101 @@
+package task
+
+import (
+	"reflect"
+
+	"github.com/sluice-ml/sluice/internal/field"
+)
+
+// Validate reports every problem in s at once, with paths relative to the
+// task ("retry.app", "args[0]"). Resources are not checked here: a task's
+// profile is only complete after inheritance, so package pipeline checks
+// the merged profile with [resources.Resolve].
+func (s Spec) Validate() error {
+	var l field.List
+	if s.Name == "" {
+		l.Add(field.Required(field.NewPath("name"), "every task needs a name"))
+	}
+	switch s.Kind {
+	case KindGo:
+	case KindContainer:
+		if s.Image == "" {
+			l.Add(field.Required(field.NewPath("image"), "a container task needs an image; pass it to task.Container or WithImage"))
+		}
+		for i, c := range s.Command {
+			l.Add(checkArg(field.NewPath("command").Index(i), c, s.InputType))
+		}
+		for i, a := range s.Args {
+			l.Add(checkArg(field.NewPath("args").Index(i), a, s.InputType))
+		}
+		for i, e := range s.Env {
+			p := field.NewPath("env").Index(i)
+			if e.Name == "" {
+				l.Add(field.Required(p.Child("name"), "an environment variable needs a name"))
+			}
+			l.Add(checkArg(p.Child("value"), e.Value, s.InputType))
+		}
+		for i, o := range s.Outputs {
+			p := field.NewPath("outputs").Index(i)
+			if _, _, ok := FieldByName(s.OutputType, o.Field); !ok {
+				l.Add(field.NotFound(p.Child("field"), o.Field, "%v has no exported field of that name", s.OutputType))
+			}
+			if o.Path == "" || o.Path[0] != '/' {
+				l.Add(field.Invalid(p.Child("path"), o.Path, "must be an absolute path in the container"))
+			}
+		}
+	default:
+		l.Add(field.NotSupported(field.NewPath("kind"), s.Kind, []Kind{KindGo, KindContainer}))
+	}
+	if s.Retry != nil {
+		l.AddUnder(field.NewPath("retry"), s.Retry.Validate())
+	}
+	if s.Timeout < 0 {
+		l.Add(field.Invalid(field.NewPath("timeout"), s.Timeout.String(), "must not be negative; zero means no timeout"))
+	}
+	for i, x := range s.Cache.ExcludeInputs {
+		if _, _, ok := FieldByName(s.InputType, x); !ok {
+			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%v has no exported field of that name", s.InputType))
+		}
+	}
+	return l.Err()
+}
+
+// Validate reports every problem in r with paths relative to the policy.
+func (r Retry) Validate() error {
+	var l field.List
+	if r.App < 0 {
+		l.Add(field.Invalid(field.NewPath("app"), r.App, "must not be negative"))
+	}
+	if r.Infra < 0 {
+		l.Add(field.Invalid(field.NewPath("infra"), r.Infra, "must not be negative"))
+	}
+	b := field.NewPath("backoff")
+	if r.Backoff.Initial < 0 {
+		l.Add(field.Invalid(b.Child("initial"), r.Backoff.Initial.String(), "must not be negative"))
+	}
+	if r.Backoff.Max < 0 {
+		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be negative"))
+	}
+	if r.Backoff.Factor != 0 && r.Backoff.Factor < 1 {
+		l.Add(field.Invalid(b.Child("factor"), r.Backoff.Factor, "must be at least 1 (or 0 for the default of 2)"))
+	}
+	if r.Backoff.Max > 0 && r.Backoff.Max < r.Backoff.Initial {
+		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be less than backoff.initial"))
+	}
+	if r.OnDemandFallback && r.Infra == 0 {
+		l.Add(field.Invalid(field.NewPath("onDemandFallback"), true, "falls back on the last infrastructure retry, so set infra to at least 1"))
+	}
+	return l.Err()
+}
+
+func checkArg(p *field.Path, s string, in reflect.Type) *field.Error {
+	if err := checkTemplate(s); err != nil {
+		return field.Invalid(p, s, "%v", err)
+	}
+	for _, name := range Placeholders(s) {
+		if _, _, ok := FieldByName(in, name); !ok {
+			return field.NotFound(p, s, "placeholder {{.%s}}: %v has no exported field of that name", name, in)
+		}
+	}
+	return nil
+}
