@@ -57,7 +57,9 @@ func (r *Ref[T]) UnmarshalJSON(b []byte) error {
 func Const[T any](v T) Ref[T] { return Ref[T]{val: v} }
 
 // refSource is implemented by every Ref[T]; lowering finds Refs with it.
-type refSource interface{ refSrc() (*source, reflect.Type) }
+type refSource interface {
+	refSrc() (*source, reflect.Type)
+}
 
 func (r Ref[T]) refSrc() (*source, reflect.Type) { return r.src, typeOf[T]() }
 

@@ -22,16 +22,21 @@ type Profile struct {
 	// 64Mi. It counts against Memory.
 	SharedMemory string `json:"sharedMemory,omitempty"`
 
-	// GPUModel names a model from the catalog (see [Models]), for example
-	// "A100-80GB". It is required with MIG unless the node pool declares
-	// its model, and it selects nodes of that model when no pool is named.
+	// GPUModel names a model from the catalog (see [Models]), matched
+	// case-insensitively, for example "A100-80GB". It needs GPUs or MIG.
+	// MIG profiles are checked against it (or against the pool's model);
+	// the single MIG strategy needs it unless the pool declares its model.
+	// With no pool named, it selects nodes of that model through the
+	// nvidia.com/gpu.product label.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of whole GPUs. It cannot be combined with MIG.
+	// GPUs is the number of whole GPUs, requested as nvidia.com/gpu. It
+	// cannot be combined with MIG.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is a Multi-Instance GPU profile of GPUModel, for example
 	// "3g.40gb". It cannot be combined with GPUs.
 	MIG string `json:"mig,omitempty"`
 	// MIGCount is the number of MIG slices; zero means one when MIG is set.
+	// It is at most what 8 GPUs hold of that profile.
 	MIGCount int `json:"migCount,omitempty"`
 	// MIGStrategy is how the NVIDIA device plugin exposes MIG slices on the
 	// nodes. The zero value means the pool's strategy, else [MIGMixed].
@@ -42,7 +47,8 @@ type Profile struct {
 	// cluster autoscaler grows exactly that pool.
 	NodePool string `json:"nodePool,omitempty"`
 	// Preemptible places the task on spot/preemptible capacity, using the
-	// pool's provider convention. Retries then tell preemption from failure.
+	// pool's provider convention; it needs a NodePool declared with Spot.
+	// Retries then tell preemption from failure.
 	Preemptible bool `json:"preemptible,omitempty"`
 
 	// NodeSelector adds node labels the task requires.
@@ -50,7 +56,7 @@ type Profile struct {
 	// Tolerations adds taints the task tolerates.
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 	// Affinity adds node/pod (anti-)affinity; it is merged with the
-	// affinity placement needs.
+	// affinity placement needs. It is passed through unchecked.
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 }
 
@@ -124,9 +130,10 @@ type Capacity struct {
 	EphemeralStorage string `json:"ephemeralStorage,omitempty"`
 	// GPUModel is the catalog model of the node's GPUs.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of physical GPUs per node.
+	// GPUs is the number of physical GPUs per node; zero means unknown.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is how many slices of each MIG profile one node exposes, when its
-	// GPUs are partitioned, for example {"3g.40gb": 16}.
+	// GPUs are partitioned, for example {"3g.40gb": 16}. When it is set, a
+	// profile not listed counts as zero slices; nil means unknown.
 	MIG map[string]int `json:"mig,omitempty"`
 }

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -209,3 +210,10 @@ func (f funcInvoker[In, Out]) Invoke(ctx context.Context, input []byte) ([]byte,
 	}
 	return b, nil
 }
+
+// ErrInfrastructure marks a failure caused by the infrastructure rather
+// than the task: preemption, eviction, node loss, a broken device. An
+// attempt whose error wraps it consumes the Infra retry budget instead of
+// the App budget. Backends wrap it when they observe such a failure; a task
+// may wrap it too (say, on a GPU ECC error) to ask for a retry elsewhere.
+var ErrInfrastructure = errors.New("infrastructure failure")
