@@ -34,6 +34,9 @@ type builder struct {
 	names map[*node]string // DNS-1123 step names
 	deps  map[*node]map[*node]bool
 	paths map[*node]*field.Path
+	// nameErrs holds each step's name problems, reported with the step's
+	// other problems so that errors come grouped by step.
+	nameErrs map[*node][]*field.Error
 }
 
 // build validates p and, when it is valid, lowers it to a Plan.
@@ -44,9 +47,13 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 		names: make(map[*node]string, len(p.nodes)),
 		deps:  make(map[*node]map[*node]bool, len(p.nodes)),
 		paths: make(map[*node]*field.Path, len(p.nodes)),
+
+		nameErrs: map[*node][]*field.Error{},
 	}
 	plan := &backends.Plan{DisplayName: p.name, NodePools: slices.Clone(p.pools)}
-	plan.Name = b.checkName(b.root.Child("name"), p.name, true)
+	name, errs := checkName(b.root.Child("name"), p.name)
+	plan.Name = name
+	b.errs.Add(errs...)
 	b.checkDefaults()
 	b.errs.AddUnder(b.root.Child("nodePools"), resources.ValidatePools(p.pools))
 	plan.Params = b.params(overrides)
@@ -58,7 +65,7 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	}
 	for i, n := range p.exits {
 		if i > 0 {
-			b.errs.Add(field.Duplicate(b.root.Child("onExit"), n.spec.Name, "a pipeline has one exit handler; %q is already set", p.exits[0].spec.Name))
+			b.errs.Add(field.Duplicate(b.root.Child("onExit"), n.name, "a pipeline has one exit handler; %q is already set", p.exits[0].name))
 		}
 	}
 	order := b.topoOrder()
@@ -74,21 +81,20 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	return plan, nil
 }
 
-func (b *builder) checkName(path *field.Path, name string, required bool) string {
+// checkName checks a user-given name and returns its DNS-1123 form.
+func checkName(path *field.Path, name string) (string, []*field.Error) {
 	if name == "" {
-		if required {
-			b.errs.Add(field.Required(path, "give it a name: letters, digits and '-', at most %d characters", MaxNameLength))
-		}
-		return ""
+		return "", []*field.Error{field.Required(path, "give it a name: letters, digits and '-', at most %d characters", MaxNameLength)}
 	}
+	var errs []*field.Error
 	if len(name) > MaxNameLength {
-		b.errs.Add(field.TooLong(path, name, MaxNameLength))
+		errs = append(errs, field.TooLong(path, name, MaxNameLength))
 	}
 	s := naming.Sanitize(name)
 	if s == "" {
-		b.errs.Add(field.Invalid(path, name, "has no ASCII letter or digit to build a DNS-1123 name from; use a name such as %q", "train-model"))
+		errs = append(errs, field.Invalid(path, name, "has no ASCII letter or digit to build a DNS-1123 name from; use a name such as %q", "train-model"))
 	}
-	return naming.Fit(s, naming.MaxLabel)
+	return naming.Fit(s, naming.MaxLabel), errs
 }
 
 func (b *builder) checkDefaults() {
@@ -164,32 +170,34 @@ func (b *builder) nodeNames() {
 	byRaw := make(map[string]*node, len(b.p.nodes))
 	bySan := make(map[string]*node, len(b.p.nodes))
 	for _, n := range b.p.nodes {
-		raw := n.spec.Name
+		raw := n.name
 		path := tasks.Key(raw)
 		if raw == "" {
 			path = tasks.Index(n.index)
 		}
 		b.paths[n] = path
 		var name string
+		var errs []*field.Error
 		if n.fanIndex >= 0 {
 			// A generated name: check the base name; fit the rest.
 			base := raw[:strings.LastIndexByte(raw, '-')]
-			b.checkName(path.Child("name"), base, true)
+			_, errs = checkName(path.Child("name"), base)
 			name = naming.Fit(naming.Sanitize(raw), naming.MaxLabel)
 		} else {
-			name = b.checkName(path.Child("name"), raw, true)
+			name, errs = checkName(path.Child("name"), raw)
 		}
 		b.names[n] = name
+		b.nameErrs[n] = errs
 		if raw == "" || name == "" {
 			continue
 		}
 		if m, ok := byRaw[raw]; ok {
-			b.errs.Add(field.Duplicate(path.Child("name"), raw, "task %d has the same name; give one a new name with WithName", m.index))
+			b.nameErrs[n] = append(b.nameErrs[n], field.Duplicate(path.Child("name"), raw, "task %d has the same name; give one a new name with WithName", m.index))
 			continue
 		}
 		byRaw[raw] = n
 		if m, ok := bySan[name]; ok {
-			b.errs.Add(field.Duplicate(path.Child("name"), raw, "becomes %q, as %q does; rename one", name, m.spec.Name))
+			b.nameErrs[n] = append(b.nameErrs[n], field.Duplicate(path.Child("name"), raw, "becomes %q, as %q does; rename one", name, m.name))
 			continue
 		}
 		bySan[name] = n
@@ -202,7 +210,13 @@ func (b *builder) step(n *node) *backends.Step {
 	path := b.paths[n]
 	d := b.p.defaults
 	spec := n.spec.Clone()
-	b.errs.AddUnder(path, spec.Validate())
+	b.errs.Add(b.nameErrs[n]...)
+	specErrs := spec.Validate()
+	if len(b.nameErrs[n]) > 0 {
+		// Name problems are reported once, from the name checks above.
+		specErrs = withoutField(specErrs, "name")
+	}
+	b.errs.AddUnder(path, specErrs)
 	if spec.Kind == task.KindGo && spec.Image == "" {
 		spec.Image = d.Image
 	}
@@ -219,7 +233,7 @@ func (b *builder) step(n *node) *backends.Step {
 
 	st := &backends.Step{
 		Name:        b.names[n],
-		DisplayName: n.spec.Name,
+		DisplayName: n.name,
 		Task:        spec,
 		Resolved:    resolved,
 		Invoke:      n.invoke,
@@ -253,16 +267,16 @@ func (b *builder) useRef(n *node, path *field.Path, s *source) bool {
 			b.errs.Add(field.NotFound(path, "", "refers to a step that was never added; use the Step that Add returned"))
 			return false
 		case s.node.p != b.p:
-			b.errs.Add(field.Invalid(path, s.node.spec.Name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
+			b.errs.Add(field.Invalid(path, s.node.name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
 			return false
 		case s.node.exit:
-			b.errs.Add(field.Invalid(path, s.node.spec.Name, "the exit handler runs last, so no step can read its output"))
+			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs last, so no step can read its output"))
 			return false
 		case n.exit:
-			b.errs.Add(field.Invalid(path, s.node.spec.Name, "the exit handler runs even when steps fail, so it can read only parameters and Pipeline.Status"))
+			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs even when steps fail, so it can read only parameters and Pipeline.Status"))
 			return false
 		case s.node == n:
-			b.errs.Add(field.Invalid(path, s.node.spec.Name, "a step cannot read its own output"))
+			b.errs.Add(field.Invalid(path, s.node.name, "a step cannot read its own output"))
 			return false
 		}
 		b.deps[n][s.node] = true
@@ -275,7 +289,7 @@ func (b *builder) useRef(n *node, path *field.Path, s *source) bool {
 		if s.node != n {
 			name := ""
 			if s.node != nil {
-				name = s.node.spec.Name
+				name = s.node.name
 			}
 			b.errs.Add(field.Invalid(path, name, "the element of fan-out %q can only be used in that fan-out's input", name))
 			return false
@@ -460,11 +474,11 @@ func (b *builder) after(n *node, path *field.Path) {
 		p := path.Index(i)
 		switch {
 		case m.p != b.p:
-			b.errs.Add(field.Invalid(p, m.spec.Name, "is a step of pipeline %q; a step can only wait for steps of its own pipeline", m.p.name))
+			b.errs.Add(field.Invalid(p, m.name, "is a step of pipeline %q; a step can only wait for steps of its own pipeline", m.p.name))
 		case m.exit:
-			b.errs.Add(field.Invalid(p, m.spec.Name, "the exit handler runs last; nothing can be ordered after it"))
+			b.errs.Add(field.Invalid(p, m.name, "the exit handler runs last; nothing can be ordered after it"))
 		case m == n:
-			b.errs.Add(field.Invalid(p, m.spec.Name, "a step cannot wait for itself"))
+			b.errs.Add(field.Invalid(p, m.name, "a step cannot wait for itself"))
 		default:
 			b.deps[n][m] = true
 		}
@@ -538,11 +552,11 @@ func (b *builder) reportCycles(nodes []*node, indeg map[*node]int) {
 				cycle = append(cycle[k:], cycle[:k]...)
 				names := make([]string, 0, len(cycle)+1)
 				for _, m := range cycle {
-					names = append(names, m.spec.Name)
+					names = append(names, m.name)
 					reported[m] = true
 				}
-				names = append(names, first.spec.Name)
-				b.errs.Add(field.Invalid(b.paths[first].Child("after"), first.spec.Name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
+				names = append(names, first.name)
+				b.errs.Add(field.Invalid(b.paths[first].Child("after"), first.name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
 				break
 			}
 			pos[n] = len(walk)
@@ -682,4 +696,15 @@ func computeMayHold(t reflect.Type, seen map[reflect.Type]bool) bool {
 		}
 	}
 	return false
+}
+
+// withoutField drops the errors at the relative path f from err.
+func withoutField(err error, f string) error {
+	var l field.List
+	for _, e := range field.Errors(err) {
+		if e.Field != f {
+			l.Add(e)
+		}
+	}
+	return l.Err()
 }

@@ -75,8 +75,11 @@ type RunInfo = backends.RunInfo
 
 // node is one step of the graph.
 type node struct {
-	p      *Pipeline
-	index  int
+	p     *Pipeline
+	index int
+	// name is the step's name: the task's name, or "<task>-<i>" for a
+	// step made by FanOut.
+	name   string
 	spec   task.Spec
 	invoke task.Invoker
 	input  any
@@ -103,7 +106,7 @@ type Dependency interface {
 }
 
 func (p *Pipeline) addNode(spec task.Spec, inv task.Invoker, input any) *node {
-	n := &node{p: p, index: len(p.nodes), spec: spec, invoke: inv, input: input, fanIndex: -1}
+	n := &node{p: p, index: len(p.nodes), name: spec.Name, spec: spec, invoke: inv, input: input, fanIndex: -1}
 	p.nodes = append(p.nodes, n)
 	return n
 }

@@ -113,7 +113,7 @@ func (s *source) describe() string {
 		if s.node == nil {
 			d = "a step that was never added"
 		} else {
-			d = s.node.spec.Name
+			d = s.node.name
 		}
 	case srcParam:
 		d = "params." + s.param.name

@@ -29,13 +29,13 @@ func OnExit[In, Out any](p *Pipeline, t task.Task[In, Out], in In) Step[Out] {
 	return Step[Out]{n: n}
 }
 
-// Name returns the step's name as given to its task, or "" for the zero
-// Step.
+// Name returns the step's name as the user sees it: its task's name, or
+// "<task>-<i>" for a step made by [FanOut]; "" for the zero Step.
 func (s Step[Out]) Name() string {
 	if s.n == nil {
 		return ""
 	}
-	return s.n.spec.Name
+	return s.n.name
 }
 
 // Output returns a reference to the step's result, for use in downstream
@@ -119,7 +119,8 @@ func ForEach[Item, In, Out any](p *Pipeline, t task.Task[In, Out], items Ref[[]I
 func FanOut[In, Out any](p *Pipeline, t task.Task[In, Out], ins []In) []Step[Out] {
 	steps := make([]Step[Out], len(ins))
 	for i, in := range ins {
-		s := Add(p, t.WithName(fmt.Sprintf("%s-%d", t.Name(), i)), in)
+		s := Add(p, t, in)
+		s.n.name = fmt.Sprintf("%s-%d", t.Name(), i)
 		s.n.fanIndex = i
 		steps[i] = s
 	}
@@ -131,7 +132,7 @@ func (f Fan[Out]) Name() string {
 	if f.n == nil {
 		return ""
 	}
-	return f.n.spec.Name
+	return f.n.name
 }
 
 // Collect returns a reference to the list of all instances' outputs, in

@@ -1,0 +1,230 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// fakeBackend compiles a plan to one YAML document per step and, when
+// runs is set, "runs" it by reporting the given final phase.
+type fakeBackend struct {
+	name     string
+	final    backends.Phase
+	runs     bool
+	gotPlan  *backends.Plan
+	canceled bool
+}
+
+type fakeArtifact struct{ docs [][]byte }
+
+func (a fakeArtifact) Documents() [][]byte { return a.docs }
+func (a fakeArtifact) As(any) bool         { return false }
+
+func (f *fakeBackend) Name() string { return f.name }
+
+func (f *fakeBackend) Compile(_ context.Context, plan *backends.Plan, _ *backends.CompileOptions) (backends.Artifact, error) {
+	f.gotPlan = plan
+	var docs [][]byte
+	for _, s := range plan.Steps {
+		b, err := yaml.Marshal(map[string]any{"kind": "Step", "name": s.Name, "dependsOn": s.DependsOn})
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, b)
+	}
+	return fakeArtifact{docs}, nil
+}
+
+// runner is fakeBackend plus Submitter and Watcher.
+type runner struct{ *fakeBackend }
+
+func (r runner) Submit(context.Context, backends.Artifact, *backends.SubmitOptions) (string, error) {
+	return "run-1", nil
+}
+
+func (r runner) Watch(_ context.Context, id string, o *backends.WatchOptions) (*backends.RunStatus, error) {
+	st := &backends.RunStatus{RunID: id, Pipeline: r.gotPlan.Name, Phase: r.final}
+	for _, s := range r.gotPlan.Steps {
+		st.Steps = append(st.Steps, backends.StepStatus{Name: s.Name, Phase: r.final, Attempts: []backends.Attempt{{Number: 1, Phase: r.final}}})
+	}
+	if o.Progress != nil {
+		o.Progress(st.Clone())
+	}
+	return st, nil
+}
+
+func exec(t *testing.T, p *pipeline.Pipeline, args []string, bs ...backends.Backend) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = pipeline.Exec(t.Context(), p, args, &out, &errb, bs...)
+	return code, out.String(), errb.String()
+}
+
+func validPipeline() *pipeline.Pipeline {
+	p := pipeline.New("churn", nil)
+	pipeline.NewParam(p, "lr", 0.01)
+	data := pipeline.Add(p, prep, PrepIn{Source: "s3://bucket/raw"})
+	pipeline.Add(p, train, TrainIn{Data: data.Output()})
+	return p
+}
+
+func TestExecLint(t *testing.T) {
+	code, out, errs := exec(t, validPipeline(), []string{"lint"})
+	assert.Equal(t, pipeline.ExitOK, code, errs)
+	assert.Equal(t, "churn: valid, 2 steps\n", out)
+
+	code, _, errs = exec(t, validPipeline(), []string{"lint", "-p", "lr=fast", "-p", "epochs=3"})
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	require.Len(t, lines, 2, errs)
+	assert.True(t, strings.HasPrefix(lines[0], "pipeline.params[lr]: Invalid"), lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "pipeline.params[epochs]: NotFound"), lines[1])
+}
+
+func TestExecInvalidPipelineListsEveryProblemOnePerLine(t *testing.T) {
+	p := pipeline.New("", nil)
+	pipeline.Add(p, train.WithRetry(task.Retry{App: -1}), TrainIn{})
+	pipeline.Add(p, train, TrainIn{})
+	for _, args := range [][]string{{"lint"}, {"graph"}, {"compile", "-backend", "fake"}, {"run", "-backend", "fake"}} {
+		code, out, errs := exec(t, p, args, runner{&fakeBackend{name: "fake", final: backends.PhaseSucceeded}})
+		assert.Equal(t, pipeline.ExitInvalid, code, args)
+		assert.Empty(t, out, args)
+		assert.Equal(t, "pipeline.name: Required\n"+
+			"pipeline.tasks[train].retry.app: Invalid\n"+
+			"pipeline.tasks[train].name: Duplicate\n", stripDetails(errs), args)
+	}
+}
+
+// stripDetails keeps "<field>: <type>" of each line.
+func stripDetails(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		f, rest, _ := strings.Cut(line, ": ")
+		typ, _, _ := strings.Cut(rest, " ")
+		typ, _, _ = strings.Cut(typ, ":")
+		b.WriteString(f + ": " + typ + "\n")
+	}
+	return b.String()
+}
+
+func TestExecCompile(t *testing.T) {
+	fb := &fakeBackend{name: "fake"}
+	code, out, errs := exec(t, validPipeline(), []string{"compile", "-backend", "fake", "-p", "lr=0.5"}, fb)
+	require.Equal(t, pipeline.ExitOK, code, errs)
+	assert.Equal(t, "dependsOn: null\nkind: Step\nname: prep\n---\ndependsOn:\n- prep\nkind: Step\nname: train\n", out)
+	assert.JSONEq(t, "0.5", string(fb.gotPlan.Params[0].Value))
+
+	code, out, errs = exec(t, validPipeline(), []string{"compile", "-backend", "fake", "-o", "json"}, fb)
+	require.Equal(t, pipeline.ExitOK, code, errs)
+	dec := json.NewDecoder(strings.NewReader(out))
+	var n int
+	for dec.More() {
+		var doc map[string]any
+		require.NoError(t, dec.Decode(&doc))
+		n++
+	}
+	assert.Equal(t, 2, n)
+
+	for _, args := range [][]string{
+		{"compile"},
+		{"compile", "-backend", "argo"},
+		{"compile", "-backend", "fake", "-o", "xml"},
+		{"compile", "-backend", "fake", "extra"},
+		{"frobnicate"},
+	} {
+		code, _, errs := exec(t, validPipeline(), args, fb)
+		assert.Equal(t, pipeline.ExitInvalid, code, "%v: %s", args, errs)
+		assert.NotEmpty(t, errs, args)
+	}
+}
+
+func TestExecGraph(t *testing.T) {
+	code, out, _ := exec(t, validPipeline(), []string{"graph", "-format", "dot"})
+	require.Equal(t, pipeline.ExitOK, code)
+	assert.Equal(t, "digraph \"churn\" {\n  rankdir=TB;\n  node [shape=box];\n  \"prep\" [label=\"prep\"];\n  \"train\" [label=\"train\"];\n  \"prep\" -> \"train\";\n}\n", out)
+	code, out, _ = exec(t, validPipeline(), []string{"graph"})
+	require.Equal(t, pipeline.ExitOK, code)
+	assert.Equal(t, "flowchart TD\n  s0[\"prep\"]\n  s1[\"train\"]\n  s0 --> s1\n", out)
+	code, _, _ = exec(t, validPipeline(), []string{"graph", "-format", "png"})
+	assert.Equal(t, pipeline.ExitInvalid, code)
+}
+
+func TestExecRun(t *testing.T) {
+	ok := runner{&fakeBackend{name: "local", final: backends.PhaseSucceeded}}
+	code, out, errs := exec(t, validPipeline(), nil, ok) // "run" on "local" is the default
+	assert.Equal(t, pipeline.ExitOK, code, errs)
+	assert.Contains(t, out, "run run-1 of churn: Succeeded")
+	assert.Contains(t, errs, "succeeded prep")
+
+	report := filepath.Join(t.TempDir(), "report.json")
+	failed := runner{&fakeBackend{name: "local", final: backends.PhaseFailed}}
+	code, _, _ = exec(t, validPipeline(), []string{"run", "-report", report}, failed)
+	assert.Equal(t, pipeline.ExitFailed, code)
+	var st backends.RunStatus
+	b, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.Equal(t, backends.PhaseFailed, st.Phase)
+
+	compileOnly := &fakeBackend{name: "local"}
+	code, _, errs = exec(t, validPipeline(), []string{"run"}, compileOnly)
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	assert.Contains(t, errs, "cannot run pipelines")
+}
+
+func TestRunWithoutSubmitterIsUnsupported(t *testing.T) {
+	_, err := pipeline.Run(t.Context(), validPipeline(), &fakeBackend{name: "x"}, nil)
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+func TestExecTaskInvocation(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "sub", "out.json")
+	code, _, errs := exec(t, validPipeline(), []string{"task", "-step", "train", "-input", `{"Data":{"Rows":4},"LR":0.1}`, "-output-file", out})
+	require.Equal(t, pipeline.ExitOK, code, errs)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Loss":0.25}`, string(b))
+
+	in := filepath.Join(dir, "in.json")
+	require.NoError(t, os.WriteFile(in, []byte(`{"Source":"x"}`), 0o644))
+	code, _, errs = exec(t, validPipeline(), []string{"task", "-step", "prep", "-input-file", in, "-output-file", out})
+	require.Equal(t, pipeline.ExitOK, code, errs)
+
+	failing := pipeline.New("f", nil)
+	pipeline.Add(failing, task.New("boom", func(context.Context, struct{}) (struct{}, error) {
+		return struct{}{}, errors.New("out of memory")
+	}), struct{}{})
+	code, _, errs = exec(t, failing, []string{"task", "-step", "boom", "-output-file", out})
+	assert.Equal(t, pipeline.ExitFailed, code)
+	assert.Contains(t, errs, "out of memory")
+
+	for _, args := range [][]string{
+		{"task", "-step", "nope"},
+		{"task", "-step", "train", "-input", "{not json"},
+		{"task", "-step", "train", "-input", `{"Data":"wrong type"}`, "-output-file", out},
+		{"task", "-step", "prep", "-input", "{}", "-input-file", in},
+	} {
+		code, _, errs := exec(t, validPipeline(), args)
+		if len(args) > 4 && args[4] == `{"Data":"wrong type"}` {
+			// A well-formed input of the wrong shape is the task's failure.
+			assert.Equal(t, pipeline.ExitFailed, code, "%v: %s", args, errs)
+			continue
+		}
+		assert.Equal(t, pipeline.ExitInvalid, code, "%v: %s", args, errs)
+	}
+}

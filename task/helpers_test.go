@@ -1,0 +1,5 @@
+package task_test
+
+import "reflect"
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

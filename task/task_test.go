@@ -1,0 +1,175 @@
+package task_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/resources"
+	"github.com/sluice-ml/sluice/task"
+)
+
+type In struct {
+	LR    float64 `json:"lr"`
+	Data  string
+	Debug bool
+}
+type Out struct {
+	Accuracy float64
+	Model    string `json:"model_uri"`
+}
+
+func fn(_ context.Context, in In) (Out, error) {
+	if in.Data == "" {
+		return Out{}, errors.New("no data")
+	}
+	return Out{Accuracy: in.LR * 10, Model: "s3://m/" + in.Data}, nil
+}
+
+func TestWithReturnsIndependentCopies(t *testing.T) {
+	base := task.New("train", fn).WithCommand("a", "b").WithEnv("K", "V")
+	cmd := []string{"x"}
+	changed := base.WithCommand(cmd...).WithEnv("K2", "V2").
+		WithResources(resources.Profile{CPU: "2", NodeSelector: map[string]string{"a": "b"}}).
+		WithRetry(task.Retry{App: 2}).WithTimeout(time.Minute).WithName("train2").WithImage("img")
+	cmd[0] = "mutated"
+
+	assert.Equal(t, []string{"a", "b"}, base.Spec().Command)
+	assert.Len(t, base.Spec().Env, 1)
+	assert.Nil(t, base.Spec().Retry)
+	assert.Equal(t, "train", base.Name())
+	assert.Empty(t, base.Spec().Image)
+	s := changed.Spec()
+	assert.Equal(t, []string{"x"}, s.Command)
+	assert.Len(t, s.Env, 2)
+	assert.Equal(t, 2, s.Retry.App)
+	assert.Equal(t, time.Minute, s.Timeout)
+	assert.Equal(t, "train2", s.Name)
+
+	// Spec returns a deep copy: changing it does not change the task.
+	s.Resources.NodeSelector["a"] = "zzz"
+	s.Retry.App = 9
+	assert.Equal(t, "b", changed.Spec().Resources.NodeSelector["a"])
+	assert.Equal(t, 2, changed.Spec().Retry.App)
+}
+
+func TestNewPanicsOnNilFunc(t *testing.T) {
+	assert.Panics(t, func() { task.New[In, Out]("x", nil) })
+}
+
+func TestFuncInvokerRoundTripsJSON(t *testing.T) {
+	inv := task.New("train", fn).Invoker()
+	out, err := inv.Invoke(t.Context(), []byte(`{"lr":0.05,"Data":"d1"}`))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Accuracy":0.5,"model_uri":"s3://m/d1"}`, string(out))
+
+	_, err = inv.Invoke(t.Context(), []byte(`{"lr":"fast"}`))
+	assert.ErrorContains(t, err, "decode input")
+	_, err = inv.Invoke(t.Context(), nil)
+	assert.EqualError(t, err, "no data")
+	assert.Nil(t, task.Container[In, Out]("c", "img").Invoker())
+}
+
+func TestContainerDefaultsOutputsFromFields(t *testing.T) {
+	c := task.Container[In, Out]("eval", "img:1").WithOutput("Model", "/out/model")
+	assert.Equal(t, []task.Output{
+		{Field: "Accuracy", Path: task.OutputDir + "/Accuracy"},
+		{Field: "model_uri", Path: "/out/model"},
+	}, c.Spec().Outputs)
+	assert.Equal(t, task.KindContainer, c.Spec().Kind)
+}
+
+func TestRender(t *testing.T) {
+	in := map[string]json.RawMessage{"lr": json.RawMessage(`0.1`), "Data": json.RawMessage(`"s3://x y"`), "Debug": json.RawMessage(`true`)}
+	goNames := map[string]string{"LR": "lr"}
+	got, err := task.Render("--lr={{.LR}} --data={{ .Data }} --debug={{.Debug}}", in, goNames)
+	require.NoError(t, err)
+	assert.Equal(t, "--lr=0.1 --data=s3://x y --debug=true", got)
+	_, err = task.Render("{{.Missing}}", in, goNames)
+	assert.Error(t, err)
+	assert.Equal(t, []string{"LR", "Data"}, task.Placeholders("{{.LR}}-{{.Data}}"))
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := task.Backoff{Initial: time.Second, Factor: 3, Max: 20 * time.Second}
+	var got []time.Duration
+	for n := 1; n <= 5; n++ {
+		got = append(got, b.Delay(n))
+	}
+	assert.Equal(t, []time.Duration{time.Second, 3 * time.Second, 9 * time.Second, 20 * time.Second, 20 * time.Second}, got)
+	assert.Equal(t, 4*time.Second, task.Backoff{Initial: time.Second}.Delay(3), "factor defaults to 2")
+	assert.Zero(t, task.Backoff{}.Delay(4))
+	assert.Equal(t, 6, task.Retry{App: 2, Infra: 3}.MaxAttempts())
+}
+
+type key struct {
+	Field string
+	Type  field.Type
+}
+
+func keys(err error) []key {
+	var out []key
+	for _, e := range field.Errors(err) {
+		out = append(out, key{e.Field, e.Type})
+	}
+	return out
+}
+
+func TestSpecValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec task.Spec
+		want []key
+	}{
+		{"valid go", task.New("t", fn).WithRetry(task.Retry{App: 1, Infra: 2, OnDemandFallback: true}).Spec(), nil},
+		{"valid container", task.Container[In, Out]("c", "img").WithArgs("--lr={{.LR}}", "{{.lr}}").WithEnv("D", "{{.Data}}").Spec(), nil},
+		{"no name", task.New("", fn).Spec(), []key{{"name", field.TypeRequired}}},
+		{"no image", task.Container[In, Out]("c", "").Spec(), []key{{"image", field.TypeRequired}}},
+		{"unknown placeholder", task.Container[In, Out]("c", "i").WithArgs("ok", "{{.Nope}}").Spec(), []key{{"args[1]", field.TypeNotFound}}},
+		{"template syntax", task.Container[In, Out]("c", "i").WithCommand("{{if .LR}}x{{end}}").Spec(), []key{{"command[0]", field.TypeInvalid}}},
+		{"env", task.Container[In, Out]("c", "i").WithEnv("", "{{.X}}").Spec(), []key{{"env[0].name", field.TypeRequired}, {"env[0].value", field.TypeNotFound}}},
+		{"outputs", task.Container[In, Out]("c", "i").WithOutput("Loss", "rel/path").Spec(), []key{{"outputs[2].field", field.TypeNotFound}, {"outputs[2].path", field.TypeInvalid}}},
+		{"retry", task.New("t", fn).WithRetry(task.Retry{App: -1, Infra: -2, Backoff: task.Backoff{Initial: -time.Second, Factor: 0.5, Max: -1}}).Spec(), []key{
+			{"retry.app", field.TypeInvalid}, {"retry.infra", field.TypeInvalid}, {"retry.backoff.initial", field.TypeInvalid},
+			{"retry.backoff.max", field.TypeInvalid}, {"retry.backoff.factor", field.TypeInvalid},
+		}},
+		{"max below initial", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Initial: time.Minute, Max: time.Second}}).Spec(), []key{{"retry.backoff.max", field.TypeInvalid}}},
+		{"fallback without infra", task.New("t", fn).WithRetry(task.Retry{OnDemandFallback: true}).Spec(), []key{{"retry.onDemandFallback", field.TypeInvalid}}},
+		{"timeout", task.New("t", fn).WithTimeout(-time.Second).Spec(), []key{{"timeout", field.TypeInvalid}}},
+		{"cache", task.New("t", fn).WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{"Debug", "debug_level"}}).Spec(), []key{{"cache.excludeInputs[1]", field.TypeNotFound}}},
+		{"kind", task.Spec{Name: "x", Kind: "wasm"}, []key{{"kind", field.TypeNotSupported}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, keys(tc.spec.Validate()))
+		})
+	}
+}
+
+func TestAttemptContext(t *testing.T) {
+	_, ok := task.AttemptFrom(t.Context())
+	assert.False(t, ok)
+	ctx := task.WithAttempt(t.Context(), task.Attempt{Step: "train", Instance: 2, Number: 3})
+	a, ok := task.AttemptFrom(ctx)
+	require.True(t, ok)
+	assert.Equal(t, task.Attempt{Step: "train", Instance: 2, Number: 3}, a)
+}
+
+func TestJSONFields(t *testing.T) {
+	type Embedded struct{ E int }
+	type S struct {
+		Embedded
+		A      int `json:"a,omitempty"`
+		B      int `json:"-"`
+		hidden int
+		C      string
+	}
+	_ = S{}.hidden
+	assert.Equal(t, []string{"E", "a", "C"}, task.JSONFields(reflectTypeOf[S]()))
+	assert.Nil(t, task.JSONFields(reflectTypeOf[int]()))
+}
