@@ -1,0 +1,390 @@
+package backendtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Case is a canonical pipeline of the suite, for golden tests of a
+// backend's compiled output.
+type Case struct {
+	// Name is a TitleCase phrase, usable as a subtest and file name.
+	Name string
+	// Build returns a fresh copy of the pipeline.
+	Build func() *pipeline.Pipeline
+}
+
+// Cases returns the suite's canonical pipelines, in a stable order.
+func Cases() []Case {
+	return []Case{
+		{"Diamond", func() *pipeline.Pipeline { return diamond(newRecorder()) }},
+		{"ParamsAndFields", func() *pipeline.Pipeline { return paramsAndFields(newRecorder()) }},
+		{"WideFanOutWithParallelismCap", func() *pipeline.Pipeline { return wideFanOut(newRecorder(), 20, 3) }},
+		{"DynamicFanOutFanIn", func() *pipeline.Pipeline { return dynamicFanOut(newRecorder()) }},
+		{"StaticFanOutFanIn", func() *pipeline.Pipeline { return staticFanOut(newRecorder()) }},
+		{"ConditionSkipAndPropagation", func() *pipeline.Pipeline { return conditions(newRecorder()) }},
+		{"Retries", func() *pipeline.Pipeline { return retries(newRecorder()) }},
+		{"Timeout", func() *pipeline.Pipeline { return timeouts(newRecorder()) }},
+		{"ExitHandler", func() *pipeline.Pipeline { return exitHandler(newRecorder(), true) }},
+		{"Cache", func() *pipeline.Pipeline { return cached(newRecorder()) }},
+		{"WeirdNames", func() *pipeline.Pipeline { return weirdNames(newRecorder()) }},
+	}
+}
+
+// recorder is what the suite's tasks report to. It is safe for concurrent
+// use.
+type recorder struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	events  []string
+	runInfo *pipeline.RunInfo
+
+	running, maxRunning atomic.Int64
+}
+
+func newRecorder() *recorder { return &recorder{calls: map[string]int{}} }
+
+// call counts an invocation of key and returns its number, from 1.
+func (r *recorder) call(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[key]++
+	r.events = append(r.events, "start:"+key)
+	return r.calls[key]
+}
+
+func (r *recorder) end(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, "end:"+key)
+}
+
+func (r *recorder) count(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[key]
+}
+
+func (r *recorder) index(event string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Index(r.events, event)
+}
+
+// enter and leave track how many tasks run at once.
+func (r *recorder) enter() {
+	n := r.running.Add(1)
+	for {
+		m := r.maxRunning.Load()
+		if n <= m || r.maxRunning.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+func (r *recorder) leave() { r.running.Add(-1) }
+
+// Num is the value most of the suite's tasks pass around.
+type Num struct{ V int }
+
+// One is an input with one upstream number.
+type One struct{ X pipeline.Ref[Num] }
+
+// Two is an input with two upstream numbers.
+type Two struct{ A, B pipeline.Ref[Num] }
+
+// Many is an input with a list of upstream numbers.
+type Many struct{ Xs pipeline.Ref[[]Num] }
+
+// None is an empty input.
+type None struct{}
+
+func constant(r *recorder, name string, v int) task.Task[None, Num] {
+	return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+		r.call(name)
+		defer r.end(name)
+		return Num{v}, nil
+	})
+}
+
+func apply(r *recorder, name string, f func(int) int) task.Task[One, Num] {
+	return task.New(name, func(ctx context.Context, in One) (Num, error) {
+		r.call(name)
+		defer r.end(name)
+		return Num{f(in.X.Get().V)}, nil
+	})
+}
+
+func sum(r *recorder, name string) task.Task[Many, Num] {
+	return task.New(name, func(ctx context.Context, in Many) (Num, error) {
+		r.call(name)
+		defer r.end(name)
+		s := 0
+		for _, x := range in.Xs.Get() {
+			s += x.V
+		}
+		return Num{s}, nil
+	})
+}
+
+// diamond: source → (left, right) → join; join = (1+10) + (1*3) = 14.
+func diamond(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("diamond", nil)
+	src := pipeline.Add(p, constant(r, "source", 1), None{})
+	left := pipeline.Add(p, apply(r, "left", func(v int) int { return v + 10 }), One{X: src.Output()})
+	right := pipeline.Add(p, apply(r, "right", func(v int) int { return v * 3 }), One{X: src.Output()})
+	pipeline.Add(p, task.New("join", func(ctx context.Context, in Two) (Num, error) {
+		r.call("join")
+		defer r.end("join")
+		return Num{in.A.Get().V + in.B.Get().V}, nil
+	}), Two{A: left.Output(), B: right.Output()})
+	return p
+}
+
+// Stats is a struct-valued output read field by field.
+type Stats struct {
+	Count int     `json:"count"`
+	Mean  float64 `json:"mean"`
+}
+
+// ScaleIn reads one field of Stats and a parameter.
+type ScaleIn struct {
+	Count pipeline.Ref[int]
+	Scale pipeline.Ref[int]
+	Label pipeline.Ref[string]
+}
+
+// paramsAndFields: stats → scale(Count × param scale), with a string
+// parameter passed through.
+func paramsAndFields(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("params-and-fields", nil)
+	scale := pipeline.NewParam(p, "scale", 2)
+	label := pipeline.NewParam(p, "label", "base")
+	stats := pipeline.Add(p, task.New("stats", func(ctx context.Context, _ None) (Stats, error) {
+		r.call("stats")
+		return Stats{Count: 7, Mean: 0.5}, nil
+	}), None{})
+	pipeline.Add(p, task.New("scale", func(ctx context.Context, in ScaleIn) (string, error) {
+		r.call("scale")
+		return fmt.Sprintf("%s:%d", in.Label.Get(), in.Count.Get()*in.Scale.Get()), nil
+	}), ScaleIn{Count: pipeline.Field[int](stats.Output(), "Count"), Scale: scale.Ref(), Label: label.Ref()})
+	return p
+}
+
+// wideFanOut: a list of n numbers, squared at most limit at a time, summed.
+func wideFanOut(r *recorder, n, limit int) *pipeline.Pipeline {
+	p := pipeline.New("wide-fan-out", nil)
+	list := pipeline.Add(p, task.New("list", func(ctx context.Context, _ None) ([]int, error) {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}), None{})
+	squares := pipeline.ForEach(p, task.New("square", func(ctx context.Context, in pipeline.Ref[int]) (Num, error) {
+		r.enter()
+		defer r.leave()
+		r.call("square")
+		time.Sleep(5 * time.Millisecond)
+		return Num{in.Get() * in.Get()}, nil
+	}), list.Output(), func(item pipeline.Ref[int]) pipeline.Ref[int] { return item }).Limit(limit)
+	pipeline.Add(p, sum(r, "total"), Many{Xs: squares.Collect()})
+	return p
+}
+
+// Point is an element of a dynamic fan-out.
+type Point struct {
+	Index int
+	Label string
+}
+
+// Grid is an output holding the list to fan out over.
+type Grid struct{ Points []Point }
+
+// LabelIn is the input of one instance of the dynamic fan-out.
+type LabelIn struct {
+	P      pipeline.Ref[Point]
+	Suffix string
+}
+
+// JoinIn gathers the instances' outputs.
+type JoinIn struct{ Labels pipeline.Ref[[]string] }
+
+// dynamicFanOut: a grid of 6 points (a field of the grid step's output),
+// one instance per point finishing in reverse order, gathered in element
+// order.
+func dynamicFanOut(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("dynamic-fan-out", nil)
+	grid := pipeline.Add(p, task.New("grid", func(ctx context.Context, _ None) (Grid, error) {
+		var g Grid
+		for i := range 6 {
+			g.Points = append(g.Points, Point{Index: i, Label: string(rune('a' + i))})
+		}
+		return g, nil
+	}), None{})
+	labels := pipeline.ForEach(p, task.New("label", func(ctx context.Context, in LabelIn) (string, error) {
+		pt := in.P.Get()
+		r.call(fmt.Sprintf("label-%d", pt.Index))
+		time.Sleep(time.Duration(6-pt.Index) * 2 * time.Millisecond)
+		return strings.ToUpper(pt.Label) + in.Suffix, nil
+	}), pipeline.Field[[]Point](grid.Output(), "Points"), func(pt pipeline.Ref[Point]) LabelIn {
+		return LabelIn{P: pt, Suffix: "!"}
+	})
+	pipeline.Add(p, task.New("join", func(ctx context.Context, in JoinIn) (string, error) {
+		r.call("join")
+		return strings.Join(in.Labels.Get(), ","), nil
+	}), JoinIn{Labels: labels.Collect()})
+	return p
+}
+
+// staticFanOut: three doubles added by FanOut, gathered by Collect.
+func staticFanOut(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("static-fan-out", nil)
+	var ins []One
+	for i := 1; i <= 3; i++ {
+		ins = append(ins, One{X: pipeline.Const(Num{i})})
+	}
+	doubles := pipeline.FanOut(p, apply(r, "double", func(v int) int { return 2 * v }), ins)
+	pipeline.Add(p, sum(r, "total"), Many{Xs: pipeline.Collect(doubles...)})
+	return p
+}
+
+// Score is the output conditions read.
+type Score struct {
+	Value float64
+	Ready bool
+}
+
+// conditions: score 0.4; "promote" needs ≥ 0.5 (skipped), "announce"
+// depends on it (skipped by propagation), "retrain" needs < 0.5 (runs),
+// "check" needs Ready (runs).
+func conditions(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("conditions", nil)
+	score := pipeline.Add(p, task.New("score", func(ctx context.Context, _ None) (Score, error) {
+		return Score{Value: 0.4, Ready: true}, nil
+	}), None{})
+	value := pipeline.Field[float64](score.Output(), "Value")
+	promote := pipeline.Add(p, constant(r, "promote", 1), None{}).When(pipeline.Ge(value, 0.5))
+	pipeline.Add(p, apply(r, "announce", func(v int) int { return v }), One{X: promote.Output()})
+	pipeline.Add(p, constant(r, "retrain", 2), None{}).When(pipeline.Lt(value, 0.5))
+	pipeline.Add(p, constant(r, "check", 3), None{}).
+		When(pipeline.And(pipeline.IsTrue(pipeline.Field[bool](score.Output(), "Ready")), pipeline.Not(pipeline.Eq(value, 1.0))))
+	return p
+}
+
+var errScripted = errors.New("scripted failure")
+
+// flaky fails its first len(script) calls as the script says ("app" or
+// "infra"), then succeeds with 1.
+func flaky(r *recorder, name string, script ...string) task.Task[None, Num] {
+	return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+		n := r.call(name)
+		if n <= len(script) {
+			if script[n-1] == "infra" {
+				return Num{}, fmt.Errorf("%s: node preempted: %w", name, task.ErrInfrastructure)
+			}
+			return Num{}, fmt.Errorf("%s attempt %d: %w", name, n, errScripted)
+		}
+		return Num{1}, nil
+	})
+}
+
+var quick = task.Backoff{Initial: time.Millisecond, Factor: 2, Max: 10 * time.Millisecond}
+
+// retries: one step per retry behaviour; see the retry tests.
+func retries(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("retries", nil)
+	pipeline.Add(p, flaky(r, "app-twice", "app", "app").WithRetry(task.Retry{App: 2, Backoff: quick}), None{})
+	pipeline.Add(p, flaky(r, "preempted", "infra").WithRetry(task.Retry{Infra: 2, Backoff: quick}), None{})
+	pipeline.Add(p, flaky(r, "mixed", "infra", "app", "infra").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: quick, OnDemandFallback: true}), None{})
+	return p
+}
+
+// timeouts: "hang" never returns before its 150ms timeout; "slow-once"
+// hangs on its first attempt only.
+func timeouts(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("timeouts", nil)
+	hang := func(name string, times int) task.Task[None, Num] {
+		return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+			if r.call(name) <= times {
+				<-ctx.Done()
+				return Num{}, ctx.Err()
+			}
+			return Num{1}, nil
+		})
+	}
+	pipeline.Add(p, hang("hang", 100).WithTimeout(150*time.Millisecond), None{})
+	pipeline.Add(p, hang("slow-once", 1).WithTimeout(150*time.Millisecond).WithRetry(task.Retry{App: 1}), None{})
+	return p
+}
+
+// ReportIn is the exit handler's input.
+type ReportIn struct{ Run pipeline.Ref[pipeline.RunInfo] }
+
+// exitHandler: "ok" succeeds, "bad" fails when fail is set, "after-bad"
+// depends on it; the exit handler records what it saw.
+func exitHandler(r *recorder, fail bool) *pipeline.Pipeline {
+	p := pipeline.New("exit-handler", nil)
+	pipeline.Add(p, constant(r, "ok", 1), None{})
+	var bad task.Task[None, Num]
+	if fail {
+		bad = flaky(r, "bad", "app")
+	} else {
+		bad = constant(r, "bad", 2)
+	}
+	b := pipeline.Add(p, bad, None{})
+	pipeline.Add(p, apply(r, "after-bad", func(v int) int { return v }), One{X: b.Output()})
+	pipeline.OnExit(p, task.New("report", func(ctx context.Context, in ReportIn) (None, error) {
+		info := in.Run.Get()
+		r.mu.Lock()
+		r.runInfo = &info
+		r.mu.Unlock()
+		r.call("report")
+		return None{}, nil
+	}), ReportIn{Run: p.Status()})
+	return p
+}
+
+// TrainIn is the cached task's input; Verbose is excluded from the key.
+type TrainIn struct {
+	LR      pipeline.Ref[float64]
+	Verbose pipeline.Ref[bool]
+}
+
+// cached: one cached step whose key depends on lr and not on verbose.
+func cached(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("cache", nil)
+	lr := pipeline.NewParam(p, "lr", 0.1)
+	verbose := pipeline.NewParam(p, "verbose", false)
+	pipeline.Add(p, task.New("train", func(ctx context.Context, in TrainIn) (float64, error) {
+		r.call("train")
+		return in.LR.Get() * 2, nil
+	}).WithCache(task.Cache{Enabled: true, Version: "v1", ExcludeInputs: []string{"Verbose"}}),
+		TrainIn{LR: lr.Ref(), Verbose: verbose.Ref()})
+	return p
+}
+
+// weirdNames: names with spaces, capitals, leading digits, punctuation and
+// non-ASCII letters, each mapped to a DNS-1123 name.
+func weirdNames(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("Weird Names ✓", nil)
+	a := pipeline.Add(p, constant(r, "Train Model", 1), None{})
+	b := pipeline.Add(p, apply(r, "2024 eval", func(v int) int { return v + 1 }), One{X: a.Output()})
+	c := pipeline.Add(p, apply(r, "ünï cödé", func(v int) int { return v + 1 }), One{X: b.Output()})
+	pipeline.Add(p, apply(r, "a.b/c_d", func(v int) int { return v + 1 }), One{X: c.Output()})
+	return p
+}
+
+var (
+	retryApp1   = task.Retry{App: 1, Backoff: quick}
+	retryInfra1 = task.Retry{Infra: 1, Backoff: quick}
+)
