@@ -69,8 +69,9 @@ type Watcher interface {
 // WatchOptions controls Watch.
 type WatchOptions struct {
 	// Progress, if set, is called with a snapshot of the status each time
-	// it changes, from one goroutine at a time. It must not retain the
-	// snapshot's slices beyond the call.
+	// it changes, from one goroutine at a time; changes in quick
+	// succession may be coalesced into one call. Each snapshot is the
+	// callee's own copy.
 	Progress func(*RunStatus)
 }
 

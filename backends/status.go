@@ -14,7 +14,7 @@ const (
 	PhaseRunning   Phase = "Running"   // started, not finished
 	PhaseSucceeded Phase = "Succeeded" // finished with an output
 	PhaseFailed    Phase = "Failed"    // finished without one, budgets used up
-	PhaseSkipped   Phase = "Skipped"   // its condition was false or an upstream step was skipped
+	PhaseSkipped   Phase = "Skipped"   // its condition was false, or an upstream step was skipped or failed
 	PhaseCached    Phase = "Cached"    // its output came from the cache
 	PhaseCanceled  Phase = "Canceled"  // stopped by Cancel
 )
@@ -43,7 +43,8 @@ const (
 type Attempt struct {
 	// Number counts attempts from 1.
 	Number int `json:"number"`
-	// Phase is Running, Succeeded or Failed.
+	// Phase is Running, Succeeded, Failed or Canceled (stopped by
+	// Cancel; such an attempt consumes no budget).
 	Phase Phase `json:"phase"`
 	// Reason is set for a failed attempt.
 	Reason Reason `json:"reason,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -298,14 +299,23 @@ func flaky(r *recorder, name string, script ...string) task.Task[None, Num] {
 	})
 }
 
+// spotPool is a GKE pool with spot capacity, for the fall-back test.
+var spotPool = resources.NodePool{
+	Name:     "spot",
+	Provider: resources.ProviderGKE,
+	Labels:   map[string]string{"cloud.google.com/gke-nodepool": "spot"},
+	Spot:     true,
+}
+
 var quick = task.Backoff{Initial: time.Millisecond, Factor: 2, Max: 10 * time.Millisecond}
 
 // retries: one step per retry behaviour; see the retry tests.
 func retries(r *recorder) *pipeline.Pipeline {
-	p := pipeline.New("retries", nil)
+	p := pipeline.New("retries", &pipeline.Options{NodePools: []resources.NodePool{spotPool}})
 	pipeline.Add(p, flaky(r, "app-twice", "app", "app").WithRetry(task.Retry{App: 2, Backoff: quick}), None{})
 	pipeline.Add(p, flaky(r, "preempted", "infra").WithRetry(task.Retry{Infra: 2, Backoff: quick}), None{})
-	pipeline.Add(p, flaky(r, "mixed", "infra", "app", "infra").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: quick, OnDemandFallback: true}), None{})
+	pipeline.Add(p, flaky(r, "mixed", "infra", "app", "infra").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: quick, OnDemandFallback: true}).
+		WithResources(resources.Profile{NodePool: spotPool.Name, Preemptible: true}), None{})
 	return p
 }
 

@@ -1,0 +1,178 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// attempts runs s until an attempt succeeds, the retry budget of the way
+// the last attempt failed is used up, or ctx is done. It returns the output
+// and how the task ended.
+func (r *run) attempts(ctx context.Context, at loc, s *backends.Step, input json.RawMessage) (json.RawMessage, backends.Phase, string) {
+	var policy task.Retry
+	if s.Task.Retry != nil {
+		policy = *s.Task.Retry
+	}
+	appUsed, infraUsed := 0, 0
+	for n := 1; ; n++ {
+		// Once the Infra budget is used up, attempts move off spot capacity.
+		// Once the Infra budget is used up, a preemptible step falls back to
+		// on-demand capacity (Resolved.OnDemand is set only for those).
+		onDemand := policy.OnDemandFallback && s.Resolved.OnDemand != nil && policy.Infra > 0 && infraUsed == policy.Infra
+		out, phase, reason, err := r.attempt(ctx, at, s, input, n, onDemand)
+		switch phase {
+		case backends.PhaseSucceeded:
+			return out, phase, ""
+		case backends.PhaseCanceled:
+			return nil, phase, "canceled"
+		}
+		switch {
+		case reason == backends.ReasonInfra && infraUsed < policy.Infra:
+			infraUsed++
+		case reason == backends.ReasonApp && appUsed < policy.App:
+			appUsed++
+		default:
+			return nil, backends.PhaseFailed, err.Error()
+		}
+		delay := policy.Backoff.Delay(n)
+		r.logf(at, "attempt %d failed (%s): %v; retrying in %s", n, reason, err, delay)
+		if !r.sleep(ctx, delay) {
+			return nil, backends.PhaseCanceled, "canceled"
+		}
+	}
+}
+
+// attempt makes try n of s and records it.
+func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.RawMessage, n int, onDemand bool) (json.RawMessage, backends.Phase, backends.Reason, error) {
+	now := r.now()
+	r.update(func(st *backends.RunStatus) {
+		ss := statusAt(st, at)
+		ss.Phase = backends.PhaseRunning
+		if ss.Started.IsZero() {
+			ss.Started = now
+		}
+		ss.Attempts = append(ss.Attempts, backends.Attempt{Number: n, Phase: backends.PhaseRunning, OnDemand: onDemand, Started: now})
+	})
+
+	actx, span := r.b.tel.startAttempt(ctx, s.Name, at.inst, n)
+	out, err := r.callWithTimeout(actx, at, s, input)
+	phase, reason := classify(ctx, err)
+	r.b.tel.endAttempt(span, phase, reason, err)
+
+	now = r.now()
+	r.update(func(st *backends.RunStatus) {
+		ss := statusAt(st, at)
+		a := &ss.Attempts[len(ss.Attempts)-1]
+		a.Phase, a.Reason, a.Finished = phase, reason, now
+		if err != nil {
+			a.Message = err.Error()
+		}
+	})
+	return out, phase, reason, err
+}
+
+// classify says how an attempt that returned err ended and, when it
+// failed, which budget it consumes. ctx is the task's context, without the
+// attempt's timeout: a timeout is an application failure.
+func classify(ctx context.Context, err error) (backends.Phase, backends.Reason) {
+	switch {
+	case err == nil:
+		return backends.PhaseSucceeded, ""
+	case ctx.Err() != nil:
+		return backends.PhaseCanceled, ""
+	case errors.Is(err, task.ErrInfrastructure):
+		return backends.PhaseFailed, backends.ReasonInfra
+	}
+	return backends.PhaseFailed, backends.ReasonApp
+}
+
+// errTimedOut is the cause of an attempt context canceled by its timeout.
+var errTimedOut = errors.New("local: attempt timed out")
+
+// callWithTimeout calls the task, canceling its context when the step's
+// timeout passes on the Clock. It always waits for the task to return, so
+// a Go task that ignores its context delays the end of the attempt.
+func (r *run) callWithTimeout(ctx context.Context, at loc, s *backends.Step, input json.RawMessage) (json.RawMessage, error) {
+	d := s.Task.Timeout
+	if d <= 0 {
+		return r.call(ctx, at, s, input)
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fired := r.b.opts.Clock.After(d) // registered before the task starts
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-fired:
+			cancel(errTimedOut)
+		case <-stop:
+		}
+	})
+	out, err := r.call(tctx, at, s, input)
+	timedOut := errors.Is(context.Cause(tctx), errTimedOut)
+	close(stop)
+	wg.Wait()
+	if timedOut {
+		return nil, fmt.Errorf("timed out after %s", d)
+	}
+	return out, err
+}
+
+// call runs the task once: in process when the step has an Invoker
+// (Go tasks, and stubs of container tasks), else through the Runner.
+func (r *run) call(ctx context.Context, at loc, s *backends.Step, input json.RawMessage) (json.RawMessage, error) {
+	switch {
+	case s.Invoke != nil:
+		return r.callGo(ctx, at, s.Invoke, input)
+	case s.Task.Kind == task.KindContainer:
+		return r.runContainer(ctx, at, s, input)
+	}
+	return nil, fmt.Errorf("local: step %q is a Go task without an implementation", s.Name)
+}
+
+// callGo invokes a Go task, turning a panic into an application failure
+// (its stack goes to the log).
+func (r *run) callGo(ctx context.Context, at loc, inv task.Invoker, input json.RawMessage) (out json.RawMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.logf(at, "panic: %v\n%s", p, debug.Stack())
+			out, err = nil, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	b, err := inv.Invoke(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	return compactJSON(b)
+}
+
+func compactJSON(b []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, fmt.Errorf("local: task output is not JSON: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// sleep waits d on the Clock; it reports false when ctx ended first.
+func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-r.b.opts.Clock.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

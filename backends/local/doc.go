@@ -1,0 +1,136 @@
+// Package local runs pipelines in process: Go tasks as function calls,
+// container tasks through a [Runner] (host processes by default, stubs in
+// tests). It is also the dry-run executor. The cluster backends implement
+// the same semantics, so a pipeline that passes locally behaves the same
+// on a cluster.
+//
+//	st, err := pipeline.Run(ctx, p, local.New(&local.Options{CacheDir: ".sluice-cache"}), nil)
+//
+// Compile returns the run record (see [Record]): one YAML document listing
+// the parameters and, in plan order, each step with its task, dependencies,
+// condition, fan-out, input (run-time values shown as "${prep}",
+// "${params.lr}", …), resources, retry policy, timeout and cache policy.
+// Submit starts a run in the background and returns its id,
+// "<pipeline>-<n>" unless SubmitOptions.RunID names one (which must not be
+// running). Watch follows a run and Cancel stops it. A Backend is safe for
+// concurrent use; runs of one Backend share its parallelism and capacity.
+//
+// # Semantics
+//
+// A step starts once every step in its DependsOn has ended. Its input is
+// the plan's Input with each ref resolved: a step's output (for a fan-out,
+// the JSON list of its instances' outputs in element order), then the
+// ref's field path; a parameter's value; a constant; a collected list; the
+// fan-out element; the run's outcome ([backends.RunInfo], exit handler
+// only).
+//
+// A step does not run, in this order of precedence, when:
+//
+//   - the run was canceled before it started: Canceled;
+//   - an upstream step failed: Skipped, with a message naming that step
+//     (as on Argo, dependents of a failed step are not run and the run
+//     fails);
+//   - an upstream step was skipped: Skipped, without evaluating When;
+//   - its When condition is false: Skipped. A condition that cannot be
+//     evaluated fails the step.
+//
+// Steps that do not depend on a failed step keep running. The run is
+// Canceled if Cancel came before its steps ended, else Failed if any step
+// (or the exit handler) failed, else Succeeded.
+//
+// A ForEach step resolves its items to a JSON list and runs one instance
+// per element (the element is the item ref), at most ForEach.Parallelism at
+// once (zero: no cap besides Options.Parallelism). Instance statuses are
+// StepStatus.Instances, named "step[i]". The step fails if any instance
+// fails (the others still run to their end); an empty list succeeds with
+// the output [].
+//
+// A Go task is called with its resolved input. A container task has the
+// {{.Field}} placeholders of its command, args and env filled from the
+// resolved input, runs through the Runner, and its output object is built
+// from the files it wrote: a string field takes the file's text without
+// the trailing line break, any other field parses the file as JSON. A step
+// that has an Invoker runs in process even when its task is a container
+// task, so test environments can stub container tasks.
+//
+// The exit handler runs after every step has ended, also after a failure
+// or Cancel, with [backends.RunInfo] holding the run's phase so far and the
+// failed steps in plan order. Cancel does not stop the exit handler; its
+// timeout does. Its failure fails the run.
+//
+// # Retries and timeouts
+//
+// An attempt whose error wraps task.ErrInfrastructure consumes the Infra
+// budget (Reason infra); any other failure, a timeout included, the App
+// budget (Reason app). A task is retried while the budget of the way it
+// failed is not used up, after Backoff.Delay(n) on the Clock (n counts the
+// retries). With OnDemandFallback, the attempts made once the Infra budget
+// is used up (the last one a preemption allows,
+// and any app retries after it) are marked Attempt.OnDemand; the local
+// backend has no spot capacity to leave, so it only records it. A Go task
+// that panics fails the attempt (the stack goes to Options.Log). An
+// attempt stopped by Cancel ends Canceled and consumes no budget.
+//
+// With a Timeout, each attempt's context is canceled when the Clock says
+// the timeout has passed, and the attempt fails "timed out after 1m0s",
+// whatever the task returns afterwards. The attempt still ends only when
+// the task returns, so a Go task should watch its context.
+//
+// # Caching
+//
+// With Options.CacheDir set, a step whose cache policy is enabled (each
+// instance, for a fan-out) is looked up by a key: the SHA-256 of
+// [KeyParts], that is the task's name, kind, image, command, args, env and
+// outputs, the policy's Version, and the resolved input with the fields in
+// ExcludeInputs removed (top-level fields, Go or JSON names). A hit ends
+// the step Cached, with the stored output and no attempt; StepStatus.CacheKey
+// holds the key either way. A success is stored as
+// CacheDir/<key[:2]>/<key>.json, next to <key>.key.json holding the key's
+// parts; files are written atomically, so concurrent runs may share a
+// directory. On a miss the parts are compared with those of the step's
+// latest stored entry, and the difference ("cache miss: input lr changed",
+// see [CacheDiff]) becomes the step's message. A Go task's code is not
+// part of the key: change Cache.Version when it changes.
+//
+// # Dry run
+//
+// With Options.DryRun, Submit runs no task and the run is over when Submit
+// returns. Each step ends as it would as far as parameters and constants
+// decide: Skipped when a condition on them is false (and steps downstream
+// of it too), else Succeeded with the message "dry run", no attempt and no
+// output; a condition or a fan-out list that depends on run-time values is
+// noted in the message, and a fan-out over a known list gets one instance
+// per element. What each step would run with (its task, inputs,
+// resources) is in the Compile artifact's [Record]. No cache is read or
+// written and no capacity is used.
+//
+// # Resources
+//
+// A task holds, while it runs, one of Options.Parallelism slots and, when
+// Options.Capacity is set, its resolved requests of cpu, memory,
+// nvidia.com/gpu and nvidia.com/mig-<profile> slices (under the single MIG
+// strategy, slices are requested as nvidia.com/gpu and count as GPUs).
+// Waiting tasks are admitted in order (run, then plan order, then
+// element), and a task that does not fit holds back the ones behind it, so
+// large tasks are not starved by small ones. A request larger than the
+// whole Capacity is an error wrapping errors.ErrUnsupported from Compile,
+// naming the step and resource. Other requests (ephemeral storage, shared
+// memory) and every placement hint are ignored: node pools, node
+// selectors, tolerations, affinity, GPU models and preemptible placement.
+//
+// # Telemetry
+//
+// Each run has a span "sluice.local.run" (a child of the span in Submit's
+// context) and each attempt a span "sluice.local.attempt" with the
+// attributes sluice.step, sluice.attempt, sluice.instance (fan-out
+// instances) and, when it failed, sluice.reason. They go through the
+// OpenTelemetry API only, on Options.TracerProvider or the global one.
+//
+// # As
+//
+// local exposes these types for As:
+//   - Artifact: *backends.Plan (pass a **backends.Plan) and *Record (pass a
+//     **Record).
+//   - CompileOptions.BeforeEmit: the same; changes to the Record show in
+//     Documents.
+package local

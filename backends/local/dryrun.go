@@ -1,0 +1,64 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+const msgDryRun = "dry run"
+
+// dryRun completes the run without running a task: see "Dry run" in the
+// package doc.
+func (r *run) dryRun() {
+	rv := resolver{params: r.params} // no outputs: run-time values are unknown
+	for i := range r.plan.Steps {
+		r.dryStep(i, rv)
+	}
+	r.endSteps()
+	if r.plan.Exit != nil {
+		r.dryStep(len(r.plan.Steps), rv)
+	}
+	r.finish()
+}
+
+// dryStep records what would become of step i, deciding what it can from
+// parameters and constants alone.
+func (r *run) dryStep(i int, rv resolver) {
+	s, at := r.steps[i], loc{i, -1}
+	if phase, msg := r.upstream(s); phase != "" {
+		r.end(at, phase, msg, nil)
+		return
+	}
+	msg := msgDryRun
+	if s.When != nil {
+		ok, err := s.When.Eval(rv.value)
+		switch {
+		case errors.Is(err, errUnknown):
+			msg += fmt.Sprintf("; condition %s depends on run-time values", s.When)
+		case err != nil:
+			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
+			return
+		case !ok:
+			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
+			return
+		}
+	}
+	if s.ForEach != nil {
+		items, err := forEachItems(s, rv)
+		switch {
+		case errors.Is(err, errUnknown):
+			msg += fmt.Sprintf("; fan-out over %s, known only at run time", s.ForEach.Items)
+		case err != nil:
+			r.end(at, backends.PhaseFailed, err.Error(), nil)
+			return
+		default:
+			r.startFanOut(at, s.Name, len(items))
+			for k := range items {
+				r.end(loc{i, k}, backends.PhaseSucceeded, msgDryRun, nil)
+			}
+		}
+	}
+	r.end(at, backends.PhaseSucceeded, msg, nil)
+}

@@ -1,0 +1,295 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+// Options configures a [Backend]. The zero value (or nil) runs at most
+// GOMAXPROCS tasks at once, with unlimited resources, host processes for
+// container tasks, no cache and the real clock.
+type Options struct {
+	// Parallelism caps how many tasks (steps and fan-out instances) run at
+	// once, across all runs of the Backend; zero or less means
+	// runtime.GOMAXPROCS(0).
+	Parallelism int
+	// Capacity, if set, is what the machine offers; a task waits until its
+	// resource requests fit next to the running ones (see "Resources" in
+	// the package doc). Nil means unlimited.
+	Capacity *Capacity
+	// Runner runs container tasks; nil means [HostRunner].
+	Runner Runner
+	// CacheDir, if set, is the directory of the on-disk cache used by
+	// steps whose cache policy is enabled (see "Caching" in the package
+	// doc); empty disables caching.
+	CacheDir string
+	// DryRun makes Submit record what would run without running anything
+	// (see "Dry run" in the package doc).
+	DryRun bool
+	// Clock times backoff delays, timeouts and status timestamps; nil
+	// means the real clock. Tests pass a fake so nothing really sleeps.
+	Clock Clock
+	// TracerProvider provides the tracer for run and attempt spans; nil
+	// means otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// Log receives container output and progress lines, each prefixed
+	// with "[step] "; nil discards them. Writes are serialized, one line
+	// per Write.
+	Log io.Writer
+}
+
+// Capacity is what the machine running a local Backend offers to tasks.
+// A task that asks for more than the whole Capacity can never run, which
+// Compile reports as an error wrapping errors.ErrUnsupported.
+type Capacity struct {
+	// CPU and Memory are quantities in Kubernetes notation ("8",
+	// "500m", "32Gi"); empty means not limited.
+	CPU, Memory string
+	// GPUs is the number of whole GPUs (nvidia.com/gpu); zero means
+	// none.
+	GPUs int
+	// MIG is the number of slices of each MIG profile, for example
+	// {"3g.40gb": 2}; a profile not listed has none.
+	MIG map[string]int
+}
+
+// Clock tells the time and waits. The real clock is used unless
+// [Options.Clock] is set.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Backend runs plans in process. Create it with [New]; the zero value is
+// not usable. A Backend is safe for concurrent use. It keeps the status of
+// every run it started, so that Watch works after a run ended.
+type Backend struct {
+	opts   Options // with defaults filled in
+	log    io.Writer
+	tel    telemetry
+	pool   *pool
+	capErr error // a malformed Options.Capacity, reported by Compile and Submit
+
+	mu   sync.Mutex
+	runs map[string]*run
+	seq  int // numbers runs, for ids and scheduling order
+}
+
+var (
+	_ backends.Backend   = (*Backend)(nil)
+	_ backends.Submitter = (*Backend)(nil)
+	_ backends.Watcher   = (*Backend)(nil)
+	_ backends.Canceler  = (*Backend)(nil)
+	_ backends.Namer     = (*Backend)(nil)
+)
+
+// New returns a local Backend; opts may be nil.
+func New(opts *Options) *Backend {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.Runner == nil {
+		o.Runner = HostRunner{}
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	b := &Backend{
+		opts: o,
+		log:  newSyncWriter(o.Log),
+		tel:  newTelemetry(o.TracerProvider),
+		runs: map[string]*run{},
+	}
+	limits, err := o.Capacity.limits()
+	b.capErr = err
+	b.pool = newPool(o.Parallelism, limits, o.Capacity != nil)
+	return b
+}
+
+// Name returns "local", the name the program entrypoint selects it by.
+func (b *Backend) Name() string { return "local" }
+
+// Compile checks that every step of plan fits Options.Capacity and returns
+// the run record: one YAML document describing what a run would do (see
+// [Record]). It runs nothing.
+func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backends.CompileOptions) (backends.Artifact, error) {
+	if err := b.check(plan); err != nil {
+		return nil, err
+	}
+	a := &artifact{plan: plan, record: newRecord(plan)}
+	if opts != nil && opts.BeforeEmit != nil {
+		if err := opts.BeforeEmit(a.As); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.render(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// check reports a malformed Capacity and steps that can never fit it.
+func (b *Backend) check(plan *backends.Plan) error {
+	if b.capErr != nil {
+		return b.capErr
+	}
+	var errs []error
+	for _, s := range planSteps(plan) {
+		if err := b.pool.fitsAtAll(s.Name, demandOf(s)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Submit starts a run of a and returns its id at once. a must hold a
+// *backends.Plan (see "As"); any local artifact does. The run outlives
+// ctx: only its values (such as the trace context) are kept. With
+// Options.DryRun the run is complete when Submit returns.
+func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
+	var plan *backends.Plan
+	if a == nil || !a.As(&plan) || plan == nil {
+		return "", errors.New("local: the artifact holds no plan; compile it with a local backend")
+	}
+	if err := b.check(plan); err != nil {
+		return "", err
+	}
+	var want string
+	if opts != nil {
+		want = opts.RunID
+	}
+	r, err := b.start(ctx, plan, want)
+	if err != nil {
+		return "", err
+	}
+	if b.opts.DryRun {
+		r.dryRun()
+	} else {
+		go r.execute()
+	}
+	return r.id, nil
+}
+
+// start registers a new run under the wanted id, or "<plan>-<n>".
+func (b *Backend) start(ctx context.Context, plan *backends.Plan, want string) (*run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	id := want
+	if id == "" {
+		for n := b.seq; id == "" || b.runs[id] != nil; n++ {
+			id = fmt.Sprintf("%s-%d", plan.Name, n)
+		}
+	} else if old := b.runs[id]; old != nil && !old.isOver() {
+		return nil, fmt.Errorf("local: run %q is already running", id)
+	}
+	r := newRun(ctx, b, id, b.seq, plan)
+	b.runs[id] = r
+	return r, nil
+}
+
+func (b *Backend) lookup(runID string) (*run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.runs[runID]
+	if !ok {
+		return nil, fmt.Errorf("local: unknown run %q", runID)
+	}
+	return r, nil
+}
+
+// Watch blocks until the run ends or ctx is done, and returns the last
+// status; when ctx ends first the error is ctx.Err(). opts.Progress, if
+// set, is called from the calling goroutine with a deep copy of the status
+// each time it changed since the last call; changes in quick succession
+// are coalesced into one call.
+func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
+	r, err := b.lookup(runID)
+	if err != nil {
+		return nil, err
+	}
+	var progress func(*backends.RunStatus)
+	if opts != nil {
+		progress = opts.Progress
+	}
+	var seen uint64
+	for {
+		st, version, changed, over := r.snapshot()
+		if version != seen && progress != nil {
+			progress(st.Clone())
+		}
+		seen = version
+		if over {
+			return st, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+}
+
+// Cancel stops the run: running steps have their context canceled (host
+// processes are killed), steps not started yet end Canceled, then the exit
+// handler runs and the run ends Canceled. Cancel returns at once; use Watch
+// to wait for the end. Canceling a run whose steps are all done (its exit
+// handler may still be running) changes nothing.
+func (b *Backend) Cancel(ctx context.Context, runID string) error {
+	r, err := b.lookup(runID)
+	if err != nil {
+		return err
+	}
+	r.cancel()
+	return nil
+}
+
+// planSteps returns pointers to the plan's steps, exit handler last.
+func planSteps(plan *backends.Plan) []*backends.Step {
+	out := make([]*backends.Step, 0, len(plan.Steps)+1)
+	for i := range plan.Steps {
+		out = append(out, &plan.Steps[i])
+	}
+	if plan.Exit != nil {
+		out = append(out, plan.Exit)
+	}
+	return out
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newSyncWriter(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return &syncWriter{w: w}
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

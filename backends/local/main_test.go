@@ -1,0 +1,134 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/pipeline"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeClock is a Clock that never sleeps: After records the duration and
+// fires at once (instant) or never.
+type fakeClock struct {
+	instant bool
+
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func newFakeClock(instant bool) *fakeClock {
+	return &fakeClock{instant: instant, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	if c.instant {
+		c.now = c.now.Add(d)
+		ch <- c.now
+	}
+	return ch
+}
+
+// Waits returns the durations passed to After, in order.
+func (c *fakeClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gauge tracks how many callers are inside at once, and the most seen.
+type gauge struct{ cur, max atomic.Int64 }
+
+func (g *gauge) enter() {
+	n := g.cur.Add(1)
+	for {
+		m := g.max.Load()
+		if n <= m || g.max.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+func (g *gauge) leave() { g.cur.Add(-1) }
+
+// run runs p on a new local backend with opts and returns the final status.
+func run(t *testing.T, p *pipeline.Pipeline, opts *local.Options, ro *pipeline.RunOptions) (*backends.RunStatus, error) {
+	t.Helper()
+	return pipeline.Run(t.Context(), p, local.New(opts), ro)
+}
+
+// runAsync starts pipeline.Run in a goroutine; the returned function waits
+// for it.
+func runAsync(ctx context.Context, p *pipeline.Pipeline, b *local.Backend, ro *pipeline.RunOptions) func() (*backends.RunStatus, error) {
+	type result struct {
+		st  *backends.RunStatus
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		st, err := pipeline.Run(ctx, p, b, ro)
+		ch <- result{st, err}
+	}()
+	return func() (*backends.RunStatus, error) {
+		r := <-ch
+		return r.st, r.err
+	}
+}
+
+// phases returns step name -> phase.
+func phases(st *backends.RunStatus) map[string]backends.Phase {
+	out := map[string]backends.Phase{}
+	for _, s := range st.Steps {
+		out[s.Name] = s.Phase
+	}
+	return out
+}
+
+// stepOf returns the status of step name, failing the test if missing.
+func stepOf(t *testing.T, st *backends.RunStatus, name string) *backends.StepStatus {
+	t.Helper()
+	s := st.Step(name)
+	require.NotNil(t, s, "no step %q in status", name)
+	return s
+}
