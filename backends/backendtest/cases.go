@@ -338,7 +338,9 @@ func timeouts(r *recorder) *pipeline.Pipeline {
 }
 
 // ReportIn is the exit handler's input.
-type ReportIn struct{ Run pipeline.Ref[pipeline.RunInfo] }
+type ReportIn struct {
+	Run pipeline.Ref[pipeline.RunInfo]
+}
 
 // exitHandler: "ok" succeeds, "bad" fails when fail is set, "after-bad"
 // depends on it; the exit handler records what it saw.
