@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -64,6 +63,7 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 	})
 
 	actx, span := r.b.tel.startAttempt(ctx, s.Name, at.inst, n)
+	actx = task.WithAttempt(actx, task.Attempt{Step: s.Name, Instance: at.inst, Number: n, OnDemand: onDemand})
 	out, err := r.callWithTimeout(actx, at, s, input)
 	phase, reason := classify(ctx, err)
 	r.b.tel.endAttempt(span, phase, reason, err)
@@ -108,21 +108,10 @@ func (r *run) callWithTimeout(ctx context.Context, at loc, s *backends.Step, inp
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fired := r.b.opts.Clock.After(d) // registered before the task starts
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		select {
-		case <-fired:
-			cancel(errTimedOut)
-		case <-stop:
-		}
-	})
+	stop := r.b.opts.Clock.AfterFunc(d, func() { cancel(errTimedOut) })
 	out, err := r.call(tctx, at, s, input)
-	timedOut := errors.Is(context.Cause(tctx), errTimedOut)
-	close(stop)
-	wg.Wait()
-	if timedOut {
+	stop()
+	if errors.Is(context.Cause(tctx), errTimedOut) {
 		return nil, fmt.Errorf("timed out after %s", d)
 	}
 	return out, err
@@ -169,10 +158,5 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	select {
-	case <-r.b.opts.Clock.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return r.b.opts.Clock.Sleep(ctx, d) == nil
 }

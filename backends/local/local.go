@@ -62,18 +62,36 @@ type Capacity struct {
 	MIG map[string]int
 }
 
-// Clock tells the time and waits. The real clock is used unless
-// [Options.Clock] is set.
+// Clock tells the time, waits and sets deadlines. The real clock is used
+// unless [Options.Clock] is set; a virtual clock (pipelinetest has one)
+// makes backoff and timeouts instant and deterministic.
 type Clock interface {
 	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
+	// Sleep waits d, or until ctx is done and then returns ctx.Err(). The
+	// executor sleeps between attempts (backoff).
+	Sleep(ctx context.Context, d time.Duration) error
+	// AfterFunc calls f once d has passed and returns a function that
+	// stops the timer, reporting whether it did so before f was called,
+	// as time.AfterFunc does. The executor sets attempt deadlines with it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Backend runs plans in process. Create it with [New]; the zero value is
 // not usable. A Backend is safe for concurrent use. It keeps the status of

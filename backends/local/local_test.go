@@ -689,3 +689,23 @@ func TestCancelDuringBackoff(t *testing.T) {
 	assert.Len(t, s.Attempts, 1)
 	assert.Equal(t, []time.Duration{time.Hour}, clock.Waits())
 }
+
+func TestTasksSeeTheirAttempt(t *testing.T) {
+	seen := task.New("seen", func(ctx context.Context, _ SeedIn) (task.Attempt, error) {
+		a, ok := task.AttemptFrom(ctx)
+		if !ok {
+			return a, errors.New("no attempt in context")
+		}
+		if a.Number == 1 {
+			return a, fmt.Errorf("first try: %w", task.ErrInfrastructure)
+		}
+		return a, nil
+	}).WithRetry(task.Retry{Infra: 1})
+	p := pipeline.New("attempts", nil)
+	pipeline.Add(p, seen, SeedIn{})
+	st, err := run(t, p, nil, nil)
+	require.NoError(t, err)
+	var got task.Attempt
+	require.NoError(t, json.Unmarshal(stepOf(t, st, "seen").Output, &got))
+	assert.Equal(t, task.Attempt{Step: "seen", Instance: -1, Number: 2}, got)
+}

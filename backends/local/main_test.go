@@ -20,8 +20,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeClock is a Clock that never sleeps: After records the duration and
-// fires at once (instant) or never.
+// fakeClock is a Clock that never sleeps: Sleep and AfterFunc record the
+// duration and finish at once (instant) or never.
 type fakeClock struct {
 	instant bool
 
@@ -40,19 +40,33 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) record(d time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
 	if c.instant {
 		c.now = c.now.Add(d)
-		ch <- c.now
 	}
-	return ch
+	return c.instant
 }
 
-// Waits returns the durations passed to After, in order.
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.record(d) {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	if c.record(d) {
+		f()
+		return func() bool { return false }
+	}
+	return func() bool { return true }
+}
+
+// Waits returns the durations passed to Sleep and AfterFunc, in order.
 func (c *fakeClock) Waits() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
