@@ -22,6 +22,10 @@ type Options struct {
 	// once, across all runs of the Backend; zero or less means
 	// runtime.GOMAXPROCS(0).
 	Parallelism int
+	// Sequential runs one task at a time in plan order, fan-out instances
+	// in element order, so that the order of a run's side effects is the
+	// same every time. Package pipelinetest uses it.
+	Sequential bool
 	// Capacity, if set, is what the machine offers; a task waits until its
 	// resource requests fit next to the running ones (see "Resources" in
 	// the package doc). Nil means unlimited.

@@ -84,11 +84,19 @@ func (r *run) now() time.Time { return r.b.opts.Clock.Now() }
 
 // execute runs the plan to its end.
 func (r *run) execute() {
-	var wg sync.WaitGroup
-	for i := range r.plan.Steps {
-		wg.Go(func() { r.runStep(i) })
+	if r.b.opts.Sequential {
+		// Plan order is topological: each step's dependencies have ended
+		// by the time it comes up.
+		for i := range r.plan.Steps {
+			r.runStep(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i := range r.plan.Steps {
+			wg.Go(func() { r.runStep(i) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	r.endSteps()
 	if r.plan.Exit != nil {
 		r.runNode(r.exitCtx, len(r.plan.Steps))
@@ -173,8 +181,12 @@ func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv resol
 		return
 	}
 	r.startFanOut(at, s.Name, len(items))
+	n := s.ForEach.Parallelism
+	if r.b.opts.Sequential {
+		n = 1
+	}
 	var limit chan struct{}
-	if n := s.ForEach.Parallelism; n > 0 {
+	if n > 0 {
 		limit = make(chan struct{}, n)
 	}
 	var wg sync.WaitGroup
