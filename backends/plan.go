@@ -251,8 +251,10 @@ type Condition struct {
 	Op string
 	// Ref is the compared value.
 	Ref *Ref
-	// Value is the JSON constant compared against.
+	// Value is the JSON constant compared against, unless Other is set.
 	Value json.RawMessage
+	// Other, if set, is the run-time value compared against.
+	Other *Ref
 	// Args are the operands of "and", "or" and "not".
 	Args []Condition
 }
@@ -279,6 +281,9 @@ func (c Condition) String() string {
 	case "true":
 		return c.Ref.String()
 	default:
+		if c.Other != nil {
+			return c.Ref.String() + " " + c.Op + " " + c.Other.String()
+		}
 		return c.Ref.String() + " " + c.Op + " " + string(c.Value)
 	}
 }
@@ -288,6 +293,9 @@ func (c Condition) Refs() []Ref {
 	var out []Ref
 	if c.Ref != nil {
 		out = append(out, *c.Ref)
+	}
+	if c.Other != nil {
+		out = append(out, *c.Other)
 	}
 	for _, a := range c.Args {
 		out = append(out, a.Refs()...)
@@ -333,7 +341,13 @@ func (c Condition) Eval(value func(Ref) (json.RawMessage, error)) (bool, error) 
 		}
 		return b, nil
 	}
-	return compareJSON(c.Op, v, c.Value)
+	w := c.Value
+	if c.Other != nil {
+		if w, err = value(*c.Other); err != nil {
+			return false, err
+		}
+	}
+	return compareJSON(c.Op, v, w)
 }
 
 func compareJSON(op string, a, b json.RawMessage) (bool, error) {

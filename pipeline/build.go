@@ -24,6 +24,8 @@ import (
 // DNS-1123 labels, which Kubernetes limits to 63 characters.
 const MaxNameLength = naming.MaxLabel
 
+var compareOps = []string{"==", "!=", "<", "<=", ">", ">="}
+
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // builder is one validation and lowering pass.
@@ -431,6 +433,22 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 	}
 	r := b.planRef(c.c.src)
 	out.Ref = &r
+	if c.c.other != nil {
+		if !slices.Contains(compareOps, c.c.op) {
+			b.errs.Add(field.NotSupported(path.Child("op"), c.c.op, compareOps))
+			return nil, false
+		}
+		if c.c.other.kind == srcItem {
+			b.errs.Add(field.Invalid(path, "item", "a condition applies to the whole fan-out, so it cannot read one element"))
+			return nil, false
+		}
+		if !b.useRef(n, path, c.c.other) {
+			return nil, false
+		}
+		o := b.planRef(c.c.other)
+		out.Other = &o
+		return out, true
+	}
 	if c.c.op != "true" {
 		v, err := json.Marshal(c.c.value)
 		if err != nil {

@@ -12,6 +12,7 @@ type cond struct {
 	op    string
 	src   *source
 	value any
+	other *source // Compare: the right-hand side, instead of value
 	args  []Cond
 }
 
@@ -40,6 +41,23 @@ func Gt[T cmp.Ordered](r Ref[T], v T) Cond { return compare(">", r, v) }
 
 // Ge holds when the value r refers to is at least v.
 func Ge[T cmp.Ordered](r Ref[T], v T) Cond { return compare(">=", r, v) }
+
+// Compare holds when a op b, where op is one of "==", "!=", "<", "<=", ">",
+// ">=" and both sides are known only at run time, for example a metric
+// against a threshold parameter:
+//
+//	pipeline.Compare(pipeline.Field[float64](eval.Output(), "Accuracy"), ">=", minAccuracy.Ref())
+//
+// An unknown op is reported by Validate.
+func Compare[T cmp.Ordered](a Ref[T], op string, b Ref[T]) Cond {
+	c := compare(op, a, *new(T))
+	c.c.value = nil
+	c.c.other = b.src
+	if b.src == nil {
+		c.c.other = newSource(&source{kind: srcConst, typ: typeOf[T](), constVal: b.val})
+	}
+	return c
+}
 
 // IsTrue holds when the bool r refers to is true.
 func IsTrue(r Ref[bool]) Cond {

@@ -310,30 +310,72 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	return ExitOK
 }
 
-// progressPrinter prints one line per step state change.
+// progressPrinter reports a run's progress on stderr. On a terminal it
+// keeps one status line up to date (steps done, running and failed, and
+// the time since the run started); elsewhere it is quiet but for failed
+// attempts and steps, one line each, so CI logs stay short.
 type progressPrinter struct {
-	w    io.Writer
-	seen map[string]backends.Phase
+	w      io.Writer
+	tty    bool
+	start  time.Time
+	seen   map[string]int // failed attempts reported, by step
+	failed map[string]bool
+	live   bool // a status line is on screen
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
-	return &progressPrinter{w: w, seen: map[string]backends.Phase{}}
+	return &progressPrinter{w: w, tty: isTerminal(w), start: time.Now(), seen: map[string]int{}, failed: map[string]bool{}}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func (pp *progressPrinter) update(st *backends.RunStatus) {
+	var done, running, failed int
+	var lines []string
 	for _, s := range st.Steps {
-		if pp.seen[s.Name] == s.Phase || s.Phase == backends.PhasePending {
-			continue
+		switch {
+		case s.Phase == backends.PhaseRunning:
+			running++
+		case s.Phase.Done():
+			done++
 		}
-		pp.seen[s.Name] = s.Phase
-		line := fmt.Sprintf("%-9s %s", strings.ToLower(string(s.Phase)), s.Name)
-		if n := len(s.Attempts); n > 1 {
-			line += fmt.Sprintf(" (attempt %d)", n)
+		if s.Phase == backends.PhaseFailed {
+			failed++
 		}
-		if s.Message != "" && s.Phase == backends.PhaseFailed {
-			line += ": " + s.Message
+		for i := pp.seen[s.Name]; i < len(s.Attempts); i++ {
+			if a := s.Attempts[i]; a.Phase == backends.PhaseFailed {
+				lines = append(lines, fmt.Sprintf("%s: attempt %d failed (%s): %s", s.Name, a.Number, a.Reason, a.Message))
+				pp.seen[s.Name] = i + 1
+			}
 		}
-		fmt.Fprintln(pp.w, line)
+		if s.Phase == backends.PhaseFailed && !pp.failed[s.Name] {
+			pp.failed[s.Name] = true
+			lines = append(lines, fmt.Sprintf("%s: failed: %s", s.Name, s.Message))
+		}
+	}
+	if pp.live && len(lines) > 0 {
+		fmt.Fprint(pp.w, "\r\033[K")
+		pp.live = false
+	}
+	for _, l := range lines {
+		fmt.Fprintln(pp.w, l)
+	}
+	if !pp.tty {
+		return
+	}
+	fmt.Fprintf(pp.w, "\r\033[K%s: %d/%d done, %d running, %d failed  %s",
+		st.Pipeline, done, len(st.Steps), running, failed, time.Since(pp.start).Round(100*time.Millisecond))
+	pp.live = true
+	if st.Phase.Done() {
+		fmt.Fprintln(pp.w)
+		pp.live = false
 	}
 }
 

@@ -1,0 +1,30 @@
+// Quickstart is a small, real ML pipeline: it generates a labelled data set,
+// splits it, trains logistic regression over a hyperparameter grid (a
+// dynamic fan-out, two trials at a time), picks the best trial, evaluates
+// it on held-out data and publishes the model if it is accurate enough.
+//
+// It runs in process by default, no cluster needed:
+//
+//	go run ./examples/quickstart                       # run it
+//	go run ./examples/quickstart -p min_accuracy=0.99  # run it with a stricter gate
+//	go run ./examples/quickstart graph                 # draw the DAG (Mermaid)
+//	go run ./examples/quickstart lint                  # validate only
+//	go run ./examples/quickstart compile -backend local
+//
+// The pipeline (pipeline.go) asks for what it would get on a cluster: CPU
+// node pools for preprocessing, a spot A100 MIG slice for each trial. The
+// local executor honours the requests against the capacity given here, a
+// machine with 8 CPUs, 32Gi and two 1g.10gb slices, so two trials train at
+// once.
+package main
+
+import (
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/pipeline"
+)
+
+func main() {
+	pipeline.Main(build(), local.New(&local.Options{
+		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
+	}))
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/pipeline/pipelinetest"
+)
+
+// named refers to a step by name, for the steps build does not return.
+type named string
+
+func (n named) Name() string { return string(n) }
+
+// Spot preemptions of the training trials use the infrastructure budget and
+// are retried; the run still succeeds and picks the same model.
+func TestPreemptedTrialsAreRetried(t *testing.T) {
+	env := pipelinetest.NewEnv(t)
+	env.Inject(named(stepTrain), 1, pipelinetest.Preemption)
+	env.Inject(named(stepTrain), 2, pipelinetest.Preemption)
+
+	res := env.RunWithParams(build(), map[string]string{"publish_dir": t.TempDir()})
+
+	require.NoError(t, res.Err())
+	tr := res.Step(named(stepTrain))
+	require.Len(t, tr.Instances, 12)
+	for i, in := range tr.Instances {
+		var reasons []backends.Reason
+		for _, a := range in.Attempts {
+			reasons = append(reasons, a.Reason)
+		}
+		assert.Equal(t, []backends.Reason{"infra", "infra", ""}, reasons, "trial %d", i)
+	}
+	// The backoff (30s, then 60s) passed on the virtual clock, not for real.
+	a := tr.Instances[0].Attempts
+	assert.Equal(t, 60e9, float64(a[2].Started.Sub(a[1].Finished)))
+	assert.True(t, res.Ran(named(stepPublish)))
+}
+
+// A model that evaluates below min_accuracy is not published, and the run
+// still succeeds: the gate is a condition, not a failure.
+func TestGateSkipsPublishingAPoorModel(t *testing.T) {
+	env := pipelinetest.NewEnv(t)
+	pipelinetest.Stub(env, evaluateTask, func(ctx context.Context, in EvalIn) (Metrics, error) {
+		return Metrics{Accuracy: 0.61, LogLoss: 0.9, AUC: 0.7}, nil
+	})
+
+	res := env.Run(build())
+
+	require.NoError(t, res.Err())
+	assert.True(t, res.Skipped(named(stepPublish)))
+	assert.False(t, res.Ran(named(stepPublish)))
+	assert.Equal(t, backends.PhaseSucceeded, res.Phase(named(stepReport)))
+}
+
+// A bug in training exhausts the application budget (one retry) and fails
+// the run; nothing downstream runs, and the exit handler still reports.
+func TestTrainingBugFailsTheRun(t *testing.T) {
+	env := pipelinetest.NewEnv(t)
+	env.Inject(named(stepTrain), 1, pipelinetest.AppError)
+	env.Inject(named(stepTrain), 2, pipelinetest.AppError)
+
+	res := env.Run(build())
+
+	require.Error(t, res.Err())
+	assert.Equal(t, backends.PhaseFailed, res.Phase(named(stepTrain)))
+	assert.True(t, res.Skipped(named(stepSelect)))
+	assert.True(t, res.Skipped(named(stepPublish)))
+	assert.True(t, res.Ran(named(stepReport)))
+	// Sequential and deterministic: the first trial used up its budget
+	// before any other trial started.
+	assert.Equal(t, []string{"make-dataset", "split", "grid", "train[0]", "train[0]"}, res.Order()[:5])
+}
