@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+func TestProgressPrinter(t *testing.T) {
+	snapshots := []*backends.RunStatus{
+		{Pipeline: "p", Phase: backends.PhaseRunning, Steps: []backends.StepStatus{
+			{Name: "a", Phase: backends.PhaseRunning, Attempts: []backends.Attempt{{Number: 1, Phase: backends.PhaseRunning}}},
+			{Name: "b", Phase: backends.PhasePending},
+		}},
+		{Pipeline: "p", Phase: backends.PhaseRunning, Steps: []backends.StepStatus{
+			{Name: "a", Phase: backends.PhaseRunning, Attempts: []backends.Attempt{
+				{Number: 1, Phase: backends.PhaseFailed, Reason: backends.ReasonInfra, Message: "preempted"},
+				{Number: 2, Phase: backends.PhaseRunning},
+			}},
+			{Name: "b", Phase: backends.PhasePending},
+		}},
+		{Pipeline: "p", Phase: backends.PhaseFailed, Steps: []backends.StepStatus{
+			{Name: "a", Phase: backends.PhaseFailed, Message: "boom", Attempts: []backends.Attempt{
+				{Number: 1, Phase: backends.PhaseFailed, Reason: backends.ReasonInfra, Message: "preempted"},
+				{Number: 2, Phase: backends.PhaseFailed, Reason: backends.ReasonApp, Message: "boom"},
+			}},
+			{Name: "b", Phase: backends.PhaseSkipped},
+		}},
+	}
+
+	var quiet bytes.Buffer
+	pp := newProgressPrinter(&quiet)
+	for _, s := range snapshots {
+		pp.update(s)
+	}
+	assert.Equal(t, "a: attempt 1 failed (infra): preempted\n"+
+		"a: attempt 2 failed (app): boom\n"+
+		"a: failed: boom\n", quiet.String(), "off a terminal only failures are reported, once each")
+
+	var tty bytes.Buffer
+	pp = newProgressPrinter(&tty)
+	pp.tty = true
+	for _, s := range snapshots {
+		pp.update(s)
+	}
+	out := tty.String()
+	assert.Contains(t, out, "\r\x1b[Kp: 0/2 done, 1 running, 0 failed")
+	assert.Contains(t, out, "\r\x1b[Ka: attempt 1 failed (infra): preempted\n")
+	assert.True(t, strings.HasSuffix(out, "p: 2/2 done, 0 running, 1 failed  0s\n"), "%q", out)
+}
