@@ -64,15 +64,15 @@
 // budget (Reason infra); any other failure, a timeout included, the App
 // budget (Reason app). A task is retried while the budget of the way it
 // failed is not used up, after Backoff.Delay(n) on the Clock (n counts the
-// retries). With OnDemandFallback, the attempts made once the Infra budget
-// is used up (the last one a preemption allows,
-// and any app retries after it) are marked Attempt.OnDemand; the local
-// backend has no spot capacity to leave, so it only records it. A Go task
+// retries). With OnDemandFallback on a preemptible step, the attempts made
+// once the Infra budget is used up (the last one a preemption allows, and
+// any app retries after it) are marked Attempt.OnDemand; the local backend
+// has no spot capacity to leave, so it only records it. A Go task
 // that panics fails the attempt (the stack goes to Options.Log). An
 // attempt stopped by Cancel ends Canceled and consumes no budget.
 //
-// With a Timeout, each attempt's context is canceled when the Clock says
-// the timeout has passed, and the attempt fails "timed out after 1m0s",
+// With a Timeout, each attempt's context is canceled when the Clock's
+// AfterFunc says the timeout has passed, and the attempt fails "timed out after 1m0s",
 // whatever the task returns afterwards. The attempt still ends only when
 // the task returns, so a Go task should watch its context.
 //
@@ -91,6 +91,11 @@
 // latest stored entry, and the difference ("cache miss: input lr changed",
 // see [CacheDiff]) becomes the step's message. A Go task's code is not
 // part of the key: change Cache.Version when it changes.
+//
+// With Options.Sequential, one task runs at a time, in plan order, and
+// fan-out instances in element order: the order of a run's side effects is
+// the same every time (package pipelinetest relies on it). Each task sees
+// a task.Attempt in its context (task.AttemptFrom).
 //
 // # Dry run
 //
