@@ -39,6 +39,9 @@ type builder struct {
 	// nameErrs holds each step's name problems, reported with the step's
 	// other problems so that errors come grouped by step.
 	nameErrs map[*node][]*field.Error
+	// defaultResErrs are the problems of the default profile, reported
+	// once under pipeline.defaults rather than again for every task.
+	defaultResErrs []*field.Error
 }
 
 // build validates p and, when it is valid, lowers it to a Plan.
@@ -74,6 +77,7 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	if b.errs.Len() > 0 {
 		return nil, b.errs.Err()
 	}
+	plan.Steps = make([]backends.Step, 0, len(order))
 	for _, n := range order {
 		plan.Steps = append(plan.Steps, *steps[n])
 	}
@@ -102,6 +106,7 @@ func checkName(path *field.Path, name string) (string, []*field.Error) {
 func (b *builder) checkDefaults() {
 	d := b.p.defaults
 	path := b.root.Child("defaults")
+	b.defaultResErrs = field.Errors(d.Resources.Validate())
 	b.errs.AddUnder(path.Child("resources"), d.Resources.Validate())
 	b.errs.AddUnder(path.Child("retry"), d.Retry.Validate())
 	if d.Timeout < 0 {
@@ -231,7 +236,7 @@ func (b *builder) step(n *node) *backends.Step {
 	}
 	spec.Resources = resources.Merge(d.Resources, n.spec.Resources)
 	resolved, err := resources.Resolve(spec.Resources, b.p.pools)
-	b.errs.AddUnder(path.Child("resources"), err)
+	b.errs.AddUnder(path.Child("resources"), withoutErrors(err, b.defaultResErrs))
 
 	st := &backends.Step{
 		Name:        b.names[n],
@@ -338,12 +343,17 @@ func (b *builder) planRef(s *source) backends.Ref {
 	return r
 }
 
+// placeholderPrefix starts every backends.Placeholder.
+var placeholderPrefix = strings.TrimSuffix(backends.Placeholder(0), "0}")
+
 // input checks every Ref in n's input and builds the JSON template.
 func (b *builder) input(n *node, path *field.Path) backends.Input {
 	found := map[int64]*source{}
+	uses := map[int64]int{} // how often each Ref occurs; the JSON cannot hold more
 	ok := true
-	walkRefs(reflect.ValueOf(n.input), path, 0, func(p *field.Path, s *source) {
+	walkRefs(reflect.ValueOf(n.input), path, 0, nil, func(p *field.Path, s *source) {
 		found[s.id] = s
+		uses[s.id]++
 		ok = b.useRef(n, p, s) && ok
 	})
 	raw, err := json.Marshal(n.input)
@@ -352,6 +362,10 @@ func (b *builder) input(n *node, path *field.Path) backends.Input {
 		return backends.Input{}
 	}
 	if !ok {
+		return backends.Input{}
+	}
+	if bytes.Contains(raw, []byte(placeholderPrefix)) {
+		b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
 		return backends.Input{}
 	}
 	const tok = `{"$sluice.ref":`
@@ -370,6 +384,11 @@ func (b *builder) input(n *node, path *field.Path) backends.Input {
 		id, _ := strconv.ParseInt(string(raw[:end]), 10, 64)
 		raw = raw[end+1:]
 		s, seen := found[id]
+		if seen && uses[id] == 0 {
+			b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice.ref"))
+			return backends.Input{}
+		}
+		uses[id]--
 		if !seen {
 			b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds a Ref that Sluice cannot see (in an unexported field or behind a custom MarshalJSON); make the field exported"))
 			return backends.Input{}
@@ -544,6 +563,10 @@ func (b *builder) topoOrder() []*node {
 	return order
 }
 
+// reportCycles reports one cycle in each strongly connected component of
+// the steps that topoOrder could not order: every independent cycle is
+// reported, each once, even when a walk from one cycle could lead into
+// another.
 func (b *builder) reportCycles(nodes []*node, indeg map[*node]int) {
 	left := map[*node]bool{}
 	for _, n := range nodes {
@@ -551,42 +574,92 @@ func (b *builder) reportCycles(nodes []*node, indeg map[*node]int) {
 			left[n] = true
 		}
 	}
-	reported := map[*node]bool{}
-	for _, start := range nodes {
-		if !left[start] || reported[start] {
-			continue
+	// depsIn returns n's dependencies in left, by index (deterministic).
+	depsIn := func(n *node) []*node {
+		var ds []*node
+		for m := range b.deps[n] {
+			if left[m] {
+				ds = append(ds, m)
+			}
 		}
-		// Walk dependencies inside the remaining set until a node repeats.
-		pos := map[*node]int{}
-		var walk []*node
-		for n := start; n != nil; {
-			if i, ok := pos[n]; ok {
-				cycle := walk[i:]
-				if slices.ContainsFunc(cycle, func(m *node) bool { return reported[m] }) {
+		slices.SortFunc(ds, func(a, c *node) int { return cmp.Compare(a.index, c.index) })
+		return ds
+	}
+	// Tarjan's strongly connected components.
+	comp := map[*node]int{}
+	idx, low := map[*node]int{}, map[*node]int{}
+	onStack := map[*node]bool{}
+	var stack []*node
+	ncomp := 0
+	var visit func(n *node)
+	visit = func(n *node) {
+		idx[n], low[n] = len(idx), len(idx)
+		stack = append(stack, n)
+		onStack[n] = true
+		for _, m := range depsIn(n) {
+			if _, seen := idx[m]; !seen {
+				visit(m)
+				low[n] = min(low[n], low[m])
+			} else if onStack[m] {
+				low[n] = min(low[n], idx[m])
+			}
+		}
+		if low[n] == idx[n] {
+			for {
+				m := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[m] = false
+				comp[m] = ncomp
+				if m == n {
 					break
 				}
-				first := slices.MinFunc(cycle, func(a, c *node) int { return cmp.Compare(a.index, c.index) })
-				k := slices.Index(cycle, first)
-				cycle = append(cycle[k:], cycle[:k]...)
-				names := make([]string, 0, len(cycle)+1)
-				for _, m := range cycle {
-					names = append(names, m.name)
-					reported[m] = true
-				}
-				names = append(names, first.name)
-				b.errs.Add(field.Invalid(b.paths[first].Child("after"), first.name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
+			}
+			ncomp++
+		}
+	}
+	for _, n := range nodes {
+		if _, seen := idx[n]; left[n] && !seen {
+			visit(n)
+		}
+	}
+	size := make([]int, ncomp)
+	for _, c := range comp {
+		size[c]++
+	}
+	reported := make([]bool, ncomp)
+	for _, start := range nodes {
+		c, ok := comp[start]
+		if !ok || size[c] < 2 || reported[c] {
+			continue
+		}
+		reported[c] = true
+		// Walk dependencies inside the component until a node repeats.
+		pos := map[*node]int{}
+		var walk []*node
+		n := start
+		for {
+			if _, ok := pos[n]; ok {
 				break
 			}
 			pos[n] = len(walk)
 			walk = append(walk, n)
-			var next *node
-			for m := range b.deps[n] {
-				if left[m] && (next == nil || m.index < next.index) {
-					next = m
+			for _, m := range depsIn(n) {
+				if comp[m] == c {
+					n = m
+					break
 				}
 			}
-			n = next
 		}
+		cycle := walk[pos[n]:]
+		first := slices.MinFunc(cycle, func(a, c *node) int { return cmp.Compare(a.index, c.index) })
+		k := slices.Index(cycle, first)
+		cycle = append(cycle[k:], cycle[:k]...)
+		names := make([]string, 0, len(cycle)+1)
+		for _, m := range cycle {
+			names = append(names, m.name)
+		}
+		names = append(names, first.name)
+		b.errs.Add(field.Invalid(b.paths[first].Child("after"), first.name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
 	}
 }
 
@@ -629,10 +702,23 @@ func (h *nodeHeap) pop() *node {
 	}
 }
 
+// walkKey identifies a pointer, map or slice on the walk's current path.
+type walkKey struct {
+	ptr uintptr
+	typ reflect.Type
+	len int
+}
+
+// maxWalkDepth bounds walkRefs like encoding/json bounds its own recursion;
+// cycles are cut by onPath long before.
+const maxWalkDepth = 1000
+
 // walkRefs calls visit for every Ref with a source reachable from v through
-// exported struct fields, pointers, interfaces, slices, arrays and maps.
-func walkRefs(v reflect.Value, path *field.Path, depth int, visit func(*field.Path, *source)) {
-	if !v.IsValid() || depth > 32 {
+// exported struct fields, pointers, interfaces, slices, arrays and maps. A
+// value that contains itself is walked once (encoding/json then reports the
+// cycle), so the walk is linear in the size of the input's JSON.
+func walkRefs(v reflect.Value, path *field.Path, depth int, onPath map[walkKey]bool, visit func(*field.Path, *source)) {
+	if !v.IsValid() || depth > maxWalkDepth {
 		return
 	}
 	t := v.Type()
@@ -640,6 +726,9 @@ func walkRefs(v reflect.Value, path *field.Path, depth int, visit func(*field.Pa
 		return
 	}
 	if t.Implements(refSourceType) {
+		if v.Kind() == reflect.Pointer && v.IsNil() {
+			return // a nil *Ref encodes as null: it refers to nothing
+		}
 		if v.CanInterface() {
 			if s, _ := v.Interface().(refSource).refSrc(); s != nil {
 				visit(path, s)
@@ -648,9 +737,27 @@ func walkRefs(v reflect.Value, path *field.Path, depth int, visit func(*field.Pa
 		return
 	}
 	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		k := walkKey{ptr: v.Pointer(), typ: t}
+		if v.Kind() == reflect.Slice {
+			k.len = v.Len()
+		}
+		if onPath[k] {
+			return
+		}
+		if onPath == nil {
+			onPath = map[walkKey]bool{}
+		}
+		onPath[k] = true
+		defer delete(onPath, k)
+	}
+	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			walkRefs(v.Elem(), path, depth+1, visit)
+			walkRefs(v.Elem(), path, depth+1, onPath, visit)
 		}
 	case reflect.Struct:
 		for i := range t.NumField() {
@@ -662,17 +769,17 @@ func walkRefs(v reflect.Value, path *field.Path, depth int, visit func(*field.Pa
 			if f.Anonymous {
 				p = path
 			}
-			walkRefs(v.Field(i), p, depth+1, visit)
+			walkRefs(v.Field(i), p, depth+1, onPath, visit)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			walkRefs(v.Index(i), path.Index(i), depth+1, visit)
+			walkRefs(v.Index(i), path.Index(i), depth+1, onPath, visit)
 		}
 	case reflect.Map:
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(a, c reflect.Value) int { return cmp.Compare(fmt.Sprint(a), fmt.Sprint(c)) })
 		for _, k := range keys {
-			walkRefs(v.MapIndex(k), path.Key(fmt.Sprint(k)), depth+1, visit)
+			walkRefs(v.MapIndex(k), path.Key(fmt.Sprint(k)), depth+1, onPath, visit)
 		}
 	}
 }
@@ -714,6 +821,22 @@ func computeMayHold(t reflect.Type, seen map[reflect.Type]bool) bool {
 		}
 	}
 	return false
+}
+
+// withoutErrors drops from err the errors equal to one of drop.
+func withoutErrors(err error, drop []*field.Error) error {
+	if len(drop) == 0 {
+		return err
+	}
+	var l field.List
+	for _, e := range field.Errors(err) {
+		if !slices.ContainsFunc(drop, func(d *field.Error) bool {
+			return d.Field == e.Field && d.Type == e.Type && d.Detail == e.Detail && fmt.Sprint(d.BadValue) == fmt.Sprint(e.BadValue)
+		}) {
+			l.Add(e)
+		}
+	}
+	return l.Err()
 }
 
 // withoutField drops the errors at the relative path f from err.

@@ -255,7 +255,8 @@ func (pm Param[T]) Default() T {
 		var zero T
 		return zero
 	}
-	return pm.p.def.(T)
+	v, _ := pm.p.def.(T) // a nil default of an interface type is T's zero value
+	return v
 }
 
 // Ref returns a reference to the parameter's value in a run.
