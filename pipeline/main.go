@@ -239,20 +239,31 @@ func (c *cli) compile(ctx context.Context, args []string) int {
 		}
 		return ExitInvalid
 	}
+	text, err := renderDocuments(art.Documents(), *out)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s compile: %v\n", c.p.name, err)
+		return ExitInvalid
+	}
+	if _, err := c.stdout.Write(text); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// renderDocuments joins an artifact's documents: YAML documents separated
+// by "---", or each one as indented JSON.
+func renderDocuments(docs [][]byte, format string) ([]byte, error) {
 	var buf bytes.Buffer
-	for i, doc := range art.Documents() {
-		if *out == "json" {
+	for i, doc := range docs {
+		if format == "json" {
 			j, err := yaml.YAMLToJSON(doc)
 			if err != nil {
-				fmt.Fprintf(c.stderr, "%s compile: document %d is not YAML: %v\n", c.p.name, i, err)
-				return ExitInvalid
+				return nil, fmt.Errorf("document %d is not YAML: %w", i, err)
 			}
-			var ind bytes.Buffer
-			if err := json.Indent(&ind, j, "", "  "); err != nil {
-				fmt.Fprintf(c.stderr, "%s compile: document %d: %v\n", c.p.name, i, err)
-				return ExitInvalid
+			if err := json.Indent(&buf, j, "", "  "); err != nil {
+				return nil, fmt.Errorf("document %d: %w", i, err)
 			}
-			buf.Write(ind.Bytes())
 			buf.WriteByte('\n')
 			continue
 		}
@@ -264,11 +275,7 @@ func (c *cli) compile(ctx context.Context, args []string) int {
 			buf.WriteByte('\n')
 		}
 	}
-	if _, err := c.stdout.Write(buf.Bytes()); err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return ExitFailed
-	}
-	return ExitOK
+	return buf.Bytes(), nil
 }
 
 func (c *cli) run(ctx context.Context, args []string) int {
