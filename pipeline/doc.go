@@ -38,7 +38,9 @@
 // # Control flow
 //
 //   - [Step.When] runs a step only if a [Cond] holds ([Eq], [Gt], [IsTrue],
-//     [And], …); a skipped step skips every step that depends on it.
+//     [And], …, or [Compare] of two run-time values such as a metric and a
+//     threshold parameter); a skipped step skips every step that depends
+//     on it, and so does a failed one.
 //   - [FanOut] adds one step per input (static fan-out); [Collect] gathers
 //     their outputs into a Ref to a list (typed fan-in).
 //   - [ForEach] runs a task once per element of a list known only at run
@@ -77,6 +79,21 @@
 // compile, graph and lint, and the task-invocation mode that remote
 // backends use to run one Go task inside a container. The exit status is 0
 // on success, 1 when the run failed and 2 for an invalid pipeline or usage.
+//
+// # Testing pipelines
+//
+// Package pipeline/pipelinetest runs a pipeline in process with typed stubs
+// ([task.Func] signatures checked by the compiler), injected application
+// failures, preemptions and timeouts, a virtual clock and a deterministic
+// order, and asserts what ran, was skipped, retried or cached:
+//
+//	env := pipelinetest.NewEnv(t)
+//	pipelinetest.Stub(env, train, func(ctx context.Context, in TrainIn) (TrainOut, error) { … })
+//	env.Inject(steps.Train, 1, pipelinetest.Preemption)
+//	res := env.Run(p)
+//
+// Package backends/local runs the same pipeline for real, and
+// backends/backendtest holds the conformance suite every backend passes.
 //
 // # Telemetry
 //
