@@ -19,6 +19,7 @@
 package main
 
 import (
+	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -26,5 +27,5 @@ import (
 func main() {
 	pipeline.Main(build(), local.New(&local.Options{
 		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
-	}))
+	}), argo.New(nil, nil))
 }

@@ -1,0 +1,219 @@
+package argo
+
+import (
+	"context"
+	"errors"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+// Kind is the kind of object Compile emits.
+type Kind string
+
+const (
+	// KindWorkflow is a Workflow: one run per submission (the default).
+	KindWorkflow Kind = "Workflow"
+	// KindWorkflowTemplate is a WorkflowTemplate named after the pipeline,
+	// for runs started by reference (argo submit --from workflowtemplate/NAME).
+	KindWorkflowTemplate Kind = "WorkflowTemplate"
+	// KindCronWorkflow is a CronWorkflow named after the pipeline, run on
+	// the schedules in Options.Cron.
+	KindCronWorkflow Kind = "CronWorkflow"
+)
+
+// Size limits a compiled document must stay within (see Options).
+const (
+	// DefaultMaxSize is the largest rendered document Compile accepts: 1 MiB,
+	// below etcd's default request limit of 1.5 MiB.
+	DefaultMaxSize = 1 << 20
+	// DefaultMaxParamSize is the largest parameter value Compile accepts.
+	DefaultMaxParamSize = 256 << 10
+)
+
+// ErrTooLarge is wrapped by the error Compile returns when the rendered
+// document or one of its parameters is over its size budget.
+var ErrTooLarge = errors.New("argo: over the size budget")
+
+// Options configures a Backend. The zero value is ready to use; every
+// field's zero value means the default described on it.
+type Options struct {
+	// Namespace is where runs are submitted and watched; "" means
+	// "default". It is also written into compiled documents when set.
+	Namespace string
+	// ServiceAccountName is the service account of the pods; "" leaves
+	// Argo's default.
+	ServiceAccountName string
+	// Kind is the kind of object to compile to; "" means KindWorkflow.
+	Kind Kind
+	// Cron is the schedule of a KindCronWorkflow; required for that kind.
+	Cron *CronOptions
+	// PodGC says when Argo deletes finished pods; nil leaves Argo's default.
+	PodGC *wfv1.PodGC
+	// TTL says when Argo deletes finished workflows; nil keeps them.
+	TTL *wfv1.TTLStrategy
+	// PodSecurityContext replaces the default pod security context
+	// (runAsNonRoot, RuntimeDefault seccomp).
+	PodSecurityContext *corev1.PodSecurityContext
+	// SecurityContext replaces the default container security context
+	// (no privilege escalation, all capabilities dropped, runAsNonRoot,
+	// RuntimeDefault seccomp).
+	SecurityContext *corev1.SecurityContext
+	// ImagePullPolicy is set on every container when not "".
+	ImagePullPolicy corev1.PullPolicy
+	// Image is the image of Go tasks whose spec names none: the image
+	// holding the pipeline program. A Go task without an image is an error.
+	Image string
+	// Command is the container command of Go tasks; nil leaves the image's
+	// ENTRYPOINT, which must then be the pipeline program.
+	Command []string
+	// Labels and Annotations are added to the compiled object's metadata
+	// (and, for a CronWorkflow, to the workflows it creates).
+	Labels, Annotations map[string]string
+	// MaxSize is the size budget of the rendered document in bytes; zero
+	// means DefaultMaxSize.
+	MaxSize int
+	// MaxParamSize is the size budget of any one parameter value in bytes;
+	// zero means DefaultMaxParamSize.
+	MaxParamSize int
+	// CacheConfigMap is the ConfigMap Argo memoizes cached steps in; ""
+	// means "sluice-cache".
+	CacheConfigMap string
+}
+
+// CronOptions is the schedule of a CronWorkflow. Only fields that Argo
+// v3.7 and v4 both accept are emitted.
+type CronOptions struct {
+	// Schedules are cron expressions; at least one is required.
+	Schedules []string
+	// Timezone is an IANA time zone name, for example "Europe/Paris";
+	// "" is the controller's time zone.
+	Timezone string
+	// ConcurrencyPolicy is Allow (the default), Forbid or Replace.
+	ConcurrencyPolicy wfv1.ConcurrencyPolicy
+	// StartingDeadlineSeconds, if set, skips runs that could not start
+	// within that many seconds of their schedule.
+	StartingDeadlineSeconds *int64
+	// SuccessfulJobsHistoryLimit and FailedJobsHistoryLimit bound how many
+	// finished workflows are kept.
+	SuccessfulJobsHistoryLimit, FailedJobsHistoryLimit *int32
+	// StopExpression, if set, stops scheduling once it is true, for
+	// example "cronworkflow.failed >= 3".
+	StopExpression string
+	// Suspend creates the CronWorkflow suspended.
+	Suspend bool
+}
+
+// Backend compiles Plans to Argo Workflows and, with a client, runs them.
+// It implements [backends.Backend], [backends.Submitter],
+// [backends.Watcher] and [backends.Canceler]. It is safe for concurrent
+// use.
+type Backend struct {
+	client versioned.Interface
+	opts   Options
+}
+
+var (
+	_ backends.Backend   = (*Backend)(nil)
+	_ backends.Submitter = (*Backend)(nil)
+	_ backends.Watcher   = (*Backend)(nil)
+	_ backends.Canceler  = (*Backend)(nil)
+	_ backends.Namer     = (*Backend)(nil)
+)
+
+// New returns a Backend. A nil client makes it compile-only: Submit,
+// Watch and Cancel then return an error wrapping errors.ErrUnsupported.
+// A nil opts means defaults.
+func New(client versioned.Interface, opts *Options) *Backend {
+	b := &Backend{client: client}
+	if opts != nil {
+		b.opts = *opts
+	}
+	return b
+}
+
+// NewFromKubeconfig returns a Backend whose client is built from the
+// kubeconfig file at path ("" follows the usual rules: $KUBECONFIG,
+// ~/.kube/config, then the in-cluster configuration). When opts has no
+// Namespace, the kubeconfig context's namespace is used.
+func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Namespace == "" {
+		if ns, _, err := cc.Namespace(); err == nil {
+			o.Namespace = ns
+		}
+	}
+	return New(client, &o), nil
+}
+
+// Name returns "argo", the name the program entrypoint selects it by.
+func (b *Backend) Name() string { return "argo" }
+
+func (b *Backend) namespace() string {
+	if b.opts.Namespace == "" {
+		return "default"
+	}
+	return b.opts.Namespace
+}
+
+// Compile renders plan to one YAML document: a Workflow, or the
+// WorkflowTemplate or CronWorkflow Options.Kind asks for. It does not
+// contact a cluster.
+func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backends.CompileOptions) (backends.Artifact, error) {
+	return b.compile(plan, opts)
+}
+
+// artifact is what Compile returns.
+type artifact struct {
+	plan *backends.Plan
+	wf   *wfv1.Workflow // the Workflow, or the spec holder of the others
+	wft  *wfv1.WorkflowTemplate
+	cwf  *wfv1.CronWorkflow
+	doc  []byte
+}
+
+func (a *artifact) Documents() [][]byte { return [][]byte{a.doc} }
+
+func (a *artifact) As(target any) bool { return asTarget(a.plan, a.wf, a.wft, a.cwf, target) }
+
+func asTarget(plan *backends.Plan, wf *wfv1.Workflow, wft *wfv1.WorkflowTemplate, cwf *wfv1.CronWorkflow, target any) bool {
+	switch t := target.(type) {
+	case **wfv1.Workflow:
+		if wf != nil && wft == nil && cwf == nil {
+			*t = wf
+			return true
+		}
+	case **wfv1.WorkflowTemplate:
+		if wft != nil {
+			*t = wft
+			return true
+		}
+	case **wfv1.CronWorkflow:
+		if cwf != nil {
+			*t = cwf
+			return true
+		}
+	case **backends.Plan:
+		*t = plan
+		return true
+	}
+	return false
+}

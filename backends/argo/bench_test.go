@@ -1,0 +1,80 @@
+package argo_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// BenchmarkCompile10k compiles a 10,000-task DAG (from its Plan) and, in
+// the same run, yaml.Marshal of the resulting Workflow: the floor. It
+// reports the ratio of the two.
+func BenchmarkCompile10k(b *testing.B) {
+	plan, err := chain(10000).Plan(nil)
+	require.NoError(b, err)
+	be := argo.New(nil, &argo.Options{Image: testImage, MaxSize: 64 << 20})
+	opts := &backends.CompileOptions{}
+	var compile, marshal time.Duration
+	var size int
+	for b.Loop() {
+		t0 := time.Now()
+		art, err := be.Compile(context.Background(), plan, opts)
+		require.NoError(b, err)
+		t1 := time.Now()
+		w := mustWF(b, art)
+		_, err = yaml.Marshal(w)
+		require.NoError(b, err)
+		compile += t1.Sub(t0)
+		marshal += time.Since(t1)
+		size = len(art.Documents()[0])
+	}
+	b.ReportMetric(float64(compile)/float64(marshal), "compile/marshal")
+	b.ReportMetric(float64(size)/10000, "bytes/task")
+}
+
+func mustWF(tb testing.TB, art backends.Artifact) any {
+	var p *wfv1.Workflow
+	require.True(tb, art.As(&p))
+	return p
+}
+
+// Bytes per static task with dedup: the growth of the document per added
+// identical step.
+func TestBytesPerStaticTask(t *testing.T) {
+	size := func(n int) int {
+		art, err := pipeline.Compile(t.Context(), chain(n), argo.New(nil, &argo.Options{Image: testImage, MaxSize: 64 << 20}), nil)
+		require.NoError(t, err)
+		return len(art.Documents()[0])
+	}
+	per := float64(size(1001)-size(1)) / 1000
+	t.Logf("bytes per static task: %.1f", per)
+	assert.Less(t, per, 300.0)
+}
+
+// A dynamic fan-out compiles to the same size whatever the width of the
+// list at run time.
+func TestFanOutSizeIndependentOfWidth(t *testing.T) {
+	size := func(n int) int {
+		p := pipeline.New("fan", nil)
+		list := pipeline.Add(p, task.New("list", func(context.Context, struct{}) ([]int, error) { return make([]int, n), nil }), struct{}{})
+		sq := pipeline.ForEach(p, task.New("sq", func(_ context.Context, in pipeline.Ref[int]) (int, error) { return in.Get() * in.Get(), nil }),
+			list.Output(), func(it pipeline.Ref[int]) pipeline.Ref[int] { return it }).Limit(8)
+		pipeline.Add(p, task.New("sum", func(_ context.Context, in struct{ Xs pipeline.Ref[[]int] }) (int, error) { return 0, nil }),
+			struct{ Xs pipeline.Ref[[]int] }{Xs: sq.Collect()})
+		art, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+		require.NoError(t, err)
+		return len(art.Documents()[0])
+	}
+	assert.Equal(t, size(10), size(1000))
+}

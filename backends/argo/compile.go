@@ -1,0 +1,977 @@
+package argo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Names and paths the compiled workflows use.
+const (
+	// LabelPipeline is set to the pipeline's name on every compiled object.
+	LabelPipeline = "sluice.dev/pipeline"
+	// AnnotationOnDemandAfter, on a template of a step with the on-demand
+	// fall-back, is the retry count from which attempts run on demand.
+	AnnotationOnDemandAfter = "sluice.dev/on-demand-after-retries"
+
+	mainTemplate = "main"
+	exitTemplate = "exit"
+	eachTask     = "each"
+	outputParam  = "output"
+	outputPrefix = "out-"
+	inputPrefix  = "in-"
+	tmpVolume    = "sluice-tmp"
+	shmVolume    = "dshm"
+	tmpDir       = "/tmp/sluice"
+	apiVersion   = "argoproj.io/v1alpha1"
+)
+
+var paramName = regexp.MustCompile(`^[-a-zA-Z0-9_]+$`)
+
+type compiler struct {
+	b      *Backend
+	plan   *backends.Plan
+	tmpls  []wfv1.Template
+	byBody map[string]string
+	tasks  map[string]string // step name -> DAG task name
+}
+
+// taskNames maps step names to DAG task names: Argo rejects task names
+// that begin with a digit when tasks use depends, so those get the prefix
+// "s-". The step's own name travels in the "step" argument.
+func (c *compiler) taskNames() error {
+	c.tasks = map[string]string{}
+	used := map[string]bool{}
+	for _, s := range c.plan.Steps {
+		used[s.Name] = true
+	}
+	all := c.plan.Steps
+	if c.plan.Exit != nil {
+		all = append(slices.Clip(all), *c.plan.Exit)
+	}
+	for _, s := range all {
+		n := s.Name
+		if n != "" && n[0] >= '0' && n[0] <= '9' {
+			n = "s-" + n
+			if used[n] {
+				return fmt.Errorf("argo: step %q would be renamed %q, the name of another step: %w", s.Name, n, errors.ErrUnsupported)
+			}
+		}
+		c.tasks[s.Name] = n
+	}
+	return nil
+}
+
+// task returns the DAG task name of step name.
+func (c *compiler) task(name string) string {
+	if n, ok := c.tasks[name]; ok {
+		return n
+	}
+	return name
+}
+
+func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*artifact, error) {
+	c := &compiler{b: b, plan: plan, byBody: map[string]string{}}
+	if err := c.taskNames(); err != nil {
+		return nil, err
+	}
+	spec, err := c.spec()
+	if err != nil {
+		return nil, err
+	}
+	a := &artifact{plan: plan}
+	labels := map[string]string{LabelPipeline: plan.Name}
+	for k, v := range b.opts.Labels {
+		labels[k] = v
+	}
+	var annotations map[string]string
+	if len(b.opts.Annotations) > 0 {
+		annotations = b.opts.Annotations
+	}
+	meta := metav1.ObjectMeta{Namespace: b.opts.Namespace, Labels: labels, Annotations: annotations}
+	var obj any
+	switch b.opts.Kind {
+	case "", KindWorkflow:
+		meta.GenerateName = plan.Name + "-"
+		a.wf = &wfv1.Workflow{TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "Workflow"}, ObjectMeta: meta, Spec: *spec}
+		obj = a.wf
+	case KindWorkflowTemplate:
+		meta.Name = plan.Name
+		a.wft = &wfv1.WorkflowTemplate{TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "WorkflowTemplate"}, ObjectMeta: meta, Spec: *spec}
+		obj = a.wft
+	case KindCronWorkflow:
+		cron := b.opts.Cron
+		if cron == nil || len(cron.Schedules) == 0 {
+			return nil, fmt.Errorf("argo: a CronWorkflow needs Options.Cron with at least one schedule")
+		}
+		meta.Name = plan.Name
+		cs := wfv1.CronWorkflowSpec{
+			WorkflowSpec:               *spec,
+			Schedules:                  slices.Clone(cron.Schedules),
+			Timezone:                   cron.Timezone,
+			ConcurrencyPolicy:          cron.ConcurrencyPolicy,
+			StartingDeadlineSeconds:    cron.StartingDeadlineSeconds,
+			SuccessfulJobsHistoryLimit: cron.SuccessfulJobsHistoryLimit,
+			FailedJobsHistoryLimit:     cron.FailedJobsHistoryLimit,
+			Suspend:                    cron.Suspend,
+			WorkflowMetadata:           &metav1.ObjectMeta{Labels: labels},
+		}
+		if cron.StopExpression != "" {
+			cs.StopStrategy = &wfv1.StopStrategy{Expression: cron.StopExpression}
+		}
+		a.cwf = &wfv1.CronWorkflow{TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "CronWorkflow"}, ObjectMeta: meta, Spec: cs}
+		obj = a.cwf
+	default:
+		return nil, fmt.Errorf("argo: unknown kind %q: %w", b.opts.Kind, errors.ErrUnsupported)
+	}
+	if opts != nil && opts.BeforeEmit != nil {
+		if err := opts.BeforeEmit(func(target any) bool { return asTarget(plan, a.wf, a.wft, a.cwf, target) }); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := render(obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkSize(doc, specOf(a)); err != nil {
+		return nil, err
+	}
+	a.doc = doc
+	return a, nil
+}
+
+func specOf(a *artifact) *wfv1.WorkflowSpec {
+	switch {
+	case a.wft != nil:
+		return &a.wft.Spec
+	case a.cwf != nil:
+		return &a.cwf.Spec.WorkflowSpec
+	}
+	return &a.wf.Spec
+}
+
+// render marshals obj to YAML without the empty status, creation
+// timestamp and empty structs that the Go types always carry. (The
+// patterns cannot occur inside a JSON string, where quotes are escaped.)
+func render(obj any) ([]byte, error) {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.LastIndex(j, []byte(`,"status":{`)); i > 0 {
+		j = append(j[:i], '}')
+	}
+	j = bytes.Replace(j, []byte(`"creationTimestamp":null,`), nil, 1)
+	j = bytes.Replace(j, []byte(`,"creationTimestamp":null`), nil, 1)
+	for _, empty := range emptyFields {
+		j = bytes.ReplaceAll(j, empty, nil)
+	}
+	return yaml.JSONToYAML(j)
+}
+
+var emptyFields = [][]byte{
+	[]byte(`"name":"",`), []byte(`,"resources":{}`), []byte(`,"inputs":{}`), []byte(`,"outputs":{}`),
+	[]byte(`,"metadata":{}`), []byte(`"arguments":{},`), []byte(`,"arguments":{}`),
+}
+
+func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
+	o := &c.b.opts
+	spec := &wfv1.WorkflowSpec{
+		Entrypoint:         mainTemplate,
+		ServiceAccountName: o.ServiceAccountName,
+		PodGC:              o.PodGC,
+		TTLStrategy:        o.TTL,
+		SecurityContext:    c.podSecurityContext(),
+	}
+	for _, p := range c.plan.Params {
+		spec.Arguments.Parameters = append(spec.Arguments.Parameters, wfv1.Parameter{
+			Name: p.Name, Value: wfv1.AnyStringPtr(compactJSON(p.Value)),
+		})
+	}
+	// Reserve "main" and "exit" first so step templates never take them.
+	c.tmpls = append(c.tmpls, wfv1.Template{Name: mainTemplate})
+	if c.plan.Exit != nil {
+		c.tmpls = append(c.tmpls, wfv1.Template{Name: exitTemplate})
+	}
+	dag := &wfv1.DAGTemplate{FailFast: ptr.To(false)}
+	for i := range c.plan.Steps {
+		t, err := c.dagTask(&c.plan.Steps[i])
+		if err != nil {
+			return nil, err
+		}
+		dag.Tasks = append(dag.Tasks, t)
+	}
+	c.tmpls[0].DAG = dag
+	if c.plan.Exit != nil {
+		t, err := c.dagTask(c.plan.Exit)
+		if err != nil {
+			return nil, err
+		}
+		c.tmpls[1].DAG = &wfv1.DAGTemplate{Tasks: []wfv1.DAGTask{t}}
+		spec.OnExit = exitTemplate
+	}
+	spec.Templates = c.tmpls
+	return spec, nil
+}
+
+func compactJSON(v json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return string(v)
+	}
+	return b.String()
+}
+
+// addTemplate adds t under a name derived from base unless a template with
+// the same body exists, and returns the name to call.
+func (c *compiler) addTemplate(base string, t wfv1.Template) (string, error) {
+	t.Name = ""
+	key, err := json.Marshal(&t)
+	if err != nil {
+		return "", err
+	}
+	if name, ok := c.byBody[string(key)]; ok {
+		return name, nil
+	}
+	t.Name = base
+	c.byBody[string(key)] = base
+	c.tmpls = append(c.tmpls, t)
+	return base, nil
+}
+
+func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
+
+func unsupported(s *backends.Step, format string, args ...any) error {
+	return fmt.Errorf("argo: step %q: %s: %w", s.Name, fmt.Sprintf(format, args...), errors.ErrUnsupported)
+}
+
+// dagTask returns the DAG task of step s, adding its templates.
+func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
+	dt := wfv1.DAGTask{Name: c.task(s.Name)}
+	var deps []string
+	for _, d := range s.DependsOn {
+		deps = append(deps, c.task(d)+".Succeeded")
+	}
+	dt.Depends = strings.Join(deps, " && ")
+	if s.When != nil {
+		e, err := c.condExpr(*s.When)
+		if err != nil {
+			return dt, fmt.Errorf("argo: step %q: condition: %w", s.Name, err)
+		}
+		dt.When = exprTag(e)
+	}
+	tmpl, err := c.taskTemplate(s)
+	if err != nil {
+		return dt, err
+	}
+	name, err := c.addTemplate("task-"+s.Name, tmpl)
+	if err != nil {
+		return dt, err
+	}
+	if s.ForEach != nil {
+		if isContainer(s) {
+			return dt, unsupported(s, "a dynamic fan-out over a container task")
+		}
+		wrap := c.eachTemplate(name, s.ForEach.Parallelism)
+		if dt.Template, err = c.addTemplate("each-"+s.Name, wrap); err != nil {
+			return dt, err
+		}
+		items, err := c.refExpr(s.ForEach.Items)
+		if err != nil {
+			return dt, err
+		}
+		inst, err := c.inputExpr(s.Input)
+		if err != nil {
+			return dt, err
+		}
+		dt.Arguments.Parameters = []wfv1.Parameter{
+			{Name: "step", Value: wfv1.AnyStringPtr(s.Name)},
+			{Name: "inputs", Value: wfv1.AnyStringPtr(exprTag("toJson(map(fromJSON(" + items + ") ?? [], " + inst + "))"))},
+		}
+		return dt, nil
+	}
+	dt.Template = name
+	if isContainer(s) {
+		fields, err := c.containerFields(s)
+		if err != nil {
+			return dt, err
+		}
+		var obj map[string]json.RawMessage
+		if len(fields) > 0 {
+			if err := json.Unmarshal(s.Input.Template, &obj); err != nil {
+				return dt, unsupported(s, "container input is not an object")
+			}
+		}
+		for _, f := range fields {
+			v, err := c.fieldValue(s, s.Input, obj[f])
+			if err != nil {
+				return dt, err
+			}
+			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(v)})
+		}
+		dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: "step", Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
+		return dt, nil
+	}
+	in, err := c.inputTags(s.Input)
+	if err != nil {
+		return dt, fmt.Errorf("argo: step %q: %w", s.Name, err)
+	}
+	dt.Arguments.Parameters = []wfv1.Parameter{
+		{Name: "step", Value: wfv1.AnyStringPtr(s.Name)},
+		{Name: "input", Value: wfv1.AnyStringPtr(in)},
+	}
+	return dt, nil
+}
+
+// eachTemplate is the DAG that runs tmpl once per element of its "inputs"
+// parameter (a JSON list of input documents, as strings), at most
+// parallelism at once, and outputs the list of outputs in element order.
+func (c *compiler) eachTemplate(tmpl string, parallelism int) wfv1.Template {
+	t := wfv1.Template{
+		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{{Name: "step"}, {Name: "inputs"}}},
+		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
+			Name: outputParam,
+			ValueFrom: &wfv1.ValueFrom{
+				// Argo aggregates the outputs of a loop into a JSON list of
+				// objects when every output is an object or a list, and
+				// into a list of strings otherwise; decode the strings.
+				// An empty loop is skipped and leaves no output: [].
+				Expression: "toJson(map(fromJSON(" + taskOutput(eachTask, outputParam) + "), type(#) == 'string' ? fromJSON(#) : #))",
+				Default:    wfv1.AnyStringPtr("[]"),
+			},
+		}}},
+		DAG: &wfv1.DAGTemplate{
+			FailFast: ptr.To(false),
+			Tasks: []wfv1.DAGTask{{
+				Name:      eachTask,
+				Template:  tmpl,
+				WithParam: "{{inputs.parameters.inputs}}",
+				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{
+					{Name: "step", Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
+					{Name: "input", Value: wfv1.AnyStringPtr("{{item}}")},
+				}},
+			}},
+		},
+	}
+	if parallelism > 0 {
+		t.Parallelism = ptr.To(int64(parallelism))
+	}
+	return t
+}
+
+// taskTemplate returns the template that runs step s; steps with equal
+// templates share one.
+func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
+	o := &c.b.opts
+	image := s.Task.Image
+	if image == "" && !isContainer(s) {
+		image = o.Image
+	}
+	if image == "" {
+		return wfv1.Template{}, fmt.Errorf("argo: step %q has no image; set one with WithImage, a pipeline default, or argo.Options.Image", s.Name)
+	}
+	ctr := &corev1.Container{
+		Image:           image,
+		ImagePullPolicy: o.ImagePullPolicy,
+		Resources:       corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
+		SecurityContext: c.securityContext(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}},
+	}
+	t := wfv1.Template{
+		Volumes:      []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		NodeSelector: s.Resolved.Placement.NodeSelector,
+		Tolerations:  s.Resolved.Placement.Tolerations,
+		Affinity:     s.Resolved.Placement.Affinity,
+	}
+	if q := s.Resolved.SharedMemory; q != nil {
+		t.Volumes = append(t.Volumes, corev1.Volume{Name: shmVolume, VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: q},
+		}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: shmVolume, MountPath: "/dev/shm"})
+	}
+	if isContainer(s) {
+		if err := c.containerTask(s, &t, ctr); err != nil {
+			return t, err
+		}
+	} else {
+		ctr.Command = slices.Clone(o.Command)
+		ctr.Args = backends.InvokeArgs("{{inputs.parameters.step}}", "{{inputs.parameters.input}}", backends.DefaultOutputFile)
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: "step"}, {Name: "input"}}
+		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
+		if s.Cache.Enabled {
+			m, err := c.memoize(s)
+			if err != nil {
+				return t, err
+			}
+			t.Memoize = m
+		}
+	}
+	t.Container = ctr
+	if s.Task.Timeout > 0 {
+		secs := int(math.Ceil(s.Task.Timeout.Seconds()))
+		t.ActiveDeadlineSeconds = ptr.To(intstr.FromInt(secs))
+	}
+	if err := c.retry(s, &t); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+func (c *compiler) podSecurityContext() *corev1.PodSecurityContext {
+	if c.b.opts.PodSecurityContext != nil {
+		return c.b.opts.PodSecurityContext.DeepCopy()
+	}
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func (c *compiler) securityContext() *corev1.SecurityContext {
+	if c.b.opts.SecurityContext != nil {
+		return c.b.opts.SecurityContext.DeepCopy()
+	}
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		RunAsNonRoot:             ptr.To(true),
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// retry sets the retry strategy (and the on-demand fall-back) of t.
+func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
+	r := s.Task.Retry
+	if r == nil || r.App+r.Infra == 0 {
+		return nil
+	}
+	rs := &wfv1.RetryStrategy{
+		Limit:       ptr.To(intstr.FromInt(r.App + r.Infra)),
+		RetryPolicy: wfv1.RetryPolicyAlways,
+		Expression:  retryExpression(*r),
+	}
+	if b := r.Backoff; b.Initial > 0 {
+		f := b.Factor
+		if f == 0 {
+			f = 2
+		}
+		if f != math.Trunc(f) || f < 1 {
+			return unsupported(s, "Argo backs off by whole factors, not %v", b.Factor)
+		}
+		rs.Backoff = &wfv1.Backoff{Duration: b.Initial.String(), Factor: ptr.To(intstr.FromInt(int(f)))}
+		if b.Max > 0 {
+			rs.Backoff.Cap = b.Max.String()
+		}
+	}
+	t.RetryStrategy = rs
+	if r.OnDemandFallback && s.Resolved.OnDemand != nil {
+		patch, err := onDemandPatch(s)
+		if err != nil {
+			return err
+		}
+		t.PodSpecPatch = exprTag("asInt(retries) >= " + itoa(r.Infra) + " ? " + exprString(patch) + " : '{}'")
+		t.Metadata.Annotations = map[string]string{AnnotationOnDemandAfter: itoa(r.Infra)}
+	}
+	return nil
+}
+
+// infraExpression is true when the last attempt failed for an
+// infrastructure reason: Argo marks a pod that was deleted, lost with its
+// node or failed before its main container ran as Error; an evicted pod
+// fails with a message naming the eviction.
+const infraExpression = "lastRetry.status == 'Error' || lastRetry.message contains 'Evicted'"
+
+// retryExpression decides whether Argo retries. Argo keeps one retry
+// count; an application failure is retried while fewer than App retries
+// were made in total, an infrastructure failure while the limit
+// (App+Infra) allows. Exit status 2 (a wrong invocation) is never retried.
+func retryExpression(r task.Retry) string {
+	app := "lastRetry.exitCode != '2' && asInt(retries) < " + itoa(r.App)
+	switch {
+	case r.App == 0:
+		return infraExpression
+	case r.Infra == 0:
+		return "!(" + infraExpression + ") && " + app
+	}
+	return "(" + infraExpression + ") || (" + app + ")"
+}
+
+// onDemandPatch is the strategic merge patch of the pod spec that moves a
+// preemptible pod to on-demand placement.
+func onDemandPatch(s *backends.Step) (string, error) {
+	spot, od := s.Resolved.Placement, s.Resolved.OnDemand
+	sel := map[string]any{}
+	for k := range spot.NodeSelector {
+		sel[k] = nil
+	}
+	for k, v := range od.NodeSelector {
+		sel[k] = v
+	}
+	p := map[string]any{"nodeSelector": sel, "tolerations": od.Tolerations, "affinity": od.Affinity}
+	if od.Tolerations == nil {
+		p["tolerations"] = []corev1.Toleration{}
+	}
+	b, err := json.Marshal(p)
+	return string(b), err
+}
+
+// keyParts mirrors the local backend's cache KeyParts, field for field, so
+// both compute the same key.
+type keyParts struct {
+	Task    string          `json:"task"`
+	Kind    task.Kind       `json:"kind"`
+	Image   string          `json:"image,omitempty"`
+	Command []string        `json:"command,omitempty"`
+	Args    []string        `json:"args,omitempty"`
+	Env     []task.EnvVar   `json:"env,omitempty"`
+	Outputs []task.Output   `json:"outputs,omitempty"`
+	Version string          `json:"version,omitempty"`
+	Input   json.RawMessage `json:"input"`
+}
+
+const inputMark = `"@sluice-input@"`
+
+// memoize returns the memoization of a cached Go step: its key is the
+// SHA-256 of the same parts as the local backend's cache key, with the
+// input canonicalized by Argo's toJson (object keys sorted).
+func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
+	t := s.Task
+	image := t.Image
+	if image == "" {
+		image = c.b.opts.Image
+	}
+	b, err := json.Marshal(keyParts{Task: t.Name, Kind: t.Kind, Image: image, Command: t.Command, Args: t.Args,
+		Env: t.Env, Outputs: t.Outputs, Version: s.Cache.Version, Input: json.RawMessage(inputMark)})
+	if err != nil {
+		return nil, err
+	}
+	prefix, suffix, _ := strings.Cut(string(b), inputMark)
+	in := "fromJSON(inputs.parameters.input)"
+	if len(s.Cache.ExcludeInputs) > 0 {
+		var keys []string
+		for _, x := range s.Cache.ExcludeInputs {
+			if j, _, ok := task.FieldByName(t.InputType, x); ok {
+				x = j
+			}
+			keys = append(keys, exprString(x))
+		}
+		in = "sprig.omit(" + in + ", " + strings.Join(keys, ", ") + ")"
+	}
+	cm := c.b.opts.CacheConfigMap
+	if cm == "" {
+		cm = "sluice-cache"
+	}
+	return &wfv1.Memoize{
+		Key:   exprTag("sprig.sha256sum(" + exprString(prefix) + " + toJson(" + in + ") + " + exprString(suffix) + ")"),
+		Cache: &wfv1.Cache{ConfigMap: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}},
+	}, nil
+}
+
+// containerFields returns the JSON names of the input fields a container
+// task's command, args and env name, in order of first appearance.
+func (c *compiler) containerFields(s *backends.Step) ([]string, error) {
+	var out []string
+	add := func(str string) error {
+		for _, f := range task.Placeholders(str) {
+			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
+				f = j
+			}
+			if !paramName.MatchString(f) {
+				return unsupported(s, "input field %q is not a valid Argo parameter name", f)
+			}
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+		return nil
+	}
+	for _, str := range slices.Concat(s.Task.Command, s.Task.Args) {
+		if err := add(str); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range s.Task.Env {
+		if err := add(e.Value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+var placeholderRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
+// containerTask fills in the template of a container task: placeholders
+// become input parameters, each output field an output parameter read
+// from its file.
+func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1.Container) error {
+	var err error
+	sub := func(str string) string {
+		return placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
+			f := placeholderRE.FindStringSubmatch(m)[1]
+			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
+				f = j
+			}
+			return "{{inputs.parameters." + inputPrefix + f + "}}"
+		})
+	}
+	for _, str := range s.Task.Command {
+		ctr.Command = append(ctr.Command, sub(str))
+	}
+	for _, str := range s.Task.Args {
+		ctr.Args = append(ctr.Args, sub(str))
+	}
+	for _, e := range s.Task.Env {
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: sub(e.Value)})
+	}
+	fields, err := c.containerFields(s)
+	if err != nil {
+		return err
+	}
+	t.Inputs.Parameters = []wfv1.Parameter{{Name: "step"}}
+	for _, f := range fields {
+		t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: inputPrefix + f})
+	}
+	for _, o := range s.Task.Outputs {
+		if _, _, ok := task.FieldByName(s.Task.OutputType, o.Field); !ok || !paramName.MatchString(o.Field) {
+			return unsupported(s, "output field %q of %v cannot be an Argo output parameter", o.Field, s.Task.OutputType)
+		}
+		if !strings.HasPrefix(o.Path, "/") {
+			return unsupported(s, "output %q: path %q is not absolute", o.Field, o.Path)
+		}
+		t.Outputs.Parameters = append(t.Outputs.Parameters, wfv1.Parameter{Name: outputPrefix + o.Field, ValueFrom: &wfv1.ValueFrom{Path: o.Path}})
+	}
+	if s.Cache.Enabled {
+		return unsupported(s, "caching a container task")
+	}
+	return nil
+}
+
+// fieldValue is the text a {{.Field}} placeholder of a container task is
+// replaced with: a string as is, anything else as JSON.
+func (c *compiler) fieldValue(s *backends.Step, in backends.Input, raw json.RawMessage) (string, error) {
+	if raw == nil {
+		return "", unsupported(s, "input has no such field")
+	}
+	sub := backends.Input{Template: raw, Refs: in.Refs}
+	if len(in.Refs) == 0 || !bytes.Contains(raw, []byte(`{"$sluice":`)) {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			if strings.Contains(str, "{{") {
+				return exprTag(exprString(str)), nil
+			}
+			return str, nil
+		}
+		return escapeLiteral(compactJSON(raw)), nil
+	}
+	for i := range in.Refs {
+		if string(raw) == backends.Placeholder(i) {
+			e, err := c.refExpr(in.Refs[i])
+			if err != nil {
+				return "", err
+			}
+			return exprTag("type(fromJSON(" + e + ")) == 'string' ? fromJSON(" + e + ") : " + e), nil
+		}
+	}
+	return c.inputTags(sub)
+}
+
+// inputTags renders an input as JSON text with Argo tags for its refs.
+func (c *compiler) inputTags(in backends.Input) (string, error) {
+	in.Template = json.RawMessage(escapeLiteral(string(in.Template)))
+	return in.Render(func(i int) (string, error) { return c.refTag(in.Refs[i]) })
+}
+
+// inputExpr renders an input as an expression whose value is its JSON
+// text; "#" is the fan-out element.
+func (c *compiler) inputExpr(in backends.Input) (string, error) {
+	const mark = "\x00"
+	s, err := in.Render(func(i int) (string, error) { return mark + itoa(i) + mark, nil })
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for k, seg := range strings.Split(s, mark) {
+		if k%2 == 0 {
+			if seg != "" {
+				parts = append(parts, exprString(seg))
+			}
+			continue
+		}
+		var i int
+		fmt.Sscan(seg, &i)
+		e, err := c.refExpr(in.Refs[i])
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, e)
+	}
+	return concat(parts), nil
+}
+
+// refTag returns the text that Argo replaces with the JSON of r.
+func (c *compiler) refTag(r backends.Ref) (string, error) {
+	if len(r.Path) == 0 {
+		switch r.Kind {
+		case backends.RefStep:
+			if s := c.plan.Step(r.Step); s != nil && !(isContainer(s) && s.ForEach == nil) {
+				return "{{tasks." + c.task(r.Step) + ".outputs.parameters." + outputParam + "}}", nil
+			}
+		case backends.RefParam:
+			return "{{workflow.parameters." + r.Param + "}}", nil
+		case backends.RefConst:
+			return escapeLiteral(compactJSON(r.Value)), nil
+		}
+	}
+	if r.Kind == backends.RefConst {
+		v, err := backends.Select(r.Value, r.Path)
+		if err != nil {
+			return "", err
+		}
+		return escapeLiteral(compactJSON(v)), nil
+	}
+	e, err := c.refExpr(r)
+	if err != nil {
+		return "", err
+	}
+	return exprTag(e), nil
+}
+
+// refExpr returns an expression whose value is the JSON text of r.
+func (c *compiler) refExpr(r backends.Ref) (string, error) {
+	var e string
+	switch r.Kind {
+	case backends.RefStep:
+		s := c.plan.Step(r.Step)
+		if s == nil {
+			return "", fmt.Errorf("argo: ref to unknown step %q", r.Step)
+		}
+		if isContainer(s) && s.ForEach == nil {
+			e = c.containerOutput(s)
+		} else {
+			e = taskOutput(c.task(r.Step), outputParam)
+		}
+	case backends.RefParam:
+		e = member("workflow.parameters", r.Param)
+	case backends.RefItem:
+		e = "toJson(#)"
+	case backends.RefConst:
+		v, err := backends.Select(r.Value, r.Path)
+		if err != nil {
+			return "", err
+		}
+		return exprString(compactJSON(v)), nil
+	case backends.RefCollect:
+		parts := []string{"'['"}
+		for i, el := range r.Elems {
+			if i > 0 {
+				parts = append(parts, "','")
+			}
+			x, err := c.refExpr(el)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, x)
+		}
+		parts = append(parts, "']'")
+		e = "(" + concat(parts) + ")"
+	case backends.RefRun:
+		e = c.runInfo()
+	default:
+		return "", fmt.Errorf("argo: ref kind %q: %w", r.Kind, errors.ErrUnsupported)
+	}
+	if len(r.Path) > 0 {
+		v := "fromJSON(" + e + ")"
+		for _, p := range r.Path {
+			v = member(v, p)
+		}
+		e = "toJson(" + v + ")"
+	}
+	return e, nil
+}
+
+// containerOutput assembles the output object of container step s from
+// its output parameters: a string field is the file's text without the
+// trailing line break, any other field the file parsed as JSON.
+func (c *compiler) containerOutput(s *backends.Step) string {
+	var fields []string
+	for _, o := range s.Task.Outputs {
+		v := taskOutput(c.task(s.Name), outputPrefix+o.Field)
+		if _, typ, ok := task.FieldByName(s.Task.OutputType, o.Field); ok && typ.Kind() == reflect.String {
+			v = "sprig.trimSuffix('\\n', " + v + ")"
+		} else {
+			v = "fromJSON(" + v + ")"
+		}
+		fields = append(fields, exprString(o.Field)+": "+v)
+	}
+	return "toJson({ " + strings.Join(fields, ", ") + " })"
+}
+
+// runInfo is the expression of the run's outcome for the exit handler:
+// a backends.RunInfo from workflow.status and workflow.failures (a quoted
+// JSON list of the failed nodes).
+func (c *compiler) runInfo() string {
+	var pairs []string
+	for _, s := range c.plan.Steps {
+		pairs = append(pairs, "["+exprString(c.task(s.Name))+", "+exprString(s.Name)+"]")
+	}
+	failed := "map(filter([" + strings.Join(pairs, ", ") + "], #[0] in map(fromJSON(fromJSON(workflow.failures)) ?? [], #.displayName)), #[1])"
+	return "toJson({ 'phase': workflow.status == 'Succeeded' ? 'Succeeded' : 'Failed', 'failed': len(" + failed + ") == 0 ? nil : " + failed + " })"
+}
+
+// decoded returns an expression of the value whose JSON text e is:
+// toJson(x) decodes to x.
+func decoded(e string) string {
+	inner, ok := strings.CutPrefix(e, "toJson(")
+	if ok && closesAtEnd(inner) {
+		return inner[:len(inner)-1]
+	}
+	return "fromJSON(" + e + ")"
+}
+
+// closesAtEnd reports whether the parenthesis opened before s closes at
+// its last byte, skipping string literals.
+func closesAtEnd(s string) bool {
+	depth := 1
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote != 0:
+			if ch == '\\' {
+				i++
+			} else if ch == quote {
+				quote = 0
+			}
+		case ch == '\'' || ch == '"':
+			quote = ch
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+			if depth == 0 {
+				return i == len(s)-1
+			}
+		}
+	}
+	return false
+}
+
+// condExpr translates a condition into a boolean expression.
+func (c *compiler) condExpr(cd backends.Condition) (string, error) {
+	switch cd.Op {
+	case "and", "or":
+		op := " && "
+		if cd.Op == "or" {
+			op = " || "
+		}
+		var parts []string
+		for _, a := range cd.Args {
+			x, err := c.condExpr(a)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, "("+x+")")
+		}
+		if len(parts) == 0 {
+			return map[string]string{"and": "true", "or": "false"}[cd.Op], nil
+		}
+		return strings.Join(parts, op), nil
+	case "not":
+		if len(cd.Args) != 1 {
+			return "", fmt.Errorf("not takes one operand, got %d", len(cd.Args))
+		}
+		x, err := c.condExpr(cd.Args[0])
+		return "!(" + x + ")", err
+	}
+	if cd.Ref == nil {
+		return "", fmt.Errorf("condition %q without a ref", cd.Op)
+	}
+	a, err := c.refExpr(*cd.Ref)
+	if err != nil {
+		return "", err
+	}
+	a = decoded(a)
+	if cd.Op == "true" {
+		return a + " == true", nil
+	}
+	var b string
+	if cd.Other != nil {
+		if b, err = c.refExpr(*cd.Other); err != nil {
+			return "", err
+		}
+	} else {
+		b = exprString(compactJSON(cd.Value))
+	}
+	b = decoded(b)
+	switch cd.Op {
+	case "==", "!=", "<", "<=", ">", ">=":
+		return a + " " + cd.Op + " " + b, nil
+	}
+	return "", fmt.Errorf("unknown operator %q: %w", cd.Op, errors.ErrUnsupported)
+}
+
+// checkSize enforces the size budget on the rendered document and on
+// every parameter value.
+func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
+	maxParam := c.b.opts.MaxParamSize
+	if maxParam <= 0 {
+		maxParam = DefaultMaxParamSize
+	}
+	for _, p := range spec.Arguments.Parameters {
+		if n := len(p.Value.String()); n > maxParam {
+			return fmt.Errorf("argo: parameter %q is %d bytes, over the %d-byte limit per parameter: %w", p.Name, n, maxParam, ErrTooLarge)
+		}
+	}
+	for _, t := range spec.Templates {
+		if t.DAG == nil {
+			continue
+		}
+		for _, dt := range t.DAG.Tasks {
+			for _, p := range dt.Arguments.Parameters {
+				if n := len(p.Value.String()); n > maxParam {
+					return fmt.Errorf("argo: step %q: parameter %q is %d bytes, over the %d-byte limit per parameter: %w", dt.Name, p.Name, n, maxParam, ErrTooLarge)
+				}
+			}
+		}
+	}
+	maxSize := c.b.opts.MaxSize
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(doc) <= maxSize {
+		return nil
+	}
+	// Name the largest contributor: a DAG task or a template.
+	culprit, most := "", 0
+	for _, t := range spec.Templates {
+		if t.DAG != nil {
+			for _, dt := range t.DAG.Tasks {
+				if b, _ := json.Marshal(dt); len(b) > most {
+					culprit, most = "step "+dt.Name, len(b)
+				}
+			}
+			continue
+		}
+		if b, _ := json.Marshal(t); len(b) > most {
+			culprit, most = "template "+t.Name, len(b)
+		}
+	}
+	return fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates; the largest is %s, about %d bytes): %w",
+		len(doc), maxSize, len(c.plan.Steps), len(spec.Templates), culprit, most, ErrTooLarge)
+}

@@ -1,0 +1,230 @@
+package argo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/util/expr/env"
+	"github.com/argoproj/argo-workflows/v3/workflow/common"
+	"github.com/expr-lang/expr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+type num struct{ V int }
+
+type one struct{ X pipeline.Ref[num] }
+
+var inc = task.New("inc", func(_ context.Context, in one) (num, error) { return num{in.X.Get().V + 1}, nil })
+
+func compileWF(t testing.TB, p *pipeline.Pipeline, opts *argo.Options) *wfv1.Workflow {
+	t.Helper()
+	art, err := pipeline.Compile(context.Background(), p, argo.New(nil, opts), nil)
+	require.NoError(t, err)
+	var wf *wfv1.Workflow
+	require.True(t, art.As(&wf))
+	return wf
+}
+
+// chain returns a pipeline of n identical steps, each adding one.
+func chain(n int) *pipeline.Pipeline {
+	p := pipeline.New("chain", nil)
+	prev := pipeline.Const(num{0})
+	for i := range n {
+		s := pipeline.Add(p, inc.WithName(fmt.Sprintf("inc-%d", i)), one{X: prev})
+		prev = s.Output()
+	}
+	return p
+}
+
+func TestDedupIdenticalSteps(t *testing.T) {
+	wf := compileWF(t, chain(50), testOptions())
+	var names []string
+	for _, tm := range wf.Spec.Templates {
+		names = append(names, tm.Name)
+	}
+	assert.Equal(t, []string{"main", "task-inc-0"}, names, "50 identical steps share one template")
+	assert.Len(t, wf.Spec.Templates[0].DAG.Tasks, 50)
+
+	// A different resource profile is a different template.
+	p := chain(2)
+	pipeline.Add(p, inc.WithName("big").WithTimeout(time.Minute), one{X: pipeline.Const(num{1})})
+	assert.Len(t, compileWF(t, p, testOptions()).Spec.Templates, 3)
+}
+
+func TestSizeBudget(t *testing.T) {
+	t.Run("Document", func(t *testing.T) {
+		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Image: testImage, MaxSize: 10 << 10}), nil)
+		require.ErrorIs(t, err, argo.ErrTooLarge)
+		assert.Contains(t, err.Error(), "200 tasks")
+	})
+	t.Run("Parameter", func(t *testing.T) {
+		type big struct{ S string }
+		p := pipeline.New("big", nil)
+		pipeline.Add(p, task.New("huge", func(context.Context, big) (num, error) { return num{}, nil }), big{S: strings.Repeat("x", 300<<10)})
+		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+		require.ErrorIs(t, err, argo.ErrTooLarge)
+		assert.Contains(t, err.Error(), `step "huge": parameter "input"`)
+	})
+	t.Run("Default", func(t *testing.T) {
+		_, err := pipeline.Compile(t.Context(), chain(2000), argo.New(nil, testOptions()), nil)
+		require.NoError(t, err, "2000 steps fit in 1 MiB")
+	})
+}
+
+// The memoize key Argo computes from a step's input equals the local
+// backend's cache key for the same input.
+func TestCacheKeyMatchesLocal(t *testing.T) {
+	type trainIn struct {
+		LR      pipeline.Ref[float64]
+		Verbose pipeline.Ref[bool]
+		Name    string `json:"name"`
+	}
+	tk := task.New("train", func(_ context.Context, in trainIn) (float64, error) { return 0, nil }).
+		WithCache(task.Cache{Enabled: true, Version: "v3", ExcludeInputs: []string{"Verbose"}})
+	p := pipeline.New("cache", nil)
+	lr := pipeline.NewParam(p, "lr", 0.25)
+	pipeline.Add(p, tk, trainIn{LR: lr.Ref(), Verbose: pipeline.Const(true), Name: "a<b>"})
+	wf := compileWF(t, p, testOptions())
+
+	input := `{"LR":0.25,"Verbose":true,"name":"a<b>"}`
+	tmpl := wf.Spec.Templates[1]
+	got, err := common.ProcessArgs(&tmpl, &wfv1.Arguments{Parameters: []wfv1.Parameter{
+		{Name: "step", Value: wfv1.AnyStringPtr("train")}, {Name: "input", Value: wfv1.AnyStringPtr(input)},
+	}}, nil, nil, false, "default", nil)
+	require.NoError(t, err)
+
+	want := local.KeyParts{Task: "train", Kind: task.KindGo, Image: testImage, Version: "v3",
+		Input: json.RawMessage(`{"LR":0.25,"name":"a\u003cb\u003e"}`)}.Key()
+	assert.Equal(t, want, got.Memoize.Key)
+}
+
+// The retry expression, evaluated as Argo does, retries infrastructure
+// failures up to the limit and application failures while fewer than App
+// retries were made.
+func TestRetries(t *testing.T) {
+	p := pipeline.New("retries", nil)
+	pipeline.Add(p, inc.WithName("both").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: task.Backoff{Initial: time.Second, Max: time.Minute}}), one{})
+	pipeline.Add(p, inc.WithName("app").WithRetry(task.Retry{App: 2}), one{})
+	pipeline.Add(p, inc.WithName("infra").WithRetry(task.Retry{Infra: 3}), one{})
+	wf := compileWF(t, p, testOptions())
+	rs := map[string]*wfv1.RetryStrategy{}
+	for _, dt := range wf.Spec.Templates[0].DAG.Tasks {
+		for _, tm := range wf.Spec.Templates {
+			if tm.Name == dt.Template {
+				rs[dt.Name] = tm.RetryStrategy
+			}
+		}
+	}
+	require.NotNil(t, rs["both"].Backoff)
+	assert.Equal(t, wfv1.Backoff{Duration: "1s", Factor: rs["both"].Backoff.Factor, Cap: "1m0s"}, *rs["both"].Backoff)
+	assert.Equal(t, 2, rs["both"].Backoff.Factor.IntValue())
+
+	retry := func(step string, retries int, status wfv1.NodePhase, exit string) bool {
+		r := rs[step]
+		if retries+1 > r.Limit.IntValue() {
+			return false
+		}
+		scope := env.GetFuncMap(map[string]any{"retries": fmt.Sprint(retries), "lastRetry.status": string(status),
+			"lastRetry.exitCode": exit, "lastRetry.message": "", "lastRetry.duration": "1"})
+		prog, err := expr.Compile(r.Expression, expr.Env(scope))
+		require.NoError(t, err)
+		v, err := expr.Run(prog, scope)
+		require.NoError(t, err)
+		return v.(bool)
+	}
+	for _, tc := range []struct {
+		step    string
+		retries int
+		status  wfv1.NodePhase
+		exit    string
+		want    bool
+	}{
+		{"both", 0, wfv1.NodeFailed, "1", true},
+		{"both", 1, wfv1.NodeFailed, "1", false}, // App: 1 used up
+		{"both", 0, wfv1.NodeError, "", true},
+		{"both", 2, wfv1.NodeError, "", true},
+		{"both", 3, wfv1.NodeError, "", false},   // limit 3
+		{"both", 1, wfv1.NodeFailed, "1", false}, // after a preemption: the shared count (documented)
+		{"both", 0, wfv1.NodeFailed, "2", false}, // a wrong invocation
+		{"app", 1, wfv1.NodeFailed, "1", true},
+		{"app", 0, wfv1.NodeError, "", false}, // no Infra budget
+		{"infra", 2, wfv1.NodeError, "", true},
+		{"infra", 0, wfv1.NodeFailed, "1", false}, // no App budget
+	} {
+		assert.Equal(t, tc.want, retry(tc.step, tc.retries, tc.status, tc.exit), "%+v", tc)
+	}
+
+	_, err := pipeline.Compile(t.Context(), func() *pipeline.Pipeline {
+		p := pipeline.New("frac", nil)
+		pipeline.Add(p, inc.WithRetry(task.Retry{App: 1, Backoff: task.Backoff{Initial: time.Second, Factor: 1.5}}), one{})
+		return p
+	}(), argo.New(nil, testOptions()), nil)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+func TestAsAndBeforeEmit(t *testing.T) {
+	art, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, testOptions()), &pipeline.CompileOptions{
+		BeforeEmit: func(as func(any) bool) error {
+			var wf *wfv1.Workflow
+			if !as(&wf) {
+				return errors.New("no workflow")
+			}
+			wf.Spec.Priority = new(int32)
+			*wf.Spec.Priority = 7
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	assert.Contains(t, string(art.Documents()[0]), "priority: 7")
+	assert.False(t, art.As(nil))
+	var wft *wfv1.WorkflowTemplate
+	assert.False(t, art.As(&wft))
+	var plan *backends.Plan
+	assert.True(t, art.As(&plan))
+}
+
+func TestKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts *argo.Options
+	}{
+		{"WorkflowTemplate", &argo.Options{Image: testImage, Kind: argo.KindWorkflowTemplate, Namespace: "ml"}},
+		{"CronWorkflow", &argo.Options{Image: testImage, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
+			Schedules: []string{"0 3 * * *", "0 15 * * *"}, Timezone: "Europe/Paris", ConcurrencyPolicy: wfv1.ForbidConcurrent,
+			StopExpression: "cronworkflow.failed >= 3",
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			art, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, tc.opts), nil)
+			require.NoError(t, err)
+			doc := art.Documents()[0]
+			checkDocument(t, doc)
+			assert.NotContains(t, string(doc), "schedule:")
+			assert.NotContains(t, string(doc), "generateName")
+		})
+	}
+	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Image: testImage, Kind: argo.KindCronWorkflow}), nil)
+	require.Error(t, err, "a CronWorkflow needs a schedule")
+}
+
+func TestUnsupported(t *testing.T) {
+	type out struct{ N int }
+	ctr := task.Container[struct{}, out]("ctr", "busybox").WithCache(task.Cache{Enabled: true})
+	p := pipeline.New("u", nil)
+	pipeline.Add(p, ctr, struct{}{})
+	_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+}

@@ -1,0 +1,174 @@
+// Package argo compiles pipelines to Argo Workflows (argoproj.io/v1alpha1
+// Workflow, WorkflowTemplate or CronWorkflow, built from Argo's Go types
+// and rendered with sigs.k8s.io/yaml) and runs them through Argo's typed
+// clientset. It is the only Sluice package that imports Argo. Output
+// follows Argo v3.7 and emits only fields that v3.7 and v4 both accept
+// (schedules, never schedule).
+//
+//	b := argo.New(nil, nil)                       // compile only
+//	b, err := argo.NewFromKubeconfig("", nil)     // compile and run
+//	pipeline.Main(p, local.New(nil), b)           // prog compile|run -backend argo
+//
+// # The workflow
+//
+// The entrypoint is the DAG template "main" with failFast false, so steps
+// that do not depend on a failure keep running, as on the local backend.
+// Each step is one DAG task. Its depends lists every upstream step as
+// "X.Succeeded": Argo's bare "depends: X" also accepts a Skipped X, so a
+// skipped or failed upstream instead leaves the task Omitted (reported as
+// Skipped). A condition becomes when: "{{=EXPR}}", an expr-lang expression
+// over the decoded JSON values that Argo evaluates to true or false. The
+// exit handler is the DAG template "exit", named by onExit.
+//
+// A Go task runs the step's image (or Options.Image) with the arguments of
+// [backends.InvokeArgs]: "task -step NAME -input JSON -output-file
+// /tmp/sluice/output.json" (after Options.Command, if set). The input is
+// the template parameter "input", a JSON document in which Argo
+// substitutes the refs: a step's output is
+// {{tasks.X.outputs.parameters.output}}, a parameter
+// {{workflow.parameters.NAME}}, a field of either an expression
+// {{=toJson(fromJSON(...)['Field'])}}, the exit handler's RunInfo an
+// expression over workflow.status and workflow.failures. The output is
+// the output parameter "output", read from the file (valueFrom.path).
+// Literal "{{" in inputs is escaped as "{\u007b", so user data is never
+// templated.
+//
+// Workflow parameters hold JSON: the string parameter label defaults to
+// "\"base\"" (with the quotes), so that substituting it keeps the input
+// valid JSON. Give overrides as JSON when submitting with the argo CLI
+// (-p label='"tuned"'); prog run -p label=tuned does the encoding.
+//
+// A container task runs its image, command and args; each {{.Field}}
+// placeholder becomes the template parameter "in-Field" (a string as is,
+// anything else as JSON), and each output field the output parameter
+// "out-Field" read from its file. Downstream refs assemble the step's
+// output object from those parameters (a string field is the file's text
+// without its trailing line break, any other field is parsed as JSON).
+// A container task cannot be cached or fanned out dynamically here; both
+// are errors wrapping errors.ErrUnsupported.
+//
+// Steps whose templates are equal (same image, resources, retries,
+// timeout, cache policy…) share one template and differ only in their
+// arguments, so the document grows with the number of distinct task
+// kinds, plus about 150 bytes per step.
+//
+// A dynamic fan-out is a task calling the wrapper DAG template
+// "each-STEP", whose one task runs with withParam over the list of the
+// instances' input documents, computed by an expression from the
+// upstream list (so a 1000-wide fan-out compiles to the same size as a
+// 10-wide one); the wrapper's parallelism caps how many run at once. Argo
+// aggregates a loop's outputs into a JSON list, of objects when every
+// output is an object or list and of strings otherwise; the wrapper's
+// output expression decodes both forms into the list of outputs in
+// element order that the Plan promises ([] for an empty list, where Argo
+// skips the loop).
+//
+// # Naming
+//
+// Objects are named after the pipeline's DNS-1123 name: a Workflow has
+// generateName "<pipeline>-" (Argo makes each run unique) and the label
+// sluice.dev/pipeline; a WorkflowTemplate or CronWorkflow is named
+// "<pipeline>". DAG tasks are named after steps; a step name that begins
+// with a digit, which Argo rejects in tasks that use depends, gets the
+// prefix "s-" (the step's own name travels in the task's "step"
+// argument, which Watch reports). Templates are "task-<first step using
+// it>" and "each-<step>". Compiled output is deterministic.
+//
+// # Resources
+//
+// Each template carries the step's resolved requests and limits (GPUs as
+// nvidia.com/gpu, MIG slices per the device plugin strategy, as
+// resources.Resolve names them), node selector, tolerations and affinity.
+// Shared memory is a memory-backed emptyDir at /dev/shm with the size as
+// its limit; /tmp/sluice is a writable emptyDir for outputs. Pods run
+// secure by default and pass Pod Security "restricted": runAsNonRoot,
+// RuntimeDefault seccomp, no privilege escalation, all capabilities
+// dropped (replace with Options.PodSecurityContext and
+// Options.SecurityContext). The image must run as a non-root user. Argo's
+// own init and wait containers are configured in the controller.
+//
+// # Retries
+//
+// A retry policy becomes a retryStrategy with limit App+Infra, retryPolicy
+// Always and an expression that tells the two kinds of failure apart from
+// the last attempt: Argo marks a pod that was deleted, lost with its node
+// or evicted (or failed before its main container ran) as Error, which
+// counts as an infrastructure failure, and a main container that exited
+// non-zero or ran out of time as Failed, an application failure. Exit
+// status 2 (a wrong invocation) is not retried. The backoff is duration
+// Initial, a whole-number factor (a fractional Factor is an error wrapping
+// errors.ErrUnsupported) and cap Max.
+//
+// Argo keeps one retry count per step, not one per budget, so the
+// semantics differ from the local backend's in one way: an application
+// failure is retried only while fewer than App retries (of any kind) have
+// been made, and an infrastructure failure while the limit allows. A bug
+// is never retried more than App times, and preemptions get at least
+// Infra retries, but an application failure after preemptions may find
+// its budget used up (App: 1, Infra: 2 failing infra, app: not retried).
+// A task that returns an error wrapping task.ErrInfrastructure exits 1
+// like any failure, so on Argo it counts as an application failure.
+//
+// With OnDemandFallback on a preemptible step, the template's
+// podSpecPatch is an expression on the retry count that, from the
+// Infra-th retry on, removes the spot node selector and tolerations and
+// applies the on-demand placement. Since Argo cannot count preemptions
+// alone, the fall-back may come earlier than on the local backend when
+// application failures were among the retries. The attempts that fell
+// back are marked OnDemand in the run status.
+//
+// A timeout becomes the template's activeDeadlineSeconds, rounded up to a
+// whole second; a pod that runs out of time fails ("timed out") as an
+// application failure.
+//
+// # Caching
+//
+// A cached Go step's template is memoized in the ConfigMap
+// Options.CacheConfigMap ("sluice-cache"). The key is the one the local
+// backend uses: the hex SHA-256 of the same key parts (task name, kind,
+// image, command, args, env, outputs, cache version and the input without
+// the excluded fields, object keys sorted), computed by an expression with
+// sprig.sha256sum. The image is the effective one (Options.Image for a Go
+// task that names none). Argo re-encodes numbers of the input through
+// float64, so a number written differently (1e2 for 100) or beyond 2^53
+// gives another key than on the local backend; for the usual inputs the
+// keys are equal. Hits are reported with the phase Cached and no attempt.
+//
+// # Size budget
+//
+// Compile fails with an error wrapping [ErrTooLarge] when the rendered
+// document is larger than Options.MaxSize (1 MiB by default; etcd refuses
+// objects over 1.5 MiB) or a parameter value larger than
+// Options.MaxParamSize (256 KiB), naming the parameter and step or the
+// largest template. Inputs computed at run time are not known to Compile:
+// a Go task's input travels as a command-line argument, which Linux caps
+// at 128 KiB.
+//
+// # As
+//
+// argo exposes these types for As:
+//   - Artifact: *wfv1.Workflow (pass a **wfv1.Workflow), or
+//     *wfv1.WorkflowTemplate / *wfv1.CronWorkflow for those kinds, and
+//     *backends.Plan (pass a **backends.Plan).
+//   - CompileOptions.BeforeEmit: the same; changes show in Documents.
+//
+// wfv1 is github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1.
+//
+// # Submitting
+//
+// Submit creates the Workflow (only that kind can be submitted) in
+// Options.Namespace ("default") and returns its generated name as the run
+// id; SubmitOptions.RunID names it instead. Watch reads the Workflow and
+// follows it with a watch, reading and watching again when the watch
+// drops and retrying transient API errors with backoff, and maps its
+// nodes onto [backends.RunStatus]: steps in plan order and the exit
+// handler last; Skipped and Omitted nodes as Skipped; memoization hits as
+// Cached; fan-out instances as "step[i]"; each retry child as an attempt
+// whose reason is infra for an Error node and app otherwise; outputs from
+// the output parameters. Cancel patches spec.shutdown to Stop: Argo stops
+// running pods, starts nothing new and still runs the exit handler. A
+// canceled run is reported Canceled; the exit handler's RunInfo says
+// Failed (Argo has no separate phase for it).
+//
+// A Backend is safe for concurrent use.
+package argo

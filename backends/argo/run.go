@@ -1,0 +1,412 @@
+package argo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+func (b *Backend) needClient() error {
+	if b.client == nil {
+		return fmt.Errorf("argo: the backend has no client (argo.New(nil, …) only compiles): %w", errors.ErrUnsupported)
+	}
+	return nil
+}
+
+// Submit creates the Workflow of a (compiled by this backend) and returns
+// its name, which Argo generates from the pipeline name, as the run id.
+// With opts.RunID set, the Workflow gets that name instead.
+func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
+	if err := b.needClient(); err != nil {
+		return "", err
+	}
+	var wf *wfv1.Workflow
+	if !a.As(&wf) {
+		return "", fmt.Errorf("argo: only a Workflow can be submitted, not %T (compile with Kind Workflow): %w", a, errors.ErrUnsupported)
+	}
+	wf = wf.DeepCopy()
+	if opts != nil && opts.RunID != "" {
+		wf.Name, wf.GenerateName = opts.RunID, ""
+	}
+	created, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Create(ctx, wf, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return created.Name, nil
+}
+
+// Cancel stops the run: Argo stops its running steps, starts no new ones
+// and still runs the exit handler.
+func (b *Backend) Cancel(ctx context.Context, runID string) error {
+	if err := b.needClient(); err != nil {
+		return err
+	}
+	patch := []byte(`{"spec":{"shutdown":"` + string(wfv1.ShutdownStrategyStop) + `"}}`)
+	_, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// retryable reports whether an API error is worth another try.
+func retryable(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err)
+}
+
+// Watch follows the run through a watch on its Workflow; when the watch
+// ends early (a dropped connection, an expired resource version) it reads
+// the Workflow again and watches anew. Transient API errors are retried
+// with backoff; others are returned.
+func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
+	if err := b.needClient(); err != nil {
+		return nil, err
+	}
+	wfs := b.client.ArgoprojV1alpha1().Workflows(b.namespace())
+	var last *backends.RunStatus
+	publish := func(wf *wfv1.Workflow) bool {
+		st := Status(wf)
+		if last == nil || !reflect.DeepEqual(last, st) {
+			last = st
+			if opts != nil && opts.Progress != nil {
+				opts.Progress(st.Clone())
+			}
+		}
+		return wf.Status.Phase.Completed()
+	}
+	failures := 0
+	backoff := func(err error) error {
+		if !retryable(err) || failures >= 8 {
+			return err
+		}
+		failures++
+		d := time.Duration(1<<min(failures, 6)) * 50 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return last, err
+		}
+		wf, err := wfs.Get(ctx, runID, metav1.GetOptions{})
+		if err != nil {
+			if err := backoff(err); err != nil {
+				return last, err
+			}
+			continue
+		}
+		if publish(wf) {
+			return last, nil
+		}
+		w, err := wfs.Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", runID).String(),
+			ResourceVersion: wf.ResourceVersion,
+		})
+		if err != nil {
+			if err := backoff(err); err != nil {
+				return last, err
+			}
+			continue
+		}
+		failures = 0
+		done, err := b.follow(ctx, w, runID, publish)
+		w.Stop()
+		if done || err != nil {
+			return last, err
+		}
+	}
+}
+
+// follow consumes w until the run is over (true), w ends (false) or ctx
+// is done.
+func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, publish func(*wfv1.Workflow) bool) (bool, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return false, nil
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				wf, ok := ev.Object.(*wfv1.Workflow)
+				if !ok || wf.Name != runID {
+					continue
+				}
+				if publish(wf) {
+					return true, nil
+				}
+			case watch.Deleted:
+				if wf, ok := ev.Object.(*wfv1.Workflow); ok && wf.Name == runID {
+					return false, fmt.Errorf("argo: workflow %q was deleted", runID)
+				}
+			case watch.Error:
+				return false, nil // re-list and re-watch
+			}
+		}
+	}
+}
+
+// Status maps a Workflow compiled by this package onto the run-status
+// model shared by every backend: steps in plan order (the main DAG's task
+// order), the exit handler last; fan-out instances as "step[i]"; one
+// attempt per retry child.
+func Status(wf *wfv1.Workflow) *backends.RunStatus {
+	st := &backends.RunStatus{
+		RunID:    wf.Name,
+		Pipeline: wf.Labels[LabelPipeline],
+		Phase:    runPhase(wf),
+		Message:  wf.Status.Message,
+		Started:  wf.Status.StartedAt.Time,
+		Finished: wf.Status.FinishedAt.Time,
+	}
+	spec := &wf.Spec
+	byName := make(map[string]*wfv1.NodeStatus, len(wf.Status.Nodes))
+	for id := range wf.Status.Nodes {
+		n := wf.Status.Nodes[id]
+		byName[n.Name] = &n
+	}
+	tmpls := map[string]*wfv1.Template{}
+	for i := range spec.Templates {
+		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
+	}
+	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls}
+	if t := tmpls[mainTemplate]; t != nil && t.DAG != nil {
+		for _, dt := range t.DAG.Tasks {
+			st.Steps = append(st.Steps, m.step(wf.Name+"."+dt.Name, dt))
+		}
+	}
+	if t := tmpls[spec.OnExit]; spec.OnExit != "" && t != nil && t.DAG != nil {
+		for _, dt := range t.DAG.Tasks {
+			st.Steps = append(st.Steps, m.step(wf.Name+".onExit."+dt.Name, dt))
+		}
+	}
+	return st
+}
+
+func runPhase(wf *wfv1.Workflow) backends.Phase {
+	switch wf.Status.Phase {
+	case wfv1.WorkflowSucceeded:
+		return backends.PhaseSucceeded
+	case wfv1.WorkflowFailed, wfv1.WorkflowError:
+		if wf.Spec.Shutdown != "" {
+			return backends.PhaseCanceled
+		}
+		return backends.PhaseFailed
+	case wfv1.WorkflowRunning:
+		return backends.PhaseRunning
+	}
+	return backends.PhasePending
+}
+
+type mapper struct {
+	wf     *wfv1.Workflow
+	nodes  wfv1.Nodes
+	byName map[string]*wfv1.NodeStatus
+	tmpls  map[string]*wfv1.Template
+}
+
+func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
+	var out []*wfv1.NodeStatus
+	for _, id := range n.Children {
+		if c, ok := m.nodes[id]; ok {
+			out = append(out, &c)
+		}
+	}
+	return out
+}
+
+func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
+	name := dt.Name
+	for _, p := range dt.Arguments.Parameters {
+		if p.Name == "step" && p.Value != nil {
+			name = p.Value.String()
+		}
+	}
+	s := backends.StepStatus{Name: name, Phase: backends.PhasePending}
+	n := m.byName[nodeName]
+	if n == nil {
+		if m.wf.Status.Phase.Completed() {
+			s.Phase = backends.PhaseSkipped
+			if m.wf.Spec.Shutdown != "" {
+				s.Phase = backends.PhaseCanceled
+			}
+		}
+		return s
+	}
+	tmpl := m.tmpls[dt.Template]
+	s.Phase = m.nodePhase(n)
+	s.Message = n.Message
+	s.Started, s.Finished = n.StartedAt.Time, n.FinishedAt.Time
+	if tmpl != nil && tmpl.DAG != nil { // a fan-out
+		for _, g := range m.children(n) {
+			if g.DisplayName != eachTask {
+				continue
+			}
+			kids := m.children(g)
+			idx := make([]int, len(kids))
+			for i, k := range kids {
+				idx[i] = loopIndex(k.DisplayName)
+			}
+			insts := make([]backends.StepStatus, len(kids))
+			for i, k := range kids {
+				inst := m.leaf(name+"["+strconv.Itoa(idx[i])+"]", k, m.tmpls[tmpl.DAG.Tasks[0].Template])
+				if idx[i] >= 0 && idx[i] < len(insts) {
+					insts[idx[i]] = inst
+				} else {
+					insts[i] = inst
+				}
+			}
+			s.Instances = insts
+		}
+		s.Output = outputOf(n, nil)
+		return s
+	}
+	leaf := m.leaf(name, n, tmpl)
+	leaf.Instances = nil
+	return leaf
+}
+
+// loopIndex parses the index of a loop child named "each(3:...)".
+func loopIndex(name string) int {
+	_, rest, ok := strings.Cut(name, "(")
+	if !ok {
+		return -1
+	}
+	num, _, _ := strings.Cut(rest, ":")
+	i, err := strconv.Atoi(num)
+	if err != nil {
+		return -1
+	}
+	return i
+}
+
+// leaf maps the node of one task run (a retry node or a pod node).
+func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) backends.StepStatus {
+	s := backends.StepStatus{Name: name, Phase: m.nodePhase(n), Message: message(n.Message),
+		Started: n.StartedAt.Time, Finished: n.FinishedAt.Time, Output: outputOf(n, tmpl)}
+	if n.MemoizationStatus != nil {
+		s.CacheKey = n.MemoizationStatus.Key
+		if n.MemoizationStatus.Hit {
+			return s
+		}
+	}
+	onDemandAfter := -1
+	if tmpl != nil {
+		if v, ok := tmpl.Metadata.Annotations[AnnotationOnDemandAfter]; ok {
+			onDemandAfter, _ = strconv.Atoi(v)
+		}
+	}
+	tries := []*wfv1.NodeStatus{n}
+	if n.Type == wfv1.NodeTypeRetry {
+		tries = m.children(n)
+	}
+	if n.Phase == wfv1.NodeSkipped || n.Phase == wfv1.NodeOmitted {
+		tries = nil
+	}
+	for i, c := range tries {
+		a := backends.Attempt{Number: i + 1, Started: c.StartedAt.Time, Finished: c.FinishedAt.Time,
+			OnDemand: onDemandAfter >= 0 && i >= onDemandAfter}
+		switch c.Phase {
+		case wfv1.NodeSucceeded:
+			a.Phase = backends.PhaseSucceeded
+		case wfv1.NodeFailed, wfv1.NodeError:
+			a.Phase = backends.PhaseFailed
+			a.Message = message(c.Message)
+			a.Reason = backends.ReasonApp
+			if c.Phase == wfv1.NodeError || strings.Contains(c.Message, "Evicted") {
+				a.Reason = backends.ReasonInfra
+			}
+			if m.wf.Spec.Shutdown != "" && strings.Contains(c.Message, "Stopped with strategy") {
+				a.Phase, a.Reason = backends.PhaseCanceled, ""
+			}
+		default:
+			a.Phase = backends.PhaseRunning
+		}
+		s.Attempts = append(s.Attempts, a)
+	}
+	return s
+}
+
+// message returns Argo's node message, saying "timed out" for a pod
+// stopped by activeDeadlineSeconds as the local backend does.
+func message(msg string) string {
+	if strings.Contains(msg, "longer than the specified deadline") {
+		return "timed out: " + msg
+	}
+	return msg
+}
+
+func (m *mapper) nodePhase(n *wfv1.NodeStatus) backends.Phase {
+	switch n.Phase {
+	case wfv1.NodeSucceeded:
+		if n.MemoizationStatus != nil && n.MemoizationStatus.Hit {
+			return backends.PhaseCached
+		}
+		return backends.PhaseSucceeded
+	case wfv1.NodeSkipped, wfv1.NodeOmitted:
+		return backends.PhaseSkipped
+	case wfv1.NodeFailed, wfv1.NodeError:
+		if m.wf.Spec.Shutdown != "" && strings.Contains(n.Message, "Stopped with strategy") {
+			return backends.PhaseCanceled
+		}
+		return backends.PhaseFailed
+	case wfv1.NodeRunning:
+		return backends.PhaseRunning
+	}
+	return backends.PhasePending
+}
+
+// outputOf returns a node's output: its "output" parameter, or for a
+// container task the object assembled from its "out-" parameters.
+func outputOf(n *wfv1.NodeStatus, tmpl *wfv1.Template) json.RawMessage {
+	if n.Outputs == nil || n.Phase != wfv1.NodeSucceeded {
+		return nil
+	}
+	obj := map[string]json.RawMessage{}
+	container := false
+	for _, p := range n.Outputs.Parameters {
+		if p.Value == nil {
+			continue
+		}
+		if p.Name == outputParam {
+			return json.RawMessage(p.Value.String())
+		}
+		if f, ok := strings.CutPrefix(p.Name, outputPrefix); ok {
+			container = true
+			v := p.Value.String()
+			if json.Valid([]byte(v)) && !isStringField(tmpl, f) {
+				obj[f] = json.RawMessage(v)
+			} else {
+				b, _ := json.Marshal(strings.TrimSuffix(v, "\n"))
+				obj[f] = b
+			}
+		}
+	}
+	if !container {
+		return nil
+	}
+	b, _ := json.Marshal(obj)
+	return b
+}
+
+// isStringField is a best effort without the Go types: a container
+// output whose file is not JSON is taken as text.
+func isStringField(*wfv1.Template, string) bool { return false }

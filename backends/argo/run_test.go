@@ -1,0 +1,146 @@
+package argo_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/pipeline"
+)
+
+var wfResource = schema.GroupResource{Group: "argoproj.io", Resource: "workflows"}
+
+func TestSubmit(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	b := argo.New(cs, &argo.Options{Image: testImage, Namespace: "ml"})
+	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
+	require.NoError(t, err)
+
+	id, err := b.Submit(t.Context(), art, &backends.SubmitOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "chain-00001", id)
+	require.Len(t, cs.Actions(), 1)
+	assert.Equal(t, "create", cs.Actions()[0].GetVerb())
+	assert.Equal(t, "ml", cs.Actions()[0].GetNamespace())
+
+	id, err = b.Submit(t.Context(), art, &backends.SubmitOptions{RunID: "chain-nightly"})
+	require.NoError(t, err)
+	assert.Equal(t, "chain-nightly", id)
+
+	cs.PrependReactor("create", "workflows", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(wfResource, "", errors.New("quota exceeded"))
+	})
+	_, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "API errors are returned raw: %v", err)
+
+	_, err = argo.New(nil, nil).Submit(t.Context(), art, &backends.SubmitOptions{})
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+func TestCancel(t *testing.T) {
+	cs := fake.NewSimpleClientset(&wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: "run-1", Namespace: "default"}})
+	b := argo.New(cs, nil)
+	require.NoError(t, b.Cancel(t.Context(), "run-1"))
+	wf, err := cs.ArgoprojV1alpha1().Workflows("default").Get(t.Context(), "run-1", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, wfv1.ShutdownStrategyStop, wf.Spec.Shutdown)
+	assert.True(t, apierrors.IsNotFound(b.Cancel(t.Context(), "nope")))
+}
+
+// Watch survives a failed read and a dropped watch, and reports each
+// change once.
+func TestWatchSurvivesDroppedWatchAndAPIErrors(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	wf := compileWF(t, chain(1), testOptions())
+	wf.Name, wf.Namespace = "chain-1", "default"
+	cs := fake.NewSimpleClientset(wf)
+
+	gets := 0
+	cs.PrependReactor("get", "workflows", func(k8stesting.Action) (bool, runtime.Object, error) {
+		gets++
+		if gets == 1 {
+			return true, nil, apierrors.NewServerTimeout(wfResource, "get", 1)
+		}
+		return false, nil, nil
+	})
+	var mu sync.Mutex
+	var watchers []*watch.FakeWatcher
+	cs.PrependWatchReactor("workflows", func(k8stesting.Action) (bool, watch.Interface, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		w := watch.NewFakeWithChanSize(4, false)
+		watchers = append(watchers, w)
+		running := wf.DeepCopy()
+		node := wfv1.NodeStatus{ID: "n1", Name: "chain-1.inc-0", DisplayName: "inc-0", Type: wfv1.NodeTypePod, Phase: wfv1.NodeRunning}
+		running.Status = wfv1.WorkflowStatus{Phase: wfv1.WorkflowRunning, Nodes: wfv1.Nodes{"n1": node}}
+		switch len(watchers) {
+		case 1: // one event, then the connection drops
+			gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "workflows"}
+			require.NoError(t, cs.Tracker().Update(gvr, running, "default"))
+			w.Modify(running)
+			w.Stop()
+		default:
+			done := running.DeepCopy()
+			node.Phase = wfv1.NodeSucceeded
+			node.Outputs = &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(`{"V":1}`)}}}
+			done.Status = wfv1.WorkflowStatus{Phase: wfv1.WorkflowSucceeded, Nodes: wfv1.Nodes{"n1": node}}
+			w.Modify(done)
+		}
+		return true, w, nil
+	})
+
+	var phases []backends.Phase
+	st, err := argo.New(cs, nil).Watch(t.Context(), "chain-1", &backends.WatchOptions{Progress: func(s *backends.RunStatus) {
+		phases = append(phases, s.Phase)
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, backends.PhaseSucceeded, st.Phase)
+	assert.Equal(t, []backends.Phase{backends.PhasePending, backends.PhaseRunning, backends.PhaseSucceeded}, phases)
+	assert.Len(t, watchers, 2, "watched again after the drop")
+	require.Len(t, st.Steps, 1)
+	assert.Equal(t, "inc-0", st.Steps[0].Name)
+	assert.JSONEq(t, `{"V":1}`, string(st.Steps[0].Output))
+	assert.Len(t, st.Steps[0].Attempts, 1)
+	assert.Equal(t, "chain", st.Pipeline)
+}
+
+func TestWatchReturnsPermanentErrors(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	_, err := argo.New(fake.NewSimpleClientset(), nil).Watch(t.Context(), "missing", &backends.WatchOptions{})
+	assert.True(t, apierrors.IsNotFound(err))
+}
+
+// A run is watched until the context ends; then Watch returns with the
+// context's error.
+func TestWatchStopsWithContextConcurrentSafe(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	wf := compileWF(t, chain(1), testOptions())
+	wf.Name, wf.Namespace = "chain-1", "default"
+	cs := fake.NewSimpleClientset(wf)
+	ctx, cancel := context.WithCancel(t.Context())
+	b := argo.New(cs, nil)
+	done := make(chan error)
+	go func() {
+		_, err := b.Watch(ctx, "chain-1", &backends.WatchOptions{})
+		done <- err
+	}()
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+}

@@ -1,0 +1,554 @@
+package argo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
+	"github.com/argoproj/argo-workflows/v3/util/expr/env"
+	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
+	"github.com/argoproj/argo-workflows/v3/workflow/common"
+	"github.com/expr-lang/expr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// sim plays Argo's controller for workflows compiled by this package,
+// against the fake clientset: it walks the DAG by depends, evaluates when,
+// expands withParam, substitutes parameters with Argo's own template
+// engine (util/template, workflow/common), runs each Go task in process
+// through the plan step's Invoker with the substituted input (as the pod
+// would run "prog task"), applies retryStrategy (limit, expression,
+// backoff), memoize and activeDeadlineSeconds, runs onExit, and writes
+// node statuses into the Workflow status for Watch to map. A task error
+// wrapping task.ErrInfrastructure stands for a pod Argo marks Error (a
+// preemption); any other error for a main container that failed.
+type sim struct {
+	cs    *fake.Clientset
+	ns    string
+	memo  sync.Map // memoize key -> output
+	runs  sync.WaitGroup
+	mu    sync.Mutex // guards the workflow being run
+	ctx   context.Context
+	abort context.CancelFunc
+}
+
+func newSim(cs *fake.Clientset) *sim {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &sim{cs: cs, ns: "default", ctx: ctx, abort: cancel}
+}
+
+func (s *sim) close() { s.abort(); s.runs.Wait() }
+
+// start runs the workflow named name in the background.
+func (s *sim) start(name string, plan *backends.Plan) {
+	s.runs.Add(1)
+	go func() {
+		defer s.runs.Done()
+		r := &simRun{sim: s, plan: plan}
+		r.run(name)
+	}()
+}
+
+type simRun struct {
+	*sim
+	plan    *backends.Plan
+	wf      *wfv1.Workflow
+	globals common.Parameters
+	tmpls   map[string]*wfv1.Template
+}
+
+func (r *simRun) run(name string) {
+	wf, err := r.cs.ArgoprojV1alpha1().Workflows(r.ns).Get(r.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	r.wf = wf
+	r.tmpls = map[string]*wfv1.Template{}
+	for i := range wf.Spec.Templates {
+		r.tmpls[wf.Spec.Templates[i].Name] = &wf.Spec.Templates[i]
+	}
+	r.globals = common.Parameters{"workflow.name": wf.Name, "workflow.namespace": r.ns}
+	for _, p := range wf.Spec.Arguments.Parameters {
+		r.globals["workflow.parameters."+p.Name] = p.Value.String()
+	}
+	r.update(func() {
+		r.wf.Status.Phase = wfv1.WorkflowRunning
+		r.wf.Status.StartedAt = metav1.Now()
+		r.wf.Status.Nodes = wfv1.Nodes{}
+	})
+	phase, _ := r.exec(wf.Name, r.tmpls[wf.Spec.Entrypoint], nil)
+	status := map[wfv1.NodePhase]wfv1.WorkflowPhase{wfv1.NodeSucceeded: wfv1.WorkflowSucceeded, wfv1.NodeFailed: wfv1.WorkflowFailed, wfv1.NodeError: wfv1.WorkflowError}[phase]
+	if wf.Spec.OnExit != "" {
+		r.mu.Lock()
+		type failure struct {
+			DisplayName string `json:"displayName"`
+			Message     string `json:"message"`
+			Phase       string `json:"phase"`
+		}
+		var failures []failure
+		for _, n := range r.wf.Status.Nodes {
+			if n.Phase == wfv1.NodeFailed || n.Phase == wfv1.NodeError {
+				failures = append(failures, failure{n.DisplayName, n.Message, string(n.Phase)})
+			}
+		}
+		b, _ := json.Marshal(failures)
+		r.globals["workflow.status"] = string(status)
+		r.globals["workflow.failures"] = strconv.Quote(string(b))
+		r.mu.Unlock()
+		if p, _ := r.exec(wf.Name+".onExit", r.tmpls[wf.Spec.OnExit], nil); p != wfv1.NodeSucceeded {
+			status = wfv1.WorkflowFailed
+		}
+	}
+	r.update(func() {
+		r.wf.Status.Phase = status
+		r.wf.Status.FinishedAt = metav1.Now()
+	})
+}
+
+// update applies f to the workflow and writes it to the fake API.
+func (r *simRun) update(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
+	wf, err := r.cs.ArgoprojV1alpha1().Workflows(r.ns).Update(context.Background(), r.wf.DeepCopy(), metav1.UpdateOptions{})
+	if err == nil {
+		r.wf.ResourceVersion = wf.ResourceVersion
+		r.wf.Spec.Shutdown = wf.Spec.Shutdown
+	}
+}
+
+func (r *simRun) setNode(n wfv1.NodeStatus, parent string) {
+	r.update(func() {
+		if _, ok := r.wf.Status.Nodes[n.ID]; !ok && parent != "" {
+			p := r.wf.Status.Nodes[parent]
+			p.Children = append(p.Children, n.ID)
+			r.wf.Status.Nodes[parent] = p
+		}
+		r.wf.Status.Nodes[n.ID] = n
+	})
+}
+
+func nodeID(name string) string { return "n-" + strconv.FormatUint(uint64(hash(name)), 16) }
+
+func hash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := range len(s) {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// exec runs tmpl as node name with the given arguments and returns its
+// phase and outputs.
+func (r *simRun) exec(name string, tmpl *wfv1.Template, args *wfv1.Arguments) (wfv1.NodePhase, *wfv1.Outputs) {
+	if args == nil {
+		args = &wfv1.Arguments{}
+	}
+	t, err := common.ProcessArgs(tmpl, args, r.globals, common.Parameters{}, false, r.ns, nil)
+	if err != nil {
+		panic(fmt.Sprintf("sim: template %s: %v", tmpl.Name, err))
+	}
+	if t.DAG != nil {
+		return r.dag(name, t)
+	}
+	return r.pod(name, t, tmpl, args)
+}
+
+// dag runs a DAG template's tasks as their depends allow.
+func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outputs) {
+	type result struct {
+		task  string
+		phase wfv1.NodePhase
+		out   *wfv1.Outputs
+	}
+	done := map[string]wfv1.NodePhase{}
+	scope := map[string]any{}
+	for k, v := range r.globals {
+		scope[k] = v
+	}
+	for _, p := range t.Inputs.Parameters {
+		scope["inputs.parameters."+p.Name] = p.Value.String()
+	}
+	started := map[string]bool{}
+	results := make(chan result)
+	running := 0
+	for {
+		for _, task := range t.DAG.Tasks {
+			if started[task.Name] {
+				continue
+			}
+			ready, omit := true, false
+			for _, term := range strings.Split(task.Depends, " && ") {
+				dep, _, _ := strings.Cut(term, ".")
+				if dep == "" {
+					continue
+				}
+				ph, ok := done[dep]
+				if !ok {
+					ready = false
+				} else if ph != wfv1.NodeSucceeded {
+					omit = true
+				}
+			}
+			if omit {
+				started[task.Name], done[task.Name] = true, wfv1.NodeOmitted
+				r.setNode(wfv1.NodeStatus{ID: nodeID(name + "." + task.Name), Name: name + "." + task.Name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeOmitted, Message: "omitted: depends condition not met"}, nodeID(name))
+				continue
+			}
+			if !ready || r.stopped() {
+				continue
+			}
+			started[task.Name] = true
+			running++
+			task := task
+			snapshot := map[string]any{}
+			for k, v := range scope {
+				snapshot[k] = v
+			}
+			go func() {
+				ph, out := r.task(name, task, snapshot)
+				results <- result{task.Name, ph, out}
+			}()
+		}
+		if running == 0 {
+			break
+		}
+		res := <-results
+		running--
+		done[res.task] = res.phase
+		if res.out != nil {
+			for _, p := range res.out.Parameters {
+				scope["tasks."+res.task+".outputs.parameters."+p.Name] = p.Value.String()
+			}
+		}
+	}
+	phase := wfv1.NodeSucceeded
+	for _, task := range t.DAG.Tasks {
+		if ph, ok := done[task.Name]; !ok || ph == wfv1.NodeFailed || ph == wfv1.NodeError {
+			phase = wfv1.NodeFailed
+		}
+	}
+	var outs *wfv1.Outputs
+	if phase == wfv1.NodeSucceeded && len(t.Outputs.Parameters) > 0 {
+		outs = &wfv1.Outputs{}
+		for _, p := range t.Outputs.Parameters {
+			envm := env.GetFuncMap(scope)
+			v := p.ValueFrom.Default.String()
+			if prog, err := expr.Compile(p.ValueFrom.Expression, expr.Env(envm)); err == nil {
+				if x, err := expr.Run(prog, envm); err == nil && x != nil {
+					v = fmt.Sprint(x)
+				}
+			}
+			outs.Parameters = append(outs.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(v)})
+		}
+	}
+	return phase, outs
+}
+
+func (r *simRun) stopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wf.Spec.Shutdown != ""
+}
+
+// task runs one DAG task under the DAG node parent.
+func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs) {
+	name := parent + "." + task.Name
+	b, _ := json.Marshal(task)
+	s, err := argotemplate.Replace(string(b), scope, true)
+	if err != nil {
+		panic(fmt.Sprintf("sim: task %s: %v", name, err))
+	}
+	var dt wfv1.DAGTask
+	if err := json.Unmarshal([]byte(s), &dt); err != nil {
+		panic(err)
+	}
+	if dt.When != "" && dt.When != "true" {
+		if dt.When != "false" {
+			panic(fmt.Sprintf("sim: when of %s did not evaluate: %q", name, dt.When))
+		}
+		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "when '" + dt.When + "' evaluated false"}, nodeID(parent))
+		return wfv1.NodeSkipped, nil
+	}
+	tmpl := r.tmpls[dt.Template]
+	if dt.WithParam == "" {
+		return r.node(name, task.Name, parent, tmpl, &dt.Arguments)
+	}
+	var items []wfv1.Item
+	if err := json.Unmarshal([]byte(dt.WithParam), &items); err != nil {
+		panic(fmt.Sprintf("sim: withParam of %s: %v: %s", name, err, dt.WithParam))
+	}
+	if len(items) == 0 {
+		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "Skipped, empty params"}, nodeID(parent))
+		return wfv1.NodeSkipped, nil
+	}
+	r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeTaskGroup, Phase: wfv1.NodeRunning}, nodeID(parent))
+	limit := len(items)
+	if pt := r.parentTemplate(parent); pt != nil && pt.Parallelism != nil {
+		limit = int(*pt.Parallelism)
+	}
+	sem := make(chan struct{}, limit)
+	phases := make([]wfv1.NodePhase, len(items))
+	outs := make([]*wfv1.Outputs, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		var item string
+		if it.GetType() == wfv1.String {
+			item = it.GetStrVal()
+		} else {
+			item = string(it.Value)
+		}
+		sc := map[string]any{"item": item}
+		for k, v := range scope {
+			sc[k] = v
+		}
+		s, err := argotemplate.Replace(string(b), sc, false)
+		if err != nil {
+			panic(fmt.Sprintf("sim: item %d of %s: %v", i, name, err))
+		}
+		var idt wfv1.DAGTask
+		_ = json.Unmarshal([]byte(s), &idt)
+		child := fmt.Sprintf("%s(%d:%s)", task.Name, i, item)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			phases[i], outs[i] = r.node(parent+"."+child, child, name, tmpl, &idt.Arguments)
+		}()
+	}
+	wg.Wait()
+	phase := wfv1.NodeSucceeded
+	var vals []string
+	for i, ph := range phases {
+		if ph != wfv1.NodeSucceeded {
+			phase = wfv1.NodeFailed
+			continue
+		}
+		vals = append(vals, outs[i].Parameters[0].Value.String())
+	}
+	r.update(func() {
+		n := r.wf.Status.Nodes[nodeID(name)]
+		n.Phase = phase
+		r.wf.Status.Nodes[n.ID] = n
+	})
+	return phase, &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(aggregate(vals))}}}
+}
+
+func (r *simRun) parentTemplate(nodeName string) *wfv1.Template {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n, ok := r.wf.Status.Nodes[nodeID(nodeName)]; ok {
+		return r.tmpls[n.TemplateName]
+	}
+	return nil
+}
+
+// aggregate is Argo's aggregation of a loop's output parameter: a JSON
+// list of the values decoded when every value is a JSON object or list,
+// else a JSON list of the values as strings.
+func aggregate(vals []string) string {
+	var decoded []any
+	for _, v := range vals {
+		var x any
+		if json.Unmarshal([]byte(v), &x) != nil {
+			decoded = nil
+			break
+		}
+		switch x.(type) {
+		case map[string]any, []any:
+			decoded = append(decoded, x)
+			continue
+		}
+		decoded = nil
+		break
+	}
+	var b []byte
+	if decoded != nil || len(vals) == 0 {
+		b, _ = json.Marshal(decoded)
+	} else {
+		b, _ = json.Marshal(vals)
+	}
+	return string(b)
+}
+
+// node runs a template call as node name (a DAG or a pod, with retries).
+func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *wfv1.Arguments) (wfv1.NodePhase, *wfv1.Outputs) {
+	typ := wfv1.NodeTypePod
+	switch {
+	case tmpl.DAG != nil:
+		typ = wfv1.NodeTypeDAG
+	case tmpl.RetryStrategy != nil:
+		typ = wfv1.NodeTypeRetry
+	}
+	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
+	r.setNode(n, nodeID(parent))
+	ph, out := r.exec(name, tmpl, args)
+	r.mu.Lock()
+	n = r.wf.Status.Nodes[nodeID(name)]
+	r.mu.Unlock()
+	if n.Phase == wfv1.NodeRunning {
+		n.Phase = ph
+	}
+	n.Outputs, n.FinishedAt = out, metav1.Now()
+	if n.Type == wfv1.NodeTypeRetry && n.Phase != wfv1.NodeSucceeded {
+		n.Message = "No more retries left"
+	}
+	r.setNode(n, "")
+	return n.Phase, out
+}
+
+// pod runs a container template: memoize, then attempts under the retry
+// strategy.
+func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments) (wfv1.NodePhase, *wfv1.Outputs) {
+	if t.Memoize != nil {
+		key := t.Memoize.Key
+		if strings.Contains(key, "{{") {
+			panic("sim: memoize key did not evaluate: " + key)
+		}
+		if out, ok := r.memo.Load(key); ok {
+			r.update(func() {
+				n := r.wf.Status.Nodes[nodeID(name)]
+				n.MemoizationStatus = &wfv1.MemoizationStatus{Hit: true, Key: key, CacheName: t.Memoize.Cache.ConfigMap.Name}
+				n.Phase = wfv1.NodeSucceeded
+				r.wf.Status.Nodes[n.ID] = n
+			})
+			return wfv1.NodeSucceeded, out.(*wfv1.Outputs)
+		}
+		defer func() {
+			r.update(func() {
+				n := r.wf.Status.Nodes[nodeID(name)]
+				n.MemoizationStatus = &wfv1.MemoizationStatus{Key: key, CacheName: t.Memoize.Cache.ConfigMap.Name}
+				r.wf.Status.Nodes[n.ID] = n
+			})
+		}()
+	}
+	if t.RetryStrategy == nil {
+		ph, out, msg, _ := r.attempt(t)
+		r.update(func() {
+			n := r.wf.Status.Nodes[nodeID(name)]
+			n.Message = msg
+			r.wf.Status.Nodes[n.ID] = n
+		})
+		if ph == wfv1.NodeSucceeded && t.Memoize != nil {
+			r.memo.Store(t.Memoize.Key, out)
+		}
+		return ph, out
+	}
+	rs := t.RetryStrategy
+	limit := math.MaxInt
+	if rs.Limit != nil {
+		limit = rs.Limit.IntValue()
+	}
+	for i := 0; ; i++ {
+		// Argo substitutes the template again for every attempt, with retries.
+		ti, err := common.ProcessArgs(orig, args, r.globals, common.Parameters{"retries": strconv.Itoa(i)}, false, r.ns, nil)
+		if err != nil {
+			panic(err)
+		}
+		if p := ti.PodSpecPatch; p != "" && !json.Valid([]byte(p)) {
+			panic("sim: podSpecPatch is not JSON: " + p)
+		}
+		child := fmt.Sprintf("%s(%d)", name, i)
+		c := wfv1.NodeStatus{ID: nodeID(child), Name: child, DisplayName: fmt.Sprintf("%s(%d)", r.display(name), i), Type: wfv1.NodeTypePod, TemplateName: t.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
+		r.setNode(c, nodeID(name))
+		ph, out, msg, code := r.attempt(ti)
+		c.Phase, c.Message, c.FinishedAt = ph, msg, metav1.Now()
+		c.Outputs = out
+		if out == nil && code != "" {
+			c.Outputs = &wfv1.Outputs{ExitCode: &code}
+		}
+		r.setNode(c, "")
+		if ph == wfv1.NodeSucceeded {
+			if t.Memoize != nil {
+				r.memo.Store(t.Memoize.Key, out)
+			}
+			return ph, out
+		}
+		if i+1 > limit || r.stopped() {
+			return ph, nil
+		}
+		if rs.Expression != "" {
+			scope := env.GetFuncMap(map[string]any{"retries": strconv.Itoa(i), "lastRetry.exitCode": code,
+				"lastRetry.status": string(ph), "lastRetry.message": msg, "lastRetry.duration": "0"})
+			prog, err := expr.Compile(rs.Expression, expr.Env(scope))
+			if err != nil {
+				panic(err)
+			}
+			ok, err := expr.Run(prog, scope)
+			if err != nil {
+				panic(err)
+			}
+			if ok != true {
+				return ph, nil
+			}
+		}
+		if b := rs.Backoff; b != nil {
+			d, _ := time.ParseDuration(b.Duration)
+			f := 1
+			if b.Factor != nil {
+				f = b.Factor.IntValue()
+			}
+			d *= time.Duration(math.Pow(float64(f), float64(i)))
+			if cp, err := time.ParseDuration(b.Cap); err == nil && d > cp {
+				d = cp
+			}
+			time.Sleep(d)
+		}
+	}
+}
+
+func (r *simRun) display(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wf.Status.Nodes[nodeID(name)].DisplayName
+}
+
+// attempt runs the container once, in process: "prog task -step S
+// -input J -output-file F" becomes the plan step's Invoker on J.
+func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
+	args := t.Container.Args
+	var step, input string
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-step":
+			step = args[i+1]
+		case "-input":
+			input = args[i+1]
+		}
+	}
+	if args[0] != backends.InvokeCommand || strings.Contains(input, "{{") {
+		panic(fmt.Sprintf("sim: not an invocation with a resolved input: %q", args))
+	}
+	s := r.plan.Step(step)
+	if s == nil || s.Invoke == nil {
+		return wfv1.NodeFailed, nil, "unknown step " + step, "2"
+	}
+	ctx := r.ctx
+	if d := t.ActiveDeadlineSeconds; d != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(d.IntValue())*time.Second)
+		defer cancel()
+	}
+	res, err := s.Invoke.Invoke(ctx, []byte(input))
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", "137"
+	case errors.Is(err, task.ErrInfrastructure):
+		return wfv1.NodeError, nil, "pod deleted: " + err.Error(), ""
+	case err != nil:
+		return wfv1.NodeFailed, nil, err.Error(), "1"
+	}
+	return wfv1.NodeSucceeded, &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(string(res))}}}, "", "0"
+}
