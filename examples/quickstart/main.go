@@ -9,7 +9,7 @@
 //	go run ./examples/quickstart -p min_accuracy=0.99  # run it with a stricter gate
 //	go run ./examples/quickstart graph                 # draw the DAG (Mermaid)
 //	go run ./examples/quickstart lint                  # validate only
-//	go run ./examples/quickstart compile -backend local
+//	go run ./examples/quickstart compile -backend local   # or argo, kubejob
 //
 // The pipeline (pipeline.go) asks for what it would get on a cluster: CPU
 // node pools for preprocessing, a spot A100 MIG slice for each trial. The
@@ -20,6 +20,7 @@ package main
 
 import (
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -27,5 +28,5 @@ import (
 func main() {
 	pipeline.Main(build(), local.New(&local.Options{
 		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
-	}), argo.New(nil, nil))
+	}), argo.New(nil, nil), kubejob.New(nil, nil))
 }

@@ -1,0 +1,469 @@
+package kubejob
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+const (
+	shmVolume = "dshm"
+	shmPath   = "/dev/shm"
+	// exitInvalid is the exit status of a wrong task invocation (see
+	// backends.InvokeCommand); retrying it cannot help.
+	exitInvalid = 2
+)
+
+type compiler struct {
+	b     *Backend
+	plan  *backends.Plan
+	runID string
+	names map[string]string // step name -> Job name
+}
+
+func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*artifact, error) {
+	c := &compiler{b: b, plan: plan}
+	var err error
+	if c.runID, err = runID(plan.Name, b.opts.RunID); err != nil {
+		return nil, err
+	}
+	steps := c.allSteps()
+	if c.names, err = jobNames(c.runID, steps); err != nil {
+		return nil, err
+	}
+	a := &artifact{plan: plan}
+	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
+	for _, s := range steps {
+		j, err := c.job(s)
+		if err != nil {
+			return nil, err
+		}
+		a.objs.jobs = append(a.objs.jobs, j)
+	}
+	if opts != nil && opts.BeforeEmit != nil {
+		if err := opts.BeforeEmit(func(target any) bool { return a.objs.as(plan, target) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, obj := range []any{a.objs.sa, a.objs.role, a.objs.rb} {
+		doc, err := render(obj)
+		if err != nil {
+			return nil, err
+		}
+		a.docs = append(a.docs, doc)
+	}
+	for _, j := range a.objs.jobs {
+		doc, err := render(j)
+		if err != nil {
+			return nil, err
+		}
+		a.docs = append(a.docs, doc)
+	}
+	return a, nil
+}
+
+// allSteps returns the plan's steps in order, the exit handler last.
+func (c *compiler) allSteps() []*backends.Step {
+	var out []*backends.Step
+	for i := range c.plan.Steps {
+		out = append(out, &c.plan.Steps[i])
+	}
+	if c.plan.Exit != nil {
+		out = append(out, c.plan.Exit)
+	}
+	return out
+}
+
+func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
+
+func unsupported(s *backends.Step, format string, args ...any) error {
+	return fmt.Errorf("kubejob: step %q: %s: %w", s.Name, fmt.Sprintf(format, args...), errors.ErrUnsupported)
+}
+
+// meta returns object metadata with the user's labels and annotations
+// under the given sluice.dev ones.
+func (c *compiler) meta(name string, labels, annotations map[string]string) metav1.ObjectMeta {
+	o := &c.b.opts
+	m := metav1.ObjectMeta{Name: name, Namespace: o.Namespace}
+	l := maps.Clone(o.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, labels)
+	m.Labels = l
+	an := maps.Clone(o.Annotations)
+	if an == nil {
+		an = map[string]string{}
+	}
+	maps.Copy(an, annotations)
+	if len(an) > 0 {
+		m.Annotations = an
+	}
+	return m
+}
+
+// rbac returns the orchestrator's ServiceAccount, Role and RoleBinding,
+// all of one name, shared by the runs of the pipeline in the namespace.
+func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
+	name := orchestratorName(c.plan.Name, c.b.opts.OrchestratorServiceAccount)
+	labels := map[string]string{LabelPipeline: c.plan.Name}
+	sa := &corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: c.meta(name, labels, nil),
+	}
+	role := &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: c.meta(name, labels, nil),
+		Rules: []rbacv1.PolicyRule{
+			{
+				APIGroups: []string{"batch"},
+				Resources: []string{"jobs"},
+				Verbs: []string{
+					"create", // start a step's Job once its dependencies are done
+					"delete", // cancel a run (background propagation removes the pods)
+					"get",    // resume: a create that finds the Job is checked, not repeated
+					"list",   // informer: the run's Jobs, by label
+					"patch",  // record orchestrator state on a Job (skips, attempts)
+					"watch",  // informer: follow the run's Jobs without polling
+				},
+			},
+			{
+				APIGroups: []string{""},
+				Resources: []string{"pods"},
+				Verbs: []string{
+					"get",   // read one pod's termination message (the output)
+					"list",  // informer: the run's pods, by label
+					"watch", // informer: see disruptions (DisruptionTarget) as they happen
+				},
+			},
+		},
+	}
+	rb := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: c.meta(name, labels, nil),
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: c.b.opts.Namespace}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+	}
+	return sa, role, rb
+}
+
+// job returns the Job template of step s.
+func (c *compiler) job(s *backends.Step) (*batchv1.Job, error) {
+	o := &c.b.opts
+	labels := map[string]string{LabelPipeline: c.plan.Name, LabelRun: c.runID, LabelStep: s.Name}
+	ann, err := c.annotations(s)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := c.podSpec(s)
+	if err != nil {
+		return nil, err
+	}
+	ttl := o.TTLSecondsAfterFinished
+	if ttl == 0 {
+		ttl = DefaultTTLSecondsAfterFinished
+	}
+	// The pod template gets the same labels, so the orchestrator's pod
+	// informer selects a run's pods as it selects its Jobs.
+	tmplMeta := metav1.ObjectMeta{Labels: c.meta("", labels, nil).Labels}
+	spec := batchv1.JobSpec{
+		BackoffLimit: ptr.To(int32(appBudget(s))),
+		// A replacement pod starts only once the failed one is gone, so
+		// two attempts of a step never run at once.
+		PodReplacementPolicy: ptr.To(batchv1.Failed),
+		PodFailurePolicy:     c.podFailurePolicy(s),
+		Template:             corev1.PodTemplateSpec{ObjectMeta: tmplMeta, Spec: pod},
+	}
+	if ttl > 0 {
+		spec.TTLSecondsAfterFinished = ptr.To(ttl)
+	}
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: c.meta(c.names[s.Name], labels, ann),
+		Spec:       spec,
+	}, nil
+}
+
+func appBudget(s *backends.Step) int {
+	if s.Task.Retry == nil {
+		return 0
+	}
+	return s.Task.Retry.App
+}
+
+// podFailurePolicy: a disruption (preemption, eviction, node drain or
+// loss) is ignored by the Job controller, which replaces the pod without
+// counting it against backoffLimit; the orchestrator counts disruptions
+// against the Infra budget. A Go task's exit status 2 (a wrong
+// invocation) fails the Job at once. Every other failure counts against
+// backoffLimit, the App budget.
+func (c *compiler) podFailurePolicy(s *backends.Step) *batchv1.PodFailurePolicy {
+	p := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action: batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+		}},
+	}}}
+	if !isContainer(s) {
+		p.Rules = append(p.Rules, batchv1.PodFailurePolicyRule{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To(ContainerName),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        []int32{exitInvalid},
+			},
+		})
+	}
+	return p
+}
+
+// annotations records the step's place in the run for the orchestrator.
+func (c *compiler) annotations(s *backends.Step) (map[string]string, error) {
+	deps := s.DependsOn
+	if deps == nil {
+		deps = []string{}
+	}
+	ann := map[string]string{AnnotationDependsOn: mustJSON(deps)}
+	if s.DisplayName != "" && s.DisplayName != s.Name {
+		ann[AnnotationDisplayName] = s.DisplayName
+	}
+	if s.When != nil {
+		ann[AnnotationWhen] = s.When.String()
+	}
+	if s.ForEach != nil {
+		ann[AnnotationForEach] = mustJSON(struct {
+			Items       string `json:"items"`
+			Parallelism int    `json:"parallelism"`
+		}{s.ForEach.Items.String(), s.ForEach.Parallelism})
+	}
+	if c.plan.Exit == s {
+		ann[AnnotationExitHandler] = "true"
+	}
+	if r := s.Task.Retry; r != nil && (r.App > 0 || r.Infra > 0) {
+		ann[AnnotationRetry] = mustJSON(retryJSON(*r))
+		if od := s.Resolved.OnDemand; r.OnDemandFallback && od != nil {
+			ann[AnnotationOnDemand] = mustJSON(Placement{NodeSelector: od.NodeSelector, Tolerations: od.Tolerations, Affinity: od.Affinity})
+		}
+	}
+	if s.Cache.Enabled {
+		ann[AnnotationCache] = mustJSON(s.Cache)
+	}
+	if isContainer(s) {
+		in, err := renderInput(s.Input)
+		if err != nil {
+			return nil, fmt.Errorf("kubejob: step %q: %w", s.Name, err)
+		}
+		ann[AnnotationInput] = in
+		if len(s.Task.Outputs) > 0 {
+			ann[AnnotationOutputs] = mustJSON(s.Task.Outputs)
+		}
+	}
+	return ann, nil
+}
+
+// Placement is the JSON form of the annotation sluice.dev/on-demand-placement:
+// the pod spec fields that place the on-demand fall-back Job.
+type Placement struct {
+	NodeSelector map[string]string   `json:"nodeSelector,omitempty"`
+	Tolerations  []corev1.Toleration `json:"tolerations,omitempty"`
+	Affinity     *corev1.Affinity    `json:"affinity,omitempty"`
+}
+
+// retry is the JSON form of the annotation sluice.dev/retry: task.Retry
+// with durations as strings ("1.5s").
+type retry struct {
+	App              int     `json:"app"`
+	Infra            int     `json:"infra"`
+	BackoffInitial   string  `json:"backoffInitial,omitempty"`
+	BackoffFactor    float64 `json:"backoffFactor,omitempty"`
+	BackoffMax       string  `json:"backoffMax,omitempty"`
+	OnDemandFallback bool    `json:"onDemandFallback,omitempty"`
+}
+
+func retryJSON(r task.Retry) retry {
+	out := retry{App: r.App, Infra: r.Infra, BackoffFactor: r.Backoff.Factor, OnDemandFallback: r.OnDemandFallback}
+	if r.Backoff.Initial > 0 {
+		out.BackoffInitial = r.Backoff.Initial.String()
+	}
+	if r.Backoff.Max > 0 {
+		out.BackoffMax = r.Backoff.Max.String()
+	}
+	return out
+}
+
+// mustJSON marshals values that cannot fail to marshal (plain data).
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("kubejob: marshal %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// podSpec returns the pod of step s.
+func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
+	o := &c.b.opts
+	image := s.Task.Image
+	if image == "" && !isContainer(s) {
+		image = o.Image
+	}
+	if image == "" {
+		return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q has no image; set one with WithImage, a pipeline default, or kubejob.Options.Image", s.Name)
+	}
+	ctr := corev1.Container{
+		Name:                     ContainerName,
+		Image:                    image,
+		ImagePullPolicy:          o.ImagePullPolicy,
+		Resources:                corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
+		SecurityContext:          c.securityContext(),
+		TerminationMessagePath:   backends.TerminationLog,
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+	}
+	if isContainer(s) {
+		// Placeholders ({{.Field}}) stay for the orchestrator to fill in
+		// from the resolved input when it creates the Job.
+		ctr.Command = slices.Clone(s.Task.Command)
+		ctr.Args = slices.Clone(s.Task.Args)
+		for _, e := range s.Task.Env {
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		}
+	} else {
+		in, err := renderInput(s.Input)
+		if err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: %w", s.Name, err)
+		}
+		if len(in) > MaxInputArg {
+			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: input template is %d bytes, over the %d-byte limit of a command-line argument; pass large data by URI: %w",
+				s.Name, len(in), MaxInputArg, ErrTooLarge)
+		}
+		ctr.Command = slices.Clone(o.Command)
+		ctr.Args = backends.InvokeArgs(s.Name, in, backends.TerminationLog)
+	}
+	pod := corev1.PodSpec{
+		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy
+		ServiceAccountName: o.ServiceAccountName,
+		SecurityContext:    c.podSecurityContext(),
+		NodeSelector:       s.Resolved.Placement.NodeSelector,
+		Tolerations:        s.Resolved.Placement.Tolerations,
+		Affinity:           s.Resolved.Placement.Affinity,
+	}
+	if o.ServiceAccountName == "" {
+		// Steps do not talk to the API server.
+		pod.AutomountServiceAccountToken = ptr.To(false)
+	}
+	if q := s.Resolved.SharedMemory; q != nil {
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: shmVolume, VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(q.DeepCopy())},
+		}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: shmVolume, MountPath: shmPath})
+	}
+	if s.Task.Timeout > 0 {
+		// Pod-level, so it bounds each attempt, not the Job as a whole.
+		pod.ActiveDeadlineSeconds = ptr.To(int64(math.Ceil(s.Task.Timeout.Seconds())))
+	}
+	pod.Containers = []corev1.Container{ctr}
+	return pod, nil
+}
+
+func (c *compiler) podSecurityContext() *corev1.PodSecurityContext {
+	if c.b.opts.PodSecurityContext != nil {
+		return c.b.opts.PodSecurityContext.DeepCopy()
+	}
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func (c *compiler) securityContext() *corev1.SecurityContext {
+	if c.b.opts.SecurityContext != nil {
+		return c.b.opts.SecurityContext.DeepCopy()
+	}
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		RunAsNonRoot:             ptr.To(true),
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// renderInput renders a step's input template with each ref as ${REF}
+// ("${train}", "${params.lr}", "${item}", "${run}"), constants inline and
+// collected lists as JSON lists of their elements. The result is not JSON
+// until the orchestrator substitutes the refs' values.
+func renderInput(in backends.Input) (string, error) {
+	return in.Render(func(i int) (string, error) { return refText(in.Refs[i]), nil })
+}
+
+func refText(r backends.Ref) string {
+	switch {
+	case r.Kind == backends.RefConst && len(r.Path) == 0:
+		var b bytes.Buffer
+		if json.Compact(&b, r.Value) == nil {
+			return b.String()
+		}
+		return string(r.Value)
+	case r.Kind == backends.RefCollect && len(r.Path) == 0:
+		parts := make([]string, len(r.Elems))
+		for i, e := range r.Elems {
+			parts[i] = refText(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	return "${" + r.String() + "}"
+}
+
+// render marshals obj to YAML without the empty status, null creation
+// timestamps and empty resource requirements that the Go types always
+// carry. Keys are sorted, so the output is deterministic.
+func render(obj any) ([]byte, error) {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	delete(v, "status")
+	prune(v)
+	return yaml.Marshal(v)
+}
+
+// prune removes null values and empty "resources" objects, recursively.
+func prune(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if e == nil {
+				delete(t, k)
+				continue
+			}
+			prune(e)
+			if m, ok := e.(map[string]any); ok && len(m) == 0 && k == "resources" {
+				delete(t, k)
+			}
+		}
+	case []any:
+		for _, e := range t {
+			prune(e)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package kubejob
+
+import (
+	"context"
+	"errors"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sluice-ml/sluice/backends"
+)
+
+// Labels and annotations on the compiled objects. The orchestrator selects
+// a run's Jobs and Pods by the labels and rebuilds the run's structure from
+// the annotations, so a restarted orchestrator can resume from cluster
+// state.
+const (
+	// LabelPipeline is the pipeline's DNS-1123 name, on every object.
+	LabelPipeline = "sluice.dev/pipeline"
+	// LabelRun is the run id, on every Job and its pod template.
+	LabelRun = "sluice.dev/run"
+	// LabelStep is the step's DNS-1123 name, on every Job and its pod
+	// template.
+	LabelStep = "sluice.dev/step"
+
+	// AnnotationDependsOn is the JSON list of the steps a Job waits for.
+	AnnotationDependsOn = "sluice.dev/depends-on"
+	// AnnotationWhen is the step's condition, as [backends.Condition.String]
+	// renders it; absent when the step has none.
+	AnnotationWhen = "sluice.dev/when"
+	// AnnotationForEach is the JSON object {"items": REF, "parallelism": N}
+	// of a dynamic fan-out step; absent otherwise.
+	AnnotationForEach = "sluice.dev/for-each"
+	// AnnotationExitHandler is "true" on the exit handler's Job.
+	AnnotationExitHandler = "sluice.dev/exit-handler"
+	// AnnotationDisplayName is the task's name as the user wrote it.
+	AnnotationDisplayName = "sluice.dev/display-name"
+	// AnnotationInput is the step's input template, refs rendered as
+	// ${REF} (see "# Naming" and "# Outputs" in the package doc).
+	AnnotationInput = "sluice.dev/input"
+	// AnnotationRetry is the step's retry policy as JSON (task.Retry).
+	AnnotationRetry = "sluice.dev/retry"
+	// AnnotationOnDemand is the JSON placement (nodeSelector, tolerations,
+	// affinity) of the on-demand fall-back Job; present only when the
+	// step is preemptible and its retry policy asks for the fall-back.
+	AnnotationOnDemand = "sluice.dev/on-demand-placement"
+	// AnnotationCache is the step's cache policy as JSON (task.Cache);
+	// present only when caching is enabled.
+	AnnotationCache = "sluice.dev/cache"
+	// AnnotationOutputs is the JSON list of the files a container task
+	// writes its output fields to (task.Output); container tasks only.
+	AnnotationOutputs = "sluice.dev/outputs"
+
+	// ContainerName is the name of the one container of every step's pod.
+	ContainerName = "main"
+	// DefaultTTLSecondsAfterFinished is how long finished Jobs stay.
+	DefaultTTLSecondsAfterFinished = 24 * 60 * 60
+	// MaxTerminationMessage is the most the kubelet keeps of a container's
+	// termination message, and so the largest output a step can return.
+	MaxTerminationMessage = 4096
+	// MaxInputArg is the largest input argument Compile accepts: Linux
+	// caps one command-line argument at 128 KiB.
+	MaxInputArg = 128 << 10
+)
+
+// ErrTooLarge is wrapped by the error Compile returns when a step's input
+// template is over MaxInputArg.
+var ErrTooLarge = errors.New("kubejob: over the size budget")
+
+// Options configures a Backend. The zero value is ready to use; every
+// field's zero value means the default described on it.
+type Options struct {
+	// Namespace is written into every compiled object when set; "" leaves
+	// the objects without one (kubectl's current namespace applies).
+	Namespace string
+	// RunID is the run the compiled Jobs belong to; "" means the
+	// placeholder "<pipeline>-run" (fitted to 63 characters). It must be
+	// a DNS-1123 label.
+	RunID string
+	// ServiceAccountName is the service account of the steps' pods; ""
+	// leaves the namespace's default account, whose token is then not
+	// mounted (steps do not talk to the API server). It is not the
+	// orchestrator's account (see OrchestratorServiceAccount).
+	ServiceAccountName string
+	// OrchestratorServiceAccount names the ServiceAccount, Role and
+	// RoleBinding of the orchestrator; "" means "<pipeline>-orchestrator"
+	// (fitted to 63 characters).
+	OrchestratorServiceAccount string
+	// Image is the image of Go tasks whose spec names none: the image
+	// holding the pipeline program. A Go task without an image is an error.
+	Image string
+	// Command is the container command of Go tasks; nil leaves the image's
+	// ENTRYPOINT, which must then be the pipeline program.
+	Command []string
+	// ImagePullPolicy is set on every container when not "".
+	ImagePullPolicy corev1.PullPolicy
+	// TTLSecondsAfterFinished is how long a finished Job (and its pods)
+	// stays before Kubernetes deletes it; zero means
+	// DefaultTTLSecondsAfterFinished and a negative value keeps Jobs until
+	// they are deleted by hand. The orchestrator reads outputs from
+	// finished pods, so keep it longer than a run may pause.
+	TTLSecondsAfterFinished int32
+	// PodSecurityContext replaces the default pod security context
+	// (runAsNonRoot, RuntimeDefault seccomp).
+	PodSecurityContext *corev1.PodSecurityContext
+	// SecurityContext replaces the default container security context
+	// (no privilege escalation, all capabilities dropped, runAsNonRoot,
+	// RuntimeDefault seccomp).
+	SecurityContext *corev1.SecurityContext
+	// Labels and Annotations are added to every compiled object (Labels
+	// also to pod templates); they cannot replace the sluice.dev ones.
+	Labels, Annotations map[string]string
+}
+
+// Backend compiles Plans to Kubernetes Jobs. It implements
+// [backends.Backend] and [backends.Namer]; running (Submit, Watch, Cancel)
+// comes with the orchestrator, which is not built yet. It is safe for
+// concurrent use.
+type Backend struct {
+	client kubernetes.Interface
+	opts   Options
+}
+
+var (
+	_ backends.Backend = (*Backend)(nil)
+	_ backends.Namer   = (*Backend)(nil)
+)
+
+// New returns a Backend. A nil client makes it compile-only (for now every
+// Backend is: the orchestrator that would use the client is not built
+// yet). A nil opts means defaults.
+func New(client kubernetes.Interface, opts *Options) *Backend {
+	b := &Backend{client: client}
+	if opts != nil {
+		b.opts = *opts
+	}
+	return b
+}
+
+// Name returns "kubejob", the name the program entrypoint selects it by.
+func (b *Backend) Name() string { return "kubejob" }
+
+// Compile renders plan to a ServiceAccount, Role and RoleBinding for the
+// orchestrator and one Job per step (see the package doc). It does not
+// contact a cluster.
+func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backends.CompileOptions) (backends.Artifact, error) {
+	return b.compile(plan, opts)
+}
+
+// artifact is what Compile returns.
+type artifact struct {
+	plan *backends.Plan
+	objs objects
+	docs [][]byte
+}
+
+// objects are the compiled objects, in document order.
+type objects struct {
+	sa   *corev1.ServiceAccount
+	role *rbacv1.Role
+	rb   *rbacv1.RoleBinding
+	jobs []*batchv1.Job
+}
+
+func (a *artifact) Documents() [][]byte {
+	out := make([][]byte, len(a.docs))
+	for i, d := range a.docs {
+		out[i] = append([]byte(nil), d...)
+	}
+	return out
+}
+
+func (a *artifact) As(target any) bool { return a.objs.as(a.plan, target) }
+
+func (o *objects) as(plan *backends.Plan, target any) bool {
+	switch t := target.(type) {
+	case *[]*batchv1.Job:
+		*t = o.jobs
+		return true
+	case **rbacv1.Role:
+		*t = o.role
+		return true
+	case **rbacv1.RoleBinding:
+		*t = o.rb
+		return true
+	case **corev1.ServiceAccount:
+		*t = o.sa
+		return true
+	case **backends.Plan:
+		*t = plan
+		return true
+	}
+	return false
+}
