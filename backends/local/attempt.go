@@ -53,7 +53,7 @@ func (r *run) attempts(ctx context.Context, at loc, s *backends.Step, input json
 // attempt makes try n of s and records it.
 func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.RawMessage, n int, onDemand bool) (json.RawMessage, backends.Phase, backends.Reason, error) {
 	now := r.now()
-	r.update(func(st *backends.RunStatus) {
+	r.update(at.step, func(st *backends.RunStatus) {
 		ss := statusAt(st, at)
 		ss.Phase = backends.PhaseRunning
 		if ss.Started.IsZero() {
@@ -69,7 +69,7 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 	r.b.tel.endAttempt(span, phase, reason, err)
 
 	now = r.now()
-	r.update(func(st *backends.RunStatus) {
+	r.update(at.step, func(st *backends.RunStatus) {
 		ss := statusAt(st, at)
 		a := &ss.Attempts[len(ss.Attempts)-1]
 		a.Phase, a.Reason, a.Finished = phase, reason, now
@@ -146,8 +146,8 @@ func (r *run) callGo(ctx context.Context, at loc, inv task.Invoker, input json.R
 }
 
 func compactJSON(b []byte) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, len(b))) // compacting never lengthens
+	if err := json.Compact(buf, b); err != nil {
 		return nil, fmt.Errorf("local: task output is not JSON: %w", err)
 	}
 	return buf.Bytes(), nil

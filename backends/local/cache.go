@@ -153,7 +153,7 @@ func (r *run) cacheEntry(at loc, s *backends.Step, input json.RawMessage) *cache
 	}
 	e := &cacheEntry{dir: dir, key: parts.Key(), parts: parts,
 		last: filepath.Join(dir, "last", r.plan.Name, r.taskName(at)+".json")}
-	r.update(func(st *backends.RunStatus) { statusAt(st, at).CacheKey = e.key })
+	r.update(at.step, func(st *backends.RunStatus) { statusAt(st, at).CacheKey = e.key })
 	return e
 }
 

@@ -27,7 +27,7 @@ func (r *run) dryRun() {
 // parameters and constants alone.
 func (r *run) dryStep(i int, rv resolver) {
 	s, at := r.steps[i], loc{i, -1}
-	if phase, msg := r.upstream(s); phase != "" {
+	if phase, msg := r.upstream(i); phase != "" {
 		r.end(at, phase, msg, nil)
 		return
 	}

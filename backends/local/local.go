@@ -158,14 +158,20 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 		return nil, err
 	}
 	a := &artifact{plan: plan, record: newRecord(plan)}
-	if opts != nil && opts.BeforeEmit != nil {
+	emit := opts != nil && opts.BeforeEmit != nil
+	if emit {
 		if err := opts.BeforeEmit(a.As); err != nil {
 			return nil, err
 		}
 	}
-	if err := a.render(); err != nil {
-		return nil, err
+	// Render now only if it may fail or BeforeEmit may have kept the
+	// record; otherwise on first use (see artifact).
+	if emit || !a.record.renders() {
+		if err := a.render(); err != nil {
+			return nil, err
+		}
 	}
+	a.compiled.Store(true)
 	return a, nil
 }
 
@@ -253,20 +259,32 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	if opts != nil {
 		progress = opts.Progress
 	}
-	var seen uint64
-	for {
-		st, version, changed, over := r.snapshot()
-		if version != seen && progress != nil {
-			progress(st.Clone())
+	if progress == nil {
+		// Wait for the end only, not for every change.
+		select {
+		case <-r.overCh:
+		case <-ctx.Done():
+			select {
+			case <-r.overCh:
+			default:
+				return r.current(), ctx.Err()
+			}
 		}
-		seen = version
+		return r.current(), nil
+	}
+	var m mirror
+	for {
+		changed, fresh, over := r.sync(&m)
+		if fresh {
+			progress(cloneStatus(&m.st))
+		}
 		if over {
-			return st, nil
+			return cloneStatus(&m.st), nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return r.current(), ctx.Err()
 		}
 	}
 }

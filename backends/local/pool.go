@@ -1,7 +1,6 @@
 package local
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,17 +30,29 @@ const (
 	migPrefix = "nvidia.com/mig-"
 )
 
+// oneSlot is the demand of a task without counted requests, shared by all
+// of them: demands are never modified.
+var oneSlot = amounts{dimSlots: 1}
+
 // demandOf is what one task (or fan-out instance) of s holds while it
 // runs. Requests other than CPU, memory, GPUs and MIG slices are ignored.
+// The result must not be modified.
 func demandOf(s *backends.Step) amounts {
-	d := amounts{dimSlots: 1}
+	d := oneSlot
 	for name, q := range s.Resolved.Requests {
+		var v int64
 		switch n := string(name); {
 		case n == dimCPU:
-			d[n] = q.MilliValue()
+			v = q.MilliValue()
 		case n == dimMemory, n == dimGPU, strings.HasPrefix(n, migPrefix):
-			d[n] = q.Value()
+			v = q.Value()
+		default:
+			continue
 		}
+		if len(d) == 1 {
+			d = amounts{dimSlots: 1}
+		}
+		d[string(name)] = v
 	}
 	return d
 }
@@ -80,19 +91,66 @@ type pool struct {
 	// Capacity was given); otherwise they are unlimited too.
 	accel bool
 
-	mu      sync.Mutex
-	used    amounts
-	waiters []*waiter // sorted by prio
+	mu   sync.Mutex
+	used amounts
+	// waiters is the line, a min-heap by prio: waiters[0] is first. A
+	// waiter that gives up is marked gone and dropped when it comes first.
+	waiters []lineEntry
+	// granted are tickets granted and not yet handed to a goroutine.
+	granted []ticket
 }
 
+type lineEntry struct {
+	prio prio
+	w    *waiter
+}
+
+// waiter is a goroutine waiting in acquire, or a ticket (see submit).
 type waiter struct {
-	prio    prio
 	need    amounts
-	granted chan struct{}
+	granted chan struct{} // closed when granted, for acquire
+	ticket  ticket        // or run when granted
+	owner   any           // who submitted ticket, for drop
+	gone    bool          // gave up waiting
+}
+
+// A ticket is a task that waits in line without a goroutine. Granted, it
+// runs holding its demand, on the goroutine of a task that ended or a new
+// one.
+type ticket interface {
+	// run runs the task, which must release its demand with releaseTake,
+	// and returns the ticket to run next, or nil.
+	run() ticket
+	// drop ends the task without running it; see pool.drop.
+	drop()
+}
+
+// runTickets runs t and the tickets it hands on.
+func runTickets(t ticket) {
+	for t != nil {
+		t = t.run()
+	}
+}
+
+// goRun runs t, if not nil, on a goroutine of its own.
+func goRun(t ticket) {
+	if t != nil {
+		go runTickets(t)
+	}
 }
 
 // prio orders waiters: by run, then step in plan order, then instance.
 type prio [3]int
+
+func (a *prio) less(b *prio) bool {
+	switch {
+	case a[0] != b[0]:
+		return a[0] < b[0]
+	case a[1] != b[1]:
+		return a[1] < b[1]
+	}
+	return a[2] < b[2]
+}
 
 func newPool(parallelism int, limits amounts, capacity bool) *pool {
 	total := maps.Clone(limits)
@@ -114,6 +172,9 @@ func (p *pool) limit(dim string) (int64, bool) {
 // fitsAtAll reports, as an error wrapping errors.ErrUnsupported, the first
 // dimension in which need exceeds the whole capacity.
 func (p *pool) fitsAtAll(step string, need amounts) error {
+	if p.fitsIn(need, func(string) int64 { return 0 }) {
+		return nil
+	}
 	for _, dim := range slices.Sorted(maps.Keys(need)) {
 		if lim, ok := p.limit(dim); ok && need[dim] > lim {
 			return fmt.Errorf("local: step %q asks for %s %s, but Options.Capacity offers %s: %w",
@@ -135,8 +196,13 @@ func formatAmount(dim string, v int64) string {
 
 // fits reports whether need fits next to what is in use; p.mu is held.
 func (p *pool) fits(need amounts) bool {
+	return p.fitsIn(need, func(dim string) int64 { return p.used[dim] })
+}
+
+// fitsIn reports whether need fits next to used.
+func (p *pool) fitsIn(need amounts, used func(dim string) int64) bool {
 	for dim, v := range need {
-		if lim, ok := p.limit(dim); ok && p.used[dim]+v > lim {
+		if lim, ok := p.limit(dim); ok && used(dim)+v > lim {
 			return false
 		}
 	}
@@ -149,39 +215,96 @@ func (p *pool) acquire(ctx context.Context, pr prio, need amounts) (release func
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &waiter{prio: pr, need: need, granted: make(chan struct{})}
-	p.mu.Lock()
-	i, _ := slices.BinarySearchFunc(p.waiters, pr, func(w *waiter, pr prio) int { return cmpPrio(w.prio, pr) })
-	p.waiters = slices.Insert(p.waiters, i, w)
-	p.grant()
-	p.mu.Unlock()
-
 	release = func() { p.release(need) }
+	p.mu.Lock()
+	if len(p.waiters) == 0 && p.fits(need) {
+		// What grant would do at once for a waiter alone in line.
+		p.take(need)
+		p.mu.Unlock()
+		return release, nil
+	}
+	w := &waiter{need: need, granted: make(chan struct{})}
+	p.push(pr, w)
+	p.grant()
+	p.handOff(false)
+
 	select {
 	case <-w.granted:
 		return release, nil
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	select {
 	case <-w.granted: // granted meanwhile: give it back
 		p.give(need)
 	default:
-		p.waiters = slices.DeleteFunc(p.waiters, func(x *waiter) bool { return x == w })
+		w.gone = true
 		p.grant()
 	}
+	p.handOff(false)
 	return nil, ctx.Err()
 }
 
-func cmpPrio(a, b prio) int {
-	return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]))
+// submit puts t in line for need, on behalf of owner. Once granted, t runs
+// holding need (see ticket). submit returns a ticket granted meanwhile (t
+// itself when need fits at once) for the caller to run.
+func (p *pool) submit(pr prio, need amounts, owner any, t ticket) ticket {
+	p.mu.Lock()
+	p.push(pr, &waiter{need: need, ticket: t, owner: owner})
+	p.grant()
+	return p.handOff(true)
+}
+
+// releaseTake gives need back, like a release, and returns a ticket this
+// granted, for the caller to run next (its stack has grown already).
+func (p *pool) releaseTake(need amounts) ticket {
+	p.mu.Lock()
+	p.give(need)
+	return p.handOff(true)
+}
+
+// drop takes the tickets of owner out of line and returns them; the
+// caller drops them.
+func (p *pool) drop(owner any) []ticket {
+	var out []ticket
+	p.mu.Lock()
+	for _, e := range p.waiters {
+		if w := e.w; w.ticket != nil && !w.gone && w.owner == owner {
+			w.gone = true
+			out = append(out, w.ticket)
+		}
+	}
+	p.grant()
+	p.handOff(false)
+	return out
+}
+
+// handOff unlocks p.mu, which is held, and hands the granted tickets to
+// goroutines; with keep, it returns the first instead, for the caller.
+func (p *pool) handOff(keep bool) ticket {
+	if len(p.granted) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	var first ticket
+	rest := p.granted
+	if keep {
+		first, rest = rest[0], rest[1:]
+	}
+	rest = slices.Clone(rest)
+	clear(p.granted)
+	p.granted = p.granted[:0]
+	p.mu.Unlock()
+	for _, t := range rest {
+		goRun(t)
+	}
+	return first
 }
 
 func (p *pool) release(need amounts) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.give(need)
+	p.handOff(false)
 }
 
 // give returns need to the pool and wakes waiters; p.mu is held.
@@ -192,15 +315,71 @@ func (p *pool) give(need amounts) {
 	p.grant()
 }
 
-// grant admits waiters from the head of the line while they fit; p.mu is
-// held.
+// grant admits waiters from the head of the line while they fit, first
+// dropping those that gave up; p.mu is held.
 func (p *pool) grant() {
-	for len(p.waiters) > 0 && p.fits(p.waiters[0].need) {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		for dim, v := range w.need {
-			p.used[dim] += v
+	for len(p.waiters) > 0 {
+		w := p.waiters[0].w
+		if !w.gone {
+			if !p.fits(w.need) {
+				return
+			}
+			p.take(w.need)
+			if w.ticket != nil {
+				p.granted = append(p.granted, w.ticket)
+			} else {
+				close(w.granted)
+			}
 		}
-		close(w.granted)
+		p.pop()
+	}
+}
+
+// The line is a binary min-heap by prio, with each entry's prio inline so
+// that ordering it touches no waiter.
+
+// push adds w to the line; p.mu is held.
+func (p *pool) push(pr prio, w *waiter) {
+	p.waiters = append(p.waiters, lineEntry{pr, w})
+	for i := len(p.waiters) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !p.less(i, parent) {
+			return
+		}
+		p.swap(i, parent)
+		i = parent
+	}
+}
+
+// pop takes the head out of the line; p.mu is held.
+func (p *pool) pop() {
+	last := len(p.waiters) - 1
+	p.swap(0, last)
+	p.waiters[last] = lineEntry{}
+	p.waiters = p.waiters[:last]
+	for i := 0; ; {
+		m := i
+		if l := 2*i + 1; l < last && p.less(l, m) {
+			m = l
+		}
+		if r := 2*i + 2; r < last && p.less(r, m) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		p.swap(i, m)
+		i = m
+	}
+}
+
+func (p *pool) less(i, j int) bool { return p.waiters[i].prio.less(&p.waiters[j].prio) }
+
+func (p *pool) swap(i, j int) { p.waiters[i], p.waiters[j] = p.waiters[j], p.waiters[i] }
+
+// take adds need to what is in use; p.mu is held.
+func (p *pool) take(need amounts) {
+	for dim, v := range need {
+		p.used[dim] += v
 	}
 }

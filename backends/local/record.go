@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -84,7 +88,7 @@ type RecordRetry struct {
 }
 
 func newRecord(plan *backends.Plan) *Record {
-	rec := &Record{Pipeline: plan.Name, Steps: []RecordStep{}}
+	rec := &Record{Pipeline: plan.Name, Steps: make([]RecordStep, 0, len(plan.Steps))}
 	for _, p := range plan.Params {
 		rec.Params = append(rec.Params, RecordParam{Name: p.Name, Type: p.Type, Value: slices.Clone(p.Value)})
 	}
@@ -189,23 +193,45 @@ func recordRetry(r *task.Retry) *RecordRetry {
 }
 
 // artifact is what Compile returns: the plan to run and its record.
+//
+// Rendering the record as YAML costs tens of microseconds a step, far more
+// than running a no-op Go task, and a run never reads it. So Compile
+// renders it only when it cannot prove that rendering succeeds (to return
+// the error) or when BeforeEmit could have kept the record to change it
+// later; otherwise the record is rendered on first use: by Documents, or by
+// As before it hands out the record, so the document is always the record
+// as Compile left it.
 type artifact struct {
-	plan   *backends.Plan
-	record *Record
-	doc    []byte
+	plan     *backends.Plan
+	record   *Record
+	compiled atomic.Bool // Compile returned it: As renders before handing out the record
+
+	once sync.Once
+	doc  []byte
+	err  error
 }
 
 func (a *artifact) render() error {
-	doc, err := yaml.Marshal(a.record)
-	if err != nil {
-		return fmt.Errorf("local: render the run record: %w", err)
-	}
-	a.doc = doc
-	return nil
+	a.once.Do(func() {
+		doc, err := yaml.Marshal(a.record)
+		if err != nil {
+			a.err = fmt.Errorf("local: render the run record: %w", err)
+			return
+		}
+		a.doc = doc
+	})
+	return a.err
 }
 
 // Documents returns the run record as one YAML document.
-func (a *artifact) Documents() [][]byte { return [][]byte{slices.Clone(a.doc)} }
+func (a *artifact) Documents() [][]byte {
+	if err := a.render(); err != nil {
+		// Unreachable: Compile rendered the record unless it proved
+		// rendering succeeds (see renders).
+		return [][]byte{[]byte("# " + err.Error() + "\n")}
+	}
+	return [][]byte{slices.Clone(a.doc)}
+}
 
 // As sets *target for a **backends.Plan (the plan Submit runs) or a
 // **Record (the record Documents renders).
@@ -214,9 +240,184 @@ func (a *artifact) As(target any) bool {
 	case **backends.Plan:
 		*t = a.plan
 	case **Record:
+		if a.compiled.Load() {
+			a.render() // before the record can change; it cannot fail
+		}
 		*t = a.record
 	default:
 		return false
 	}
 	return true
+}
+
+// renders reports, conservatively and in time linear in the record's size,
+// that rendering rec cannot fail. sigs.k8s.io/yaml encodes it as JSON
+// (which fails on invalid raw JSON and on NaN or infinite floats), then
+// parses that as YAML (which fails on characters YAML does not allow, on
+// mapping keys longer than 1024 bytes and on nesting deeper than 10 000)
+// and emits YAML. A false result only means Compile renders at once.
+func (rec *Record) renders() bool {
+	ok := yamlText(rec.Pipeline)
+	for _, p := range rec.Params {
+		ok = ok && yamlText(p.Name) && yamlText(p.Type) && yamlJSON(p.Value)
+	}
+	for i := range rec.Steps {
+		ok = ok && rec.Steps[i].renders()
+	}
+	return ok && (rec.Exit == nil || rec.Exit.renders())
+}
+
+func (s *RecordStep) renders() bool {
+	ok := yamlText(s.Name) && yamlText(string(s.Kind)) && yamlText(s.Image) &&
+		yamlText(s.When) && yamlText(s.Timeout) && yamlJSON(s.Input)
+	for _, list := range [...][]string{s.Command, s.Args, s.DependsOn} {
+		for _, x := range list {
+			ok = ok && yamlText(x)
+		}
+	}
+	for _, e := range s.Env {
+		ok = ok && yamlText(e.Name) && yamlText(e.Value)
+	}
+	for _, o := range s.Outputs {
+		ok = ok && yamlText(o.Field) && yamlText(o.Path)
+	}
+	if s.ForEach != nil {
+		ok = ok && yamlText(s.ForEach.Items)
+	}
+	if r := s.Retry; r != nil {
+		ok = ok && !math.IsNaN(r.BackoffFactor) && !math.IsInf(r.BackoffFactor, 0) &&
+			yamlText(r.BackoffInitial) && yamlText(r.BackoffMax)
+	}
+	if c := s.Cache; c != nil {
+		ok = ok && yamlText(c.Version)
+		for _, x := range c.ExcludeInputs {
+			ok = ok && yamlText(x)
+		}
+	}
+	if r := s.Resources; r != nil {
+		for _, l := range [...]corev1.ResourceList{r.Requests, r.Limits} {
+			for name := range l { // quantities render as ASCII
+				ok = ok && yamlKey(string(name))
+			}
+		}
+		for k, v := range r.NodeSelector {
+			ok = ok && yamlKey(k) && yamlText(v)
+		}
+		for _, t := range r.Tolerations {
+			ok = ok && yamlText(t.Key) && yamlText(string(t.Operator)) && yamlText(t.Value) && yamlText(string(t.Effect))
+		}
+	}
+	return ok
+}
+
+// maxYAMLKey bounds, in bytes before JSON escaping, the mapping keys
+// renders accepts: JSON escaping makes a byte at most 6, and YAML allows
+// keys of 1024.
+const maxYAMLKey = 160
+
+// yamlText reports whether s, encoded as a JSON string, holds only
+// characters YAML allows. encoding/json escapes control characters below
+// U+0020 and turns invalid UTF-8 into U+FFFD, but leaves DEL, the C1
+// controls (NEL among them) and U+FFFE and U+FFFF as they are.
+func yamlText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x7f {
+			return yamlRunes(s[i:])
+		}
+	}
+	return true
+}
+
+func yamlRunes(s string) bool {
+	for _, r := range s {
+		if !yamlRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// yamlRune reports whether YAML allows r, and not as a line break (NEL,
+// LS and PS are line breaks to YAML 1.1, which breaks a mapping key); the
+// RuneError of invalid UTF-8 is allowed because encoding/json replaces it.
+func yamlRune(r rune) bool {
+	switch {
+	case r < 0x7f:
+		return true
+	case r == 0x2028, r == 0x2029:
+		return false
+	case r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000:
+		return true
+	}
+	return false
+}
+
+func yamlKey(s string) bool { return len(s) <= maxYAMLKey && yamlText(s) }
+
+// yamlJSON reports whether raw JSON (copied as is, not re-encoded) renders:
+// valid UTF-8 JSON with only characters YAML allows, no escape YAML lacks
+// (\/ and \uD800 to \uDFFF, even in pairs), object keys of at most
+// maxYAMLKey bytes and nesting at most 1000 deep. Empty is fine: fields
+// holding it are omitted or rendered as null.
+func yamlJSON(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return true
+	}
+	if !json.Valid(raw) || !utf8.Valid(raw) {
+		return false
+	}
+	depth, start := 0, -1 // start: where the string being read began
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if start >= 0 { // in a string
+			switch {
+			case c == '\\':
+				i++ // valid JSON: an escape follows
+				switch raw[i] {
+				case '/':
+					return false
+				case 'u':
+					if h := raw[i+1]; (h == 'd' || h == 'D') && raw[i+2] >= '8' {
+						return false // \uD800 to \uDFFF: raw[i+2] is a hex digit
+					}
+				}
+			case c == '"':
+				if i-start > maxYAMLKey && isKey(raw[i+1:]) {
+					return false
+				}
+				start = -1
+			case c >= 0x7f:
+				r, n := utf8.DecodeRune(raw[i:])
+				if !yamlRune(r) {
+					return false
+				}
+				i += n - 1
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			start = i
+		case '{', '[':
+			if depth++; depth > 1000 {
+				return false
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return true
+}
+
+// isKey reports whether the JSON after a string starts with a colon, that
+// is whether the string was an object key.
+func isKey(rest []byte) bool {
+	for _, c := range rest {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == ':'
+	}
+	return false
 }

@@ -1,11 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -19,34 +22,52 @@ type loc struct{ step, inst int }
 
 const msgNotStarted = "canceled before it started"
 
-// run is one run of a plan. Each step has a goroutine that waits for its
-// dependencies, then runs the step (a fan-out starts a goroutine per
-// instance). When every step has ended the exit handler runs, then the run
-// ends. Every status change goes through update, which wakes watchers.
+// run is one run of a plan. A plan step starts once its dependencies have
+// ended (see schedule): its task waits for capacity in the pool's line
+// without a goroutine, then runs on the goroutine of a task that ended or
+// on a new one; a fan-out has a goroutine, and one per instance. Cancel
+// ends the steps not started yet. When every step has ended the exit
+// handler runs, then the run ends. Every status change goes through
+// update, which wakes the watchers waiting for changes. Steps are
+// addressed by index, never by name, on the hot path.
 type run struct {
 	b      *Backend
 	id     string
 	seq    int // the Backend's run number, the first key of scheduling order
 	plan   *backends.Plan
 	steps  []*backends.Step // plan order, exit handler last
-	index  map[string]int   // step name to index in steps
+	index  map[string]int   // step name to index in steps, for refs
+	deps   [][]int          // indices in steps of each step's DependsOn
 	params map[string]json.RawMessage
 	span   trace.Span
 
 	exitCtx     context.Context // the exit handler's; Cancel leaves it alone
 	stepCtx     context.Context // every step's; Cancel cancels it
 	cancelSteps context.CancelFunc
-	stepDone    []chan struct{} // closed when plan step i has ended
+
+	// The scheduling of plan steps, when not Sequential.
+	users   [][]int        // the plan steps that depend on each plan step
+	waiting []atomic.Int32 // how many of each plan step's dependencies have not ended
+	state   []atomic.Int32 // each plan step's stepWaiting, stepStarted or stepCanceled
+	ended   sync.WaitGroup // counts plan steps not ended
+
+	// fate is each step's outcome for its dependents, set when it ends
+	// (see upstream): fateRunOn until then.
+	fate     []atomic.Uint32
+	outputFn func(step string) (json.RawMessage, bool) // r.output
+	info     atomic.Pointer[backends.RunInfo]          // the outcome of the steps, once they ended
 
 	mu        sync.Mutex
 	status    backends.RunStatus
-	outputs   map[string]json.RawMessage // outputs of ended steps, for refs
-	info      *backends.RunInfo          // the outcome of the steps, once they ended
-	version   uint64                     // counts status changes
-	changed   chan struct{}              // closed and replaced on each change
-	canceled  bool                       // Cancel came before the steps ended
+	outputs   []json.RawMessage // by step, once it ended Succeeded or Cached (has)
+	has       []bool
+	version   uint64        // counts status changes
+	stepVer   []uint64      // the version of each step's last change
+	changed   chan struct{} // closed on the next change; nil until a watcher waits
+	canceled  bool          // Cancel came before the steps ended
 	stepsOver bool
 	over      bool
+	overCh    chan struct{} // closed when over is set
 }
 
 func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.Plan) *run {
@@ -55,27 +76,43 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 	r := &run{
 		b: b, id: id, seq: seq, plan: plan,
 		steps:       planSteps(plan),
-		index:       map[string]int{},
 		params:      map[string]json.RawMessage{},
 		span:        span,
 		exitCtx:     ctx,
 		stepCtx:     stepCtx,
 		cancelSteps: cancel,
-		stepDone:    make([]chan struct{}, len(plan.Steps)),
-		outputs:     map[string]json.RawMessage{},
-		changed:     make(chan struct{}),
+		overCh:      make(chan struct{}),
+		fate:        make([]atomic.Uint32, len(plan.Steps)+1),
 		version:     1,
 	}
+	r.outputFn = r.output
 	for _, p := range plan.Params {
 		r.params[p.Name] = p.Value
 	}
 	r.status = backends.RunStatus{RunID: id, Pipeline: plan.Name, Phase: backends.PhaseRunning, Started: b.opts.Clock.Now()}
+	if len(r.steps) > 0 {
+		r.status.Steps = make([]backends.StepStatus, len(r.steps))
+	}
+	r.stepVer = make([]uint64, len(r.steps))
+	r.outputs, r.has = make([]json.RawMessage, len(r.steps)), make([]bool, len(r.steps))
+	r.index = make(map[string]int, len(r.steps))
 	for i, s := range r.steps {
 		r.index[s.Name] = i
-		r.status.Steps = append(r.status.Steps, backends.StepStatus{Name: s.Name, Phase: backends.PhasePending})
+		r.status.Steps[i] = backends.StepStatus{Name: s.Name, Phase: backends.PhasePending}
 	}
-	for i := range r.stepDone {
-		r.stepDone[i] = make(chan struct{})
+	r.deps = make([][]int, len(r.steps))
+	n := 0
+	for _, s := range r.steps {
+		n += len(s.DependsOn)
+	}
+	flat := make([]int, 0, n) // one allocation for all the lists
+	for _, s := range r.steps {
+		for _, d := range s.DependsOn {
+			flat = append(flat, r.index[d])
+		}
+	}
+	for i, s := range r.steps {
+		r.deps[i], flat = flat[:len(s.DependsOn):len(s.DependsOn)], flat[len(s.DependsOn):]
 	}
 	return r
 }
@@ -91,11 +128,7 @@ func (r *run) execute() {
 			r.runStep(i)
 		}
 	} else {
-		var wg sync.WaitGroup
-		for i := range r.plan.Steps {
-			wg.Go(func() { r.runStep(i) })
-		}
-		wg.Wait()
+		r.schedule()
 	}
 	r.endSteps()
 	if r.plan.Exit != nil {
@@ -104,15 +137,126 @@ func (r *run) execute() {
 	r.finish()
 }
 
-// runStep waits for the dependencies of plan step i, then runs it.
-func (r *run) runStep(i int) {
-	defer close(r.stepDone[i])
-	for _, d := range r.steps[i].DependsOn {
-		select {
-		case <-r.stepDone[r.index[d]]:
-		case <-r.stepCtx.Done():
+// States of a plan step, when not Sequential.
+const (
+	stepWaiting  int32 = iota // for its dependencies
+	stepStarted               // its dependencies ended
+	stepCanceled              // Cancel ended it before it started
+)
+
+// schedule runs every plan step once its dependencies have ended, and
+// returns when all have ended. A step that runs a task waits in the pool's
+// line without a goroutine (see pool.submit): a goroutine that ends a task
+// runs the next one the pool grants, so a wide run needs few goroutines,
+// whose stacks have grown already, and no hand-offs between them.
+func (r *run) schedule() {
+	n := len(r.plan.Steps)
+	r.users = make([][]int, n)
+	r.waiting = make([]atomic.Int32, n)
+	r.state = make([]atomic.Int32, n)
+	for i := range n {
+		r.waiting[i].Store(int32(len(r.deps[i])))
+		for _, d := range r.deps[i] {
+			r.users[d] = append(r.users[d], i)
 		}
 	}
+	r.ended.Add(n)
+	canceled := make(chan struct{})
+	stop := context.AfterFunc(r.stepCtx, func() {
+		defer close(canceled)
+		r.cancelWaiting()
+	})
+	for i := range n {
+		if len(r.deps[i]) == 0 && r.state[i].CompareAndSwap(stepWaiting, stepStarted) {
+			ended, next := r.begin(i)
+			if ended {
+				next = r.advance(i, nil)
+			}
+			goRun(next)
+		}
+	}
+	r.ended.Wait()
+	if !stop() {
+		<-canceled // cancelWaiting is running or has run
+	}
+}
+
+// begin starts plan step i, whose dependencies have ended: a task gets in
+// the pool's line, a fan-out gets a goroutine, and a step that does not
+// run ends at once. It reports whether the step ended, and returns a
+// ticket the pool granted meanwhile for the caller to run.
+func (r *run) begin(i int) (ended bool, granted ticket) {
+	ctx, s, at := r.stepCtx, r.steps[i], loc{i, -1}
+	if ctx.Err() != nil {
+		r.end(at, backends.PhaseCanceled, msgNotStarted, nil)
+		return true, nil
+	}
+	rv, ok := r.precheck(i)
+	if !ok {
+		return true, nil
+	}
+	if s.ForEach != nil {
+		go func() {
+			r.runForEach(ctx, at, s, rv)
+			runTickets(r.advance(i, nil))
+		}()
+		return false, nil
+	}
+	t := r.prepare(ctx, at, s, rv)
+	if t == nil {
+		return true, nil
+	}
+	return false, r.b.pool.submit(t.prio(), t.need, r, t)
+}
+
+// advance notes that plan step i has ended and begins the steps this made
+// ready, and those that this made ready in turn when they end at once. It
+// returns next or, when that is nil, a ticket the pool granted meanwhile,
+// for the caller to run; other granted tickets get goroutines.
+func (r *run) advance(i int, next ticket) ticket {
+	var buf [8]int
+	ended := append(buf[:0], i)
+	for len(ended) > 0 {
+		i := ended[len(ended)-1]
+		ended = ended[:len(ended)-1]
+		for _, u := range r.users[i] {
+			if r.waiting[u].Add(-1) != 0 || !r.state[u].CompareAndSwap(stepWaiting, stepStarted) {
+				continue
+			}
+			done, t := r.begin(u)
+			if done {
+				ended = append(ended, u)
+			}
+			switch {
+			case t == nil:
+			case next == nil:
+				next = t
+			default:
+				goRun(t)
+			}
+		}
+		r.ended.Done()
+	}
+	return next
+}
+
+// cancelWaiting ends, Canceled, the plan steps not started yet: those
+// waiting for dependencies, and the tasks waiting in the pool's line.
+func (r *run) cancelWaiting() {
+	for i := range r.plan.Steps {
+		if r.state[i].CompareAndSwap(stepWaiting, stepCanceled) {
+			r.end(loc{i, -1}, backends.PhaseCanceled, msgNotStarted, nil)
+			r.ended.Done()
+		}
+	}
+	for _, t := range r.b.pool.drop(r) {
+		t.drop()
+	}
+}
+
+// runStep runs plan step i, whose dependencies have ended, unless the run
+// was canceled (Sequential runs).
+func (r *run) runStep(i int) {
 	if r.stepCtx.Err() != nil {
 		r.end(loc{i, -1}, backends.PhaseCanceled, msgNotStarted, nil)
 		return
@@ -124,21 +268,9 @@ func (r *run) runStep(i int) {
 // outcome or its condition says otherwise.
 func (r *run) runNode(ctx context.Context, i int) {
 	s, at := r.steps[i], loc{i, -1}
-	if phase, msg := r.upstream(s); phase != "" {
-		r.end(at, phase, msg, nil)
+	rv, ok := r.precheck(i)
+	if !ok {
 		return
-	}
-	rv := r.resolver()
-	if s.When != nil {
-		ok, err := s.When.Eval(rv.value)
-		if err != nil {
-			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
-			return
-		}
-		if !ok {
-			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
-			return
-		}
 	}
 	if s.ForEach != nil {
 		r.runForEach(ctx, at, s, rv)
@@ -147,27 +279,49 @@ func (r *run) runNode(ctx context.Context, i int) {
 	r.runTask(ctx, at, s, rv)
 }
 
-// upstream says how s ends without running because of a dependency:
+// precheck ends step i, whose dependencies have ended, when an upstream
+// outcome or its condition says it does not run; it returns the resolver
+// to run it with and whether it runs.
+func (r *run) precheck(i int) (resolver, bool) {
+	s, at := r.steps[i], loc{i, -1}
+	if phase, msg := r.upstream(i); phase != "" {
+		r.end(at, phase, msg, nil)
+		return resolver{}, false
+	}
+	rv := r.resolver()
+	if s.When != nil {
+		ok, err := s.When.Eval(rv.value)
+		if err != nil {
+			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
+			return resolver{}, false
+		}
+		if !ok {
+			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
+			return resolver{}, false
+		}
+	}
+	return rv, true
+}
+
+// upstream says how step i ends without running because of a dependency:
 // Canceled after a canceled one, Skipped after a failed or skipped one.
-// It returns "" when s may run.
-func (r *run) upstream(s *backends.Step) (backends.Phase, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	skipped := ""
-	for _, d := range s.DependsOn {
-		switch r.status.Steps[r.index[d]].Phase {
-		case backends.PhaseCanceled:
-			return backends.PhaseCanceled, fmt.Sprintf("upstream step %q was canceled", d)
-		case backends.PhaseFailed:
-			return backends.PhaseSkipped, fmt.Sprintf("upstream step %q failed", d)
-		case backends.PhaseSkipped:
-			if skipped == "" {
-				skipped = d
+// It returns "" when it may run.
+func (r *run) upstream(i int) (backends.Phase, string) {
+	skipped := -1
+	for k, d := range r.deps[i] {
+		switch r.fate[d].Load() {
+		case fateCanceled:
+			return backends.PhaseCanceled, fmt.Sprintf("upstream step %q was canceled", r.steps[i].DependsOn[k])
+		case fateFailed:
+			return backends.PhaseSkipped, fmt.Sprintf("upstream step %q failed", r.steps[i].DependsOn[k])
+		case fateSkipped:
+			if skipped < 0 {
+				skipped = k
 			}
 		}
 	}
-	if skipped != "" {
-		return backends.PhaseSkipped, fmt.Sprintf("upstream step %q was skipped", skipped)
+	if skipped >= 0 {
+		return backends.PhaseSkipped, fmt.Sprintf("upstream step %q was skipped", r.steps[i].DependsOn[skipped])
 	}
 	return "", ""
 }
@@ -227,7 +381,7 @@ func forEachItems(s *backends.Step, rv resolver) ([]json.RawMessage, error) {
 
 func (r *run) startFanOut(at loc, name string, n int) {
 	now := r.now()
-	r.update(func(st *backends.RunStatus) {
+	r.update(at.step, func(st *backends.RunStatus) {
 		ss := &st.Steps[at.step]
 		ss.Phase, ss.Started = backends.PhaseRunning, now
 		ss.Instances = make([]backends.StepStatus, n)
@@ -273,52 +427,138 @@ func (r *run) fanOutcome(at loc) (backends.Phase, string, json.RawMessage) {
 // runTask runs one task (a step, or one instance of a fan-out) through the
 // cache, the resource pool and its attempts, and records how it ended.
 func (r *run) runTask(ctx context.Context, at loc, s *backends.Step, rv resolver) {
+	t := r.prepare(ctx, at, s, rv)
+	if t == nil {
+		return
+	}
+	release, err := r.b.pool.acquire(ctx, t.prio(), t.need)
+	if err != nil {
+		r.end(at, backends.PhaseCanceled, msgNotStarted, nil)
+		return
+	}
+	out, phase, msg := r.attempts(ctx, at, s, t.input)
+	release()
+	t.conclude(out, phase, msg)
+}
+
+// pending is a task ready to run once it gets its demand from the pool.
+// As a ticket it runs a plan step without a goroutine of its own.
+type pending struct {
+	r     *run
+	ctx   context.Context
+	at    loc
+	s     *backends.Step
+	need  amounts
+	input json.RawMessage
+	entry *cacheEntry // nil when not cached
+	note  string      // why the cache missed
+}
+
+// prepare resolves the input of the task at at and looks it up in the
+// cache. It returns nil when the task has ended: canceled, failed or
+// cached.
+func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv resolver) *pending {
 	if ctx.Err() != nil {
 		r.end(at, backends.PhaseCanceled, msgNotStarted, nil)
-		return
+		return nil
 	}
-	input, err := s.Input.Resolve(rv.value)
+	input, err := resolveInput(s.Input, rv)
 	if err != nil {
 		r.end(at, backends.PhaseFailed, "resolve input: "+err.Error(), nil)
-		return
+		return nil
 	}
-	entry, note := r.cacheEntry(at, s, input), ""
-	if entry != nil {
-		if out, ok := entry.load(); ok {
-			r.logf(at, "cached (%s)", entry.key)
+	t := &pending{r: r, ctx: ctx, at: at, s: s, need: demandOf(s), input: input, entry: r.cacheEntry(at, s, input)}
+	if t.entry != nil {
+		if out, ok := t.entry.load(); ok {
+			r.logf(at, "cached (%s)", t.entry.key)
 			r.end(at, backends.PhaseCached, "", out)
-			return
+			return nil
 		}
-		if note = entry.explainMiss(); note != "" {
-			r.logf(at, "%s", note)
+		if t.note = t.entry.explainMiss(); t.note != "" {
+			r.logf(at, "%s", t.note)
 		}
 	}
-	release, err := r.b.pool.acquire(ctx, prio{r.seq, at.step, at.inst + 1}, demandOf(s))
-	if err != nil {
-		r.end(at, backends.PhaseCanceled, msgNotStarted, nil)
-		return
-	}
-	out, phase, msg := r.attempts(ctx, at, s, input)
-	release()
-	if phase == backends.PhaseSucceeded && entry != nil {
-		if err := entry.store(out); err != nil {
-			r.logf(at, "cache: %v", err)
+	return t
+}
+
+// prio is the task's place in the pool's line.
+func (t *pending) prio() prio { return prio{t.r.seq, t.at.step, t.at.inst + 1} }
+
+// conclude stores a successful output in the cache and records how the
+// task ended.
+func (t *pending) conclude(out json.RawMessage, phase backends.Phase, msg string) {
+	if phase == backends.PhaseSucceeded && t.entry != nil {
+		if err := t.entry.store(out); err != nil {
+			t.r.logf(t.at, "cache: %v", err)
 		}
 		if msg == "" {
-			msg = note
+			msg = t.note
 		}
 	}
-	r.end(at, phase, msg, out)
+	t.r.end(t.at, phase, msg, out)
 }
+
+// run runs the plan step t, granted its demand, and returns the ticket to
+// run next: one granted when t released its demand, or one its end made
+// ready.
+func (t *pending) run() ticket {
+	r := t.r
+	if t.ctx.Err() != nil { // canceled in line
+		next := r.b.pool.releaseTake(t.need)
+		r.end(t.at, backends.PhaseCanceled, msgNotStarted, nil)
+		return r.advance(t.at.step, next)
+	}
+	out, phase, msg := r.attempts(t.ctx, t.at, t.s, t.input)
+	next := r.b.pool.releaseTake(t.need)
+	t.conclude(out, phase, msg)
+	return r.advance(t.at.step, next)
+}
+
+// drop ends the plan step t, taken out of the pool's line by Cancel.
+func (t *pending) drop() {
+	t.r.end(t.at, backends.PhaseCanceled, msgNotStarted, nil)
+	goRun(t.r.advance(t.at.step, nil))
+}
+
+// placeholderPrefix starts every placeholder of an input template (see
+// backends.Placeholder).
+var placeholderPrefix = []byte(`{"$sluice":`)
+
+// resolveInput is in.Resolve(rv.value), without its detour through a
+// string for the common input that has no refs.
+func resolveInput(in backends.Input, rv resolver) (json.RawMessage, error) {
+	if len(in.Refs) == 0 && !bytes.Contains(in.Template, placeholderPrefix) {
+		return append(json.RawMessage{}, in.Template...), nil
+	}
+	return in.Resolve(rv.value)
+}
+
+// Outcomes of a step for its dependents (see run.fate).
+const (
+	fateRunOn uint32 = iota
+	fateCanceled
+	fateFailed
+	fateSkipped
+)
 
 // end records that the task or step at at ended.
 func (r *run) end(at loc, phase backends.Phase, msg string, out json.RawMessage) {
 	now := r.now()
-	r.update(func(st *backends.RunStatus) {
+	r.update(at.step, func(st *backends.RunStatus) {
 		ss := statusAt(st, at)
 		ss.Phase, ss.Message, ss.Output, ss.Finished = phase, msg, out, now
-		if at.inst < 0 && (phase == backends.PhaseSucceeded || phase == backends.PhaseCached) {
-			r.outputs[ss.Name] = out
+		if at.inst >= 0 {
+			return
+		}
+		switch phase {
+		case backends.PhaseSucceeded, backends.PhaseCached:
+			r.outputs[at.step], r.has[at.step] = out, true
+		case backends.PhaseCanceled:
+			r.fate[at.step].Store(fateCanceled)
+		case backends.PhaseFailed:
+			r.fate[at.step].Store(fateFailed)
+		case backends.PhaseSkipped:
+			r.fate[at.step].Store(fateSkipped)
 		}
 	})
 }
@@ -331,22 +571,98 @@ func statusAt(st *backends.RunStatus, at loc) *backends.StepStatus {
 	return ss
 }
 
-// update applies f to the status and wakes watchers.
-func (r *run) update(f func(st *backends.RunStatus)) {
+// update applies f, which changes the status of step (or, when it is -1,
+// only the run's own fields), and wakes the watchers waiting for changes.
+func (r *run) update(step int, f func(st *backends.RunStatus)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f(&r.status)
 	r.version++
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if step >= 0 {
+		r.stepVer[step] = r.version
+	}
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 }
 
-// snapshot returns a copy of the status, its version, a channel closed on
-// the next change, and whether the run is over.
-func (r *run) snapshot() (*backends.RunStatus, uint64, <-chan struct{}, bool) {
+// mirror is a watcher's own copy of a run's status, which it brings up to
+// date by copying the steps that changed since. A status of 100 000 steps
+// takes milliseconds to copy whole, during which no step could change
+// state; a watcher copies its mirror whole without holding the run's lock.
+type mirror struct {
+	st   backends.RunStatus
+	seen uint64 // the version st is at; versions start at 1
+}
+
+// sync brings m up to date. It reports whether m changed and whether the
+// run is over, and returns a channel closed on the next change.
+func (r *run) sync(m *mirror) (changed <-chan struct{}, fresh, over bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status.Clone(), r.version, r.changed, r.over
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	if r.version == m.seen {
+		return r.changed, false, r.over
+	}
+	steps, first := m.st.Steps, m.seen == 0
+	if first {
+		steps = slices.Clone(r.status.Steps) // nil stays nil
+	}
+	m.st = r.status
+	m.st.Steps = steps
+	for i, v := range r.stepVer {
+		if first || v > m.seen {
+			s := r.status.Steps[i]
+			// Attempts and instances change in place; outputs do not.
+			s.Attempts = slices.Clone(s.Attempts)
+			if s.Instances != nil {
+				s.Instances = (&backends.RunStatus{Steps: s.Instances}).Clone().Steps
+			}
+			steps[i] = s
+		}
+	}
+	m.seen = r.version
+	return r.changed, true, r.over
+}
+
+// current returns a copy of the status.
+func (r *run) current() *backends.RunStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneStatus(&r.status)
+}
+
+// cloneStatus is st.Clone() in a few allocations rather than a few per
+// step: the steps' attempts share one array, and their outputs another,
+// each step's slice capped at its length so that appending to it copies.
+func cloneStatus(st *backends.RunStatus) *backends.RunStatus {
+	c := *st
+	na, no := 0, 0
+	for _, s := range st.Steps {
+		na, no = na+len(s.Attempts), no+len(s.Output)
+	}
+	attempts, outputs := make([]backends.Attempt, 0, na), make([]byte, 0, no)
+	c.Steps = slices.Clone(st.Steps)
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		if s.Attempts != nil {
+			k := len(attempts)
+			attempts = append(attempts, s.Attempts...)
+			s.Attempts = attempts[k:len(attempts):len(attempts)]
+		}
+		if s.Output != nil {
+			k := len(outputs)
+			outputs = append(outputs, s.Output...)
+			s.Output = outputs[k:len(outputs):len(outputs)]
+		}
+		if s.Instances != nil {
+			s.Instances = (&backends.RunStatus{Steps: s.Instances}).Clone().Steps
+		}
+	}
+	return &c
 }
 
 func (r *run) isOver() bool {
@@ -358,16 +674,17 @@ func (r *run) isOver() bool {
 // resolver resolves refs against the run's parameters and outputs (and,
 // for the exit handler, its outcome).
 func (r *run) resolver() resolver {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return resolver{params: r.params, output: r.output, info: r.info}
+	return resolver{params: r.params, output: r.outputFn, info: r.info.Load()}
 }
 
 func (r *run) output(step string) (json.RawMessage, bool) {
+	i, ok := r.index[step]
+	if !ok {
+		return nil, false
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out, ok := r.outputs[step]
-	return out, ok
+	return r.outputs[i], r.has[i]
 }
 
 // cancel stops the steps; see Backend.Cancel.
@@ -387,7 +704,7 @@ func (r *run) endSteps() {
 	defer r.mu.Unlock()
 	r.stepsOver = true
 	phase, _, failed := r.outcome(len(r.plan.Steps))
-	r.info = &backends.RunInfo{Phase: phase, Failed: failed}
+	r.info.Store(&backends.RunInfo{Phase: phase, Failed: failed})
 }
 
 // finish ends the run. The outcome no longer changes once the steps have
@@ -399,9 +716,10 @@ func (r *run) finish() {
 	r.cancelSteps()
 	r.b.tel.endRun(r.span, phase)
 	now := r.now()
-	r.update(func(st *backends.RunStatus) {
+	r.update(-1, func(st *backends.RunStatus) {
 		st.Phase, st.Message, st.Finished = phase, msg, now
 		r.over = true
+		close(r.overCh)
 	})
 }
 

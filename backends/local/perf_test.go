@@ -1,0 +1,367 @@
+package local
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Tests of the internals that keep large runs fast.
+
+// Compile defers rendering the record when renders says it cannot fail.
+// The TestRenders tests check that promise against the renderer itself.
+
+// sound fails t if rec.renders() holds but rendering fails.
+func sound(t *testing.T, what string, rec *Record) (renders bool) {
+	t.Helper()
+	_, err := yaml.Marshal(rec)
+	if rec.renders() && err != nil {
+		j, _ := json.Marshal(rec)
+		_, err2 := yaml.JSONToYAML(j)
+		_, err3 := yaml.Marshal(rec)
+		t.Errorf("%s: renders() is true but rendering fails: %v\n%q\n%v %v", what, err, j, err2, err3)
+	}
+	return rec.renders()
+}
+
+func TestRendersInputs(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		renders bool
+	}{
+		{`{"a":1,"b":[true,null,"x"]}`, true},
+		{`{"s":"\u003c\u0026\n\t\"\\ \ufffd é 😀 \u0085"}`, true},
+		{"{\"s\":\"\u0085\"}", false}, // NEL, a line break to YAML
+		{"{\"\u0085\":1}", false},     // which breaks a key
+		{`{"a":1,"a":2}`, true},
+		{`{"big":1e400,"n":123456789012345678901234567890}`, true},
+		{`{"nul":"\u0000\u007f\u0085"}`, true},
+		{` { "k" : "v" } `, true},
+		{`{"s":"\/"}`, false},           // YAML has no \/ escape
+		{`{"s":"\ud83d\ude00"}`, false}, // nor surrogate escapes
+		{`{"s":"\uDFFF"}`, false},       // even lone ones
+		{"{\"s\":\"\x7f\"}", false},     // DEL
+		{"{\"s\":\"\u0080\"}", false},   // C1 control
+		{"{\"s\":\"\uffff\"}", false},   // non-character
+		{"{\"s\":\"\xff\"}", false},     // invalid UTF-8
+		{`{"s":`, false},                // invalid JSON
+		{`{"` + strings.Repeat("k", 2000) + `":1}`, false},
+		{`{"` + strings.Repeat("k", 150) + `":1}`, true},
+		{`{"v":"` + strings.Repeat("v", 5000) + `"}`, true}, // long values are fine
+		{strings.Repeat("[", 1001) + strings.Repeat("]", 1001), false},
+		{strings.Repeat("[", 900) + strings.Repeat("]", 900), true},
+	} {
+		rec := &Record{Pipeline: "p", Steps: []RecordStep{{Name: "s", Kind: task.KindGo, Input: json.RawMessage(tc.in)}}}
+		if got := sound(t, tc.in, rec); got != tc.renders {
+			t.Errorf("%.60q: renders() = %v, want %v", tc.in, got, tc.renders)
+		}
+	}
+}
+
+func TestRendersNaN(t *testing.T) {
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		rec := &Record{Pipeline: "p", Steps: []RecordStep{{Name: "s", Retry: &RecordRetry{BackoffFactor: f}}}}
+		if sound(t, "backoff factor", rec) {
+			t.Errorf("renders() with backoff factor %v", f)
+		}
+	}
+}
+
+// TestRendersEveryString sets each string of a record, one at a time, to
+// text YAML rejects; renders must notice it wherever it is, so a field
+// added to the record without a check fails here.
+func TestRendersEveryString(t *testing.T) {
+	for _, bad := range []string{"\x7f", "\u0080", "\u0085", "\ufffe", strings.Repeat("k", 2000)} {
+		var slots []slot
+		rec := &Record{}
+		fill(reflect.ValueOf(rec).Elem(), "rec", &slots)
+		if !sound(t, "filled record", rec) {
+			t.Fatal("the filled record does not render")
+		}
+		n := 0
+		for _, sl := range slots {
+			sl.set(bad)
+			if !rec.renders() {
+				n++
+			} else if _, err := yaml.Marshal(rec); err != nil {
+				t.Errorf("%.10q in %s: renders() but rendering fails: %v", bad, sl.path, err)
+			}
+			sl.set("x")
+		}
+		if n == 0 {
+			t.Errorf("%.10q: renders() never noticed it", bad)
+		}
+	}
+}
+
+// slot is a string in a record, map keys included.
+type slot struct {
+	path string
+	set  func(string)
+}
+
+// fill gives every field of v a value, each pointer, slice and map one
+// element, and collects the strings.
+func fill(v reflect.Value, path string, slots *[]slot) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x")
+		*slots = append(*slots, slot{path, v.SetString})
+	case reflect.Pointer:
+		if v.Type() == reflect.TypeFor[*int64]() {
+			v.Set(reflect.ValueOf(new(int64)))
+			return
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), path, slots)
+	case reflect.Slice:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			v.SetBytes([]byte(`{"a":1}`))
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0), path+"[0]", slots)
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		k.SetString("x")
+		if v.Type() == reflect.TypeFor[corev1.ResourceList]() {
+			e.Set(reflect.ValueOf(resource.MustParse("1")))
+		} else {
+			fill(e, path+"[]", slots)
+		}
+		v.SetMapIndex(k, e)
+		*slots = append(*slots, slot{path + " key", func(s string) {
+			v.SetMapIndex(k, reflect.Value{})
+			k.SetString(s)
+			v.SetMapIndex(k, e)
+		}})
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[resource.Quantity]() {
+			return
+		}
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() {
+				fill(v.Field(i), path+"."+f.Name, slots)
+			}
+		}
+	case reflect.Float64:
+		v.SetFloat(2)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(1)
+	case reflect.Bool:
+		v.SetBool(true)
+	}
+}
+
+// TestRendersRandom throws random JSON made of awkward pieces at renders.
+func TestRendersRandom(t *testing.T) {
+	pieces := []string{`a`, `\/`, `\ud83d\ude00`, `\u00e9`, `\n`, `\\`, `\"`, "\x7f", "\u0085", "\u00a0", "\ufffe", "\u2028",
+		"é", "😀", "\xff", `<&>`, strings.Repeat("k", 200), `\u0000`, `: `, `- `, `#`, `*a`, `&a`, `!!str`, `<<`}
+	r := rand.New(rand.NewPCG(1, 2))
+	str := func() string {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range r.IntN(4) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	var value func(depth int) string
+	value = func(depth int) string {
+		switch k := r.IntN(5); {
+		case depth > 3 || k == 0:
+			return str()
+		case k == 1:
+			return "[" + value(depth+1) + "," + value(depth+1) + "]"
+		case k == 2:
+			return "1.5e3"
+		default:
+			return "{" + str() + ":" + value(depth+1) + "," + str() + ":" + value(depth+1) + "}"
+		}
+	}
+	lazy := 0
+	for range 3000 {
+		in := value(0)
+		rec := &Record{Pipeline: "p", Steps: []RecordStep{{Name: "s", Input: json.RawMessage(in), Args: []string{str()}}}}
+		if sound(t, in, rec) {
+			lazy++
+		}
+	}
+	if lazy == 0 {
+		t.Error("renders() never held")
+	}
+}
+
+func TestPlaceholderPrefix(t *testing.T) {
+	if p := backends.Placeholder(12); !strings.HasPrefix(p, string(placeholderPrefix)) {
+		t.Fatalf("placeholder %q does not start with %q", p, placeholderPrefix)
+	}
+}
+
+// TestPoolLine checks that waiters are admitted in prio order, also
+// when some gave up waiting.
+func TestPoolLine(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	p := newPool(1, nil, false)
+	p.used[dimSlots] = 1 // nobody fits until the end
+	var want []prio
+	var waiters []*waiter
+	for i := range 2000 {
+		pr := prio{r.IntN(3), r.IntN(1000), i}
+		w := &waiter{need: oneSlot, granted: make(chan struct{})}
+		p.push(pr, w)
+		waiters = append(waiters, w)
+		if r.IntN(5) == 0 {
+			w.gone = true
+		} else {
+			want = append(want, pr)
+		}
+		p.grant()
+	}
+	slices.SortFunc(want, func(a, b prio) int {
+		if a.less(&b) {
+			return -1
+		}
+		return 1 // prios are unique
+	})
+	var got []prio
+	for len(p.waiters) > 0 {
+		p.used[dimSlots] = 0
+		if e := p.waiters[0]; !e.w.gone {
+			got = append(got, e.prio)
+		}
+		p.grant()
+	}
+	if !slices.Equal(got, want) {
+		t.Fatal("waiters admitted out of order")
+	}
+	for _, w := range waiters {
+		select {
+		case <-w.granted:
+			if w.gone {
+				t.Fatal("a waiter that gave up was admitted")
+			}
+		default:
+			if !w.gone {
+				t.Fatal("a waiter was not admitted")
+			}
+		}
+	}
+}
+
+// TestCloneStatus checks that cloneStatus is a deep copy equal to Clone's,
+// nil and empty slices included, whose slices do not share memory with the
+// original or with each other.
+func TestCloneStatus(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	st := &backends.RunStatus{RunID: "r", Phase: backends.PhaseRunning}
+	for i := range 50 {
+		s := backends.StepStatus{Name: fmt.Sprint("s", i), Phase: backends.PhaseSucceeded}
+		switch r.IntN(3) {
+		case 1:
+			s.Attempts = []backends.Attempt{}
+		case 2:
+			for n := range r.IntN(3) + 1 {
+				s.Attempts = append(s.Attempts, backends.Attempt{Number: n + 1})
+			}
+		}
+		switch r.IntN(3) {
+		case 1:
+			s.Output = json.RawMessage{}
+		case 2:
+			s.Output = json.RawMessage(fmt.Sprint(i))
+		}
+		if r.IntN(5) == 0 {
+			s.Instances = []backends.StepStatus{{Name: "i", Output: json.RawMessage("1")}}
+		}
+		st.Steps = append(st.Steps, s)
+	}
+	got := cloneStatus(st)
+	if !reflect.DeepEqual(got, st.Clone()) {
+		t.Fatal("cloneStatus differs from Clone")
+	}
+	for i := range got.Steps {
+		s := &got.Steps[i]
+		s.Attempts = append(s.Attempts, backends.Attempt{Number: 99})
+		s.Output = append(s.Output, '!')
+		for k := range s.Instances {
+			s.Instances[k].Name = "changed"
+		}
+	}
+	if !reflect.DeepEqual(cloneStatus(st), st.Clone()) || got.Steps[0].Name != st.Steps[0].Name {
+		t.Fatal("changing the copy changed the original")
+	}
+	for i, s := range got.Steps {
+		if n := len(st.Steps[i].Attempts); s.Attempts[n].Number != 99 {
+			t.Fatalf("step %d: appending to one step's attempts wrote over another's", i)
+		}
+		if s.Output[len(s.Output)-1] != '!' {
+			t.Fatalf("step %d: appending to one step's output wrote over another's", i)
+		}
+	}
+}
+
+// TestMirror changes a run's status at random and checks that a mirror
+// brought up to date with sync equals a full copy.
+func TestMirror(t *testing.T) {
+	plan := &backends.Plan{Name: "p"}
+	for i := range 40 {
+		plan.Steps = append(plan.Steps, backends.Step{Name: fmt.Sprint("s", i)})
+	}
+	plan.Exit = &backends.Step{Name: "exit"}
+	r := newRun(t.Context(), New(nil), "p-1", 1, plan)
+	defer r.cancelSteps()
+	rnd := rand.New(rand.NewPCG(7, 8))
+	var m, late mirror
+	for round := range 300 {
+		for range rnd.IntN(5) {
+			at := loc{rnd.IntN(len(r.steps)), -1}
+			switch rnd.IntN(5) {
+			case 0:
+				r.startFanOut(at, "x", rnd.IntN(3))
+			case 1:
+				if n := len(r.status.Steps[at.step].Instances); n > 0 {
+					at.inst = rnd.IntN(n)
+				}
+				r.end(at, backends.PhaseSucceeded, "", json.RawMessage(fmt.Sprint(round)))
+			case 2:
+				r.update(at.step, func(st *backends.RunStatus) {
+					ss := statusAt(st, at)
+					ss.Attempts = append(ss.Attempts, backends.Attempt{Number: round})
+				})
+			case 3:
+				r.update(at.step, func(st *backends.RunStatus) {
+					if a := statusAt(st, at).Attempts; len(a) > 0 {
+						a[len(a)-1].Phase = backends.PhaseFailed // in place
+					}
+				})
+			case 4:
+				r.update(-1, func(st *backends.RunStatus) { st.Message = fmt.Sprint(round) })
+			}
+		}
+		r.sync(&m)
+		if !reflect.DeepEqual(&m.st, r.current()) {
+			t.Fatalf("round %d: the mirror differs from the status", round)
+		}
+		if round%50 == 0 {
+			r.sync(&late) // a watcher that seldom looks
+			if !reflect.DeepEqual(&late.st, r.current()) {
+				t.Fatalf("round %d: the late mirror differs from the status", round)
+			}
+		}
+	}
+}
