@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -139,6 +140,8 @@ func TestSpecValidate(t *testing.T) {
 			{"retry.app", field.TypeInvalid}, {"retry.infra", field.TypeInvalid}, {"retry.backoff.initial", field.TypeInvalid},
 			{"retry.backoff.max", field.TypeInvalid}, {"retry.backoff.factor", field.TypeInvalid},
 		}},
+		{"factor NaN", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.NaN()}}).Spec(), []key{{"retry.backoff.factor", field.TypeInvalid}}},
+		{"factor Inf", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.Inf(1)}}).Spec(), []key{{"retry.backoff.factor", field.TypeInvalid}}},
 		{"max below initial", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Initial: time.Minute, Max: time.Second}}).Spec(), []key{{"retry.backoff.max", field.TypeInvalid}}},
 		{"fallback without infra", task.New("t", fn).WithRetry(task.Retry{OnDemandFallback: true}).Spec(), []key{{"retry.onDemandFallback", field.TypeInvalid}}},
 		{"timeout", task.New("t", fn).WithTimeout(-time.Second).Spec(), []key{{"timeout", field.TypeInvalid}}},

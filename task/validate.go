@@ -1,6 +1,7 @@
 package task
 
 import (
+	"math"
 	"reflect"
 
 	"github.com/sluice-ml/sluice/internal/field"
@@ -76,7 +77,7 @@ func (r Retry) Validate() error {
 	if r.Backoff.Max < 0 {
 		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be negative"))
 	}
-	if r.Backoff.Factor != 0 && r.Backoff.Factor < 1 {
+	if f := r.Backoff.Factor; math.IsNaN(f) || math.IsInf(f, 0) || (f != 0 && f < 1) {
 		l.Add(field.Invalid(b.Child("factor"), r.Backoff.Factor, "must be at least 1 (or 0 for the default of 2)"))
 	}
 	if r.Backoff.Max > 0 && r.Backoff.Max < r.Backoff.Initial {
