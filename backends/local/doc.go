@@ -112,7 +112,10 @@
 // # Resources
 //
 // A task holds, while it runs, one of Options.Parallelism slots and, when
-// Options.Capacity is set, its resolved requests of cpu, memory,
+// its profile names a node pool listed in Options.Pools, its resolved
+// requests from that pool's capacity (a pool has none of the accelerators
+// it does not list), else, when Options.Capacity is set, its resolved
+// requests of cpu, memory,
 // nvidia.com/gpu and nvidia.com/mig-<profile> slices (under the single MIG
 // strategy, slices are requested as nvidia.com/gpu and count as GPUs).
 // Waiting tasks are admitted in order (run, then plan order, then

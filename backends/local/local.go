@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"sync"
 	"time"
@@ -22,6 +23,12 @@ type Options struct {
 	// once, across all runs of the Backend; zero or less means
 	// runtime.GOMAXPROCS(0).
 	Parallelism int
+	// Pools, if set, is the capacity of node pools by name: a step whose
+	// profile names a listed pool (resources.Profile.NodePool) draws its
+	// CPU, memory, GPUs and MIG slices from that pool instead of from
+	// Capacity, so a local run can mirror a cluster's pools. Slots
+	// (Parallelism) are shared by all.
+	Pools map[string]Capacity
 	// Sequential runs one task at a time in plan order, fan-out instances
 	// in element order, so that the order of a run's side effects is the
 	// same every time. Package pipelinetest uses it.
@@ -142,6 +149,15 @@ func New(opts *Options) *Backend {
 		runs: map[string]*run{},
 	}
 	limits, err := o.Capacity.limits()
+	if err == nil && len(o.Pools) > 0 {
+		var pl amounts
+		if pl, err = poolLimits(o.Pools); err == nil {
+			if limits == nil {
+				limits = amounts{}
+			}
+			maps.Copy(limits, pl)
+		}
+	}
 	b.capErr = err
 	b.pool = newPool(o.Parallelism, limits, o.Capacity != nil)
 	return b
@@ -182,7 +198,7 @@ func (b *Backend) check(plan *backends.Plan) error {
 	}
 	var errs []error
 	for _, s := range planSteps(plan) {
-		if err := b.pool.fitsAtAll(s.Name, demandOf(s)); err != nil {
+		if err := b.pool.fitsAtAll(s.Name, demandOf(s, b.opts.Pools)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -709,3 +709,49 @@ func TestTasksSeeTheirAttempt(t *testing.T) {
 	require.NoError(t, json.Unmarshal(stepOf(t, st, "seen").Output, &got))
 	assert.Equal(t, task.Attempt{Step: "seen", Instance: -1, Number: 2}, got)
 }
+
+func TestNodePoolCapacity(t *testing.T) {
+	pools := []resources.NodePool{
+		{Name: "gpu", Labels: map[string]string{"pool": "gpu"}, Node: resources.Capacity{GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}}},
+		{Name: "cpu", Labels: map[string]string{"pool": "cpu"}},
+	}
+	var onGPU, all gauge
+	step := func(name string, prof resources.Profile) task.Task[SeedIn, Num] {
+		return task.New(name, func(context.Context, SeedIn) (Num, error) {
+			if prof.NodePool == "gpu" {
+				onGPU.enter()
+				defer onGPU.leave()
+			}
+			all.enter()
+			defer all.leave()
+			time.Sleep(20 * time.Millisecond)
+			return Num{}, nil
+		}).WithResources(prof)
+	}
+	slice := resources.Profile{NodePool: "gpu", MIG: "1g.10gb"}
+	p := pipeline.New("pools", &pipeline.Options{NodePools: pools})
+	pipeline.Add(p, step("t1", slice), SeedIn{})
+	pipeline.Add(p, step("t2", slice), SeedIn{})
+	pipeline.Add(p, step("prep", resources.Profile{NodePool: "cpu", CPU: "2"}), SeedIn{})
+
+	opts := &local.Options{
+		Parallelism: 3,
+		Pools: map[string]local.Capacity{
+			"gpu": {MIG: map[string]int{"1g.10gb": 1}},
+			"cpu": {CPU: "4"},
+		},
+	}
+	st, err := run(t, p, opts, nil)
+	require.NoError(t, err)
+	assert.Equal(t, backends.PhaseSucceeded, st.Phase)
+	assert.Equal(t, int64(1), onGPU.max.Load(), "one 1g.10gb slice in the gpu pool: trials take turns")
+	assert.Equal(t, int64(2), all.max.Load(), "the cpu pool's step runs beside them")
+
+	// A pool that cannot hold the step at all is an error at Compile,
+	// naming the pool.
+	opts.Pools["gpu"] = local.Capacity{GPUs: 1}
+	_, err = pipeline.Compile(t.Context(), p, local.New(opts), nil)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.ErrorContains(t, err, "Options.Pools[gpu]")
+	assert.ErrorContains(t, err, "nvidia.com/mig-1g.10gb")
+}

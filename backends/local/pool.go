@@ -34,10 +34,29 @@ const (
 // of them: demands are never modified.
 var oneSlot = amounts{dimSlots: 1}
 
+// poolDim is the dimension dim of the node pool named pool, for steps that
+// draw from Options.Pools rather than Options.Capacity.
+func poolDim(pool, dim string) string { return "pool:" + pool + "/" + dim }
+
+// splitPoolDim undoes poolDim; pool is "" for a machine-wide dimension.
+func splitPoolDim(d string) (pool, dim string) {
+	if rest, ok := strings.CutPrefix(d, "pool:"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return rest[:i], rest[i+1:]
+		}
+	}
+	return "", d
+}
+
 // demandOf is what one task (or fan-out instance) of s holds while it
-// runs. Requests other than CPU, memory, GPUs and MIG slices are ignored.
-// The result must not be modified.
-func demandOf(s *backends.Step) amounts {
+// runs: a slot and, from its node pool's capacity when pools has it (else
+// the machine's), its CPU, memory, GPUs and MIG slices. Other requests are
+// ignored. The result must not be modified.
+func demandOf(s *backends.Step, pools map[string]Capacity) amounts {
+	pool := s.Task.Resources.NodePool
+	if _, ok := pools[pool]; !ok {
+		pool = ""
+	}
 	d := oneSlot
 	for name, q := range s.Resolved.Requests {
 		var v int64
@@ -52,9 +71,28 @@ func demandOf(s *backends.Step) amounts {
 		if len(d) == 1 {
 			d = amounts{dimSlots: 1}
 		}
-		d[string(name)] = v
+		dim := string(name)
+		if pool != "" {
+			dim = poolDim(pool, dim)
+		}
+		d[dim] = v
 	}
 	return d
+}
+
+// poolLimits turns Options.Pools into amounts in pool dimensions.
+func poolLimits(pools map[string]Capacity) (amounts, error) {
+	out := amounts{}
+	for name, c := range pools {
+		lim, err := c.limits()
+		if err != nil {
+			return nil, fmt.Errorf("local: Options.Pools[%s]: %w", name, err)
+		}
+		for dim, v := range lim {
+			out[poolDim(name, dim)] = v
+		}
+	}
+	return out, nil
 }
 
 // limits turns a Capacity into amounts; nil means no limit.
@@ -166,6 +204,10 @@ func (p *pool) limit(dim string) (int64, bool) {
 	if v, ok := p.total[dim]; ok {
 		return v, true
 	}
+	if pool, base := splitPoolDim(dim); pool != "" {
+		// A declared pool has none of the accelerators it does not list.
+		return 0, strings.HasPrefix(base, "nvidia.com/")
+	}
 	return 0, p.accel && strings.HasPrefix(dim, "nvidia.com/")
 }
 
@@ -177,8 +219,13 @@ func (p *pool) fitsAtAll(step string, need amounts) error {
 	}
 	for _, dim := range slices.Sorted(maps.Keys(need)) {
 		if lim, ok := p.limit(dim); ok && need[dim] > lim {
-			return fmt.Errorf("local: step %q asks for %s %s, but Options.Capacity offers %s: %w",
-				step, dim, formatAmount(dim, need[dim]), formatAmount(dim, lim), errors.ErrUnsupported)
+			pool, base := splitPoolDim(dim)
+			offer := "Options.Capacity"
+			if pool != "" {
+				offer = fmt.Sprintf("Options.Pools[%s]", pool)
+			}
+			return fmt.Errorf("local: step %q asks for %s %s, but %s offers %s: %w",
+				step, base, formatAmount(base, need[dim]), offer, formatAmount(base, lim), errors.ErrUnsupported)
 		}
 	}
 	return nil

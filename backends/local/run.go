@@ -467,7 +467,7 @@ func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv resolver
 		r.end(at, backends.PhaseFailed, "resolve input: "+err.Error(), nil)
 		return nil
 	}
-	t := &pending{r: r, ctx: ctx, at: at, s: s, need: demandOf(s), input: input, entry: r.cacheEntry(at, s, input)}
+	t := &pending{r: r, ctx: ctx, at: at, s: s, need: demandOf(s, r.b.opts.Pools), input: input, entry: r.cacheEntry(at, s, input)}
 	if t.entry != nil {
 		if out, ok := t.entry.load(); ok {
 			r.logf(at, "cached (%s)", t.entry.key)
