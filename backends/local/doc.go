@@ -111,20 +111,20 @@
 //
 // # Resources
 //
-// A task holds, while it runs, one of Options.Parallelism slots and, when
-// its profile names a node pool listed in Options.Pools, its resolved
-// requests from that pool's capacity (a pool has none of the accelerators
-// it does not list), else, when Options.Capacity is set, its resolved
-// requests of cpu, memory,
-// nvidia.com/gpu and nvidia.com/mig-<profile> slices (under the single MIG
-// strategy, slices are requested as nvidia.com/gpu and count as GPUs).
-// Waiting tasks are admitted in order (run, then plan order, then
-// element), and a task that does not fit holds back the ones behind it, so
-// large tasks are not starved by small ones. A request larger than the
-// whole Capacity is an error wrapping errors.ErrUnsupported from Compile,
-// naming the step and resource. Other requests (ephemeral storage, shared
-// memory) and every placement hint are ignored: node pools, node
-// selectors, tolerations, affinity, GPU models and preemptible placement.
+// A task holds, while it runs, one of Options.Parallelism slots and its
+// resolved requests of cpu, memory, nvidia.com/gpu and
+// nvidia.com/mig-<profile> slices (under the single MIG strategy, slices
+// are requested as nvidia.com/gpu and count as GPUs): from the capacity of
+// its node pool when Options.Pools lists the pool its profile names (a
+// pool has none of the accelerators it does not list), else from
+// Options.Capacity when that is set. Waiting tasks are admitted in order
+// (run, then plan order, then element), and a task that does not fit
+// holds back the ones behind it, so large tasks are not starved by small
+// ones. A request larger than the whole capacity it draws from is an error
+// wrapping errors.ErrUnsupported from Compile, naming the step, the
+// resource and the pool. Other requests (ephemeral storage, shared memory)
+// and the other placement hints are ignored: node selectors, tolerations,
+// affinity, GPU models and preemptible placement.
 //
 // # Telemetry
 //
