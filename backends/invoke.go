@@ -1,6 +1,11 @@
 package backends
 
-import "slices"
+import (
+	"context"
+	"slices"
+
+	"go.opentelemetry.io/otel/propagation"
+)
 
 // The task-invocation protocol: how a backend runs one Go task of a
 // pipeline program inside a container. Every pipeline program ends with
@@ -41,4 +46,27 @@ func InvokeArgs(step, input, outputFile string) []string {
 		args = append(args, "-output-file", outputFile)
 	}
 	return slices.Clip(args)
+}
+
+// TraceParentEnv is the environment variable that carries the run's trace
+// context into a task's container, in W3C Trace Context form.
+const TraceParentEnv = "TRACEPARENT"
+
+// TraceParent returns the W3C traceparent of the span in ctx, or "" when
+// ctx carries no valid span. Backends put it into containers as
+// [TraceParentEnv] when they submit a run.
+func TraceParent(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c.Get("traceparent")
+}
+
+// ContextWithTraceParent returns ctx carrying the remote span context that
+// traceparent describes; an empty or malformed value leaves ctx as it is.
+// The task-invocation mode calls it with the value of [TraceParentEnv].
+func ContextWithTraceParent(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -468,11 +471,18 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "%s task: the input of step %q is not valid JSON\n", c.p.name, *step)
 		return ExitInvalid
 	}
+	ctx = backends.ContextWithTraceParent(ctx, os.Getenv(backends.TraceParentEnv))
+	ctx, span := tracer().Start(ctx, "sluice.task", trace.WithAttributes(
+		attribute.String("sluice.pipeline", c.p.name), attribute.String("sluice.step", *step)))
 	out, err := s.Invoke.Invoke(ctx, in)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "task failed")
+		span.End()
 		fmt.Fprintf(c.stderr, "%s task %s: %v\n", c.p.name, *step, err)
 		return ExitFailed
 	}
+	span.End()
 	if err := os.MkdirAll(filepath.Dir(*outputFile), 0o755); err != nil {
 		fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
 		return ExitInvalid

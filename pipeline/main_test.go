@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -227,4 +230,24 @@ func TestExecTaskInvocation(t *testing.T) {
 		}
 		assert.Equal(t, pipeline.ExitInvalid, code, "%v: %s", args, errs)
 	}
+}
+
+// A task run in a pod continues the trace the backend passed in
+// TRACEPARENT.
+func TestExecTaskContinuesTheTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	t.Setenv("TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+
+	out := filepath.Join(t.TempDir(), "out.json")
+	code, _, errs := exec(t, validPipeline(), []string{"task", "-step", "prep", "-input", `{"Source":"x"}`, "-output-file", out})
+	require.Equal(t, pipeline.ExitOK, code, errs)
+
+	spans := rec.Ended()
+	require.Len(t, spans, 1)
+	assert.Equal(t, "sluice.task", spans[0].Name())
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", spans[0].SpanContext().TraceID().String())
+	assert.Equal(t, "00f067aa0ba902b7", spans[0].Parent().SpanID().String())
 }

@@ -158,7 +158,10 @@
 //
 // Submit creates the Workflow (only that kind can be submitted) in
 // Options.Namespace ("default") and returns its generated name as the run
-// id; SubmitOptions.RunID names it instead. Watch reads the Workflow and
+// id; SubmitOptions.RunID names it instead. When Submit's context holds
+// a span, every container gets its W3C traceparent as TRACEPARENT, so the
+// tasks' spans (see the task-invocation mode) join the submitting
+// program's trace. Watch reads the Workflow and
 // follows it with a watch, reading and watching again when the watch
 // drops and retrying transient API errors with backoff, and maps its
 // nodes onto [backends.RunStatus]: steps in plan order and the exit

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -39,6 +40,14 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		return "", fmt.Errorf("argo: only a Workflow can be submitted, not %T (compile with Kind Workflow): %w", a, errors.ErrUnsupported)
 	}
 	wf = wf.DeepCopy()
+	if tp := backends.TraceParent(ctx); tp != "" {
+		// The run's trace continues in every task's pod.
+		for i := range wf.Spec.Templates {
+			if c := wf.Spec.Templates[i].Container; c != nil {
+				c.Env = append(c.Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
+			}
+		}
+	}
 	if opts != nil && opts.RunID != "" {
 		wf.Name, wf.GenerateName = opts.RunID, ""
 	}

@@ -10,7 +10,9 @@ import (
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -143,4 +145,45 @@ func TestWatchStopsWithContextConcurrentSafe(t *testing.T) {
 	}()
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+// The trace of the submitting program continues in every task's pod.
+func TestSubmitCarriesTheTraceIntoPods(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	b := argo.New(cs, &argo.Options{Image: testImage})
+	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
+	require.NoError(t, err)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(t.Context(), sc)
+
+	id, err := b.Submit(ctx, art, &backends.SubmitOptions{})
+	require.NoError(t, err)
+
+	wf, err := cs.ArgoprojV1alpha1().Workflows("default").Get(t.Context(), id, metav1.GetOptions{})
+	require.NoError(t, err)
+	var containers int
+	for _, tmpl := range wf.Spec.Templates {
+		if tmpl.Container == nil {
+			continue
+		}
+		containers++
+		assert.Contains(t, tmpl.Container.Env, corev1.EnvVar{Name: "TRACEPARENT", Value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, tmpl.Name)
+	}
+	assert.Positive(t, containers)
+
+	// Without a span, nothing is added.
+	id, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
+	require.NoError(t, err)
+	wf, err = cs.ArgoprojV1alpha1().Workflows("default").Get(t.Context(), id, metav1.GetOptions{})
+	require.NoError(t, err)
+	for _, tmpl := range wf.Spec.Templates {
+		if tmpl.Container != nil {
+			assert.Empty(t, tmpl.Container.Env, tmpl.Name)
+		}
+	}
 }
