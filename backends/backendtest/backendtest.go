@@ -1,12 +1,18 @@
 // Package backendtest is the conformance suite every Sluice backend passes,
 // in the shape of gocloud.dev's drivertest: a backend's test adapts the
-// backend to a [Harness] and calls [RunConformanceTests]. The suite runs
-// canonical pipelines through package pipeline, exactly as users do, and
-// checks what users rely on: order, data, fan-out and fan-in, conditions
-// and skip propagation, retries with separate application and
-// infrastructure budgets, timeouts, the exit handler, caching and name
-// mapping. A backend that passes needs few tests of its own beyond what is
-// specific to it.
+// backend to a [Harness] and calls [RunConformanceTests].
+//
+// # What it checks
+//
+// The suite runs canonical pipelines through package pipeline, exactly as
+// users do, and checks what users rely on: order, data, fan-out and
+// fan-in, conditions and skip propagation, retries with separate
+// application and infrastructure budgets, timeouts, the exit handler,
+// caching and name mapping. A backend that passes needs few tests of its
+// own beyond what is specific to it. [Cases] exports the same pipelines for
+// a backend's golden-file tests.
+//
+// # Writing a harness
 //
 // The suite's tasks are Go tasks whose behaviour is scripted by the test
 // (closures over counters), so a harness must run Go tasks in the test's
@@ -15,6 +21,12 @@
 // would. A task error wrapping task.ErrInfrastructure stands for a
 // preemption: a harness that simulates pods must surface it the way its
 // cluster reports one (for example a DisruptionTarget pod condition).
+//
+//	func TestConformance(t *testing.T) {
+//		backendtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (backendtest.Harness, error) {
+//			return &harness{}, nil
+//		})
+//	}
 package backendtest
 
 import (

@@ -2,6 +2,20 @@
 // "pipeline.tasks[train].resources.mig" and classifies them by type. It is
 // shaped like k8s.io/apimachinery/pkg/util/validation/field, written for
 // Sluice so that exported APIs can alias its Error type.
+//
+// # Paths
+//
+// A [Path] is built from the root down with Child, Key and Index; data
+// packages report paths relative to their own value, and the owner
+// re-roots them with [List.AddUnder].
+//
+// # Errors
+//
+// An [Error] has a [Type] (Required, Invalid, Duplicate, NotSupported,
+// NotFound, Forbidden, TooLong, TooMany), the field, the bad value and a
+// detail that says how to fix it. A [List] collects them in the order
+// found and aggregates them with go-multierror in a deterministic, one
+// problem per line format; [Errors] gets them back from any wrapped error.
 package field
 
 import (
