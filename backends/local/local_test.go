@@ -755,3 +755,11 @@ func TestNodePoolCapacity(t *testing.T) {
 	assert.ErrorContains(t, err, "Options.Pools[gpu]")
 	assert.ErrorContains(t, err, "nvidia.com/mig-1g.10gb")
 }
+
+func TestCapacityWithAPathologicalQuantityFailsFast(t *testing.T) {
+	p := pipeline.New("q", nil)
+	pipeline.Add(p, seed, SeedIn{})
+	_, err := pipeline.Compile(t.Context(), p, local.New(&local.Options{Capacity: &local.Capacity{CPU: "1e-999999999"}}), nil)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "Options.Capacity")
+}

@@ -100,6 +100,11 @@ func (c *Capacity) limits() (amounts, error) {
 	if c == nil {
 		return nil, nil
 	}
+	// Check the quantities the way profiles are checked first: some
+	// strings ("1e-999999999") make resource.ParseQuantity never return.
+	if err := (resources.Profile{CPU: c.CPU, Memory: c.Memory}).Validate(); err != nil {
+		return nil, fmt.Errorf("local: Options.Capacity: %w", err)
+	}
 	lim := amounts{dimGPU: int64(c.GPUs)}
 	for _, q := range []struct{ dim, text string }{{dimCPU, c.CPU}, {dimMemory, c.Memory}} {
 		if q.text == "" {
