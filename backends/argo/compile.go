@@ -437,22 +437,14 @@ func (c *compiler) podSecurityContext() *corev1.PodSecurityContext {
 	if c.b.opts.PodSecurityContext != nil {
 		return c.b.opts.PodSecurityContext.DeepCopy()
 	}
-	return &corev1.PodSecurityContext{
-		RunAsNonRoot:   ptr.To(true),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
+	return backends.RestrictedPodSecurityContext()
 }
 
 func (c *compiler) securityContext() *corev1.SecurityContext {
 	if c.b.opts.SecurityContext != nil {
 		return c.b.opts.SecurityContext.DeepCopy()
 	}
-	return &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr.To(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		RunAsNonRoot:             ptr.To(true),
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
+	return backends.RestrictedSecurityContext()
 }
 
 // retry sets the retry strategy (and the on-demand fall-back) of t.
