@@ -2,6 +2,8 @@ package backends
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -410,3 +412,30 @@ func cmpOrdered[T float64 | string](a, b T) int {
 }
 
 func canonical(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// CacheKeyParts are what a step's cache key is computed from. Every backend
+// that caches computes the same key from the same parts, so a result
+// cached by one run is recognised by the next wherever it runs.
+type CacheKeyParts struct {
+	// Task is the task's name; Kind, Image, Command, Args, Env and
+	// Outputs are its spec.
+	Task    string        `json:"task"`
+	Kind    task.Kind     `json:"kind"`
+	Image   string        `json:"image,omitempty"`
+	Command []string      `json:"command,omitempty"`
+	Args    []string      `json:"args,omitempty"`
+	Env     []task.EnvVar `json:"env,omitempty"`
+	Outputs []task.Output `json:"outputs,omitempty"`
+	// Version is the cache policy's version.
+	Version string `json:"version,omitempty"`
+	// Input is the resolved input as canonical JSON (object keys sorted),
+	// without the top-level fields the policy excludes.
+	Input json.RawMessage `json:"input"`
+}
+
+// Key returns the cache key: the hex SHA-256 of the parts' JSON encoding.
+func (k CacheKeyParts) Key() string {
+	b, _ := json.Marshal(k)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -523,20 +523,6 @@ func onDemandPatch(s *backends.Step) (string, error) {
 	return string(b), err
 }
 
-// keyParts mirrors the local backend's cache KeyParts, field for field, so
-// both compute the same key.
-type keyParts struct {
-	Task    string          `json:"task"`
-	Kind    task.Kind       `json:"kind"`
-	Image   string          `json:"image,omitempty"`
-	Command []string        `json:"command,omitempty"`
-	Args    []string        `json:"args,omitempty"`
-	Env     []task.EnvVar   `json:"env,omitempty"`
-	Outputs []task.Output   `json:"outputs,omitempty"`
-	Version string          `json:"version,omitempty"`
-	Input   json.RawMessage `json:"input"`
-}
-
 const inputMark = `"@sluice-input@"`
 
 // memoize returns the memoization of a cached Go step: its key is the
@@ -548,7 +534,7 @@ func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
 	if image == "" {
 		image = c.b.opts.Image
 	}
-	b, err := json.Marshal(keyParts{Task: t.Name, Kind: t.Kind, Image: image, Command: t.Command, Args: t.Args,
+	b, err := json.Marshal(backends.CacheKeyParts{Task: t.Name, Kind: t.Kind, Image: image, Command: t.Command, Args: t.Args,
 		Env: t.Env, Outputs: t.Outputs, Version: s.Cache.Version, Input: json.RawMessage(inputMark)})
 	if err != nil {
 		return nil, err

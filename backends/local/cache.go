@@ -2,8 +2,6 @@ package local
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"os"
@@ -15,32 +13,10 @@ import (
 	"github.com/sluice-ml/sluice/task"
 )
 
-// KeyParts are what a cache key is computed from. The cache stores them
-// next to each entry (<key>.key.json), so that a miss can be explained
-// with [CacheDiff].
-type KeyParts struct {
-	// Task is the task's name; Kind, Image, Command, Args, Env and
-	// Outputs are its spec.
-	Task    string        `json:"task"`
-	Kind    task.Kind     `json:"kind"`
-	Image   string        `json:"image,omitempty"`
-	Command []string      `json:"command,omitempty"`
-	Args    []string      `json:"args,omitempty"`
-	Env     []task.EnvVar `json:"env,omitempty"`
-	Outputs []task.Output `json:"outputs,omitempty"`
-	// Version is the cache policy's version.
-	Version string `json:"version,omitempty"`
-	// Input is the resolved input as canonical JSON (object keys sorted),
-	// without the top-level fields the policy excludes.
-	Input json.RawMessage `json:"input"`
-}
-
-// Key returns the cache key: the hex SHA-256 of the parts' JSON encoding.
-func (k KeyParts) Key() string {
-	b, _ := json.Marshal(k)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+// KeyParts are what a cache key is computed from (see
+// [backends.CacheKeyParts]). The cache stores them next to each entry
+// (<key>.key.json), so that a miss can be explained with [CacheDiff].
+type KeyParts = backends.CacheKeyParts
 
 // CacheDiff explains why two keys differ, one line per changed part, for
 // example ["image changed", "input lr changed", "input seed added"].
