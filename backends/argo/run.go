@@ -133,6 +133,13 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 			}
 			continue
 		}
+		// Catch up on changes made between the Get and the Watch: an API
+		// server replays them from ResourceVersion, but a cache or a fake
+		// may not, and a missed last update would leave Watch waiting.
+		if wf, err := wfs.Get(ctx, runID, metav1.GetOptions{}); err == nil && publish(wf) {
+			w.Stop()
+			return last, nil
+		}
 		failures = 0
 		done, err := b.follow(ctx, w, runID, publish)
 		w.Stop()
@@ -142,13 +149,23 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	}
 }
 
+// resyncPeriod bounds how long Watch trusts a watch without reading the
+// Workflow again.
+const resyncPeriod = time.Minute
+
 // follow consumes w until the run is over (true), w ends (false) or ctx
 // is done.
 func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, publish func(*wfv1.Workflow) bool) (bool, error) {
+	// Read the Workflow afresh now and then, as informers resync, in case
+	// an event was lost.
+	resync := time.NewTimer(resyncPeriod)
+	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
+		case <-resync.C:
+			return false, nil // re-read and re-watch
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return false, nil
