@@ -189,6 +189,18 @@ func maxMIGInstances(profile string) (int, bool) {
 const maxGPUsPerNode = 8
 
 // mig builds a MIGProfile.
+// mig80GB is the MIG table of the 80 GB A100 and H100: the same seven
+// profiles, sizes and instance counts.
+var mig80GB = []MIGProfile{
+	mig("1g.10gb", 1, 10, 7),
+	mig("1g.10gb+me", 1, 10, 1),
+	mig("1g.20gb", 1, 20, 4),
+	mig("2g.20gb", 2, 20, 3),
+	mig("3g.40gb", 3, 40, 2),
+	mig("4g.40gb", 4, 40, 1),
+	mig("7g.80gb", 7, 80, 1),
+}
+
 func mig(name string, computeSlices, memoryGB, maxInstances int) MIGProfile {
 	return MIGProfile{Name: name, ComputeSlices: computeSlices, MemoryGB: memoryGB, MaxInstances: maxInstances}
 }
@@ -224,24 +236,8 @@ var catalog = []GPUModel{
 		mig("4g.20gb", 4, 20, 1),
 		mig("7g.40gb", 7, 40, 1),
 	}},
-	{Name: "A100-80GB", Product: "NVIDIA-A100-SXM4-80GB", MemoryGiB: 80, MIG: []MIGProfile{
-		mig("1g.10gb", 1, 10, 7),
-		mig("1g.10gb+me", 1, 10, 1),
-		mig("1g.20gb", 1, 20, 4),
-		mig("2g.20gb", 2, 20, 3),
-		mig("3g.40gb", 3, 40, 2),
-		mig("4g.40gb", 4, 40, 1),
-		mig("7g.80gb", 7, 80, 1),
-	}},
-	{Name: "H100-80GB", Product: "NVIDIA-H100-80GB-HBM3", MemoryGiB: 80, MIG: []MIGProfile{
-		mig("1g.10gb", 1, 10, 7),
-		mig("1g.10gb+me", 1, 10, 1),
-		mig("1g.20gb", 1, 20, 4),
-		mig("2g.20gb", 2, 20, 3),
-		mig("3g.40gb", 3, 40, 2),
-		mig("4g.40gb", 4, 40, 1),
-		mig("7g.80gb", 7, 80, 1),
-	}},
+	{Name: "A100-80GB", Product: "NVIDIA-A100-SXM4-80GB", MemoryGiB: 80, MIG: mig80GB},
+	{Name: "H100-80GB", Product: "NVIDIA-H100-80GB-HBM3", MemoryGiB: 80, MIG: mig80GB},
 	// H100 NVL.
 	{Name: "H100-94GB", Product: "NVIDIA-H100-NVL", MemoryGiB: 94, MIG: []MIGProfile{
 		mig("1g.12gb", 1, 12, 7),
