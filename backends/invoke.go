@@ -25,7 +25,11 @@ import (
 //   - 1: the task returned an error, printed on stderr (an application
 //     failure: it consumes the App retry budget);
 //   - 2: the invocation was wrong (unknown step, undecodable input, output
-//     not writable), printed on stderr.
+//     not writable), printed on stderr;
+//   - 3 ([ExitInfrastructure]): the task returned an error wrapping
+//     task.ErrInfrastructure (it lost a resource it depends on, not a bug
+//     of its own): the failure counts against the Infra retry budget, like
+//     a preemption.
 //
 // The environment variable TRACEPARENT, when set, carries the trace context
 // of the run into the task (W3C Trace Context).
@@ -38,6 +42,11 @@ const (
 	// that reads outputs from the pod status passes it as -output-file.
 	TerminationLog = "/dev/termination-log"
 )
+
+// ExitInfrastructure is the exit status of a task invocation whose task
+// reported an infrastructure failure (an error wrapping
+// task.ErrInfrastructure). Backends count it against the Infra budget.
+const ExitInfrastructure = 3
 
 // InvokeArgs returns the arguments (after the program name) that run step
 // with the given resolved input and output file. Empty outputFile means the

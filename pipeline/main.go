@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // Exit statuses of the program entrypoint.
@@ -480,6 +481,9 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		span.SetStatus(codes.Error, "task failed")
 		span.End()
 		fmt.Fprintf(c.stderr, "%s task %s: %v\n", c.p.name, *step, err)
+		if errors.Is(err, task.ErrInfrastructure) {
+			return backends.ExitInfrastructure
+		}
 		return ExitFailed
 	}
 	span.End()

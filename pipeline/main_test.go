@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,6 +216,13 @@ func TestExecTaskInvocation(t *testing.T) {
 	code, _, errs = exec(t, failing, []string{"task", "-step", "boom", "-output-file", out})
 	assert.Equal(t, pipeline.ExitFailed, code)
 	assert.Contains(t, errs, "out of memory")
+
+	lost := pipeline.New("l", nil)
+	pipeline.Add(lost, task.New("fetch", func(context.Context, struct{}) (struct{}, error) {
+		return struct{}{}, fmt.Errorf("dataset mount went away: %w", task.ErrInfrastructure)
+	}), struct{}{})
+	code, _, errs = exec(t, lost, []string{"task", "-step", "fetch", "-output-file", out})
+	assert.Equal(t, backends.ExitInfrastructure, code, "an infrastructure failure has its own status: %s", errs)
 
 	for _, args := range [][]string{
 		{"task", "-step", "nope"},
