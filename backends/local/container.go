@@ -2,7 +2,6 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -195,91 +193,21 @@ func (r *run) runContainer(ctx context.Context, at loc, s *backends.Step, input 
 	if err != nil {
 		return nil, err
 	}
-	return assemble(s.Task, files)
+	out, err := backends.AssembleOutput(s.Task, files)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	return out, nil
 }
 
 // render fills the {{.Field}} placeholders of the container's command
 // line and environment from the resolved input.
 func render(s *backends.Step, input json.RawMessage) (Container, error) {
-	t := s.Task
-	c := Container{
-		Step:    s.Name,
-		Image:   t.Image,
-		Command: slices.Clone(t.Command),
-		Args:    slices.Clone(t.Args),
-		Env:     slices.Clone(t.Env),
-		Outputs: slices.Clone(t.Outputs),
-	}
-	var fields map[string]json.RawMessage
-	goNames := map[string]string{}
-	fill := func(s *string) error {
-		names := task.Placeholders(*s)
-		if len(names) == 0 {
-			return nil
-		}
-		if fields == nil {
-			if err := json.Unmarshal(input, &fields); err != nil || fields == nil {
-				return fmt.Errorf("local: placeholders need an object input, got %s", input)
-			}
-		}
-		for _, n := range names {
-			if j, _, ok := task.FieldByName(t.InputType, n); ok {
-				goNames[n] = j
-			}
-		}
-		out, err := task.Render(*s, fields, goNames)
-		*s = out
-		return err
-	}
-	for i := range c.Command {
-		if err := fill(&c.Command[i]); err != nil {
-			return c, err
-		}
-	}
-	for i := range c.Args {
-		if err := fill(&c.Args[i]); err != nil {
-			return c, err
-		}
-	}
-	for i := range c.Env {
-		if err := fill(&c.Env[i].Value); err != nil {
-			return c, err
-		}
+	c := Container{Step: s.Name, Image: s.Task.Image, Outputs: slices.Clone(s.Task.Outputs)}
+	var err error
+	c.Command, c.Args, c.Env, err = backends.RenderCommand(s.Task, input)
+	if err != nil {
+		return c, fmt.Errorf("local: %w", err)
 	}
 	return c, nil
-}
-
-// assemble builds a container task's output object from the files it
-// wrote: a string field takes the file's text (without the trailing line
-// break), any other field parses it as JSON.
-func assemble(t task.Spec, files map[string][]byte) (json.RawMessage, error) {
-	obj := make(map[string]json.RawMessage, len(t.Outputs))
-	for _, o := range t.Outputs {
-		data, ok := files[o.Field]
-		if !ok {
-			return nil, fmt.Errorf("local: the container wrote no output %q (to %s)", o.Field, o.Path)
-		}
-		v, err := outputValue(t.OutputType, o.Field, data)
-		if err != nil {
-			return nil, err
-		}
-		obj[o.Field] = v
-	}
-	return json.Marshal(obj)
-}
-
-func outputValue(outType reflect.Type, field string, data []byte) (json.RawMessage, error) {
-	_, ft, ok := task.FieldByName(outType, field)
-	for ok && ft.Kind() == reflect.Pointer {
-		ft = ft.Elem()
-	}
-	if ok && ft.Kind() == reflect.String {
-		text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
-		return json.Marshal(text)
-	}
-	v, err := compactJSON(bytes.TrimSpace(data))
-	if err != nil {
-		return nil, fmt.Errorf("local: output %q: %s is not JSON", field, bytes.TrimSpace(data))
-	}
-	return v, nil
 }

@@ -12,7 +12,7 @@ const msgDryRun = "dry run"
 // dryRun completes the run without running a task: see "Dry run" in the
 // package doc.
 func (r *run) dryRun() {
-	rv := resolver{params: r.params} // no outputs: run-time values are unknown
+	rv := backends.Values{Params: r.params} // no outputs: run-time values are unknown
 	for i := range r.plan.Steps {
 		r.dryStep(i, rv)
 	}
@@ -25,7 +25,7 @@ func (r *run) dryRun() {
 
 // dryStep records what would become of step i, deciding what it can from
 // parameters and constants alone.
-func (r *run) dryStep(i int, rv resolver) {
+func (r *run) dryStep(i int, rv backends.Values) {
 	s, at := r.steps[i], loc{i, -1}
 	if phase, msg := r.upstream(i); phase != "" {
 		r.end(at, phase, msg, nil)
@@ -33,9 +33,9 @@ func (r *run) dryStep(i int, rv resolver) {
 	}
 	msg := msgDryRun
 	if s.When != nil {
-		ok, err := s.When.Eval(rv.value)
+		ok, err := s.When.Eval(rv.Value)
 		switch {
-		case errors.Is(err, errUnknown):
+		case errors.Is(err, backends.ErrUnknown):
 			msg += fmt.Sprintf("; condition %s depends on run-time values", s.When)
 		case err != nil:
 			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
@@ -46,9 +46,9 @@ func (r *run) dryStep(i int, rv resolver) {
 		}
 	}
 	if s.ForEach != nil {
-		items, err := forEachItems(s, rv)
+		items, err := rv.Items(s)
 		switch {
-		case errors.Is(err, errUnknown):
+		case errors.Is(err, backends.ErrUnknown):
 			msg += fmt.Sprintf("; fan-out over %s, known only at run time", s.ForEach.Items)
 		case err != nil:
 			r.end(at, backends.PhaseFailed, err.Error(), nil)

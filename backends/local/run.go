@@ -282,22 +282,22 @@ func (r *run) runNode(ctx context.Context, i int) {
 // precheck ends step i, whose dependencies have ended, when an upstream
 // outcome or its condition says it does not run; it returns the resolver
 // to run it with and whether it runs.
-func (r *run) precheck(i int) (resolver, bool) {
+func (r *run) precheck(i int) (backends.Values, bool) {
 	s, at := r.steps[i], loc{i, -1}
 	if phase, msg := r.upstream(i); phase != "" {
 		r.end(at, phase, msg, nil)
-		return resolver{}, false
+		return backends.Values{}, false
 	}
 	rv := r.resolver()
 	if s.When != nil {
-		ok, err := s.When.Eval(rv.value)
+		ok, err := s.When.Eval(rv.Value)
 		if err != nil {
 			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
-			return resolver{}, false
+			return backends.Values{}, false
 		}
 		if !ok {
 			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
-			return resolver{}, false
+			return backends.Values{}, false
 		}
 	}
 	return rv, true
@@ -328,8 +328,8 @@ func (r *run) upstream(i int) (backends.Phase, string) {
 
 // runForEach runs one instance of s per element of its list, at most
 // ForEach.Parallelism at once, and ends s with the list of their outputs.
-func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv resolver) {
-	items, err := forEachItems(s, rv)
+func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv backends.Values) {
+	items, err := rv.Items(s)
 	if err != nil {
 		r.end(at, backends.PhaseFailed, err.Error(), nil)
 		return
@@ -358,7 +358,7 @@ func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv resol
 			if limit != nil {
 				defer func() { <-limit }()
 			}
-			r.runTask(ctx, in, s, rv.withItem(item))
+			r.runTask(ctx, in, s, rv.WithItem(item))
 		})
 	}
 	wg.Wait()
@@ -366,18 +366,6 @@ func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv resol
 	r.end(at, phase, msg, out)
 }
 
-// forEachItems resolves the list a fan-out iterates over.
-func forEachItems(s *backends.Step, rv resolver) ([]json.RawMessage, error) {
-	v, err := rv.value(s.ForEach.Items)
-	if err != nil {
-		return nil, fmt.Errorf("forEach items %s: %w", s.ForEach.Items, err)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return nil, fmt.Errorf("forEach items %s: not a list: %s", s.ForEach.Items, v)
-	}
-	return items, nil
-}
 
 func (r *run) startFanOut(at loc, name string, n int) {
 	now := r.now()
@@ -426,7 +414,7 @@ func (r *run) fanOutcome(at loc) (backends.Phase, string, json.RawMessage) {
 
 // runTask runs one task (a step, or one instance of a fan-out) through the
 // cache, the resource pool and its attempts, and records how it ended.
-func (r *run) runTask(ctx context.Context, at loc, s *backends.Step, rv resolver) {
+func (r *run) runTask(ctx context.Context, at loc, s *backends.Step, rv backends.Values) {
 	t := r.prepare(ctx, at, s, rv)
 	if t == nil {
 		return
@@ -457,7 +445,7 @@ type pending struct {
 // prepare resolves the input of the task at at and looks it up in the
 // cache. It returns nil when the task has ended: canceled, failed or
 // cached.
-func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv resolver) *pending {
+func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv backends.Values) *pending {
 	if ctx.Err() != nil {
 		r.end(at, backends.PhaseCanceled, msgNotStarted, nil)
 		return nil
@@ -524,13 +512,13 @@ func (t *pending) drop() {
 // backends.Placeholder).
 var placeholderPrefix = []byte(`{"$sluice":`)
 
-// resolveInput is in.Resolve(rv.value), without its detour through a
+// resolveInput is in.Resolve(rv.Value), without its detour through a
 // string for the common input that has no refs.
-func resolveInput(in backends.Input, rv resolver) (json.RawMessage, error) {
+func resolveInput(in backends.Input, rv backends.Values) (json.RawMessage, error) {
 	if len(in.Refs) == 0 && !bytes.Contains(in.Template, placeholderPrefix) {
 		return append(json.RawMessage{}, in.Template...), nil
 	}
-	return in.Resolve(rv.value)
+	return in.Resolve(rv.Value)
 }
 
 // Outcomes of a step for its dependents (see run.fate).
@@ -673,8 +661,8 @@ func (r *run) isOver() bool {
 
 // resolver resolves refs against the run's parameters and outputs (and,
 // for the exit handler, its outcome).
-func (r *run) resolver() resolver {
-	return resolver{params: r.params, output: r.outputFn, info: r.info.Load()}
+func (r *run) resolver() backends.Values {
+	return backends.Values{Params: r.params, Output: r.outputFn, Info: r.info.Load()}
 }
 
 func (r *run) output(step string) (json.RawMessage, bool) {

@@ -1,0 +1,93 @@
+package backends
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/sluice-ml/sluice/task"
+)
+
+// RenderCommand returns a container task's command, args and environment
+// with their {{.Field}} placeholders filled from the resolved input, which
+// must then be a JSON object. Placeholders name input fields by Go or JSON
+// name. Every backend that starts containers itself uses it.
+func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, env []task.EnvVar, err error) {
+	command, args, env = slices.Clone(t.Command), slices.Clone(t.Args), slices.Clone(t.Env)
+	var fields map[string]json.RawMessage
+	goNames := map[string]string{}
+	fill := func(s *string) error {
+		names := task.Placeholders(*s)
+		if len(names) == 0 {
+			return nil
+		}
+		if fields == nil {
+			if err := json.Unmarshal(input, &fields); err != nil || fields == nil {
+				return fmt.Errorf("placeholders need an object input, got %s", input)
+			}
+		}
+		for _, n := range names {
+			if j, _, ok := task.FieldByName(t.InputType, n); ok {
+				goNames[n] = j
+			}
+		}
+		out, err := task.Render(*s, fields, goNames)
+		*s = out
+		return err
+	}
+	for i := range command {
+		if err := fill(&command[i]); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for i := range args {
+		if err := fill(&args[i]); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for i := range env {
+		if err := fill(&env[i].Value); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return command, args, env, nil
+}
+
+// AssembleOutput builds a container task's output object from the
+// contents of the files it wrote, keyed by [task.Output].Field: a string
+// field takes the file's text without the trailing line break, any other
+// field parses it as JSON.
+func AssembleOutput(t task.Spec, files map[string][]byte) (json.RawMessage, error) {
+	obj := make(map[string]json.RawMessage, len(t.Outputs))
+	for _, o := range t.Outputs {
+		data, ok := files[o.Field]
+		if !ok {
+			return nil, fmt.Errorf("the container wrote no output %q (to %s)", o.Field, o.Path)
+		}
+		v, err := outputValue(t.OutputType, o.Field, data)
+		if err != nil {
+			return nil, err
+		}
+		obj[o.Field] = v
+	}
+	return json.Marshal(obj)
+}
+
+func outputValue(outType reflect.Type, field string, data []byte) (json.RawMessage, error) {
+	_, ft, ok := task.FieldByName(outType, field)
+	for ok && ft.Kind() == reflect.Pointer {
+		ft = ft.Elem()
+	}
+	if ok && ft.Kind() == reflect.String {
+		text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		return json.Marshal(text)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, bytes.TrimSpace(data)); err != nil {
+		return nil, fmt.Errorf("output %q: %s is not JSON", field, bytes.TrimSpace(data))
+	}
+	return b.Bytes(), nil
+}
