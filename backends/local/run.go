@@ -366,7 +366,6 @@ func (r *run) runForEach(ctx context.Context, at loc, s *backends.Step, rv backe
 	r.end(at, phase, msg, out)
 }
 
-
 func (r *run) startFanOut(at loc, name string, n int) {
 	now := r.now()
 	r.update(at.step, func(st *backends.RunStatus) {
