@@ -439,3 +439,36 @@ func (k CacheKeyParts) Key() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// NewCacheKeyParts returns the cache key parts of step s run with the
+// resolved input. Excluded inputs may be named by Go or JSON name.
+func NewCacheKeyParts(s *Step, input json.RawMessage) (CacheKeyParts, error) {
+	t := s.Task
+	exclude := make([]string, len(s.Cache.ExcludeInputs))
+	for i, x := range s.Cache.ExcludeInputs {
+		exclude[i] = x
+		if j, _, ok := task.FieldByName(t.InputType, x); ok {
+			exclude[i] = j
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return CacheKeyParts{}, fmt.Errorf("cache key: input: %w", err)
+	}
+	if obj, ok := v.(map[string]any); ok {
+		for _, x := range exclude {
+			delete(obj, x)
+		}
+	}
+	in, err := json.Marshal(v)
+	if err != nil {
+		return CacheKeyParts{}, fmt.Errorf("cache key: input: %w", err)
+	}
+	return CacheKeyParts{
+		Task: t.Name, Kind: t.Kind, Image: t.Image,
+		Command: t.Command, Args: t.Args, Env: t.Env, Outputs: t.Outputs,
+		Version: s.Cache.Version, Input: in,
+	}, nil
+}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/sluice-ml/sluice/backends"
-	"github.com/sluice-ml/sluice/task"
 )
 
 // KeyParts are what a cache key is computed from (see
@@ -69,44 +68,6 @@ func inputDiff(a, b json.RawMessage) []string {
 	return out
 }
 
-// keyParts computes the key parts of step s run with input.
-func keyParts(s *backends.Step, input json.RawMessage) (KeyParts, error) {
-	t := s.Task
-	exclude := make([]string, len(s.Cache.ExcludeInputs))
-	for i, x := range s.Cache.ExcludeInputs {
-		exclude[i] = x
-		if j, _, ok := task.FieldByName(t.InputType, x); ok {
-			exclude[i] = j
-		}
-	}
-	in, err := canonicalInput(input, exclude)
-	if err != nil {
-		return KeyParts{}, err
-	}
-	return KeyParts{
-		Task: t.Name, Kind: t.Kind, Image: t.Image,
-		Command: t.Command, Args: t.Args, Env: t.Env, Outputs: t.Outputs,
-		Version: s.Cache.Version, Input: in,
-	}, nil
-}
-
-// canonicalInput re-encodes input with sorted keys and numbers as
-// written, without the top-level fields named in exclude.
-func canonicalInput(input json.RawMessage, exclude []string) (json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if obj, ok := v.(map[string]any); ok {
-		for _, x := range exclude {
-			delete(obj, x)
-		}
-	}
-	return json.Marshal(v)
-}
-
 // cacheEntry is one key in the on-disk cache: <dir>/<key[:2]>/<key>.json
 // holds the output, <key>.key.json the parts. last is where the parts of
 // the task's latest stored entry go, to explain the next miss.
@@ -122,7 +83,7 @@ func (r *run) cacheEntry(at loc, s *backends.Step, input json.RawMessage) *cache
 	if dir == "" || !s.Cache.Enabled {
 		return nil
 	}
-	parts, err := keyParts(s, input)
+	parts, err := backends.NewCacheKeyParts(s, input)
 	if err != nil {
 		r.logf(at, "cache: not cached: %v", err)
 		return nil
