@@ -138,7 +138,6 @@ func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBin
 					"delete", // cancel a run (background propagation removes the pods)
 					"get",    // resume: a create that finds the Job is checked, not repeated
 					"list",   // informer: the run's Jobs, by label
-					"patch",  // record orchestrator state on a Job (skips, attempts)
 					"watch",  // informer: follow the run's Jobs without polling
 				},
 			},
@@ -149,6 +148,17 @@ func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBin
 					"get",   // read one pod's termination message (the output)
 					"list",  // informer: the run's pods, by label
 					"watch", // informer: see disruptions (DisruptionTarget) as they happen
+				},
+			},
+			{
+				APIGroups: []string{""},
+				Resources: []string{"configmaps"},
+				Verbs: []string{
+					"create", // the run's record (owner of its Jobs); cache entries
+					"get",    // cache lookups
+					"list",   // informer: the run's record, by label
+					"patch",  // mark the run canceled
+					"watch",  // informer: see a cancel made by another process
 				},
 			},
 		},
@@ -207,14 +217,20 @@ func appBudget(s *backends.Step) int {
 }
 
 // podFailurePolicy: a disruption (preemption, eviction, node drain or
-// loss) is ignored by the Job controller, which replaces the pod without
-// counting it against backoffLimit; the orchestrator counts disruptions
-// against the Infra budget. A Go task's exit status 2 (a wrong
-// invocation) fails the Job at once. Every other failure counts against
-// backoffLimit, the App budget.
+// loss) fails the Job at once, and so does a Go task's exit status 3 (the
+// task reported an infrastructure failure) and 2 (a wrong invocation).
+// The orchestrator tells them apart from the failed pod and, for the
+// first two, creates the step's next Job while the Infra budget lasts.
+// Every other failure counts against backoffLimit, the App budget, and
+// the Job controller retries it.
+//
+// Ignore would have the Job controller replace a disrupted pod itself,
+// but then the replacement starts before the orchestrator has counted
+// the disruption, so neither the Infra budget nor the on-demand fall-back
+// could be applied without killing a pod that is already starting.
 func (c *compiler) podFailurePolicy(s *backends.Step) *batchv1.PodFailurePolicy {
 	p := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
-		Action: batchv1.PodFailurePolicyActionIgnore,
+		Action: batchv1.PodFailurePolicyActionFailJob,
 		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
 			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 		}},
@@ -225,7 +241,7 @@ func (c *compiler) podFailurePolicy(s *backends.Step) *batchv1.PodFailurePolicy 
 			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 				ContainerName: ptr.To(ContainerName),
 				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-				Values:        []int32{exitInvalid},
+				Values:        []int32{exitInvalid, backends.ExitInfrastructure},
 			},
 		})
 	}
@@ -331,8 +347,10 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		ImagePullPolicy:          o.ImagePullPolicy,
 		Resources:                corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
 		SecurityContext:          c.securityContext(),
-		TerminationMessagePath:   backends.TerminationLog,
-		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		TerminationMessagePath: backends.TerminationLog,
+		// A task that fails leaves its error on stderr, and so in the
+		// termination message: the attempt's message in the run status.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	if isContainer(s) {
 		// Placeholders ({{.Field}}) stay for the orchestrator to fill in
@@ -341,6 +359,15 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		ctr.Args = slices.Clone(s.Task.Args)
 		for _, e := range s.Task.Env {
 			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		}
+		switch outs := s.Task.Outputs; len(outs) {
+		case 0:
+		case 1:
+			// The kubelet reads the one output file as the termination
+			// message, where the orchestrator finds it.
+			ctr.TerminationMessagePath = outs[0].Path
+		default:
+			return corev1.PodSpec{}, unsupported(s, "a container task's output leaves its pod as the termination message, one file of at most %d bytes, and this task has %d output files; give the task an output type with one field (a struct field may hold a JSON object) or make it a Go task", MaxTerminationMessage, len(outs))
 		}
 	} else {
 		in, err := renderInput(s.Input)

@@ -56,8 +56,9 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	assert.Equal(t, "diamond-orchestrator", c.sa.Name)
 	assert.Equal(t, "ml", c.sa.Namespace)
 	assert.Equal(t, []rbacv1.PolicyRule{
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "delete", "get", "list", "patch", "watch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "delete", "get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "get", "list", "patch", "watch"}},
 	}, c.role.Rules)
 	assert.Equal(t, rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: c.role.Name}, c.rb.RoleRef)
 	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: c.sa.Name, Namespace: "ml"}}, c.rb.Subjects)
@@ -103,7 +104,7 @@ func TestInputPlaceholders(t *testing.T) {
 	_, c := compile(t, buildCase(t, "ParamsAndFields"), testOptions(), nil)
 	ctr := c.job(t, "scale").Spec.Template.Spec.Containers[0]
 	assert.Equal(t, backends.InvokeArgs("scale", `{"Count":${stats.count},"Scale":${params.scale},"Label":${params.label}}`, backends.TerminationLog), ctr.Args)
-	assert.Equal(t, corev1.TerminationMessageReadFile, ctr.TerminationMessagePolicy)
+	assert.Equal(t, corev1.TerminationMessageFallbackToLogsOnError, ctr.TerminationMessagePolicy, "a failed task's stderr becomes the message")
 	assert.Equal(t, "/dev/termination-log", ctr.TerminationMessagePath)
 
 	_, c = compile(t, buildCase(t, "StaticFanOutFanIn"), testOptions(), nil)
@@ -148,13 +149,15 @@ func TestJobNames(t *testing.T) {
 	require.Error(t, err)
 }
 
-// backoffLimit is the App budget; preemption is ignored by the Job
-// controller (the orchestrator enforces Infra); the on-demand placement
-// is recorded for the fall-back Job; spot placement comes from the pool.
+// backoffLimit is the App budget; a preemption or a task's own
+// infrastructure failure (exit 3) fails the Job at once, so the
+// orchestrator decides on the retry against the Infra budget; the
+// on-demand placement is recorded for the fall-back Job; spot placement
+// comes from the pool.
 func TestRetries(t *testing.T) {
 	_, c := compile(t, buildCase(t, "Retries"), testOptions(), nil)
-	ignoreDisruption := batchv1.PodFailurePolicyRule{
-		Action:          batchv1.PodFailurePolicyActionIgnore,
+	failOnDisruption := batchv1.PodFailurePolicyRule{
+		Action:          batchv1.PodFailurePolicyActionFailJob,
 		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
 	}
 	for step, limit := range map[string]int32{"app-twice": 2, "preempted": 0, "mixed": 1} {
@@ -162,10 +165,10 @@ func TestRetries(t *testing.T) {
 		assert.Equal(t, limit, *j.Spec.BackoffLimit, step)
 		require.NotNil(t, j.Spec.PodFailurePolicy, step)
 		rules := j.Spec.PodFailurePolicy.Rules
-		assert.Equal(t, ignoreDisruption, rules[0], "%s: disruptions first", step)
+		assert.Equal(t, failOnDisruption, rules[0], "%s: disruptions first", step)
 		require.Len(t, rules, 2)
 		assert.Equal(t, batchv1.PodFailurePolicyActionFailJob, rules[1].Action)
-		assert.Equal(t, []int32{2}, rules[1].OnExitCodes.Values, "a wrong invocation is not retried")
+		assert.Equal(t, []int32{2, 3}, rules[1].OnExitCodes.Values, "a wrong invocation and a task's infrastructure failure end the Job")
 		assert.Equal(t, corev1.RestartPolicyNever, j.Spec.Template.Spec.RestartPolicy)
 		assert.Equal(t, batchv1.Failed, *j.Spec.PodReplacementPolicy)
 	}
@@ -333,12 +336,10 @@ func TestUnsupported(t *testing.T) {
 		_, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, testOptions()), nil)
 		require.ErrorIs(t, err, errors.ErrUnsupported)
 	})
-	t.Run("StepNamedLikeAnOnDemandFallback", func(t *testing.T) {
-		pool := resources.NodePool{Name: "spot", Provider: resources.ProviderGKE, Spot: true}
-		p := pipeline.New("clash", &pipeline.Options{NodePools: []resources.NodePool{pool}})
-		pipeline.Add(p, constant("train").WithRetry(task.Retry{Infra: 1, OnDemandFallback: true}).
-			WithResources(resources.Profile{NodePool: "spot", Preemptible: true}), none{})
-		pipeline.Add(p, constant("train-od"), none{})
+	t.Run("StepNamedLikeAnInfraRetry", func(t *testing.T) {
+		p := pipeline.New("clash", nil)
+		pipeline.Add(p, constant("train").WithRetry(task.Retry{Infra: 1}), none{})
+		pipeline.Add(p, constant("train-r1"), none{})
 		_, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, testOptions()), nil)
 		require.ErrorIs(t, err, errors.ErrUnsupported)
 	})
