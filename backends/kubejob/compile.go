@@ -342,11 +342,11 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q has no image; set one with WithImage, a pipeline default, or kubejob.Options.Image", s.Name)
 	}
 	ctr := corev1.Container{
-		Name:                     ContainerName,
-		Image:                    image,
-		ImagePullPolicy:          o.ImagePullPolicy,
-		Resources:                corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
-		SecurityContext:          c.securityContext(),
+		Name:                   ContainerName,
+		Image:                  image,
+		ImagePullPolicy:        o.ImagePullPolicy,
+		Resources:              corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
+		SecurityContext:        c.securityContext(),
 		TerminationMessagePath: backends.TerminationLog,
 		// A task that fails leaves its error on stderr, and so in the
 		// termination message: the attempt's message in the run status.
