@@ -49,17 +49,23 @@ type compiler struct {
 	plan   *backends.Plan
 	tmpls  []wfv1.Template
 	byBody map[string]string
-	tasks  map[string]string // step name -> DAG task name
+	tasks  map[string]string         // step name -> DAG task name
+	steps  map[string]*backends.Step // step name -> step (Plan.Step is a linear search)
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
 // that begin with a digit when tasks use depends, so those get the prefix
 // "s-". The step's own name travels in the "step" argument.
 func (c *compiler) taskNames() error {
-	c.tasks = map[string]string{}
-	used := map[string]bool{}
-	for _, s := range c.plan.Steps {
-		used[s.Name] = true
+	c.tasks = make(map[string]string, len(c.plan.Steps)+1)
+	c.steps = make(map[string]*backends.Step, len(c.plan.Steps)+1)
+	used := make(map[string]bool, len(c.plan.Steps))
+	for i := range c.plan.Steps {
+		used[c.plan.Steps[i].Name] = true
+		c.steps[c.plan.Steps[i].Name] = &c.plan.Steps[i]
+	}
+	if c.plan.Exit != nil {
+		c.steps[c.plan.Exit.Name] = c.plan.Exit
 	}
 	all := c.plan.Steps
 	if c.plan.Exit != nil {
@@ -486,8 +492,10 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 // infraExpression is true when the last attempt failed for an
 // infrastructure reason: Argo marks a pod that was deleted, lost with its
 // node or failed before its main container ran as Error; an evicted pod
-// fails with a message naming the eviction.
-const infraExpression = "lastRetry.status == 'Error' || lastRetry.message contains 'Evicted'"
+// fails with a message naming the eviction; a task that returned an error
+// wrapping task.ErrInfrastructure exits with backends.ExitInfrastructure.
+var infraExpression = "lastRetry.status == 'Error' || lastRetry.message contains 'Evicted' || lastRetry.exitCode == '" +
+	itoa(backends.ExitInfrastructure) + "'"
 
 // retryExpression decides whether Argo retries. Argo keeps one retry
 // count; an application failure is retried while fewer than App retries
@@ -707,7 +715,7 @@ func (c *compiler) refTag(r backends.Ref) (string, error) {
 	if len(r.Path) == 0 {
 		switch r.Kind {
 		case backends.RefStep:
-			if s := c.plan.Step(r.Step); s != nil && !(isContainer(s) && s.ForEach == nil) {
+			if s := c.steps[r.Step]; s != nil && !(isContainer(s) && s.ForEach == nil) {
 				return "{{tasks." + c.task(r.Step) + ".outputs.parameters." + outputParam + "}}", nil
 			}
 		case backends.RefParam:
@@ -735,7 +743,7 @@ func (c *compiler) refExpr(r backends.Ref) (string, error) {
 	var e string
 	switch r.Kind {
 	case backends.RefStep:
-		s := c.plan.Step(r.Step)
+		s := c.steps[r.Step]
 		if s == nil {
 			return "", fmt.Errorf("argo: ref to unknown step %q", r.Step)
 		}

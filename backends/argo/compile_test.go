@@ -163,6 +163,13 @@ func TestRetries(t *testing.T) {
 		{"app", 0, wfv1.NodeError, "", false}, // no Infra budget
 		{"infra", 2, wfv1.NodeError, "", true},
 		{"infra", 0, wfv1.NodeFailed, "1", false}, // no App budget
+		// Exit status 3: the task's own infrastructure failure, counted
+		// like a preemption although Argo marks the node Failed.
+		{"both", 0, wfv1.NodeFailed, "3", true},
+		{"both", 2, wfv1.NodeFailed, "3", true}, // beyond App: 1, within the limit
+		{"both", 3, wfv1.NodeFailed, "3", false},
+		{"app", 0, wfv1.NodeFailed, "3", false}, // no Infra budget
+		{"infra", 2, wfv1.NodeFailed, "3", true},
 	} {
 		assert.Equal(t, tc.want, retry(tc.step, tc.retries, tc.status, tc.exit), "%+v", tc)
 	}

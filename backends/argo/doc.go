@@ -91,10 +91,12 @@
 //
 // A retry policy becomes a retryStrategy with limit App+Infra, retryPolicy
 // Always and an expression that tells the two kinds of failure apart from
-// the last attempt: Argo marks a pod that was deleted, lost with its node
-// or evicted (or failed before its main container ran) as Error, which
-// counts as an infrastructure failure, and a main container that exited
-// non-zero or ran out of time as Failed, an application failure. Exit
+// the last attempt. Infrastructure failures are a pod that Argo marks
+// Error (deleted, lost with its node, or failed before its main container
+// ran), a pod evicted, and a main container that exited with status 3
+// ([backends.ExitInfrastructure]: the task returned an error wrapping
+// task.ErrInfrastructure). Any other failure, a non-zero exit or running
+// out of time (Argo marks these Failed), is an application failure. Exit
 // status 2 (a wrong invocation) is not retried. The backoff is duration
 // Initial, a whole-number factor (a fractional Factor is an error wrapping
 // errors.ErrUnsupported) and cap Max.
@@ -106,8 +108,6 @@
 // is never retried more than App times, and preemptions get at least
 // Infra retries, but an application failure after preemptions may find
 // its budget used up (App: 1, Infra: 2 failing infra, app: not retried).
-// A task that returns an error wrapping task.ErrInfrastructure exits 1
-// like any failure, so on Argo it counts as an application failure.
 //
 // With OnDemandFallback on a preemptible step, the template's
 // podSpecPatch is an expression on the retry count that, from the
@@ -167,7 +167,8 @@
 // nodes onto [backends.RunStatus]: steps in plan order and the exit
 // handler last; Skipped and Omitted nodes as Skipped; memoization hits as
 // Cached; fan-out instances as "step[i]"; each retry child as an attempt
-// whose reason is infra for an Error node and app otherwise; outputs from
+// whose reason is infra for an Error node, an eviction or exit status 3
+// and app otherwise; outputs from
 // the output parameters. Cancel patches spec.shutdown to Stop: Argo stops
 // running pods, starts nothing new and still runs the exit handler. A
 // canceled run is reported Canceled; the exit handler's RunInfo says

@@ -357,7 +357,7 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 			a.Phase = backends.PhaseFailed
 			a.Message = message(c.Message)
 			a.Reason = backends.ReasonApp
-			if c.Phase == wfv1.NodeError || strings.Contains(c.Message, "Evicted") {
+			if c.Phase == wfv1.NodeError || strings.Contains(c.Message, "Evicted") || exitCode(c) == strconv.Itoa(backends.ExitInfrastructure) {
 				a.Reason = backends.ReasonInfra
 			}
 			if m.wf.Spec.Shutdown != "" && strings.Contains(c.Message, "Stopped with strategy") {
@@ -369,6 +369,14 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 		s.Attempts = append(s.Attempts, a)
 	}
 	return s
+}
+
+// exitCode returns the exit code of a pod node's main container, or "".
+func exitCode(n *wfv1.NodeStatus) string {
+	if n.Outputs == nil || n.Outputs.ExitCode == nil {
+		return ""
+	}
+	return *n.Outputs.ExitCode
 }
 
 // message returns Argo's node message, saying "timed out" for a pod

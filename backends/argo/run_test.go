@@ -3,7 +3,9 @@ package argo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -23,6 +25,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
 )
 
 var wfResource = schema.GroupResource{Group: "argoproj.io", Resource: "workflows"}
@@ -186,4 +189,51 @@ func TestSubmitCarriesTheTraceIntoPods(t *testing.T) {
 			assert.Empty(t, tmpl.Container.Env, tmpl.Name)
 		}
 	}
+}
+
+// runOnSim runs p on the simulator (Argo's fake clientset played by sim)
+// and returns the final status.
+func runOnSim(t *testing.T, p *pipeline.Pipeline, opts *pipeline.RunOptions) (*backends.RunStatus, error) {
+	t.Helper()
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs)
+	t.Cleanup(s.close)
+	return pipeline.Run(t.Context(), p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, opts)
+}
+
+// A task that returns an error wrapping task.ErrInfrastructure exits 3 in
+// task mode: Argo marks the node Failed, yet the retry expression counts
+// it against the Infra budget and Watch reports the attempt as infra.
+func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
+	var calls sync.Map
+	flaky := func(name string, failures int) task.Task[struct{}, num] {
+		return task.New(name, func(context.Context, struct{}) (num, error) {
+			n, _ := calls.LoadOrStore(name, new(atomic.Int32))
+			if int(n.(*atomic.Int32).Add(1)) <= failures {
+				return num{}, fmt.Errorf("gpu fell off the bus: %w %w", task.ErrInfrastructure, errOwnInfra)
+			}
+			return num{V: 1}, nil
+		})
+	}
+	p := pipeline.New("exit3", nil)
+	pipeline.Add(p, flaky("infra-budget", 2).WithRetry(task.Retry{Infra: 2}), struct{}{})
+	pipeline.Add(p, flaky("app-budget", 1).WithRetry(task.Retry{App: 3}), struct{}{})
+	st, err := runOnSim(t, p, nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+
+	s := st.Step("infra-budget")
+	require.NotNil(t, s)
+	assert.Equal(t, backends.PhaseSucceeded, s.Phase, "retried on the Infra budget although App is 0")
+	require.Len(t, s.Attempts, 3)
+	for _, a := range s.Attempts[:2] {
+		assert.Equal(t, backends.ReasonInfra, a.Reason)
+		assert.Contains(t, a.Message, "exit code 3")
+	}
+
+	s = st.Step("app-budget")
+	require.NotNil(t, s)
+	assert.Equal(t, backends.PhaseFailed, s.Phase, "an infrastructure failure does not use the App budget")
+	require.Len(t, s.Attempts, 1)
+	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
 }

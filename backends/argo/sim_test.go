@@ -32,7 +32,15 @@ import (
 // backoff), memoize and activeDeadlineSeconds, runs onExit, and writes
 // node statuses into the Workflow status for Watch to map. A task error
 // wrapping task.ErrInfrastructure stands for a pod Argo marks Error (a
-// preemption); any other error for a main container that failed.
+// preemption), unless it also wraps errOwnInfra; any other error for a
+// main container that failed.
+// errOwnInfra, wrapped by a task error together with
+// task.ErrInfrastructure, stands for the task's own infrastructure failure
+// (a device or mount it depends on went away): the pod's main container
+// exits with backends.ExitInfrastructure and Argo marks the node Failed,
+// where a preemption is an Error node.
+var errOwnInfra = errors.New("the task's own infrastructure failure")
+
 type sim struct {
 	cs    *fake.Clientset
 	ns    string
@@ -545,6 +553,11 @@ func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outp
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
 		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", "137"
+	case errors.Is(err, errOwnInfra):
+		// The task mode's exit status for a task's own infrastructure
+		// failure; Argo marks the node Failed, as for any non-zero exit.
+		code := strconv.Itoa(backends.ExitInfrastructure)
+		return wfv1.NodeFailed, nil, "Error (exit code " + code + "): " + err.Error(), code
 	case errors.Is(err, task.ErrInfrastructure):
 		return wfv1.NodeError, nil, "pod deleted: " + err.Error(), ""
 	case err != nil:
