@@ -33,7 +33,11 @@ const (
 	mainTemplate = "main"
 	exitTemplate = "exit"
 	eachTask     = "each"
-	outputParam  = "output"
+	// The input and output parameters of a Go task's template. They
+	// are named in every step (and every ref to a step), so briefly.
+	inputParam   = "i"
+	outputParam  = "o"
+	stepParam    = "step"
 	outputPrefix = "out-"
 	inputPrefix  = "in-"
 	tmpVolume    = "sluice-tmp"
@@ -51,11 +55,12 @@ type compiler struct {
 	byBody map[string]string
 	tasks  map[string]string         // step name -> DAG task name
 	steps  map[string]*backends.Step // step name -> step (Plan.Step is a linear search)
+	nTask  int                       // task templates named so far
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
 // that begin with a digit when tasks use depends, so those get the prefix
-// "s-". The step's own name travels in the "step" argument.
+// "s-". The step's own name then travels in the "step" argument.
 func (c *compiler) taskNames() error {
 	c.tasks = make(map[string]string, len(c.plan.Steps)+1)
 	c.steps = make(map[string]*backends.Step, len(c.plan.Steps)+1)
@@ -244,8 +249,10 @@ func compactJSON(v json.RawMessage) string {
 	return b.String()
 }
 
-// addTemplate adds t under a name derived from base unless a template with
-// the same body exists, and returns the name to call.
+// addTemplate adds t under the name base unless a template with the same
+// body exists, and returns the name to call. An empty base names it "tN",
+// N counting such templates from 1: every DAG task names its template, so
+// a short name keeps each step small.
 func (c *compiler) addTemplate(base string, t wfv1.Template) (string, error) {
 	t.Name = ""
 	key, err := json.Marshal(&t)
@@ -255,10 +262,22 @@ func (c *compiler) addTemplate(base string, t wfv1.Template) (string, error) {
 	if name, ok := c.byBody[string(key)]; ok {
 		return name, nil
 	}
+	if base == "" {
+		c.nTask++
+		base = "t" + itoa(c.nTask)
+	}
 	t.Name = base
 	c.byBody[string(key)] = base
 	c.tmpls = append(c.tmpls, t)
 	return base, nil
+}
+
+// takesStep reports whether the template of step s takes the step's
+// name as the parameter "step": a fan-out instance runs as the wrapper's
+// task "each", and a step renamed by taskNames runs as a DAG task of
+// another name. Any other step is the DAG task {{tasks.name}}.
+func (c *compiler) takesStep(s *backends.Step) bool {
+	return s.ForEach != nil || c.task(s.Name) != s.Name
 }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
@@ -272,7 +291,14 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	dt := wfv1.DAGTask{Name: c.task(s.Name)}
 	var deps []string
 	for _, d := range s.DependsOn {
-		deps = append(deps, c.task(d)+".Succeeded")
+		// A bare "X" also accepts a Skipped X, which only a step with a
+		// condition can be (a DAG node is never Skipped; a fan-out's
+		// empty loop is inside its wrapper).
+		if u := c.steps[d]; u != nil && u.When == nil {
+			deps = append(deps, c.task(d))
+		} else {
+			deps = append(deps, c.task(d)+".Succeeded")
+		}
 	}
 	dt.Depends = strings.Join(deps, " && ")
 	if s.When != nil {
@@ -286,7 +312,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	if err != nil {
 		return dt, err
 	}
-	name, err := c.addTemplate("task-"+s.Name, tmpl)
+	name, err := c.addTemplate("", tmpl)
 	if err != nil {
 		return dt, err
 	}
@@ -307,7 +333,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 			return dt, err
 		}
 		dt.Arguments.Parameters = []wfv1.Parameter{
-			{Name: "step", Value: wfv1.AnyStringPtr(s.Name)},
+			{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)},
 			{Name: "inputs", Value: wfv1.AnyStringPtr(exprTag("toJson(map(fromJSON(" + items + ") ?? [], " + inst + "))"))},
 		}
 		return dt, nil
@@ -331,16 +357,18 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 			}
 			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(v)})
 		}
-		dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: "step", Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
+		if c.takesStep(s) {
+			dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
+		}
 		return dt, nil
 	}
 	in, err := c.inputTags(s.Input)
 	if err != nil {
 		return dt, fmt.Errorf("argo: step %q: %w", s.Name, err)
 	}
-	dt.Arguments.Parameters = []wfv1.Parameter{
-		{Name: "step", Value: wfv1.AnyStringPtr(s.Name)},
-		{Name: "input", Value: wfv1.AnyStringPtr(in)},
+	dt.Arguments.Parameters = []wfv1.Parameter{{Name: inputParam, Value: wfv1.AnyStringPtr(in)}}
+	if c.takesStep(s) {
+		dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
 	}
 	return dt, nil
 }
@@ -350,7 +378,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 // parallelism at once, and outputs the list of outputs in element order.
 func (c *compiler) eachTemplate(tmpl string, parallelism int) wfv1.Template {
 	t := wfv1.Template{
-		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{{Name: "step"}, {Name: "inputs"}}},
+		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{{Name: stepParam}, {Name: "inputs"}}},
 		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
 			Name: outputParam,
 			ValueFrom: &wfv1.ValueFrom{
@@ -369,8 +397,8 @@ func (c *compiler) eachTemplate(tmpl string, parallelism int) wfv1.Template {
 				Template:  tmpl,
 				WithParam: "{{inputs.parameters.inputs}}",
 				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{
-					{Name: "step", Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
-					{Name: "input", Value: wfv1.AnyStringPtr("{{item}}")},
+					{Name: stepParam, Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
+					{Name: inputParam, Value: wfv1.AnyStringPtr("{{item}}")},
 				}},
 			}},
 		},
@@ -417,8 +445,15 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		}
 	} else {
 		ctr.Command = slices.Clone(o.Command)
-		ctr.Args = backends.InvokeArgs("{{inputs.parameters.step}}", "{{inputs.parameters.input}}", backends.DefaultOutputFile)
-		t.Inputs.Parameters = []wfv1.Parameter{{Name: "step"}, {Name: "input"}}
+		// Argo names the DAG task calling a template {{tasks.name}}; a
+		// step whose task has another name gets it as a parameter.
+		step := "{{tasks.name}}"
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: inputParam}}
+		if c.takesStep(s) {
+			step = "{{inputs.parameters." + stepParam + "}}"
+			t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam}, {Name: inputParam}}
+		}
+		ctr.Args = backends.InvokeArgs(step, "{{inputs.parameters."+inputParam+"}}", backends.DefaultOutputFile)
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)
@@ -548,7 +583,7 @@ func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
 		return nil, err
 	}
 	prefix, suffix, _ := strings.Cut(string(b), inputMark)
-	in := "fromJSON(inputs.parameters.input)"
+	in := "fromJSON(inputs.parameters." + inputParam + ")"
 	if len(s.Cache.ExcludeInputs) > 0 {
 		var keys []string
 		for _, x := range s.Cache.ExcludeInputs {
@@ -629,7 +664,10 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 	if err != nil {
 		return err
 	}
-	t.Inputs.Parameters = []wfv1.Parameter{{Name: "step"}}
+	t.Inputs.Parameters = nil
+	if c.takesStep(s) {
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam}}
+	}
 	for _, f := range fields {
 		t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: inputPrefix + f})
 	}

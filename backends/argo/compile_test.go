@@ -55,7 +55,7 @@ func TestDedupIdenticalSteps(t *testing.T) {
 	for _, tm := range wf.Spec.Templates {
 		names = append(names, tm.Name)
 	}
-	assert.Equal(t, []string{"main", "task-inc-0"}, names, "50 identical steps share one template")
+	assert.Equal(t, []string{"main", "t1"}, names, "50 identical steps share one template")
 	assert.Len(t, wf.Spec.Templates[0].DAG.Tasks, 50)
 
 	// A different resource profile is a different template.
@@ -76,7 +76,7 @@ func TestSizeBudget(t *testing.T) {
 		pipeline.Add(p, task.New("huge", func(context.Context, big) (num, error) { return num{}, nil }), big{S: strings.Repeat("x", 300<<10)})
 		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
 		require.ErrorIs(t, err, argo.ErrTooLarge)
-		assert.Contains(t, err.Error(), `step "huge": parameter "input"`)
+		assert.Contains(t, err.Error(), `step "huge": parameter "i"`)
 	})
 	t.Run("Default", func(t *testing.T) {
 		_, err := pipeline.Compile(t.Context(), chain(2000), argo.New(nil, testOptions()), nil)
@@ -102,7 +102,7 @@ func TestCacheKeyMatchesLocal(t *testing.T) {
 	input := `{"LR":0.25,"Verbose":true,"name":"a<b>"}`
 	tmpl := wf.Spec.Templates[1]
 	got, err := common.ProcessArgs(&tmpl, &wfv1.Arguments{Parameters: []wfv1.Parameter{
-		{Name: "step", Value: wfv1.AnyStringPtr("train")}, {Name: "input", Value: wfv1.AnyStringPtr(input)},
+		{Name: "i", Value: wfv1.AnyStringPtr(input)},
 	}}, nil, nil, false, "default", nil)
 	require.NoError(t, err)
 

@@ -13,23 +13,28 @@
 //
 // The entrypoint is the DAG template "main" with failFast false, so steps
 // that do not depend on a failure keep running, as on the local backend.
-// Each step is one DAG task. Its depends lists every upstream step as
-// "X.Succeeded": Argo's bare "depends: X" also accepts a Skipped X, so a
-// skipped or failed upstream instead leaves the task Omitted (reported as
-// Skipped). A condition becomes when: "{{=EXPR}}", an expr-lang expression
+// Each step is one DAG task. Its depends lists every upstream step X that
+// has a condition as "X.Succeeded" (Argo's bare "X" also accepts a Skipped
+// X) and any other as a bare "X", which is the same there: only a task
+// with a condition ends Skipped. A skipped or failed upstream thus leaves
+// the task Omitted (reported as Skipped). A condition becomes when: "{{=EXPR}}", an expr-lang expression
 // over the decoded JSON values that Argo evaluates to true or false. The
 // exit handler is the DAG template "exit", named by onExit.
 //
 // A Go task runs the step's image (or Options.Image) with the arguments of
 // [backends.InvokeArgs]: "task -step NAME -input JSON -output-file
-// /tmp/sluice/output.json" (after Options.Command, if set). The input is
-// the template parameter "input", a JSON document in which Argo
-// substitutes the refs: a step's output is
-// {{tasks.X.outputs.parameters.output}}, a parameter
+// /tmp/sluice/output.json" (after Options.Command, if set). NAME is
+// {{tasks.name}}, the name of the DAG task calling the template, so steps
+// sharing a template pass only their input; a fan-out instance or a step
+// renamed (see Naming) gets its name as the parameter "step" instead. The
+// input is the parameter "i", a JSON document in which Argo substitutes
+// the refs: a step's output is {{tasks.X.outputs.parameters.o}}, a
+// parameter
 // {{workflow.parameters.NAME}}, a field of either an expression
 // {{=toJson(fromJSON(...)['Field'])}}, the exit handler's RunInfo an
 // expression over workflow.status and workflow.failures. The output is
-// the output parameter "output", read from the file (valueFrom.path).
+// the output parameter "o", read from the file (valueFrom.path). (Both
+// names are one letter because every step and every ref repeats them.)
 // Literal "{{" in inputs is escaped as "{\u007b", so user data is never
 // templated.
 //
@@ -50,7 +55,8 @@
 // Steps whose templates are equal (same image, resources, retries,
 // timeout, cache policy…) share one template and differ only in their
 // arguments, so the document grows with the number of distinct task
-// kinds, plus about 150 bytes per step.
+// kinds, plus about 200 bytes per step (the DAG task: its name, depends,
+// template and input).
 //
 // A dynamic fan-out is a task calling the wrapper DAG template
 // "each-STEP", whose one task runs with withParam over the list of the
@@ -71,8 +77,10 @@
 // "<pipeline>". DAG tasks are named after steps; a step name that begins
 // with a digit, which Argo rejects in tasks that use depends, gets the
 // prefix "s-" (the step's own name travels in the task's "step"
-// argument, which Watch reports). Templates are "task-<first step using
-// it>" and "each-<step>". Compiled output is deterministic.
+// argument, which Watch reports). Step templates are named "t1", "t2", …
+// in order of first use (every DAG task names its template, so the name
+// is kept short), fan-out wrappers "each-<step>". Compiled output is
+// deterministic.
 //
 // # Resources
 //

@@ -262,7 +262,7 @@ func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
 func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
 	name := dt.Name
 	for _, p := range dt.Arguments.Parameters {
-		if p.Name == "step" && p.Value != nil {
+		if p.Name == stepParam && p.Value != nil {
 			name = p.Value.String()
 		}
 	}

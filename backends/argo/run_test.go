@@ -104,7 +104,7 @@ func TestWatchSurvivesDroppedWatchAndAPIErrors(t *testing.T) {
 		default:
 			done := running.DeepCopy()
 			node.Phase = wfv1.NodeSucceeded
-			node.Outputs = &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(`{"V":1}`)}}}
+			node.Outputs = &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "o", Value: wfv1.AnyStringPtr(`{"V":1}`)}}}
 			done.Status = wfv1.WorkflowStatus{Phase: wfv1.WorkflowSucceeded, Nodes: wfv1.Nodes{"n1": node}}
 			w.Modify(done)
 		}

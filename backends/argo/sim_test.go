@@ -95,7 +95,7 @@ func (r *simRun) run(name string) {
 		r.wf.Status.StartedAt = metav1.Now()
 		r.wf.Status.Nodes = wfv1.Nodes{}
 	})
-	phase, _ := r.exec(wf.Name, r.tmpls[wf.Spec.Entrypoint], nil)
+	phase, _ := r.exec(wf.Name, r.tmpls[wf.Spec.Entrypoint], nil, nil)
 	status := map[wfv1.NodePhase]wfv1.WorkflowPhase{wfv1.NodeSucceeded: wfv1.WorkflowSucceeded, wfv1.NodeFailed: wfv1.WorkflowFailed, wfv1.NodeError: wfv1.WorkflowError}[phase]
 	if wf.Spec.OnExit != "" {
 		r.mu.Lock()
@@ -114,7 +114,7 @@ func (r *simRun) run(name string) {
 		r.globals["workflow.status"] = string(status)
 		r.globals["workflow.failures"] = strconv.Quote(string(b))
 		r.mu.Unlock()
-		if p, _ := r.exec(wf.Name+".onExit", r.tmpls[wf.Spec.OnExit], nil); p != wfv1.NodeSucceeded {
+		if p, _ := r.exec(wf.Name+".onExit", r.tmpls[wf.Spec.OnExit], nil, nil); p != wfv1.NodeSucceeded {
 			status = wfv1.WorkflowFailed
 		}
 	}
@@ -157,20 +157,20 @@ func hash(s string) uint32 {
 	return h
 }
 
-// exec runs tmpl as node name with the given arguments and returns its
-// phase and outputs.
-func (r *simRun) exec(name string, tmpl *wfv1.Template, args *wfv1.Arguments) (wfv1.NodePhase, *wfv1.Outputs) {
+// exec runs tmpl as node name with the given arguments and local
+// variables (tasks.name) and returns its phase and outputs.
+func (r *simRun) exec(name string, tmpl *wfv1.Template, args *wfv1.Arguments, local common.Parameters) (wfv1.NodePhase, *wfv1.Outputs) {
 	if args == nil {
 		args = &wfv1.Arguments{}
 	}
-	t, err := common.ProcessArgs(tmpl, args, r.globals, common.Parameters{}, false, r.ns, nil)
+	t, err := common.ProcessArgs(tmpl, args, r.globals, local.DeepCopy(), false, r.ns, nil)
 	if err != nil {
 		panic(fmt.Sprintf("sim: template %s: %v", tmpl.Name, err))
 	}
 	if t.DAG != nil {
 		return r.dag(name, t)
 	}
-	return r.pod(name, t, tmpl, args)
+	return r.pod(name, t, tmpl, args, local)
 }
 
 // dag runs a DAG template's tasks as their depends allow.
@@ -198,15 +198,21 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 			}
 			ready, omit := true, false
 			for _, term := range strings.Split(task.Depends, " && ") {
-				dep, _, _ := strings.Cut(term, ".")
+				// "X.Succeeded" or a bare "X", which Argo reads as
+				// X.Succeeded || X.Skipped || X.Daemoned.
+				dep, result, _ := strings.Cut(term, ".")
 				if dep == "" {
 					continue
 				}
 				ph, ok := done[dep]
-				if !ok {
+				switch {
+				case !ok:
 					ready = false
-				} else if ph != wfv1.NodeSucceeded {
+				case result == "Succeeded" && ph != wfv1.NodeSucceeded,
+					result == "" && ph != wfv1.NodeSucceeded && ph != wfv1.NodeSkipped:
 					omit = true
+				case result != "" && result != "Succeeded":
+					panic("sim: unsupported depends term " + term)
 				}
 			}
 			if omit {
@@ -338,20 +344,30 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	}
 	wg.Wait()
 	phase := wfv1.NodeSucceeded
-	var vals []string
+	vals := map[string][]string{} // output parameter -> values in order
+	var params []string
 	for i, ph := range phases {
 		if ph != wfv1.NodeSucceeded {
 			phase = wfv1.NodeFailed
 			continue
 		}
-		vals = append(vals, outs[i].Parameters[0].Value.String())
+		for _, p := range outs[i].Parameters {
+			if _, ok := vals[p.Name]; !ok {
+				params = append(params, p.Name)
+			}
+			vals[p.Name] = append(vals[p.Name], p.Value.String())
+		}
 	}
 	r.update(func() {
 		n := r.wf.Status.Nodes[nodeID(name)]
 		n.Phase = phase
 		r.wf.Status.Nodes[n.ID] = n
 	})
-	return phase, &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(aggregate(vals))}}}
+	agg := &wfv1.Outputs{}
+	for _, p := range params {
+		agg.Parameters = append(agg.Parameters, wfv1.Parameter{Name: p, Value: wfv1.AnyStringPtr(aggregate(vals[p]))})
+	}
+	return phase, agg
 }
 
 func (r *simRun) parentTemplate(nodeName string) *wfv1.Template {
@@ -402,7 +418,9 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 	}
 	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
 	r.setNode(n, nodeID(parent))
-	ph, out := r.exec(name, tmpl, args)
+	// Argo gives a template the name of the DAG task calling it (for a
+	// loop, the expanded name "task(i:item)").
+	ph, out := r.exec(name, tmpl, args, common.Parameters{"tasks.name": display})
 	r.mu.Lock()
 	n = r.wf.Status.Nodes[nodeID(name)]
 	r.mu.Unlock()
@@ -419,7 +437,7 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 
 // pod runs a container template: memoize, then attempts under the retry
 // strategy.
-func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments) (wfv1.NodePhase, *wfv1.Outputs) {
+func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments, local common.Parameters) (wfv1.NodePhase, *wfv1.Outputs) {
 	if t.Memoize != nil {
 		key := t.Memoize.Key
 		if strings.Contains(key, "{{") {
@@ -461,7 +479,9 @@ func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments) 
 	}
 	for i := 0; ; i++ {
 		// Argo substitutes the template again for every attempt, with retries.
-		ti, err := common.ProcessArgs(orig, args, r.globals, common.Parameters{"retries": strconv.Itoa(i)}, false, r.ns, nil)
+		li := local.DeepCopy()
+		li["retries"] = strconv.Itoa(i)
+		ti, err := common.ProcessArgs(orig, args, r.globals, li, false, r.ns, nil)
 		if err != nil {
 			panic(err)
 		}
@@ -563,5 +583,14 @@ func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outp
 	case err != nil:
 		return wfv1.NodeFailed, nil, err.Error(), "1"
 	}
-	return wfv1.NodeSucceeded, &wfv1.Outputs{Parameters: []wfv1.Parameter{{Name: "output", Value: wfv1.AnyStringPtr(string(res))}}}, "", "0"
+	// The task mode wrote res to its output file; Argo reads the output
+	// parameters from their files.
+	out = &wfv1.Outputs{}
+	for _, p := range t.Outputs.Parameters {
+		if p.ValueFrom == nil || p.ValueFrom.Path != backends.DefaultOutputFile {
+			panic(fmt.Sprintf("sim: output %q of a Go task is not read from %s", p.Name, backends.DefaultOutputFile))
+		}
+		out.Parameters = append(out.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(string(res))})
+	}
+	return wfv1.NodeSucceeded, out, "", "0"
 }
