@@ -3,6 +3,7 @@ package kubejob
 import (
 	"context"
 	"errors"
+	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,9 @@ type Options struct {
 type Backend struct {
 	client kubernetes.Interface
 	opts   Options
+
+	mu   sync.Mutex
+	runs map[string]*orchestrator // by run id: the runs orchestrated here
 }
 
 var (

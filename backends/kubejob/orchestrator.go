@@ -1,0 +1,996 @@
+package kubejob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	clientretry "k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Keys of the run record, the ConfigMap "sluice-run-<run>" that owns a
+// run's Jobs.
+const (
+	recordPrefix    = "sluice-run-"
+	recordPipeline  = "pipeline"
+	recordDigest    = "digest"
+	recordPhase     = "phase"
+	cachePrefix     = "sluice-cache-"
+	cacheOutput     = "output"
+	cacheTask       = "task"
+	queueKey        = "run"
+	instanceLabel   = "sluice.dev/instance"
+	onDemandMarker  = "sluice.dev/on-demand"
+	jobNameLabel    = "batch.kubernetes.io/job-name"
+	legacyJobLabel  = "job-name"
+	podReasonExpiry = "DeadlineExceeded"
+)
+
+// recordName is the name of run's record.
+func recordName(run string) string { return recordPrefix + run }
+
+// orchestrator drives one run: it watches the run's Jobs, Pods and record
+// through shared informers and, on every change, derives each step's state
+// from them (level-triggered, so a restarted orchestrator continues where
+// the last one stopped) and creates or deletes what that state calls for.
+// All work happens in one worker goroutine fed by a rate-limited queue.
+type orchestrator struct {
+	client kubernetes.Interface
+	ns     string
+	plan   *backends.Plan
+	run    string
+	tmpl   map[string]*batchv1.Job // by step name, labelled for this run
+	params map[string]json.RawMessage
+	digest string
+	trace  string
+
+	factory informers.SharedInformerFactory
+	jobs    batchlisters.JobLister
+	pods    corelisters.PodLister
+	records corelisters.ConfigMapLister
+	queue   workqueue.TypedRateLimitingInterface[string]
+	sel     labels.Selector
+
+	// Worker state: only the worker goroutine uses it.
+	owner   metav1.OwnerReference
+	started time.Time
+	cached  map[string]json.RawMessage // cache key -> output; nil value: a miss
+	stored  map[string]bool            // cache keys written by this run
+	failed  map[string]string          // Job name -> why it cannot be created
+	seen    map[string]time.Time       // Job name -> when its failure was first seen
+
+	canceling atomic.Bool // Cancel was called in this process
+
+	mu       sync.Mutex
+	status   *backends.RunStatus // replaced, never modified, once published
+	changed  chan struct{}       // closed and replaced when status changes
+	finished bool
+	fatal    error
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan, run string, tmpl map[string]*batchv1.Job, trace string) *orchestrator {
+	o := &orchestrator{
+		client: client, ns: ns, plan: plan, run: run, tmpl: tmpl, trace: trace,
+		params:  backends.ParamValues(plan),
+		sel:     labels.SelectorFromSet(labels.Set{LabelRun: run}),
+		cached:  map[string]json.RawMessage{},
+		stored:  map[string]bool{},
+		failed:  map[string]string{},
+		seen:    map[string]time.Time{},
+		changed: make(chan struct{}),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sluice-" + run}),
+	}
+	o.digest = o.computeDigest()
+	return o
+}
+
+// computeDigest identifies what the run runs: the Job templates and the
+// parameters. A run id resumed with a different pipeline is refused.
+func (o *orchestrator) computeDigest() string {
+	h := sha256.New()
+	names := slices.Sorted(maps.Keys(o.tmpl))
+	for _, n := range names {
+		b, _ := json.Marshal(o.tmpl[n].Spec)
+		h.Write([]byte(n))
+		h.Write(b)
+	}
+	b, _ := json.Marshal(o.params)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// apiBackoff retries transient API errors before giving up to the queue.
+var apiBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 12, Cap: 2 * time.Second}
+
+// transient reports whether an API error is worth retrying as it is.
+func transient(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err),
+		apierrors.IsUnauthorized(err), apierrors.IsRequestEntityTooLargeError(err),
+		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return true
+}
+
+// start makes sure the run's record exists and belongs to this plan,
+// then starts the informers and the worker.
+func (o *orchestrator) start(ctx context.Context) error {
+	if err := o.ensureRecord(ctx); err != nil {
+		return err
+	}
+	octx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	o.stop = stop
+	o.factory = informers.NewSharedInformerFactoryWithOptions(o.client, 0,
+		informers.WithNamespace(o.ns),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.sel.String() }))
+	ji := o.factory.Batch().V1().Jobs()
+	pi := o.factory.Core().V1().Pods()
+	ci := o.factory.Core().V1().ConfigMaps()
+	handler := cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			m, ok := obj.(metav1.Object)
+			return ok && m.GetLabels()[LabelRun] == o.run
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { o.queue.Add(queueKey) },
+			UpdateFunc: func(any, any) { o.queue.Add(queueKey) },
+			DeleteFunc: func(any) { o.queue.Add(queueKey) },
+		},
+	}
+	for _, inf := range []cache.SharedIndexInformer{ji.Informer(), pi.Informer(), ci.Informer()} {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			stop()
+			return fmt.Errorf("kubejob: run %s: %w", o.run, err)
+		}
+	}
+	o.jobs, o.pods, o.records = ji.Lister(), pi.Lister(), ci.Lister()
+	o.factory.Start(octx.Done())
+	for typ, ok := range o.factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			stop()
+			o.factory.Shutdown()
+			return fmt.Errorf("kubejob: run %s: the %v informer did not sync: %w", o.run, typ, context.Cause(ctx))
+		}
+	}
+	o.queue.Add(queueKey)
+	o.wg.Add(1)
+	go o.work(octx)
+	return nil
+}
+
+// close stops the worker and the informers without touching the run:
+// another orchestrator may resume it.
+func (o *orchestrator) close() {
+	if o.stop == nil {
+		return
+	}
+	o.stop()
+	o.queue.ShutDown()
+	o.wg.Wait()
+	o.factory.Shutdown()
+	o.mu.Lock()
+	if !o.finished && o.fatal == nil {
+		o.fatal = fmt.Errorf("kubejob: run %s: orchestrator stopped; Submit with RunID %q resumes it", o.run, o.run)
+		close(o.changed)
+		o.changed = make(chan struct{})
+	}
+	o.mu.Unlock()
+}
+
+// ensureRecord creates the run's record, or checks the one there: a run
+// id belongs to one pipeline and one set of parameters.
+func (o *orchestrator) ensureRecord(ctx context.Context) error {
+	want := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: recordName(o.run), Namespace: o.ns,
+			Labels: map[string]string{LabelPipeline: o.plan.Name, LabelRun: o.run},
+		},
+		Data: map[string]string{recordPipeline: o.plan.Name, recordDigest: o.digest},
+	}
+	var got *corev1.ConfigMap
+	err := clientretry.OnError(apiBackoff, transient, func() error {
+		cm, err := o.client.CoreV1().ConfigMaps(o.ns).Create(ctx, want, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			cm, err = o.client.CoreV1().ConfigMaps(o.ns).Get(ctx, want.Name, metav1.GetOptions{})
+		}
+		got = cm
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kubejob: run %s: record %s: %w", o.run, want.Name, err)
+	}
+	if got.Data[recordPipeline] != o.plan.Name || got.Data[recordDigest] != o.digest {
+		return fmt.Errorf("kubejob: run id %q is taken by a run of pipeline %q with other steps or parameters (record %s, digest %s, want %s); choose another run id",
+			o.run, got.Data[recordPipeline], got.Name, got.Data[recordDigest], o.digest)
+	}
+	o.owner = metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: got.Name, UID: got.UID}
+	o.started = got.CreationTimestamp.Time
+	if o.started.IsZero() {
+		o.started = time.Now()
+	}
+	return nil
+}
+
+// markCanceled records in the run's record that the run was canceled, so
+// that every orchestrator of the run, now or resumed later, stops it.
+func (o *orchestrator) markCanceled(ctx context.Context) error {
+	o.canceling.Store(true)
+	o.queue.Add(queueKey)
+	patch := []byte(`{"data":{"` + recordPhase + `":"` + string(backends.PhaseCanceled) + `"}}`)
+	return clientretry.OnError(apiBackoff, transient, func() error {
+		_, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+}
+
+func (o *orchestrator) work(ctx context.Context) {
+	defer o.wg.Done()
+	for {
+		k, quit := o.queue.Get()
+		if quit {
+			return
+		}
+		done, after, err := o.reconcile(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			o.queue.AddRateLimited(k)
+		default:
+			o.queue.Forget(k)
+			if after > 0 {
+				o.queue.AddAfter(k, after)
+			}
+		}
+		o.queue.Done(k)
+		if done {
+			o.mu.Lock()
+			o.finished = true
+			close(o.changed)
+			o.changed = make(chan struct{})
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// publish makes st the current status when it differs.
+func (o *orchestrator) publish(st *backends.RunStatus) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.status != nil && reflect.DeepEqual(o.status, st) {
+		return
+	}
+	o.status = st
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+// snapshot returns the current status, a channel closed at the next
+// change, and whether the run is over (or the orchestrator stopped).
+func (o *orchestrator) snapshot() (*backends.RunStatus, <-chan struct{}, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.status, o.changed, o.finished, o.fatal
+}
+
+// pass is what one reconcile sees and decides.
+type pass struct {
+	ctx      context.Context
+	now      time.Time
+	canceled bool
+	jobs     map[string]*batchv1.Job
+	pods     map[string][]*corev1.Pod // by Job name, oldest first
+	errs     []error
+	after    time.Duration // reconcile again after this long (backoff)
+}
+
+func (p *pass) fail(err error) { p.errs = append(p.errs, err) }
+
+func (p *pass) wakeIn(d time.Duration) {
+	if d > 0 && (p.after == 0 || d < p.after) {
+		p.after = d
+	}
+}
+
+// reconcile derives the run's status from the cluster, creates the Jobs
+// of the steps that are ready and deletes what a cancel stops. It reports
+// whether the run is over, when to look again (a retry's backoff), and
+// the API errors that call for a rate-limited retry.
+func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, error) {
+	p := &pass{ctx: ctx, now: time.Now(), jobs: map[string]*batchv1.Job{}, pods: map[string][]*corev1.Pod{}}
+	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil && rec.Data[recordPhase] == string(backends.PhaseCanceled) {
+		p.canceled = true
+	}
+	if o.canceling.Load() {
+		p.canceled = true
+	}
+	jobs, err := o.jobs.Jobs(o.ns).List(o.sel)
+	if err != nil {
+		return false, 0, err
+	}
+	for _, j := range jobs {
+		p.jobs[j.Name] = j
+	}
+	pods, err := o.pods.Pods(o.ns).List(o.sel)
+	if err != nil {
+		return false, 0, err
+	}
+	for _, pod := range pods {
+		j := pod.Labels[jobNameLabel]
+		if j == "" {
+			j = pod.Labels[legacyJobLabel]
+		}
+		p.pods[j] = append(p.pods[j], pod)
+	}
+	for _, list := range p.pods {
+		slices.SortFunc(list, func(a, b *corev1.Pod) int {
+			if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+	}
+
+	st := &backends.RunStatus{RunID: o.run, Pipeline: o.plan.Name, Phase: backends.PhaseRunning, Started: o.started}
+	outputs := map[string]json.RawMessage{}
+	phases := map[string]backends.Phase{}
+	values := backends.Values{Params: o.params, Output: func(s string) (json.RawMessage, bool) {
+		v, ok := outputs[s]
+		return v, ok
+	}}
+	bodyDone := true
+	var failed []string
+	for i := range o.plan.Steps {
+		s := &o.plan.Steps[i]
+		ss := o.step(p, s, values, phases)
+		st.Steps = append(st.Steps, ss)
+		phases[s.Name] = ss.Phase
+		switch ss.Phase {
+		case backends.PhaseSucceeded, backends.PhaseCached:
+			outputs[s.Name] = ss.Output
+		case backends.PhaseFailed:
+			failed = append(failed, s.Name)
+		}
+		if !ss.Phase.Done() {
+			bodyDone = false
+		}
+	}
+	phase := backends.PhaseSucceeded
+	switch {
+	case p.canceled:
+		phase = backends.PhaseCanceled
+	case len(failed) > 0:
+		phase = backends.PhaseFailed
+	}
+	done := bodyDone
+	if e := o.plan.Exit; e != nil {
+		ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
+		if bodyDone {
+			info := backends.RunInfo{Phase: phase, Failed: failed}
+			v := backends.Values{Params: o.params, Output: values.Output, Info: &info}
+			in, ierr := e.Input.Resolve(v.Value)
+			u := o.unit(p, e, nil, in, ierr, true, false)
+			ss = u.status(e.Name)
+			if ss.Phase == backends.PhaseFailed && phase == backends.PhaseSucceeded {
+				phase = backends.PhaseFailed
+				failed = append(failed, e.Name)
+			}
+		}
+		st.Steps = append(st.Steps, ss)
+		done = bodyDone && ss.Phase.Done()
+	}
+	if done {
+		st.Phase = phase
+		st.Finished = latestFinish(st.Steps)
+		switch {
+		case phase == backends.PhaseCanceled:
+			st.Message = "canceled"
+		case len(failed) > 0:
+			st.Message = "failed: " + strings.Join(failed, ", ")
+		}
+	}
+	o.publish(st)
+	return done, p.after, errors.Join(p.errs...)
+}
+
+func latestFinish(steps []backends.StepStatus) time.Time {
+	var t time.Time
+	for _, s := range steps {
+		if s.Finished.After(t) {
+			t = s.Finished
+		}
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t
+}
+
+// step derives the status of a plan step, creating its Jobs when it is
+// ready.
+func (o *orchestrator) step(p *pass, s *backends.Step, values backends.Values, phases map[string]backends.Phase) backends.StepStatus {
+	ss := backends.StepStatus{Name: s.Name, Phase: backends.PhasePending}
+	for _, d := range s.DependsOn {
+		switch phases[d] {
+		case backends.PhaseFailed:
+			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("upstream step %q failed", d)
+			return ss
+		}
+	}
+	for _, d := range s.DependsOn {
+		switch ph := phases[d]; {
+		case ph == backends.PhaseSkipped:
+			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("upstream step %q was skipped", d)
+			return ss
+		case ph == backends.PhaseCanceled:
+			ss.Phase, ss.Message = backends.PhaseCanceled, "canceled before it started"
+			return ss
+		case !ph.Done():
+			if p.canceled {
+				ss.Phase, ss.Message = backends.PhaseCanceled, "canceled before it started"
+			}
+			return ss
+		}
+	}
+	if s.When != nil {
+		ok, err := s.When.Eval(values.Value)
+		switch {
+		case err != nil:
+			ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err)
+			return ss
+		case !ok:
+			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When)
+			return ss
+		}
+	}
+	if s.ForEach == nil {
+		in, err := s.Input.Resolve(values.Value)
+		return o.unit(p, s, nil, in, err, !p.canceled, p.canceled).status(s.Name)
+	}
+	return o.fanOut(p, s, values)
+}
+
+// fanOut derives a ForEach step from its instances, creating instance
+// Jobs in element order up to the parallelism cap.
+func (o *orchestrator) fanOut(p *pass, s *backends.Step, values backends.Values) backends.StepStatus {
+	ss := backends.StepStatus{Name: s.Name, Phase: backends.PhaseRunning}
+	items, err := values.Items(s)
+	if err != nil {
+		ss.Phase, ss.Message = backends.PhaseFailed, err.Error()
+		return ss
+	}
+	running := 0
+	units := make([]unitState, len(items))
+	for i, item := range items {
+		in, ierr := s.Input.Resolve(values.WithItem(item).Value)
+		mayStart := !p.canceled && (s.ForEach.Parallelism == 0 || running < s.ForEach.Parallelism)
+		units[i] = o.unit(p, s, []string{strconv.Itoa(i)}, in, ierr, mayStart, p.canceled)
+		if units[i].exists && !units[i].phase.Done() {
+			running++
+		}
+	}
+	outs := make([]json.RawMessage, len(units))
+	allDone, allCached, canceled := true, len(units) > 0, false
+	failedAt := -1
+	for i, u := range units {
+		in := u.status(fmt.Sprintf("%s[%d]", s.Name, i))
+		ss.Instances = append(ss.Instances, in)
+		outs[i] = u.output
+		switch u.phase {
+		case backends.PhaseFailed:
+			if failedAt < 0 {
+				failedAt = i
+			}
+		case backends.PhaseCanceled:
+			canceled = true
+		case backends.PhaseSucceeded:
+			allCached = false
+		}
+		if !u.phase.Done() {
+			allDone = false
+		}
+		if !in.Started.IsZero() && (ss.Started.IsZero() || in.Started.Before(ss.Started)) {
+			ss.Started = in.Started
+		}
+		if in.Finished.After(ss.Finished) {
+			ss.Finished = in.Finished
+		}
+	}
+	if !allDone {
+		ss.Finished = time.Time{}
+		return ss
+	}
+	switch {
+	case failedAt >= 0:
+		ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("instance %d failed: %s", failedAt, ss.Instances[failedAt].Message)
+	case canceled:
+		ss.Phase, ss.Message = backends.PhaseCanceled, "canceled"
+	default:
+		b, err := json.Marshal(outs)
+		if err != nil {
+			ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("collect instance outputs: %v", err)
+			break
+		}
+		ss.Output, ss.Phase = b, backends.PhaseSucceeded
+		if allCached {
+			ss.Phase = backends.PhaseCached
+		}
+	}
+	return ss
+}
+
+// unitState is the state of one task: a step, or one instance of a
+// fan-out.
+type unitState struct {
+	phase    backends.Phase
+	exists   bool // a Job of it exists
+	attempts []backends.Attempt
+	output   json.RawMessage
+	message  string
+	cacheKey string
+}
+
+func (u unitState) status(name string) backends.StepStatus {
+	ss := backends.StepStatus{Name: name, Phase: u.phase, Attempts: u.attempts, Output: u.output, Message: u.message, CacheKey: u.cacheKey}
+	if len(u.attempts) > 0 {
+		ss.Started = u.attempts[0].Started
+		if u.phase.Done() {
+			ss.Finished = u.attempts[len(u.attempts)-1].Finished
+		}
+	}
+	return ss
+}
+
+// unit derives the state of one task from its Jobs: "<base>" for the
+// first, "<base>-r<k>" for the k-th infrastructure retry. It creates the
+// first Job when mayStart, the next one after an infrastructure failure
+// while the Infra budget lasts, and deletes a running Job when stopping.
+func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input json.RawMessage, inputErr error, mayStart, stopping bool) unitState {
+	u := unitState{phase: backends.PhasePending}
+	retry := task.Retry{}
+	if s.Task.Retry != nil {
+		retry = *s.Task.Retry
+	}
+	names := make([]string, retry.Infra+1)
+	var chain []*batchv1.Job
+	for k := range names {
+		ps := append([]string{s.Name}, parts...)
+		if k > 0 {
+			ps = append(ps, retryPrefix+strconv.Itoa(k))
+		}
+		names[k] = jobName(o.run, ps...)
+		if j := p.jobs[names[k]]; j != nil {
+			chain = append(chain, j)
+		}
+	}
+	if inputErr != nil && len(chain) == 0 {
+		u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("input: %v", inputErr)
+		return u
+	}
+	if s.Cache.Enabled && inputErr == nil {
+		if parts, err := backends.NewCacheKeyParts(s, input); err == nil {
+			u.cacheKey = parts.Key()
+		}
+	}
+	if len(chain) == 0 {
+		if stopping {
+			u.phase, u.message = backends.PhaseCanceled, "canceled before it started"
+			return u
+		}
+		if u.cacheKey != "" {
+			out, hit, err := o.lookup(p.ctx, u.cacheKey)
+			if err != nil {
+				p.fail(err)
+				return u
+			}
+			if hit {
+				u.phase, u.output = backends.PhaseCached, out
+				return u
+			}
+		}
+		if !mayStart {
+			return u
+		}
+		return o.create(p, s, parts, names[0], input, 0, appBudgetLeft(retry, nil), false, u)
+	}
+	u.exists = true
+	latest := chain[len(chain)-1]
+	k := slices.Index(names, latest.Name)
+	onDemand := func(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
+	appFailures := 0
+	for _, j := range chain {
+		for _, pod := range p.pods[j.Name] {
+			a := attemptOf(s, pod, onDemand(j))
+			a.Number = len(u.attempts) + 1
+			if a.Reason == backends.ReasonApp {
+				appFailures++
+			}
+			u.attempts = append(u.attempts, a)
+		}
+	}
+	switch cond := terminal(latest); {
+	case cond == batchv1.JobComplete:
+		pod := lastPod(p.pods[latest.Name], corev1.PodSucceeded)
+		if pod == nil {
+			// The pod informer has not caught up with the Job's.
+			u.phase = backends.PhaseRunning
+			return u
+		}
+		out, err := outputOf(s, pod)
+		if err != nil {
+			u.phase, u.message = backends.PhaseFailed, err.Error()
+			return u
+		}
+		u.phase, u.output = backends.PhaseSucceeded, out
+		if u.cacheKey != "" && !o.stored[u.cacheKey] {
+			if err := o.store(p.ctx, s, u.cacheKey, out); err != nil {
+				p.fail(err)
+			}
+		}
+		return u
+	case cond == batchv1.JobFailed:
+		pod := lastPod(p.pods[latest.Name], corev1.PodFailed)
+		if pod == nil {
+			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest, batchv1.JobFailed)
+			return u
+		}
+		a := attemptOf(s, pod, onDemand(latest))
+		if a.Reason == backends.ReasonInfra && k < retry.Infra && !stopping && isRetriable(pod) {
+			// The backoff runs from when this orchestrator saw the failure,
+			// not from the Job's timestamps: the API server's clock is
+			// not ours.
+			seen, ok := o.seen[latest.Name]
+			if !ok {
+				seen = p.now
+				o.seen[latest.Name] = seen
+			}
+			if d := retry.Backoff.Delay(len(u.attempts)) - p.now.Sub(seen); d > 0 {
+				u.phase = backends.PhaseRunning
+				p.wakeIn(d)
+				return u
+			}
+			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && k+1 == retry.Infra
+			return o.create(p, s, parts, names[k+1], input, k+1, appBudgetLeft(retry, &appFailures), od, u)
+		}
+		u.phase, u.message = backends.PhaseFailed, a.Message
+		if a.Reason == backends.ReasonInfra && k >= retry.Infra {
+			u.message = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", a.Message, retry.Infra)
+		}
+		return u
+	}
+	if stopping {
+		if err := o.delete(p.ctx, latest.Name); err != nil {
+			p.fail(err)
+			u.phase = backends.PhaseRunning
+			return u
+		}
+		for i := range u.attempts {
+			if !u.attempts[i].Phase.Done() {
+				u.attempts[i].Phase = backends.PhaseCanceled
+			}
+		}
+		u.phase, u.message = backends.PhaseCanceled, "canceled"
+		return u
+	}
+	u.phase = backends.PhaseRunning
+	return u
+}
+
+// appBudgetLeft is the backoffLimit of a step's next Job: the App budget
+// less the application failures its earlier Jobs had.
+func appBudgetLeft(r task.Retry, used *int) int32 {
+	n := r.App
+	if used != nil {
+		n -= *used
+	}
+	return int32(max(n, 0))
+}
+
+// create creates Job name, the k-th of a task; a Job that is already
+// there counts as created (a create whose response was lost, or a
+// resumed run). A Job that cannot be made fails the task.
+func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name string, input json.RawMessage, k int, backoffLimit int32, onDemand bool, u unitState) unitState {
+	if why, ok := o.failed[name]; ok {
+		u.phase, u.message = backends.PhaseFailed, why
+		return u
+	}
+	j, err := o.newJob(s, parts, name, input, backoffLimit, onDemand)
+	if err == nil {
+		_, err = o.client.BatchV1().Jobs(o.ns).Create(p.ctx, j, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+	}
+	switch {
+	case err == nil:
+		u.exists, u.phase = true, backends.PhaseRunning
+	case transient(err):
+		p.fail(fmt.Errorf("kubejob: create Job %s: %w", name, err))
+		if k > 0 {
+			u.phase = backends.PhaseRunning
+		}
+	default:
+		why := fmt.Sprintf("cannot create Job %s: %v", name, err)
+		o.failed[name] = why
+		u.phase, u.message = backends.PhaseFailed, why
+	}
+	return u
+}
+
+// newJob builds a task's Job from its step's template: the resolved input
+// filled in, owned by the run's record, with the App budget left and, for
+// the on-demand fall-back, the on-demand placement.
+func (o *orchestrator) newJob(s *backends.Step, parts []string, name string, input json.RawMessage, backoffLimit int32, onDemand bool) (*batchv1.Job, error) {
+	t := o.tmpl[s.Name]
+	if t == nil {
+		return nil, fmt.Errorf("no Job template for step %q", s.Name)
+	}
+	j := t.DeepCopy()
+	j.Name, j.Namespace = name, o.ns
+	j.OwnerReferences = []metav1.OwnerReference{o.owner}
+	j.Spec.BackoffLimit = ptr.To(backoffLimit)
+	if len(parts) > 0 {
+		j.Labels[instanceLabel] = parts[0]
+		j.Spec.Template.Labels[instanceLabel] = parts[0]
+	}
+	pod := &j.Spec.Template.Spec
+	ctr := &pod.Containers[0]
+	if isContainer(s) {
+		cmd, args, env, err := backends.RenderCommand(s.Task, input)
+		if err != nil {
+			return nil, fmt.Errorf("render the command: %w", err)
+		}
+		ctr.Command, ctr.Args, ctr.Env = cmd, args, nil
+		for _, e := range env {
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		}
+		j.Annotations[AnnotationInput] = string(input)
+	} else {
+		if len(input) > MaxInputArg {
+			return nil, fmt.Errorf("the resolved input is %d bytes, over the %d-byte limit of a command-line argument; pass large data by URI: %w", len(input), MaxInputArg, ErrTooLarge)
+		}
+		i := slices.Index(ctr.Args, "-input")
+		if i < 0 || i+1 >= len(ctr.Args) {
+			return nil, fmt.Errorf("the Job template of step %q has no -input argument", s.Name)
+		}
+		ctr.Args[i+1] = string(input)
+	}
+	if o.trace != "" {
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: o.trace})
+	}
+	if onDemand {
+		od := s.Resolved.OnDemand
+		pod.NodeSelector, pod.Tolerations, pod.Affinity = od.NodeSelector, od.Tolerations, od.Affinity
+		j.Labels[onDemandMarker] = "true"
+		j.Spec.Template.Labels[onDemandMarker] = "true"
+	}
+	return j, nil
+}
+
+func (o *orchestrator) delete(ctx context.Context, name string) error {
+	err := o.client.BatchV1().Jobs(o.ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kubejob: delete Job %s: %w", name, err)
+	}
+	return nil
+}
+
+// cacheName is the ConfigMap holding the output cached under key.
+func cacheName(key string) string { return cachePrefix + key }
+
+// lookup reads the cache entry of key once per run.
+func (o *orchestrator) lookup(ctx context.Context, key string) (json.RawMessage, bool, error) {
+	if out, ok := o.cached[key]; ok {
+		return out, out != nil, nil
+	}
+	cm, err := o.client.CoreV1().ConfigMaps(o.ns).Get(ctx, cacheName(key), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		o.cached[key] = nil
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("kubejob: cache lookup %s: %w", cacheName(key), err)
+	}
+	out := json.RawMessage(cm.Data[cacheOutput])
+	if !json.Valid(out) {
+		o.cached[key] = nil
+		return nil, false, nil
+	}
+	o.cached[key] = out
+	return out, true, nil
+}
+
+// store writes the output of a successful cached task; an entry already
+// there (another run's) is left as it is.
+func (o *orchestrator) store(ctx context.Context, s *backends.Step, key string, out json.RawMessage) error {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: cacheName(key), Namespace: o.ns,
+			Labels: map[string]string{LabelPipeline: o.plan.Name, "sluice.dev/cache": "true"},
+		},
+		Data: map[string]string{cacheOutput: string(out), cacheTask: s.Task.Name},
+	}
+	_, err := o.client.CoreV1().ConfigMaps(o.ns).Create(ctx, cm, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubejob: cache store %s: %w", cm.Name, err)
+	}
+	o.stored[key] = true
+	return nil
+}
+
+// terminal returns JobComplete or JobFailed when the Job has that
+// condition, else "".
+func terminal(j *batchv1.Job) batchv1.JobConditionType {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.Type
+		}
+	}
+	return ""
+}
+
+func conditionMessage(j *batchv1.Job, t batchv1.JobConditionType) string {
+	for _, c := range j.Status.Conditions {
+		if c.Type == t {
+			return strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+	}
+	return ""
+}
+
+// lastPod returns the newest pod in phase ph.
+func lastPod(pods []*corev1.Pod, ph corev1.PodPhase) *corev1.Pod {
+	for i := len(pods) - 1; i >= 0; i-- {
+		if pods[i].Status.Phase == ph {
+			return pods[i]
+		}
+	}
+	return nil
+}
+
+// mainState returns the terminated state of the pod's task container.
+func mainState(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == ContainerName {
+			return cs.State.Terminated
+		}
+	}
+	return nil
+}
+
+func disrupted(pod *corev1.Pod) (corev1.PodCondition, bool) {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return c, true
+		}
+	}
+	return corev1.PodCondition{}, false
+}
+
+// isRetriable is false for a wrong invocation (exit status 2), which no
+// retry can mend.
+func isRetriable(pod *corev1.Pod) bool {
+	t := mainState(pod)
+	return t == nil || t.ExitCode != exitInvalid
+}
+
+// attemptOf maps a pod of a task's Job to an attempt.
+func attemptOf(s *backends.Step, pod *corev1.Pod, onDemand bool) backends.Attempt {
+	a := backends.Attempt{Phase: backends.PhaseRunning, OnDemand: onDemand, Started: pod.CreationTimestamp.Time}
+	if pod.Status.StartTime != nil {
+		a.Started = pod.Status.StartTime.Time
+	}
+	t := mainState(pod)
+	if t != nil {
+		a.Finished = t.FinishedAt.Time
+	}
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded:
+		a.Phase = backends.PhaseSucceeded
+		return a
+	case corev1.PodFailed:
+	default:
+		return a
+	}
+	a.Phase, a.Reason = backends.PhaseFailed, backends.ReasonApp
+	msg := ""
+	if t != nil {
+		msg = strings.TrimSpace(t.Message)
+	}
+	switch c, ok := disrupted(pod); {
+	case ok:
+		a.Reason = backends.ReasonInfra
+		a.Message = strings.TrimSpace("disrupted (" + c.Reason + "): " + c.Message)
+	case pod.Status.Reason == podReasonExpiry:
+		a.Message = "timed out after " + s.Task.Timeout.String()
+	case t != nil && t.ExitCode == backends.ExitInfrastructure:
+		a.Reason = backends.ReasonInfra
+		a.Message = "infrastructure failure: " + msg
+	case t != nil && t.ExitCode == exitInvalid && !isContainer(s):
+		a.Message = "invalid task invocation (not retried): " + msg
+	case msg != "":
+		a.Message = msg
+	case t != nil:
+		a.Message = fmt.Sprintf("exit status %d (%s)", t.ExitCode, t.Reason)
+	default:
+		a.Message = strings.TrimSpace(pod.Status.Reason + ": " + pod.Status.Message)
+	}
+	if a.Finished.IsZero() {
+		a.Finished = a.Started
+	}
+	return a
+}
+
+// outputOf reads a finished task's output from its pod's termination
+// message.
+func outputOf(s *backends.Step, pod *corev1.Pod) (json.RawMessage, error) {
+	t := mainState(pod)
+	if t == nil {
+		return nil, fmt.Errorf("pod %s succeeded without a terminated state for container %s", pod.Name, ContainerName)
+	}
+	msg := []byte(t.Message)
+	if isContainer(s) {
+		files := map[string][]byte{}
+		if len(s.Task.Outputs) == 1 {
+			files[s.Task.Outputs[0].Field] = msg
+		}
+		out, err := backends.AssembleOutput(s.Task, files)
+		if err != nil {
+			return nil, fmt.Errorf("output: %w%s", err, sizeHint(msg))
+		}
+		return out, nil
+	}
+	if !json.Valid(msg) {
+		return nil, fmt.Errorf("output: pod %s's termination message is not JSON%s", pod.Name, sizeHint(msg))
+	}
+	return append(json.RawMessage(nil), msg...), nil
+}
+
+func sizeHint(msg []byte) string {
+	if len(msg) >= MaxTerminationMessage {
+		return fmt.Sprintf(": it was cut at %d bytes, the most a termination message holds; return large outputs as a URI to object storage", MaxTerminationMessage)
+	}
+	return ""
+}

@@ -1,0 +1,198 @@
+package kubejob
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/naming"
+)
+
+var (
+	_ backends.Submitter = (*Backend)(nil)
+	_ backends.Watcher   = (*Backend)(nil)
+	_ backends.Canceler  = (*Backend)(nil)
+)
+
+// Submit starts orchestrating a run of a, an artifact this Backend
+// compiled, in this process, and returns the run id: opts.RunID, else
+// Options.RunID, else "<pipeline>-<5 random characters>". Submitting a
+// run id that exists in the cluster resumes that run (see "# Resuming" in
+// the package doc); a run id taken by another pipeline, or by this one
+// with other parameters, is an error. The orchestrator keeps running in
+// the background until the run is over, Cancel, or Close.
+func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
+	art, ok := a.(*artifact)
+	if !ok {
+		return "", fmt.Errorf("kubejob: Submit needs an artifact this backend compiled, got %T", a)
+	}
+	if b.client == nil {
+		return "", fmt.Errorf("kubejob: this Backend has no Kubernetes client (New(nil, ...) only compiles); pass one to New: %w", errors.ErrUnsupported)
+	}
+	id := ""
+	if opts != nil {
+		id = opts.RunID
+	}
+	if id == "" {
+		id = b.opts.RunID
+	}
+	if id == "" {
+		id = naming.Fit(art.plan.Name, naming.MaxLabel-6) + "-" + randomSuffix()
+	}
+	if _, err := runID(art.plan.Name, id); err != nil {
+		return "", err
+	}
+	if err := art.namesFor(id); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	if o := b.runs[id]; o != nil {
+		if _, _, finished, fatal := o.snapshot(); !finished && fatal == nil {
+			b.mu.Unlock()
+			return id, nil // already orchestrated here
+		}
+		delete(b.runs, id)
+	}
+	b.mu.Unlock()
+
+	o := newOrchestrator(b.client, b.namespace(), art.plan, id, art.templates(id), backends.TraceParent(ctx))
+	if err := o.start(ctx); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	if b.runs == nil {
+		b.runs = map[string]*orchestrator{}
+	}
+	b.runs[id] = o
+	b.mu.Unlock()
+	return id, nil
+}
+
+// Watch follows a run this Backend submitted until it ends or ctx is done.
+func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
+	o := b.run(runID)
+	if o == nil {
+		return nil, fmt.Errorf("kubejob: run %q was not submitted through this Backend; Submit it with that RunID to resume and watch it", runID)
+	}
+	var last *backends.RunStatus
+	for {
+		st, changed, finished, fatal := o.snapshot()
+		if st != nil && st != last {
+			last = st
+			if opts != nil && opts.Progress != nil {
+				opts.Progress(st.Clone())
+			}
+		}
+		switch {
+		case finished:
+			return last.Clone(), nil
+		case fatal != nil:
+			return cloneOrNil(last), fatal
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return cloneOrNil(last), context.Cause(ctx)
+		}
+	}
+}
+
+func cloneOrNil(st *backends.RunStatus) *backends.RunStatus {
+	if st == nil {
+		return nil
+	}
+	return st.Clone()
+}
+
+// Cancel stops a run: it records the cancel in the run's record (so an
+// orchestrator resumed later stops too), deletes the Jobs that are still
+// running, with background propagation so their pods go with them, lets
+// the exit handler run with the run's phase Canceled, and starts no other
+// step. Watch returns once the exit handler has ended.
+func (b *Backend) Cancel(ctx context.Context, runID string) error {
+	o := b.run(runID)
+	if o == nil {
+		return fmt.Errorf("kubejob: run %q was not submitted through this Backend; Submit it with that RunID, then Cancel", runID)
+	}
+	if err := o.markCanceled(ctx); err != nil {
+		return fmt.Errorf("kubejob: cancel run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// Close stops every orchestrator this Backend runs, leaving their runs as
+// they are in the cluster: Jobs already created finish on their own, and
+// Submit with the same run id (from this or another process) resumes
+// each run where it stopped. Watch calls on those runs return an error.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	runs := b.runs
+	b.runs = nil
+	b.mu.Unlock()
+	for _, o := range runs {
+		o.close()
+	}
+	return nil
+}
+
+func (b *Backend) run(id string) *orchestrator {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runs[id]
+}
+
+func (b *Backend) namespace() string {
+	if b.opts.Namespace != "" {
+		return b.opts.Namespace
+	}
+	return "default"
+}
+
+// randomSuffix returns 5 random lowercase alphanumerics, as the API server
+// does for generateName.
+func randomSuffix() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	var b [5]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:])
+}
+
+// namesFor checks that the step Jobs of run id have names that cannot
+// collide.
+func (a *artifact) namesFor(id string) error {
+	var steps []*backends.Step
+	for i := range a.plan.Steps {
+		steps = append(steps, &a.plan.Steps[i])
+	}
+	if a.plan.Exit != nil {
+		steps = append(steps, a.plan.Exit)
+	}
+	_, err := jobNames(id, steps)
+	return err
+}
+
+// templates returns the compiled Jobs by step name, labelled for run id.
+// They are the Jobs as compiled, after CompileOptions.BeforeEmit.
+func (a *artifact) templates(id string) map[string]*batchv1.Job {
+	out := make(map[string]*batchv1.Job, len(a.objs.jobs))
+	for _, j := range a.objs.jobs {
+		c := j.DeepCopy()
+		c.Labels[LabelRun] = id
+		if c.Spec.Template.Labels == nil {
+			c.Spec.Template.Labels = map[string]string{}
+		}
+		c.Spec.Template.Labels[LabelRun] = id
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		out[c.Labels[LabelStep]] = c
+	}
+	return out
+}
