@@ -2,6 +2,7 @@ package argo_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -19,25 +20,48 @@ import (
 
 // BenchmarkCompile10k compiles a 10,000-task DAG (from its Plan) and, in
 // the same run, yaml.Marshal of the resulting Workflow: the floor. It
-// reports the ratio of the two.
+// reports the ratio of the two. Each iteration times both sides three
+// times, interleaved, and keeps the fastest of each, so that a burst of
+// load from other processes on a shared machine does not decide the ratio.
 func BenchmarkCompile10k(b *testing.B) {
 	plan, err := chain(10000).Plan(nil)
 	require.NoError(b, err)
 	be := argo.New(nil, &argo.Options{Image: testImage, MaxSize: 64 << 20})
 	opts := &backends.CompileOptions{}
+	// Warm up both sides (type caches of encoding/json and go-yaml) so
+	// that with -benchtime 1x neither pays the first-use cost alone.
+	warm, err := be.Compile(context.Background(), plan, opts)
+	require.NoError(b, err)
+	_, err = yaml.Marshal(mustWF(b, warm))
+	require.NoError(b, err)
 	var compile, marshal time.Duration
 	var size int
 	for b.Loop() {
-		t0 := time.Now()
-		art, err := be.Compile(context.Background(), plan, opts)
-		require.NoError(b, err)
-		t1 := time.Now()
-		w := mustWF(b, art)
-		_, err = yaml.Marshal(w)
-		require.NoError(b, err)
-		compile += t1.Sub(t0)
-		marshal += time.Since(t1)
-		size = len(art.Documents()[0])
+		var bestCompile, bestMarshal time.Duration
+		for range 3 {
+			// Collect before each timed half, so that neither pays for
+			// the other's garbage.
+			runtime.GC()
+			t0 := time.Now()
+			art, err := be.Compile(context.Background(), plan, opts)
+			d := time.Since(t0)
+			require.NoError(b, err)
+			if bestCompile == 0 || d < bestCompile {
+				bestCompile = d
+			}
+			w := mustWF(b, art)
+			runtime.GC()
+			t1 := time.Now()
+			_, err = yaml.Marshal(w)
+			d = time.Since(t1)
+			require.NoError(b, err)
+			if bestMarshal == 0 || d < bestMarshal {
+				bestMarshal = d
+			}
+			size = len(art.Documents()[0])
+		}
+		compile += bestCompile
+		marshal += bestMarshal
 	}
 	b.ReportMetric(float64(compile)/float64(marshal), "compile/marshal")
 	b.ReportMetric(float64(size)/10000, "bytes/task")

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/task"
@@ -193,7 +192,7 @@ func render(obj any) ([]byte, error) {
 	for _, empty := range emptyFields {
 		j = bytes.ReplaceAll(j, empty, nil)
 	}
-	return yaml.JSONToYAML(j)
+	return jsonToYAML(j)
 }
 
 var emptyFields = [][]byte{
