@@ -380,6 +380,8 @@ func TestSimPodFailurePolicy(t *testing.T) {
 	for _, tc := range cases {
 		job := materialize(jobs["flaky"], nil)
 		job.Name = tc.name
+		job.Labels[kubejob.LabelRun] = tc.name // attempts are counted per run, step and instance
+		job.Spec.Template.Labels[kubejob.LabelRun] = tc.name
 		job.Spec.BackoffLimit = ptr.To(tc.backoff)
 		job.Spec.PodFailurePolicy = nil
 		if tc.rules != nil {

@@ -51,6 +51,10 @@ const (
 	labelBatchJobName     = "batch.kubernetes.io/job-name"
 	labelControllerUID    = "controller-uid"
 	labelBatchControllerU = "batch.kubernetes.io/controller-uid"
+	// The orchestrator's labels for a fan-out instance's index and an
+	// on-demand fall-back Job, read for task.Attempt.
+	labelInstance = "sluice.dev/instance"
+	labelOnDemand = "sluice.dev/on-demand"
 )
 
 // Messages and reasons as Kubernetes 1.35 writes them.
@@ -101,10 +105,14 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 //   - the scheduler and kubelet: a pod is bound to a node, goes Running
 //     (after startDelay) and runs its container: a Go task is invoked in
 //     process through the registered Plan's Step(NAME).Invoke with the
-//     arguments of backends.InvokeArgs, under task.WithAttempt (Number
-//     counts the Job's pods from 1; Instance and OnDemand are read from the
-//     Job's name) and the pod's activeDeadlineSeconds as the context's
-//     deadline.
+//     arguments of backends.InvokeArgs, under task.WithAttempt and with
+//     the pod's activeDeadlineSeconds as the context's deadline. The real
+//     task-invocation mode passes no attempt; the simulator's, as the local
+//     backend's, has Number counting the tasks started for the same run
+//     (label sluice.dev/run), step and instance across all their Jobs, from
+//     1; Instance is the label sluice.dev/instance (else read from the Job
+//     name "<run>-<step>-<i>", else -1); OnDemand is the label
+//     sluice.dev/on-demand=true or a Job name ending in "-od".
 //
 // How a Go task ends decides how its pod ends:
 //
@@ -177,6 +185,7 @@ type cluster struct {
 	plans      map[string]*backends.Plan
 	jobs       map[string]*simJob
 	startedN   map[string]int // job name -> pods that went Running
+	attemptsN  map[string]int // "run/step/instance" -> tasks started
 }
 
 // simJob is the controller's memory of one Job.
@@ -207,11 +216,12 @@ func newCluster(t testing.TB, cs *fake.Clientset) *cluster {
 	c := &cluster{
 		t: t, cs: cs, tr: cs.Tracker(), ns: metav1.NamespaceDefault,
 		ctx: ctx, cancel: cancel,
-		wake:     make(chan struct{}, 1),
-		timer:    map[*time.Timer]bool{},
-		plans:    map[string]*backends.Plan{},
-		jobs:     map[string]*simJob{},
-		startedN: map[string]int{},
+		wake:      make(chan struct{}, 1),
+		timer:     map[*time.Timer]bool{},
+		plans:     map[string]*backends.Plan{},
+		jobs:      map[string]*simJob{},
+		startedN:  map[string]int{},
+		attemptsN: map[string]int{},
 	}
 	cs.PrependReactor("*", "*", c.apiServer)
 	// Watch before listing, so no Job is missed; a Job seen twice is
@@ -925,8 +935,11 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 		tmPath = corev1.TerminationMessagePathDefault
 	}
 	toLog := *outputFile == tmPath
-	attempt := task.Attempt{Step: s.Name, Instance: instanceOf(sj.name, pod.Labels[kubejob.LabelRun], s.Name), Number: p.index + 1,
-		OnDemand: strings.HasSuffix(sj.name, "-od")}
+	attempt := task.Attempt{Step: s.Name, Instance: instanceOf(sj.name, pod.Labels, s.Name),
+		OnDemand: pod.Labels[labelOnDemand] == "true" || strings.HasSuffix(sj.name, "-od")}
+	unit := fmt.Sprintf("%s/%s/%d", pod.Labels[kubejob.LabelRun], s.Name, attempt.Instance)
+	c.attemptsN[unit]++
+	attempt.Number = c.attemptsN[unit]
 	var traceparent string
 	for _, e := range ctr.Env {
 		if e.Name == backends.TraceParentEnv {
@@ -954,10 +967,16 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 	}
 }
 
-// instanceOf reads a fan-out instance's index from its Job's name
-// "<run>-<step>-<i>[-od]"; -1 otherwise.
-func instanceOf(job, run, step string) int {
-	rest, ok := strings.CutPrefix(strings.TrimSuffix(job, "-od"), run+"-"+step+"-")
+// instanceOf returns a fan-out instance's index: the pod's label
+// sluice.dev/instance or else the end of its Job's name
+// "<run>-<step>-<i>[-od]"; -1 for a step that is no instance.
+func instanceOf(job string, labels map[string]string, step string) int {
+	if v, ok := labels[labelInstance]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(job, "-od"), labels[kubejob.LabelRun]+"-"+step+"-")
 	if !ok {
 		return -1
 	}
