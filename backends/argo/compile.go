@@ -80,7 +80,7 @@ func (c *compiler) taskNames() error {
 		if n != "" && n[0] >= '0' && n[0] <= '9' {
 			n = "s-" + n
 			if used[n] {
-				return fmt.Errorf("argo: step %q would be renamed %q, the name of another step: %w", s.Name, n, errors.ErrUnsupported)
+				return fmt.Errorf("argo: step %q would be renamed %q, the name of another step; rename one of them: %w", s.Name, n, errors.ErrUnsupported)
 			}
 		}
 		c.tasks[s.Name] = n
@@ -276,6 +276,11 @@ func (c *compiler) addTemplate(base string, t wfv1.Template) (string, error) {
 // task "each", and a step renamed by taskNames runs as a DAG task of
 // another name. Any other step is the DAG task {{tasks.name}}.
 func (c *compiler) takesStep(s *backends.Step) bool {
+	if isContainer(s) {
+		// A container does not use it; only Watch reads it, from the
+		// step's DAG task (for a fan-out, the wrapper's caller).
+		return s.ForEach == nil && c.task(s.Name) != s.Name
+	}
 	return s.ForEach != nil || c.task(s.Name) != s.Name
 }
 
@@ -316,10 +321,10 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 		return dt, err
 	}
 	if s.ForEach != nil {
-		if isContainer(s) {
-			return dt, unsupported(s, "a dynamic fan-out over a container task")
+		wrap, err := c.eachTemplate(s, name)
+		if err != nil {
+			return dt, err
 		}
-		wrap := c.eachTemplate(name, s.ForEach.Parallelism)
 		if dt.Template, err = c.addTemplate("each-"+s.Name, wrap); err != nil {
 			return dt, err
 		}
@@ -327,13 +332,22 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 		if err != nil {
 			return dt, err
 		}
-		inst, err := c.inputExpr(s.Input)
+		var inst string
+		if isContainer(s) {
+			inst, err = c.containerItem(s)
+		} else {
+			inst, err = c.inputExpr(s.Input)
+		}
 		if err != nil {
 			return dt, err
 		}
 		dt.Arguments.Parameters = []wfv1.Parameter{
 			{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)},
-			{Name: "inputs", Value: wfv1.AnyStringPtr(exprTag("toJson(map(fromJSON(" + items + ") ?? [], " + inst + "))"))},
+			// Argo templates a loop task after substituting withParam
+			// into it, so user data must not hold "{{": it is escaped as
+			// "{\u007b", the same in JSON.
+			{Name: "inputs", Value: wfv1.AnyStringPtr(exprTag("sprig.replace(" + exprString("{{") + ", " + exprString(`{\u007b`) +
+				", toJson(map(fromJSON(" + items + ") ?? [], " + inst + ")))"))},
 		}
 		return dt, nil
 	}
@@ -356,6 +370,13 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 			}
 			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(v)})
 		}
+		if s.Cache.Enabled { // the memoize key is computed from the whole input
+			in, err := c.inputTags(s.Input)
+			if err != nil {
+				return dt, fmt.Errorf("argo: step %q: %w", s.Name, err)
+			}
+			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputParam, Value: wfv1.AnyStringPtr(in)})
+		}
 		if c.takesStep(s) {
 			dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
 		}
@@ -372,22 +393,62 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	return dt, nil
 }
 
-// eachTemplate is the DAG that runs tmpl once per element of its "inputs"
-// parameter (a JSON list of input documents, as strings), at most
-// parallelism at once, and outputs the list of outputs in element order.
-func (c *compiler) eachTemplate(tmpl string, parallelism int) wfv1.Template {
+// itemInput is the key of a container fan-out's item that holds the
+// instance's whole input document, for the memoize key: not a field name,
+// which is a valid parameter name.
+const itemInput = "$input"
+
+// eachTemplate is the DAG that runs the template tmpl of the fan-out step
+// s once per element of its "inputs" parameter (a JSON list of strings:
+// the instances' input documents for a Go task, objects holding the
+// placeholder texts for a container task), at most Parallelism at once,
+// and outputs the list of outputs in element order.
+func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, error) {
+	// Argo aggregates an output parameter of a loop into a JSON list of
+	// objects when every value is an object or a list, and into a list
+	// of strings otherwise; the output expressions decode the strings.
+	// An empty loop is skipped and leaves no output: the default [].
+	args := []wfv1.Parameter{
+		{Name: stepParam, Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
+		{Name: inputParam, Value: wfv1.AnyStringPtr("{{item}}")},
+	}
+	out := "toJson(map(fromJSON(" + taskOutput(eachTask, outputParam) + "), type(#) == 'string' ? fromJSON(#) : #))"
+	if isContainer(s) {
+		// Each item is the JSON text of an object holding the texts of
+		// the placeholders (and the input document when cached); Argo's
+		// expression result is escaped once, where {{item.F}} of an
+		// object item would be escaped twice.
+		fields, err := c.containerFields(s)
+		if err != nil {
+			return wfv1.Template{}, err
+		}
+		args = nil
+		for _, f := range fields {
+			args = append(args, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", f)))})
+		}
+		if s.Cache.Enabled {
+			args = append(args, wfv1.Parameter{Name: inputParam, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", itemInput)))})
+		}
+		// The output of instance #index is assembled from element #index
+		// of each aggregated output parameter (as containerOutput does
+		// for one run), counting instances by the items.
+		var kv []string
+		for _, o := range s.Task.Outputs {
+			x := "fromJSON(" + taskOutput(eachTask, outputPrefix+o.Field) + ")[#index]"
+			v := "(type(" + x + ") == 'string' ? fromJSON(" + x + ") : " + x + ")"
+			if c.isStringOutput(s, o.Field) {
+				v = "(type(" + x + ") == 'string' ? sprig.trimSuffix('\\n', " + x + ") : toJson(" + x + "))"
+			}
+			kv = append(kv, exprString(o.Field)+": "+v)
+		}
+		out = "toJson(map(fromJSON(inputs.parameters.inputs), ({" + strings.Join(kv, ", ") + "})))"
+		out = strings.ReplaceAll(strings.ReplaceAll(out, "}}", "} }"), "{{", "{ {")
+	}
 	t := wfv1.Template{
 		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{{Name: stepParam}, {Name: "inputs"}}},
 		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
-			Name: outputParam,
-			ValueFrom: &wfv1.ValueFrom{
-				// Argo aggregates the outputs of a loop into a JSON list of
-				// objects when every output is an object or a list, and
-				// into a list of strings otherwise; decode the strings.
-				// An empty loop is skipped and leaves no output: [].
-				Expression: "toJson(map(fromJSON(" + taskOutput(eachTask, outputParam) + "), type(#) == 'string' ? fromJSON(#) : #))",
-				Default:    wfv1.AnyStringPtr("[]"),
-			},
+			Name:      outputParam,
+			ValueFrom: &wfv1.ValueFrom{Expression: out, Default: wfv1.AnyStringPtr("[]")},
 		}}},
 		DAG: &wfv1.DAGTemplate{
 			FailFast: ptr.To(false),
@@ -395,17 +456,81 @@ func (c *compiler) eachTemplate(tmpl string, parallelism int) wfv1.Template {
 				Name:      eachTask,
 				Template:  tmpl,
 				WithParam: "{{inputs.parameters.inputs}}",
-				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{
-					{Name: stepParam, Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
-					{Name: inputParam, Value: wfv1.AnyStringPtr("{{item}}")},
-				}},
+				Arguments: wfv1.Arguments{Parameters: args},
 			}},
 		},
 	}
-	if parallelism > 0 {
-		t.Parallelism = ptr.To(int64(parallelism))
+	if p := s.ForEach.Parallelism; p > 0 {
+		t.Parallelism = ptr.To(int64(p))
 	}
-	return t
+	return t, nil
+}
+
+// containerItem is the expression, over the fan-out element #, of the
+// JSON text of a container instance's item: an object mapping each
+// placeholder field to its text (a string as is, anything else as JSON),
+// plus the input document under itemInput when the step is cached.
+func (c *compiler) containerItem(s *backends.Step) (string, error) {
+	fields, err := c.containerFields(s)
+	if err != nil {
+		return "", err
+	}
+	var obj map[string]json.RawMessage
+	if len(fields) > 0 {
+		if err := json.Unmarshal(s.Input.Template, &obj); err != nil {
+			return "", unsupported(s, "container input is not an object")
+		}
+	}
+	var kv []string
+	for _, f := range fields {
+		raw, ok := obj[f]
+		if !ok {
+			return "", unsupported(s, "input has no field %q", f)
+		}
+		e, err := c.fieldExpr(s.Input, raw)
+		if err != nil {
+			return "", err
+		}
+		kv = append(kv, exprString(f)+": "+e)
+	}
+	if s.Cache.Enabled {
+		e, err := c.inputExpr(s.Input)
+		if err != nil {
+			return "", err
+		}
+		kv = append(kv, exprString(itemInput)+": "+e)
+	}
+	return "toJson(({" + strings.Join(kv, ", ") + "}))", nil
+}
+
+// fieldExpr is the expression of the text a {{.Field}} placeholder is
+// replaced with, for the field's raw JSON in an input: a string as is,
+// anything else as JSON.
+func (c *compiler) fieldExpr(in backends.Input, raw json.RawMessage) (string, error) {
+	for i := range in.Refs {
+		if string(raw) == backends.Placeholder(i) {
+			e, err := c.refExpr(in.Refs[i])
+			if err != nil {
+				return "", err
+			}
+			return "(type(fromJSON(" + e + ")) == 'string' ? fromJSON(" + e + ") : " + e + ")", nil
+		}
+	}
+	if !bytes.Contains(raw, []byte(`{"$sluice":`)) {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			return exprString(str), nil
+		}
+		return exprString(compactJSON(raw)), nil
+	}
+	return c.inputExpr(backends.Input{Template: raw, Refs: in.Refs})
+}
+
+// isStringOutput reports whether output field f of container step s is a
+// string, whose file is read as text.
+func (c *compiler) isStringOutput(s *backends.Step, f string) bool {
+	_, typ, ok := task.FieldByName(s.Task.OutputType, f)
+	return ok && typ.Kind() == reflect.String
 }
 
 // taskTemplate returns the template that runs step s; steps with equal
@@ -504,7 +629,7 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 			f = 2
 		}
 		if f != math.Trunc(f) || f < 1 {
-			return unsupported(s, "Argo backs off by whole factors, not %v", b.Factor)
+			return unsupported(s, "retry backoff: Argo backs off by whole factors, not %v; use a whole Factor such as 2", b.Factor)
 		}
 		rs.Backoff = &wfv1.Backoff{Duration: b.Initial.String(), Factor: ptr.To(intstr.FromInt(int(f)))}
 		if b.Max > 0 {
@@ -567,7 +692,7 @@ func onDemandPatch(s *backends.Step) (string, error) {
 
 const inputMark = `"@sluice-input@"`
 
-// memoize returns the memoization of a cached Go step: its key is the
+// memoize returns the memoization of a cached step: its key is the
 // SHA-256 of the same parts as the local backend's cache key, with the
 // input canonicalized by Argo's toJson (object keys sorted).
 func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
@@ -613,7 +738,7 @@ func (c *compiler) containerFields(s *backends.Step) ([]string, error) {
 				f = j
 			}
 			if !paramName.MatchString(f) {
-				return unsupported(s, "input field %q is not a valid Argo parameter name", f)
+				return unsupported(s, "input field %q is not a valid Argo parameter name; give it a JSON name of letters, digits, '-' and '_'", f)
 			}
 			if !slices.Contains(out, f) {
 				out = append(out, f)
@@ -672,7 +797,7 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 	}
 	for _, o := range s.Task.Outputs {
 		if _, _, ok := task.FieldByName(s.Task.OutputType, o.Field); !ok || !paramName.MatchString(o.Field) {
-			return unsupported(s, "output field %q of %v cannot be an Argo output parameter", o.Field, s.Task.OutputType)
+			return unsupported(s, "output field %q of %v cannot be an Argo output parameter; give it a JSON name of letters, digits, '-' and '_'", o.Field, s.Task.OutputType)
 		}
 		if !strings.HasPrefix(o.Path, "/") {
 			return unsupported(s, "output %q: path %q is not absolute", o.Field, o.Path)
@@ -680,7 +805,12 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 		t.Outputs.Parameters = append(t.Outputs.Parameters, wfv1.Parameter{Name: outputPrefix + o.Field, ValueFrom: &wfv1.ValueFrom{Path: o.Path}})
 	}
 	if s.Cache.Enabled {
-		return unsupported(s, "caching a container task")
+		t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: inputParam})
+		m, err := c.memoize(s)
+		if err != nil {
+			return err
+		}
+		t.Memoize = m
 	}
 	return nil
 }
@@ -835,7 +965,7 @@ func (c *compiler) containerOutput(s *backends.Step) string {
 	var fields []string
 	for _, o := range s.Task.Outputs {
 		v := taskOutput(c.task(s.Name), outputPrefix+o.Field)
-		if _, typ, ok := task.FieldByName(s.Task.OutputType, o.Field); ok && typ.Kind() == reflect.String {
+		if c.isStringOutput(s, o.Field) {
 			v = "sprig.trimSuffix('\\n', " + v + ")"
 		} else {
 			v = "fromJSON(" + v + ")"

@@ -227,11 +227,36 @@ func TestKinds(t *testing.T) {
 	require.Error(t, err, "a CronWorkflow needs a schedule")
 }
 
+// What Argo cannot express is an error wrapping errors.ErrUnsupported that
+// names the step and says what to change.
 func TestUnsupported(t *testing.T) {
-	type out struct{ N int }
-	ctr := task.Container[struct{}, out]("ctr", "busybox").WithCache(task.Cache{Enabled: true})
-	p := pipeline.New("u", nil)
-	pipeline.Add(p, ctr, struct{}{})
-	_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
-	require.ErrorIs(t, err, errors.ErrUnsupported)
+	type dotted struct {
+		X string `json:"a.b"`
+	}
+	for _, tc := range []struct {
+		name  string
+		build func(p *pipeline.Pipeline)
+		want  []string
+	}{
+		{"RenameCollision", func(p *pipeline.Pipeline) {
+			pipeline.Add(p, inc.WithName("1a"), one{})
+			pipeline.Add(p, inc.WithName("s-1a"), one{})
+		}, []string{`step "1a"`, "rename one of them"}},
+		{"ContainerFieldName", func(p *pipeline.Pipeline) {
+			pipeline.Add(p, task.Container[dotted, struct{}]("ctr", "busybox").WithArgs("{{.X}}"), dotted{X: "x"})
+		}, []string{`step "ctr"`, `"a.b"`, "give it a JSON name"}},
+		{"FractionalBackoff", func(p *pipeline.Pipeline) {
+			pipeline.Add(p, inc.WithRetry(task.Retry{App: 1, Backoff: task.Backoff{Initial: time.Second, Factor: 1.5}}), one{})
+		}, []string{`step "inc"`, "whole factors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pipeline.New("u", nil)
+			tc.build(p)
+			_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+			require.ErrorIs(t, err, errors.ErrUnsupported)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
 }

@@ -49,8 +49,14 @@
 // "out-Field" read from its file. Downstream refs assemble the step's
 // output object from those parameters (a string field is the file's text
 // without its trailing line break, any other field is parsed as JSON).
-// A container task cannot be cached or fanned out dynamically here; both
-// are errors wrapping errors.ErrUnsupported.
+// A container task can be cached (see Caching) and fanned out: its
+// withParam items are then objects holding each instance's placeholder
+// texts, which the wrapper's task passes on with
+// {{=fromJSON(item)['Field']}}, and the wrapper assembles the list of
+// outputs from the aggregated "out-Field" parameters. A placeholder or
+// output field whose JSON name is not a valid Argo parameter name
+// (letters, digits, '-' and '_') is an error wrapping
+// errors.ErrUnsupported.
 //
 // Steps whose templates are equal (same image, resources, retries,
 // timeout, cache policy…) share one template and differ only in their
@@ -131,8 +137,10 @@
 //
 // # Caching
 //
-// A cached Go step's template is memoized in the ConfigMap
-// Options.CacheConfigMap ("sluice-cache"). The key is the one the local
+// A cached step's template is memoized in the ConfigMap
+// Options.CacheConfigMap ("sluice-cache"). A cached container step also
+// gets its whole input document as the parameter "i", for the key. The
+// key is the one the local
 // backend uses: the hex SHA-256 of the same key parts (task name, kind,
 // image, command, args, env, outputs, cache version and the input without
 // the excluded fields, object keys sorted), computed by an expression with

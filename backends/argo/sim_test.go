@@ -17,6 +17,7 @@ import (
 	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
 	"github.com/argoproj/argo-workflows/v3/workflow/common"
 	"github.com/expr-lang/expr"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -41,14 +42,21 @@ import (
 // where a preemption is an Error node.
 var errOwnInfra = errors.New("the task's own infrastructure failure")
 
+// containerFunc runs a container task's container in the simulator: it
+// gets the container as Argo substituted it and returns the files the
+// container wrote (path -> content) or an error (exit status 1).
+type containerFunc func(ctx context.Context, c *corev1.Container) (files map[string]string, err error)
+
 type sim struct {
-	cs    *fake.Clientset
-	ns    string
-	memo  sync.Map // memoize key -> output
-	runs  sync.WaitGroup
-	mu    sync.Mutex // guards the workflow being run
-	ctx   context.Context
-	abort context.CancelFunc
+	// containers runs container tasks; nil makes one a test failure.
+	containers containerFunc
+	cs         *fake.Clientset
+	ns         string
+	memo       sync.Map // memoize key -> output
+	runs       sync.WaitGroup
+	mu         sync.Mutex // guards the workflow being run
+	ctx        context.Context
+	abort      context.CancelFunc
 }
 
 func newSim(cs *fake.Clientset) *sim {
@@ -543,10 +551,50 @@ func (r *simRun) display(name string) string {
 	return r.wf.Status.Nodes[nodeID(name)].DisplayName
 }
 
+// unresolved reports whether s holds a tag the compiled templates write
+// (user data may hold other "{{").
+func unresolved(s string) bool {
+	for _, tag := range []string{"{{inputs.", "{{tasks.", "{{workflow.", "{{item", "{{="} {
+		if strings.Contains(s, tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// containerAttempt runs a container task's container once through
+// r.containers and reads its output parameters from the files it wrote,
+// as Argo's wait container does.
+func (r *simRun) containerAttempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
+	if r.containers == nil {
+		panic("sim: a container task, but the sim has no containers func")
+	}
+	c := t.Container.DeepCopy()
+	if b, _ := json.Marshal(c); unresolved(string(b)) {
+		panic("sim: container with unresolved tags: " + string(b))
+	}
+	files, err := r.containers(r.ctx, c)
+	if err != nil {
+		return wfv1.NodeFailed, nil, "Error (exit code 1): " + err.Error(), "1"
+	}
+	out = &wfv1.Outputs{}
+	for _, p := range t.Outputs.Parameters {
+		v, ok := files[p.ValueFrom.Path]
+		if !ok {
+			return wfv1.NodeError, nil, "open " + p.ValueFrom.Path + ": no such file or directory", "0"
+		}
+		out.Parameters = append(out.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(v)})
+	}
+	return wfv1.NodeSucceeded, out, "", "0"
+}
+
 // attempt runs the container once, in process: "prog task -step S
 // -input J -output-file F" becomes the plan step's Invoker on J.
 func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
 	args := t.Container.Args
+	if len(args) == 0 || args[0] != backends.InvokeCommand {
+		return r.containerAttempt(t)
+	}
 	var step, input string
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
@@ -556,7 +604,7 @@ func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outp
 			input = args[i+1]
 		}
 	}
-	if args[0] != backends.InvokeCommand || strings.Contains(input, "{{") {
+	if args[0] != backends.InvokeCommand || unresolved(input) {
 		panic(fmt.Sprintf("sim: not an invocation with a resolved input: %q", args))
 	}
 	s := r.plan.Step(step)
