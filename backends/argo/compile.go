@@ -977,14 +977,20 @@ func (c *compiler) containerOutput(s *backends.Step) string {
 
 // runInfo is the expression of the run's outcome for the exit handler:
 // a backends.RunInfo from workflow.status and workflow.failures (a quoted
-// JSON list of the failed nodes).
+// JSON list of the failed nodes). Argo has no phase for a run that was
+// shut down; its steps that were stopped fail with a message naming the
+// shutdown strategy, which makes the run Canceled and keeps them out of
+// the failed steps, as on the local backend.
 func (c *compiler) runInfo() string {
 	var pairs []string
 	for _, s := range c.plan.Steps {
 		pairs = append(pairs, "["+exprString(c.task(s.Name))+", "+exprString(s.Name)+"]")
 	}
-	failed := "map(filter([" + strings.Join(pairs, ", ") + "], #[0] in map(fromJSON(fromJSON(workflow.failures)) ?? [], #.displayName)), #[1])"
-	return "toJson({ 'phase': workflow.status == 'Succeeded' ? 'Succeeded' : 'Failed', 'failed': len(" + failed + ") == 0 ? nil : " + failed + " })"
+	failures := "(fromJSON(fromJSON(workflow.failures)) ?? [])"
+	stopped := "#.message contains " + exprString(msgStopped) + " || #.message contains " + exprString(msgShutdown)
+	failed := "map(filter([" + strings.Join(pairs, ", ") + "], #[0] in map(filter(" + failures + ", !(" + stopped + ")), #.displayName)), #[1])"
+	phase := "workflow.status == 'Succeeded' ? 'Succeeded' : (any(" + failures + ", " + stopped + ") ? 'Canceled' : 'Failed')"
+	return "toJson({ 'phase': " + phase + ", 'failed': len(" + failed + ") == 0 ? nil : " + failed + " })"
 }
 
 // decoded returns an expression of the value whose JSON text e is:

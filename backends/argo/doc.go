@@ -186,9 +186,14 @@
 // whose reason is infra for an Error node, an eviction or exit status 3
 // and app otherwise; outputs from
 // the output parameters. Cancel patches spec.shutdown to Stop: Argo stops
-// running pods, starts nothing new and still runs the exit handler. A
-// canceled run is reported Canceled; the exit handler's RunInfo says
-// Failed (Argo has no separate phase for it).
+// running pods, starts nothing new and still runs the exit handler. Argo
+// has no phase for a run that was shut down (it ends Failed), so Watch
+// reports a Workflow with spec.shutdown set that did not succeed as
+// Canceled, its nodes stopped by the shutdown (their message names the
+// strategy) and the steps omitted after them as Canceled. The exit
+// handler's RunInfo says Canceled likewise, from the messages in
+// workflow.failures, and lists as failed only the steps that failed on
+// their own.
 //
 // A Backend is safe for concurrent use.
 package argo

@@ -213,7 +213,7 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 	for i := range spec.Templates {
 		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
 	}
-	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls}
+	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}}
 	if t := tmpls[mainTemplate]; t != nil && t.DAG != nil {
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+"."+dt.Name, dt))
@@ -243,6 +243,7 @@ func runPhase(wf *wfv1.Workflow) backends.Phase {
 }
 
 type mapper struct {
+	phases map[string]backends.Phase // DAG task name -> phase of the steps mapped so far
 	wf     *wfv1.Workflow
 	nodes  wfv1.Nodes
 	byName map[string]*wfv1.NodeStatus
@@ -260,6 +261,25 @@ func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
 }
 
 func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
+	s := m.stepStatus(nodeName, dt)
+	// A step Argo omitted because an upstream step was canceled is
+	// canceled too, as on the local backend.
+	if s.Phase == backends.PhaseSkipped && m.wf.Spec.Shutdown != "" {
+		if n := m.byName[nodeName]; n != nil && n.Phase == wfv1.NodeOmitted {
+			for _, term := range strings.Split(dt.Depends, " && ") {
+				up, _, _ := strings.Cut(strings.Trim(term, "()! "), ".")
+				if m.phases[up] == backends.PhaseCanceled {
+					s.Phase = backends.PhaseCanceled
+					break
+				}
+			}
+		}
+	}
+	m.phases[dt.Name] = s.Phase
+	return s
+}
+
+func (m *mapper) stepStatus(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
 	name := dt.Name
 	for _, p := range dt.Arguments.Parameters {
 		if p.Name == stepParam && p.Value != nil {
@@ -360,7 +380,7 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 			if c.Phase == wfv1.NodeError || strings.Contains(c.Message, "Evicted") || exitCode(c) == strconv.Itoa(backends.ExitInfrastructure) {
 				a.Reason = backends.ReasonInfra
 			}
-			if m.wf.Spec.Shutdown != "" && strings.Contains(c.Message, "Stopped with strategy") {
+			if m.wf.Spec.Shutdown != "" && stoppedMessage(c.Message) {
 				a.Phase, a.Reason = backends.PhaseCanceled, ""
 			}
 		default:
@@ -377,6 +397,20 @@ func exitCode(n *wfv1.NodeStatus) string {
 		return ""
 	}
 	return *n.Outputs.ExitCode
+}
+
+// Argo's messages for a node it failed because the workflow was shut down:
+// a retry node or the workflow ("Stopped with strategy 'Stop'"), a pod it
+// terminated or did not create ("workflow shutdown with strategy: Stop").
+const (
+	msgStopped  = "Stopped with strategy"
+	msgShutdown = "shutdown with strategy"
+)
+
+// stoppedMessage reports whether a node message says the node was stopped
+// by the workflow's shutdown.
+func stoppedMessage(msg string) bool {
+	return strings.Contains(msg, msgStopped) || strings.Contains(msg, msgShutdown)
 }
 
 // message returns Argo's node message, saying "timed out" for a pod
@@ -398,7 +432,7 @@ func (m *mapper) nodePhase(n *wfv1.NodeStatus) backends.Phase {
 	case wfv1.NodeSkipped, wfv1.NodeOmitted:
 		return backends.PhaseSkipped
 	case wfv1.NodeFailed, wfv1.NodeError:
-		if m.wf.Spec.Shutdown != "" && strings.Contains(n.Message, "Stopped with strategy") {
+		if m.wf.Spec.Shutdown != "" && stoppedMessage(n.Message) {
 			return backends.PhaseCanceled
 		}
 		return backends.PhaseFailed

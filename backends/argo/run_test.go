@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
@@ -236,4 +237,51 @@ func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
 	assert.Equal(t, backends.PhaseFailed, s.Phase, "an infrastructure failure does not use the App budget")
 	require.Len(t, s.Attempts, 1)
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+}
+
+// A canceled run ends Canceled: the exit handler's RunInfo says Canceled
+// (without the stopped steps among the failed ones, as on the local
+// backend), Watch reports the run and its stopped steps Canceled, and a
+// step that failed before the cancel still counts as failed.
+func TestCancelReportsCanceled(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	started := make(chan struct{})
+	block := task.New("block", func(ctx context.Context, _ struct{}) (num, error) {
+		close(started)
+		<-ctx.Done()
+		return num{}, ctx.Err()
+	})
+	type notifyIn struct {
+		Run pipeline.Ref[pipeline.RunInfo]
+	}
+	got := make(chan pipeline.RunInfo, 1)
+	p := pipeline.New("cancel", nil)
+	b := pipeline.Add(p, block, struct{}{})
+	pipeline.Add(p, inc.WithName("after"), one{X: b.Output()})
+	pipeline.Add(p, task.New("broken", func(context.Context, struct{}) (num, error) { return num{}, errors.New("bad input") }), struct{}{})
+	pipeline.OnExit(p, task.New("notify", func(_ context.Context, in notifyIn) (num, error) {
+		got <- in.Run.Get()
+		return num{}, nil
+	}), notifyIn{Run: p.Status()})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-started
+		time.Sleep(20 * time.Millisecond) // let "broken" fail first
+		cancel()
+	}()
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs)
+	defer s.close()
+	st, err := pipeline.Run(ctx, p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+
+	assert.Equal(t, backends.PhaseCanceled, st.Phase)
+	phases := map[string]backends.Phase{}
+	for _, s := range st.Steps {
+		phases[s.Name] = s.Phase
+	}
+	assert.Equal(t, map[string]backends.Phase{"block": "Canceled", "after": "Canceled", "broken": "Failed", "notify": "Succeeded"}, phases)
+	assert.Equal(t, pipeline.RunInfo{Phase: backends.PhaseCanceled, Failed: []string{"broken"}}, <-got)
 }

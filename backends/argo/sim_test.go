@@ -78,10 +78,11 @@ func (s *sim) start(name string, plan *backends.Plan) {
 
 type simRun struct {
 	*sim
-	plan    *backends.Plan
-	wf      *wfv1.Workflow
-	globals common.Parameters
-	tmpls   map[string]*wfv1.Template
+	stepsCtx context.Context // canceled when the run is shut down
+	plan     *backends.Plan
+	wf       *wfv1.Workflow
+	globals  common.Parameters
+	tmpls    map[string]*wfv1.Template
 }
 
 func (r *simRun) run(name string) {
@@ -103,6 +104,31 @@ func (r *simRun) run(name string) {
 		r.wf.Status.StartedAt = metav1.Now()
 		r.wf.Status.Nodes = wfv1.Nodes{}
 	})
+	// Cancel sets spec.shutdown; like the controller, notice it and stop
+	// the running steps (the exit handler still runs, with r.ctx).
+	var stopCtx context.CancelFunc
+	r.stepsCtx, stopCtx = context.WithCancel(r.ctx)
+	polled := make(chan struct{})
+	defer func() { stopCtx(); <-polled }()
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.stepsCtx.Done():
+				return
+			case <-tick.C:
+			}
+			if cur, err := r.cs.ArgoprojV1alpha1().Workflows(r.ns).Get(r.ctx, name, metav1.GetOptions{}); err == nil && cur.Spec.Shutdown != "" {
+				r.mu.Lock()
+				r.wf.Spec.Shutdown = cur.Spec.Shutdown
+				r.mu.Unlock()
+				stopCtx()
+				return
+			}
+		}
+	}()
 	phase, _ := r.exec(wf.Name, r.tmpls[wf.Spec.Entrypoint], nil, nil)
 	status := map[wfv1.NodePhase]wfv1.WorkflowPhase{wfv1.NodeSucceeded: wfv1.WorkflowSucceeded, wfv1.NodeFailed: wfv1.WorkflowFailed, wfv1.NodeError: wfv1.WorkflowError}[phase]
 	if wf.Spec.OnExit != "" {
@@ -228,7 +254,7 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 				r.setNode(wfv1.NodeStatus{ID: nodeID(name + "." + task.Name), Name: name + "." + task.Name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeOmitted, Message: "omitted: depends condition not met"}, nodeID(name))
 				continue
 			}
-			if !ready || r.stopped() {
+			if !ready || (r.stopped() && !strings.Contains(name, ".onExit")) {
 				continue
 			}
 			started[task.Name] = true
@@ -438,6 +464,9 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 	n.Outputs, n.FinishedAt = out, metav1.Now()
 	if n.Type == wfv1.NodeTypeRetry && n.Phase != wfv1.NodeSucceeded {
 		n.Message = "No more retries left"
+		if r.stopped() && !strings.Contains(name, ".onExit") {
+			n.Message = "Stopped with strategy '" + string(wfv1.ShutdownStrategyStop) + "'"
+		}
 	}
 	r.setNode(n, "")
 	return n.Phase, out
@@ -469,7 +498,7 @@ func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments, 
 		}()
 	}
 	if t.RetryStrategy == nil {
-		ph, out, msg, _ := r.attempt(t)
+		ph, out, msg, _ := r.attempt(t, name)
 		r.update(func() {
 			n := r.wf.Status.Nodes[nodeID(name)]
 			n.Message = msg
@@ -499,7 +528,7 @@ func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments, 
 		child := fmt.Sprintf("%s(%d)", name, i)
 		c := wfv1.NodeStatus{ID: nodeID(child), Name: child, DisplayName: fmt.Sprintf("%s(%d)", r.display(name), i), Type: wfv1.NodeTypePod, TemplateName: t.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
 		r.setNode(c, nodeID(name))
-		ph, out, msg, code := r.attempt(ti)
+		ph, out, msg, code := r.attempt(ti, name)
 		c.Phase, c.Message, c.FinishedAt = ph, msg, metav1.Now()
 		c.Outputs = out
 		if out == nil && code != "" {
@@ -590,7 +619,7 @@ func (r *simRun) containerAttempt(t *wfv1.Template) (phase wfv1.NodePhase, out *
 
 // attempt runs the container once, in process: "prog task -step S
 // -input J -output-file F" becomes the plan step's Invoker on J.
-func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
+func (r *simRun) attempt(t *wfv1.Template, node string) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
 	args := t.Container.Args
 	if len(args) == 0 || args[0] != backends.InvokeCommand {
 		return r.containerAttempt(t)
@@ -611,7 +640,10 @@ func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outp
 	if s == nil || s.Invoke == nil {
 		return wfv1.NodeFailed, nil, "unknown step " + step, "2"
 	}
-	ctx := r.ctx
+	ctx := r.stepsCtx
+	if strings.Contains(node, ".onExit") {
+		ctx = r.ctx
+	}
 	if d := t.ActiveDeadlineSeconds; d != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(d.IntValue())*time.Second)
@@ -619,6 +651,9 @@ func (r *simRun) attempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outp
 	}
 	res, err := s.Invoke.Invoke(ctx, []byte(input))
 	switch {
+	case ctx.Err() != nil && r.stopped():
+		// The controller terminated the pod.
+		return wfv1.NodeFailed, nil, "workflow shutdown with strategy:  " + string(wfv1.ShutdownStrategyStop), "143"
 	case ctx.Err() == context.DeadlineExceeded:
 		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", "137"
 	case errors.Is(err, errOwnInfra):
