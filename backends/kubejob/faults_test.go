@@ -3,7 +3,9 @@ package kubejob_test
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,8 +35,11 @@ const (
 	// faultWatchFailed is a watch that could not be started (500).
 	faultWatchFailed = "WatchFailed"
 	// faultWatchDropped is a watch ended by the server: its channel
-	// closes, after an Error event 410 Gone ("too old resource version")
-	// every other time, so informers re-list and watch again.
+	// closes, the first time for a resource (and then at most every
+	// goneEvery) after an Error event 410 Gone ("too old resource
+	// version"), so informers re-list and watch again; other times the
+	// next watch of the resource resumes where the dropped one ended, as
+	// a real server does from the resourceVersion.
 	faultWatchDropped = "WatchDropped"
 )
 
@@ -49,15 +54,22 @@ type faults struct {
 	cs *fake.Clientset
 	tr clienttesting.ObjectTracker
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	rate     float64
-	stopped  bool
-	every    time.Duration // mean life of a watch; 0: watches are not dropped
-	timers   []*time.Timer
-	calls    int            // every call made through cs (watches included)
-	eligible int            // calls that could have failed
-	injected map[string]int // faults by kind
+	mu      sync.Mutex
+	rng     *rand.Rand
+	rate    float64
+	stopped bool
+	every   time.Duration // mean life of a watch; 0: watches are not dropped
+	timers  []*time.Timer
+	// goneEvery spaces the drops that end with 410 Gone, per resource:
+	// client-go re-lists after those, but only after a backoff that
+	// doubles (from 0.8 s) when they come often. Others just close, and
+	// the client's next watch resumes where the dropped one ended.
+	goneEvery time.Duration
+	lastGone  map[string]time.Time
+	handover  map[string][]*handover
+	calls     int            // every call made through cs (watches included)
+	eligible  int            // calls that could have failed
+	injected  map[string]int // faults by kind
 }
 
 // injectFaults prepends reactors to cs so that about rate of the eligible
@@ -65,8 +77,11 @@ type faults struct {
 func injectFaults(cs *fake.Clientset, rate float64, seed int64) *faults {
 	f := &faults{
 		cs: cs, tr: cs.Tracker(), rate: rate,
-		rng:      rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
-		injected: map[string]int{},
+		rng:       rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
+		injected:  map[string]int{},
+		goneEvery: 10 * time.Second,
+		lastGone:  map[string]time.Time{},
+		handover:  map[string][]*handover{},
 	}
 	cs.PrependReactor("*", "*", f.react)
 	cs.PrependWatchReactor("*", f.watch)
@@ -74,7 +89,9 @@ func injectFaults(cs *fake.Clientset, rate float64, seed int64) *faults {
 }
 
 // dropWatches makes watches started from now on end after a random time
-// between every/2 and 3*every/2. Zero stops dropping new watches.
+// between every/2 and 3*every/2 (a watch without events lasts at least
+// 1.1 s, so that client-go does not back off). Zero stops dropping new
+// watches.
 func (f *faults) dropWatches(every time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -213,32 +230,142 @@ func (f *faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	if f.draw(faultWatchFailed) != "" {
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
+	key := res.String() + "|" + action.GetNamespace()
+	var inner watch.Interface
+	if hs := f.handover[key]; len(hs) > 0 {
+		// The watch that replaces a dropped one gets the events since the
+		// drop, as a real server resumes from the resourceVersion.
+		inner = hs[0].w
+		hs[0].expire.Stop()
+		f.handover[key] = hs[1:]
+	}
 	if f.stopped || f.every <= 0 {
+		if inner != nil {
+			return true, inner, nil
+		}
 		return false, nil, nil
 	}
-	var opts metav1.ListOptions
-	if a, ok := action.(clienttesting.WatchActionImpl); ok {
-		opts = a.ListOptions
+	if inner == nil {
+		var opts metav1.ListOptions
+		if a, ok := action.(clienttesting.WatchActionImpl); ok {
+			opts = a.ListOptions
+		}
+		var err error
+		if inner, err = f.tr.Watch(res, action.GetNamespace(), opts); err != nil {
+			return true, nil, err
+		}
 	}
-	w, err := f.tr.Watch(res, action.GetNamespace(), opts)
-	if err != nil {
-		return true, nil, err
-	}
-	life := f.every/2 + time.Duration(f.rng.Int64N(int64(f.every)+1))
-	gone := f.rng.IntN(2) == 0
-	f.timers = append(f.timers, time.AfterFunc(life, func() {
+	fw := &flakyWatch{inner: inner, out: make(chan watch.Event), stopCh: make(chan struct{}), drop: make(chan *watch.Event, 1), start: time.Now()}
+	go fw.run()
+	f.schedule(fw, key, res, action.GetNamespace(), f.every/2+time.Duration(f.rng.Int64N(int64(f.every)+1)))
+	return true, fw, nil
+}
+
+// schedule ends fw after life; f.mu is held.
+func (f *faults) schedule(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string, life time.Duration) {
+	var t *time.Timer
+	t = time.AfterFunc(life, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		fw, ok := w.(*watch.RaceFreeFakeWatcher)
-		if f.stopped || (ok && fw.IsStopped()) {
-			return // stopped by its consumer already
+		if f.stopped || fw.stopped() {
+			return
+		}
+		if fw.events.Load() == 0 && time.Since(fw.start) < minWatchLife {
+			// client-go takes a watch that ends within a second without
+			// events for a broken server and backs off for seconds.
+			f.schedule(fw, key, gvr, ns, minWatchLife-time.Since(fw.start)+f.every/2)
+			return
 		}
 		f.injected[faultWatchDropped]++
-		if ok && gone {
+		if now := time.Now(); now.Sub(f.lastGone[key]) >= f.goneEvery {
+			f.lastGone[key] = now
 			st := apierrors.NewResourceExpired("injected: too old resource version").Status()
-			fw.Error(&st)
+			fw.drop <- &watch.Event{Type: watch.Error, Object: &st}
+			return
 		}
-		w.Stop()
-	}))
-	return true, w, nil
+		if next, err := f.tr.Watch(gvr, ns); err == nil {
+			h := &handover{w: next}
+			h.expire = time.AfterFunc(handoverWait, func() {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if i := slices.Index(f.handover[key], h); i >= 0 {
+					f.handover[key] = slices.Delete(f.handover[key], i, i+1)
+					next.Stop()
+				}
+			})
+			f.handover[key] = append(f.handover[key], h)
+		}
+		fw.drop <- nil
+	})
+	f.timers = append(f.timers, t)
+}
+
+const (
+	// minWatchLife is how long a watch that has had no event lasts at
+	// least: client-go's reflector backs off after shorter ones.
+	minWatchLife = 1100 * time.Millisecond
+	// handoverWait is how long the events after a plain drop wait for the
+	// client to watch again.
+	handoverWait = 500 * time.Millisecond
+)
+
+// handover is a watch started when another was dropped, waiting for the
+// client's next watch call.
+type handover struct {
+	w      watch.Interface
+	expire *time.Timer
+}
+
+// flakyWatch forwards a tracker watch and counts its events, until its
+// consumer stops it or the injector drops it.
+type flakyWatch struct {
+	inner  watch.Interface
+	out    chan watch.Event
+	stopCh chan struct{}
+	once   sync.Once
+	drop   chan *watch.Event // a last event to send (nil: none), then close
+	start  time.Time
+	events atomic.Int64
+}
+
+func (w *flakyWatch) ResultChan() <-chan watch.Event { return w.out }
+
+func (w *flakyWatch) Stop() { w.once.Do(func() { close(w.stopCh) }) }
+
+func (w *flakyWatch) stopped() bool {
+	select {
+	case <-w.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *flakyWatch) run() {
+	defer close(w.out)
+	defer w.inner.Stop()
+	for {
+		select {
+		case <-w.stopCh:
+			return
+		case last := <-w.drop:
+			if last != nil {
+				select {
+				case w.out <- *last:
+				case <-w.stopCh:
+				}
+			}
+			return
+		case ev, ok := <-w.inner.ResultChan():
+			if !ok {
+				return
+			}
+			select {
+			case w.out <- ev:
+				w.events.Add(1)
+			case <-w.stopCh:
+				return
+			}
+		}
+	}
 }

@@ -757,35 +757,58 @@ func TestFaultDroppedWatches(t *testing.T) {
 	cs := fake.NewClientset()
 	f := injectFaults(cs, 0, 1)
 	f.dropWatches(20 * time.Millisecond)
-	gone := 0
-	for range 8 {
-		w, err := cs.CoreV1().Pods(metav1.NamespaceDefault).Watch(t.Context(), metav1.ListOptions{})
-		require.NoError(t, err)
-		// Events flow until the drop.
-		require.NoError(t, cs.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: metav1.NamespaceDefault}}))
-		ev := <-w.ResultChan()
-		require.Equal(t, watch.Added, ev.Type)
-		require.NoError(t, cs.Tracker().Delete(podsGVR, metav1.NamespaceDefault, "p"))
-		<-w.ResultChan()
-		timeout := time.After(10 * time.Second)
-	drain:
-		for {
-			select {
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					break drain
-				}
-				require.Equal(t, watch.Error, ev.Type)
-				require.True(t, apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)))
-				gone++
-			case <-timeout:
-				t.Fatal("the watch was not dropped")
-			}
+	pods := cs.CoreV1().Pods(metav1.NamespaceDefault)
+	add := func(name string) {
+		require.NoError(t, cs.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceDefault}}))
+	}
+	next := func(w watch.Interface) (watch.Event, bool) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			return ev, ok
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return watch.Event{}, false
 		}
 	}
+	gone := 0
+	for i := range 6 {
+		w, err := pods.Watch(t.Context(), metav1.ListOptions{})
+		require.NoError(t, err)
+		name := fmt.Sprintf("p-%d", i)
+		if i > 1 {
+			// A plain drop hands the events since over to the next watch
+			// (not after the first, a 410 Gone: the client lists instead).
+			ev, ok := next(w)
+			require.True(t, ok)
+			require.Equal(t, watch.Added, ev.Type)
+			require.Equal(t, fmt.Sprintf("gap-%d", i-1), ev.Object.(*corev1.Pod).Name)
+		}
+		add(name)
+		ev, ok := next(w)
+		require.True(t, ok)
+		require.Equal(t, watch.Added, ev.Type)
+		require.Equal(t, name, ev.Object.(*corev1.Pod).Name)
+		for {
+			ev, ok := next(w)
+			if !ok {
+				break
+			}
+			require.Equal(t, watch.Error, ev.Type)
+			require.True(t, apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)))
+			gone++
+		}
+		add(fmt.Sprintf("gap-%d", i)) // between the drop and the next watch
+	}
 	_, _, injected := f.counts()
-	require.Equal(t, 8, injected[faultWatchDropped])
-	require.Positive(t, gone, "some drops say 410 Gone")
-	require.Less(t, gone, 8, "some drops just close")
+	require.Equal(t, 6, injected[faultWatchDropped])
+	require.Equal(t, 1, gone, "the first drop says 410 Gone, the next ones (within goneEvery) just close")
+
+	// A watch without events lasts over a second, or client-go backs off.
+	start := time.Now()
+	w, err := cs.CoreV1().ConfigMaps(metav1.NamespaceDefault).Watch(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	for range w.ResultChan() {
+	}
+	require.GreaterOrEqual(t, time.Since(start), time.Second)
 	f.stop()
 }
