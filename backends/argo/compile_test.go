@@ -15,10 +15,13 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -201,6 +204,32 @@ func TestAsAndBeforeEmit(t *testing.T) {
 	assert.False(t, art.As(&wft))
 	var plan *backends.Plan
 	assert.True(t, art.As(&plan))
+
+	// An error from BeforeEmit fails Compile.
+	boom := errors.New("policy says no")
+	_, err = pipeline.Compile(t.Context(), chain(1), argo.New(nil, testOptions()), &pipeline.CompileOptions{
+		BeforeEmit: func(func(any) bool) error { return boom },
+	})
+	require.ErrorIs(t, err, boom)
+
+	// The other kinds are reached through their own types.
+	art, err = pipeline.Compile(t.Context(), chain(1), argo.New(nil, cronOptions("0 3 * * *")), &pipeline.CompileOptions{
+		BeforeEmit: func(as func(any) bool) error {
+			var cwf *wfv1.CronWorkflow
+			if !as(&cwf) {
+				return errors.New("no CronWorkflow")
+			}
+			cwf.Spec.Timezone = "UTC"
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	var cwf *wfv1.CronWorkflow
+	require.True(t, art.As(&cwf))
+	assert.Equal(t, "UTC", cwf.Spec.Timezone)
+	assert.Contains(t, string(art.Documents()[0]), "timezone: UTC")
+	var wf *wfv1.Workflow
+	assert.False(t, art.As(&wf), "a CronWorkflow artifact holds no Workflow")
 }
 
 func TestKinds(t *testing.T) {
@@ -221,6 +250,7 @@ func TestKinds(t *testing.T) {
 			checkDocument(t, doc)
 			assert.NotContains(t, string(doc), "schedule:")
 			assert.NotContains(t, string(doc), "generateName")
+			golden.Assert(t, doc)
 		})
 	}
 	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Image: testImage, Kind: argo.KindCronWorkflow}), nil)
@@ -259,4 +289,48 @@ func TestUnsupported(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The pod and workflow options reach the compiled Workflow, which still
+// passes Argo's validation and Pod Security "restricted".
+func TestOptions(t *testing.T) {
+	psc := backends.RestrictedPodSecurityContext()
+	psc.RunAsUser = ptr.To(int64(65532))
+	sc := backends.RestrictedSecurityContext()
+	sc.ReadOnlyRootFilesystem = ptr.To(true)
+	opts := &argo.Options{
+		Image: testImage, Namespace: "ml", ServiceAccountName: "pipeline-runner",
+		PodGC:              &wfv1.PodGC{Strategy: wfv1.PodGCOnPodSuccess},
+		TTL:                &wfv1.TTLStrategy{SecondsAfterSuccess: ptr.To(int32(3600)), SecondsAfterFailure: ptr.To(int32(86400))},
+		ImagePullPolicy:    corev1.PullAlways,
+		Labels:             map[string]string{"team": "ml"},
+		Annotations:        map[string]string{"owner": "ml-platform"},
+		PodSecurityContext: psc, SecurityContext: sc,
+		Command: []string{"/app/pipeline"},
+	}
+	art, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, opts), nil)
+	require.NoError(t, err)
+	spec := checkDocument(t, art.Documents()[0])
+	var wf *wfv1.Workflow
+	require.True(t, art.As(&wf))
+	assert.Equal(t, "ml", wf.Namespace)
+	assert.Equal(t, map[string]string{argo.LabelPipeline: "chain", "team": "ml"}, wf.Labels)
+	assert.Equal(t, map[string]string{"owner": "ml-platform"}, wf.Annotations)
+	assert.Equal(t, "pipeline-runner", spec.ServiceAccountName)
+	assert.Equal(t, wfv1.PodGCOnPodSuccess, spec.PodGC.Strategy)
+	assert.Equal(t, int32(3600), *spec.TTLStrategy.SecondsAfterSuccess)
+	assert.Equal(t, int32(86400), *spec.TTLStrategy.SecondsAfterFailure)
+	assert.Equal(t, int64(65532), *spec.SecurityContext.RunAsUser)
+	ctr := spec.Templates[1].Container
+	require.NotNil(t, ctr)
+	assert.Equal(t, corev1.PullAlways, ctr.ImagePullPolicy)
+	assert.True(t, *ctr.SecurityContext.ReadOnlyRootFilesystem)
+	assert.Equal(t, []string{"/app/pipeline"}, ctr.Command)
+
+	// The options are copied: changing them afterwards changes nothing.
+	psc.RunAsUser = ptr.To(int64(0))
+	art2, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, opts), nil)
+	require.NoError(t, err)
+	assert.NotEqual(t, string(art.Documents()[0]), string(art2.Documents()[0]), "a new compile sees the new value")
+	assert.Equal(t, int64(65532), *spec.SecurityContext.RunAsUser)
 }

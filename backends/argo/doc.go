@@ -170,6 +170,21 @@
 //
 // wfv1 is github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1.
 //
+// # Schedules
+//
+// With Options.Kind KindCronWorkflow and Options.Cron, Compile emits a
+// CronWorkflow named after the pipeline: its schedules (always the plural
+// field), time zone, concurrency policy (Allow, Forbid or Replace), a
+// starting deadline, history limits and a stop strategy (an expression
+// such as "cronworkflow.failed >= 3" after which Argo stops scheduling).
+// The workflows it starts carry the label sluice.dev/pipeline.
+// [Backend.Schedule] creates it or replaces the existing one's spec;
+// [Backend.SuspendSchedule] pauses and resumes it; [Backend.Unschedule]
+// removes it: it deletes the CronWorkflow leaving the runs it started,
+// succeeds when it is already gone, retries transient API errors and
+// returns only once a read shows it gone (or being deleted), so a
+// removed schedule starts nothing more.
+//
 // # Submitting
 //
 // Submit creates the Workflow (only that kind can be submitted) in

@@ -32,6 +32,14 @@ func TestCompileGolden(t *testing.T) {
 			golden.Assert(t, bytes.Join(docs, []byte("---\n")))
 		})
 	}
+	// Container tasks fanned out and cached (not among the canonical
+	// pipelines, whose tasks are Go tasks).
+	t.Run("ContainerFanOutAndCache", func(t *testing.T) {
+		art, err := pipeline.Compile(t.Context(), containerPipeline(true), argo.New(nil, testOptions()), nil)
+		require.NoError(t, err)
+		checkDocument(t, art.Documents()[0])
+		golden.Assert(t, art.Documents()[0])
+	})
 	// The quickstart example, compiled through its own command line.
 	t.Run("Quickstart", func(t *testing.T) {
 		if testing.Short() {

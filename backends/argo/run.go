@@ -59,14 +59,17 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 }
 
 // Cancel stops the run: Argo stops its running steps, starts no new ones
-// and still runs the exit handler.
+// and still runs the exit handler. Transient API errors are retried (the
+// patch is idempotent); others are returned.
 func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	if err := b.needClient(); err != nil {
 		return err
 	}
 	patch := []byte(`{"spec":{"shutdown":"` + string(wfv1.ShutdownStrategyStop) + `"}}`)
-	_, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
+	return retryAPI(ctx, func() error {
+		_, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
 }
 
 // retryable reports whether an API error is worth another try.
@@ -478,3 +481,108 @@ func outputOf(n *wfv1.NodeStatus, tmpl *wfv1.Template) json.RawMessage {
 // isStringField is a best effort without the Go types: a container
 // output whose file is not JSON is taken as text.
 func isStringField(*wfv1.Template, string) bool { return false }
+
+// againError is returned by a function given to retryAPI that wants to
+// be called again.
+type againError struct{ msg string }
+
+func (e *againError) Error() string { return e.msg }
+
+// retryAPI calls f until it succeeds, fails with an error that is neither
+// transient nor an *againError, ctx is done or eight tries failed,
+// backing off between tries as Watch does. f must be idempotent.
+func retryAPI(ctx context.Context, f func() error) error {
+	for failures := 0; ; failures++ {
+		err := f()
+		var again *againError
+		if err == nil || !(retryable(err) || errors.As(err, &again)) || failures >= 8 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(1<<min(failures+1, 6)) * 50 * time.Millisecond):
+		}
+	}
+}
+
+// Schedule creates the CronWorkflow of a (compiled with Kind
+// KindCronWorkflow) in Options.Namespace, or replaces the spec, labels and
+// annotations of the one of that name, and returns its name. Transient API
+// errors and conflicts with concurrent updates are retried.
+func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, error) {
+	if err := b.needClient(); err != nil {
+		return "", err
+	}
+	var cwf *wfv1.CronWorkflow
+	if !a.As(&cwf) {
+		return "", fmt.Errorf("argo: only a CronWorkflow can be scheduled, not %T (compile with Options.Kind KindCronWorkflow and Options.Cron): %w", a, errors.ErrUnsupported)
+	}
+	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	err := retryAPI(ctx, func() error {
+		_, err := cwfs.Create(ctx, cwf.DeepCopy(), metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		cur, err := cwfs.Get(ctx, cwf.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec = *cwf.Spec.DeepCopy()
+		cur.Labels, cur.Annotations = cwf.Labels, cwf.Annotations
+		_, err = cwfs.Update(ctx, cur, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			return &againError{fmt.Sprintf("argo: CronWorkflow %q kept changing while it was updated", cwf.Name)} // read it again
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return cwf.Name, nil
+}
+
+// Unschedule removes the schedule name: it deletes the CronWorkflow, so
+// that no further run starts, and leaves the workflows it already started
+// (running or finished) in place. A schedule that does not exist is
+// already removed: Unschedule returns nil. Transient API errors are
+// retried, and Unschedule returns only once a read says the CronWorkflow
+// is gone or being deleted.
+func (b *Backend) Unschedule(ctx context.Context, name string) error {
+	if err := b.needClient(); err != nil {
+		return err
+	}
+	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	orphan := metav1.DeletePropagationOrphan
+	return retryAPI(ctx, func() error {
+		err := cwfs.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &orphan})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		cur, err := cwfs.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		case cur.DeletionTimestamp != nil:
+			return nil // deleted once its finalizers are done; it schedules nothing meanwhile
+		}
+		return &againError{fmt.Sprintf("argo: CronWorkflow %q still exists after its deletion", name)} // delete again
+	})
+}
+
+// SuspendSchedule suspends (suspend true) or resumes the schedule name:
+// a suspended CronWorkflow starts no run until it is resumed. Transient
+// API errors are retried; a schedule that does not exist is an error.
+func (b *Backend) SuspendSchedule(ctx context.Context, name string, suspend bool) error {
+	if err := b.needClient(); err != nil {
+		return err
+	}
+	patch := []byte(`{"spec":{"suspend":` + strconv.FormatBool(suspend) + `}}`)
+	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	return retryAPI(ctx, func() error {
+		_, err := cwfs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+}
