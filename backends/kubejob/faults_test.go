@@ -273,7 +273,7 @@ func (f *faults) schedule(fw *flakyWatch, key string, gvr schema.GroupVersionRes
 		if fw.events.Load() == 0 && time.Since(fw.start) < minWatchLife {
 			// client-go takes a watch that ends within a second without
 			// events for a broken server and backs off for seconds.
-			f.schedule(fw, key, gvr, ns, minWatchLife-time.Since(fw.start)+f.every/2)
+			f.schedule(fw, key, gvr, ns, min(f.every/2+time.Millisecond, minWatchLife-time.Since(fw.start)))
 			return
 		}
 		f.injected[faultWatchDropped]++
@@ -354,8 +354,25 @@ func (w *flakyWatch) run() {
 				case w.out <- *last:
 				case <-w.stopCh:
 				}
+				return
 			}
-			return
+			// A plain close: deliver what the tracker sent before the
+			// successor started, so that nothing falls between the two.
+			for {
+				select {
+				case ev, ok := <-w.inner.ResultChan():
+					if !ok {
+						return
+					}
+					select {
+					case w.out <- ev:
+					case <-w.stopCh:
+						return
+					}
+				default:
+					return
+				}
+			}
 		case ev, ok := <-w.inner.ResultChan():
 			if !ok {
 				return
