@@ -1,6 +1,7 @@
 // Package argo compiles pipelines to Argo Workflows (argoproj.io/v1alpha1
 // Workflow, WorkflowTemplate or CronWorkflow, built from Argo's Go types
-// and rendered with sigs.k8s.io/yaml) and runs them through Argo's typed
+// and rendered to the YAML sigs.k8s.io/yaml writes) and runs them through
+// Argo's typed
 // clientset. It is the only Sluice package that imports Argo. Output
 // follows Argo v3.7 and emits only fields that v3.7 and v4 both accept
 // (schedules, never schedule).
@@ -35,8 +36,11 @@
 // expression over workflow.status and workflow.failures. The output is
 // the output parameter "o", read from the file (valueFrom.path). (Both
 // names are one letter because every step and every ref repeats them.)
-// Literal "{{" in inputs is escaped as "{\u007b", so user data is never
-// templated.
+// Literal "{{" in inputs, and in the items of a fan-out, is escaped as
+// "{\u007b", so compiled user data is never templated. (Argo substitutes
+// a pod's spec once more before creating it, so a value computed at run
+// time that holds the tag of a variable Argo knows, such as
+// "{{pod.name}}", is replaced there; other "{{" pass through.)
 //
 // Workflow parameters hold JSON: the string parameter label defaults to
 // "\"base\"" (with the quotes), so that substituting it keeps the input
@@ -189,24 +193,24 @@
 //
 // Submit creates the Workflow (only that kind can be submitted) in
 // Options.Namespace ("default") and returns its generated name as the run
-// id; SubmitOptions.RunID names it instead. When Submit's context holds
-// a span, every container gets its W3C traceparent as TRACEPARENT, so the
+// id; SubmitOptions.RunID names it instead. When Submit's context holds a
+// span, every container gets its W3C traceparent as TRACEPARENT, so the
 // tasks' spans (see the task-invocation mode) join the submitting
-// program's trace. Watch reads the Workflow and
-// follows it with a watch, reading and watching again when the watch
-// drops and retrying transient API errors with backoff, and maps its
-// nodes onto [backends.RunStatus]: steps in plan order and the exit
-// handler last; Skipped and Omitted nodes as Skipped; memoization hits as
-// Cached; fan-out instances as "step[i]"; each retry child as an attempt
-// whose reason is infra for an Error node, an eviction or exit status 3
-// and app otherwise; outputs from
-// the output parameters. Cancel patches spec.shutdown to Stop: Argo stops
-// running pods, starts nothing new and still runs the exit handler. Argo
-// has no phase for a run that was shut down (it ends Failed), so Watch
-// reports a Workflow with spec.shutdown set that did not succeed as
-// Canceled, its nodes stopped by the shutdown (their message names the
-// strategy) and the steps omitted after them as Canceled. The exit
-// handler's RunInfo says Canceled likewise, from the messages in
+// program's trace. Watch reads the Workflow and follows it with a watch,
+// reading and watching again when the watch drops and retrying transient
+// API errors with backoff, and maps its nodes onto [backends.RunStatus]:
+// steps in plan order and the exit handler last; Skipped and Omitted nodes
+// as Skipped; memoization hits as Cached; fan-out instances as "step[i]";
+// each retry child as an attempt whose reason is infra for an Error node,
+// an eviction or exit status 3 and app otherwise; outputs from the output
+// parameters. Cancel patches spec.shutdown to Stop, retrying transient API
+// errors (Submit does not: a create with generateName is not idempotent):
+// Argo stops running pods, starts nothing new and still runs the exit
+// handler. Argo has no phase for a run that was shut down (it ends
+// Failed), so Watch reports a Workflow with spec.shutdown set that did not
+// succeed as Canceled, its nodes stopped by the shutdown (their message
+// names the strategy) and the steps omitted after them as Canceled. The
+// exit handler's RunInfo says Canceled likewise, from the messages in
 // workflow.failures, and lists as failed only the steps that failed on
 // their own.
 //
