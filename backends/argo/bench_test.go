@@ -3,6 +3,7 @@ package argo_test
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,20 +88,35 @@ func TestBytesPerStaticTask(t *testing.T) {
 }
 
 // A dynamic fan-out compiles to the same size whatever the width of the
-// list at run time.
+// list at run time: one task over withParam, never one task per element.
+// When the list is a parameter, whose default the document holds, the
+// document grows by the default's text and nothing else.
 func TestFanOutSizeIndependentOfWidth(t *testing.T) {
-	size := func(n int) int {
-		p := pipeline.New("fan", nil)
-		list := pipeline.Add(p, task.New("list", func(context.Context, struct{}) ([]int, error) { return make([]int, n), nil }), struct{}{})
+	compile := func(p *pipeline.Pipeline, items pipeline.Ref[[]int]) string {
 		sq := pipeline.ForEach(p, task.New("sq", func(_ context.Context, in pipeline.Ref[int]) (int, error) { return in.Get() * in.Get(), nil }),
-			list.Output(), func(it pipeline.Ref[int]) pipeline.Ref[int] { return it }).Limit(8)
+			items, func(it pipeline.Ref[int]) pipeline.Ref[int] { return it }).Limit(8)
 		pipeline.Add(p, task.New("sum", func(_ context.Context, in struct{ Xs pipeline.Ref[[]int] }) (int, error) { return 0, nil }),
 			struct{ Xs pipeline.Ref[[]int] }{Xs: sq.Collect()})
 		art, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
 		require.NoError(t, err)
-		return len(art.Documents()[0])
+		return string(art.Documents()[0])
 	}
-	ten, thousand := size(10), size(1000)
-	t.Logf("fan-out document: %d bytes 10 wide, %d bytes 1000 wide", ten, thousand)
-	assert.Equal(t, ten, thousand)
+	fromStep := func(n int) string {
+		p := pipeline.New("fan", nil)
+		list := pipeline.Add(p, task.New("list", func(context.Context, struct{}) ([]int, error) { return make([]int, n), nil }), struct{}{})
+		return compile(p, list.Output())
+	}
+	fromParam := func(n int) string {
+		p := pipeline.New("fan", nil)
+		return compile(p, pipeline.NewParam(p, "xs", make([]int, n)).Ref())
+	}
+	ten, thousand := fromStep(10), fromStep(1000)
+	t.Logf("fan-out document: %d bytes 10 wide, %d bytes 1000 wide", len(ten), len(thousand))
+	assert.Equal(t, len(ten), len(thousand))
+	assert.Equal(t, 1, strings.Count(thousand, "withParam:"))
+
+	ten, thousand = fromParam(10), fromParam(1000)
+	zeros := func(n int) int { return len(strings.Repeat("0,", n)) - 1 }
+	assert.Equal(t, zeros(1000)-zeros(10), len(thousand)-len(ten), "only the parameter's default grows")
+	assert.Equal(t, 1, strings.Count(thousand, "withParam:"))
 }
