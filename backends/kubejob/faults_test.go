@@ -73,7 +73,8 @@ type faults struct {
 }
 
 // injectFaults prepends reactors to cs so that about rate of the eligible
-// API calls made through cs's typed clients fail, drawn from seed.
+// API calls made through cs's typed clients fail (lists and watches at a
+// quarter of it, see listWatchShare), drawn from seed.
 func injectFaults(cs *fake.Clientset, rate float64, seed int64) *faults {
 	f := &faults{
 		cs: cs, tr: cs.Tracker(), rate: rate,
@@ -133,10 +134,18 @@ func (f *faults) total() int {
 
 var faultResources = map[string]bool{"jobs": true, "pods": true, "configmaps": true}
 
-// draw decides, for an eligible call, which of kinds to inject, if any.
-func (f *faults) draw(kinds ...string) string {
+// listWatchShare is the share of rate at which lists and watches fail:
+// client-go's reflector answers each such failure with a re-list after a
+// backoff that doubles from 0.8 s up to 30 s (reset only after two quiet
+// minutes), so at the full rate a test would spend most of its time
+// waiting. They still fail, less often.
+const listWatchShare = 0.25
+
+// draw decides, for an eligible call, which of kinds to inject, if any,
+// at share of the rate.
+func (f *faults) draw(share float64, kinds ...string) string {
 	f.eligible++
-	if f.stopped || f.rng.Float64() >= f.rate {
+	if f.stopped || f.rng.Float64() >= f.rate*share {
 		return ""
 	}
 	k := kinds[f.rng.IntN(len(kinds))]
@@ -155,23 +164,25 @@ func (f *faults) react(action clienttesting.Action) (bool, runtime.Object, error
 	writable := res.Resource != "pods"
 	var kind string
 	switch action.GetVerb() {
-	case "get", "list":
-		kind = f.draw(faultInternal, faultThrottled)
+	case "get":
+		kind = f.draw(1, faultInternal, faultThrottled)
+	case "list":
+		kind = f.draw(listWatchShare, faultInternal, faultThrottled)
 	case "create":
 		if writable {
-			kind = f.draw(faultInternal, faultThrottled, faultLost)
+			kind = f.draw(1, faultInternal, faultThrottled, faultLost)
 		}
 	case "update", "patch":
 		if writable {
-			kind = f.draw(faultInternal, faultThrottled, faultConflict)
+			kind = f.draw(1, faultInternal, faultThrottled, faultConflict)
 		}
 	case "delete":
 		if writable {
-			kind = f.draw(faultInternal, faultThrottled, faultLost)
+			kind = f.draw(1, faultInternal, faultThrottled, faultLost)
 		}
 	case "delete-collection":
 		if writable {
-			kind = f.draw(faultInternal, faultThrottled)
+			kind = f.draw(1, faultInternal, faultThrottled)
 		}
 	}
 	name := ""
@@ -227,7 +238,7 @@ func (f *faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	if !faultResources[res.Resource] {
 		return false, nil, nil
 	}
-	if f.draw(faultWatchFailed) != "" {
+	if f.draw(listWatchShare, faultWatchFailed) != "" {
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
 	key := res.String() + "|" + action.GetNamespace()
