@@ -813,3 +813,31 @@ func TestFaultDroppedWatches(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(start), time.Second)
 	f.stop()
 }
+
+func TestSimContainerTasks(t *testing.T) {
+	cs, c := simEnv(t)
+	p := pipeline.New("simctr", nil)
+	pipeline.Add(p, task.Container[struct{}, simNum]("ok", "busybox:1").WithCommand("true"), struct{}{})
+	pipeline.Add(p, task.Container[struct{}, simNum]("bad", "busybox:1").WithCommand("false"), struct{}{})
+	jobs, plan := simCompile(t, p)
+	c.registerPlan(plan)
+	c.runContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
+		if pod.Spec.Containers[0].Command[0] == "false" {
+			return "", fmt.Errorf("false: %w", exitStatus(4))
+		}
+		return `{"V":1}`, nil
+	})
+	createJob(t, cs, materialize(jobs["ok"], nil))
+	createJob(t, cs, materialize(jobs["bad"], nil))
+	typ, _ := waitFinished(t, c, "r1-ok")
+	require.Equal(t, batchv1.JobComplete, typ)
+	require.JSONEq(t, `{"V":1}`, terminated(t, c.podsOf("r1-ok")[0]).Message)
+	typ, reason := waitFinished(t, c, "r1-bad")
+	require.Equal(t, batchv1.JobFailed, typ)
+	require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, reason)
+	tr := terminated(t, c.podsOf("r1-bad")[0])
+	require.EqualValues(t, 4, tr.ExitCode)
+	if jobs["bad"].Spec.Template.Spec.Containers[0].TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+		require.Equal(t, "false: exit status 4\n", tr.Message)
+	}
+}

@@ -133,8 +133,8 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 // stderr, "<pipeline> task <step>: <error>", as the task-invocation mode
 // prints it. A wrong invocation (no such step, input that is not JSON,
 // unknown flag) exits 2 without calling any task. A container task (no
-// "task" subcommand in its arguments) succeeds at once with an empty
-// message.
+// "task" subcommand in its arguments) runs the function given to
+// runContainers, or else succeeds at once with an empty message.
 //
 // Deleting a Job deletes its pods and cancels their tasks' contexts; so
 // does suspending it (those pods are not counted as failed). Pods are
@@ -186,6 +186,7 @@ type cluster struct {
 	jobs       map[string]*simJob
 	startedN   map[string]int // job name -> pods that went Running
 	attemptsN  map[string]int // "run/step/instance" -> tasks started
+	containers func(ctx context.Context, pod *corev1.Pod) (message string, err error)
 }
 
 // simJob is the controller's memory of one Job.
@@ -258,6 +259,17 @@ func (c *cluster) setStartDelay(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startDelay = d
+}
+
+// runContainers makes f the program of every container task's container
+// (a container without the "task" subcommand): it returns what the
+// container writes to its termination message file, and an error that
+// ends the container as a Go task's would (see cluster). Without it,
+// such containers succeed at once with an empty message.
+func (c *cluster) runContainers(f func(ctx context.Context, pod *corev1.Pod) (message string, err error)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.containers = f
 }
 
 // close stops the simulation: it cancels the running tasks and waits for
@@ -893,8 +905,16 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 	ctr := pod.Spec.Containers[0]
 	argv := append(slices.Clone(ctr.Command), ctr.Args...)
 	i := slices.Index(argv, backends.InvokeCommand)
-	if i < 0 {
-		return func(context.Context) result { return result{} } // a container task
+	if i < 0 { // a container task
+		run := c.containers
+		if run == nil {
+			return func(context.Context) result { return result{} }
+		}
+		pod = pod.DeepCopy()
+		return func(ctx context.Context) result {
+			msg, err := run(ctx, pod)
+			return outcome([]byte(msg), err, true, func() string { return err.Error() + "\n" })
+		}
 	}
 	prog := plan.DisplayName
 	if prog == "" {
@@ -950,21 +970,27 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 	return func(ctx context.Context) result {
 		ctx = backends.ContextWithTraceParent(task.WithAttempt(ctx, attempt), traceparent)
 		out, err := inv.Invoke(ctx, in)
-		var code exitStatus
-		switch {
-		case err == nil:
-			r := result{}
-			if toLog {
-				r.output = string(out)
-			}
-			return r
-		case errors.As(err, &code):
-			return result{exit: int32(code), stderr: fmt.Sprintf("%s task %s: %v\n", prog, s.Name, err)}
-		case errors.Is(err, task.ErrInfrastructure):
-			return result{exit: exitSIGTERM, preempted: true}
-		}
-		return result{exit: 1, stderr: fmt.Sprintf("%s task %s: %v\n", prog, s.Name, err)}
+		return outcome(out, err, toLog, func() string { return fmt.Sprintf("%s task %s: %v\n", prog, s.Name, err) })
 	}
+}
+
+// outcome is how a container whose program returned out and err ends;
+// toLog says whether out went to the termination message file.
+func outcome(out []byte, err error, toLog bool, stderr func() string) result {
+	var code exitStatus
+	switch {
+	case err == nil:
+		r := result{}
+		if toLog {
+			r.output = string(out)
+		}
+		return r
+	case errors.As(err, &code):
+		return result{exit: int32(code), stderr: stderr()}
+	case errors.Is(err, task.ErrInfrastructure):
+		return result{exit: exitSIGTERM, preempted: true}
+	}
+	return result{exit: 1, stderr: stderr()}
 }
 
 // instanceOf returns a fan-out instance's index: the pod's label
