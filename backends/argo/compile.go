@@ -28,6 +28,10 @@ const (
 	// AnnotationOnDemandAfter, on a template of a step with the on-demand
 	// fall-back, is the retry count from which attempts run on demand.
 	AnnotationOnDemandAfter = "sluice.dev/on-demand-after-retries"
+	// AnnotationTextOutputs, on the template of a container task, lists
+	// its string output fields (comma-separated JSON names), whose files
+	// Watch reports as text even when they hold JSON.
+	AnnotationTextOutputs = "sluice.dev/text-outputs"
 
 	mainTemplate = "main"
 	exitTemplate = "exit"
@@ -643,7 +647,10 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 			return err
 		}
 		t.PodSpecPatch = exprTag("asInt(retries) >= " + itoa(r.Infra) + " ? " + exprString(patch) + " : '{}'")
-		t.Metadata.Annotations = map[string]string{AnnotationOnDemandAfter: itoa(r.Infra)}
+		if t.Metadata.Annotations == nil {
+			t.Metadata.Annotations = map[string]string{}
+		}
+		t.Metadata.Annotations[AnnotationOnDemandAfter] = itoa(r.Infra)
 	}
 	return nil
 }
@@ -795,6 +802,7 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 	for _, f := range fields {
 		t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: inputPrefix + f})
 	}
+	var text []string
 	for _, o := range s.Task.Outputs {
 		if _, _, ok := task.FieldByName(s.Task.OutputType, o.Field); !ok || !paramName.MatchString(o.Field) {
 			return unsupported(s, "output field %q of %v cannot be an Argo output parameter; give it a JSON name of letters, digits, '-' and '_'", o.Field, s.Task.OutputType)
@@ -803,6 +811,12 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 			return unsupported(s, "output %q: path %q is not absolute", o.Field, o.Path)
 		}
 		t.Outputs.Parameters = append(t.Outputs.Parameters, wfv1.Parameter{Name: outputPrefix + o.Field, ValueFrom: &wfv1.ValueFrom{Path: o.Path}})
+		if c.isStringOutput(s, o.Field) {
+			text = append(text, o.Field)
+		}
+	}
+	if len(text) > 0 {
+		t.Metadata.Annotations = map[string]string{AnnotationTextOutputs: strings.Join(text, ",")}
 	}
 	if s.Cache.Enabled {
 		t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: inputParam})

@@ -174,3 +174,29 @@ func TestContainerFanOutTemplates(t *testing.T) {
 	assert.Equal(t, []string{"in-X", "in-tag"}, names)
 	assert.Equal(t, int64(2), *each.Parallelism)
 }
+
+// A string output whose file holds JSON ("42") is still text: for the
+// steps downstream and in the status Watch reports.
+func TestContainerTextOutputThatLooksLikeJSON(t *testing.T) {
+	type out struct {
+		Note string
+		N    int
+	}
+	p := pipeline.New("text", nil)
+	ctr := pipeline.Add(p, task.Container[struct{}, out]("ctr", "registry.example/ctr:1"), struct{}{})
+	pipeline.Add(p, task.New("use", func(_ context.Context, in struct{ C pipeline.Ref[out] }) (string, error) {
+		return fmt.Sprintf("%q %d", in.C.Get().Note, in.C.Get().N), nil
+	}), struct{ C pipeline.Ref[out] }{C: ctr.Output()})
+
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs)
+	s.containers = func(context.Context, *corev1.Container) (map[string]string, error) {
+		return map[string]string{task.OutputDir + "/Note": "42\n", task.OutputDir + "/N": "7"}, nil
+	}
+	t.Cleanup(s.close)
+	st, err := pipeline.Run(t.Context(), p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Note":"42","N":7}`, string(st.Step("ctr").Output))
+	assert.JSONEq(t, `"\"42\" 7"`, string(st.Step("use").Output))
+}

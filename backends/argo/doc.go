@@ -52,8 +52,9 @@
 // anything else as JSON), and each output field the output parameter
 // "out-Field" read from its file. Downstream refs assemble the step's
 // output object from those parameters (a string field is the file's text
-// without its trailing line break, any other field is parsed as JSON).
-// A container task can be cached (see Caching) and fanned out: its
+// without its trailing line break, any other field is parsed as JSON; the
+// template's annotation sluice.dev/text-outputs names the string fields
+// for Watch). A container task can be cached (see Caching) and fanned out: its
 // withParam items are then objects holding each instance's placeholder
 // texts, which the wrapper's task passes on with
 // {{=fromJSON(item)['Field']}}, and the wrapper assembles the list of

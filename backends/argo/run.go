@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -478,9 +479,11 @@ func outputOf(n *wfv1.NodeStatus, tmpl *wfv1.Template) json.RawMessage {
 	return b
 }
 
-// isStringField is a best effort without the Go types: a container
-// output whose file is not JSON is taken as text.
-func isStringField(*wfv1.Template, string) bool { return false }
+// isStringField reports whether the output field f of a container
+// template is a string, as its AnnotationTextOutputs says.
+func isStringField(tmpl *wfv1.Template, f string) bool {
+	return tmpl != nil && slices.Contains(strings.Split(tmpl.Metadata.Annotations[AnnotationTextOutputs], ","), f)
+}
 
 // againError is returned by a function given to retryAPI that wants to
 // be called again.
