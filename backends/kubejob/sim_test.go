@@ -103,7 +103,7 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 //     SuccessCriteriaMet then Complete (with completionTime), FailureTarget
 //     then Failed (same reason and message), Suspended;
 //   - the scheduler and kubelet: a pod is bound to a node, goes Running
-//     (after startDelay) and runs its container: a Go task is invoked in
+//     (after the delay given to setStartDelay) and runs its container: a Go task is invoked in
 //     process through the registered Plan's Step(NAME).Invoke with the
 //     arguments of backends.InvokeArgs, under task.WithAttempt and with
 //     the pod's activeDeadlineSeconds as the context's deadline. The real
@@ -157,7 +157,9 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 // 409 Conflicts); only completions = parallelism = 1 and NonIndexed Jobs;
 // pod names are "<job>-<n>", not "<job>-<random>"; creation timestamps run
 // ahead of the wall clock when objects are created faster than one per
-// second.
+// second; an error wrapping task.ErrInfrastructure is a preemption here,
+// where the real task-invocation mode exits 3 (errExit3 gives that);
+// -input-file is a wrong invocation (the simulator has no files).
 type cluster struct {
 	t  testing.TB
 	cs *fake.Clientset
@@ -170,7 +172,7 @@ type cluster struct {
 	tasks  sync.WaitGroup // running tasks
 	once   sync.Once
 
-	qmu   sync.Mutex // guards queue, timers, closed
+	qmu   sync.Mutex // guards queue, timer, done
 	queue []func()
 	wake  chan struct{}
 	timer map[*time.Timer]bool
