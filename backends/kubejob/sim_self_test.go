@@ -841,3 +841,33 @@ func TestSimContainerTasks(t *testing.T) {
 		require.Equal(t, "false: exit status 4\n", tr.Message)
 	}
 }
+
+func TestSimPreemptFromOutside(t *testing.T) {
+	cs, c := simEnv(t)
+	b := newBlocker()
+	p := pipeline.New("simout", nil)
+	pipeline.Add(p, task.New("long", func(ctx context.Context, _ struct{}) (simNum, error) {
+		if at, _ := task.AttemptFrom(ctx); at.Number == 1 {
+			return b.run(ctx)
+		}
+		return simNum{V: 2}, nil
+	}), struct{}{})
+	jobs, plan := simCompile(t, p)
+	c.registerPlan(plan)
+	job := materialize(jobs["long"], nil)
+	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
+	createJob(t, cs, job)
+	waitChan(t, b.started, "task start")
+	require.False(t, c.preempt("no-such-pod"))
+	require.True(t, c.preempt("r1-long-0"))
+	waitChan(t, b.stopped, "task canceled")
+	typ, _ := waitFinished(t, c, "r1-long")
+	require.Equal(t, batchv1.JobComplete, typ)
+	pods := c.podsOf("r1-long")
+	require.Len(t, pods, 2)
+	require.EqualValues(t, 143, terminated(t, pods[0]).ExitCode)
+	require.EqualValues(t, 0, c.job("r1-long").Status.Failed)
+}

@@ -274,6 +274,31 @@ func (c *cluster) runContainers(f func(ctx context.Context, pod *corev1.Pod) (me
 	c.containers = f
 }
 
+// preempt disrupts running pod name as the scheduler's preemption does,
+// whatever its task is doing: the task's context is canceled, the pod gets
+// DisruptionTarget=True and fails with exit 143, and the Job controller
+// reacts. It reports whether the pod was running.
+func (c *cluster) preempt(name string) bool {
+	done := make(chan bool, 1)
+	c.post(func() {
+		for _, sj := range c.jobs {
+			if p := sj.active; p != nil && p.name == name && p.running {
+				p.stop()
+				c.podExited(sj, p, result{exit: exitSIGTERM, preempted: true})
+				done <- true
+				return
+			}
+		}
+		done <- false
+	})
+	select {
+	case ok := <-done:
+		return ok
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
 // close stops the simulation: it cancels the running tasks and waits for
 // every goroutine of the simulator, tasks included (a task still running
 // ten seconds after its context was canceled is reported as an error).
