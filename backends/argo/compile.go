@@ -275,17 +275,13 @@ func (c *compiler) addTemplate(base string, t wfv1.Template) (string, error) {
 	return base, nil
 }
 
-// takesStep reports whether the template of step s takes the step's
-// name as the parameter "step": a fan-out instance runs as the wrapper's
-// task "each", and a step renamed by taskNames runs as a DAG task of
-// another name. Any other step is the DAG task {{tasks.name}}.
+// takesStep reports whether the DAG task of step s (outside a fan-out,
+// whose wrapper always passes it) passes the step's name as the parameter
+// "step": only a step renamed by taskNames does, since the DAG task's
+// name, {{tasks.name}}, is the default of a Go template's "step" and
+// what Watch reports otherwise.
 func (c *compiler) takesStep(s *backends.Step) bool {
-	if isContainer(s) {
-		// A container does not use it; only Watch reads it, from the
-		// step's DAG task (for a fan-out, the wrapper's caller).
-		return s.ForEach == nil && c.task(s.Name) != s.Name
-	}
-	return s.ForEach != nil || c.task(s.Name) != s.Name
+	return s.ForEach == nil && c.task(s.Name) != s.Name
 }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
@@ -573,15 +569,12 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		}
 	} else {
 		ctr.Command = slices.Clone(o.Command)
-		// Argo names the DAG task calling a template {{tasks.name}}; a
-		// step whose task has another name gets it as a parameter.
-		step := "{{tasks.name}}"
-		t.Inputs.Parameters = []wfv1.Parameter{{Name: inputParam}}
-		if c.takesStep(s) {
-			step = "{{inputs.parameters." + stepParam + "}}"
-			t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam}, {Name: inputParam}}
-		}
-		ctr.Args = backends.InvokeArgs(step, "{{inputs.parameters."+inputParam+"}}", backends.DefaultOutputFile)
+		// The step's name defaults to {{tasks.name}}, the DAG task
+		// calling the template: Argo substitutes it into the parameter
+		// before the parameters into the template. A fan-out instance
+		// and a renamed step pass their name.
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam}}
+		ctr.Args = backends.InvokeArgs("{{inputs.parameters."+stepParam+"}}", "{{inputs.parameters."+inputParam+"}}", backends.DefaultOutputFile)
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)

@@ -61,6 +61,29 @@ func TestDedupIdenticalSteps(t *testing.T) {
 	assert.Equal(t, []string{"main", "t1"}, names, "50 identical steps share one template")
 	assert.Len(t, wf.Spec.Templates[0].DAG.Tasks, 50)
 
+	// A step used statically, renamed (leading digit) and fanned out still
+	// shares the one template: only the last two pass their step name.
+	mix := pipeline.New("mix", nil)
+	list := pipeline.Add(mix, task.New("list", func(context.Context, struct{}) ([]num, error) { return []num{{1}, {2}}, nil }), struct{}{})
+	a := pipeline.Add(mix, inc.WithName("a"), one{X: pipeline.Const(num{1})})
+	pipeline.Add(mix, inc.WithName("1b"), one{X: a.Output()})
+	pipeline.ForEach(mix, inc.WithName("fan"), list.Output(), func(it pipeline.Ref[num]) one { return one{X: it} })
+	wf = compileWF(t, mix, testOptions())
+	names = nil
+	for _, tm := range wf.Spec.Templates {
+		names = append(names, tm.Name)
+	}
+	assert.Equal(t, []string{"main", "t1", "each-fan"}, names)
+	var passed []string
+	for _, dt := range wf.Spec.Templates[0].DAG.Tasks {
+		for _, p := range dt.Arguments.Parameters {
+			if p.Name == "step" {
+				passed = append(passed, p.Value.String())
+			}
+		}
+	}
+	assert.Equal(t, []string{"1b", "fan"}, passed)
+
 	// A different resource profile is a different template.
 	p := chain(2)
 	pipeline.Add(p, inc.WithName("big").WithTimeout(time.Minute), one{X: pipeline.Const(num{1})})

@@ -24,10 +24,12 @@
 //
 // A Go task runs the step's image (or Options.Image) with the arguments of
 // [backends.InvokeArgs]: "task -step NAME -input JSON -output-file
-// /tmp/sluice/output.json" (after Options.Command, if set). NAME is
-// {{tasks.name}}, the name of the DAG task calling the template, so steps
-// sharing a template pass only their input; a fan-out instance or a step
-// renamed (see Naming) gets its name as the parameter "step" instead. The
+// /tmp/sluice/output.json" (after Options.Command, if set). NAME is the
+// template parameter "step", whose default is {{tasks.name}}, the name of
+// the DAG task calling the template (Argo substitutes it into the default
+// before the parameters into the template), so steps sharing a template
+// pass only their input; a fan-out instance or a step renamed (see
+// Naming) passes its name. The
 // input is the parameter "i", a JSON document in which Argo substitutes
 // the refs: a step's output is {{tasks.X.outputs.parameters.o}}, a
 // parameter
