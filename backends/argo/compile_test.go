@@ -350,10 +350,10 @@ func TestOptions(t *testing.T) {
 	assert.True(t, *ctr.SecurityContext.ReadOnlyRootFilesystem)
 	assert.Equal(t, []string{"/app/pipeline"}, ctr.Command)
 
-	// The options are copied: changing them afterwards changes nothing.
-	psc.RunAsUser = ptr.To(int64(0))
-	art2, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, opts), nil)
-	require.NoError(t, err)
-	assert.NotEqual(t, string(art.Documents()[0]), string(art2.Documents()[0]), "a new compile sees the new value")
-	assert.Equal(t, int64(65532), *spec.SecurityContext.RunAsUser)
+	// The compiled Workflow holds copies: changing the options afterwards
+	// does not change it.
+	*psc.RunAsUser = 0
+	*sc.ReadOnlyRootFilesystem = false
+	assert.Equal(t, int64(65532), *wf.Spec.SecurityContext.RunAsUser)
+	assert.True(t, *wf.Spec.Templates[1].Container.SecurityContext.ReadOnlyRootFilesystem)
 }
