@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -70,8 +71,8 @@ func containerPipeline(cacheSquares bool) *pipeline.Pipeline {
 // runContainer plays the two container images.
 func runContainer(calls *sync.Map) containerFunc {
 	return func(_ context.Context, c *corev1.Container) (map[string]string, error) {
-		n, _ := calls.LoadOrStore(c.Image, new(int))
-		calls.Store(c.Image, new(*n.(*int)+1))
+		n, _ := calls.LoadOrStore(c.Image, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
 		switch c.Image {
 		case "registry.example/square:1":
 			x, err := strconv.Atoi(strings.TrimPrefix(c.Args[0], "--x="))
@@ -143,16 +144,16 @@ func TestContainerFanOutAndCache(t *testing.T) {
 			assert.Equal(t, backends.PhaseCached, st.Step("fetch").Phase)
 			assert.JSONEq(t, `{"Rows":42}`, string(st.Step("fetch").Output))
 			n, _ := calls.Load("registry.example/fetch:1")
-			assert.Equal(t, 1, *n.(*int))
+			assert.Equal(t, int32(1), n.(*atomic.Int32).Load())
 			n, _ = calls.Load("registry.example/square:1")
-			want := 6
+			want := int32(6)
 			if cached {
 				want = 3
 				for _, inst := range st.Step("square").Instances {
 					assert.Equal(t, backends.PhaseCached, inst.Phase, inst.Name)
 				}
 			}
-			assert.Equal(t, want, *n.(*int), "square runs")
+			assert.Equal(t, want, n.(*atomic.Int32).Load(), "square runs")
 		})
 	}
 }
