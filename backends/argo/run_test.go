@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
@@ -245,9 +244,7 @@ func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
 // step that failed before the cancel still counts as failed.
 func TestCancelReportsCanceled(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	started := make(chan struct{})
 	block := task.New("block", func(ctx context.Context, _ struct{}) (num, error) {
-		close(started)
 		<-ctx.Done()
 		return num{}, ctx.Err()
 	})
@@ -264,17 +261,19 @@ func TestCancelReportsCanceled(t *testing.T) {
 		return num{}, nil
 	}), notifyIn{Run: p.Status()})
 
+	// Cancel once "broken" has failed, while "block" runs.
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		<-started
-		time.Sleep(20 * time.Millisecond) // let "broken" fail first
-		cancel()
-	}()
+	defer cancel()
+	progress := func(st *backends.RunStatus) {
+		if st.Step("broken").Phase == backends.PhaseFailed && st.Step("block").Phase == backends.PhaseRunning {
+			cancel()
+		}
+	}
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
 	s := newSim(cs)
 	defer s.close()
-	st, err := pipeline.Run(ctx, p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, nil)
+	st, err := pipeline.Run(ctx, p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, &pipeline.RunOptions{Progress: progress})
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 
 	assert.Equal(t, backends.PhaseCanceled, st.Phase)
