@@ -1,0 +1,150 @@
+package kubejob_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/backends/kubejob"
+)
+
+// simBackend is a kubejob Backend whose compiled plans the simulated
+// cluster can run: compiling registers the plan's Go tasks with it, as
+// building the image would put them into the pods.
+type simBackend struct {
+	*kubejob.Backend
+	cl *cluster
+}
+
+func (b *simBackend) Compile(ctx context.Context, plan *backends.Plan, opts *backends.CompileOptions) (backends.Artifact, error) {
+	b.cl.registerPlan(plan)
+	return b.Backend.Compile(ctx, plan, opts)
+}
+
+type harness struct {
+	cs       *fake.Clientset
+	cl       *cluster
+	backends []*kubejob.Backend
+}
+
+func newHarness(t testing.TB) *harness {
+	cs := fake.NewClientset()
+	replayingWatches(cs)
+	return &harness{cs: cs, cl: newCluster(t, cs)}
+}
+
+func (h *harness) backend(opts *kubejob.Options) *simBackend {
+	b := kubejob.New(h.cs, opts)
+	h.backends = append(h.backends, b)
+	return &simBackend{Backend: b, cl: h.cl}
+}
+
+func (h *harness) MakeBackend(ctx context.Context) (backends.Backend, error) {
+	return h.backend(testOptions()), nil
+}
+
+func (h *harness) Close() {
+	for _, b := range h.backends {
+		b.Close()
+	}
+	h.cl.close()
+}
+
+func TestConformance(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	backendtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (backendtest.Harness, error) {
+		return newHarness(t), nil
+	})
+}
+
+// replayingWatches makes watches on cs start with the current objects,
+// the way a real API server's watch from a list's resourceVersion
+// replays what changed since the list. The fake clientset's watch starts
+// empty, so an informer that lists while objects change would miss the
+// changes made between its list and its watch: a gap real clusters do
+// not have, and which would stall a resumed orchestrator in tests.
+func replayingWatches(cs *fake.Clientset) {
+	cs.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
+		w, err := replayWatch(cs.Tracker(), a)
+		return true, w, err
+	})
+}
+
+// replayWatch starts a tracker watch for action a and sends the objects
+// stored now ahead of its events. An event raced by the snapshot is sent
+// after it and carries the newer state, so the last word is always the
+// store's.
+func replayWatch(tr clienttesting.ObjectTracker, a clienttesting.Action) (watch.Interface, error) {
+	gvr, ns := a.GetResource(), a.GetNamespace()
+	var opts metav1.ListOptions
+	if wa, ok := a.(clienttesting.WatchActionImpl); ok {
+		opts = wa.ListOptions
+	}
+	w, err := tr.Watch(gvr, ns, opts)
+	if err != nil {
+		return nil, err
+	}
+	kind := map[string]string{"jobs": "Job", "pods": "Pod", "configmaps": "ConfigMap"}[gvr.Resource]
+	if kind == "" {
+		return w, nil
+	}
+	list, err := tr.List(gvr, gvr.GroupVersion().WithKind(kind), ns, opts)
+	if err != nil {
+		w.Stop()
+		return nil, err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		w.Stop()
+		return nil, err
+	}
+	r := &replayed{inner: w, ch: make(chan watch.Event), done: make(chan struct{})}
+	go func() {
+		defer close(r.ch)
+		send := func(ev watch.Event) bool {
+			select {
+			case r.ch <- ev:
+				return true
+			case <-r.done:
+				return false
+			}
+		}
+		for _, obj := range items {
+			if !send(watch.Event{Type: watch.Added, Object: obj}) {
+				return
+			}
+		}
+		for ev := range w.ResultChan() {
+			if !send(ev) {
+				return
+			}
+		}
+	}()
+	return r, nil
+}
+
+// replayed is a watch that sends a snapshot, then the tracker's events.
+type replayed struct {
+	inner watch.Interface
+	ch    chan watch.Event
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (r *replayed) ResultChan() <-chan watch.Event { return r.ch }
+
+func (r *replayed) Stop() {
+	r.once.Do(func() {
+		close(r.done)
+		r.inner.Stop()
+	})
+}
