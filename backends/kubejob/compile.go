@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -60,7 +61,11 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 			return nil, err
 		}
 	}
-	for _, obj := range []any{a.objs.sa, a.objs.role, a.objs.rb} {
+	objs := []any{a.objs.sa, a.objs.role, a.objs.rb}
+	if b.opts.InCluster {
+		objs = append(objs, c.orchestratorJob())
+	}
+	for _, obj := range objs {
 		doc, err := render(obj)
 		if err != nil {
 			return nil, err
@@ -192,6 +197,10 @@ func (c *compiler) job(s *backends.Step) (*batchv1.Job, error) {
 	// informer selects a run's pods as it selects its Jobs.
 	tmplMeta := metav1.ObjectMeta{Labels: c.meta("", labels, nil).Labels}
 	spec := batchv1.JobSpec{
+		// A template never runs as it is: the orchestrator creates the
+		// step's Job unsuspended, with the resolved input. Applied by
+		// hand, it sits suspended.
+		Suspend:      ptr.To(true),
 		BackoffLimit: ptr.To(int32(appBudget(s))),
 		// A replacement pod starts only once the failed one is gone, so
 		// two attempts of a step never run at once.
@@ -254,7 +263,7 @@ func (c *compiler) annotations(s *backends.Step) (map[string]string, error) {
 	if deps == nil {
 		deps = []string{}
 	}
-	ann := map[string]string{AnnotationDependsOn: mustJSON(deps)}
+	ann := map[string]string{AnnotationDependsOn: mustJSON(deps), AnnotationTemplate: "true"}
 	if s.DisplayName != "" && s.DisplayName != s.Name {
 		ann[AnnotationDisplayName] = s.DisplayName
 	}
@@ -484,5 +493,80 @@ func prune(v any) {
 		for _, e := range t {
 			prune(e)
 		}
+	}
+}
+
+// orchestratorJob returns the Job that runs the orchestrator of the run in
+// the cluster: the pipeline program's "run -backend kubejob -run-id RUN"
+// with the run's parameters, as the orchestrator's ServiceAccount.
+func (c *compiler) orchestratorJob() *batchv1.Job {
+	o := &c.b.opts
+	args := []string{"run", "-backend", "kubejob", "-run-id", c.runID}
+	for _, p := range c.plan.Params {
+		v := p.Value
+		if v == nil {
+			v = p.Default
+		}
+		text := string(v)
+		var str string
+		if json.Unmarshal(v, &str) == nil {
+			text = str // string parameters are given raw on the command line
+		}
+		args = append(args, "-p", p.Name+"="+text)
+	}
+	labels := c.meta("", map[string]string{LabelPipeline: c.plan.Name, LabelRun: c.runID, LabelRole: RoleOrchestrator}, nil).Labels
+	ctr := corev1.Container{
+		Name:                     ContainerName,
+		Image:                    o.Image,
+		ImagePullPolicy:          o.ImagePullPolicy,
+		Command:                  slices.Clone(o.Command),
+		Args:                     args,
+		Env:                      []corev1.EnvVar{{Name: EnvOrchestrator, Value: "1"}},
+		SecurityContext:          c.securityContext(),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+		}},
+	}
+	spec := batchv1.JobSpec{
+		// A crashed orchestrator is started again and resumes the run.
+		BackoffLimit: ptr.To(int32(3)),
+		PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+			{
+				// Evicted or preempted: resume elsewhere, free of charge.
+				Action:          batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+			},
+			{
+				// 1: the run failed; 2: the program or its pipeline is
+				// invalid. Running it again changes neither.
+				Action: batchv1.PodFailurePolicyActionFailJob,
+				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+					ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{1, 2},
+				},
+			},
+		}},
+		PodReplacementPolicy: ptr.To(batchv1.Failed),
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{
+				RestartPolicy:      corev1.RestartPolicyNever,
+				ServiceAccountName: orchestratorName(c.plan.Name, o.OrchestratorServiceAccount),
+				SecurityContext:    c.podSecurityContext(),
+				Containers:         []corev1.Container{ctr},
+			},
+		},
+	}
+	ttl := o.TTLSecondsAfterFinished
+	if ttl == 0 {
+		ttl = DefaultTTLSecondsAfterFinished
+	}
+	if ttl > 0 {
+		spec.TTLSecondsAfterFinished = ptr.To(ttl)
+	}
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: c.meta(orchestratorJobName(c.runID), labels, nil),
+		Spec:       spec,
 	}
 }

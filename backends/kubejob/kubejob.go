@@ -3,12 +3,14 @@ package kubejob
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-ml/sluice/backends"
 )
@@ -53,6 +55,20 @@ const (
 	// AnnotationOutputs is the JSON list of the files a container task
 	// writes its output fields to (task.Output); container tasks only.
 	AnnotationOutputs = "sluice.dev/outputs"
+
+	// AnnotationTemplate is "true" on the compiled Jobs, which are
+	// templates: suspended, with unresolved inputs. The Jobs the
+	// orchestrator creates from them do not carry it.
+	AnnotationTemplate = "sluice.dev/template"
+	// LabelRole is "orchestrator" on the in-cluster orchestrator's Job
+	// and pod.
+	LabelRole = "sluice.dev/role"
+	// RoleOrchestrator is the value of LabelRole on the orchestrator.
+	RoleOrchestrator = "orchestrator"
+	// EnvOrchestrator is set to "1" in the in-cluster orchestrator's
+	// container: a Backend there orchestrates in its own process even
+	// when Options.InCluster is set.
+	EnvOrchestrator = "SLUICE_KUBEJOB_ORCHESTRATOR"
 
 	// ContainerName is the name of the one container of every step's pod.
 	ContainerName = "main"
@@ -110,6 +126,18 @@ type Options struct {
 	// (no privilege escalation, all capabilities dropped, runAsNonRoot,
 	// RuntimeDefault seccomp).
 	SecurityContext *corev1.SecurityContext
+	// InCluster makes the orchestrator run in the cluster as a Job of its
+	// own instead of in the submitting process. Compile then also emits
+	// that Job ("sluice-run-<run>": this program's "run -backend kubejob
+	// -run-id RUN" with the run's parameters, as the orchestrator's
+	// ServiceAccount, with Image and Command). Submit creates the
+	// ServiceAccount, Role and RoleBinding when missing, the run's record
+	// and the orchestrator's Job, and returns; Watch follows the run from
+	// the cluster without changing it, and Cancel marks the run canceled
+	// for the orchestrator to stop. The submitting process may exit at
+	// any time. Inside the orchestrator's pod (EnvOrchestrator is set) the
+	// same program orchestrates in process.
+	InCluster bool
 	// Labels and Annotations are added to every compiled object (Labels
 	// also to pod templates); they cannot replace the sluice.dev ones.
 	Labels, Annotations map[string]string
@@ -123,8 +151,10 @@ type Backend struct {
 	client kubernetes.Interface
 	opts   Options
 
-	mu   sync.Mutex
-	runs map[string]*orchestrator // by run id: the runs orchestrated here
+	mu        sync.Mutex
+	runs      map[string]*orchestrator // by run id: the runs orchestrated here
+	connected bool                     // client and ns are set
+	ns        string                   // the namespace runs use
 }
 
 var (
@@ -132,15 +162,52 @@ var (
 	_ backends.Namer   = (*Backend)(nil)
 )
 
-// New returns a Backend. A nil client makes it compile-only (for now every
-// Backend is: the orchestrator that would use the client is not built
-// yet). A nil opts means defaults.
+// New returns a Backend. With a nil client, Compile works offline and the
+// first Submit connects with the usual rules: $KUBECONFIG, then
+// ~/.kube/config, then the in-cluster configuration of a pod (so the same
+// program runs from a laptop and as the in-cluster orchestrator). A nil
+// opts means defaults.
 func New(client kubernetes.Interface, opts *Options) *Backend {
 	b := &Backend{client: client}
 	if opts != nil {
 		b.opts = *opts
 	}
 	return b
+}
+
+// connect returns the Backend's client and namespace, building the client
+// from the kubeconfig rules the first time when New was given none. The
+// namespace is Options.Namespace, else the kubeconfig context's, else
+// "default".
+func (b *Backend) connect() (kubernetes.Interface, string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.connected {
+		return b.client, b.ns, nil
+	}
+	ns := b.opts.Namespace
+	if b.client == nil {
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+		cfg, err := cc.ClientConfig()
+		if err != nil {
+			return nil, "", fmt.Errorf("kubejob: no Kubernetes client was given and none could be configured from $KUBECONFIG, ~/.kube/config or the pod's service account: %w", err)
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, "", fmt.Errorf("kubejob: %w", err)
+		}
+		b.client = client
+		if ns == "" {
+			if n, _, err := cc.Namespace(); err == nil {
+				ns = n
+			}
+		}
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	b.ns, b.connected = ns, true
+	return b.client, b.ns, nil
 }
 
 // Name returns "kubejob", the name the program entrypoint selects it by.

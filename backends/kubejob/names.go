@@ -91,3 +91,7 @@ func jobNames(run string, steps []*backends.Step) (map[string]string, error) {
 	}
 	return names, nil
 }
+
+// orchestratorJobName is the name of the Job of run's in-cluster
+// orchestrator, "sluice-run-<run>", the name of the run's record too.
+func orchestratorJobName(run string) string { return naming.Fit(recordPrefix+run, naming.MaxLabel) }

@@ -71,6 +71,10 @@ type orchestrator struct {
 	params map[string]json.RawMessage
 	digest string
 	trace  string
+	// observe makes the orchestrator read-only: it derives the status
+	// and never creates or deletes Jobs or cache entries (another
+	// orchestrator, in the cluster, runs the run).
+	observe bool
 
 	factory informers.SharedInformerFactory
 	jobs    batchlisters.JobLister
@@ -633,6 +637,12 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return o.create(p, s, parts, names[0], input, 0, appBudgetLeft(retry, nil), false, u)
 	}
 	u.exists = true
+	for _, j := range chain {
+		if j.Annotations[AnnotationTemplate] == "true" {
+			u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("Job %s is a compiled template that was applied by hand; templates stay suspended and never run. Delete it (kubectl delete job %s) and submit the run again", j.Name, j.Name)
+			return u
+		}
+	}
 	latest := chain[len(chain)-1]
 	k := slices.Index(names, latest.Name)
 	onDemand := func(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
@@ -661,7 +671,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			return u
 		}
 		u.phase, u.output = backends.PhaseSucceeded, out
-		if u.cacheKey != "" && !o.stored[u.cacheKey] {
+		if u.cacheKey != "" && !o.stored[u.cacheKey] && !o.observe {
 			if err := o.store(p.ctx, s, u.cacheKey, out); err != nil {
 				p.fail(err)
 			}
@@ -697,7 +707,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		}
 		return u
 	}
-	if stopping {
+	if stopping && !o.observe {
 		if err := o.delete(p.ctx, latest.Name); err != nil {
 			p.fail(err)
 			u.phase = backends.PhaseRunning
@@ -729,6 +739,12 @@ func appBudgetLeft(r task.Retry, used *int) int32 {
 // there counts as created (a create whose response was lost, or a
 // resumed run). A Job that cannot be made fails the task.
 func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name string, input json.RawMessage, k int, backoffLimit int32, onDemand bool, u unitState) unitState {
+	if o.observe {
+		if k > 0 {
+			u.phase = backends.PhaseRunning
+		}
+		return u
+	}
 	if why, ok := o.failed[name]; ok {
 		u.phase, u.message = backends.PhaseFailed, why
 		return u
@@ -766,6 +782,8 @@ func (o *orchestrator) newJob(s *backends.Step, parts []string, name string, inp
 	}
 	j := t.DeepCopy()
 	j.Name, j.Namespace = name, o.ns
+	j.Spec.Suspend = nil
+	delete(j.Annotations, AnnotationTemplate)
 	j.OwnerReferences = []metav1.OwnerReference{o.owner}
 	j.Spec.BackoffLimit = ptr.To(backoffLimit)
 	if len(parts) > 0 {

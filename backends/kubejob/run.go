@@ -3,10 +3,15 @@ package kubejob
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
+	"os"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	clientretry "k8s.io/client-go/util/retry"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/internal/naming"
@@ -30,8 +35,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if !ok {
 		return "", fmt.Errorf("kubejob: Submit needs an artifact this backend compiled, got %T", a)
 	}
-	if b.client == nil {
-		return "", fmt.Errorf("kubejob: this Backend has no Kubernetes client (New(nil, ...) only compiles); pass one to New: %w", errors.ErrUnsupported)
+	client, ns, err := b.connect()
+	if err != nil {
+		return "", err
 	}
 	id := ""
 	if opts != nil {
@@ -59,9 +65,35 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	b.mu.Unlock()
 
-	o := newOrchestrator(b.client, b.namespace(), art.plan, id, art.templates(id), backends.TraceParent(ctx))
+	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
+	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
+	o.observe = remote
+	if remote {
+		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {
+			return "", err
+		}
+	}
 	if err := o.start(ctx); err != nil {
 		return "", err
+	}
+	if remote {
+		j := (&compiler{b: b, plan: art.plan, runID: id}).orchestratorJob()
+		j.Namespace = ns
+		j.OwnerReferences = []metav1.OwnerReference{o.owner}
+		if tp := backends.TraceParent(ctx); tp != "" {
+			j.Spec.Template.Spec.Containers[0].Env = append(j.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
+		}
+		err := clientretry.OnError(apiBackoff, transient, func() error {
+			_, err := client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return nil // resumed, or a response lost on the way
+			}
+			return err
+		})
+		if err != nil {
+			o.close()
+			return "", fmt.Errorf("kubejob: create the orchestrator Job %s: %w", j.Name, err)
+		}
 	}
 	b.mu.Lock()
 	if b.runs == nil {
@@ -145,11 +177,31 @@ func (b *Backend) run(id string) *orchestrator {
 	return b.runs[id]
 }
 
-func (b *Backend) namespace() string {
-	if b.opts.Namespace != "" {
-		return b.opts.Namespace
+// ensureRBAC creates the orchestrator's ServiceAccount, Role and
+// RoleBinding where they are missing; existing ones are left as they are.
+func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, ns string, art *artifact) error {
+	sa, role, rb := art.objs.sa.DeepCopy(), art.objs.role.DeepCopy(), art.objs.rb.DeepCopy()
+	sa.Namespace, role.Namespace, rb.Namespace = ns, ns, ns
+	for i := range rb.Subjects {
+		rb.Subjects[i].Namespace = ns
 	}
-	return "default"
+	create := []func() error{
+		func() error { _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); return err },
+		func() error { _, err := client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); return err },
+		func() error { _, err := client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); return err },
+	}
+	for i, f := range create {
+		err := clientretry.OnError(apiBackoff, transient, func() error {
+			if err := f(); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("kubejob: create the orchestrator's %s: %w", []string{"ServiceAccount", "Role", "RoleBinding"}[i], err)
+		}
+	}
+	return nil
 }
 
 // randomSuffix returns 5 random lowercase alphanumerics, as the API server

@@ -68,6 +68,7 @@ func simCompile(t *testing.T, p *pipeline.Pipeline) (map[string]*batchv1.Job, *b
 func materialize(job *batchv1.Job, values map[string]string) *batchv1.Job {
 	j := job.DeepCopy()
 	j.Namespace = metav1.NamespaceDefault
+	j.Spec.Suspend = nil // compiled templates are suspended; the orchestrator creates them running
 	args := j.Spec.Template.Spec.Containers[0].Args
 	for i := range args {
 		for k, v := range values {

@@ -1,0 +1,533 @@
+package kubejob_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// The benchmarks of issue 5: API calls per step and orchestration latency
+// (a dependency's Job Complete -> the dependent's Job created), on the
+// fake clientset and the simulated cluster of sim_test.go.
+//
+//	go test ./backends/kubejob/ -run '^$' -bench . -benchtime 5x -count 3
+
+// benchSteps is N, the number of steps (or fan-out instances) of each
+// benchmark pipeline.
+const benchSteps = 50
+
+// chainPipeline is N steps, each depending on the one before: step c<i>
+// outputs i.
+func chainPipeline(name string, n int) *pipeline.Pipeline {
+	p := pipeline.New(name, nil)
+	prev := pipeline.Add(p, task.New("c0", func(context.Context, struct{}) (int, error) { return 0, nil }), struct{}{})
+	for i := 1; i < n; i++ {
+		prev = pipeline.Add(p, task.New("c"+strconv.Itoa(i), func(_ context.Context, in pipeline.Ref[int]) (int, error) {
+			return in.Get() + 1, nil
+		}), prev.Output())
+	}
+	return p
+}
+
+// widePipeline is N independent steps.
+func widePipeline(name string, n int) *pipeline.Pipeline {
+	p := pipeline.New(name, nil)
+	for i := range n {
+		pipeline.Add(p, task.New("w"+strconv.Itoa(i), func(context.Context, struct{}) (int, error) { return i, nil }), struct{}{})
+	}
+	return p
+}
+
+// fanOutPipeline is one step listing N items and a dynamic fan-out over
+// them, at most limit instances at a time (0: all at once).
+func fanOutPipeline(name string, n, limit int) *pipeline.Pipeline {
+	p := pipeline.New(name, nil)
+	items := pipeline.Add(p, task.New("items", func(context.Context, struct{}) ([]int, error) {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}), struct{}{})
+	fan := pipeline.ForEach(p, task.New("inst", func(_ context.Context, in pipeline.Ref[int]) (int, error) {
+		return in.Get() * 2, nil
+	}), items.Output(), func(item pipeline.Ref[int]) pipeline.Ref[int] { return item })
+	if limit > 0 {
+		fan.Limit(limit)
+	}
+	return p
+}
+
+// apiCounter counts the API calls made through a fake clientset, by verb
+// and resource. The simulator works on the tracker, so it is not counted.
+type apiCounter struct {
+	mu sync.Mutex
+	n  map[string]int // "verb resource[/subresource]"
+}
+
+func countAPICalls(h *harness) *apiCounter {
+	c := &apiCounter{n: map[string]int{}}
+	h.cs.PrependReactor("*", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		c.add(a)
+		return false, nil, nil
+	})
+	h.cs.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
+		c.add(a)
+		return false, nil, nil
+	})
+	return c
+}
+
+func (c *apiCounter) add(a clienttesting.Action) {
+	k := a.GetVerb() + " " + a.GetResource().Resource
+	if s := a.GetSubresource(); s != "" {
+		k += "/" + s
+	}
+	c.mu.Lock()
+	c.n[k]++
+	c.mu.Unlock()
+}
+
+// totals returns the writes (create, update, patch, delete,
+// deletecollection) and reads (get, list, watch).
+func (c *apiCounter) totals() (writes, reads int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.n {
+		switch verb, _, _ := strings.Cut(k, " "); verb {
+		case "create", "update", "patch", "delete", "delete-collection":
+			writes += v
+		case "get", "list", "watch":
+			reads += v
+		}
+	}
+	return writes, reads
+}
+
+func (c *apiCounter) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range c.n {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "%s=%d ", k, c.n[k])
+	}
+	return strings.TrimSpace(sb.String())
+}
+
+func storedJobs(b *testing.B, h *harness) int {
+	list, err := h.cs.Tracker().List(jobsGVR, jobsGVK, "default")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(list.(*batchv1.JobList).Items)
+}
+
+// BenchmarkAPIWritesPerStep runs pipelines of three shapes through
+// pipeline.Run and reports the orchestrator's API calls per step (a step
+// being one Job: each step of a chain or a wide DAG, the list step and
+// each instance of a fan-out): writes/step and reads/step, with
+// floor-writes/step, one create per Job plus the run record's, to
+// compare with. dup-creates/step are creates of a Job already there
+// (AlreadyExists).
+func BenchmarkAPIWritesPerStep(b *testing.B) {
+	defer goleak.VerifyNone(b, goleak.IgnoreCurrent())
+	shapes := []struct {
+		name string
+		p    func(string) *pipeline.Pipeline
+		jobs int
+	}{
+		{"chain", func(n string) *pipeline.Pipeline { return chainPipeline(n, benchSteps) }, benchSteps},
+		{"wide", func(n string) *pipeline.Pipeline { return widePipeline(n, benchSteps) }, benchSteps},
+		{"fanout", func(n string) *pipeline.Pipeline { return fanOutPipeline(n, benchSteps, 0) }, benchSteps + 1},
+		{"fanout-limit5", func(n string) *pipeline.Pipeline { return fanOutPipeline(n, benchSteps, 5) }, benchSteps + 1},
+	}
+	for _, sh := range shapes {
+		b.Run(fmt.Sprintf("%s-%d", sh.name, benchSteps), func(b *testing.B) {
+			var writes, reads, jobCreates, jobs, runs int
+			var last string
+			for ; b.Loop(); runs++ {
+				i := runs
+				h := newHarness(b)
+				calls := countAPICalls(h)
+				be := h.backend(&kubejob.Options{Image: testImage, RunID: "bench-" + strconv.Itoa(i)})
+				ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
+				st, err := pipeline.Run(ctx, sh.p("bench-"+sh.name), be, nil)
+				cancel()
+				if err == nil && st.Phase != backends.PhaseSucceeded {
+					err = fmt.Errorf("phase %s", st.Phase)
+				}
+				if n := storedJobs(b, h); err == nil && n != sh.jobs {
+					err = fmt.Errorf("%d Jobs in the store, want %d", n, sh.jobs)
+				}
+				h.Close()
+				if err != nil {
+					b.Fatalf("run: %v", err)
+				}
+				w, r := calls.totals()
+				writes += w
+				reads += r
+				calls.mu.Lock()
+				jobCreates += calls.n["create jobs"]
+				calls.mu.Unlock()
+				jobs += sh.jobs
+				last = calls.String()
+			}
+			b.ReportMetric(float64(writes)/float64(jobs), "writes/step")
+			b.ReportMetric(float64(reads)/float64(jobs), "reads/step")
+			b.ReportMetric(float64(jobs+runs)/float64(jobs), "floor-writes/step")
+			b.ReportMetric(float64(jobCreates-jobs)/float64(jobs), "dup-creates/step")
+			b.Logf("last run's calls (%d Jobs): %s", sh.jobs, last)
+		})
+	}
+}
+
+// hopRecorder watches the tracker's Jobs (as the API server's store sees
+// them, not through any informer) and records when each step's Job was
+// added and when it first had Complete=True; a reactor records when the
+// first create call of each step's Job was issued through the clientset.
+type hopRecorder struct {
+	w        watch.Interface
+	done     chan struct{}
+	mu       sync.Mutex
+	added    map[string]time.Time // by step label
+	complete map[string]time.Time
+	issued   map[string]time.Time
+	record   time.Time // the run record's create call
+}
+
+func recordHops(b *testing.B, h *harness) *hopRecorder {
+	w, err := h.cs.Tracker().Watch(jobsGVR, "default")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &hopRecorder{w: w, done: make(chan struct{}),
+		added: map[string]time.Time{}, complete: map[string]time.Time{}, issued: map[string]time.Time{}}
+	h.cs.PrependReactor("create", "jobs", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		now := time.Now()
+		if j, ok := a.(clienttesting.CreateAction).GetObject().(*batchv1.Job); ok {
+			r.mu.Lock()
+			if _, ok := r.issued[j.Labels[kubejob.LabelStep]]; !ok {
+				r.issued[j.Labels[kubejob.LabelStep]] = now
+			}
+			r.mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	h.cs.PrependReactor("create", "configmaps", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		now := time.Now()
+		if m, ok := a.(clienttesting.CreateAction).GetObject().(*corev1.ConfigMap); ok && strings.HasPrefix(m.Name, "sluice-run-") {
+			r.mu.Lock()
+			if r.record.IsZero() {
+				r.record = now
+			}
+			r.mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	go func() {
+		defer close(r.done)
+		for ev := range w.ResultChan() {
+			now := time.Now()
+			j, ok := ev.Object.(*batchv1.Job)
+			if !ok {
+				continue
+			}
+			step := j.Labels[kubejob.LabelStep]
+			r.mu.Lock()
+			switch {
+			case ev.Type == watch.Added:
+				if _, ok := r.added[step]; !ok {
+					r.added[step] = now
+				}
+			case ev.Type == watch.Modified && jobComplete(j):
+				if _, ok := r.complete[step]; !ok {
+					r.complete[step] = now
+				}
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *hopRecorder) stop() { r.w.Stop(); <-r.done }
+
+// hops returns, for a chain of n steps c0..c<n-1>, the time from each
+// step's Job Complete to the next step's Job created (in the store), and
+// to its create call issued.
+func (r *hopRecorder) hops(n int) (created, issued []time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := 0; i+1 < n; i++ {
+		done, ok1 := r.complete["c"+strconv.Itoa(i)]
+		next, ok2 := r.added["c"+strconv.Itoa(i+1)]
+		call, ok3 := r.issued["c"+strconv.Itoa(i+1)]
+		if !ok1 || !ok2 || !ok3 {
+			return nil, nil, fmt.Errorf("hop %d: complete seen %v, next added seen %v, next create issued %v", i, ok1, ok2, ok3)
+		}
+		created = append(created, next.Sub(done))
+		issued = append(issued, call.Sub(done))
+	}
+	return created, issued, nil
+}
+
+func jobComplete(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// orchestratedChain runs a chain of n steps through pipeline.Run on a new
+// harness and returns its hops.
+// Also returned: startup, from the run record's create call to the first
+// Job's.
+func orchestratedChain(b *testing.B, n int) (created, issued []time.Duration, startup time.Duration) {
+	h := newHarness(b)
+	defer h.Close()
+	rec := recordHops(b, h)
+	be := h.backend(&kubejob.Options{Image: testImage, RunID: "lat-orch"})
+	ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
+	defer cancel()
+	st, err := pipeline.Run(ctx, chainPipeline("lat", n), be, nil)
+	rec.stop()
+	if err != nil {
+		b.Fatalf("orchestrator: %v", err)
+	}
+	if st.Phase != backends.PhaseSucceeded {
+		b.Fatalf("orchestrator: phase %s", st.Phase)
+	}
+	created, issued, err = rec.hops(n)
+	if err != nil {
+		b.Fatalf("orchestrator: %v", err)
+	}
+	rec.mu.Lock()
+	startup = rec.issued["c0"].Sub(rec.record)
+	rec.mu.Unlock()
+	return created, issued, startup
+}
+
+// informerChain runs the same chain with the least a controller can do: a
+// Job informer from the same informer factory on the same fake clientset
+// whose update handler, on seeing step i's Job Complete, creates step
+// i+1's Job (the compiled template with the input filled in). It returns
+// its hops: informer delivery plus one create call, the floor of any
+// informer-driven orchestrator.
+//
+// Also returned: calls, how long each create call took (the fake
+// clientset's cost of a Job create, the same for the orchestrator's).
+func informerChain(b *testing.B, n int) (created, issued, calls []time.Duration) {
+	h := newHarness(b)
+	defer h.Close()
+	const run = "lat-base"
+	sb := h.backend(&kubejob.Options{Image: testImage, RunID: run})
+	ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
+	defer cancel()
+	art, err := pipeline.Compile(ctx, chainPipeline("lat", n), sb, nil) // registers the plan with the simulator
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tmpl []*batchv1.Job
+	if !art.As(&tmpl) || len(tmpl) != n {
+		b.Fatalf("baseline: %d Job templates, want %d", len(tmpl), n)
+	}
+	jobs := make([]*batchv1.Job, n)
+	for _, t := range tmpl {
+		i, err := strconv.Atoi(strings.TrimPrefix(t.Labels[kubejob.LabelStep], "c"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		j := t.DeepCopy()
+		j.Namespace = "default"
+		j.Spec.Suspend = nil // as the orchestrator creates it from the template
+		if i > 0 {           // step c<i>'s input is c<i-1>'s output, i-1
+			args := j.Spec.Template.Spec.Containers[0].Args
+			k := slices.Index(args, "-input")
+			args[k+1] = strconv.Itoa(i - 1)
+		}
+		jobs[i] = j
+	}
+
+	rec := recordHops(b, h)
+	factory := informers.NewSharedInformerFactoryWithOptions(h.cs, 0,
+		informers.WithNamespace("default"),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = kubejob.LabelRun + "=" + run }))
+	inf := factory.Batch().V1().Jobs().Informer()
+	finished := make(chan struct{})
+	failed := make(chan error, 1)
+	made := make([]bool, n)
+	var once sync.Once
+	var callMu sync.Mutex
+	create := func(i int) {
+		start := time.Now()
+		_, err := h.cs.BatchV1().Jobs("default").Create(ctx, jobs[i], metav1.CreateOptions{})
+		callMu.Lock()
+		calls = append(calls, time.Since(start))
+		callMu.Unlock()
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}
+	_, err = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, obj any) { // handlers run one at a time
+			j := obj.(*batchv1.Job)
+			if !jobComplete(j) {
+				if terminalFailed(j) {
+					select {
+					case failed <- fmt.Errorf("Job %s failed", j.Name):
+					default:
+					}
+				}
+				return
+			}
+			i, _ := strconv.Atoi(strings.TrimPrefix(j.Labels[kubejob.LabelStep], "c"))
+			switch {
+			case i == n-1:
+				once.Do(func() { close(finished) })
+			case !made[i+1]:
+				made[i+1] = true
+				create(i + 1)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
+	made[0] = true
+	create(0)
+	select {
+	case <-finished:
+	case err = <-failed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	close(stop)
+	factory.Shutdown()
+	rec.stop()
+	if err != nil {
+		b.Fatalf("baseline: %v", err)
+	}
+	created, issued, err = rec.hops(n)
+	if err != nil {
+		b.Fatalf("baseline: %v", err)
+	}
+	callMu.Lock()
+	defer callMu.Unlock()
+	return created, issued, calls
+}
+
+func terminalFailed(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// latencyStats returns p50, p95 and the mean, in µs.
+func latencyStats(d []time.Duration) (p50, p95, mean float64) {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, x := range s {
+		sum += x
+	}
+	us := func(x time.Duration) float64 { return float64(x) / float64(time.Microsecond) }
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return us(at(0.50)), us(at(0.95)), us(sum) / float64(len(s))
+}
+
+// BenchmarkOrchestrationLatency measures, over a chain of N steps, the
+// time from a step's Job becoming Complete in the API server's store to
+// the next step's Job being created there, for the orchestrator
+// (pipeline.Run) and, in the same benchmark, for the informer baseline of
+// informerChain. Iterations alternate: even ones run the orchestrator's
+// chain, odd ones the baseline's (with b.N = 1, both); ns/op is the time
+// of one chain, harness included. Use an even -benchtime count (e.g. 10x)
+// so both get as many chains.
+//
+// Reported, in µs: p50, p95 and mean of the hop (Complete -> created) for
+// the orchestrator and (base-) the baseline, and the orchestrator's ratios
+// to the baseline; decide-p50/p95 are the part of the hop before the
+// create call is issued (Complete -> create issued), which leaves out the
+// fake clientset's own cost of the create, the same for both (the
+// receipt of Complete lags the store's write by goroutine scheduling, so
+// both decide figures are low by about the same amount; compare their
+// difference); create-call-p50-µs is that cost, timed around the
+// baseline's create calls. startup-ms
+// is the orchestrator's mean time from its run record's create call to
+// its first Job's.
+func BenchmarkOrchestrationLatency(b *testing.B) {
+	defer goleak.VerifyNone(b, goleak.IgnoreCurrent())
+	var orch, base, orchIssue, baseIssue, startup, calls []time.Duration
+	for i := range b.N {
+		if i%2 == 0 {
+			c, is, st := orchestratedChain(b, benchSteps)
+			orch, orchIssue = append(orch, c...), append(orchIssue, is...)
+			startup = append(startup, st)
+		}
+		if i%2 == 1 || b.N == 1 {
+			c, is, cc := informerChain(b, benchSteps)
+			base, baseIssue, calls = append(base, c...), append(baseIssue, is...), append(calls, cc...)
+		}
+	}
+	op50, op95, omean := latencyStats(orch)
+	bp50, bp95, bmean := latencyStats(base)
+	oi50, oi95, _ := latencyStats(orchIssue)
+	bi50, bi95, _ := latencyStats(baseIssue)
+	b.ReportMetric(op50, "p50-µs")
+	b.ReportMetric(op95, "p95-µs")
+	b.ReportMetric(omean, "mean-µs")
+	b.ReportMetric(bp50, "base-p50-µs")
+	b.ReportMetric(bp95, "base-p95-µs")
+	b.ReportMetric(bmean, "base-mean-µs")
+	b.ReportMetric(op50/bp50, "p50-ratio")
+	b.ReportMetric(op95/bp95, "p95-ratio")
+	b.ReportMetric(omean/bmean, "mean-ratio")
+	b.ReportMetric(oi50, "decide-p50-µs")
+	b.ReportMetric(oi95, "decide-p95-µs")
+	b.ReportMetric(bi50, "base-decide-p50-µs")
+	b.ReportMetric(bi95, "base-decide-p95-µs")
+	b.ReportMetric(oi50/bi50, "decide-p50-ratio")
+	cp50, _, _ := latencyStats(calls)
+	b.ReportMetric(cp50, "create-call-p50-µs")
+	_, _, smean := latencyStats(startup)
+	b.ReportMetric(smean/1000, "startup-ms")
+	b.Logf("b.N=%d: %d orchestrator hops, %d baseline hops", b.N, len(orch), len(base))
+}
