@@ -186,9 +186,18 @@ func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, n
 		rb.Subjects[i].Namespace = ns
 	}
 	create := []func() error{
-		func() error { _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); return err },
-		func() error { _, err := client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); return err },
-		func() error { _, err := client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); return err },
+		func() error {
+			_, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{})
+			return err
+		},
 	}
 	for i, f := range create {
 		err := clientretry.OnError(apiBackoff, transient, func() error {
