@@ -1,43 +1,64 @@
-// Package kubejob compiles pipelines to plain Kubernetes batch/v1 Jobs, for
-// clusters without a workflow engine: one Job per step, plus the
-// ServiceAccount, Role and RoleBinding of the orchestrator that creates
-// each Job once its dependencies are done. Objects are built from the
-// k8s.io/api types and rendered with sigs.k8s.io/yaml; output is
-// deterministic.
+// Package kubejob runs pipelines as plain Kubernetes batch/v1 Jobs, for
+// clusters without a workflow engine: one Job per step, created by a
+// small resumable orchestrator once the step's dependencies are done,
+// plus the ServiceAccount, Role and RoleBinding that orchestrator runs
+// as. Objects are built from the k8s.io/api types and rendered with
+// sigs.k8s.io/yaml; compiled output is deterministic.
 //
 //	b := kubejob.New(nil, &kubejob.Options{Image: "registry.example/prog:v1"})
 //	pipeline.Main(p, local.New(nil), b) // prog compile -backend kubejob
 //
-// # Status
+// # Running
 //
-// Only the compile half exists. The orchestrator (Submit, Watch, Cancel:
-// informers on the run's Jobs and Pods, creation of ready steps,
-// conditions, fan-out, the exit handler, resuming from cluster state) is
-// not built yet, so Backend implements neither [backends.Submitter] nor
-// [backends.Watcher], and pipeline.Run with this backend returns an error
-// wrapping errors.ErrUnsupported.
+// With a client (or with none: the first Submit connects by the kubeconfig
+// rules, $KUBECONFIG, ~/.kube/config, then a pod's service account) the
+// Backend runs what it compiles. Submit starts an orchestrator for the
+// run in the calling process and returns the run id; Watch follows it;
+// Cancel stops it:
 //
-// The compiled Jobs are the templates of what the orchestrator will
-// create, not manifests to apply as they are: a step's Job is created only
-// when it is ready, with the resolved input substituted. In the compiled
-// output a Go task's input argument (and, for a container task, the
-// sluice.dev/input annotation) shows the step's input template with each
-// run-time value as a ${REF} placeholder: ${train} for a step's output,
-// ${stats.count} for a field of it, ${params.lr} for a parameter, ${item}
-// for the element of a fan-out, ${run} for the exit handler's RunInfo;
-// constants are inline. A container task's command, args and env keep
-// their {{.Field}} placeholders, which the orchestrator fills in the same
-// way. Applying the Jobs with kubectl would start every step at once with
-// an unresolved input; apply only the ServiceAccount, Role and RoleBinding.
+//	prog run -backend kubejob -p lr=0.01              # orchestrates from here
+//	prog run -backend kubejob -run-id churn-7         # resumes run churn-7
 //
-// The Jobs record the run's structure so that a restarted orchestrator can
-// rebuild it from the cluster: sluice.dev/depends-on (a JSON list of step
-// names), sluice.dev/when (the condition, for people; the orchestrator
-// evaluates the Plan's), sluice.dev/for-each ({"items": REF,
-// "parallelism": N}), sluice.dev/exit-handler, sluice.dev/retry,
-// sluice.dev/on-demand-placement, sluice.dev/cache, and, for container
-// tasks, sluice.dev/input and sluice.dev/outputs. Caching is the
-// orchestrator's: Compile only records the policy.
+// The orchestrator is a small level-triggered controller: client-go
+// shared informers on the run's Jobs, Pods and record (label
+// sluice.dev/run), one rate-limited work queue, and a reconcile that
+// derives every step's state from what the cluster holds and creates or
+// deletes what that state calls for. A step's Job is created once its
+// dependencies have ended, with the step's input resolved into it (refs
+// and conditions mean what they mean on the local backend: the same
+// [backends.Values]); a condition that is false, or an upstream step that
+// failed or was skipped, skips the step without a Job. A dynamic fan-out
+// creates one Job per element, "<run>-<step>-<i>", at most
+// ForEach.Parallelism at once, and its output is the list of theirs. The
+// exit handler's Job is created when every other step has ended, with the
+// run's outcome as its input. API errors (429, 500, 409, timeouts) are
+// retried with exponential backoff; a Job that the API server rejects
+// (invalid, forbidden) fails its step with the server's message.
+//
+// With Options.InCluster the orchestrator runs in the cluster instead, as
+// a Job of its own (see [Options].InCluster): the submitting process only
+// creates it and may exit; Watch from it derives the status read-only.
+//
+// # Resuming
+//
+// Nothing of a run lives only in the orchestrator's memory. The run's
+// record, the ConfigMap "sluice-run-<run>", owns its Jobs (deleting it
+// removes the whole run) and pins the run id to one pipeline and one set
+// of parameters; every other fact is a Job, a pod or a cached output.
+// Submit with the id of a run that exists continues it: Job names are
+// deterministic, a create that finds its Job already there counts as
+// done, so a killed orchestrator started again never creates a step's
+// Job twice and never runs an attempt twice. A run id taken by another
+// pipeline, or by this one with other parameters, is refused. Close stops
+// this process's orchestrators and leaves their runs to be resumed.
+//
+// # Canceling
+//
+// Cancel records "Canceled" in the run's record, so every orchestrator
+// of the run (this one, an in-cluster one, one resumed later) stops it:
+// running steps' Jobs are deleted with background propagation, so their
+// pods go too; steps not yet started end Canceled; the exit handler still
+// runs, with the run's phase Canceled. Finished Jobs stay until their TTL.
 //
 // # Naming
 //
@@ -48,21 +69,25 @@
 // "<pipeline>-run". A step's Job is "<run>-<step>". A dynamic fan-out
 // step's Job is the template of its instances, which the orchestrator
 // creates as "<run>-<step>-<i>" (i from 0, in element order); the
-// template itself is never created. A step's on-demand fall-back Job is
-// "<run>-<step>-od" ("<run>-<step>-<i>-od" for an instance). A name longer
+// template itself is never created. The k-th infrastructure retry of a
+// step is the Job "<run>-<step>-r<k>" ("<run>-<step>-<i>-r<k>" for an
+// instance). The in-cluster orchestrator's Job is "sluice-run-<run>", the
+// name of the run's record. A name longer
 // than 63 characters (a Job's name is also its pods' job-name label) keeps
 // a prefix and ends with a 5-character hash of the whole name, so names
 // stay unique and deterministic. A step whose Job name could be taken for
 // one of those another step's orchestration creates (a step "train-0"
-// next to a fan-out "train") is an error wrapping errors.ErrUnsupported,
+// next to a fan-out "train", "train-r1" next to a step "train" with an
+// Infra budget) is an error wrapping errors.ErrUnsupported,
 // since Job names are what make creation idempotent when resuming.
 //
 // The orchestrator's ServiceAccount, Role and RoleBinding are all named
 // Options.OrchestratorServiceAccount, by default
 // "<pipeline>-orchestrator", and are shared by the pipeline's runs in the
 // namespace. The Role grants only what the orchestrator needs in that
-// namespace: batch/jobs create, delete, get, list, patch, watch and pods
-// get, list, watch. Steps' pods run as Options.ServiceAccountName (the
+// namespace: batch/jobs create, delete, get, list, watch; pods get, list,
+// watch; configmaps create, get, list, patch, watch (the run's record and
+// the cache). Steps' pods run as Options.ServiceAccountName (the
 // namespace default without one, with no API token mounted), never as the
 // orchestrator.
 //
@@ -85,46 +110,88 @@
 // # Retries
 //
 // A Job's backoffLimit is the step's App budget: the Job controller
-// retries application failures itself. Its podFailurePolicy has the rules,
-// first match wins:
+// retries application failures itself (a task's error, a non-zero exit, a
+// timeout). Its podFailurePolicy has the rules, first match wins:
 //
-//   - Ignore a pod with the DisruptionTarget condition (preemption,
-//     eviction, node drain or loss): the controller replaces it without
-//     counting it against backoffLimit. The orchestrator counts those
-//     disruptions against the Infra budget and fails the step (deleting
-//     its Job) once they exceed it;
-//   - FailJob when a Go task's container exits 2: a wrong invocation (see
-//     [backends.InvokeCommand]) is never retried;
+//   - FailJob for a pod with the DisruptionTarget condition (preemption,
+//     eviction, node drain or loss);
+//   - FailJob when a Go task's container exits 3 (the task returned an
+//     error wrapping task.ErrInfrastructure, see
+//     [backends.ExitInfrastructure]) or 2 (a wrong invocation, never
+//     retried, see [backends.InvokeCommand]);
 //   - any other failure counts against backoffLimit.
+//
+// An infrastructure failure so ends the Job, and the orchestrator decides
+// on the retry: while the Infra budget lasts it creates the step's next
+// Job, "<run>-<step>-r<k>", after the step's Retry.Backoff (timed from
+// when it saw the failure), with the App budget that is left as its
+// backoffLimit. With OnDemandFallback on a preemptible step, the last of
+// those Jobs gets the on-demand placement ([resources.Resolved].OnDemand,
+// also recorded in the annotation sluice.dev/on-demand-placement) and
+// the label sluice.dev/on-demand, and its attempts are marked OnDemand.
+//
+// Why not Ignore disruptions, as the Job controller allows? It would
+// replace a preempted pod at once, before the orchestrator has counted the
+// preemption, so neither the Infra budget nor the on-demand fall-back
+// could be applied without killing a pod that is already starting.
 //
 // podReplacementPolicy is Failed, so a replacement pod starts only once
 // the failed one has terminated, and restartPolicy is Never, as
-// podFailurePolicy requires. The Job controller spaces retries with its
-// own exponential backoff (10s doubling, capped at 6 minutes); the
-// step's Retry.Backoff is recorded in sluice.dev/retry but not applied
-// within a Job.
+// podFailurePolicy requires. Within a Job the controller spaces
+// application retries with its own exponential backoff (10s doubling,
+// capped at 6 minutes), not the step's Retry.Backoff.
 //
-// With OnDemandFallback on a preemptible step, the on-demand placement
-// ([resources.Resolved].OnDemand) is recorded in the annotation
-// sluice.dev/on-demand-placement. When the Infra budget has one attempt
-// left, the orchestrator deletes the step's Job and creates the fall-back
-// Job "<run>-<step>-od" from the same template with that placement and
-// the rest of the App budget (a running Job's pod template cannot change).
+// A run's attempts are the pods of a step's Jobs, oldest first: Reason
+// infra for a disrupted pod or exit status 3, app for any other failure,
+// with the termination message (a failed task's stderr, by
+// terminationMessagePolicy FallbackToLogsOnError) as the message and
+// "timed out after D" for a pod past its deadline.
+//
+// # Caching
+//
+// A cached step's key is the one every backend computes
+// ([backends.NewCacheKeyParts]); its output is kept in the ConfigMap
+// "sluice-cache-<key>" (labels sluice.dev/pipeline and sluice.dev/cache),
+// which no run owns, so it outlives the runs. Before creating a cached
+// step's Job the orchestrator looks the key up; a hit ends the step
+// Cached with that output, without a Job.
 //
 // # Outputs
 //
 // A Go task runs the step's image (or Options.Image) with the arguments of
 // [backends.InvokeArgs] (after Options.Command, if set) and writes its
-// JSON output to its termination message, /dev/termination-log
-// (terminationMessagePolicy File), where the orchestrator reads it from
-// the pod's status. The kubelet keeps at most 4 KiB
+// JSON output to its termination message, /dev/termination-log, where
+// the orchestrator reads it from the pod's status. The kubelet keeps at most 4 KiB
 // ([MaxTerminationMessage]), so a larger output fails the step: pass large
 // data by a URI to object storage instead. A Go task's input travels as a
 // command-line argument, which Linux caps at 128 KiB; Compile fails with
 // an error wrapping [ErrTooLarge] when the input template alone is
-// larger. A container task writes its output fields to files
-// (sluice.dev/outputs), which do not leave the pod: getting them into the
-// termination message is left to the orchestrator's design.
+// larger (and the step fails when its resolved input is). A container
+// task's one output file is its container's terminationMessagePath, so
+// the kubelet reads it as the termination message; a container task with
+// more than one output field is an error wrapping errors.ErrUnsupported
+// (give it an output type with one field, which may hold an object).
+//
+// # Templates
+//
+// The compiled Jobs are templates of what the orchestrator creates:
+// suspended, marked with the annotation sluice.dev/template. A Go task's
+// input argument (and, for a container task, the sluice.dev/input
+// annotation) shows the step's input template with each run-time value as
+// a ${REF} placeholder: ${train} for a step's output, ${stats.count} for a
+// field of it, ${params.lr} for a parameter, ${item} for the element of a
+// fan-out, ${run} for the exit handler's RunInfo; constants are inline. A
+// container task's command, args and env keep their {{.Field}}
+// placeholders, which the orchestrator fills in from the resolved input.
+// The Jobs also record the run's structure for people and tools:
+// sluice.dev/depends-on (a JSON list of step names), sluice.dev/when,
+// sluice.dev/for-each, sluice.dev/exit-handler, sluice.dev/retry,
+// sluice.dev/on-demand-placement and sluice.dev/cache. Applied by hand they sit
+// suspended and run nothing, and an orchestrator that finds one under a
+// step's name fails the step with the command that removes it. To run a
+// compiled pipeline in the cluster without this program on your machine,
+// compile with Options.InCluster and apply the ServiceAccount, Role,
+// RoleBinding and the orchestrator's Job.
 //
 // # As
 //
