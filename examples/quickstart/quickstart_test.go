@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -123,15 +125,17 @@ func TestRunIsDeterministic(t *testing.T) {
 	assert.JSONEq(t, string(outputs[0]), string(outputs[1]))
 }
 
-// What the local backend will run: the run record, with every resolved
-// profile (testdata/TestCompile/local.golden.yaml; -update rewrites it).
-// The cluster backends get their golden files here when they exist.
+// What each backend will run: the local run record with every resolved
+// profile, the Argo Workflow, the Kubernetes Jobs
+// (testdata/TestCompile/*.golden.yaml; -update rewrites them).
 func TestCompile(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		backend backends.Backend
 	}{
 		{"local", newLocal()},
+		{"argo", argo.New(nil, nil)},
+		{"kubejob", kubejob.New(nil, &kubejob.Options{RunID: "quickstart-1"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			art, err := pipeline.Compile(t.Context(), build(), tc.backend, nil)
