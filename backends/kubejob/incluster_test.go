@@ -1,7 +1,9 @@
 package kubejob_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -150,4 +152,23 @@ func TestSubmitWithoutClient(t *testing.T) {
 	assert.Contains(t, err.Error(), "KUBECONFIG")
 	_, statErr := os.Stat(filepath.Join(dir, "missing"))
 	assert.True(t, os.IsNotExist(statErr))
+}
+
+// The program entrypoint runs a pipeline on this backend: "run -backend
+// kubejob" exits 0 with a summary when the run succeeds, 1 when it fails.
+func TestExecRun(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	var out, errs bytes.Buffer
+	code := pipeline.Exec(t.Context(), workload(&counter{}), []string{"run", "-backend", "kubejob", "-run-id", "cli-1"}, &out, &errs, h.backend(testOptions()))
+	require.Equal(t, pipeline.ExitOK, code, "stderr:\n%s", errs.String())
+	assert.Contains(t, out.String(), "run cli-1 of workload: Succeeded")
+
+	bad := pipeline.New("bad", nil)
+	pipeline.Add(bad, task.New("boom", func(context.Context, struct{}) (int, error) { return 0, errors.New("no data") }), struct{}{})
+	out.Reset()
+	errs.Reset()
+	code = pipeline.Exec(t.Context(), bad, []string{"run", "-backend", "kubejob"}, &out, &errs, h.backend(testOptions()))
+	assert.Equal(t, pipeline.ExitFailed, code)
+	assert.Contains(t, out.String()+errs.String(), "no data", "the task's error reaches the user")
 }
