@@ -144,7 +144,7 @@ func transient(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err),
+	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err),
 		apierrors.IsUnauthorized(err), apierrors.IsRequestEntityTooLargeError(err),
 		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -157,6 +157,9 @@ func transient(err error) bool {
 // then starts the informers and the worker.
 func (o *orchestrator) start(ctx context.Context) error {
 	if err := o.ensureRecord(ctx); err != nil {
+		return err
+	}
+	if err := o.preflight(ctx); err != nil {
 		return err
 	}
 	octx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,6 +202,24 @@ func (o *orchestrator) start(ctx context.Context) error {
 	o.queue.Add(queueKey)
 	o.wg.Add(1)
 	go o.work(octx)
+	return nil
+}
+
+// preflight lists the run's Jobs and Pods once, so that missing
+// permissions are an error now rather than informers that never sync.
+func (o *orchestrator) preflight(ctx context.Context) error {
+	lo := metav1.ListOptions{LabelSelector: o.sel.String(), Limit: 1}
+	for _, list := range []struct {
+		what string
+		f    func() error
+	}{
+		{"jobs", func() error { _, err := o.client.BatchV1().Jobs(o.ns).List(ctx, lo); return err }},
+		{"pods", func() error { _, err := o.client.CoreV1().Pods(o.ns).List(ctx, lo); return err }},
+	} {
+		if err := clientretry.OnError(apiBackoff, transient, list.f); err != nil {
+			return fmt.Errorf("kubejob: run %s: list %s in namespace %s: %w (the orchestrator needs the Role that Compile emits)", o.run, list.what, o.ns, err)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,98 @@
+package kubejob_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+type evalIn struct {
+	Model string
+	Split float64
+}
+
+type evalOut struct {
+	Accuracy float64
+}
+
+// A container task's one output file is read as its termination message;
+// its command line is filled from the resolved input.
+func TestContainerTaskOutput(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	var seen []string
+	h.cl.runContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
+		ctr := pod.Spec.Containers[0]
+		seen = append(slices.Clone(ctr.Command), ctr.Args...)
+		assert.Equal(t, task.OutputDir+"/Accuracy", ctr.TerminationMessagePath, "the output file is the termination message")
+		return "0.93\n", nil
+	})
+	p := pipeline.New("eval", nil)
+	model := pipeline.Add(p, task.New("train", func(context.Context, struct{}) (string, error) { return "s3://models/7", nil }), struct{}{})
+	ev := task.Container[struct {
+		Model pipeline.Ref[string]
+		Split float64
+	}, evalOut]("evaluate", "registry.example/eval:v2").WithCommand("eval").WithArgs("--model={{.Model}}", "--split={{.Split}}")
+	pipeline.Add(p, ev, struct {
+		Model pipeline.Ref[string]
+		Split float64
+	}{model.Output(), 0.2})
+	st, err := pipeline.Run(t.Context(), p, h.backend(testOptions()), nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Accuracy":0.93}`, string(step(t, st, "evaluate").Output))
+	assert.Equal(t, []string{"eval", "--model=s3://models/7", "--split=0.2"}, seen)
+}
+
+// A container task with more than one output field cannot return them
+// through one termination message: Compile says so and how to fix it.
+func TestContainerTaskWithTwoOutputs(t *testing.T) {
+	p := pipeline.New("eval", nil)
+	pipeline.Add(p, task.Container[evalIn, struct{ Accuracy, Loss float64 }]("evaluate", "registry.example/eval:v2"), evalIn{Model: "m"})
+	_, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, testOptions()), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "output type with one field")
+}
+
+// A Go task's output larger than a termination message holds fails the
+// step with what to do instead.
+func TestOutputTooLarge(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	p := pipeline.New("big", nil)
+	pipeline.Add(p, task.New("dump", func(context.Context, struct{}) (string, error) {
+		return strings.Repeat("x", 5000), nil
+	}), struct{}{})
+	st, err := pipeline.Run(t.Context(), p, h.backend(testOptions()), nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	s := step(t, st, "dump")
+	assert.Equal(t, backends.PhaseFailed, s.Phase)
+	assert.Contains(t, s.Message, "URI to object storage")
+}
+
+// Missing permissions are an error of Submit, not a run that never starts.
+func TestSubmitForbidden(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	h.cs.PrependReactor("list", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`User "dev" cannot list resource "pods"`))
+	})
+	_, err := pipeline.Run(t.Context(), paramPipeline(), h.backend(testOptions()), nil)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+	assert.Contains(t, err.Error(), "needs the Role")
+}
