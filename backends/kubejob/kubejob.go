@@ -154,6 +154,7 @@ type Backend struct {
 	mu        sync.Mutex
 	runs      map[string]*orchestrator // by run id: the runs orchestrated here
 	connected bool                     // client and ns are set
+	closed    bool                     // Close was called
 	ns        string                   // the namespace runs use
 }
 

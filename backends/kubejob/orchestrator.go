@@ -76,7 +76,7 @@ type orchestrator struct {
 	// orchestrator, in the cluster, runs the run).
 	observe bool
 
-	factory informers.SharedInformerFactory
+	factory informers.SharedInformerFactory // set by start, under mu
 	jobs    batchlisters.JobLister
 	pods    corelisters.PodLister
 	records corelisters.ConfigMapLister
@@ -90,6 +90,7 @@ type orchestrator struct {
 	stored  map[string]bool            // cache keys written by this run
 	failed  map[string]string          // Job name -> why it cannot be created
 	seen    map[string]time.Time       // Job name -> when its failure was first seen
+	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
 
 	canceling atomic.Bool // Cancel was called in this process
 
@@ -99,6 +100,7 @@ type orchestrator struct {
 	finished bool
 	fatal    error
 
+	life context.Context // ends when the orchestrator is closed
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
@@ -112,12 +114,14 @@ func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan
 		stored:  map[string]bool{},
 		failed:  map[string]string{},
 		seen:    map[string]time.Time{},
+		created: map[string]bool{},
 		changed: make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sluice-" + run}),
 	}
 	o.digest = o.computeDigest()
+	o.life, o.stop = context.WithCancel(context.Background())
 	return o
 }
 
@@ -156,20 +160,25 @@ func transient(err error) bool {
 // start makes sure the run's record exists and belongs to this plan,
 // then starts the informers and the worker.
 func (o *orchestrator) start(ctx context.Context) error {
-	if err := o.ensureRecord(ctx); err != nil {
+	// Setting up ends early when ctx ends or close is called.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(o.life, cancel)()
+	if err := o.ensureRecord(sctx); err != nil {
 		return err
 	}
-	if err := o.preflight(ctx); err != nil {
+	if err := o.preflight(sctx); err != nil {
 		return err
 	}
-	octx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	o.stop = stop
-	o.factory = informers.NewSharedInformerFactoryWithOptions(o.client, 0,
+	factory := informers.NewSharedInformerFactoryWithOptions(o.client, 0,
 		informers.WithNamespace(o.ns),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.sel.String() }))
-	ji := o.factory.Batch().V1().Jobs()
-	pi := o.factory.Core().V1().Pods()
-	ci := o.factory.Core().V1().ConfigMaps()
+	o.mu.Lock()
+	o.factory = factory
+	o.mu.Unlock()
+	ji := factory.Batch().V1().Jobs()
+	pi := factory.Core().V1().Pods()
+	ci := factory.Core().V1().ConfigMaps()
 	handler := cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -186,22 +195,28 @@ func (o *orchestrator) start(ctx context.Context) error {
 	}
 	for _, inf := range []cache.SharedIndexInformer{ji.Informer(), pi.Informer(), ci.Informer()} {
 		if _, err := inf.AddEventHandler(handler); err != nil {
-			stop()
 			return fmt.Errorf("kubejob: run %s: %w", o.run, err)
 		}
 	}
 	o.jobs, o.pods, o.records = ji.Lister(), pi.Lister(), ci.Lister()
-	o.factory.Start(octx.Done())
-	for typ, ok := range o.factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			stop()
-			o.factory.Shutdown()
-			return fmt.Errorf("kubejob: run %s: the %v informer did not sync: %w", o.run, typ, context.Cause(ctx))
+	factory.Start(o.life.Done())
+	// Polled every few milliseconds: the factory's own wait polls every
+	// 100, a tenth of a second added to every Submit.
+	synced := []cache.InformerSynced{ji.Informer().HasSynced, pi.Informer().HasSynced, ci.Informer().HasSynced}
+	err := wait.PollUntilContextCancel(sctx, 5*time.Millisecond, true, func(context.Context) (bool, error) {
+		for _, ok := range synced {
+			if !ok() {
+				return false, nil
+			}
 		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kubejob: run %s: the informers did not sync: %w", o.run, context.Cause(sctx))
 	}
 	o.queue.Add(queueKey)
 	o.wg.Add(1)
-	go o.work(octx)
+	go o.work(o.life)
 	return nil
 }
 
@@ -226,13 +241,15 @@ func (o *orchestrator) preflight(ctx context.Context) error {
 // close stops the worker and the informers without touching the run:
 // another orchestrator may resume it.
 func (o *orchestrator) close() {
-	if o.stop == nil {
-		return
-	}
 	o.stop()
 	o.queue.ShutDown()
 	o.wg.Wait()
-	o.factory.Shutdown()
+	o.mu.Lock()
+	factory := o.factory
+	o.mu.Unlock()
+	if factory != nil {
+		factory.Shutdown()
+	}
 	o.mu.Lock()
 	if !o.finished && o.fatal == nil {
 		o.fatal = fmt.Errorf("kubejob: run %s: orchestrator stopped; Submit with RunID %q resumes it", o.run, o.run)
@@ -452,9 +469,54 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, erro
 		case len(failed) > 0:
 			st.Message = "failed: " + strings.Join(failed, ", ")
 		}
+		if !o.observe {
+			if err := o.retire(ctx, p, phase); err != nil {
+				// The run is over but its record is not handed over yet:
+				// try again before reporting the end.
+				p.fail(err)
+				done = false
+				st.Phase, st.Finished, st.Message = backends.PhaseRunning, time.Time{}, ""
+			}
+		}
 	}
 	o.publish(st)
 	return done, p.after, errors.Join(p.errs...)
+}
+
+// retire hands the ended run's record over to its Jobs: the record, which
+// owns the Jobs while the run goes on, becomes owned by all of them, so
+// that the garbage collector removes it once the last one is gone (their
+// TTL) and nothing of the run is left behind. A run without Jobs (all
+// cached or skipped) has its record deleted. Until then, resuming the run
+// id finds it ended.
+func (o *orchestrator) retire(ctx context.Context, p *pass, phase backends.Phase) error {
+	cms := o.client.CoreV1().ConfigMaps(o.ns)
+	if len(p.jobs) == 0 {
+		err := cms.Delete(ctx, recordName(o.run), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("kubejob: delete the record of run %s: %w", o.run, err)
+		}
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(p.jobs))
+	owners := make([]metav1.OwnerReference, 0, len(names))
+	for _, n := range names {
+		owners = append(owners, metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: n, UID: p.jobs[n].UID})
+	}
+	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil && reflect.DeepEqual(rec.OwnerReferences, owners) {
+		return nil // a resumed run that was retired already
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"ownerReferences": owners},
+		"data":     map[string]string{recordPhase: string(phase)},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := cms.Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("kubejob: hand the record of run %s over to its Jobs: %w", o.run, err)
+	}
+	return nil
 }
 
 func latestFinish(steps []backends.StepStatus) time.Time {
@@ -625,6 +687,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		names[k] = jobName(o.run, ps...)
 		if j := p.jobs[names[k]]; j != nil {
 			chain = append(chain, j)
+			delete(o.created, j.Name) // the lister shows it: no need to remember
 		}
 	}
 	if inputErr != nil && len(chain) == 0 {
@@ -635,6 +698,11 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		if parts, err := backends.NewCacheKeyParts(s, input); err == nil {
 			u.cacheKey = parts.Key()
 		}
+	}
+	if len(chain) == 0 && o.created[names[0]] {
+		// Created by this orchestrator; the informer has not shown it yet.
+		u.exists, u.phase = true, backends.PhaseRunning
+		return u
 	}
 	if len(chain) == 0 {
 		if stopping {
@@ -719,6 +787,10 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 				p.wakeIn(d)
 				return u
 			}
+			if o.created[names[k+1]] {
+				u.phase = backends.PhaseRunning // created; not in the lister yet
+				return u
+			}
 			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && k+1 == retry.Infra
 			return o.create(p, s, parts, names[k+1], input, k+1, appBudgetLeft(retry, &appFailures), od, u)
 		}
@@ -779,6 +851,7 @@ func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name st
 	}
 	switch {
 	case err == nil:
+		o.created[name] = true
 		u.exists, u.phase = true, backends.PhaseRunning
 	case transient(err):
 		p.fail(fmt.Errorf("kubejob: create Job %s: %w", name, err))
@@ -846,6 +919,7 @@ func (o *orchestrator) newJob(s *backends.Step, parts []string, name string, inp
 }
 
 func (o *orchestrator) delete(ctx context.Context, name string) error {
+	delete(o.created, name)
 	err := o.client.BatchV1().Jobs(o.ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clienttesting "k8s.io/client-go/testing"
@@ -95,4 +96,38 @@ func TestSubmitForbidden(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 	assert.Contains(t, err.Error(), "needs the Role")
+}
+
+// An ended run's record is owned by the run's Jobs, so the garbage
+// collector removes it with the last of them (their TTL): a run leaves
+// nothing behind. A run without Jobs has its record deleted at once.
+func TestRecordRetiresWithTheJobs(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	_, err := pipeline.Run(t.Context(), workload(&counter{}), h.backend(&kubejob.Options{Image: testImage, RunID: "tidy"}), nil)
+	require.NoError(t, err)
+	rec, err := h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-tidy", metav1.GetOptions{})
+	require.NoError(t, err)
+	jobs, err := h.cs.BatchV1().Jobs("default").List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var owners, want []string
+	for _, o := range rec.OwnerReferences {
+		owners = append(owners, o.Kind+"/"+o.Name)
+	}
+	for _, j := range jobs.Items {
+		want = append(want, "Job/"+j.Name)
+		require.Len(t, j.OwnerReferences, 1)
+		assert.Equal(t, "sluice-run-tidy", j.OwnerReferences[0].Name, "while it runs, the record owns the Jobs")
+	}
+	assert.ElementsMatch(t, want, owners)
+	assert.Equal(t, string(backends.PhaseSucceeded), rec.Data["phase"])
+
+	// All skipped: no Job, no record.
+	p := pipeline.New("none", nil)
+	on := pipeline.NewParam(p, "on", false)
+	pipeline.Add(p, task.New("x", func(context.Context, struct{}) (int, error) { return 1, nil }), struct{}{}).When(pipeline.IsTrue(on.Ref()))
+	_, err = pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: "empty"}), nil)
+	require.NoError(t, err)
+	_, err = h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-empty", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "%v", err)
 }

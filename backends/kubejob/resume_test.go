@@ -31,8 +31,10 @@ import (
 func TestMain(m *testing.M) {
 	// Informers log every watch the fault injector drops; the tests
 	// assert on outcomes, not on client-go's log.
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
+	if os.Getenv("SLUICE_KLOG") == "" {
+		klog.SetOutput(io.Discard)
+		klog.LogToStderr(false)
+	}
 	os.Exit(m.Run())
 }
 
@@ -224,12 +226,31 @@ func TestCrashResume(t *testing.T) {
 			c := &counter{}
 
 			first := h.backend(opts)
+			// The crashAt-th API call is the first orchestrator's last:
+			// every later one fails, as if the process had died, until
+			// its goroutines are gone.
 			var calls atomic.Int64
+			var dead atomic.Bool
 			var crashed sync.Once
 			crash := make(chan struct{})
 			h.cs.Fake.PrependReactor("*", "*", func(clienttesting.Action) (bool, runtime.Object, error) {
+				if dead.Load() {
+					return true, nil, errGone
+				}
 				if calls.Add(1) == crashAt {
-					crashed.Do(func() { go func() { first.Close(); close(crash) }() })
+					dead.Store(true)
+					crashed.Do(func() {
+						go func() {
+							first.Close()
+							close(crash)
+						}()
+					})
+				}
+				return false, nil, nil
+			})
+			h.cs.Fake.PrependWatchReactor("*", func(clienttesting.Action) (bool, watch.Interface, error) {
+				if dead.Load() {
+					return true, nil, errGone
 				}
 				return false, nil, nil
 			})
@@ -242,6 +263,7 @@ func TestCrashResume(t *testing.T) {
 				require.Equal(t, backends.PhaseSucceeded, st.Phase)
 			} else {
 				<-crash
+				dead.Store(false)
 				midRun++
 				jobs, err := h.cs.Tracker().List(batchv1.SchemeGroupVersion.WithResource("jobs"), batchv1.SchemeGroupVersion.WithKind("Job"), "default")
 				require.NoError(t, err)
@@ -268,6 +290,10 @@ func TestCrashResume(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, midRun, 20, "the orchestrator was stopped in the middle of most runs")
 }
+
+// errGone fails the API calls of an orchestrator whose process died; like
+// a canceled context, it is not retried.
+var errGone = fmt.Errorf("the orchestrator's process is gone: %w", context.Canceled)
 
 // Cancel stops the running steps (their Jobs are deleted), starts no
 // other, runs the exit handler with the phase Canceled, and a resumed

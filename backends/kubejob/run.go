@@ -3,6 +3,7 @@ package kubejob
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 
@@ -56,6 +57,10 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		return "", err
 	}
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return "", errClosed
+	}
 	if o := b.runs[id]; o != nil {
 		if _, _, finished, fatal := o.snapshot(); !finished && fatal == nil {
 			b.mu.Unlock()
@@ -65,15 +70,29 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	b.mu.Unlock()
 
-	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
 	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
-	o.observe = remote
 	if remote {
 		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {
 			return "", err
 		}
 	}
+	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
+	o.observe = remote
+	// Registered before it starts, so that Close stops it while it does.
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		o.close()
+		return "", errClosed
+	}
+	if b.runs == nil {
+		b.runs = map[string]*orchestrator{}
+	}
+	b.runs[id] = o
+	b.mu.Unlock()
 	if err := o.start(ctx); err != nil {
+		o.close()
+		b.forget(id, o)
 		return "", err
 	}
 	if remote {
@@ -92,15 +111,10 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		})
 		if err != nil {
 			o.close()
+			b.forget(id, o)
 			return "", fmt.Errorf("kubejob: create the orchestrator Job %s: %w", j.Name, err)
 		}
 	}
-	b.mu.Lock()
-	if b.runs == nil {
-		b.runs = map[string]*orchestrator{}
-	}
-	b.runs[id] = o
-	b.mu.Unlock()
 	return id, nil
 }
 
@@ -156,19 +170,32 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	return nil
 }
 
+// errClosed is returned by Submit after Close.
+var errClosed = errors.New("kubejob: Submit on a closed Backend")
+
 // Close stops every orchestrator this Backend runs, leaving their runs as
 // they are in the cluster: Jobs already created finish on their own, and
-// Submit with the same run id (from this or another process) resumes
-// each run where it stopped. Watch calls on those runs return an error.
+// Submit with the same run id (from another Backend or process) resumes
+// each run where it stopped. Watch calls on those runs return an error,
+// and so does Submit on this Backend from then on.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	runs := b.runs
-	b.runs = nil
+	b.runs, b.closed = nil, true
 	b.mu.Unlock()
 	for _, o := range runs {
 		o.close()
 	}
 	return nil
+}
+
+// forget drops o, which failed to start, from the runs.
+func (b *Backend) forget(id string, o *orchestrator) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.runs[id] == o {
+		delete(b.runs, id)
+	}
 }
 
 func (b *Backend) run(id string) *orchestrator {
