@@ -328,7 +328,11 @@ func (o *orchestrator) work(ctx context.Context) {
 			o.finished = true
 			close(o.changed)
 			o.changed = make(chan struct{})
+			factory := o.factory
 			o.mu.Unlock()
+			// The run is over: stop watching it.
+			o.stop()
+			factory.Shutdown()
 			return
 		}
 	}

@@ -212,7 +212,7 @@ func TestFaultInjection(t *testing.T) {
 // step run once.
 func TestCrashResume(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	const seeds = 28
+	const seeds = 32
 	midRun := 0
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -220,7 +220,7 @@ func TestCrashResume(t *testing.T) {
 			defer h.Close()
 			created := jobCreates(t, h)
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
-			crashAt := int64(1 + rng.IntN(12)) // a clean run makes about 14 calls
+			crashAt := int64(1 + rng.IntN(22)) // a clean run makes about 22 calls
 			id := fmt.Sprintf("resume-%d", seed)
 			opts := &kubejob.Options{Image: testImage, RunID: id}
 			c := &counter{}
@@ -230,21 +230,19 @@ func TestCrashResume(t *testing.T) {
 			// every later one fails, as if the process had died, until
 			// its goroutines are gone.
 			var calls atomic.Int64
-			var dead atomic.Bool
-			var crashed sync.Once
+			var dead, armed atomic.Bool
+			armed.Store(true)
 			crash := make(chan struct{})
 			h.cs.Fake.PrependReactor("*", "*", func(clienttesting.Action) (bool, runtime.Object, error) {
 				if dead.Load() {
 					return true, nil, errGone
 				}
-				if calls.Add(1) == crashAt {
+				if armed.Load() && calls.Add(1) == crashAt {
 					dead.Store(true)
-					crashed.Do(func() {
-						go func() {
-							first.Close()
-							close(crash)
-						}()
-					})
+					go func() {
+						first.Close()
+						close(crash)
+					}()
 				}
 				return false, nil, nil
 			})
@@ -257,9 +255,11 @@ func TestCrashResume(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			st, err := pipeline.Run(ctx, workload(c), first, nil)
-			if err == nil {
+			armed.Store(false)
+			if !dead.Load() {
 				// The run ended before the crash point: resuming must
 				// still find it over and change nothing.
+				require.NoError(t, err)
 				require.Equal(t, backends.PhaseSucceeded, st.Phase)
 			} else {
 				<-crash
