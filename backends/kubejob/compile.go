@@ -160,9 +160,10 @@ func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBin
 				Resources: []string{"configmaps"},
 				Verbs: []string{
 					"create", // the run's record (owner of its Jobs); cache entries
+					"delete", // the record of an ended run that made no Job
 					"get",    // cache lookups
 					"list",   // informer: the run's record, by label
-					"patch",  // mark the run canceled
+					"patch",  // mark the run canceled; hand an ended run's record to its Jobs
 					"watch",  // informer: see a cancel made by another process
 				},
 			},

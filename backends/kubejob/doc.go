@@ -86,7 +86,7 @@
 // "<pipeline>-orchestrator", and are shared by the pipeline's runs in the
 // namespace. The Role grants only what the orchestrator needs in that
 // namespace: batch/jobs create, delete, get, list, watch; pods get, list,
-// watch; configmaps create, get, list, patch, watch (the run's record and
+// watch; configmaps create, delete, get, list, patch, watch (the run's record and
 // the cache). Steps' pods run as Options.ServiceAccountName (the
 // namespace default without one, with no API token mounted), never as the
 // orchestrator.

@@ -143,10 +143,10 @@ type Options struct {
 	Labels, Annotations map[string]string
 }
 
-// Backend compiles Plans to Kubernetes Jobs. It implements
-// [backends.Backend] and [backends.Namer]; running (Submit, Watch, Cancel)
-// comes with the orchestrator, which is not built yet. It is safe for
-// concurrent use.
+// Backend compiles Plans to Kubernetes Jobs and runs them through its
+// orchestrator. It implements [backends.Backend], [backends.Namer],
+// [backends.Submitter], [backends.Watcher] and [backends.Canceler]. It is
+// safe for concurrent use; Close stops the orchestrators it runs.
 type Backend struct {
 	client kubernetes.Interface
 	opts   Options

@@ -314,6 +314,19 @@ func (o *orchestrator) work(ctx context.Context) {
 		}
 		done, after, err := o.reconcile(ctx)
 		switch {
+		case err != nil && ctx.Err() == nil && !transient(err):
+			// Retrying cannot help (forbidden, invalid): end the run's
+			// orchestration loudly rather than loop.
+			o.queue.Done(k)
+			o.mu.Lock()
+			o.fatal = fmt.Errorf("kubejob: run %s: %w", o.run, err)
+			close(o.changed)
+			o.changed = make(chan struct{})
+			factory := o.factory
+			o.mu.Unlock()
+			o.stop()
+			factory.Shutdown()
+			return
 		case err != nil && ctx.Err() == nil:
 			o.queue.AddRateLimited(k)
 		default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -130,4 +132,91 @@ func TestRecordRetiresWithTheJobs(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-empty", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)
+}
+
+// The orchestrator needs nothing beyond the Role that Compile emits: every
+// API call it makes while running, caching, canceling and retiring runs is
+// checked against the Role's rules and refused (403) if they do not allow
+// it.
+func TestOrchestratorStaysWithinItsRole(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	_, c := compile(t, workload(&counter{}), testOptions(), nil)
+	allowed := func(a clienttesting.Action) bool {
+		gvr := a.GetResource()
+		verb := a.GetVerb()
+		if verb == "delete-collection" {
+			verb = "deletecollection"
+		}
+		for _, r := range c.role.Rules {
+			if slices.Contains(r.APIGroups, gvr.Group) && slices.Contains(r.Resources, gvr.Resource) && slices.Contains(r.Verbs, verb) {
+				return true
+			}
+		}
+		return false
+	}
+	var refused []string
+	var mu sync.Mutex
+	h.cs.PrependReactor("*", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if allowed(a) {
+			return false, nil, nil
+		}
+		mu.Lock()
+		refused = append(refused, a.GetVerb()+" "+a.GetResource().Resource)
+		mu.Unlock()
+		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("not in the orchestrator's Role"))
+	})
+	h.cs.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
+		if allowed(a) {
+			return false, nil, nil
+		}
+		mu.Lock()
+		refused = append(refused, "watch "+a.GetResource().Resource)
+		mu.Unlock()
+		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("not in the orchestrator's Role"))
+	})
+
+	_, err := pipeline.Run(t.Context(), workload(&counter{}), h.backend(testOptions()), nil)
+	require.NoError(t, err)
+	r := newRecorderForCache()
+	_, err = pipeline.Run(t.Context(), r, h.backend(testOptions()), nil)
+	require.NoError(t, err)
+	_, err = pipeline.Run(t.Context(), r, h.backend(testOptions()), nil)
+	require.NoError(t, err, "a cache hit")
+
+	// Canceled: the record is patched, the running Job deleted.
+	started := make(chan struct{})
+	slow := pipeline.New("slow", nil)
+	pipeline.Add(slow, task.New("wait", func(ctx context.Context, _ struct{}) (int, error) {
+		close(started)
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}), struct{}{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := pipeline.Run(ctx, slow, h.backend(testOptions()), nil)
+		done <- err
+	}()
+	<-started
+	cancel()
+	require.ErrorIs(t, <-done, pipeline.ErrRunFailed, "canceled")
+
+	// All skipped: the record is deleted.
+	p := pipeline.New("none", nil)
+	on := pipeline.NewParam(p, "on", false)
+	pipeline.Add(p, task.New("x", func(context.Context, struct{}) (int, error) { return 1, nil }), struct{}{}).When(pipeline.IsTrue(on.Ref()))
+	_, err = pipeline.Run(t.Context(), p, h.backend(testOptions()), nil)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, refused)
+}
+
+// newRecorderForCache is a pipeline with a cached step.
+func newRecorderForCache() *pipeline.Pipeline {
+	p := pipeline.New("cached", nil)
+	pipeline.Add(p, task.New("train", func(context.Context, struct{ LR float64 }) (float64, error) { return 0.5, nil }).
+		WithCache(task.Cache{Enabled: true, Version: "1"}), struct{ LR float64 }{0.1})
+	return p
 }
