@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/kube"
 )
 
 func (b *Backend) needClient() error {
@@ -74,10 +75,7 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 }
 
 // retryable reports whether an API error is worth another try.
-func retryable(err error) bool {
-	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err)
-}
+func retryable(err error) bool { return kube.Transient(err) }
 
 // Watch follows the run through a watch on its Workflow; when the watch
 // ends early (a dropped connection, an expired resource version) it reads

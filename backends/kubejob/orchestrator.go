@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -144,18 +145,7 @@ func (o *orchestrator) computeDigest() string {
 var apiBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 12, Cap: 2 * time.Second}
 
 // transient reports whether an API error is worth retrying as it is.
-func transient(err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err),
-		apierrors.IsUnauthorized(err), apierrors.IsRequestEntityTooLargeError(err),
-		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	}
-	return true
-}
+func transient(err error) bool { return kube.Transient(err) }
 
 // start makes sure the run's record exists and belongs to this plan,
 // then starts the informers and the worker.
