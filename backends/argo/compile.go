@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -211,7 +212,7 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 		ServiceAccountName: o.ServiceAccountName,
 		PodGC:              o.PodGC,
 		TTLStrategy:        o.TTL,
-		SecurityContext:    c.podSecurityContext(),
+		SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
 	}
 	for _, p := range c.plan.Params {
 		spec.Arguments.Parameters = append(spec.Arguments.Parameters, wfv1.Parameter{
@@ -548,7 +549,7 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		Image:           image,
 		ImagePullPolicy: o.ImagePullPolicy,
 		Resources:       corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
-		SecurityContext: c.securityContext(),
+		SecurityContext: kube.SecurityContext(c.b.opts.SecurityContext),
 		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}},
 	}
 	t := wfv1.Template{
@@ -593,20 +594,6 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		return t, err
 	}
 	return t, nil
-}
-
-func (c *compiler) podSecurityContext() *corev1.PodSecurityContext {
-	if c.b.opts.PodSecurityContext != nil {
-		return c.b.opts.PodSecurityContext.DeepCopy()
-	}
-	return backends.RestrictedPodSecurityContext()
-}
-
-func (c *compiler) securityContext() *corev1.SecurityContext {
-	if c.b.opts.SecurityContext != nil {
-		return c.b.opts.SecurityContext.DeepCopy()
-	}
-	return backends.RestrictedSecurityContext()
 }
 
 // retry sets the retry strategy (and the on-demand fall-back) of t.

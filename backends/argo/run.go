@@ -74,9 +74,6 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	})
 }
 
-// retryable reports whether an API error is worth another try.
-func retryable(err error) bool { return kube.Transient(err) }
-
 // Watch follows the run through a watch on its Workflow; when the watch
 // ends early (a dropped connection, an expired resource version) it reads
 // the Workflow again and watches anew. Transient API errors are retried
@@ -99,7 +96,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	}
 	failures := 0
 	backoff := func(err error) error {
-		if !retryable(err) || failures >= 8 {
+		if !kube.Transient(err) || failures >= 8 {
 			return err
 		}
 		failures++
@@ -496,7 +493,7 @@ func retryAPI(ctx context.Context, f func() error) error {
 	for failures := 0; ; failures++ {
 		err := f()
 		var again *againError
-		if err == nil || !(retryable(err) || errors.As(err, &again)) || failures >= 8 {
+		if err == nil || !(kube.Transient(err) || errors.As(err, &again)) || failures >= 8 {
 			return err
 		}
 		select {

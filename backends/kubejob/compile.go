@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -356,7 +357,7 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		Image:                  image,
 		ImagePullPolicy:        o.ImagePullPolicy,
 		Resources:              corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
-		SecurityContext:        c.securityContext(),
+		SecurityContext:        kube.SecurityContext(c.b.opts.SecurityContext),
 		TerminationMessagePath: backends.TerminationLog,
 		// A task that fails leaves its error on stderr, and so in the
 		// termination message: the attempt's message in the run status.
@@ -394,7 +395,7 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy
 		ServiceAccountName: o.ServiceAccountName,
-		SecurityContext:    c.podSecurityContext(),
+		SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
 		NodeSelector:       s.Resolved.Placement.NodeSelector,
 		Tolerations:        s.Resolved.Placement.Tolerations,
 		Affinity:           s.Resolved.Placement.Affinity,
@@ -415,20 +416,6 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 	}
 	pod.Containers = []corev1.Container{ctr}
 	return pod, nil
-}
-
-func (c *compiler) podSecurityContext() *corev1.PodSecurityContext {
-	if c.b.opts.PodSecurityContext != nil {
-		return c.b.opts.PodSecurityContext.DeepCopy()
-	}
-	return backends.RestrictedPodSecurityContext()
-}
-
-func (c *compiler) securityContext() *corev1.SecurityContext {
-	if c.b.opts.SecurityContext != nil {
-		return c.b.opts.SecurityContext.DeepCopy()
-	}
-	return backends.RestrictedSecurityContext()
 }
 
 // renderInput renders a step's input template with each ref as ${REF}
@@ -523,7 +510,7 @@ func (c *compiler) orchestratorJob() *batchv1.Job {
 		Command:                  slices.Clone(o.Command),
 		Args:                     args,
 		Env:                      []corev1.EnvVar{{Name: EnvOrchestrator, Value: "1"}},
-		SecurityContext:          c.securityContext(),
+		SecurityContext:          kube.SecurityContext(c.b.opts.SecurityContext),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
@@ -553,7 +540,7 @@ func (c *compiler) orchestratorJob() *batchv1.Job {
 			Spec: corev1.PodSpec{
 				RestartPolicy:      corev1.RestartPolicyNever,
 				ServiceAccountName: orchestratorName(c.plan.Name, o.OrchestratorServiceAccount),
-				SecurityContext:    c.podSecurityContext(),
+				SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
 				Containers:         []corev1.Container{ctr},
 			},
 		},

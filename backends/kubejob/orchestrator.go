@@ -144,9 +144,6 @@ func (o *orchestrator) computeDigest() string {
 // apiBackoff retries transient API errors before giving up to the queue.
 var apiBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 12, Cap: 2 * time.Second}
 
-// transient reports whether an API error is worth retrying as it is.
-func transient(err error) bool { return kube.Transient(err) }
-
 // start makes sure the run's record exists and belongs to this plan,
 // then starts the informers and the worker.
 func (o *orchestrator) start(ctx context.Context) error {
@@ -221,7 +218,7 @@ func (o *orchestrator) preflight(ctx context.Context) error {
 		{"jobs", func() error { _, err := o.client.BatchV1().Jobs(o.ns).List(ctx, lo); return err }},
 		{"pods", func() error { _, err := o.client.CoreV1().Pods(o.ns).List(ctx, lo); return err }},
 	} {
-		if err := clientretry.OnError(apiBackoff, transient, list.f); err != nil {
+		if err := clientretry.OnError(apiBackoff, kube.Transient, list.f); err != nil {
 			return fmt.Errorf("kubejob: run %s: list %s in namespace %s: %w (the orchestrator needs the Role that Compile emits)", o.run, list.what, o.ns, err)
 		}
 	}
@@ -234,19 +231,33 @@ func (o *orchestrator) close() {
 	o.stop()
 	o.queue.ShutDown()
 	o.wg.Wait()
+	o.end(fmt.Errorf("kubejob: run %s: orchestrator stopped; Submit with RunID %q resumes it", o.run, o.run))
+}
+
+// end stops the orchestrator's informers and, unless the run already
+// ended, makes it end: finished when err is nil, else failed with err.
+func (o *orchestrator) end(err error) {
 	o.mu.Lock()
+	if !o.finished && o.fatal == nil {
+		if err == nil {
+			o.finished = true
+		} else {
+			o.fatal = err
+		}
+		o.notify()
+	}
 	factory := o.factory
 	o.mu.Unlock()
+	o.stop()
 	if factory != nil {
 		factory.Shutdown()
 	}
-	o.mu.Lock()
-	if !o.finished && o.fatal == nil {
-		o.fatal = fmt.Errorf("kubejob: run %s: orchestrator stopped; Submit with RunID %q resumes it", o.run, o.run)
-		close(o.changed)
-		o.changed = make(chan struct{})
-	}
-	o.mu.Unlock()
+}
+
+// notify wakes the watchers of the status; o.mu must be held.
+func (o *orchestrator) notify() {
+	close(o.changed)
+	o.changed = make(chan struct{})
 }
 
 // ensureRecord creates the run's record, or checks the one there: a run
@@ -260,7 +271,7 @@ func (o *orchestrator) ensureRecord(ctx context.Context) error {
 		Data: map[string]string{recordPipeline: o.plan.Name, recordDigest: o.digest},
 	}
 	var got *corev1.ConfigMap
-	err := clientretry.OnError(apiBackoff, transient, func() error {
+	err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
 		cm, err := o.client.CoreV1().ConfigMaps(o.ns).Create(ctx, want, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			cm, err = o.client.CoreV1().ConfigMaps(o.ns).Get(ctx, want.Name, metav1.GetOptions{})
@@ -289,7 +300,7 @@ func (o *orchestrator) markCanceled(ctx context.Context) error {
 	o.canceling.Store(true)
 	o.queue.Add(queueKey)
 	patch := []byte(`{"data":{"` + recordPhase + `":"` + string(backends.PhaseCanceled) + `"}}`)
-	return clientretry.OnError(apiBackoff, transient, func() error {
+	return clientretry.OnError(apiBackoff, kube.Transient, func() error {
 		_, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
@@ -304,18 +315,11 @@ func (o *orchestrator) work(ctx context.Context) {
 		}
 		done, after, err := o.reconcile(ctx)
 		switch {
-		case err != nil && ctx.Err() == nil && !transient(err):
+		case err != nil && ctx.Err() == nil && !kube.Transient(err):
 			// Retrying cannot help (forbidden, invalid): end the run's
 			// orchestration loudly rather than loop.
 			o.queue.Done(k)
-			o.mu.Lock()
-			o.fatal = fmt.Errorf("kubejob: run %s: %w", o.run, err)
-			close(o.changed)
-			o.changed = make(chan struct{})
-			factory := o.factory
-			o.mu.Unlock()
-			o.stop()
-			factory.Shutdown()
+			o.end(fmt.Errorf("kubejob: run %s: %w", o.run, err))
 			return
 		case err != nil && ctx.Err() == nil:
 			o.queue.AddRateLimited(k)
@@ -327,15 +331,7 @@ func (o *orchestrator) work(ctx context.Context) {
 		}
 		o.queue.Done(k)
 		if done {
-			o.mu.Lock()
-			o.finished = true
-			close(o.changed)
-			o.changed = make(chan struct{})
-			factory := o.factory
-			o.mu.Unlock()
-			// The run is over: stop watching it.
-			o.stop()
-			factory.Shutdown()
+			o.end(nil) // the run is over: stop watching it
 			return
 		}
 	}
@@ -349,8 +345,7 @@ func (o *orchestrator) publish(st *backends.RunStatus) {
 		return
 	}
 	o.status = st
-	close(o.changed)
-	o.changed = make(chan struct{})
+	o.notify()
 }
 
 // snapshot returns the current status, a channel closed at the next
@@ -860,7 +855,7 @@ func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name st
 	case err == nil:
 		o.created[name] = true
 		u.exists, u.phase = true, backends.PhaseRunning
-	case transient(err):
+	case kube.Transient(err):
 		p.fail(fmt.Errorf("kubejob: create Job %s: %w", name, err))
 		if k > 0 {
 			u.phase = backends.PhaseRunning

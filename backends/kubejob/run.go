@@ -15,6 +15,7 @@ import (
 	clientretry "k8s.io/client-go/util/retry"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/internal/naming"
 )
 
@@ -102,7 +103,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		if tp := backends.TraceParent(ctx); tp != "" {
 			j.Spec.Template.Spec.Containers[0].Env = append(j.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
 		}
-		err := clientretry.OnError(apiBackoff, transient, func() error {
+		err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
 			_, err := client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
 				return nil // resumed, or a response lost on the way
@@ -227,7 +228,7 @@ func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, n
 		},
 	}
 	for i, f := range create {
-		err := clientretry.OnError(apiBackoff, transient, func() error {
+		err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
 			if err := f(); err != nil && !apierrors.IsAlreadyExists(err) {
 				return err
 			}

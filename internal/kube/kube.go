@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/sluice-ml/sluice/backends"
 )
 
 // Transient reports whether a failed API call may succeed when it is made
@@ -37,4 +40,22 @@ func Transient(err error) bool {
 		return false
 	}
 	return true
+}
+
+// PodSecurityContext returns a copy of override, or, when it is nil, the
+// restricted default ([backends.RestrictedPodSecurityContext]).
+func PodSecurityContext(override *corev1.PodSecurityContext) *corev1.PodSecurityContext {
+	if override != nil {
+		return override.DeepCopy()
+	}
+	return backends.RestrictedPodSecurityContext()
+}
+
+// SecurityContext returns a copy of override, or, when it is nil, the
+// restricted default ([backends.RestrictedSecurityContext]).
+func SecurityContext(override *corev1.SecurityContext) *corev1.SecurityContext {
+	if override != nil {
+		return override.DeepCopy()
+	}
+	return backends.RestrictedSecurityContext()
 }
