@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -54,13 +57,54 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{calls: map[string]int{}} }
 
+// StateEnv names an environment variable holding a directory. When it is
+// set, the suite's tasks count their calls there as well as in memory, and
+// number them by that count: so a scripted failure ("fail the first
+// attempt") means the same when each attempt runs in a process of its own,
+// as in the pods of a cluster backend. Use a new directory per run.
+const StateEnv = "SLUICE_BACKENDTEST_STATE"
+
 // call counts an invocation of key and returns its number, from 1.
 func (r *recorder) call(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls[key]++
 	r.events = append(r.events, "start:"+key)
+	if dir := os.Getenv(StateEnv); dir != "" {
+		return sharedCall(dir, key)
+	}
 	return r.calls[key]
+}
+
+// CallNumber counts a call of key and returns its number, from 1: across
+// processes when StateEnv is set (as the suite's own tasks do), else in
+// this process. Tasks of other test pipelines use it to script what their
+// n-th attempt does.
+func CallNumber(key string) int {
+	if dir := os.Getenv(StateEnv); dir != "" {
+		return sharedCall(dir, key)
+	}
+	return global.call(key)
+}
+
+var global = newRecorder()
+
+// sharedCall numbers a call of key across processes: the n-th call is the
+// one that creates the file "<key>.<n>" in dir (O_EXCL makes that atomic).
+func sharedCall(dir, key string) int {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		panic(fmt.Sprintf("backendtest: %s: %v", StateEnv, err))
+	}
+	for n := 1; ; n++ {
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%x.%d", key, n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Close()
+			return n
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			panic(fmt.Sprintf("backendtest: %s: %v", StateEnv, err))
+		}
+	}
 }
 
 func (r *recorder) end(key string) {

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
+	"github.com/sluice-ml/sluice/internal/testcluster"
+	"github.com/sluice-ml/sluice/pipeline"
+)
+
+// stepOfPod returns the step a pod ran and its attempt's position among
+// the step's pods: the sluice.dev/step label on kubejob, the DAG task of
+// Argo's node name ("<workflow>.<task>(<retry>)") on Argo.
+func stepOfPod(p *corev1.Pod) string {
+	if s := p.Labels["sluice.dev/step"]; s != "" {
+		return s
+	}
+	name := p.Annotations["workflows.argoproj.io/node-name"]
+	if _, rest, ok := strings.Cut(name, "."); ok {
+		name = rest
+	}
+	if i := strings.Index(name, "("); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+// podsByStep lists the pods of namespace ns by step, oldest first.
+func podsByStep(t *testing.T, ctx context.Context, ns string) map[string][]corev1.Pod {
+	t.Helper()
+	pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int {
+		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	})
+	out := map[string][]corev1.Pod{}
+	for _, p := range pods.Items {
+		out[stepOfPod(&p)] = append(out[stepOfPod(&p)], p)
+	}
+	return out
+}
+
+// TestPlacement checks that the real scheduler puts each step on the
+// pool its profile asks for: CPU steps on CPU nodes (never on GPU
+// nodes), spot steps on spot nodes, MIG steps on the A100 pool, and the
+// on-demand fall-back of a preempted spot step on the on-demand GPU pool.
+func TestPlacement(t *testing.T) {
+	need(t)
+	for _, backend := range clusterBackends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			ns, _ := namespace(t, true)
+			b := clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.Placement))
+			st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Placement), b, nil)
+			require.NoError(t, err, summary(st))
+
+			fb := st.Step("fallback")
+			require.NotNil(t, fb)
+			require.Len(t, fb.Attempts, 2, summary(st))
+			assert.Equal(t, backends.ReasonInfra, fb.Attempts[0].Reason)
+			assert.True(t, fb.Attempts[1].OnDemand, "the last infra attempt falls back to on demand")
+
+			pods := podsByStep(t, ctx, ns)
+			pool := func(step string, i int) string {
+				ps := pods[step]
+				require.Greater(t, len(ps), i, "pods of %s: %v", step, pods)
+				return cl.PoolOf(ps[i].Spec.NodeName)
+			}
+			assert.Equal(t, testcluster.PoolCPU, pool("plain", 0), "no profile: the untainted CPU pool")
+			assert.Equal(t, testcluster.PoolCPU, pool("cpu", 0))
+			assert.Equal(t, testcluster.PoolCPUSpot, pool("spot", 0))
+			assert.Equal(t, testcluster.PoolGPUOnDemand, pool("mig", 0), "a MIG step that is not preemptible")
+			assert.Equal(t, testcluster.PoolGPUSpot, pool("fallback", 0), "a preemptible MIG step")
+			assert.Equal(t, testcluster.PoolGPUOnDemand, pool("fallback", 1), "its on-demand fall-back")
+		})
+	}
+}
+
+// TestPreemption evicts a step's pod through the Eviction API while its
+// task runs: the step is retried as an infrastructure failure, without
+// touching its application budget (which is zero), on both backends.
+func TestPreemption(t *testing.T) {
+	need(t)
+	for _, backend := range clusterBackends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			ns, _ := namespace(t, true)
+			var once sync.Once
+			evicted := make(chan error, 1)
+			cl.Kubelet.OnRunning(ns, func(p *corev1.Pod) {
+				if stepOfPod(p) != "work" {
+					return
+				}
+				once.Do(func() {
+					evicted <- cl.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
+						ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+					})
+				})
+			})
+			t.Cleanup(func() { cl.Kubelet.OnRunning(ns, nil) })
+			b := clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.Preempt))
+			st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Preempt), b, nil)
+			select {
+			case eerr := <-evicted:
+				require.NoError(t, eerr, "eviction")
+			default:
+				t.Fatal("the step's pod was never evicted")
+			}
+			require.NoError(t, err, summary(st))
+			w := st.Step("work")
+			require.NotNil(t, w)
+			require.Len(t, w.Attempts, 2, summary(st))
+			assert.Equal(t, backends.ReasonInfra, w.Attempts[0].Reason, "an eviction is an infrastructure failure")
+			assert.Equal(t, backends.PhaseSucceeded, w.Attempts[1].Phase)
+		})
+	}
+}
+
+// TestOrchestratorKilled SIGKILLs the kubejob orchestrator — a real
+// process, the pipeline program run as a user runs it — while a step
+// runs, starts it again with the same run id, and checks that the run
+// ends, every step ran exactly once, and nothing is left running.
+func TestOrchestratorKilled(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	ns, kubeconfig := namespace(t, true)
+	image := imageFor(t, "kubejob", pipelines.Steady)
+	state := stateDir(image)
+	const runID = "steady-1"
+	orchestrate := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, progs["e2eprog"], "run", "-backend", "kubejob", "-run-id", runID)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, pipelines.Env+"="+pipelines.Steady, pipelines.ImageEnv+"="+image)
+		cmd.Stdout, cmd.Stderr = &prefixWriter{t: t, prefix: "orchestrator: "}, &prefixWriter{t: t, prefix: "orchestrator: "}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}
+	// Kill it twice: once while s2's pod runs, once right after s4's Job
+	// was created.
+	for _, at := range []struct {
+		job     string
+		running bool
+	}{{"s2", true}, {"s4", false}} {
+		cmd := orchestrate()
+		require.NoError(t, cmd.Start())
+		err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			j, err := cl.Client.BatchV1().Jobs(ns).Get(ctx, runID+"-"+at.job, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			if err != nil || !at.running {
+				return err == nil, err
+			}
+			return j.Status.Active > 0 && ptrVal(j.Status.Ready) > 0, nil
+		})
+		require.NoError(t, err, "waiting for %s", at.job)
+		require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+		_ = cmd.Wait()
+		t.Logf("orchestrator killed with %s's Job present", at.job)
+	}
+	cmd := orchestrate()
+	require.NoError(t, cmd.Run(), "the resumed orchestrator")
+
+	for _, s := range pipelines.SteadySteps {
+		assert.Equal(t, 1, calls(t, state, s), "step %s ran once", s)
+	}
+	jobs, err := cl.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	var names []string
+	for _, j := range jobs.Items {
+		names = append(names, j.Name)
+		assert.True(t, jobDone(&j), "job %s is finished", j.Name)
+	}
+	want := []string{}
+	for _, s := range pipelines.SteadySteps {
+		want = append(want, runID+"-"+s)
+	}
+	assert.ElementsMatch(t, want, names, "one Job per step, no more")
+	pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.Contains(t, []corev1.PodPhase{corev1.PodSucceeded}, p.Status.Phase, "pod %s", p.Name)
+	}
+}
+
+func ptrVal(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func jobDone(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// stateDir is the call-count directory imageFor gave image.
+func stateDir(image string) string {
+	img, _ := cl.Kubelet.Image(image)
+	for _, e := range img.Env {
+		if v, ok := strings.CutPrefix(e, backendtest.StateEnv+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// calls is how many times the pods called step's task.
+func calls(t *testing.T, dir, step string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%x.*", step)))
+	require.NoError(t, err)
+	return len(m)
+}
+
+func summary(st *backends.RunStatus) string {
+	if st == nil {
+		return "<no status>"
+	}
+	var b strings.Builder
+	pipeline.WriteSummary(&b, st)
+	return b.String()
+}
+
+// prefixWriter logs what a process writes, line by line.
+type prefixWriter struct {
+	t      *testing.T
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := slices.Index(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.t.Log(w.prefix + string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}

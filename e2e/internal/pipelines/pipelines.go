@@ -1,0 +1,235 @@
+// Package pipelines holds the pipelines of the e2e tests, built by name
+// both in the test process (which compiles and orchestrates them) and in
+// the pods (program e2eprog, which runs their steps).
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/resources"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// Environment of the e2e program.
+const (
+	// Env names the pipeline the program builds.
+	Env = "SLUICE_E2E_PIPELINE"
+	// ImageEnv is the image the program's cluster backends compile Go
+	// tasks to (the orchestrator tests run the program as the
+	// orchestrator).
+	ImageEnv = "SLUICE_E2E_IMAGE"
+	// Entrypoint is the program's path in its image.
+	Entrypoint = "/ko-app/e2eprog"
+)
+
+// Names of the e2e tests' own pipelines.
+const (
+	Placement = "placement"
+	Preempt   = "preempt"
+	Steady    = "steady"
+	Chain     = "chain"
+	DAG200    = "dag200"
+)
+
+// Names returns every pipeline name Build knows.
+func Names() []string {
+	names := []string{Placement, Preempt, Steady, Chain, DAG200}
+	for _, c := range backendtest.Cases() {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// Build returns a new copy of pipeline name, or nil.
+func Build(name string) *pipeline.Pipeline {
+	switch name {
+	case Placement:
+		return placement()
+	case Preempt:
+		return preempt()
+	case Steady:
+		return steady()
+	case Chain:
+		return chain(ChainLength)
+	case DAG200:
+		return layered(DAGLayers, DAGWidth)
+	}
+	i := slices.IndexFunc(backendtest.Cases(), func(c backendtest.Case) bool { return c.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return backendtest.Cases()[i].Build()
+}
+
+// The node pools of testcluster.DefaultPools, as a pipeline declares them.
+var (
+	CPUPool = resources.NodePool{
+		Name:     "cpu-pool",
+		Provider: resources.ProviderGKE,
+		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "cpu-pool"},
+		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
+	}
+	CPUSpotPool = resources.NodePool{
+		Name:     "cpu-spot",
+		Provider: resources.ProviderGKE,
+		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "cpu-spot"},
+		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
+		Spot:     true,
+	}
+	GPUPool = resources.NodePool{
+		Name:        "a100-mig",
+		Provider:    resources.ProviderGKE,
+		Labels:      map[string]string{"cloud.google.com/gke-nodepool": "a100-mig"},
+		Node:        resources.Capacity{CPU: "12", Memory: "170Gi", GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}},
+		MIGStrategy: resources.MIGMixed,
+		Spot:        true,
+	}
+)
+
+var quick = task.Backoff{Initial: 100 * time.Millisecond, Factor: 2, Max: time.Second}
+
+// Out is what the e2e pipelines' steps return.
+type Out struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+}
+
+type none struct{}
+
+func named(name string, f func(ctx context.Context, n int) error) task.Task[none, Out] {
+	return task.New(name, func(ctx context.Context, _ none) (Out, error) {
+		n := backendtest.CallNumber(name)
+		if err := f(ctx, n); err != nil {
+			return Out{}, err
+		}
+		return Out{Step: name, Attempt: n}, nil
+	})
+}
+
+func ok(context.Context, int) error { return nil }
+
+// placement: a step per kind of placement. "fallback" is preempted (an
+// infrastructure failure) on its first attempt, so its last attempt runs
+// on demand.
+func placement() *pipeline.Pipeline {
+	p := pipeline.New("placement", &pipeline.Options{
+		NodePools: []resources.NodePool{CPUPool, CPUSpotPool, GPUPool},
+		Defaults:  pipeline.Defaults{Resources: resources.Profile{CPU: "100m", Memory: "64Mi"}},
+	})
+	pipeline.Add(p, named("plain", ok), none{})
+	pipeline.Add(p, named("cpu", ok).WithResources(resources.Profile{CPU: "1", Memory: "1Gi", NodePool: CPUPool.Name}), none{})
+	pipeline.Add(p, named("spot", ok).WithResources(resources.Profile{CPU: "1", Memory: "1Gi", NodePool: CPUSpotPool.Name, Preemptible: true}), none{})
+	pipeline.Add(p, named("mig", ok).WithResources(resources.Profile{CPU: "1", Memory: "1Gi", MIG: "1g.10gb", NodePool: GPUPool.Name}), none{})
+	pipeline.Add(p, named("fallback", func(_ context.Context, n int) error {
+		if n == 1 {
+			return fmt.Errorf("spot VM reclaimed: %w", task.ErrInfrastructure)
+		}
+		return nil
+	}).WithResources(resources.Profile{CPU: "1", Memory: "1Gi", MIG: "1g.10gb", NodePool: GPUPool.Name, Preemptible: true}).
+		WithRetry(task.Retry{Infra: 1, OnDemandFallback: true, Backoff: quick}), none{})
+	return p
+}
+
+// preempt: "work" blocks on its first attempt until it is stopped (the
+// test evicts its pod); later attempts return at once. It may be retried
+// once for infrastructure failures and never for its own.
+func preempt() *pipeline.Pipeline {
+	p := pipeline.New("preempt", &pipeline.Options{NodePools: []resources.NodePool{CPUSpotPool}})
+	pipeline.Add(p, named("work", func(ctx context.Context, n int) error {
+		if n > 1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Minute):
+			return fmt.Errorf("work: not preempted within 10 minutes")
+		}
+	}).WithResources(resources.Profile{CPU: "500m", Memory: "256Mi", NodePool: CPUSpotPool.Name, Preemptible: true}).
+		WithRetry(task.Retry{Infra: 1, Backoff: quick}), none{})
+	return p
+}
+
+// StepDelay is how long each step of the steady pipeline works.
+const StepDelay = 1500 * time.Millisecond
+
+// SteadySteps are the steps of the steady pipeline, in order.
+var SteadySteps = []string{"s1", "s2", "s3", "s4", "s5"}
+
+// steady: a chain of steps that each take StepDelay, so an orchestrator
+// can be killed between two of them.
+func steady() *pipeline.Pipeline {
+	p := pipeline.New("steady", nil)
+	var prev pipeline.Dependency
+	for _, name := range SteadySteps {
+		s := pipeline.Add(p, named(name, func(ctx context.Context, _ int) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(StepDelay):
+				return nil
+			}
+		}), none{})
+		if prev != nil {
+			s.After(prev)
+		}
+		prev = s
+	}
+	return p
+}
+
+// Sizes of the benchmark pipelines.
+const (
+	ChainLength = 20
+	DAGLayers   = 20
+	DAGWidth    = 10
+)
+
+// chain: n trivial steps, each after the one before.
+func chain(n int) *pipeline.Pipeline {
+	p := pipeline.New("chain", nil)
+	var prev pipeline.Dependency
+	for i := range n {
+		s := pipeline.Add(p, named(fmt.Sprintf("c%02d", i), ok), none{})
+		if prev != nil {
+			s.After(prev)
+		}
+		prev = s
+	}
+	return p
+}
+
+// Pair is the input of a layered DAG's step: two steps of the layer
+// before.
+type Pair struct {
+	A, B pipeline.Ref[Out]
+}
+
+// layered: layers × width trivial steps; each step of a layer reads two
+// steps of the layer before (its own column and the next), so the DAG is
+// connected and every layer waits for the one before.
+func layered(layers, width int) *pipeline.Pipeline {
+	p := pipeline.New("dag", nil)
+	var prev []pipeline.Step[Out]
+	for l := range layers {
+		var cur []pipeline.Step[Out]
+		for w := range width {
+			name := fmt.Sprintf("l%02d-%02d", l, w)
+			if l == 0 {
+				cur = append(cur, pipeline.Add(p, named(name, ok), none{}))
+				continue
+			}
+			t := task.New(name, func(ctx context.Context, in Pair) (Out, error) {
+				return Out{Step: name, Attempt: backendtest.CallNumber(name)}, nil
+			})
+			cur = append(cur, pipeline.Add(p, t, Pair{A: prev[w].Output(), B: prev[(w+1)%width].Output()}))
+		}
+		prev = cur
+	}
+	return p
+}

@@ -1,0 +1,85 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Where Argo's controller runs and what it reads.
+const (
+	ArgoNamespace    = "argo"
+	ArgoConfigMap    = "workflow-controller-configmap"
+	ArgoExecutorUser = 8737
+)
+
+// ArgoControllerConfig returns the data of the workflow-controller
+// ConfigMap the harness runs Argo with. Its executor entry is what the
+// README tells users to set so that Argo's own init and wait containers
+// pass Pod Security "restricted"; the rest turns off the controller's
+// metrics and telemetry listeners, which the harness does not need.
+func ArgoControllerConfig() map[string]string {
+	return map[string]string{
+		"executor": strings.TrimSpace(fmt.Sprintf(`
+securityContext:
+  runAsNonRoot: true
+  runAsUser: %d
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+  seccompProfile:
+    type: RuntimeDefault
+`, ArgoExecutorUser)),
+		"metricsConfig":   "enabled: false",
+		"telemetryConfig": "enabled: false",
+	}
+}
+
+func (c *Cluster) startArgo(ctx, pctx context.Context) error {
+	if err := c.Namespace(ctx, ArgoNamespace, false); err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: ArgoConfigMap, Namespace: ArgoNamespace},
+		Data:       ArgoControllerConfig(),
+	}
+	if _, err := c.Client.CoreV1().ConfigMaps(ArgoNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	args := []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--namespace=" + ArgoNamespace,
+		"--configmap=" + ArgoConfigMap,
+		"--executor-image=quay.io/argoproj/argoexec:v3.7.18",
+		"--loglevel=info",
+	}
+	env := []string{
+		"LEADER_ELECTION_DISABLE=true",
+		// Argo's own e2e tests requeue at 1s; the default 10s makes every
+		// step of a DAG wait that long for the next look.
+		"DEFAULT_REQUEUE_TIME=200ms",
+	}
+	if err := c.startProc(pctx, "workflow-controller", args, env); err != nil {
+		return err
+	}
+	// The controller is ready once it has taken the config and started its
+	// workers; its log says so.
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		for _, p := range c.procs {
+			if p.name == "workflow-controller" {
+				select {
+				case <-p.done:
+					return false, fmt.Errorf("workflow-controller exited: %v\n%s", p.err, c.Log(p.name, 3000))
+				default:
+				}
+			}
+		}
+		return strings.Contains(c.Log("workflow-controller", 1<<20), "Started workflow workers"), nil
+	})
+}
