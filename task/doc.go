@@ -44,7 +44,10 @@
 // (preemption, eviction, node loss; an error wrapping [ErrInfrastructure]).
 // A spot preemption therefore never uses up the retries meant for bugs.
 // [Backoff] spaces attempts; OnDemandFallback moves the last attempt the
-// Infra budget allows from spot to on-demand capacity. A timeout
+// Infra budget allows from spot to on-demand capacity; PendingTimeout
+// turns a pod that the scheduler cannot place for that long into an
+// infrastructure failure, so that the fall-back applies to spot capacity
+// that never comes (on backends that support it). A timeout
 // ([Task.WithTimeout]) bounds each attempt. [Cache] reuses a result when
 // the task, its image, its version and its inputs (minus excluded ones)
 // are unchanged.

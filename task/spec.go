@@ -87,6 +87,14 @@ type Retry struct {
 	// OnDemandFallback moves the last attempt allowed by the Infra budget
 	// off spot/preemptible capacity onto on-demand nodes.
 	OnDemandFallback bool `json:"onDemandFallback,omitempty"`
+	// PendingTimeout, if positive, bounds how long an attempt may wait to
+	// be placed on a node: a pod the scheduler still cannot place after
+	// that long is stopped and the attempt counts as an infrastructure
+	// failure ("unschedulable for D: <the scheduler's message>"), so the
+	// Infra budget and OnDemandFallback apply, as for spot capacity that
+	// never comes. Zero waits as long as it takes. Backends say in their
+	// package docs whether they support it (see "# Retries" there).
+	PendingTimeout time.Duration `json:"pendingTimeout,omitempty"`
 }
 
 // MaxAttempts is the most attempts the policy allows: one plus both budgets.

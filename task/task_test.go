@@ -128,7 +128,7 @@ func TestSpecValidate(t *testing.T) {
 		spec task.Spec
 		want []key
 	}{
-		{"valid go", task.New("t", fn).WithRetry(task.Retry{App: 1, Infra: 2, OnDemandFallback: true}).Spec(), nil},
+		{"valid go", task.New("t", fn).WithRetry(task.Retry{App: 1, Infra: 2, OnDemandFallback: true, PendingTimeout: time.Minute}).Spec(), nil},
 		{"valid container", task.Container[In, Out]("c", "img").WithArgs("--lr={{.LR}}", "{{.lr}}").WithEnv("D", "{{.Data}}").Spec(), nil},
 		{"no name", task.New("", fn).Spec(), []key{{"name", field.TypeRequired}}},
 		{"no image", task.Container[In, Out]("c", "").Spec(), []key{{"image", field.TypeRequired}}},
@@ -144,6 +144,7 @@ func TestSpecValidate(t *testing.T) {
 		{"factor Inf", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.Inf(1)}}).Spec(), []key{{"retry.backoff.factor", field.TypeInvalid}}},
 		{"max below initial", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Initial: time.Minute, Max: time.Second}}).Spec(), []key{{"retry.backoff.max", field.TypeInvalid}}},
 		{"fallback without infra", task.New("t", fn).WithRetry(task.Retry{OnDemandFallback: true}).Spec(), []key{{"retry.onDemandFallback", field.TypeInvalid}}},
+		{"negative pending timeout", task.New("t", fn).WithRetry(task.Retry{Infra: 1, PendingTimeout: -time.Second}).Spec(), []key{{"retry.pendingTimeout", field.TypeInvalid}}},
 		{"timeout", task.New("t", fn).WithTimeout(-time.Second).Spec(), []key{{"timeout", field.TypeInvalid}}},
 		{"cache", task.New("t", fn).WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{"Debug", "debug_level"}}).Spec(), []key{{"cache.excludeInputs[1]", field.TypeNotFound}}},
 		{"kind", task.Spec{Name: "x", Kind: "wasm"}, []key{{"kind", field.TypeNotSupported}}},

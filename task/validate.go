@@ -83,6 +83,9 @@ func (r Retry) Validate() error {
 	if r.Backoff.Max > 0 && r.Backoff.Max < r.Backoff.Initial {
 		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be less than backoff.initial"))
 	}
+	if r.PendingTimeout < 0 {
+		l.Add(field.Invalid(field.NewPath("pendingTimeout"), r.PendingTimeout.String(), "must not be negative; zero means no pending timeout"))
+	}
 	if r.OnDemandFallback && r.Infra == 0 {
 		l.Add(field.Invalid(field.NewPath("onDemandFallback"), true, "falls back on the last infrastructure retry, so set infra to at least 1"))
 	}
