@@ -67,7 +67,11 @@
 // retries). With OnDemandFallback on a preemptible step, the attempts made
 // once the Infra budget is used up (the last one a preemption allows, and
 // any app retries after it) are marked Attempt.OnDemand; the local backend
-// has no spot capacity to leave, so it only records it. A Go task
+// has no spot capacity to leave, so it only records it. Retry.PendingTimeout
+// never fires: a local task is never unschedulable (a request larger than
+// the capacity it draws from is a Compile error, and a task waiting for
+// capacity that other tasks hold is queued until they end), so it is
+// recorded and has no effect. A Go task
 // that panics fails the attempt (the stack goes to Options.Log). An
 // attempt stopped by Cancel ends Canceled and consumes no budget.
 //

@@ -763,3 +763,35 @@ func TestCapacityWithAPathologicalQuantityFailsFast(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "Options.Capacity")
 }
+
+// Retry.PendingTimeout never fires locally: a task waiting for capacity
+// that another task holds is queued, not unschedulable. It is recorded.
+func TestPendingTimeoutNeverFires(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	hold := task.New("hold", func(context.Context, SeedIn) (Num, error) {
+		close(started)
+		<-release
+		return Num{1}, nil
+	}).WithResources(resources.Profile{CPU: "1"})
+	wait := task.New("wait", func(context.Context, SeedIn) (Num, error) { return Num{2}, nil }).
+		WithResources(resources.Profile{CPU: "1"}).WithRetry(task.Retry{Infra: 1, PendingTimeout: time.Nanosecond})
+	p := pipeline.New("pending", nil)
+	pipeline.Add(p, hold, SeedIn{})
+	pipeline.Add(p, wait, SeedIn{})
+	clock := newFakeClock(true) // a timer would fire at once
+	b := local.New(&local.Options{Clock: clock, Capacity: &local.Capacity{CPU: "1"}})
+
+	art, err := pipeline.Compile(t.Context(), p, b, nil)
+	require.NoError(t, err)
+	assert.Contains(t, string(art.Documents()[0]), "pendingTimeout: 1ns")
+
+	done := runAsync(t.Context(), p, b, nil)
+	<-started
+	close(release)
+	st, err := done()
+	require.NoError(t, err)
+	w := stepOf(t, st, "wait")
+	assert.Equal(t, backends.PhaseSucceeded, w.Phase)
+	assert.Len(t, w.Attempts, 1)
+	assert.Empty(t, clock.Waits())
+}

@@ -85,6 +85,9 @@ type RecordRetry struct {
 	BackoffFactor    float64 `json:"backoffFactor,omitempty"`
 	BackoffMax       string  `json:"backoffMax,omitempty"`
 	OnDemandFallback bool    `json:"onDemandFallback,omitempty"`
+	// PendingTimeout is recorded but never fires locally (see "# Retries
+	// and timeouts" in the package doc).
+	PendingTimeout string `json:"pendingTimeout,omitempty"`
 }
 
 func newRecord(plan *backends.Plan) *Record {
@@ -188,6 +191,9 @@ func recordRetry(r *task.Retry) *RecordRetry {
 	rr.BackoffFactor = r.Backoff.Factor
 	if r.Backoff.Max > 0 {
 		rr.BackoffMax = r.Backoff.Max.String()
+	}
+	if r.PendingTimeout > 0 {
+		rr.PendingTimeout = r.PendingTimeout.String()
 	}
 	return rr
 }
