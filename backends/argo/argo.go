@@ -68,8 +68,12 @@ type Options struct {
 	// Image is the image of Go tasks whose spec names none: the image
 	// holding the pipeline program. A Go task without an image is an error.
 	Image string
-	// Command is the container command of Go tasks; nil leaves the image's
-	// ENTRYPOINT, which must then be the pipeline program.
+	// Command is the container command of Go tasks: the path of the
+	// pipeline program inside the image (/ko-app/<dir> for an image built
+	// with "ko build ./<dir>"), followed by the arguments of the task mode.
+	// Compiling a plan with Go tasks without it is an error: Argo's
+	// controller would look the image's entrypoint up in the registry,
+	// which fails for offline and private registries.
 	Command []string
 	// Labels and Annotations are added to the compiled object's metadata
 	// (and, for a CronWorkflow, to the workflows it creates).

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -60,6 +61,7 @@ type compiler struct {
 	tasks  map[string]string         // step name -> DAG task name
 	steps  map[string]*backends.Step // step name -> step (Plan.Step is a linear search)
 	nTask  int                       // task templates named so far
+	tmplOf map[string]string         // step name -> the template running its container
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
@@ -102,7 +104,7 @@ func (c *compiler) task(name string) string {
 }
 
 func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*artifact, error) {
-	c := &compiler{b: b, plan: plan, byBody: map[string]string{}}
+	c := &compiler{b: b, plan: plan, byBody: map[string]string{}, tmplOf: map[string]string{}}
 	if err := c.taskNames(); err != nil {
 		return nil, err
 	}
@@ -159,6 +161,9 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		if err := opts.BeforeEmit(func(target any) bool { return asTarget(plan, a.wf, a.wft, a.cwf, target) }); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkCommands(specOf(a)); err != nil {
+		return nil, err
 	}
 	doc, err := render(obj)
 	if err != nil {
@@ -321,6 +326,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	if err != nil {
 		return dt, err
 	}
+	c.tmplOf[s.Name] = name
 	if s.ForEach != nil {
 		wrap, err := c.eachTemplate(s, name)
 		if err != nil {
@@ -1078,6 +1084,53 @@ func (c *compiler) condExpr(cd backends.Condition) (string, error) {
 	}
 	return "", fmt.Errorf("unknown operator %q: %w", cd.Op, errors.ErrUnsupported)
 }
+
+// checkCommands makes sure every step's container has a command, after
+// BeforeEmit (which may set one). Without a command Argo's controller
+// looks the image's entrypoint up in its registry before it creates the
+// pod, and every node of an image in an offline or private registry
+// errors ("failed to look-up entrypoint/cmd for image …").
+func (c *compiler) checkCommands(spec *wfv1.WorkflowSpec) error {
+	byName := make(map[string]*wfv1.Template, len(spec.Templates))
+	for i := range spec.Templates {
+		byName[spec.Templates[i].Name] = &spec.Templates[i]
+	}
+	all := slices.Clone(c.plan.Steps)
+	if c.plan.Exit != nil {
+		all = append(all, *c.plan.Exit)
+	}
+	var l field.List
+	goTask := false
+	for i := range all {
+		s := &all[i]
+		t := byName[c.tmplOf[s.Name]]
+		if t == nil || t.Container == nil || len(t.Container.Command) > 0 {
+			continue
+		}
+		if !isContainer(s) {
+			goTask = true
+			continue
+		}
+		name := s.DisplayName
+		if name == "" {
+			name = s.Name
+		}
+		l.Add(field.Required(field.NewPath("pipeline", "tasks").Key(name).Child("command"),
+			"Argo needs the container's command: without one its controller looks the image's entrypoint up in the registry, which fails for offline and private registries; set it with WithCommand (the image's ENTRYPOINT)"))
+	}
+	var errs []error
+	if goTask {
+		errs = append(errs, errNoCommand)
+	}
+	if err := l.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("argo: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+var errNoCommand = errors.New(`argo: Options.Command is not set: Argo needs the path of the pipeline program inside the image ` +
+	`(for an image built with "ko build ./cmd/prog" it is /ko-app/prog); without it Argo's controller looks the image's entrypoint up in the registry, ` +
+	`which fails for offline and private registries. Set it, for example argo.New(client, &argo.Options{Command: []string{"/ko-app/prog"}})`)
 
 // checkSize enforces the size budget on the rendered document and on
 // every parameter value.

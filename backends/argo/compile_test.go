@@ -92,7 +92,7 @@ func TestDedupIdenticalSteps(t *testing.T) {
 
 func TestSizeBudget(t *testing.T) {
 	t.Run("Document", func(t *testing.T) {
-		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Image: testImage, MaxSize: 10 << 10}), nil)
+		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, MaxSize: 10 << 10}), nil)
 		require.ErrorIs(t, err, argo.ErrTooLarge)
 		assert.Contains(t, err.Error(), "200 tasks")
 	})
@@ -260,8 +260,8 @@ func TestKinds(t *testing.T) {
 		name string
 		opts *argo.Options
 	}{
-		{"WorkflowTemplate", &argo.Options{Image: testImage, Kind: argo.KindWorkflowTemplate, Namespace: "ml"}},
-		{"CronWorkflow", &argo.Options{Image: testImage, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
+		{"WorkflowTemplate", &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindWorkflowTemplate, Namespace: "ml"}},
+		{"CronWorkflow", &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
 			Schedules: []string{"0 3 * * *", "0 15 * * *"}, Timezone: "Europe/Paris", ConcurrencyPolicy: wfv1.ForbidConcurrent,
 			StopExpression: "cronworkflow.failed >= 3",
 		}}},
@@ -276,7 +276,7 @@ func TestKinds(t *testing.T) {
 			golden.Assert(t, doc)
 		})
 	}
-	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Image: testImage, Kind: argo.KindCronWorkflow}), nil)
+	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindCronWorkflow}), nil)
 	require.Error(t, err, "a CronWorkflow needs a schedule")
 }
 
@@ -296,7 +296,7 @@ func TestUnsupported(t *testing.T) {
 			pipeline.Add(p, inc.WithName("s-1a"), one{})
 		}, []string{`step "1a"`, "rename one of them"}},
 		{"ContainerFieldName", func(p *pipeline.Pipeline) {
-			pipeline.Add(p, task.Container[dotted, struct{}]("ctr", "busybox").WithArgs("{{.X}}"), dotted{X: "x"})
+			pipeline.Add(p, task.Container[dotted, struct{}]("ctr", "busybox").WithCommand("echo").WithArgs("{{.X}}"), dotted{X: "x"})
 		}, []string{`step "ctr"`, `"a.b"`, "give it a JSON name"}},
 		{"FractionalBackoff", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithRetry(task.Retry{App: 1, Backoff: task.Backoff{Initial: time.Second, Factor: 1.5}}), one{})
@@ -356,4 +356,70 @@ func TestOptions(t *testing.T) {
 	*sc.ReadOnlyRootFilesystem = false
 	assert.Equal(t, int64(65532), *wf.Spec.SecurityContext.RunAsUser)
 	assert.True(t, *wf.Spec.Templates[1].Container.SecurityContext.ReadOnlyRootFilesystem)
+}
+
+// Every template carries an explicit command: without one Argo's
+// controller looks the image's entrypoint up in the registry, which fails
+// for offline and private registries.
+func TestCommandRequired(t *testing.T) {
+	noCmd := task.Container[struct{}, struct{}]("report", "registry.example/report:1")
+	t.Run("GoTaskWithoutOptionsCommand", func(t *testing.T) {
+		_, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, &argo.Options{Image: testImage}), nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Options.Command is not set")
+		assert.Contains(t, err.Error(), "/ko-app/prog")
+		assert.Empty(t, pipeline.FieldErrors(err), "not a problem of the pipeline")
+	})
+	t.Run("ContainerTaskWithoutCommand", func(t *testing.T) {
+		p := pipeline.New("ctr", nil)
+		pipeline.Add(p, noCmd, struct{}{})
+		pipeline.Add(p, noCmd.WithName("again"), struct{}{})
+		pipeline.Add(p, noCmd.WithName("fine").WithCommand("/report"), struct{}{})
+		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+		require.Error(t, err)
+		type key struct{ Field, Type string }
+		var keys []key
+		for _, fe := range pipeline.FieldErrors(err) {
+			keys = append(keys, key{fe.Field, string(fe.Type)})
+		}
+		assert.Equal(t, []key{{"pipeline.tasks[report].command", "Required"}, {"pipeline.tasks[again].command", "Required"}}, keys)
+		assert.NotContains(t, err.Error(), "Options.Command", "the Go-task problem is not reported without Go tasks")
+	})
+	t.Run("Both", func(t *testing.T) {
+		p := chain(1)
+		pipeline.Add(p, noCmd, struct{}{})
+		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Image: testImage}), nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Options.Command is not set")
+		assert.Len(t, pipeline.FieldErrors(err), 1)
+	})
+	t.Run("SetByBeforeEmit", func(t *testing.T) {
+		p := chain(1)
+		pipeline.Add(p, noCmd, struct{}{})
+		art, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Image: testImage}), &pipeline.CompileOptions{
+			BeforeEmit: func(as func(any) bool) error {
+				var wf *wfv1.Workflow
+				if !as(&wf) {
+					return errors.New("no workflow")
+				}
+				for i := range wf.Spec.Templates {
+					if c := wf.Spec.Templates[i].Container; c != nil {
+						c.Command = []string{"/entrypoint"}
+					}
+				}
+				return nil
+			},
+		})
+		require.NoError(t, err, "the templates have a command")
+		checkDocument(t, art.Documents()[0])
+	})
+	t.Run("Exit", func(t *testing.T) {
+		p := pipeline.New("exit", nil)
+		pipeline.Add(p, inc, one{})
+		pipeline.OnExit(p, noCmd.WithName("notify"), struct{}{})
+		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+		require.Error(t, err)
+		require.Len(t, pipeline.FieldErrors(err), 1)
+		assert.Equal(t, "pipeline.tasks[notify].command", pipeline.FieldErrors(err)[0].Field)
+	})
 }

@@ -40,7 +40,7 @@ type fetchIn struct {
 // square is a container task: "square --x=N --tag=T" writes N*N and a
 // note to its output files.
 var square = task.Container[sqIn, sqOut]("square", "registry.example/square:1").
-	WithArgs("--x={{.X}}", "--tag={{.Tag}}").WithEnv("TAG", "{{.Tag}}")
+	WithCommand("/usr/bin/square").WithArgs("--x={{.X}}", "--tag={{.Tag}}").WithEnv("TAG", "{{.Tag}}")
 
 // containerPipeline fans the container task square out over a list made
 // by a Go task, sums the outputs in a Go task, and runs a cached
@@ -63,7 +63,7 @@ func containerPipeline(cacheSquares bool) *pipeline.Pipeline {
 		return fmt.Sprintf("%d %q", total, parts), nil
 	}), struct{ Ys pipeline.Ref[[]sqOut] }{Ys: fan.Collect()})
 	fetch := task.Container[fetchIn, struct{ Rows int }]("fetch", "registry.example/fetch:1").
-		WithArgs("{{.URL}}").WithCache(task.Cache{Enabled: true, Version: "v2", ExcludeInputs: []string{"Verbose"}})
+		WithCommand("/usr/bin/fetch").WithArgs("{{.URL}}").WithCache(task.Cache{Enabled: true, Version: "v2", ExcludeInputs: []string{"Verbose"}})
 	pipeline.Add(p, fetch, fetchIn{URL: "s3://bucket/data", Verbose: true})
 	return p
 }
@@ -184,7 +184,7 @@ func TestContainerTextOutputThatLooksLikeJSON(t *testing.T) {
 		N    int
 	}
 	p := pipeline.New("text", nil)
-	ctr := pipeline.Add(p, task.Container[struct{}, out]("ctr", "registry.example/ctr:1"), struct{}{})
+	ctr := pipeline.Add(p, task.Container[struct{}, out]("ctr", "registry.example/ctr:1").WithCommand("/ctr"), struct{}{})
 	pipeline.Add(p, task.New("use", func(_ context.Context, in struct{ C pipeline.Ref[out] }) (string, error) {
 		return fmt.Sprintf("%q %d", in.C.Get().Note, in.C.Get().N), nil
 	}), struct{ C pipeline.Ref[out] }{C: ctr.Output()})

@@ -6,9 +6,10 @@
 // follows Argo v3.7 and emits only fields that v3.7 and v4 both accept
 // (schedules, never schedule).
 //
-//	b := argo.New(nil, nil)                       // compile only
-//	b, err := argo.NewFromKubeconfig("", nil)     // compile and run
-//	pipeline.Main(p, local.New(nil), b)           // prog compile|run -backend argo
+//	opts := &argo.Options{Command: []string{"/ko-app/prog"}} // the program in the image
+//	b := argo.New(nil, opts)                                 // compile only
+//	b, err := argo.NewFromKubeconfig("", opts)               // compile and run
+//	pipeline.Main(p, local.New(nil), b)                      // prog compile|run -backend argo
 //
 // # The workflow
 //
@@ -22,9 +23,18 @@
 // over the decoded JSON values that Argo evaluates to true or false. The
 // exit handler is the DAG template "exit", named by onExit.
 //
-// A Go task runs the step's image (or Options.Image) with the arguments of
-// [backends.InvokeArgs]: "task -step NAME -input JSON -output-file
-// /tmp/sluice/output.json" (after Options.Command, if set). NAME is the
+// A Go task runs the step's image (or Options.Image) with the command
+// Options.Command, the path of the pipeline program in the image
+// (/ko-app/prog for an image built with "ko build ./cmd/prog"), and the
+// arguments of [backends.InvokeArgs]: "task -step NAME -input JSON
+// -output-file /tmp/sluice/output.json". Every template must carry its
+// command: without one, Argo's controller looks the image's entrypoint
+// up in the registry before creating the pod, which fails for offline
+// and private registries ("failed to look-up entrypoint/cmd for image"),
+// so Compile fails when a plan has Go tasks and Options.Command is not
+// set, and when a container task has no command (a Required error at
+// pipeline.tasks[NAME].command), unless CompileOptions.BeforeEmit gave
+// the template one. NAME is the
 // template parameter "step", whose default is {{tasks.name}}, the name of
 // the DAG task calling the template (Argo substitutes it into the default
 // before the parameters into the template), so steps sharing a template
@@ -49,7 +59,8 @@
 // valid JSON. Give overrides as JSON when submitting with the argo CLI
 // (-p label='"tuned"'); prog run -p label=tuned does the encoding.
 //
-// A container task runs its image, command and args; each {{.Field}}
+// A container task runs its image, command (required, see above) and
+// args; each {{.Field}}
 // placeholder becomes the template parameter "in-Field" (a string as is,
 // anything else as JSON), and each output field the output parameter
 // "out-Field" read from its file. Downstream refs assemble the step's

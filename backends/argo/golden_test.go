@@ -16,7 +16,11 @@ import (
 // testImage is the image of the suite's Go tasks, which name none.
 const testImage = "registry.example/sluice-suite:v1"
 
-func testOptions() *argo.Options { return &argo.Options{Image: testImage} }
+// testCommand is the path of the suite's pipeline program in testImage,
+// where "ko build" would put a program built from ./cmd/suite.
+var testCommand = []string{"/ko-app/suite"}
+
+func testOptions() *argo.Options { return &argo.Options{Image: testImage, Command: testCommand} }
 
 // Every canonical pipeline compiles to a Workflow that decodes strictly,
 // passes Argo's own validation and Pod Security "restricted", and matches

@@ -33,7 +33,7 @@ var wfResource = schema.GroupResource{Group: "argoproj.io", Resource: "workflows
 func TestSubmit(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	b := argo.New(cs, &argo.Options{Image: testImage, Namespace: "ml"})
+	b := argo.New(cs, &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml"})
 	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
 	require.NoError(t, err)
 
@@ -154,7 +154,7 @@ func TestWatchStopsWithContextConcurrentSafe(t *testing.T) {
 func TestSubmitCarriesTheTraceIntoPods(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	b := argo.New(cs, &argo.Options{Image: testImage})
+	b := argo.New(cs, &argo.Options{Image: testImage, Command: testCommand})
 	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
 	require.NoError(t, err)
 	sc := trace.NewSpanContext(trace.SpanContextConfig{

@@ -22,7 +22,7 @@ import (
 var cwfResource = schema.GroupResource{Group: "argoproj.io", Resource: "cronworkflows"}
 
 func cronOptions(schedules ...string) *argo.Options {
-	return &argo.Options{Image: testImage, Namespace: "ml", Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
+	return &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml", Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
 		Schedules: schedules, Timezone: "Europe/Paris", ConcurrencyPolicy: wfv1.ForbidConcurrent,
 		StopExpression: "cronworkflow.failed >= 3",
 	}}

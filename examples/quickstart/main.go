@@ -16,6 +16,11 @@
 // local executor honours the requests against the capacity given here, a
 // machine with 8 CPUs, 32Gi and two 1g.10gb slices, so two trials train at
 // once.
+//
+// On a cluster, each task runs in a pod as this program's task mode, so the
+// image must hold the program at /ko-app/quickstart, where
+// "ko build ./examples/quickstart" puts it: the Argo backend starts it by
+// that path (argo.Options.Command).
 package main
 
 import (
@@ -28,5 +33,5 @@ import (
 func main() {
 	pipeline.Main(build(), local.New(&local.Options{
 		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
-	}), argo.New(nil, nil), kubejob.New(nil, nil))
+	}), argo.New(nil, &argo.Options{Command: []string{"/ko-app/quickstart"}}), kubejob.New(nil, nil))
 }

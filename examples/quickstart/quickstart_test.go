@@ -134,7 +134,7 @@ func TestCompile(t *testing.T) {
 		backend backends.Backend
 	}{
 		{"local", newLocal()},
-		{"argo", argo.New(nil, nil)},
+		{"argo", argo.New(nil, &argo.Options{Command: []string{"/ko-app/quickstart"}})},
 		{"kubejob", kubejob.New(nil, &kubejob.Options{RunID: "quickstart-1"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
