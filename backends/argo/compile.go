@@ -611,7 +611,7 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 	rs := &wfv1.RetryStrategy{
 		Limit:       ptr.To(intstr.FromInt(r.App + r.Infra)),
 		RetryPolicy: wfv1.RetryPolicyAlways,
-		Expression:  retryExpression(*r),
+		Expression:  retryExpression(*r, !isContainer(s)),
 	}
 	if b := r.Backoff; b.Initial > 0 {
 		f := b.Factor
@@ -649,19 +649,48 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 var infraExpression = "lastRetry.status == 'Error' || lastRetry.message contains 'Evicted' || lastRetry.exitCode == '" +
 	itoa(backends.ExitInfrastructure) + "'"
 
+// permanentErrors matches the messages of nodes that Argo marks Error for
+// a reason no retry can mend, as Argo v3.7 writes them:
+//
+//   - "failed to look-up entrypoint/cmd for image …": a template without a
+//     command whose image's registry cannot be read by the controller;
+//   - "Pod failed before main container starts due to ErrImagePull: …"
+//     (or ImagePullBackOff, InvalidImageName, ErrImageNeverPull): the
+//     image cannot be pulled;
+//   - `pods "…" is forbidden: violates PodSecurity …`, `Pod "…" is
+//     invalid: …`, `… is forbidden: …`: the API server rejected the pod
+//     (Argo requeues quota and other transient errors without failing
+//     the node, so a rejection that fails it is permanent).
+const permanentErrors = `failed to look-up entrypoint/cmd|due to (ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull)|violates PodSecurity| is (invalid|forbidden): `
+
+// permanentExpression is true when the last attempt failed in a way that
+// no retry can mend. Only Error nodes qualify: their messages are Argo's
+// own, never text a task wrote.
+var permanentExpression = "lastRetry.status == 'Error' && lastRetry.message matches " + exprString(permanentErrors)
+
 // retryExpression decides whether Argo retries. Argo keeps one retry
 // count; an application failure is retried while fewer than App retries
 // were made in total, an infrastructure failure while the limit
-// (App+Infra) allows. Exit status 2 (a wrong invocation) is never retried.
-func retryExpression(r task.Retry) string {
-	app := "lastRetry.exitCode != '2' && asInt(retries) < " + itoa(r.App)
+// (App+Infra) allows. A permanent error (see permanentErrors) is never
+// retried, nor is a Go task's exit status 2, a wrong invocation (see
+// backends.InvokeCommand); for a container task, 2 is an exit status like
+// any other.
+func retryExpression(r task.Retry, goTask bool) string {
+	never := permanentExpression
+	if goTask {
+		never = "lastRetry.exitCode == '2' || (" + never + ")"
+	}
+	app := "asInt(retries) < " + itoa(r.App)
+	var retry string
 	switch {
 	case r.App == 0:
-		return infraExpression
+		retry = infraExpression
 	case r.Infra == 0:
-		return "!(" + infraExpression + ") && " + app
+		retry = "!(" + infraExpression + ") && " + app
+	default:
+		retry = "(" + infraExpression + ") || " + app
 	}
-	return "(" + infraExpression + ") || (" + app + ")"
+	return "!(" + never + ") && (" + retry + ")"
 }
 
 // onDemandPatch is the strategic merge patch of the pod spec that moves a

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/argoproj/argo-workflows/v3/util/expr/env"
 	"github.com/argoproj/argo-workflows/v3/workflow/common"
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -137,14 +140,10 @@ func TestCacheKeyMatchesLocal(t *testing.T) {
 	assert.Equal(t, want, got.Memoize.Key)
 }
 
-// The retry expression, evaluated as Argo does, retries infrastructure
-// failures up to the limit and application failures while fewer than App
-// retries were made.
-func TestRetries(t *testing.T) {
-	p := pipeline.New("retries", nil)
-	pipeline.Add(p, inc.WithName("both").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: task.Backoff{Initial: time.Second, Max: time.Minute}}), one{})
-	pipeline.Add(p, inc.WithName("app").WithRetry(task.Retry{App: 2}), one{})
-	pipeline.Add(p, inc.WithName("infra").WithRetry(task.Retry{Infra: 3}), one{})
+// retryStrategies compiles p and returns the retry strategy of each DAG
+// task's template, by task name.
+func retryStrategies(t *testing.T, p *pipeline.Pipeline) map[string]*wfv1.RetryStrategy {
+	t.Helper()
 	wf := compileWF(t, p, testOptions())
 	rs := map[string]*wfv1.RetryStrategy{}
 	for _, dt := range wf.Spec.Templates[0].DAG.Tasks {
@@ -154,23 +153,65 @@ func TestRetries(t *testing.T) {
 			}
 		}
 	}
+	return rs
+}
+
+// lastRetry is what Argo v3.7 knows of a step's last attempt when it
+// evaluates the retry expression.
+type lastRetry struct {
+	status  wfv1.NodePhase
+	exit    string
+	message string
+}
+
+// retries evaluates r as Argo does after retries retries: the limit, then
+// the expression over retries and lastRetry.*.
+func retries(t *testing.T, r *wfv1.RetryStrategy, retries int, last lastRetry) bool {
+	t.Helper()
+	if retries+1 > r.Limit.IntValue() {
+		return false
+	}
+	scope := env.GetFuncMap(map[string]any{"retries": fmt.Sprint(retries), "lastRetry.status": string(last.status),
+		"lastRetry.exitCode": last.exit, "lastRetry.message": last.message, "lastRetry.duration": "1"})
+	prog, ok := compiledExprs.Load(r.Expression)
+	if !ok {
+		p, err := expr.Compile(r.Expression, expr.Env(scope))
+		require.NoError(t, err)
+		prog, _ = compiledExprs.LoadOrStore(r.Expression, p)
+	}
+	v, err := expr.Run(prog.(*vm.Program), scope)
+	require.NoError(t, err)
+	return v.(bool)
+}
+
+// compiledExprs caches compiled retry expressions by their text.
+var compiledExprs sync.Map
+
+// Messages Argo v3.7 gives Error nodes that no retry can mend.
+var permanentMessages = []string{
+	`failed to look-up entrypoint/cmd for image "registry.example/x:1", you must either explicitly specify the command, or list the image's command in the index: https://argo-workflows.readthedocs.io/en/latest/workflow-executors/#emissary-emissary: GET https://registry.example/v2/x/manifests/1: UNAUTHORIZED`,
+	`Pod failed before main container starts due to ErrImagePull: rpc error: code = NotFound desc = failed to pull and unpack image "registry.example/x:1": not found`,
+	`Pod failed before main container starts due to ImagePullBackOff: Back-off pulling image "registry.example/x:1"`,
+	`Pod failed before main container starts due to InvalidImageName: Failed to apply default image tag "Registry/X": couldn't parse image name`,
+	`pods "retries-x7k2p-inc-1234" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "init" must set securityContext.allowPrivilegeEscalation=false)`,
+	`Pod "retries-x7k2p-inc-1234" is invalid: spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1`,
+}
+
+// The retry expression, evaluated as Argo does, retries infrastructure
+// failures up to the limit and application failures while fewer than App
+// retries were made, and never a permanent error.
+func TestRetries(t *testing.T) {
+	p := pipeline.New("retries", nil)
+	pipeline.Add(p, inc.WithName("both").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: task.Backoff{Initial: time.Second, Max: time.Minute}}), one{})
+	pipeline.Add(p, inc.WithName("app").WithRetry(task.Retry{App: 2}), one{})
+	pipeline.Add(p, inc.WithName("infra").WithRetry(task.Retry{Infra: 3}), one{})
+	pipeline.Add(p, task.Container[struct{}, struct{}]("ctr", "registry.example/ctr:1").WithCommand("/ctr").
+		WithRetry(task.Retry{App: 1, Infra: 2}), struct{}{})
+	rs := retryStrategies(t, p)
 	require.NotNil(t, rs["both"].Backoff)
 	assert.Equal(t, wfv1.Backoff{Duration: "1s", Factor: rs["both"].Backoff.Factor, Cap: "1m0s"}, *rs["both"].Backoff)
 	assert.Equal(t, 2, rs["both"].Backoff.Factor.IntValue())
 
-	retry := func(step string, retries int, status wfv1.NodePhase, exit string) bool {
-		r := rs[step]
-		if retries+1 > r.Limit.IntValue() {
-			return false
-		}
-		scope := env.GetFuncMap(map[string]any{"retries": fmt.Sprint(retries), "lastRetry.status": string(status),
-			"lastRetry.exitCode": exit, "lastRetry.message": "", "lastRetry.duration": "1"})
-		prog, err := expr.Compile(r.Expression, expr.Env(scope))
-		require.NoError(t, err)
-		v, err := expr.Run(prog, scope)
-		require.NoError(t, err)
-		return v.(bool)
-	}
 	for _, tc := range []struct {
 		step    string
 		retries int
@@ -196,8 +237,19 @@ func TestRetries(t *testing.T) {
 		{"both", 3, wfv1.NodeFailed, "3", false},
 		{"app", 0, wfv1.NodeFailed, "3", false}, // no Infra budget
 		{"infra", 2, wfv1.NodeFailed, "3", true},
+		// A container task's exit status 2 is its own, not a wrong
+		// invocation of the task mode.
+		{"ctr", 0, wfv1.NodeFailed, "2", true},
+		{"ctr", 0, wfv1.NodeError, "", true},
 	} {
-		assert.Equal(t, tc.want, retry(tc.step, tc.retries, tc.status, tc.exit), "%+v", tc)
+		assert.Equal(t, tc.want, retries(t, rs[tc.step], tc.retries, lastRetry{tc.status, tc.exit, ""}), "%+v", tc)
+	}
+	// A permanent error is not retried, whatever the budgets left.
+	for _, step := range []string{"both", "infra", "ctr"} {
+		for _, msg := range permanentMessages {
+			assert.False(t, retries(t, rs[step], 0, lastRetry{wfv1.NodeError, "", msg}), "%s: %s", step, msg)
+		}
+		assert.True(t, retries(t, rs[step], 0, lastRetry{wfv1.NodeError, "", "pod deleted"}), "%s: a preemption", step)
 	}
 
 	_, err := pipeline.Compile(t.Context(), func() *pipeline.Pipeline {
@@ -206,6 +258,81 @@ func TestRetries(t *testing.T) {
 		return p
 	}(), argo.New(nil, testOptions()), nil)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+// The compiled retry expression agrees with the documented rules (see
+// "# Retries" in the package doc) on every combination of budgets, task
+// kind, retry count and last attempt: status, exit code and message,
+// permanent errors and messages that only look like them included.
+func TestRetryExpressionFollowsTheRules(t *testing.T) {
+	type policy struct {
+		app, infra int
+		container  bool
+	}
+	p := pipeline.New("rules", nil)
+	var policies []policy
+	for app := range 3 {
+		for infra := range 3 {
+			if app+infra == 0 {
+				continue
+			}
+			for _, ctr := range []bool{false, true} {
+				pol := policy{app, infra, ctr}
+				policies = append(policies, pol)
+				r := task.Retry{App: app, Infra: infra}
+				name := fmt.Sprintf("a%d-i%d-c%t", app, infra, ctr)
+				if ctr {
+					pipeline.Add(p, task.Container[struct{}, struct{}](name, "registry.example/ctr:1").WithCommand("/ctr").WithRetry(r), struct{}{})
+				} else {
+					pipeline.Add(p, inc.WithName(name).WithRetry(r), one{})
+				}
+			}
+		}
+	}
+	rs := retryStrategies(t, p)
+
+	// rule is the package doc's "# Retries", written out.
+	rule := func(pol policy, n int, last lastRetry) bool {
+		if n+1 > pol.app+pol.infra {
+			return false // the limit
+		}
+		permanent := last.status == wfv1.NodeError && slices.ContainsFunc([]string{
+			"failed to look-up entrypoint/cmd", "due to ErrImagePull", "due to ImagePullBackOff", "due to InvalidImageName",
+			"due to ErrImageNeverPull", "violates PodSecurity", " is invalid: ", " is forbidden: ",
+		}, func(s string) bool { return strings.Contains(last.message, s) })
+		if permanent || (!pol.container && last.exit == "2") {
+			return false
+		}
+		infra := last.status == wfv1.NodeError || strings.Contains(last.message, "Evicted") || last.exit == "3"
+		if infra {
+			return pol.infra > 0
+		}
+		return n < pol.app
+	}
+	messages := append([]string{"", "pod deleted", "The node was low on resource: memory. Evicted", "Error (exit code 1)",
+		// Text a task could print: not Argo's, on a Failed node.
+		"Error (exit code 1): configmaps is forbidden: User cannot get resource",
+	}, permanentMessages...)
+	checked := 0
+	for _, pol := range policies {
+		r := rs[fmt.Sprintf("a%d-i%d-c%t", pol.app, pol.infra, pol.container)]
+		require.NotNil(t, r)
+		for n := range pol.app + pol.infra + 2 {
+			for _, status := range []wfv1.NodePhase{wfv1.NodeFailed, wfv1.NodeError} {
+				for _, exit := range []string{"", "-1", "0", "1", "2", "3", "137"} {
+					for _, msg := range messages {
+						// Argo writes permanentMessages on Error nodes
+						// only; on a Failed node such text is a task's
+						// own, and an application failure.
+						last := lastRetry{status, exit, msg}
+						require.Equal(t, rule(pol, n, last), retries(t, r, n, last), "policy %+v, retries %d, last %+v", pol, n, last)
+						checked++
+					}
+				}
+			}
+		}
+	}
+	assert.Greater(t, checked, 5000)
 }
 
 func TestAsAndBeforeEmit(t *testing.T) {

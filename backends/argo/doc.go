@@ -128,8 +128,19 @@
 // ran), a pod evicted, and a main container that exited with status 3
 // ([backends.ExitInfrastructure]: the task returned an error wrapping
 // task.ErrInfrastructure). Any other failure, a non-zero exit or running
-// out of time (Argo marks these Failed), is an application failure. Exit
-// status 2 (a wrong invocation) is not retried. The backoff is duration
+// out of time (Argo marks these Failed), is an application failure.
+//
+// A failure no retry can mend is not retried, whatever the budgets: a Go
+// task's exit status 2 (a wrong invocation, see [backends.InvokeCommand];
+// for a container task 2 is an exit status like any other), and an Error
+// node whose message shows a permanent error: the controller could not
+// look the image's entrypoint up ("failed to look-up entrypoint/cmd"),
+// the image cannot be pulled (ErrImagePull, ImagePullBackOff,
+// InvalidImageName, ErrImageNeverPull) or the API server rejected the pod
+// ("is invalid", "is forbidden", "violates PodSecurity"; Argo requeues
+// quota and other transient refusals without failing the node). The
+// expression reads Argo v3.7's lastRetry.status, lastRetry.exitCode and
+// lastRetry.message. The backoff is duration
 // Initial, a whole-number factor (a fractional Factor is an error wrapping
 // errors.ErrUnsupported) and cap Max.
 //
