@@ -605,6 +605,13 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 // retry sets the retry strategy (and the on-demand fall-back) of t.
 func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 	r := s.Task.Retry
+	if r != nil && r.PendingTimeout > 0 {
+		// Silently waiting forever for spot capacity that never comes is
+		// what the user set the timeout to prevent.
+		return unsupported(s, "retry.pendingTimeout %v: Argo v3.7 has no timeout for a pod that stays Pending "+
+			"(a template's timeout also counts the time it runs, and activeDeadlineSeconds starts once the pod runs); "+
+			"leave it unset for Argo", r.PendingTimeout)
+	}
 	if r == nil || r.App+r.Infra == 0 {
 		return nil
 	}

@@ -428,6 +428,9 @@ func TestUnsupported(t *testing.T) {
 		{"FractionalBackoff", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithRetry(task.Retry{App: 1, Backoff: task.Backoff{Initial: time.Second, Factor: 1.5}}), one{})
 		}, []string{`step "inc"`, "whole factors"}},
+		{"PendingTimeout", func(p *pipeline.Pipeline) {
+			pipeline.Add(p, inc.WithRetry(task.Retry{Infra: 1, PendingTimeout: time.Minute}), one{})
+		}, []string{`step "inc"`, "retry.pendingTimeout", "no timeout for a pod that stays Pending"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pipeline.New("u", nil)

@@ -144,6 +144,15 @@
 // Initial, a whole-number factor (a fractional Factor is an error wrapping
 // errors.ErrUnsupported) and cap Max.
 //
+// Retry.PendingTimeout is an error wrapping errors.ErrUnsupported: Argo
+// v3.7 has no timeout for a pod that stays Pending (a template's timeout
+// also counts the time the pod runs, and activeDeadlineSeconds starts
+// only once it runs), and ignoring it would leave a run waiting forever
+// for capacity the user asked to give up on. An unschedulable pod's node
+// stays Pending with the scheduler's message ("Unschedulable: 0/3 nodes
+// are available: …"), which Watch reports as the step's message while it
+// waits.
+//
 // Argo keeps one retry count per step, not one per budget, so the
 // semantics differ from the local backend's in one way: an application
 // failure is retried only while fewer than App retries (of any kind) have

@@ -387,6 +387,12 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 		}
 		s.Attempts = append(s.Attempts, a)
 	}
+	// A pod that waits (unschedulable, an image that cannot be pulled)
+	// leaves its node Pending with the reason as its message; show it on
+	// the step while it waits.
+	if k := len(tries); k > 0 && !s.Phase.Done() && s.Message == "" && tries[k-1].Phase == wfv1.NodePending {
+		s.Message = tries[k-1].Message
+	}
 	return s
 }
 

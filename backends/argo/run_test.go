@@ -284,3 +284,24 @@ func TestCancelReportsCanceled(t *testing.T) {
 	assert.Equal(t, map[string]backends.Phase{"block": "Canceled", "after": "Canceled", "broken": "Failed", "notify": "Succeeded"}, phases)
 	assert.Equal(t, pipeline.RunInfo{Phase: backends.PhaseCanceled, Failed: []string{"broken"}}, <-got)
 }
+
+// A step whose pod waits to be scheduled shows the scheduler's message
+// while it waits (Argo has no pending timeout; see "# Retries").
+func TestStatusShowsWhyAStepWaits(t *testing.T) {
+	p := pipeline.New("wait", nil)
+	pipeline.Add(p, inc.WithName("train").WithRetry(task.Retry{Infra: 2}), one{})
+	wf := compileWF(t, p, testOptions())
+	wf.Name = "wait-1"
+	const why = "Unschedulable: 0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+	retry := wfv1.NodeStatus{ID: "r", Name: "wait-1.train", DisplayName: "train", Type: wfv1.NodeTypeRetry, Phase: wfv1.NodeRunning, Children: []string{"p0"}}
+	pod := wfv1.NodeStatus{ID: "p0", Name: "wait-1.train(0)", DisplayName: "train(0)", Type: wfv1.NodeTypePod, Phase: wfv1.NodePending, Message: why}
+	wf.Status = wfv1.WorkflowStatus{Phase: wfv1.WorkflowRunning, Nodes: wfv1.Nodes{"r": retry, "p0": pod}}
+	st := argo.Status(wf)
+	require.Len(t, st.Steps, 1)
+	assert.Equal(t, backends.PhaseRunning, st.Steps[0].Phase)
+	assert.Equal(t, why, st.Steps[0].Message)
+
+	pod.Phase, pod.Message = wfv1.NodeRunning, ""
+	wf.Status.Nodes["p0"] = pod
+	assert.Empty(t, argo.Status(wf).Steps[0].Message, "running: no message")
+}
