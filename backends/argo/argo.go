@@ -7,6 +7,7 @@ import (
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -87,6 +88,14 @@ type Options struct {
 	// CacheConfigMap is the ConfigMap Argo memoizes cached steps in; ""
 	// means "sluice-cache".
 	CacheConfigMap string
+	// KubeClient, if set, lets Submit and Schedule check that Argo's
+	// executor passes the Pod Security level the namespace enforces (see
+	// "# Pod Security" in the package doc); nil skips the check.
+	// NewFromKubeconfig sets it.
+	KubeClient kubernetes.Interface
+	// ControllerNamespace is the namespace of the workflow controller and
+	// its ConfigMap; "" means DefaultControllerNamespace ("argo").
+	ControllerNamespace string
 }
 
 // CronOptions is the schedule of a CronWorkflow. Only fields that Argo
@@ -142,7 +151,8 @@ func New(client versioned.Interface, opts *Options) *Backend {
 
 // NewFromKubeconfig returns a Backend whose client is built from the
 // kubeconfig file at path ("" follows the usual rules: $KUBECONFIG,
-// ~/.kube/config, then the in-cluster configuration). When opts has no
+// ~/.kube/config, then the in-cluster configuration), with a Kubernetes
+// client for Options.KubeClient unless opts has one. When opts has no
 // Namespace, the kubeconfig context's namespace is used.
 func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -159,6 +169,11 @@ func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
+	}
+	if o.KubeClient == nil {
+		if o.KubeClient, err = kubernetes.NewForConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if o.Namespace == "" {
 		if ns, _, err := cc.Namespace(); err == nil {

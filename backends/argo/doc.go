@@ -117,7 +117,37 @@
 // RuntimeDefault seccomp, no privilege escalation, all capabilities
 // dropped (replace with Options.PodSecurityContext and
 // Options.SecurityContext). The image must run as a non-root user. Argo's
-// own init and wait containers are configured in the controller.
+// own init and wait containers are configured in the controller (see Pod
+// Security).
+//
+// # Pod Security
+//
+// Argo's workflow controller adds an init and a wait container (the
+// executor) to every pod, with the security context of the "executor"
+// entry of its ConfigMap, workflow-controller-configmap. In a namespace
+// that enforces Pod Security "restricted" (the label
+// pod-security.kubernetes.io/enforce=restricted) the API server refuses
+// every pod unless the controller is configured with an executor security
+// context that passes too. Add this entry to the ConfigMap's data (or to
+// the YAML of its key "config", if it has one; [RestrictedExecutorConfig]
+// holds it):
+//
+//	executor:
+//	  securityContext:
+//	    runAsNonRoot: true
+//	    runAsUser: 8737
+//	    allowPrivilegeEscalation: false
+//	    capabilities: {drop: [ALL]}
+//	    seccompProfile: {type: RuntimeDefault}
+//
+// Submit and Schedule check it where they can read it: with
+// Options.KubeClient (NewFromKubeconfig sets it), when the namespace of
+// the run enforces "restricted" and the ConfigMap in
+// Options.ControllerNamespace ("argo") has no executor security context
+// that passes (together with the workflow's pod security context), they
+// fail before creating anything, with an error that says what to add. A namespace or ConfigMap they may not read (Forbidden)
+// or cannot find is not checked. [CheckExecutorConfig] is the check, on a
+// ConfigMap's data.
 //
 // # Retries
 //

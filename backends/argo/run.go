@@ -32,7 +32,10 @@ func (b *Backend) needClient() error {
 
 // Submit creates the Workflow of a (compiled by this backend) and returns
 // its name, which Argo generates from the pipeline name, as the run id.
-// With opts.RunID set, the Workflow gets that name instead.
+// With opts.RunID set, the Workflow gets that name instead. With
+// Options.KubeClient, it first checks that Argo's executor passes the Pod
+// Security level of the namespace (see "# Pod Security" in the package
+// doc) and fails, creating nothing, when it does not.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	if err := b.needClient(); err != nil {
 		return "", err
@@ -40,6 +43,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	var wf *wfv1.Workflow
 	if !a.As(&wf) {
 		return "", fmt.Errorf("argo: only a Workflow can be submitted, not %T (compile with Kind Workflow): %w", a, errors.ErrUnsupported)
+	}
+	if err := b.checkPodSecurity(ctx, &wf.Spec); err != nil {
+		return "", err
 	}
 	wf = wf.DeepCopy()
 	if tp := backends.TraceParent(ctx); tp != "" {
@@ -513,7 +519,8 @@ func retryAPI(ctx context.Context, f func() error) error {
 // Schedule creates the CronWorkflow of a (compiled with Kind
 // KindCronWorkflow) in Options.Namespace, or replaces the spec, labels and
 // annotations of the one of that name, and returns its name. Transient API
-// errors and conflicts with concurrent updates are retried.
+// errors and conflicts with concurrent updates are retried. It checks Pod
+// Security first, as Submit does.
 func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, error) {
 	if err := b.needClient(); err != nil {
 		return "", err
@@ -521,6 +528,9 @@ func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, er
 	var cwf *wfv1.CronWorkflow
 	if !a.As(&cwf) {
 		return "", fmt.Errorf("argo: only a CronWorkflow can be scheduled, not %T (compile with Options.Kind KindCronWorkflow and Options.Cron): %w", a, errors.ErrUnsupported)
+	}
+	if err := b.checkPodSecurity(ctx, &cwf.Spec.WorkflowSpec); err != nil {
+		return "", err
 	}
 	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
 	err := retryAPI(ctx, func() error {
