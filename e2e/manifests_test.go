@@ -120,6 +120,15 @@ func TestGoldenManifestsAccepted(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents of %d files accepted", docs, len(files))
+
+	// The control: the namespace does refuse a pod that is not restricted.
+	bad := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "not-restricted", Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox"}}},
+	}
+	_, err = cl.Client.CoreV1().Pods(ns).Create(ctx, bad, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	require.Error(t, err, "a pod without a restricted security context must be refused")
+	require.Contains(t, err.Error(), "violates PodSecurity")
 }
 
 // readObjects decodes every YAML document of a file.

@@ -117,10 +117,7 @@ func clusterBackend(t testing.TB, backend, ns, image string) backends.Backend {
 	case "argo":
 		ac, err := argoclient.NewForConfig(cl.Config)
 		require.NoError(t, err)
-		return argo.New(ac, &argo.Options{
-			Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint},
-			KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace,
-		})
+		return argo.New(ac, &argo.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}})
 	}
 	t.Fatalf("no backend %q", backend)
 	return nil

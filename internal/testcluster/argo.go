@@ -36,8 +36,8 @@ securityContext:
   seccompProfile:
     type: RuntimeDefault
 `, ArgoExecutorUser)),
-		"metricsConfig":   "enabled: false",
-		"telemetryConfig": "enabled: false",
+		"metricsConfig":   "{enabled: false}",
+		"telemetryConfig": "{enabled: false}",
 	}
 }
 
@@ -80,6 +80,6 @@ func (c *Cluster) startArgo(ctx, pctx context.Context) error {
 				}
 			}
 		}
-		return strings.Contains(c.Log("workflow-controller", 1<<20), "Started workflow workers"), nil
+		return strings.Contains(c.Log("workflow-controller", 1<<20), "Starting Workflow Controller"), nil
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Environment variables that locate and require the binaries.
@@ -112,7 +114,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		if dir, err = os.MkdirTemp("", "sluice-e2e-"); err != nil {
 			return nil, err
 		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
+	// envtest logs through controller-runtime's logger; the harness keeps
+	// its own progress lines and the processes' logs instead.
+	ctrllog.SetLogger(logr.Discard())
 	c = &Cluster{Dir: dir, Pools: opts.Pools, opts: opts, bin: opts.BinDir}
 	defer func() {
 		if err != nil {
@@ -137,8 +144,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	// Jobs' podReplacementPolicy and podFailurePolicy are on by default in
 	// 1.35; nothing else is changed from the API server's defaults.
 	if opts.Argo {
-		c.env.CRDDirectoryPaths = []string{filepath.Join(opts.BinDir, "crds", "argo")}
-		c.env.ErrorIfCRDPathMissing = true
+		c.env.CRDInstallOptions = envtest.CRDInstallOptions{
+			Paths:              []string{filepath.Join(opts.BinDir, "crds", "argo")},
+			ErrorIfPathMissing: true,
+			// The full schemas take the API server 5–25 s to serve.
+			MaxTime:      3 * time.Minute,
+			PollInterval: 200 * time.Millisecond,
+		}
 	}
 	cfg, err := c.env.Start()
 	if err != nil {
