@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"github.com/sluice-ml/sluice/backends"
 )
@@ -150,6 +151,11 @@ type Options struct {
 type Backend struct {
 	client kubernetes.Interface
 	opts   Options
+
+	// clock is the orchestrators' time source: retry backoffs and pending
+	// timeouts are timed and woken by it. nil is the real clock; tests
+	// set a fake one.
+	clock clock.WithDelayedExecution
 
 	mu        sync.Mutex
 	runs      map[string]*orchestrator // by run id: the runs orchestrated here

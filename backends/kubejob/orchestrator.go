@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clientretry "k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -76,6 +77,8 @@ type orchestrator struct {
 	// and never creates or deletes Jobs or cache entries (another
 	// orchestrator, in the cluster, runs the run).
 	observe bool
+	// clock times retry backoffs and wakes the worker for them.
+	clock clock.WithDelayedExecution
 
 	factory informers.SharedInformerFactory // set by start, under mu
 	jobs    batchlisters.JobLister
@@ -92,6 +95,7 @@ type orchestrator struct {
 	failed  map[string]string          // Job name -> why it cannot be created
 	seen    map[string]time.Time       // Job name -> when its failure was first seen
 	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
+	timer   clock.Timer                // wakes the worker for a backoff
 
 	canceling atomic.Bool // Cancel was called in this process
 
@@ -116,6 +120,7 @@ func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan
 		failed:  map[string]string{},
 		seen:    map[string]time.Time{},
 		created: map[string]bool{},
+		clock:   clock.RealClock{},
 		changed: make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
@@ -289,7 +294,7 @@ func (o *orchestrator) ensureRecord(ctx context.Context) error {
 	o.owner = metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: got.Name, UID: got.UID}
 	o.started = got.CreationTimestamp.Time
 	if o.started.IsZero() {
-		o.started = time.Now()
+		o.started = o.clock.Now()
 	}
 	return nil
 }
@@ -308,12 +313,13 @@ func (o *orchestrator) markCanceled(ctx context.Context) error {
 
 func (o *orchestrator) work(ctx context.Context) {
 	defer o.wg.Done()
+	defer o.wake(0)
 	for {
 		k, quit := o.queue.Get()
 		if quit {
 			return
 		}
-		done, after, err := o.reconcile(ctx)
+		done, err := o.reconcile(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !kube.Transient(err):
 			// Retrying cannot help (forbidden, invalid): end the run's
@@ -325,15 +331,26 @@ func (o *orchestrator) work(ctx context.Context) {
 			o.queue.AddRateLimited(k)
 		default:
 			o.queue.Forget(k)
-			if after > 0 {
-				o.queue.AddAfter(k, after)
-			}
 		}
 		o.queue.Done(k)
 		if done {
 			o.end(nil) // the run is over: stop watching it
 			return
 		}
+	}
+}
+
+// wake makes the worker reconcile again once d has passed on the
+// orchestrator's clock, replacing the wake-up set before (each reconcile
+// computes the earliest one it needs); d <= 0 sets none. Only the worker
+// calls it.
+func (o *orchestrator) wake(d time.Duration) {
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	if d > 0 {
+		o.timer = o.clock.AfterFunc(d, func() { o.queue.Add(queueKey) })
 	}
 }
 
@@ -377,10 +394,10 @@ func (p *pass) wakeIn(d time.Duration) {
 
 // reconcile derives the run's status from the cluster, creates the Jobs
 // of the steps that are ready and deletes what a cancel stops. It reports
-// whether the run is over, when to look again (a retry's backoff), and
-// the API errors that call for a rate-limited retry.
-func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, error) {
-	p := &pass{ctx: ctx, now: time.Now(), jobs: map[string]*batchv1.Job{}, pods: map[string][]*corev1.Pod{}}
+// whether the run is over and the API errors that call for a rate-limited
+// retry, and sets the wake-up for the next backoff to end.
+func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
+	p := &pass{ctx: ctx, now: o.clock.Now(), jobs: map[string]*batchv1.Job{}, pods: map[string][]*corev1.Pod{}}
 	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil && rec.Data[recordPhase] == string(backends.PhaseCanceled) {
 		p.canceled = true
 	}
@@ -389,14 +406,14 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, erro
 	}
 	jobs, err := o.jobs.Jobs(o.ns).List(o.sel)
 	if err != nil {
-		return false, 0, err
+		return false, err
 	}
 	for _, j := range jobs {
 		p.jobs[j.Name] = j
 	}
 	pods, err := o.pods.Pods(o.ns).List(o.sel)
 	if err != nil {
-		return false, 0, err
+		return false, err
 	}
 	for _, pod := range pods {
 		j := pod.Labels[jobNameLabel]
@@ -464,7 +481,7 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, erro
 	}
 	if done {
 		st.Phase = phase
-		st.Finished = latestFinish(st.Steps)
+		st.Finished = latestFinish(st.Steps, p.now)
 		switch {
 		case phase == backends.PhaseCanceled:
 			st.Message = "canceled"
@@ -481,8 +498,15 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, time.Duration, erro
 			}
 		}
 	}
+	// Set before publishing, so that whoever sees this status can rely
+	// on the wake-up being set.
+	if done {
+		o.wake(0)
+	} else {
+		o.wake(p.after)
+	}
 	o.publish(st)
-	return done, p.after, errors.Join(p.errs...)
+	return done, errors.Join(p.errs...)
 }
 
 // retire hands the ended run's record over to its Jobs: the record, which
@@ -521,7 +545,7 @@ func (o *orchestrator) retire(ctx context.Context, p *pass, phase backends.Phase
 	return nil
 }
 
-func latestFinish(steps []backends.StepStatus) time.Time {
+func latestFinish(steps []backends.StepStatus, now time.Time) time.Time {
 	var t time.Time
 	for _, s := range steps {
 		if s.Finished.After(t) {
@@ -529,7 +553,7 @@ func latestFinish(steps []backends.StepStatus) time.Time {
 		}
 	}
 	if t.IsZero() {
-		t = time.Now()
+		t = now
 	}
 	return t
 }

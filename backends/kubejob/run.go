@@ -79,6 +79,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
 	o.observe = remote
+	if b.clock != nil {
+		o.clock = b.clock
+	}
 	// Registered before it starts, so that Close stops it while it does.
 	b.mu.Lock()
 	if b.closed {

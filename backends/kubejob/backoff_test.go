@@ -1,0 +1,118 @@
+package kubejob_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// liveRun is a pipeline run in the background whose progress is kept.
+type liveRun struct {
+	mu    sync.Mutex
+	last  *backends.RunStatus
+	done  chan struct{}
+	st    *backends.RunStatus
+	err   error
+	steps int // statuses seen
+}
+
+func startRun(ctx context.Context, p *pipeline.Pipeline, b backends.Backend) *liveRun {
+	r := &liveRun{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.st, r.err = pipeline.Run(ctx, p, b, &pipeline.RunOptions{Progress: func(st *backends.RunStatus) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.last, r.steps = st, r.steps+1
+		}})
+	}()
+	return r
+}
+
+// step returns the last reported status of step name (zero before any).
+func (r *liveRun) step(name string) backends.StepStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		return backends.StepStatus{}
+	}
+	if s := r.last.Step(name); s != nil {
+		return *s
+	}
+	return backends.StepStatus{}
+}
+
+func (r *liveRun) wait(t *testing.T) (*backends.RunStatus, error) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the run did not end")
+	}
+	return r.st, r.err
+}
+
+// noLeaks checks, once t and its cleanups are done, that t leaked no
+// goroutine.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// waitFor polls cond; the deadline only bounds a broken test.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	require.Eventually(t, cond, time.Minute, 2*time.Millisecond, what)
+}
+
+func withoutTimes(a backends.Attempt) backends.Attempt {
+	a.Started, a.Finished = time.Time{}, time.Time{}
+	return a
+}
+
+// A retry's backoff is timed on the orchestrator's clock: the retry's
+// Job is created only once that clock has passed it.
+func TestBackoffOnTheOrchestratorsClock(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	clk := testingclock.NewFakeClock(time.Now())
+	var calls atomic.Int32
+	flaky := task.New("flaky", func(context.Context, struct{}) (int, error) {
+		if calls.Add(1) == 1 {
+			return 0, fmt.Errorf("node reclaimed: %w", task.ErrInfrastructure)
+		}
+		return 1, nil
+	}).WithRetry(task.Retry{Infra: 1, Backoff: task.Backoff{Initial: time.Hour}})
+	p := pipeline.New("later", nil)
+	pipeline.Add(p, flaky, struct{}{})
+	b := h.backend(&kubejob.Options{Image: testImage, RunID: "later-1"})
+	kubejob.SetClock(b.Backend, clk)
+	r := startRun(t.Context(), p, b)
+	waitFor(t, func() bool {
+		s := r.step("flaky")
+		return len(s.Attempts) == 1 && s.Attempts[0].Phase == backends.PhaseFailed && clk.HasWaiters()
+	}, "preempted, waiting out the backoff")
+	clk.Step(time.Hour - time.Second)
+	assert.Nil(t, h.cl.job("later-1-flaky-r1"), "not before the backoff has passed")
+	clk.Step(time.Second)
+	st, err := r.wait(t)
+	require.NoError(t, err)
+	s := step(t, st, "flaky")
+	require.Len(t, s.Attempts, 2)
+	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+	assert.Equal(t, backends.PhaseSucceeded, s.Attempts[1].Phase)
+}
