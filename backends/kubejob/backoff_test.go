@@ -116,3 +116,58 @@ func TestBackoffOnTheOrchestratorsClock(t *testing.T) {
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
 	assert.Equal(t, backends.PhaseSucceeded, s.Attempts[1].Phase)
 }
+
+// Canceling a run while a step, or a fan-out instance, waits out its
+// retry backoff ends it Canceled, not Failed, and starts no retry.
+func TestCancelDuringBackoff(t *testing.T) {
+	for _, fan := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Step", true: "Instance"}[fan], func(t *testing.T) {
+			noLeaks(t)
+			h := newHarness(t)
+			defer h.Close()
+			clk := testingclock.NewFakeClock(time.Now()) // never moves: the backoff never ends
+			creates := jobCreates(t, h)
+			preempted := task.New("flaky", func(context.Context, pipeline.Ref[int]) (int, error) {
+				return 0, fmt.Errorf("node reclaimed: %w", task.ErrInfrastructure)
+			}).WithRetry(task.Retry{Infra: 2, Backoff: task.Backoff{Initial: time.Hour}})
+			p := pipeline.New("backoff", nil)
+			if fan {
+				list := pipeline.Add(p, task.New("list", func(context.Context, struct{}) ([]int, error) { return []int{1}, nil }), struct{}{})
+				pipeline.ForEach(p, preempted, list.Output(), func(it pipeline.Ref[int]) pipeline.Ref[int] { return it })
+			} else {
+				pipeline.Add(p, preempted, pipeline.Const(1))
+			}
+			b := h.backend(&kubejob.Options{Image: testImage, RunID: "backoff-1"})
+			kubejob.SetClock(b.Backend, clk)
+			ctx, cancel := context.WithCancel(t.Context())
+			r := startRun(ctx, p, b)
+			waitFor(t, func() bool {
+				s := r.step("flaky")
+				if fan {
+					if len(s.Instances) != 1 {
+						return false
+					}
+					s = s.Instances[0]
+				}
+				return s.Phase == backends.PhaseRunning && len(s.Attempts) == 1 && s.Attempts[0].Phase == backends.PhaseFailed && clk.HasWaiters()
+			}, "preempted, waiting out the backoff")
+			cancel()
+			st, err := r.wait(t)
+			require.ErrorIs(t, err, pipeline.ErrRunFailed)
+			assert.Equal(t, backends.PhaseCanceled, st.Phase)
+			s := step(t, st, "flaky")
+			assert.Equal(t, backends.PhaseCanceled, s.Phase, "%s", s.Message)
+			if fan {
+				require.Len(t, s.Instances, 1)
+				s = &s.Instances[0]
+				assert.Equal(t, backends.PhaseCanceled, s.Phase)
+			}
+			assert.Contains(t, s.Message, "canceled while waiting to retry after: disrupted")
+			require.Len(t, s.Attempts, 1)
+			assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+			for name := range creates() {
+				assert.NotContains(t, name, "-r1", "no retry was started")
+			}
+		})
+	}
+}

@@ -58,7 +58,10 @@
 // of the run (this one, an in-cluster one, one resumed later) stops it:
 // running steps' Jobs are deleted with background propagation, so their
 // pods go too; steps not yet started end Canceled; the exit handler still
-// runs, with the run's phase Canceled. Finished Jobs stay until their TTL.
+// runs, with the run's phase Canceled. A step (or fan-out instance) that
+// waits out a retry's backoff ends Canceled too ("canceled while waiting
+// to retry after: …"), and its retry is not started. Finished Jobs stay
+// until their TTL.
 //
 // # Naming
 //

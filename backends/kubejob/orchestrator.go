@@ -799,7 +799,20 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			return u
 		}
 		a := attemptOf(s, pod, onDemand(latest))
-		if a.Reason == backends.ReasonInfra && k < retry.Infra && !stopping && isRetriable(pod) {
+		if a.Reason == backends.ReasonInfra && k < retry.Infra && isRetriable(pod) {
+			if stopping {
+				// Waiting out the backoff before the retry, which will
+				// not come now; a retry Job created a moment ago goes.
+				if o.created[names[k+1]] && !o.observe {
+					if err := o.delete(p.ctx, names[k+1]); err != nil {
+						p.fail(err)
+						u.phase = backends.PhaseRunning
+						return u
+					}
+				}
+				u.phase, u.message = backends.PhaseCanceled, "canceled while waiting to retry after: "+a.Message
+				return u
+			}
 			// The backoff runs from when this orchestrator saw the failure,
 			// not from the Job's timestamps: the API server's clock is
 			// not ours.
