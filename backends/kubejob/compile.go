@@ -281,7 +281,7 @@ func (c *compiler) annotations(s *backends.Step) (map[string]string, error) {
 	if c.plan.Exit == s {
 		ann[AnnotationExitHandler] = "true"
 	}
-	if r := s.Task.Retry; r != nil && (r.App > 0 || r.Infra > 0) {
+	if r := s.Task.Retry; r != nil && (r.App > 0 || r.Infra > 0 || r.PendingTimeout > 0) {
 		ann[AnnotationRetry] = mustJSON(retryJSON(*r))
 		if od := s.Resolved.OnDemand; r.OnDemandFallback && od != nil {
 			ann[AnnotationOnDemand] = mustJSON(Placement{NodeSelector: od.NodeSelector, Tolerations: od.Tolerations, Affinity: od.Affinity})
@@ -320,6 +320,7 @@ type retry struct {
 	BackoffFactor    float64 `json:"backoffFactor,omitempty"`
 	BackoffMax       string  `json:"backoffMax,omitempty"`
 	OnDemandFallback bool    `json:"onDemandFallback,omitempty"`
+	PendingTimeout   string  `json:"pendingTimeout,omitempty"`
 }
 
 func retryJSON(r task.Retry) retry {
@@ -329,6 +330,9 @@ func retryJSON(r task.Retry) retry {
 	}
 	if r.Backoff.Max > 0 {
 		out.BackoffMax = r.Backoff.Max.String()
+	}
+	if r.PendingTimeout > 0 {
+		out.PendingTimeout = r.PendingTimeout.String()
 	}
 	return out
 }

@@ -35,6 +35,13 @@
 // retried with exponential backoff; a Job that the API server rejects
 // (invalid, forbidden) fails its step with the server's message.
 //
+// A step whose pod waits is Pending, with the reason as its message, in
+// Watch's progress and in the final status: "unschedulable: " and the
+// scheduler's message (PodScheduled=False, reason Unschedulable: "0/3
+// nodes are available: 3 node(s) didn't match Pod's node affinity/selector
+// …"), or "waiting: " and a container's waiting reason (ErrImagePull …).
+// Retry.PendingTimeout bounds the first (see Retries).
+//
 // With Options.InCluster the orchestrator runs in the cluster instead, as
 // a Job of its own (see [Options].InCluster): the submitting process only
 // creates it and may exit; Watch from it derives the status read-only.
@@ -44,7 +51,9 @@
 // Nothing of a run lives only in the orchestrator's memory. The run's
 // record, the ConfigMap "sluice-run-<run>", owns its Jobs (deleting it
 // removes the whole run) and pins the run id to one pipeline and one set
-// of parameters; every other fact is a Job, a pod or a cached output.
+// of parameters; it also keeps the attempts of the Jobs a pending timeout
+// deleted (key "unschedulable.<Job>"). Every other fact is a Job, a pod or
+// a cached output.
 // Submit with the id of a run that exists continues it: Job names are
 // deterministic, a create that finds its Job already there counts as
 // done, so a killed orchestrator started again never creates a step's
@@ -132,6 +141,19 @@
 // those Jobs gets the on-demand placement ([resources.Resolved].OnDemand,
 // also recorded in the annotation sluice.dev/on-demand-placement) and
 // the label sluice.dev/on-demand, and its attempts are marked OnDemand.
+//
+// With Retry.PendingTimeout, a pod that the scheduler cannot place
+// (PodScheduled=False, reason Unschedulable) for that long, timed from
+// when the orchestrator first saw it so on its own clock, is an
+// infrastructure failure "unschedulable for D: <the scheduler's
+// message>": the orchestrator records the Job's attempts in the run's
+// record, deletes the Job and, while the Infra budget lasts, creates the
+// next one after the backoff, so the on-demand fall-back applies to spot
+// capacity that never comes. Without Infra budget left the step fails
+// with that message. A resumed orchestrator times a pod that is still
+// unschedulable afresh. On a busy cluster a pod also waits unschedulable
+// for capacity that other pods hold, so set the timeout above how long
+// such waits take.
 //
 // Why not Ignore disruptions, as the Job controller allows? It would
 // replace a preempted pod at once, before the orchestrator has counted the

@@ -45,6 +45,7 @@ const (
 	recordPipeline  = "pipeline"
 	recordDigest    = "digest"
 	recordPhase     = "phase"
+	recordTimedOut  = "unschedulable." // + Job name: a Job deleted by the pending timeout
 	cachePrefix     = "sluice-cache-"
 	cacheOutput     = "output"
 	cacheTask       = "task"
@@ -77,7 +78,8 @@ type orchestrator struct {
 	// and never creates or deletes Jobs or cache entries (another
 	// orchestrator, in the cluster, runs the run).
 	observe bool
-	// clock times retry backoffs and wakes the worker for them.
+	// clock times retry backoffs and pending timeouts and wakes the
+	// worker for them.
 	clock clock.WithDelayedExecution
 
 	factory informers.SharedInformerFactory // set by start, under mu
@@ -95,7 +97,9 @@ type orchestrator struct {
 	failed  map[string]string          // Job name -> why it cannot be created
 	seen    map[string]time.Time       // Job name -> when its failure was first seen
 	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
-	timer   clock.Timer                // wakes the worker for a backoff
+	pending map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
+	gone    map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
+	timer   clock.Timer                // wakes the worker for a backoff or a pending timeout
 
 	canceling atomic.Bool // Cancel was called in this process
 
@@ -120,6 +124,8 @@ func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan
 		failed:  map[string]string{},
 		seen:    map[string]time.Time{},
 		created: map[string]bool{},
+		pending: map[types.UID]time.Time{},
+		gone:    map[string]*timedOut{},
 		clock:   clock.RealClock{},
 		changed: make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -378,7 +384,9 @@ type pass struct {
 	ctx      context.Context
 	now      time.Time
 	canceled bool
+	record   *corev1.ConfigMap // the run's record as the lister shows it, or nil
 	jobs     map[string]*batchv1.Job
+	gone     map[string]bool          // Jobs the pending timeout deleted, which the lister may still show
 	pods     map[string][]*corev1.Pod // by Job name, oldest first
 	errs     []error
 	after    time.Duration // reconcile again after this long (backoff)
@@ -393,13 +401,17 @@ func (p *pass) wakeIn(d time.Duration) {
 }
 
 // reconcile derives the run's status from the cluster, creates the Jobs
-// of the steps that are ready and deletes what a cancel stops. It reports
-// whether the run is over and the API errors that call for a rate-limited
-// retry, and sets the wake-up for the next backoff to end.
+// of the steps that are ready and deletes what a cancel or a pending
+// timeout stops. It reports whether the run is over and the API errors
+// that call for a rate-limited retry, and sets the wake-up for the next
+// backoff or pending timeout to end.
 func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
-	p := &pass{ctx: ctx, now: o.clock.Now(), jobs: map[string]*batchv1.Job{}, pods: map[string][]*corev1.Pod{}}
-	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil && rec.Data[recordPhase] == string(backends.PhaseCanceled) {
-		p.canceled = true
+	p := &pass{ctx: ctx, now: o.clock.Now(), jobs: map[string]*batchv1.Job{}, gone: map[string]bool{}, pods: map[string][]*corev1.Pod{}}
+	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil {
+		p.record = rec
+		if rec.Data[recordPhase] == string(backends.PhaseCanceled) {
+			p.canceled = true
+		}
 	}
 	if o.canceling.Load() {
 		p.canceled = true
@@ -517,17 +529,20 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 // id finds it ended.
 func (o *orchestrator) retire(ctx context.Context, p *pass, phase backends.Phase) error {
 	cms := o.client.CoreV1().ConfigMaps(o.ns)
-	if len(p.jobs) == 0 {
+	names := slices.Sorted(maps.Keys(p.jobs))
+	owners := make([]metav1.OwnerReference, 0, len(names))
+	for _, n := range names {
+		if p.gone[n] {
+			continue // deleted by its pending timeout
+		}
+		owners = append(owners, metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: n, UID: p.jobs[n].UID})
+	}
+	if len(owners) == 0 {
 		err := cms.Delete(ctx, recordName(o.run), metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("kubejob: delete the record of run %s: %w", o.run, err)
 		}
 		return nil
-	}
-	names := slices.Sorted(maps.Keys(p.jobs))
-	owners := make([]metav1.OwnerReference, 0, len(names))
-	for _, n := range names {
-		owners = append(owners, metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: n, UID: p.jobs[n].UID})
 	}
 	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil && reflect.DeepEqual(rec.OwnerReferences, owners) {
 		return nil // a resumed run that was retired already
@@ -693,10 +708,50 @@ func (u unitState) status(name string) backends.StepStatus {
 	return ss
 }
 
+// timedOut is what the run's record keeps of a Job the orchestrator
+// deleted because its pod stayed unschedulable for the pending timeout,
+// under the key "unschedulable.<Job name>": the Job's pods as attempts,
+// the unschedulable one last (failed, infra). The Job and its pods are
+// gone, so this is how its attempts, and the retry it calls for, outlive
+// it and an orchestrator's restart.
+type timedOut struct {
+	Attempts []backends.Attempt `json:"attempts"`
+}
+
+// timedOutJob returns the record of Job name's pending timeout, or nil.
+func (o *orchestrator) timedOutJob(p *pass, name string) *timedOut {
+	if g := o.gone[name]; g != nil {
+		return g
+	}
+	if p.record == nil {
+		return nil
+	}
+	v, ok := p.record.Data[recordTimedOut+name]
+	if !ok {
+		return nil
+	}
+	var g timedOut
+	if json.Unmarshal([]byte(v), &g) != nil || len(g.Attempts) == 0 {
+		return nil
+	}
+	o.gone[name] = &g
+	return &g
+}
+
+// link is one Job of a task: in the cluster (job), or deleted by its
+// pending timeout (gone).
+type link struct {
+	name string
+	job  *batchv1.Job
+	gone *timedOut
+}
+
 // unit derives the state of one task from its Jobs: "<base>" for the
 // first, "<base>-r<k>" for the k-th infrastructure retry. It creates the
 // first Job when mayStart, the next one after an infrastructure failure
-// while the Infra budget lasts, and deletes a running Job when stopping.
+// while the Infra budget lasts, deletes a running Job when stopping, and
+// deletes one whose pod stays unschedulable past Retry.PendingTimeout,
+// which counts as an infrastructure failure.
 func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input json.RawMessage, inputErr error, mayStart, stopping bool) unitState {
 	u := unitState{phase: backends.PhasePending}
 	retry := task.Retry{}
@@ -704,15 +759,29 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		retry = *s.Task.Retry
 	}
 	names := make([]string, retry.Infra+1)
-	var chain []*batchv1.Job
+	var chain []link
 	for k := range names {
 		ps := append([]string{s.Name}, parts...)
 		if k > 0 {
 			ps = append(ps, retryPrefix+strconv.Itoa(k))
 		}
 		names[k] = jobName(o.run, ps...)
+		if g := o.timedOutJob(p, names[k]); g != nil {
+			chain = append(chain, link{name: names[k], gone: g})
+			if _, ok := p.jobs[names[k]]; ok {
+				p.gone[names[k]] = true
+				if !o.observe {
+					// Recorded, but the delete did not happen yet (or
+					// the lister has not caught up with it).
+					if err := o.delete(p.ctx, names[k]); err != nil {
+						p.fail(err)
+					}
+				}
+			}
+			continue
+		}
 		if j := p.jobs[names[k]]; j != nil {
-			chain = append(chain, j)
+			chain = append(chain, link{name: names[k], job: j})
 			delete(o.created, j.Name) // the lister shows it: no need to remember
 		}
 	}
@@ -752,29 +821,41 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return o.create(p, s, parts, names[0], input, 0, appBudgetLeft(retry, nil), false, u)
 	}
 	u.exists = true
-	for _, j := range chain {
-		if j.Annotations[AnnotationTemplate] == "true" {
-			u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("Job %s is a compiled template that was applied by hand; templates stay suspended and never run. Delete it (kubectl delete job %s) and submit the run again", j.Name, j.Name)
+	for _, l := range chain {
+		if l.job != nil && l.job.Annotations[AnnotationTemplate] == "true" {
+			u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("Job %s is a compiled template that was applied by hand; templates stay suspended and never run. Delete it (kubectl delete job %s) and submit the run again", l.name, l.name)
 			return u
 		}
 	}
 	latest := chain[len(chain)-1]
-	k := slices.Index(names, latest.Name)
+	k := slices.Index(names, latest.name)
 	onDemand := func(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
 	appFailures := 0
-	for _, j := range chain {
-		for _, pod := range p.pods[j.Name] {
-			a := attemptOf(s, pod, onDemand(j))
-			a.Number = len(u.attempts) + 1
-			if a.Reason == backends.ReasonApp {
-				appFailures++
+	add := func(a backends.Attempt) {
+		a.Number = len(u.attempts) + 1
+		if a.Reason == backends.ReasonApp {
+			appFailures++
+		}
+		u.attempts = append(u.attempts, a)
+	}
+	for _, l := range chain {
+		if l.gone != nil {
+			for _, a := range l.gone.Attempts {
+				add(a)
 			}
-			u.attempts = append(u.attempts, a)
+			continue
+		}
+		for _, pod := range p.pods[l.name] {
+			add(attemptOf(s, pod, onDemand(l.job)))
 		}
 	}
-	switch cond := terminal(latest); {
-	case cond == batchv1.JobComplete:
-		pod := lastPod(p.pods[latest.Name], corev1.PodSucceeded)
+	var failed *backends.Attempt // how the latest Job failed
+	retriable := true
+	switch {
+	case latest.gone != nil:
+		failed = &latest.gone.Attempts[len(latest.gone.Attempts)-1]
+	case terminal(latest.job) == batchv1.JobComplete:
+		pod := lastPod(p.pods[latest.name], corev1.PodSucceeded)
 		if pod == nil {
 			// The pod informer has not caught up with the Job's.
 			u.phase = backends.PhaseRunning
@@ -792,55 +873,59 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			}
 		}
 		return u
-	case cond == batchv1.JobFailed:
-		pod := lastPod(p.pods[latest.Name], corev1.PodFailed)
+	case terminal(latest.job) == batchv1.JobFailed:
+		pod := lastPod(p.pods[latest.name], corev1.PodFailed)
 		if pod == nil {
-			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest, batchv1.JobFailed)
+			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest.job, batchv1.JobFailed)
 			return u
 		}
-		a := attemptOf(s, pod, onDemand(latest))
-		if a.Reason == backends.ReasonInfra && k < retry.Infra && isRetriable(pod) {
+		a := attemptOf(s, pod, onDemand(latest.job))
+		failed, retriable = &a, isRetriable(pod)
+	}
+	if failed != nil {
+		if failed.Reason == backends.ReasonInfra && k < retry.Infra && retriable {
+			next := names[k+1]
 			if stopping {
 				// Waiting out the backoff before the retry, which will
 				// not come now; a retry Job created a moment ago goes.
-				if o.created[names[k+1]] && !o.observe {
-					if err := o.delete(p.ctx, names[k+1]); err != nil {
+				if o.created[next] && !o.observe {
+					if err := o.delete(p.ctx, next); err != nil {
 						p.fail(err)
 						u.phase = backends.PhaseRunning
 						return u
 					}
 				}
-				u.phase, u.message = backends.PhaseCanceled, "canceled while waiting to retry after: "+a.Message
+				u.phase, u.message = backends.PhaseCanceled, "canceled while waiting to retry after: "+failed.Message
 				return u
 			}
 			// The backoff runs from when this orchestrator saw the failure,
 			// not from the Job's timestamps: the API server's clock is
 			// not ours.
-			seen, ok := o.seen[latest.Name]
+			seen, ok := o.seen[latest.name]
 			if !ok {
 				seen = p.now
-				o.seen[latest.Name] = seen
+				o.seen[latest.name] = seen
 			}
 			if d := retry.Backoff.Delay(len(u.attempts)) - p.now.Sub(seen); d > 0 {
 				u.phase = backends.PhaseRunning
 				p.wakeIn(d)
 				return u
 			}
-			if o.created[names[k+1]] {
+			if o.created[next] {
 				u.phase = backends.PhaseRunning // created; not in the lister yet
 				return u
 			}
 			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && k+1 == retry.Infra
-			return o.create(p, s, parts, names[k+1], input, k+1, appBudgetLeft(retry, &appFailures), od, u)
+			return o.create(p, s, parts, next, input, k+1, appBudgetLeft(retry, &appFailures), od, u)
 		}
-		u.phase, u.message = backends.PhaseFailed, a.Message
-		if a.Reason == backends.ReasonInfra && k >= retry.Infra {
-			u.message = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", a.Message, retry.Infra)
+		u.phase, u.message = backends.PhaseFailed, failed.Message
+		if failed.Reason == backends.ReasonInfra && k >= retry.Infra {
+			u.message = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", failed.Message, retry.Infra)
 		}
 		return u
 	}
 	if stopping && !o.observe {
-		if err := o.delete(p.ctx, latest.Name); err != nil {
+		if err := o.delete(p.ctx, latest.name); err != nil {
 			p.fail(err)
 			u.phase = backends.PhaseRunning
 			return u
@@ -854,7 +939,97 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	u.phase = backends.PhaseRunning
-	return u
+	pods := p.pods[latest.name]
+	if len(pods) == 0 || pods[len(pods)-1].Status.Phase != corev1.PodPending {
+		return u
+	}
+	pod := pods[len(pods)-1]
+	why, ok := unschedulable(pod)
+	if !ok {
+		if w := waiting(pod); w != "" {
+			u.phase, u.message = backends.PhasePending, "waiting: "+w
+		}
+		return u
+	}
+	u.phase, u.message = backends.PhasePending, "unschedulable: "+why
+	if retry.PendingTimeout <= 0 {
+		return u
+	}
+	since, ok := o.pending[pod.UID]
+	if !ok {
+		since = p.now
+		o.pending[pod.UID] = since
+	}
+	if d := retry.PendingTimeout - p.now.Sub(since); d > 0 {
+		p.wakeIn(d)
+		return u
+	}
+	if o.observe {
+		return u // the orchestrator that runs the run times it out
+	}
+	// Timed out: record it, then delete the Job. The record makes the
+	// deleted Job an infrastructure failure that outlives it.
+	g := &timedOut{}
+	for _, q := range pods {
+		a := attemptOf(s, q, onDemand(latest.job))
+		if q == pod {
+			a.Phase, a.Reason, a.Finished = backends.PhaseFailed, backends.ReasonInfra, p.now
+			a.Message = fmt.Sprintf("unschedulable for %v: %s", retry.PendingTimeout, why)
+		}
+		g.Attempts = append(g.Attempts, a)
+	}
+	if err := o.recordTimeout(p.ctx, latest.name, g); err != nil {
+		p.fail(err)
+		return u
+	}
+	delete(o.pending, pod.UID)
+	return o.unit(p, s, parts, input, inputErr, mayStart, stopping) // the Job is gone: retry or fail
+}
+
+// recordTimeout writes g, the record of Job name's pending timeout, into
+// the run's record.
+func (o *orchestrator) recordTimeout(ctx context.Context, name string, g *timedOut) error {
+	v, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{"data": map[string]string{recordTimedOut + name: string(v)}})
+	if err != nil {
+		return err
+	}
+	if _, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("kubejob: record the pending timeout of Job %s: %w", name, err)
+	}
+	o.gone[name] = g
+	return nil
+}
+
+// unschedulable returns the scheduler's message for a pod it cannot place
+// (condition PodScheduled=False, reason Unschedulable).
+func unschedulable(pod *corev1.Pod) (string, bool) {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			msg := strings.TrimSpace(c.Message)
+			if msg == "" {
+				msg = c.Reason
+			}
+			return msg, true
+		}
+	}
+	return "", false
+}
+
+// waiting returns why a pending pod's container waits, when that is more
+// than starting (an image that cannot be pulled, a missing ConfigMap…).
+func waiting(pod *corev1.Pod) string {
+	for _, cs := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		w := cs.State.Waiting
+		if w == nil || w.Reason == "" || w.Reason == "ContainerCreating" || w.Reason == "PodInitializing" {
+			continue
+		}
+		return strings.TrimSpace(w.Reason + ": " + w.Message)
+	}
+	return ""
 }
 
 // appBudgetLeft is the backoffLimit of a step's next Job: the App budget

@@ -103,7 +103,10 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 //     SuccessCriteriaMet then Complete (with completionTime), FailureTarget
 //     then Failed (same reason and message), Suspended;
 //   - the scheduler and kubelet: a pod is bound to a node, goes Running
-//     (after the delay given to setStartDelay) and runs its container: a Go task is invoked in
+//     (after the delay given to setStartDelay) and runs its container,
+//     unless the function given to setScheduler says it cannot be placed:
+//     then it stays Pending with PodScheduled=False, reason Unschedulable
+//     and that message, until setScheduler is called again. A Go task is invoked in
 //     process through the registered Plan's Step(NAME).Invoke with the
 //     arguments of backends.InvokeArgs, under task.WithAttempt and with
 //     the pod's activeDeadlineSeconds as the context's deadline. The real
@@ -184,6 +187,7 @@ type cluster struct {
 
 	mu         sync.Mutex // guards what follows; held by the controller while it handles an event
 	startDelay time.Duration
+	schedule   func(pod *corev1.Pod) (unschedulable string)
 	plans      map[string]*backends.Plan
 	jobs       map[string]*simJob
 	startedN   map[string]int // job name -> pods that went Running
@@ -208,6 +212,7 @@ type simPod struct {
 	name, uid string
 	index     int // 0 for the Job's first pod
 	running   bool
+	waiting   bool               // not placed: unschedulable
 	stop      context.CancelFunc // cancels the task
 	deadline  time.Time          // zero without activeDeadlineSeconds
 }
@@ -261,6 +266,25 @@ func (c *cluster) setStartDelay(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startDelay = d
+}
+
+// setScheduler makes f the scheduler's verdict on pods: "" places a pod,
+// any other text leaves it Pending and unschedulable with that message.
+// Pods left Pending before are tried again. nil places every pod.
+func (c *cluster) setScheduler(f func(pod *corev1.Pod) (unschedulable string)) {
+	c.mu.Lock()
+	c.schedule = f
+	c.mu.Unlock()
+	c.post(func() {
+		for _, sj := range c.jobs {
+			j := c.job(sj.name)
+			if p := sj.active; p != nil && p.waiting && j != nil {
+				if plan := c.plans[j.Labels[kubejob.LabelPipeline]]; plan != nil {
+					c.startPod(sj, p, plan)
+				}
+			}
+		}
+	})
 }
 
 // runContainers makes f the program of every container task's container
@@ -876,6 +900,19 @@ func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 	}
 	pod := obj.(*corev1.Pod)
 	now := c.now()
+	if c.schedule != nil {
+		if why := c.schedule(pod); why != "" {
+			p.waiting = true
+			c.modifyPod(p.name, func(pod *corev1.Pod) {
+				pod.Status.Conditions = []corev1.PodCondition{{
+					Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+					Reason: corev1.PodReasonUnschedulable, Message: why, LastTransitionTime: now,
+				}}
+			})
+			return
+		}
+	}
+	p.waiting = false
 	c.modifyPod(p.name, func(pod *corev1.Pod) {
 		pod.Spec.NodeName = simNode
 		st := &pod.Status
