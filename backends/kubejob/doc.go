@@ -33,7 +33,9 @@
 // exit handler's Job is created when every other step has ended, with the
 // run's outcome as its input. API errors (429, 500, 409, timeouts) are
 // retried with exponential backoff; a Job that the API server rejects
-// (invalid, forbidden) fails its step with the server's message.
+// (invalid, forbidden) fails its step with the server's message. A
+// Forbidden error says which Role the orchestrator lacks (see Naming);
+// without any RBAC it is the first call, creating the run's record.
 //
 // A step whose pod waits is Pending, with the reason as its message, in
 // Watch's progress and in the final status: "unschedulable: " and the
@@ -96,7 +98,11 @@
 // The orchestrator's ServiceAccount, Role and RoleBinding are all named
 // Options.OrchestratorServiceAccount, by default
 // "<pipeline>-orchestrator", and are shared by the pipeline's runs in the
-// namespace. The Role grants only what the orchestrator needs in that
+// namespace. Whoever runs the orchestrator needs the Role's rules: the
+// user of the kubeconfig when it runs in the submitting process (bind the
+// Role to it), the ServiceAccount in the cluster (Options.InCluster, whose
+// Submit creates the three when missing). An API call they refuse fails
+// with the error and that hint. The Role grants only what the orchestrator needs in that
 // namespace: batch/jobs create, delete, get, list, watch; pods get, list,
 // watch; configmaps create, delete, get, list, patch, watch (the run's record and
 // the cache). Steps' pods run as Options.ServiceAccountName (the

@@ -78,6 +78,9 @@ type orchestrator struct {
 	// and never creates or deletes Jobs or cache entries (another
 	// orchestrator, in the cluster, runs the run).
 	observe bool
+	// role names the orchestrator's ServiceAccount, Role and RoleBinding,
+	// for the hint on a Forbidden API error.
+	role string
 	// clock times retry backoffs and pending timeouts and wakes the
 	// worker for them.
 	clock clock.WithDelayedExecution
@@ -163,10 +166,10 @@ func (o *orchestrator) start(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(o.life, cancel)()
 	if err := o.ensureRecord(sctx); err != nil {
-		return err
+		return o.rbacHint(err)
 	}
 	if err := o.preflight(sctx); err != nil {
-		return err
+		return o.rbacHint(err)
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(o.client, 0,
 		informers.WithNamespace(o.ns),
@@ -230,7 +233,7 @@ func (o *orchestrator) preflight(ctx context.Context) error {
 		{"pods", func() error { _, err := o.client.CoreV1().Pods(o.ns).List(ctx, lo); return err }},
 	} {
 		if err := clientretry.OnError(apiBackoff, kube.Transient, list.f); err != nil {
-			return fmt.Errorf("kubejob: run %s: list %s in namespace %s: %w (the orchestrator needs the Role that Compile emits)", o.run, list.what, o.ns, err)
+			return fmt.Errorf("kubejob: run %s: list %s in namespace %s: %w", o.run, list.what, o.ns, err)
 		}
 	}
 	return nil
@@ -311,10 +314,21 @@ func (o *orchestrator) markCanceled(ctx context.Context) error {
 	o.canceling.Store(true)
 	o.queue.Add(queueKey)
 	patch := []byte(`{"data":{"` + recordPhase + `":"` + string(backends.PhaseCanceled) + `"}}`)
-	return clientretry.OnError(apiBackoff, kube.Transient, func() error {
+	return o.rbacHint(clientretry.OnError(apiBackoff, kube.Transient, func() error {
 		_, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
-	})
+	}))
+}
+
+// rbacHint adds to a Forbidden API error what the orchestrator needs;
+// other errors it returns as they are.
+func (o *orchestrator) rbacHint(err error) error {
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	return fmt.Errorf("%w; the orchestrator needs the Role %q that \"prog compile -backend kubejob\" emits, in namespace %q: "+
+		"apply it with the ServiceAccount and RoleBinding of the same name, then run the orchestrator as that ServiceAccount "+
+		"(kubejob.Options.InCluster) or bind the Role to the user that runs it", err, o.role, o.ns)
 }
 
 func (o *orchestrator) work(ctx context.Context) {
@@ -331,7 +345,7 @@ func (o *orchestrator) work(ctx context.Context) {
 			// Retrying cannot help (forbidden, invalid): end the run's
 			// orchestration loudly rather than loop.
 			o.queue.Done(k)
-			o.end(fmt.Errorf("kubejob: run %s: %w", o.run, err))
+			o.end(fmt.Errorf("kubejob: run %s: %w", o.run, o.rbacHint(err)))
 			return
 		case err != nil && ctx.Err() == nil:
 			o.queue.AddRateLimited(k)
@@ -1073,7 +1087,7 @@ func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name st
 			u.phase = backends.PhaseRunning
 		}
 	default:
-		why := fmt.Sprintf("cannot create Job %s: %v", name, err)
+		why := fmt.Sprintf("cannot create Job %s: %v", name, o.rbacHint(err))
 		o.failed[name] = why
 		u.phase, u.message = backends.PhaseFailed, why
 	}

@@ -100,6 +100,37 @@ func TestSubmitForbidden(t *testing.T) {
 	assert.Contains(t, err.Error(), "needs the Role")
 }
 
+// Without RBAC, the first API call (creating the run's record) is refused:
+// the error names the Role (and ServiceAccount) that Compile emits and
+// says how to use them.
+func TestSubmitWithoutRBACSaysWhatIsNeeded(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	h.cs.PrependReactor("create", "configmaps", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "",
+			errors.New(`User "dev" cannot create resource "configmaps" in API group "" in the namespace "default"`))
+	})
+	_, err := pipeline.Run(t.Context(), paramPipeline(), h.backend(testOptions()), nil)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+	for _, want := range []string{"configmaps is forbidden", `the orchestrator needs the Role "tuned-orchestrator"`,
+		`"prog compile -backend kubejob"`, `in namespace "default"`, "ServiceAccount and RoleBinding of the same name", "Options.InCluster"} {
+		assert.Contains(t, err.Error(), want)
+	}
+
+	// In the cluster, the first call creates the orchestrator's RBAC.
+	h.cs.PrependReactor("create", "roles", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, "tuned-orchestrator",
+			errors.New(`User "dev" cannot create resource "roles"`))
+	})
+	_, err = pipeline.Run(t.Context(), paramPipeline(), h.backend(&kubejob.Options{Image: testImage, InCluster: true}), nil)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+	assert.Contains(t, err.Error(), `create the orchestrator's Role`)
+	assert.Contains(t, err.Error(), `"tuned-orchestrator"`)
+	assert.Contains(t, err.Error(), `"prog compile -backend kubejob"`)
+}
+
 // An ended run's record is owned by the run's Jobs, so the garbage
 // collector removes it with the last of them (their TTL): a run leaves
 // nothing behind. A run without Jobs has its record deleted at once.

@@ -79,6 +79,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
 	o.observe = remote
+	o.role = art.objs.role.Name
 	if b.clock != nil {
 		o.clock = b.clock
 	}
@@ -238,6 +239,11 @@ func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, n
 			return nil
 		})
 		if err != nil {
+			if apierrors.IsForbidden(err) {
+				return fmt.Errorf("kubejob: create the orchestrator's %s: %w; creating the orchestrator's ServiceAccount, Role and RoleBinding %q "+
+					"needs the right to create them in namespace %q (and to grant the Role's rules): have someone who may apply those three "+
+					"from \"prog compile -backend kubejob\"", []string{"ServiceAccount", "Role", "RoleBinding"}[i], err, role.Name, ns)
+			}
 			return fmt.Errorf("kubejob: create the orchestrator's %s: %w", []string{"ServiceAccount", "Role", "RoleBinding"}[i], err)
 		}
 	}
