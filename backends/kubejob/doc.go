@@ -193,8 +193,14 @@
 // [backends.InvokeArgs] (after Options.Command, if set) and writes its
 // JSON output to its termination message, /dev/termination-log, where
 // the orchestrator reads it from the pod's status. The kubelet keeps at most 4 KiB
-// ([MaxTerminationMessage]), so a larger output fails the step: pass large
-// data by a URI to object storage instead. A Go task's input travels as a
+// ([MaxTerminationMessage]) of it, the last bytes of a longer one, so a
+// larger output loses its start and fails the step as not JSON, with that
+// said: pass large data by a URI to object storage instead. An empty
+// termination message fails the step with "the container wrote no
+// output" (a Go task's program always writes one, "{}" at least; the
+// message is empty when the container runs some other program), and so
+// does an empty output file of a container task whose output field is not
+// a string (for a string field it is ""). A Go task's input travels as a
 // command-line argument, which Linux caps at 128 KiB; Compile fails with
 // an error wrapping [ErrTooLarge] when the input template alone is
 // larger (and the step fails when its resolved input is). A container

@@ -76,7 +76,8 @@ const (
 	// DefaultTTLSecondsAfterFinished is how long finished Jobs stay.
 	DefaultTTLSecondsAfterFinished = 24 * 60 * 60
 	// MaxTerminationMessage is the most the kubelet keeps of a container's
-	// termination message, and so the largest output a step can return.
+	// termination message (the last bytes of a longer one), and so the
+	// largest output a step can return.
 	MaxTerminationMessage = 4096
 	// MaxInputArg is the largest input argument Compile accepts: Linux
 	// caps one command-line argument at 128 KiB.

@@ -1,6 +1,7 @@
 package kubejob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -1315,7 +1316,11 @@ func outputOf(s *backends.Step, pod *corev1.Pod) (json.RawMessage, error) {
 	if isContainer(s) {
 		files := map[string][]byte{}
 		if len(s.Task.Outputs) == 1 {
-			files[s.Task.Outputs[0].Field] = msg
+			o := s.Task.Outputs[0]
+			if len(bytes.TrimSpace(msg)) == 0 && !isStringField(s, o.Field) {
+				return nil, fmt.Errorf("output: the container wrote no output %q: its file %s, the termination message, is empty or missing", o.Field, o.Path)
+			}
+			files[o.Field] = msg
 		}
 		out, err := backends.AssembleOutput(s.Task, files)
 		if err != nil {
@@ -1323,15 +1328,36 @@ func outputOf(s *backends.Step, pod *corev1.Pod) (json.RawMessage, error) {
 		}
 		return out, nil
 	}
+	if len(bytes.TrimSpace(msg)) == 0 {
+		// A Go task's program always writes its output, "{}" at least.
+		return nil, fmt.Errorf("output: the container wrote no output: pod %s's termination message (%s) is empty; is the container's command the pipeline program, run as \"prog task … -output-file %s\"?",
+			pod.Name, backends.TerminationLog, backends.TerminationLog)
+	}
 	if !json.Valid(msg) {
 		return nil, fmt.Errorf("output: pod %s's termination message is not JSON%s", pod.Name, sizeHint(msg))
 	}
 	return append(json.RawMessage(nil), msg...), nil
 }
 
+// isStringField reports whether output field f of container step s is a
+// string (or a pointer to one), whose file is read as text: then an empty
+// file is the empty string.
+func isStringField(s *backends.Step, f string) bool {
+	_, typ, ok := task.FieldByName(s.Task.OutputType, f)
+	for ok && typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	return ok && typ.Kind() == reflect.String
+}
+
+// sizeHint explains a termination message that does not parse because the
+// kubelet cut it: it keeps the last MaxTerminationMessage bytes of the
+// file, so a longer output loses its start.
 func sizeHint(msg []byte) string {
 	if len(msg) >= MaxTerminationMessage {
-		return fmt.Sprintf(": it was cut at %d bytes, the most a termination message holds; return large outputs as a URI to object storage", MaxTerminationMessage)
+		return fmt.Sprintf(": it is %d bytes long, the most the kubelet keeps of a termination message, "+
+			"which keeps the last %d bytes of a longer one, so the output lost its start; return large outputs as a URI to object storage",
+			len(msg), MaxTerminationMessage)
 	}
 	return ""
 }

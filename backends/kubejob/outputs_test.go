@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,7 +85,50 @@ func TestOutputTooLarge(t *testing.T) {
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	s := step(t, st, "dump")
 	assert.Equal(t, backends.PhaseFailed, s.Phase)
+	assert.Contains(t, s.Message, "not JSON: it is 4096 bytes long", "the kubelet kept the last 4096 bytes")
+	assert.Contains(t, s.Message, "lost its start")
 	assert.Contains(t, s.Message, "URI to object storage")
+}
+
+// An empty termination message is a task that wrote no output, not
+// output that is "not JSON". A container task whose one output is a
+// string may write nothing (the empty string); one without outputs too.
+func TestEmptyTerminationMessage(t *testing.T) {
+	h := newHarness(t)
+	defer h.Close()
+	h.cl.runContainers(func(context.Context, *corev1.Pod) (string, error) { return "", nil })
+
+	// A Go task whose output goes elsewhere than the termination message
+	// (as when the image runs another program) leaves it empty.
+	p := pipeline.New("silent", nil)
+	pipeline.Add(p, task.New("quiet", func(context.Context, struct{}) (int, error) { return 1, nil }), struct{}{})
+	st, err := pipeline.Run(t.Context(), p, h.backend(testOptions()), &pipeline.RunOptions{BeforeEmit: func(as func(any) bool) error {
+		var jobs []*batchv1.Job
+		if !as(&jobs) {
+			return errors.New("no Jobs")
+		}
+		args := jobs[0].Spec.Template.Spec.Containers[0].Args
+		args[slices.Index(args, "-output-file")+1] = "/tmp/out.json"
+		return nil
+	}})
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	s := step(t, st, "quiet")
+	assert.Equal(t, backends.PhaseFailed, s.Phase)
+	assert.Contains(t, s.Message, "the container wrote no output")
+	assert.NotContains(t, s.Message, "not JSON")
+
+	p = pipeline.New("ctrs", nil)
+	pipeline.Add(p, task.Container[struct{}, evalOut]("number", "registry.example/eval:v2").WithCommand("eval"), struct{}{})
+	pipeline.Add(p, task.Container[struct{}, struct{ Note string }]("text", "registry.example/eval:v2").WithCommand("eval"), struct{}{})
+	pipeline.Add(p, task.Container[struct{}, struct{}]("nothing", "registry.example/eval:v2").WithCommand("eval"), struct{}{})
+	st, err = pipeline.Run(t.Context(), p, h.backend(testOptions()), nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	s = step(t, st, "number")
+	assert.Equal(t, backends.PhaseFailed, s.Phase)
+	assert.Contains(t, s.Message, `the container wrote no output "Accuracy"`)
+	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "text").Phase)
+	assert.JSONEq(t, `{"Note":""}`, string(step(t, st, "text").Output))
+	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "nothing").Phase)
 }
 
 // Missing permissions are an error of Submit, not a run that never starts.

@@ -120,8 +120,9 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 // How a Go task ends decides how its pod ends:
 //
 //   - nil error: Succeeded, exit 0; the output is the termination message
-//     when -output-file is the container's terminationMessagePath (cut to
-//     4096 bytes, as the kubelet does);
+//     when -output-file is the container's terminationMessagePath (of a
+//     longer output, the last 4096 bytes, as the kubelet keeps them with
+//     terminationMessagePolicy File);
 //   - an error wrapping task.ErrInfrastructure: a preemption: the pod gets
 //     DisruptionTarget=True (reason PreemptionByScheduler) while running,
 //     then fails with exit 143;
@@ -1155,7 +1156,7 @@ func (c *cluster) terminate(p *simPod, phase corev1.PodPhase, r result, reason, 
 func terminationMessage(ctr corev1.Container, r result) string {
 	msg := r.output
 	if len(msg) > kubejob.MaxTerminationMessage {
-		msg = msg[:kubejob.MaxTerminationMessage]
+		msg = msg[len(msg)-kubejob.MaxTerminationMessage:] // the kubelet reads the file's tail
 	}
 	if msg == "" && r.exit != 0 && ctr.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 		msg = r.stderr
