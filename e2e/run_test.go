@@ -49,11 +49,17 @@ func TestQuickstart(t *testing.T) {
 	require.NotEmpty(t, wantBest, want.stdout)
 	for _, backend := range clusterBackends {
 		t.Run(backend, func(t *testing.T) {
-			_, kubeconfig := namespace(t, true)
+			ns, kubeconfig := namespace(t, true)
 			got := runProg(t, ctx, "quickstart", kubeconfig, "run", "-backend", backend, "-p", quickstartRows)
 			require.Equal(t, 0, got.code, "run -backend %s:\n%s\n%s", backend, got.stdout, got.stderr)
-			assert.Equal(t, wantBest, bestTrial.FindString(got.stdout))
 			assert.Equal(t, stepLines(want.stdout), stepLines(got.stdout), "steps, phases and attempts")
+			// On a cluster the evaluate step prints its line in its pod's
+			// log (kubectl logs), not on the terminal of the run.
+			evals := podsByStep(t, ctx, ns)["evaluate"]
+			require.Len(t, evals, 1)
+			log, err := cl.Kubelet.Logs(&evals[0], "main")
+			require.NoError(t, err)
+			assert.Equal(t, wantBest, bestTrial.FindString(log))
 		})
 	}
 }
@@ -117,7 +123,10 @@ func clusterBackend(t testing.TB, backend, ns, image string) backends.Backend {
 	case "argo":
 		ac, err := argoclient.NewForConfig(cl.Config)
 		require.NoError(t, err)
-		return argo.New(ac, &argo.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}})
+		return argo.New(ac, &argo.Options{
+			Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint},
+			KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace,
+		})
 	}
 	t.Fatalf("no backend %q", backend)
 	return nil

@@ -56,10 +56,11 @@ const (
 
 // Argo's executor names and paths.
 const (
-	argoInit      = "init"
-	argoWait      = "wait"
-	argoMain      = "main"
-	argoNodeIDEnv = "ARGO_NODE_ID"
+	argoInit        = "init"
+	argoWait        = "wait"
+	argoMain        = "main"
+	argoNodeIDEnv   = "ARGO_NODE_ID"
+	argoTemplateEnv = "ARGO_TEMPLATE"
 )
 
 // Kubelet runs the pods of Sluice steps as host processes (see the
@@ -251,7 +252,7 @@ type container struct {
 // executor's report for Argo, the final status.
 func (k *Kubelet) run(r *podRun, pod *corev1.Pod) {
 	ctx := k.ctx
-	podDir := filepath.Join(k.c.Dir, "pods", pod.Namespace, pod.Name+"-"+string(pod.UID)[:8])
+	podDir := k.podDir(pod)
 	mounts, err := k.volumes(ctx, pod, podDir)
 	if err != nil {
 		k.setWaiting(ctx, pod, "CreateContainerConfigError", err.Error())
@@ -427,6 +428,17 @@ func (k *Kubelet) run(r *podRun, pod *corev1.Pod) {
 	if killed {
 		k.finalDelete(pod)
 	}
+}
+
+func (k *Kubelet) podDir(pod *corev1.Pod) string {
+	return filepath.Join(k.c.Dir, "pods", pod.Namespace, pod.Name+"-"+string(pod.UID)[:8])
+}
+
+// Logs returns what container of pod wrote on stdout and stderr, as
+// kubectl logs would show it.
+func (k *Kubelet) Logs(pod *corev1.Pod, container string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(k.podDir(pod), "containers", container, "log"))
+	return string(b), err
 }
 
 // volumes makes the host directories of the pod's volumes and returns
@@ -665,9 +677,13 @@ func (k *Kubelet) reportArgoOutputs(ctx context.Context, pod *corev1.Pod, ctrs [
 	if main == nil {
 		return
 	}
+	// The controller gives the template to Argo's init container (which
+	// hands it on to the wait container in a file), and the node id to
+	// every container; a template over 128 KiB is offloaded to a
+	// ConfigMap volume.
 	env := map[string]string{}
-	for _, c := range pod.Spec.Containers {
-		if c.Name == argoWait {
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		if c.Name == argoInit || c.Name == argoWait {
 			for _, e := range c.Env {
 				env[e.Name] = e.Value
 				if e.ValueFrom != nil {
@@ -676,8 +692,16 @@ func (k *Kubelet) reportArgoOutputs(ctx context.Context, pod *corev1.Pod, ctrs [
 			}
 		}
 	}
+	tmplJSON := env[argoTemplateEnv]
+	if tmplJSON == "offloaded" {
+		for _, v := range pod.Spec.Volumes {
+			if b, err := os.ReadFile(filepath.Join(k.podDir(pod), "volumes", v.Name, argoTemplateEnv)); err == nil {
+				tmplJSON = string(b)
+			}
+		}
+	}
 	var tmpl wfv1.Template
-	if err := json.Unmarshal([]byte(env["ARGO_TEMPLATE"]), &tmpl); err != nil {
+	if err := json.Unmarshal([]byte(tmplJSON), &tmpl); err != nil {
 		main.exitCode, main.reason, main.message = 1, "Error", "test kubelet: cannot read ARGO_TEMPLATE: "+err.Error()
 		return
 	}

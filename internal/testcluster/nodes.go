@@ -38,7 +38,8 @@ const (
 // Pool names of [DefaultPools].
 const (
 	PoolCPU         = "cpu-pool"
-	PoolCPUSpot     = "cpu-spot"
+	PoolCPUSpot     = "spot"
+	PoolCPUOnDemand = "spot-ondemand"
 	PoolGPUSpot     = "a100-mig-spot"
 	PoolGPUOnDemand = "a100-mig-ondemand"
 )
@@ -48,8 +49,11 @@ const (
 //
 //   - cpu-pool: 2 on-demand n2-standard-8-like nodes (8 CPU, 32Gi),
 //     labelled cloud.google.com/gke-nodepool=cpu-pool;
-//   - cpu-spot: 1 such node on Spot VMs: label cloud.google.com/gke-spot=true
-//     and GKE's taint of the same key (NoSchedule);
+//   - spot: 1 such node on Spot VMs: label cloud.google.com/gke-spot=true
+//     and GKE's taint of the same key (NoSchedule); pool label "spot", the
+//     spot pool of the conformance suite;
+//   - spot-ondemand: 1 such node on demand with the same pool label, where
+//     the on-demand fall-back of a spot CPU step lands;
 //   - a100-mig-spot: 2 A100 80GB nodes on Spot VMs whose GPU is cut into
 //     seven 1g.10gb MIG slices (mixed strategy: nvidia.com/mig-1g.10gb),
 //     tainted nvidia.com/gpu=present:NoSchedule as GKE taints GPU nodes,
@@ -85,7 +89,8 @@ func DefaultPools() []Pool {
 	}
 	return []Pool{
 		{Name: PoolCPU, Nodes: 2, Labels: map[string]string{LabelNodePool: "cpu-pool"}, Capacity: cpu},
-		{Name: PoolCPUSpot, Nodes: 1, Labels: withSpot(map[string]string{LabelNodePool: "cpu-spot"}), Taints: []corev1.Taint{spotTaint}, Capacity: cpu},
+		{Name: PoolCPUSpot, Nodes: 1, Labels: withSpot(map[string]string{LabelNodePool: "spot"}), Taints: []corev1.Taint{spotTaint}, Capacity: cpu},
+		{Name: PoolCPUOnDemand, Nodes: 1, Labels: map[string]string{LabelNodePool: "spot"}, Capacity: cpu},
 		{Name: PoolGPUSpot, Nodes: 2, Labels: withSpot(a100), Taints: []corev1.Taint{gpuTaint, spotTaint}, Capacity: gpu},
 		{Name: PoolGPUOnDemand, Nodes: 1, Labels: maps.Clone(a100), Taints: []corev1.Taint{gpuTaint}, Capacity: gpu},
 	}

@@ -75,9 +75,9 @@ var (
 		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
 	}
 	CPUSpotPool = resources.NodePool{
-		Name:     "cpu-spot",
+		Name:     "spot",
 		Provider: resources.ProviderGKE,
-		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "cpu-spot"},
+		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "spot"},
 		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
 		Spot:     true,
 	}
