@@ -292,7 +292,7 @@ func (s *RecordStep) renders() bool {
 	}
 	if r := s.Retry; r != nil {
 		ok = ok && !math.IsNaN(r.BackoffFactor) && !math.IsInf(r.BackoffFactor, 0) &&
-			yamlText(r.BackoffInitial) && yamlText(r.BackoffMax)
+			yamlText(r.BackoffInitial) && yamlText(r.BackoffMax) && yamlText(r.PendingTimeout)
 	}
 	if c := s.Cache; c != nil {
 		ok = ok && yamlText(c.Version)
