@@ -152,11 +152,82 @@ func TestConformance(t *testing.T) {
 				b := clusterBackend(t, backend, ns, imageFor(t, backend, c.Name))
 				got, gerr := pipeline.Run(ctx, c.Build(), b, nil)
 				require.NotNil(t, got, "%s: %v", backend, gerr)
-				assert.Equal(t, werr == nil, gerr == nil, "errors: local %v, %s %v", werr, backend, gerr)
-				assert.Equal(t, observable(want), observable(got))
+				exp := observable(want)
+				for _, d := range divergences {
+					if d.backend == backend && (d.pipeline == "" || d.pipeline == c.Name) {
+						d.apply(&exp)
+					}
+				}
+				assert.Equal(t, exp.Phase == backends.PhaseSucceeded, gerr == nil, "error: %v", gerr)
+				assert.Equal(t, exp, observable(got))
 			})
 		}
 	}
+}
+
+// divergence is a known way a cluster backend's run differs from the
+// local run; the fidelity test expects exactly that outcome instead, so a
+// change on either side still fails it.
+type divergence struct {
+	backend, pipeline string // pipeline "" means every pipeline
+	why               string
+	apply             func(want *observed)
+}
+
+// divergences are documented behaviours (go doc ./backends/argo) and the
+// run- and skip-message wordings that the run-semantics issue gives one
+// definition; each entry goes when its cause does.
+var divergences = []divergence{
+	{
+		backend: "kubejob", why: "run-semantics issue: kubejob words a failed run as \"failed: a, b\"",
+		apply: func(w *observed) {
+			if w.Phase == backends.PhaseFailed {
+				w.Message = "failed: " + strings.Join(w.failedSteps(), ", ")
+			}
+		},
+	},
+	{
+		backend: "argo", why: "run-semantics issue: Argo's workflow message is empty for a failed DAG",
+		apply: func(w *observed) {
+			if w.Phase == backends.PhaseFailed {
+				w.Message = ""
+			}
+		},
+	},
+	{
+		backend: "argo", why: "run-semantics issue: Argo omits a task whose upstream failed or was skipped, with its own words",
+		apply: func(w *observed) {
+			for i := range w.Steps {
+				if s := &w.Steps[i]; s.Phase == backends.PhaseSkipped && strings.HasPrefix(s.Message, "upstream step ") {
+					s.Message = "omitted: depends condition not met"
+				}
+			}
+		},
+	},
+	{
+		backend: "argo", pipeline: "Retries",
+		why: "go doc ./backends/argo, # Retries: Argo keeps one retry count per step, so with App 1 and Infra 2 an application failure after a preemption finds its budget used up",
+		apply: func(w *observed) {
+			for i := range w.Steps {
+				if s := &w.Steps[i]; s.Name == "mixed" {
+					s.Phase, s.Output = backends.PhaseFailed, ""
+					s.Attempts = s.Attempts[:2]
+					s.Message = "retryStrategy.expression evaluated to false"
+				}
+			}
+			w.Phase, w.Message = backends.PhaseFailed, ""
+		},
+	},
+}
+
+func (o observed) failedSteps() []string {
+	var out []string
+	for _, s := range o.Steps {
+		if s.Phase == backends.PhaseFailed {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 // observed is the part of a run's status that does not depend on where
