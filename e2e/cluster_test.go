@@ -99,6 +99,30 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
+// TestStockout runs a preemptible step on a pool whose spot capacity has
+// run out: on kubejob the pod stays unschedulable, the step says why
+// while it waits, gives up after its pending timeout (an infrastructure
+// failure) and falls back to the pool's on-demand nodes.
+func TestStockout(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	ns, _ := namespace(t, true)
+	b := clusterBackend(t, "kubejob", ns, imageFor(t, "kubejob", pipelines.Stockout))
+	st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Stockout), b, nil)
+	require.NoError(t, err, summary(st))
+	s := st.Step("wait-for-spot")
+	require.NotNil(t, s)
+	require.Len(t, s.Attempts, 2, summary(st))
+	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+	assert.Contains(t, s.Attempts[0].Message, fmt.Sprintf("unschedulable for %v: 0/", pipelines.PendingTimeout), "the scheduler's own words")
+	assert.Contains(t, s.Attempts[0].Message, "didn't match Pod's node affinity/selector")
+	assert.True(t, s.Attempts[1].OnDemand)
+	pods := podsByStep(t, ctx, ns)["wait-for-spot"]
+	require.NotEmpty(t, pods)
+	assert.Equal(t, testcluster.PoolScarce, cl.PoolOf(pods[len(pods)-1].Spec.NodeName))
+}
+
 // TestPreemption evicts a step's pod through the Eviction API while its
 // task runs: the step is retried as an infrastructure failure, without
 // touching its application budget (which is zero), on both backends.

@@ -40,6 +40,7 @@ const (
 	PoolCPU         = "cpu-pool"
 	PoolCPUSpot     = "spot"
 	PoolCPUOnDemand = "spot-ondemand"
+	PoolScarce      = "scarce-ondemand"
 	PoolGPUSpot     = "a100-mig-spot"
 	PoolGPUOnDemand = "a100-mig-ondemand"
 )
@@ -54,6 +55,9 @@ const (
 //     spot pool of the conformance suite;
 //   - spot-ondemand: 1 such node on demand with the same pool label, where
 //     the on-demand fall-back of a spot CPU step lands;
+//   - scarce-ondemand: 1 such node on demand, pool label "scarce": a pool
+//     whose spot capacity has run out (it has no spot nodes), for the
+//     pending timeout and its on-demand fall-back;
 //   - a100-mig-spot: 2 A100 80GB nodes on Spot VMs whose GPU is cut into
 //     seven 1g.10gb MIG slices (mixed strategy: nvidia.com/mig-1g.10gb),
 //     tainted nvidia.com/gpu=present:NoSchedule as GKE taints GPU nodes,
@@ -91,6 +95,7 @@ func DefaultPools() []Pool {
 		{Name: PoolCPU, Nodes: 2, Labels: map[string]string{LabelNodePool: "cpu-pool"}, Capacity: cpu},
 		{Name: PoolCPUSpot, Nodes: 1, Labels: withSpot(map[string]string{LabelNodePool: "spot"}), Taints: []corev1.Taint{spotTaint}, Capacity: cpu},
 		{Name: PoolCPUOnDemand, Nodes: 1, Labels: map[string]string{LabelNodePool: "spot"}, Capacity: cpu},
+		{Name: PoolScarce, Nodes: 1, Labels: map[string]string{LabelNodePool: "scarce"}, Capacity: cpu},
 		{Name: PoolGPUSpot, Nodes: 2, Labels: withSpot(a100), Taints: []corev1.Taint{gpuTaint, spotTaint}, Capacity: gpu},
 		{Name: PoolGPUOnDemand, Nodes: 1, Labels: maps.Clone(a100), Taints: []corev1.Taint{gpuTaint}, Capacity: gpu},
 	}

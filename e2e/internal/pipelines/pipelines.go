@@ -33,12 +33,13 @@ const (
 	Preempt   = "preempt"
 	Steady    = "steady"
 	Chain     = "chain"
+	Stockout  = "stockout"
 	DAG200    = "dag200"
 )
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -56,6 +57,8 @@ func Build(name string) *pipeline.Pipeline {
 		return steady()
 	case Chain:
 		return chain(ChainLength)
+	case Stockout:
+		return stockout()
 	case DAG200:
 		return layered(DAGLayers, DAGWidth)
 	}
@@ -152,6 +155,30 @@ func preempt() *pipeline.Pipeline {
 		}
 	}).WithResources(resources.Profile{CPU: "500m", Memory: "256Mi", NodePool: CPUSpotPool.Name, Preemptible: true}).
 		WithRetry(task.Retry{Infra: 1, Backoff: quick}), none{})
+	return p
+}
+
+// ScarcePool is a spot pool whose spot capacity has run out: the cluster
+// has only on-demand nodes of it.
+var ScarcePool = resources.NodePool{
+	Name:     "scarce",
+	Provider: resources.ProviderGKE,
+	Labels:   map[string]string{"cloud.google.com/gke-nodepool": "scarce"},
+	Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
+	Spot:     true,
+}
+
+// PendingTimeout is how long the stockout pipeline's step waits for spot
+// capacity.
+const PendingTimeout = 3 * time.Second
+
+// stockout: a preemptible step on a pool without spot capacity gives up
+// waiting after PendingTimeout and falls back to on-demand nodes.
+func stockout() *pipeline.Pipeline {
+	p := pipeline.New("stockout", &pipeline.Options{NodePools: []resources.NodePool{ScarcePool}})
+	pipeline.Add(p, named("wait-for-spot", ok).
+		WithResources(resources.Profile{CPU: "500m", Memory: "256Mi", NodePool: ScarcePool.Name, Preemptible: true}).
+		WithRetry(task.Retry{Infra: 1, OnDemandFallback: true, PendingTimeout: PendingTimeout, Backoff: quick}), none{})
 	return p
 }
 
