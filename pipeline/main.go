@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -53,7 +54,10 @@ const (
 //
 // Exit status: 0 success; 1 the run failed; 2 invalid pipeline or usage,
 // with every validation problem on stderr, one per line. An interrupt
-// (SIGINT, SIGTERM) cancels the run; the exit handler still runs.
+// (SIGINT, SIGTERM) cancels the run; the exit handler still runs. In the
+// task mode it stops the task: the program then exits with status 143
+// ([backends.ExitTerminated]), which backends count as an infrastructure
+// failure (see package backends for the task mode's statuses).
 func Main(p *Pipeline, bs ...backends.Backend) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Exec(ctx, p, os.Args[1:], os.Stdout, os.Stderr, bs...)
@@ -64,7 +68,8 @@ func Main(p *Pipeline, bs ...backends.Backend) {
 // Exec is [Main] without the process: it runs the command line args (not
 // including the program name) against p and returns the exit status. Use
 // it to test a pipeline program's command line, or to embed the commands
-// in a program with its own CLI.
+// in a program with its own CLI. ctx ending is what SIGINT and SIGTERM do
+// to Main: it cancels a run, and stops a task in the task mode.
 func Exec(ctx context.Context, p *Pipeline, args []string, stdout, stderr io.Writer, bs ...backends.Backend) int {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -438,6 +443,14 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 	if code := c.parse(fs, args); code != 0 {
 		return exitOf(code)
 	}
+	// invalid reports a wrong invocation, on stderr and in the
+	// termination message.
+	invalid := func(format string, args ...any) int {
+		msg := fmt.Sprintf(c.p.name+" task: "+format, args...)
+		fmt.Fprintln(c.stderr, msg)
+		writeTerminationMessage(msg)
+		return ExitInvalid
+	}
 	plan, err := c.p.build(nil)
 	if err != nil {
 		c.reportInvalid(err)
@@ -451,51 +464,110 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 				names = append(names, st.Name)
 			}
 		}
-		fmt.Fprintf(c.stderr, "%s task: no Go task step %q (Go task steps: %s)\n", c.p.name, *step, strings.Join(names, ", "))
-		return ExitInvalid
+		return invalid("no Go task step %q (Go task steps: %s)", *step, strings.Join(names, ", "))
 	}
 	in := []byte(*input)
 	if *inputFile != "" {
 		if *input != "" {
-			fmt.Fprintf(c.stderr, "%s task: give -input or -input-file, not both\n", c.p.name)
-			return ExitInvalid
+			return invalid("give -input or -input-file, not both")
 		}
 		if in, err = os.ReadFile(*inputFile); err != nil {
-			fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
-			return ExitInvalid
+			return invalid("%v", err)
 		}
 	}
 	if len(bytes.TrimSpace(in)) == 0 {
 		in = []byte("{}")
 	}
 	if !json.Valid(in) {
-		fmt.Fprintf(c.stderr, "%s task: the input of step %q is not valid JSON\n", c.p.name, *step)
-		return ExitInvalid
+		return invalid("the input of step %q is not valid JSON", *step)
 	}
-	ctx = backends.ContextWithTraceParent(ctx, os.Getenv(backends.TraceParentEnv))
-	ctx, span := tracer().Start(ctx, "sluice.task", trace.WithAttributes(
+	tctx := backends.ContextWithTraceParent(ctx, os.Getenv(backends.TraceParentEnv))
+	tctx, span := tracer().Start(tctx, "sluice.task", trace.WithAttributes(
 		attribute.String("sluice.pipeline", c.p.name), attribute.String("sluice.step", *step)))
-	out, err := s.Invoke.Invoke(ctx, in)
+	out, err := invokeTask(tctx, s.Invoke, in, c.stderr)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "task failed")
 		span.End()
-		fmt.Fprintf(c.stderr, "%s task %s: %v\n", c.p.name, *step, err)
-		if errors.Is(err, task.ErrInfrastructure) {
-			return backends.ExitInfrastructure
+		code, msg := ExitFailed, err.Error()
+		switch {
+		case ctx.Err() != nil:
+			// Stopped from outside (SIGTERM, SIGINT): the task's error
+			// is most likely the stop itself.
+			code, msg = backends.ExitTerminated, "stopped: "+msg
+			if cause := context.Cause(ctx); cause != context.Canceled {
+				msg = fmt.Sprintf("stopped (%v): %s", cause, err)
+			}
+		case errors.Is(err, task.ErrInfrastructure):
+			code = backends.ExitInfrastructure
 		}
-		return ExitFailed
+		fmt.Fprintf(c.stderr, "%s task %s: %s\n", c.p.name, *step, msg)
+		writeTerminationMessage(msg)
+		return code
 	}
 	span.End()
 	if err := os.MkdirAll(filepath.Dir(*outputFile), 0o755); err != nil {
-		fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
-		return ExitInvalid
+		return invalid("%v", err)
 	}
 	if err := os.WriteFile(*outputFile, out, 0o644); err != nil {
-		fmt.Fprintf(c.stderr, "%s task: %v\n", c.p.name, err)
-		return ExitInvalid
+		return invalid("%v", err)
 	}
 	return ExitOK
+}
+
+// stopGrace is backends.StopGrace; tests shorten it.
+var stopGrace = backends.StopGrace
+
+// invokeTask runs inv once. A panic is the task's error, as on the local
+// backend. Once ctx is done (the process got SIGTERM or SIGINT) the task
+// has stopGrace to return; after that invokeTask returns an error
+// without it, and the caller exits, ending the task with the process.
+func invokeTask(ctx context.Context, inv task.Invoker, in []byte, stderr io.Writer) ([]byte, error) {
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				fmt.Fprintf(stderr, "panic: %v\n%s", p, debug.Stack())
+				r = result{err: fmt.Errorf("panic: %v", p)}
+			}
+			done <- r
+		}()
+		r.out, r.err = inv.Invoke(ctx, in)
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-t.C:
+		return nil, fmt.Errorf("the task did not return within %v of being stopped", stopGrace)
+	}
+}
+
+// writeTerminationMessage writes msg to the container's termination-message
+// file (see the task-invocation protocol in package backends) when that
+// file exists; it never creates one.
+func writeTerminationMessage(msg string) {
+	path := os.Getenv(backends.TerminationLogEnv)
+	if path == "" {
+		path = backends.TerminationLog
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return // not in a container, or not one that has the file
+	}
+	_, _ = f.WriteString(msg)
+	_ = f.Close()
 }
 
 func derefExit(p *backends.Plan) []backends.Step {

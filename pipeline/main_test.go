@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -258,4 +260,111 @@ func TestExecTaskContinuesTheTrace(t *testing.T) {
 	assert.Equal(t, "sluice.task", spans[0].Name())
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", spans[0].SpanContext().TraceID().String())
 	assert.Equal(t, "00f067aa0ba902b7", spans[0].Parent().SpanID().String())
+}
+
+// A failed task's error goes to the termination-message file, exactly
+// as the task returned it, when that file exists; the program never
+// creates it.
+func TestExecTaskWritesItsErrorToTheTerminationLog(t *testing.T) {
+	dir := t.TempDir()
+	tlog := filepath.Join(dir, "termination-log")
+	require.NoError(t, os.WriteFile(tlog, nil, 0o666)) // as the kubelet makes it
+	t.Setenv(backends.TerminationLogEnv, tlog)
+	p := pipeline.New("f", nil)
+	pipeline.Add(p, task.New("boom", func(context.Context, struct{}) (struct{}, error) {
+		return struct{}{}, errors.New("boom attempt 1: out of memory")
+	}), struct{}{})
+	pipeline.Add(p, task.New("lost", func(context.Context, struct{}) (struct{}, error) {
+		return struct{}{}, fmt.Errorf("dataset mount went away: %w", task.ErrInfrastructure)
+	}), struct{}{})
+	pipeline.Add(p, task.New("panics", func(context.Context, struct{}) (struct{}, error) {
+		panic("index out of range")
+	}), struct{}{})
+	out := filepath.Join(dir, "out.json")
+	for _, tc := range []struct {
+		step string
+		code int
+		msg  string
+	}{
+		{"boom", pipeline.ExitFailed, "boom attempt 1: out of memory"},
+		{"lost", backends.ExitInfrastructure, "dataset mount went away: infrastructure failure"},
+		// A panic is the task's failure, as on the local backend (not
+		// the Go runtime's exit status 2, a wrong invocation).
+		{"panics", pipeline.ExitFailed, "panic: index out of range"},
+	} {
+		code, _, errs := exec(t, p, []string{"task", "-step", tc.step, "-output-file", out})
+		assert.Equal(t, tc.code, code, "%s: %s", tc.step, errs)
+		assert.Contains(t, errs, "f task "+tc.step+": "+tc.msg, "stderr keeps the line for the logs")
+		b, err := os.ReadFile(tlog)
+		require.NoError(t, err)
+		assert.Equal(t, tc.msg, string(b), tc.step)
+	}
+
+	code, _, _ := exec(t, p, []string{"task", "-step", "nope"})
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	b, _ := os.ReadFile(tlog)
+	assert.Contains(t, string(b), `no Go task step "nope"`, "a wrong invocation says why too")
+
+	missing := filepath.Join(dir, "no-such-log")
+	t.Setenv(backends.TerminationLogEnv, missing)
+	code, _, _ = exec(t, p, []string{"task", "-step", "boom", "-output-file", out})
+	assert.Equal(t, pipeline.ExitFailed, code)
+	assert.NoFileExists(t, missing, "the kubelet creates the file; the program never does")
+}
+
+// A task stopped from outside (the process got SIGTERM or SIGINT, which
+// cancel Exec's context) exits 143, an infrastructure failure; a task
+// that finishes anyway keeps its result, and one that ignores its
+// context is given up on after the grace period.
+func TestExecTaskStoppedBySignal(t *testing.T) {
+	dir := t.TempDir()
+	tlog := filepath.Join(dir, "termination-log")
+	require.NoError(t, os.WriteFile(tlog, nil, 0o666))
+	t.Setenv(backends.TerminationLogEnv, tlog)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	p := pipeline.New("s", nil)
+	pipeline.Add(p, task.New("honours", func(ctx context.Context, _ struct{}) (struct{}, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return struct{}{}, fmt.Errorf("training interrupted: %w", ctx.Err())
+	}), struct{}{})
+	pipeline.Add(p, task.New("finishes", func(ctx context.Context, _ struct{}) (int, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return 7, nil // checkpointed and done
+	}), struct{}{})
+	pipeline.Add(p, task.New("ignores", func(ctx context.Context, _ struct{}) (struct{}, error) {
+		started <- struct{}{}
+		<-release
+		return struct{}{}, nil
+	}), struct{}{})
+	out := filepath.Join(dir, "out.json")
+	run := func(step string) (int, string) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		go func() {
+			<-started
+			cancel(errors.New("terminated signal received"))
+		}()
+		var errb bytes.Buffer
+		code := pipeline.Exec(ctx, p, []string{"task", "-step", step, "-output-file", out}, io.Discard, &errb)
+		return code, errb.String()
+	}
+
+	code, errs := run("honours")
+	assert.Equal(t, backends.ExitTerminated, code, errs)
+	b, _ := os.ReadFile(tlog)
+	assert.Equal(t, "stopped (terminated signal received): training interrupted: context canceled", string(b))
+
+	code, errs = run("finishes")
+	assert.Equal(t, pipeline.ExitOK, code, errs)
+	b, _ = os.ReadFile(out)
+	assert.JSONEq(t, "7", string(b))
+
+	t.Cleanup(pipeline.SetStopGrace(time.Millisecond))
+	code, errs = run("ignores")
+	assert.Equal(t, backends.ExitTerminated, code, errs)
+	b, _ = os.ReadFile(tlog)
+	assert.Contains(t, string(b), "stopped (terminated signal received): the task did not return within 1ms of being stopped")
 }
