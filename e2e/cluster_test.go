@@ -89,7 +89,7 @@ func TestPlacement(t *testing.T) {
 				require.Greater(t, len(ps), i, "pods of %s: %v", step, pods)
 				return cl.PoolOf(ps[i].Spec.NodeName)
 			}
-			assert.Contains(t, []string{testcluster.PoolCPU, testcluster.PoolCPUOnDemand}, pool("plain", 0), "no profile: an untainted CPU node")
+			assert.Contains(t, []string{testcluster.PoolCPU, testcluster.PoolCPUOnDemand, testcluster.PoolScarce}, pool("plain", 0), "no profile: an untainted CPU node, never a GPU or spot one")
 			assert.Equal(t, testcluster.PoolCPU, pool("cpu", 0))
 			assert.Equal(t, testcluster.PoolCPUSpot, pool("spot", 0))
 			assert.Equal(t, testcluster.PoolGPUOnDemand, pool("mig", 0), "a MIG step that is not preemptible")

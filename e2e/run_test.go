@@ -205,6 +205,16 @@ var divergences = []divergence{
 		},
 	},
 	{
+		backend: "argo", why: "run-semantics issue: Argo says why a condition skipped a step in its own words",
+		apply: func(w *observed) {
+			for i := range w.Steps {
+				if s := &w.Steps[i]; s.Phase == backends.PhaseSkipped && strings.HasPrefix(s.Message, "condition ") {
+					s.Message = "when 'false' evaluated false"
+				}
+			}
+		},
+	},
+	{
 		backend: "argo", pipeline: "Retries",
 		why: "go doc ./backends/argo, # Retries: Argo keeps one retry count per step, so with App 1 and Infra 2 an application failure after a preemption finds its budget used up",
 		apply: func(w *observed) {
