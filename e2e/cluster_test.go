@@ -15,12 +15,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/backendtest"
@@ -296,4 +300,66 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 		w.t.Log(w.prefix + string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 	}
+}
+
+// kubeconfigAs writes a kubeconfig for ServiceAccount sa of namespace ns,
+// with a token from the TokenRequest API, and returns its path.
+func kubeconfigAs(t *testing.T, ctx context.Context, ns, sa string) string {
+	t.Helper()
+	_, err := cl.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
+	tr, err := cl.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: cl.Config.Host, CertificateAuthorityData: cl.Config.CAData}
+	cfg.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: sa, Namespace: ns}
+	cfg.CurrentContext = "e2e"
+	path := filepath.Join(t.TempDir(), sa+".kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	return path
+}
+
+// TestLeastPrivilege runs the quickstart's kubejob orchestrator as a
+// ServiceAccount on an API server that enforces RBAC: without a Role it
+// stops at its first call and names the Role it needs; with the
+// ServiceAccount, Role and RoleBinding that compile prints, it runs the
+// whole pipeline within them.
+func TestLeastPrivilege(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	ns, admin := namespace(t, true)
+
+	nobody := kubeconfigAs(t, ctx, ns, "nobody")
+	r := runProg(t, ctx, "quickstart", nobody, "run", "-backend", "kubejob", "-p", quickstartRows)
+	require.NotEqual(t, 0, r.code, "a run without any permission must fail:\n%s", r.stdout)
+	assert.Contains(t, r.stderr, "forbidden")
+	assert.Contains(t, r.stderr, "quickstart-orchestrator", "the error names the Role compile prints")
+
+	compiled := runProg(t, ctx, "quickstart", admin, "compile", "-backend", "kubejob")
+	require.Equal(t, 0, compiled.code, compiled.stderr)
+	docs, err := decodeObjects([]byte(compiled.stdout))
+	require.NoError(t, err)
+	applied := 0
+	for _, obj := range docs {
+		switch obj.GetKind() {
+		case "ServiceAccount", "Role", "RoleBinding":
+			obj.SetNamespace(ns)
+			m, err := cl.RESTMapper().RESTMapping(obj.GroupVersionKind().GroupKind(), obj.GroupVersionKind().Version)
+			require.NoError(t, err)
+			_, err = cl.Dynamic().Resource(m.Resource).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+			require.NoError(t, err, "%s %s", obj.GetKind(), obj.GetName())
+			applied++
+		}
+	}
+	require.Equal(t, 3, applied, "compile prints a ServiceAccount, a Role and a RoleBinding")
+
+	orch := kubeconfigAs(t, ctx, ns, "quickstart-orchestrator")
+	r = runProg(t, ctx, "quickstart", orch, "run", "-backend", "kubejob", "-p", quickstartRows)
+	require.Equal(t, 0, r.code, "the run as the compiled Role:\n%s\n%s", r.stdout, r.stderr)
 }

@@ -18,11 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // goldenManifests are the compiled outputs of the golden tests of the
@@ -71,9 +68,7 @@ func TestGoldenManifestsAccepted(t *testing.T) {
 	cfg.WarningHandler = w
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	require.NoError(t, err)
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	mapper := cl.RESTMapper()
 
 	var files []string
 	for _, g := range goldenManifests {
@@ -137,6 +132,11 @@ func readObjects(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeObjects(b)
+}
+
+// decodeObjects decodes every YAML document of b.
+func decodeObjects(b []byte) ([]*unstructured.Unstructured, error) {
 	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
 	var out []*unstructured.Unstructured
 	for {

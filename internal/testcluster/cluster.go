@@ -13,10 +13,15 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -286,6 +291,18 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Dynamic returns a dynamic client for the admin.
+func (c *Cluster) Dynamic() dynamic.Interface {
+	return dynamic.NewForConfigOrDie(c.Config)
+}
+
+// RESTMapper maps kinds to resources by asking the API server (the CRDs
+// included).
+func (c *Cluster) RESTMapper() meta.RESTMapper {
+	dc := discovery.NewDiscoveryClientForConfigOrDie(c.Config)
+	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 }
 
 // Log returns the tail (up to n bytes) of process name's log, for a
