@@ -151,7 +151,7 @@ func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBin
 				APIGroups: []string{""},
 				Resources: []string{"pods"},
 				Verbs: []string{
-					"get",   // read one pod's termination message (the output)
+					"get",   // is the pod a failed Job names gone, or not in the informer yet?
 					"list",  // informer: the run's pods, by label
 					"watch", // informer: see disruptions (DisruptionTarget) as they happen
 				},
@@ -228,12 +228,15 @@ func appBudget(s *backends.Step) int {
 }
 
 // podFailurePolicy: a disruption (preemption, eviction, node drain or
-// loss) fails the Job at once, and so does a Go task's exit status 3 (the
-// task reported an infrastructure failure) and 2 (a wrong invocation).
-// The orchestrator tells them apart from the failed pod and, for the
-// first two, creates the step's next Job while the Infra budget lasts.
-// Every other failure counts against backoffLimit, the App budget, and
-// the Job controller retries it.
+// loss) fails the Job at once, and so do a Go task's exit status 3 (the
+// task reported an infrastructure failure) and 2 (a wrong invocation) and
+// any task's exit status 143 (stopped by SIGTERM: a pod deleted, or out
+// of time). Each has its own rule, so the rule index in the Job's Failed
+// condition ("… matching FailJob rule at index N") says which it was even
+// when the pod is gone (see failJobRule). The orchestrator then decides
+// on the retry: the next Job while the Infra budget lasts, or, for a
+// timeout, while the App budget does. Every other failure counts against
+// backoffLimit, the App budget, and the Job controller retries it.
 //
 // Ignore would have the Job controller replace a disrupted pod itself,
 // but then the replacement starts before the orchestrator has counted
@@ -246,13 +249,17 @@ func (c *compiler) podFailurePolicy(s *backends.Step) *batchv1.PodFailurePolicy 
 			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 		}},
 	}}}
+	codes := []int32{backends.ExitTerminated}
 	if !isContainer(s) {
+		codes = []int32{backends.ExitInfrastructure, exitInvalid, backends.ExitTerminated}
+	}
+	for _, code := range codes {
 		p.Rules = append(p.Rules, batchv1.PodFailurePolicyRule{
 			Action: batchv1.PodFailurePolicyActionFailJob,
 			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 				ContainerName: ptr.To(ContainerName),
 				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-				Values:        []int32{exitInvalid, backends.ExitInfrastructure},
+				Values:        []int32{code},
 			},
 		})
 	}
@@ -363,8 +370,9 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		Resources:              corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
 		SecurityContext:        kube.SecurityContext(c.b.opts.SecurityContext),
 		TerminationMessagePath: backends.TerminationLog,
-		// A task that fails leaves its error on stderr, and so in the
-		// termination message: the attempt's message in the run status.
+		// A Go task that fails writes its error to the termination
+		// message; any other container's failure leaves the tail of its
+		// log there: the attempt's message in the run status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	if isContainer(s) {
@@ -395,6 +403,9 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		}
 		ctr.Command = slices.Clone(o.Command)
 		ctr.Args = backends.InvokeArgs(s.Name, in, backends.TerminationLog)
+		// The task mode writes a failed task's error there too, for the
+		// attempt's message.
+		ctr.Env = []corev1.EnvVar{{Name: backends.TerminationLogEnv, Value: backends.TerminationLog}}
 	}
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy

@@ -166,9 +166,20 @@ func TestRetries(t *testing.T) {
 		require.NotNil(t, j.Spec.PodFailurePolicy, step)
 		rules := j.Spec.PodFailurePolicy.Rules
 		assert.Equal(t, failOnDisruption, rules[0], "%s: disruptions first", step)
-		require.Len(t, rules, 2)
-		assert.Equal(t, batchv1.PodFailurePolicyActionFailJob, rules[1].Action)
-		assert.Equal(t, []int32{2, 3}, rules[1].OnExitCodes.Values, "a wrong invocation and a task's infrastructure failure end the Job")
+		// One rule per exit status, so the rule index in the Job's Failed
+		// condition says which it was when the pod is gone.
+		require.Len(t, rules, 4)
+		for i, code := range []int32{backends.ExitInfrastructure, 2, backends.ExitTerminated} {
+			r := rules[i+1]
+			assert.Equal(t, batchv1.PodFailurePolicyActionFailJob, r.Action)
+			assert.Equal(t, kubejob.ContainerName, *r.OnExitCodes.ContainerName)
+			assert.Equal(t, batchv1.PodFailurePolicyOnExitCodesOpIn, r.OnExitCodes.Operator)
+			assert.Equal(t, []int32{code}, r.OnExitCodes.Values, "rule %d", i+1)
+		}
+		ctr := j.Spec.Template.Spec.Containers[0]
+		assert.Equal(t, backends.TerminationLog, ctr.TerminationMessagePath)
+		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: backends.TerminationLogEnv, Value: backends.TerminationLog},
+			"the task mode writes a failed task's error where the kubelet reads the termination message")
 		assert.Equal(t, corev1.RestartPolicyNever, j.Spec.Template.Spec.RestartPolicy)
 		assert.Equal(t, batchv1.Failed, *j.Spec.PodReplacementPolicy)
 	}
@@ -258,7 +269,9 @@ func TestContainerTask(t *testing.T) {
 	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "{{.Data}}"}}, ctr.Env)
 	assert.JSONEq(t, `{"LR":0.1,"Data":"s3://b/d"}`, j.Annotations[kubejob.AnnotationInput])
 	assert.JSONEq(t, `[{"field":"Loss","path":"/tmp/out/loss"}]`, j.Annotations[kubejob.AnnotationOutputs])
-	assert.Len(t, j.Spec.PodFailurePolicy.Rules, 1)
+	// A container's exit statuses are its own, but for 143, SIGTERM's.
+	require.Len(t, j.Spec.PodFailurePolicy.Rules, 2)
+	assert.Equal(t, []int32{backends.ExitTerminated}, j.Spec.PodFailurePolicy.Rules[1].OnExitCodes.Values)
 }
 
 // As and BeforeEmit reach the native objects; changes show in Documents.

@@ -83,16 +83,17 @@
 // "<pipeline>-run". A step's Job is "<run>-<step>". A dynamic fan-out
 // step's Job is the template of its instances, which the orchestrator
 // creates as "<run>-<step>-<i>" (i from 0, in element order); the
-// template itself is never created. The k-th infrastructure retry of a
-// step is the Job "<run>-<step>-r<k>" ("<run>-<step>-<i>-r<k>" for an
-// instance). The in-cluster orchestrator's Job is "sluice-run-<run>", the
+// template itself is never created. The k-th retry that needs a Job of
+// its own (an infrastructure failure, or a timeout; see Retries) is the
+// Job "<run>-<step>-r<k>" ("<run>-<step>-<i>-r<k>" for an instance). The in-cluster orchestrator's Job is "sluice-run-<run>", the
 // name of the run's record. A name longer
 // than 63 characters (a Job's name is also its pods' job-name label) keeps
 // a prefix and ends with a 5-character hash of the whole name, so names
 // stay unique and deterministic. A step whose Job name could be taken for
 // one of those another step's orchestration creates (a step "train-0"
 // next to a fan-out "train", "train-r1" next to a step "train" with an
-// Infra budget) is an error wrapping errors.ErrUnsupported,
+// Infra budget, or an App budget and a timeout) is an error wrapping
+// errors.ErrUnsupported,
 // since Job names are what make creation idempotent when resuming.
 //
 // The orchestrator's ServiceAccount, Role and RoleBinding are all named
@@ -128,25 +129,42 @@
 // # Retries
 //
 // A Job's backoffLimit is the step's App budget: the Job controller
-// retries application failures itself (a task's error, a non-zero exit, a
-// timeout). Its podFailurePolicy has the rules, first match wins:
+// retries application failures itself (a task's error, a non-zero exit).
+// Its podFailurePolicy has the rules, first match wins, one rule each so
+// that the rule alone says what happened:
 //
-//   - FailJob for a pod with the DisruptionTarget condition (preemption,
+//  0. FailJob for a pod with the DisruptionTarget condition (preemption,
 //     eviction, node drain or loss);
-//   - FailJob when a Go task's container exits 3 (the task returned an
+//  1. FailJob when a Go task's container exits 3 (the task returned an
 //     error wrapping task.ErrInfrastructure, see
-//     [backends.ExitInfrastructure]) or 2 (a wrong invocation, never
-//     retried, see [backends.InvokeCommand]);
-//   - any other failure counts against backoffLimit.
+//     [backends.ExitInfrastructure]);
+//  2. FailJob when a Go task's container exits 2 (a wrong invocation,
+//     never retried, see [backends.InvokeCommand]);
+//  3. FailJob when the container exits 143 (stopped by SIGTERM, see
+//     [backends.ExitTerminated]: a pod deleted, or out of time); for a
+//     container task this is rule 1, and its other exit statuses are its
+//     own;
+//  4. any other failure counts against backoffLimit.
 //
-// An infrastructure failure so ends the Job, and the orchestrator decides
-// on the retry: while the Infra budget lasts it creates the step's next
-// Job, "<run>-<step>-r<k>", after the step's Retry.Backoff (timed from
-// when it saw the failure), with the App budget that is left as its
-// backoffLimit. With OnDemandFallback on a preemptible step, the last of
-// those Jobs gets the on-demand placement ([resources.Resolved].OnDemand,
-// also recorded in the annotation sluice.dev/on-demand-placement) and
-// the label sluice.dev/on-demand, and its attempts are marked OnDemand.
+// A FailJob rule so ends the Job, and the orchestrator decides on the
+// retry from the Job's Failed condition (reason PodFailurePolicy, "…
+// matching FailJob rule at index N"), which names the rule and the pod:
+// the decision does not need the pod, which an eviction or a deletion
+// removes as soon as the Job controller has counted it. When the pod is
+// still there (or a read finds it), it gives the attempt's message and
+// times, and it tells a timeout from a stop: a pod past its
+// activeDeadlineSeconds is stopped by SIGTERM too, but its reason is
+// DeadlineExceeded, an application failure. An infrastructure failure
+// (a disruption, exit status 3, or 143 without the deadline) is retried
+// while the Infra budget lasts, a timeout while the App budget does: the
+// orchestrator creates the step's next Job, "<run>-<step>-r<k>", after
+// the step's Retry.Backoff (timed from when it saw the failure), with the
+// App budget that is left as its backoffLimit. With OnDemandFallback on
+// a preemptible step, the Jobs created after the Infra-th
+// infrastructure failure get the on-demand placement
+// ([resources.Resolved].OnDemand, also recorded in the annotation
+// sluice.dev/on-demand-placement) and the label sluice.dev/on-demand,
+// and their attempts are marked OnDemand.
 //
 // With Retry.PendingTimeout, a pod that the scheduler cannot place
 // (PodScheduled=False, reason Unschedulable) for that long, timed from
@@ -170,13 +188,19 @@
 // the failed one has terminated, and restartPolicy is Never, as
 // podFailurePolicy requires. Within a Job the controller spaces
 // application retries with its own exponential backoff (10s doubling,
-// capped at 6 minutes), not the step's Retry.Backoff.
+// capped at 6 minutes), not the step's Retry.Backoff; a timeout's retry,
+// a Job of its own, waits the step's Retry.Backoff.
 //
-// A run's attempts are the pods of a step's Jobs, oldest first: Reason
-// infra for a disrupted pod or exit status 3, app for any other failure,
-// with the termination message (a failed task's stderr, by
-// terminationMessagePolicy FallbackToLogsOnError) as the message and
-// "timed out after D" for a pod past its deadline.
+// A run's attempts are the pods of a step's Jobs, oldest first (a pod
+// that is gone, from its Job's Failed condition): Reason infra for a
+// disrupted pod, a Go task's exit status 3 or any task's 143, app for
+// any other failure and for a pod past its deadline. The message is the
+// termination message: for a Go task the task's error as the task mode
+// writes it ([backends.TerminationLogEnv]), the message the local backend
+// reports; for a container task what it wrote there, else the tail of
+// its log (terminationMessagePolicy FallbackToLogsOnError). A disrupted
+// pod's message is the condition's ("disrupted (EvictionByEvictionAPI):
+// …"), a timed-out one's "timed out after D".
 //
 // # Caching
 //

@@ -11,8 +11,8 @@ import (
 	"github.com/sluice-ml/sluice/internal/naming"
 )
 
-// retryPrefix starts the last part of the name of the Job of an
-// infrastructure retry: "<run>-<step>-r1" is the step's first.
+// retryPrefix starts the last part of the name of a retry's Job:
+// "<run>-<step>-r1" is the step's first.
 const retryPrefix = "r"
 
 // runID returns the run id: the given one, which must be a DNS-1123 label,
@@ -43,17 +43,17 @@ func orchestratorName(pipeline, given string) string {
 //
 //	jobName(run, step)             the step's Job
 //	jobName(run, step, "3")        instance 3 of a dynamic fan-out
-//	jobName(run, step, "r1")       the step's first infrastructure retry
+//	jobName(run, step, "r1")       the Job of the step's first retry
 //	jobName(run, step, "3", "r1")  the same for instance 3
 func jobName(run string, parts ...string) string {
 	return naming.Fit(run+"-"+strings.Join(parts, "-"), naming.MaxLabel)
 }
 
 // jobNames returns the Job name of every step and checks that no step's
-// Job can be confused with the instance or fall-back Jobs the
-// orchestrator creates for another step ("train-0" next to a fan-out
-// "train", "train-r1" next to a step "train" that may be retried), which
-// would break resuming from cluster state.
+// Job can be confused with the instance or retry Jobs the orchestrator
+// creates for another step ("train-0" next to a fan-out "train",
+// "train-r1" next to a step "train" whose retries may need Jobs of their
+// own, see retryJobs), which would break resuming from cluster state.
 func jobNames(run string, steps []*backends.Step) (map[string]string, error) {
 	names := map[string]string{}
 	owner := map[string]string{}
@@ -73,7 +73,7 @@ func jobNames(run string, steps []*backends.Step) (map[string]string, error) {
 		if s.ForEach != nil {
 			pats = append(pats, `[0-9]+`)
 		}
-		if r := s.Task.Retry; r != nil && r.Infra > 0 {
+		if retryJobs(s) > 0 {
 			pats = append(pats, retryPrefix+`[0-9]+`)
 			if s.ForEach != nil {
 				pats = append(pats, `[0-9]+-`+retryPrefix+`[0-9]+`)
@@ -85,7 +85,7 @@ func jobNames(run string, steps []*backends.Step) (map[string]string, error) {
 		re := regexp.MustCompile(`^` + regexp.QuoteMeta(s.Name) + `-(` + strings.Join(pats, "|") + `)$`)
 		for _, o := range steps {
 			if o != s && re.MatchString(o.Name) {
-				return nil, unsupported(o, "its Job name would collide with a Job the orchestrator creates for step %q (instances are <step>-<i>, infrastructure retries <step>-r<k>); rename one of them", s.Name)
+				return nil, unsupported(o, "its Job name would collide with a Job the orchestrator creates for step %q (instances are <step>-<i>, retries that need a Job of their own <step>-r<k>); rename one of them", s.Name)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,7 @@ type orchestrator struct {
 	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
 	pending map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
 	gone    map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
+	vanish  map[string]bool            // pods a Job's Failed condition names that a read found gone
 	timer   clock.Timer                // wakes the worker for a backoff or a pending timeout
 
 	canceling atomic.Bool // Cancel was called in this process
@@ -130,6 +132,7 @@ func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan
 		created: map[string]bool{},
 		pending: map[types.UID]time.Time{},
 		gone:    map[string]*timedOut{},
+		vanish:  map[string]bool{},
 		clock:   clock.RealClock{},
 		changed: make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -450,12 +453,7 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 		p.pods[j] = append(p.pods[j], pod)
 	}
 	for _, list := range p.pods {
-		slices.SortFunc(list, func(a, b *corev1.Pod) int {
-			if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
+		sortPods(list)
 	}
 
 	st := &backends.RunStatus{RunID: o.run, Pipeline: o.plan.Name, Phase: backends.PhaseRunning, Started: o.started}
@@ -773,7 +771,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	if s.Task.Retry != nil {
 		retry = *s.Task.Retry
 	}
-	names := make([]string, retry.Infra+1)
+	names := make([]string, 1+retryJobs(s))
 	var chain []link
 	for k := range names {
 		ps := append([]string{s.Name}, parts...)
@@ -845,11 +843,34 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	latest := chain[len(chain)-1]
 	k := slices.Index(names, latest.name)
 	onDemand := func(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
-	appFailures := 0
+	var end failJob // how the latest Job failed, from its Failed condition
+	if latest.job != nil && terminal(latest.job) == batchv1.JobFailed {
+		end = failJobRule(s, latest.job)
+		if end.pod != "" && podNamed(p.pods[latest.name], end.pod) == nil && !o.vanish[end.pod] {
+			// The pod that failed the Job is not in the lister: gone (a
+			// pod deleted, or evicted, goes once the Job controller has
+			// counted it), or not shown yet. A read tells which.
+			pod, err := o.client.CoreV1().Pods(o.ns).Get(p.ctx, end.pod, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				o.vanish[end.pod] = true
+			case err != nil:
+				p.fail(fmt.Errorf("kubejob: get pod %s: %w", end.pod, err))
+				u.phase = backends.PhaseRunning
+				return u
+			default:
+				p.pods[latest.name] = sortPods(append(p.pods[latest.name], pod))
+			}
+		}
+	}
+	appFailures, infraFailures := 0, 0
 	add := func(a backends.Attempt) {
 		a.Number = len(u.attempts) + 1
-		if a.Reason == backends.ReasonApp {
+		switch a.Reason {
+		case backends.ReasonApp:
 			appFailures++
+		case backends.ReasonInfra:
+			infraFailures++
 		}
 		u.attempts = append(u.attempts, a)
 	}
@@ -860,17 +881,55 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			}
 			continue
 		}
-		for _, pod := range p.pods[l.name] {
+		pods := p.pods[l.name]
+		for _, pod := range pods {
 			add(attemptOf(s, pod, onDemand(l.job)))
+		}
+		if terminal(l.job) != batchv1.JobFailed {
+			continue
+		}
+		// A pod that failed the Job and is gone is still an attempt:
+		// its Job's Failed condition says which rule it matched.
+		if f := failJobRule(s, l.job); f.pod != "" && podNamed(pods, f.pod) == nil && (l != latest || o.vanish[f.pod]) {
+			add(f.attempt(s, l.job, onDemand(l.job)))
 		}
 	}
 	var failed *backends.Attempt // how the latest Job failed
-	retriable := true
+	retriable, early := true, false
+	pods := p.pods[latest.name]
 	switch {
 	case latest.gone != nil:
 		failed = &latest.gone.Attempts[len(latest.gone.Attempts)-1]
+	case terminal(latest.job) == batchv1.JobFailed:
+		// The rule the failed pod matched decides; the pod, when it is
+		// there, gives the message and times, and tells a timeout (also
+		// stopped by SIGTERM) from a stop.
+		var pod *corev1.Pod
+		if end.pod != "" {
+			pod = podNamed(pods, end.pod)
+		} else {
+			pod = lastPod(pods, corev1.PodFailed)
+		}
+		switch {
+		case pod != nil && pod.Status.Phase != corev1.PodFailed:
+			u.phase = backends.PhaseRunning // the pod informer is behind the Job's
+			return u
+		case pod != nil:
+			a := attemptOf(s, pod, onDemand(latest.job))
+			failed = &a
+		case end.pod != "":
+			failed = &u.attempts[len(u.attempts)-1] // added from the condition above
+		default:
+			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest.job, batchv1.JobFailed)
+			return u
+		}
+		retriable = end.kind != failInvalid
+		// An application failure that failed the Job at once (a timeout:
+		// SIGTERM, exit 143) leaves the rest of the App budget to the
+		// next Job; one past backoffLimit has used it up.
+		early = end.pod != "" && failed.Reason == backends.ReasonApp
 	case terminal(latest.job) == batchv1.JobComplete:
-		pod := lastPod(p.pods[latest.name], corev1.PodSucceeded)
+		pod := lastPod(pods, corev1.PodSucceeded)
 		if pod == nil {
 			// The pod informer has not caught up with the Job's.
 			u.phase = backends.PhaseRunning
@@ -888,17 +947,11 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			}
 		}
 		return u
-	case terminal(latest.job) == batchv1.JobFailed:
-		pod := lastPod(p.pods[latest.name], corev1.PodFailed)
-		if pod == nil {
-			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest.job, batchv1.JobFailed)
-			return u
-		}
-		a := attemptOf(s, pod, onDemand(latest.job))
-		failed, retriable = &a, isRetriable(pod)
 	}
 	if failed != nil {
-		if failed.Reason == backends.ReasonInfra && k < retry.Infra && retriable {
+		infraLeft := failed.Reason == backends.ReasonInfra && infraFailures <= retry.Infra
+		appLeft := early && appFailures <= retry.App
+		if retriable && (infraLeft || appLeft) && k+1 < len(names) {
 			next := names[k+1]
 			if stopping {
 				// Waiting out the backoff before the retry, which will
@@ -930,11 +983,13 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 				u.phase = backends.PhaseRunning // created; not in the lister yet
 				return u
 			}
-			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && k+1 == retry.Infra
+			// From the Infra-th infrastructure failure on, retries run on
+			// demand.
+			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && retry.Infra > 0 && infraFailures >= retry.Infra
 			return o.create(p, s, parts, next, input, k+1, appBudgetLeft(retry, &appFailures), od, u)
 		}
 		u.phase, u.message = backends.PhaseFailed, failed.Message
-		if failed.Reason == backends.ReasonInfra && k >= retry.Infra {
+		if failed.Reason == backends.ReasonInfra && infraFailures > retry.Infra {
 			u.message = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", failed.Message, retry.Infra)
 		}
 		return u
@@ -954,7 +1009,6 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	u.phase = backends.PhaseRunning
-	pods := p.pods[latest.name]
 	if len(pods) == 0 || pods[len(pods)-1].Status.Phase != corev1.PodPending {
 		return u
 	}
@@ -1251,14 +1305,157 @@ func disrupted(pod *corev1.Pod) (corev1.PodCondition, bool) {
 	return corev1.PodCondition{}, false
 }
 
-// isRetriable is false for a wrong invocation (exit status 2), which no
-// retry can mend.
-func isRetriable(pod *corev1.Pod) bool {
-	t := mainState(pod)
-	return t == nil || t.ExitCode != exitInvalid
+// sortPods sorts pods oldest first and returns them.
+func sortPods(pods []*corev1.Pod) []*corev1.Pod {
+	slices.SortFunc(pods, func(a, b *corev1.Pod) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return pods
 }
 
-// attemptOf maps a pod of a task's Job to an attempt.
+// podNamed returns the pod called name, or nil.
+func podNamed(pods []*corev1.Pod, name string) *corev1.Pod {
+	for _, pod := range pods {
+		if pod.Name == name {
+			return pod
+		}
+	}
+	return nil
+}
+
+// retryJobs is how many Jobs may follow a task's first: one per
+// infrastructure retry, and, when the task has a timeout, one per
+// application retry (a pod that runs out of time is stopped by SIGTERM,
+// exits 143 and so fails its Job at once; see podFailurePolicy).
+func retryJobs(s *backends.Step) int {
+	r := s.Task.Retry
+	if r == nil {
+		return 0
+	}
+	n := r.Infra
+	if s.Task.Timeout > 0 {
+		n += r.App
+	}
+	return n
+}
+
+// failKind is what a FailJob rule of a step's podFailurePolicy stands for.
+type failKind int
+
+const (
+	failOther     failKind = iota // no FailJob rule matched (backoffLimit…), or one of the user's
+	failDisrupted                 // DisruptionTarget: preemption, eviction, node drain or loss
+	failInfra                     // a Go task's exit status 3
+	failInvalid                   // a Go task's exit status 2: never retried
+	failStopped                   // exit status 143: stopped by SIGTERM (deleted, or out of time)
+)
+
+// failJob is how a Job failed, from its Failed condition alone.
+type failJob struct {
+	kind failKind
+	pod  string // the pod that matched a FailJob rule
+	exit int32  // its exit status, for an exit-code rule
+	cond batchv1.JobCondition
+}
+
+// The messages of a Job's Failed condition, reason PodFailurePolicy, as
+// the Kubernetes 1.35 Job controller writes them
+// (pkg/controller/job/pod_failure_policy.go, matchPodFailurePolicy).
+var (
+	failJobExit = regexp.MustCompile(`^Container (\S+) for pod ([^/\s]+)/(\S+) failed with exit code (-?\d+) matching FailJob rule at index (\d+)$`)
+	failJobCond = regexp.MustCompile(`^Pod ([^/\s]+)/(\S+) has condition (\S+) matching FailJob rule at index (\d+)$`)
+)
+
+// failJobRule reads which rule of its podFailurePolicy failed Job j, and
+// which pod matched it, from the Job's Failed condition, so that the
+// failure is known even when the pod is gone (the kubelet deletes an
+// evicted pod once the Job controller has counted it). Each rule
+// podFailurePolicy writes stands for one kind of failure, so the rule's
+// index is enough; the exit status in the message is used only when the
+// rule is not one of those.
+func failJobRule(s *backends.Step, j *batchv1.Job) failJob {
+	var f failJob
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			f.cond = c
+		}
+	}
+	if f.cond.Reason != batchv1.JobReasonPodFailurePolicy {
+		return f
+	}
+	msg := strings.TrimSpace(f.cond.Message)
+	var index string
+	if m := failJobExit.FindStringSubmatch(msg); m != nil {
+		f.pod, index = m[3], m[5]
+		if n, err := strconv.ParseInt(m[4], 10, 32); err == nil {
+			f.exit = int32(n)
+		}
+	} else if m := failJobCond.FindStringSubmatch(msg); m != nil {
+		f.pod, index = m[2], m[4]
+		if corev1.PodConditionType(m[3]) == corev1.DisruptionTarget {
+			f.kind = failDisrupted
+		}
+	} else {
+		return f
+	}
+	code := f.exit
+	if i, err := strconv.Atoi(index); err == nil && j.Spec.PodFailurePolicy != nil && i < len(j.Spec.PodFailurePolicy.Rules) {
+		switch r := j.Spec.PodFailurePolicy.Rules[i]; {
+		case slices.ContainsFunc(r.OnPodConditions, func(c batchv1.PodFailurePolicyOnPodConditionsPattern) bool {
+			return c.Type == corev1.DisruptionTarget
+		}):
+			f.kind = failDisrupted
+			return f
+		case r.OnExitCodes != nil && r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && len(r.OnExitCodes.Values) == 1:
+			code = r.OnExitCodes.Values[0]
+		}
+	}
+	switch {
+	case f.kind == failDisrupted:
+	case code == backends.ExitTerminated:
+		f.kind = failStopped
+	case code == backends.ExitInfrastructure && !isContainer(s):
+		f.kind = failInfra
+	case code == exitInvalid && !isContainer(s):
+		f.kind = failInvalid
+	}
+	return f
+}
+
+// attempt is the attempt of f's pod, which is gone: what the Job's
+// condition says of it.
+func (f failJob) attempt(s *backends.Step, j *batchv1.Job, onDemand bool) backends.Attempt {
+	a := backends.Attempt{Phase: backends.PhaseFailed, Reason: backends.ReasonApp, OnDemand: onDemand,
+		Started: j.CreationTimestamp.Time, Finished: f.cond.LastTransitionTime.Time}
+	if j.Status.StartTime != nil {
+		a.Started = j.Status.StartTime.Time
+	}
+	switch f.kind {
+	case failDisrupted:
+		a.Reason, a.Message = backends.ReasonInfra, "disrupted: pod "+f.pod+" had the condition DisruptionTarget and is gone"
+	case failInfra:
+		a.Reason, a.Message = backends.ReasonInfra, fmt.Sprintf("infrastructure failure (exit status %d); pod %s is gone", f.exit, f.pod)
+	case failStopped:
+		a.Reason, a.Message = backends.ReasonInfra, fmt.Sprintf("stopped by SIGTERM (exit status %d); pod %s is gone", f.exit, f.pod)
+	case failInvalid:
+		a.Message = fmt.Sprintf("invalid task invocation (not retried): exit status %d; pod %s is gone", f.exit, f.pod)
+	default:
+		a.Message = "the Job failed: " + strings.TrimSpace(f.cond.Reason+": "+f.cond.Message)
+	}
+	if a.Finished.Before(a.Started) {
+		a.Finished = a.Started
+	}
+	return a
+}
+
+// attemptOf maps a pod of a task's Job to an attempt. It classifies a
+// failure as the Job's podFailurePolicy does: infra for a disruption, a Go
+// task's exit status 3 and any task's 143 (stopped by SIGTERM), unless
+// the pod ran out of time (reason DeadlineExceeded, also stopped by
+// SIGTERM), which is the task's; app for every other failure.
 func attemptOf(s *backends.Step, pod *corev1.Pod, onDemand bool) backends.Attempt {
 	a := backends.Attempt{Phase: backends.PhaseRunning, OnDemand: onDemand, Started: pod.CreationTimestamp.Time}
 	if pod.Status.StartTime != nil {
@@ -1281,16 +1478,28 @@ func attemptOf(s *backends.Step, pod *corev1.Pod, onDemand bool) backends.Attemp
 	if t != nil {
 		msg = strings.TrimSpace(t.Message)
 	}
+	exit := func(code int32) bool { return t != nil && t.ExitCode == code }
 	switch c, ok := disrupted(pod); {
 	case ok:
 		a.Reason = backends.ReasonInfra
 		a.Message = strings.TrimSpace("disrupted (" + c.Reason + "): " + c.Message)
 	case pod.Status.Reason == podReasonExpiry:
 		a.Message = "timed out after " + s.Task.Timeout.String()
-	case t != nil && t.ExitCode == backends.ExitInfrastructure:
+	case exit(backends.ExitTerminated):
 		a.Reason = backends.ReasonInfra
-		a.Message = "infrastructure failure: " + msg
-	case t != nil && t.ExitCode == exitInvalid && !isContainer(s):
+		if msg == "" {
+			msg = "stopped by SIGTERM (exit status 143)"
+		}
+		a.Message = msg
+	case exit(backends.ExitInfrastructure) && !isContainer(s):
+		// The task mode wrote the task's error to the termination
+		// message: the message the local backend reports.
+		a.Reason = backends.ReasonInfra
+		if msg == "" {
+			msg = "infrastructure failure (exit status 3)"
+		}
+		a.Message = msg
+	case exit(exitInvalid) && !isContainer(s):
 		a.Message = "invalid task invocation (not retried): " + msg
 	case msg != "":
 		a.Message = msg

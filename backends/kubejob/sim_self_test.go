@@ -236,10 +236,9 @@ func TestSimAppFailureBackoffLimit(t *testing.T) {
 
 	pods := c.podsOf("r1-fail")
 	require.Len(t, pods, 3)
-	want := ""
-	if job.Spec.Template.Spec.Containers[0].TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
-		want = "simfail task fail: boom\n"
-	}
+	// The task mode writes the error to the termination log; without
+	// it, FallbackToLogsOnError would take the stderr line.
+	want := "boom"
 	for i, pod := range pods {
 		require.Equal(t, fmt.Sprintf("r1-fail-%d", i), pod.Name)
 		require.Equal(t, corev1.PodFailed, pod.Status.Phase)
@@ -454,13 +453,16 @@ func TestSimPodDeadline(t *testing.T) {
 	createJob(t, cs, job)
 	typ, reason := waitFinished(t, c, "r1-slow")
 	require.Equal(t, batchv1.JobFailed, typ)
-	require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, reason, "a timeout is an application failure")
+	// Stopped by SIGTERM, the task mode exits 143, which fails the Job
+	// at once: the orchestrator tells the timeout from the pod's reason.
+	require.Equal(t, batchv1.JobReasonPodFailurePolicy, reason)
+	require.Contains(t, c.job("r1-slow").Status.Conditions[1].Message, "failed with exit code 143 matching FailJob rule at index 3")
 	pods := c.podsOf("r1-slow")
 	require.Len(t, pods, 1)
 	require.Equal(t, corev1.PodFailed, pods[0].Status.Phase)
 	require.Equal(t, "DeadlineExceeded", pods[0].Status.Reason)
 	require.Equal(t, "Pod was active on the node longer than the specified deadline", pods[0].Status.Message)
-	require.EqualValues(t, 137, terminated(t, pods[0]).ExitCode)
+	require.EqualValues(t, 143, terminated(t, pods[0]).ExitCode)
 	mu.Lock()
 	defer mu.Unlock()
 	require.WithinRange(t, deadline, before.Add(time.Second), time.Now())

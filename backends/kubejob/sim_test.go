@@ -129,20 +129,28 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 //   - an error wrapping errExit3 (or any exitStatus): that exit status;
 //   - any other error: exit 1;
 //   - still running when the pod's activeDeadlineSeconds passes: Failed with
-//     reason DeadlineExceeded, exit 137, whatever the task returns later.
+//     reason DeadlineExceeded, exit 143, whatever the task returns later
+//     (the kubelet stops the pod with SIGTERM, on which the real
+//     task-invocation mode exits 143).
 //
 // A failed container's termination message follows its
-// terminationMessagePolicy: the output file's content for File (empty on
-// failure), and with FallbackToLogsOnError the tail (2048 bytes) of its
+// terminationMessagePolicy: the output file's content for File, and with
+// FallbackToLogsOnError, when that is empty, the tail (2048 bytes) of its
 // stderr, "<pipeline> task <step>: <error>", as the task-invocation mode
-// prints it. A wrong invocation (no such step, input that is not JSON,
+// prints it. A failed Go task's error text is the file's content when
+// $SLUICE_TERMINATION_LOG (else /dev/termination-log) is the container's
+// terminationMessagePath, as the task-invocation mode writes it there. A wrong invocation (no such step, input that is not JSON,
 // unknown flag) exits 2 without calling any task. A container task (no
 // "task" subcommand in its arguments) runs the function given to
 // runContainers, or else succeeds at once with an empty message.
 //
 // Deleting a Job deletes its pods and cancels their tasks' contexts; so
-// does suspending it (those pods are not counted as failed). Pods are
-// never deleted otherwise. A task that ignores its context keeps its
+// does suspending it (those pods are not counted as failed). killPod
+// deletes one running pod as "kubectl delete pod" does: its task is
+// stopped (exit 143, no DisruptionTarget), the pod fails and is gone
+// before the Job controller marks the Job; setDeleteDisrupted makes
+// preempted pods go the same way, as evicted and preempted pods do. Pods
+// are never deleted otherwise. A task that ignores its context keeps its
 // goroutine until it returns, but its result is discarded.
 //
 // The simulator reads, writes and watches only through cs.Tracker(), so
@@ -156,7 +164,9 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 // (the Job controller waits 10s, 20s, …); no graceful termination (deleted
 // pods vanish at once, with no Terminating phase, no finalizers such as
 // batch.kubernetes.io/job-tracking, no deletionTimestamp), preempted pods
-// stay (Failed) rather than being deleted; no resourceVersion or
+// stay (Failed) rather than being deleted unless setDeleteDisrupted was
+// called; the Job controller marks a Job Complete in the same step as its
+// pod Succeeded, not a batch period (1s) later; no resourceVersion or
 // optimistic concurrency (the fake tracker has none: use injectFaults for
 // 409 Conflicts); only completions = parallelism = 1 and NonIndexed Jobs;
 // pod names are "<job>-<n>", not "<job>-<random>"; creation timestamps run
@@ -188,6 +198,7 @@ type cluster struct {
 
 	mu         sync.Mutex // guards what follows; held by the controller while it handles an event
 	startDelay time.Duration
+	delDisrupt bool // delete preempted pods once failed
 	schedule   func(pod *corev1.Pod) (unschedulable string)
 	plans      map[string]*backends.Plan
 	jobs       map[string]*simJob
@@ -214,6 +225,7 @@ type simPod struct {
 	index     int // 0 for the Job's first pod
 	running   bool
 	waiting   bool               // not placed: unschedulable
+	deleted   bool               // killPod: gone once it has failed
 	stop      context.CancelFunc // cancels the task
 	deadline  time.Time          // zero without activeDeadlineSeconds
 }
@@ -310,6 +322,42 @@ func (c *cluster) preempt(name string) bool {
 			if p := sj.active; p != nil && p.name == name && p.running {
 				p.stop()
 				c.podExited(sj, p, result{exit: exitSIGTERM, preempted: true})
+				done <- true
+				return
+			}
+		}
+		done <- false
+	})
+	select {
+	case ok := <-done:
+		return ok
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// setDeleteDisrupted makes pods that fail with DisruptionTarget (see
+// preempt) disappear once they have failed, before the Job controller
+// marks their Job Failed, as the kubelet deletes an evicted or preempted
+// pod once the Job controller has counted it.
+func (c *cluster) setDeleteDisrupted(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.delDisrupt = on
+}
+
+// killPod deletes running pod name as "kubectl delete pod" does: its task
+// is stopped, the container exits 143 (the task mode's status for
+// SIGTERM), the pod fails without DisruptionTarget and is gone before the
+// Job controller reacts. It reports whether the pod was running.
+func (c *cluster) killPod(name string) bool {
+	done := make(chan bool, 1)
+	c.post(func() {
+		for _, sj := range c.jobs {
+			if p := sj.active; p != nil && p.name == name && p.running {
+				p.stop()
+				p.deleted = true
+				c.podExited(sj, p, result{exit: exitSIGTERM, output: "stopped (terminated signal received): context canceled"})
 				done <- true
 				return
 			}
@@ -780,6 +828,15 @@ func (c *cluster) deletePod(sj *simJob, p *simPod) {
 	}
 }
 
+func podCondition(pod *corev1.Pod, typ corev1.PodConditionType) (corev1.PodCondition, bool) {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == typ && c.Status == corev1.ConditionTrue {
+			return c, true
+		}
+	}
+	return corev1.PodCondition{}, false
+}
+
 func isFinished(j *batchv1.Job) bool {
 	for _, cond := range j.Status.Conditions {
 		if (cond.Type == batchv1.JobComplete || cond.Type == batchv1.JobFailed) && cond.Status == corev1.ConditionTrue {
@@ -1020,6 +1077,16 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 		tmPath = corev1.TerminationMessagePathDefault
 	}
 	toLog := *outputFile == tmPath
+	// The task mode writes a failed task's error to the file
+	// $SLUICE_TERMINATION_LOG (else /dev/termination-log) names, when it
+	// exists: the kubelet makes only the terminationMessagePath.
+	errLog := backends.TerminationLog
+	for _, e := range ctr.Env {
+		if e.Name == backends.TerminationLogEnv && e.Value != "" {
+			errLog = e.Value
+		}
+	}
+	errToLog := errLog == tmPath
 	attempt := task.Attempt{Step: s.Name, Instance: instanceOf(sj.name, pod.Labels, s.Name),
 		OnDemand: pod.Labels[labelOnDemand] == "true" || strings.HasSuffix(sj.name, "-od")}
 	unit := fmt.Sprintf("%s/%s/%d", pod.Labels[kubejob.LabelRun], s.Name, attempt.Instance)
@@ -1035,7 +1102,11 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 	return func(ctx context.Context) result {
 		ctx = backends.ContextWithTraceParent(task.WithAttempt(ctx, attempt), traceparent)
 		out, err := inv.Invoke(ctx, in)
-		return outcome(out, err, toLog, func() string { return fmt.Sprintf("%s task %s: %v\n", prog, s.Name, err) })
+		r := outcome(out, err, toLog, func() string { return fmt.Sprintf("%s task %s: %v\n", prog, s.Name, err) })
+		if err != nil && !r.preempted && errToLog {
+			r.output = err.Error()
+		}
+		return r
 	}
 }
 
@@ -1084,7 +1155,7 @@ func (c *cluster) podDeadline(sj *simJob, p *simPod) {
 		return
 	}
 	p.stop()
-	c.podFailed(sj, p, result{exit: exitSIGKILL}, reasonPodDeadline, msgPodDeadline)
+	c.podFailed(sj, p, result{exit: exitSIGTERM}, reasonPodDeadline, msgPodDeadline)
 }
 
 // podExited records how p's container ended.
@@ -1198,6 +1269,13 @@ func (c *cluster) podFailed(sj *simJob, p *simPod, r result, reason, msg string)
 	if pfp := job.Spec.PodFailurePolicy; pfp != nil {
 		if a, m, ok := matchPodFailurePolicy(pfp, pod); ok {
 			action, why = a, m
+		}
+	}
+	if _, disrupted := podCondition(pod, corev1.DisruptionTarget); p.deleted || (disrupted && c.delDisrupt) {
+		// Counted, its tracking finalizer removed: the kubelet's final
+		// delete removes it before the Job's status says anything.
+		if err := c.tr.Delete(podsGVR, c.ns, p.name); err != nil && !apierrors.IsNotFound(err) {
+			c.t.Errorf("sim: delete pod %s: %v", p.name, err)
 		}
 	}
 	switch action {
