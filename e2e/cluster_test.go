@@ -138,6 +138,8 @@ func TestPreemption(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
 			ns, _ := namespace(t, true)
+			image := imageFor(t, backend, pipelines.Preempt)
+			state := stateDir(image)
 			var once sync.Once
 			evicted := make(chan error, 1)
 			cl.Kubelet.OnRunning(ns, func(p *corev1.Pod) {
@@ -145,13 +147,21 @@ func TestPreemption(t *testing.T) {
 					return
 				}
 				once.Do(func() {
-					evicted <- cl.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
-						ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+					// Evict once the task runs (it has counted its call):
+					// a process stopped before that never started the task.
+					err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+						return calls(t, state, "work") > 0, nil
 					})
+					if err == nil {
+						err = cl.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
+							ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns},
+						})
+					}
+					evicted <- err
 				})
 			})
 			t.Cleanup(func() { cl.Kubelet.OnRunning(ns, nil) })
-			b := clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.Preempt))
+			b := clusterBackend(t, backend, ns, image)
 			st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Preempt), b, nil)
 			select {
 			case eerr := <-evicted:

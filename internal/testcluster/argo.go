@@ -61,6 +61,11 @@ func (c *Cluster) startArgo(ctx, pctx context.Context) error {
 	}
 	env := []string{
 		"LEADER_ELECTION_DISABLE=true",
+		// Pods keep a finalizer until the controller has read their final
+		// status: without it, a pod that is evicted and removed at once
+		// (as the kubelet does) can vanish before the controller saw it
+		// fail, and the node is resubmitted or marked "pod deleted".
+		"ARGO_POD_STATUS_CAPTURE_FINALIZER=true",
 		// Argo's own e2e tests requeue at 1s; the default 10s makes every
 		// step of a DAG wait that long for the next look.
 		"DEFAULT_REQUEUE_TIME=200ms",
