@@ -10,34 +10,25 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/sluice-ml/sluice/backends/argo"
 )
 
 // Where Argo's controller runs and what it reads.
 const (
-	ArgoNamespace    = "argo"
-	ArgoConfigMap    = "workflow-controller-configmap"
-	ArgoExecutorUser = 8737
+	ArgoNamespace = argo.DefaultControllerNamespace
+	ArgoConfigMap = argo.ControllerConfigMap
 )
 
 // ArgoControllerConfig returns the data of the workflow-controller
-// ConfigMap the harness runs Argo with. Its executor entry is what the
-// README tells users to set so that Argo's own init and wait containers
-// pass Pod Security "restricted"; the rest turns off the controller's
-// metrics and telemetry listeners, which the harness does not need.
+// ConfigMap the harness runs Argo with: the executor entry the README tells
+// users to set so that Argo's own init and wait containers pass Pod
+// Security "restricted" (argo.RestrictedExecutorConfig, the same text),
+// and the controller's metrics and telemetry listeners turned off, which
+// the harness does not need.
 func ArgoControllerConfig() map[string]string {
 	return map[string]string{
-		"executor": strings.TrimSpace(fmt.Sprintf(`
-securityContext:
-  runAsNonRoot: true
-  runAsUser: %d
-  allowPrivilegeEscalation: false
-  capabilities:
-    drop: [ALL]
-  seccompProfile:
-    type: RuntimeDefault
-`, ArgoExecutorUser)),
-		"metricsConfig":   "{enabled: false}",
-		"telemetryConfig": "{enabled: false}",
+		"config": argo.RestrictedExecutorConfig + "\nmetricsConfig: {enabled: false}\ntelemetryConfig: {enabled: false}\n",
 	}
 }
 
