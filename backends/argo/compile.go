@@ -582,6 +582,10 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		// and a renamed step pass their name.
 		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam}}
 		ctr.Args = backends.InvokeArgs("{{inputs.parameters."+stepParam+"}}", "{{inputs.parameters."+inputParam+"}}", backends.DefaultOutputFile)
+		// A failed task's error goes to the termination message, which
+		// Argo appends to the node's message (see Watch).
+		ctr.TerminationMessagePath = backends.TerminationLog
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.TerminationLogEnv, Value: backends.TerminationLog})
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)
@@ -652,9 +656,28 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 // infrastructure reason: Argo marks a pod that was deleted, lost with its
 // node or failed before its main container ran as Error; an evicted pod
 // fails with a message naming the eviction; a task that returned an error
-// wrapping task.ErrInfrastructure exits with backends.ExitInfrastructure.
+// wrapping task.ErrInfrastructure exits with backends.ExitInfrastructure;
+// a task stopped by SIGTERM (a pod deleted or evicted, a node drained or
+// preempted) exits with backends.ExitTerminated, unless the pod ran out
+// of time, which the kubelet also ends with SIGTERM, and which Argo
+// reports with the pod's message (deadlineMessage): that is the task's
+// failure. infraFailure is the same rule in Go, for Watch.
 var infraExpression = "lastRetry.status == 'Error' || lastRetry.message contains 'Evicted' || lastRetry.exitCode == '" +
-	itoa(backends.ExitInfrastructure) + "'"
+	itoa(backends.ExitInfrastructure) + "' || (lastRetry.exitCode == '" + itoa(backends.ExitTerminated) +
+	"' && !(lastRetry.message contains " + exprString(deadlineMessage) + "))"
+
+// deadlineMessage is in the message of a pod the kubelet stopped because
+// it ran past its activeDeadlineSeconds ("Pod was active on the node
+// longer than the specified deadline"), which Argo makes the node's.
+const deadlineMessage = "longer than the specified deadline"
+
+// infraFailure reports whether an attempt that failed with Argo's phase,
+// the main container's exit code ("" when unknown) and the node's message
+// failed for an infrastructure reason, as infraExpression decides.
+func infraFailure(phase wfv1.NodePhase, exitCode, message string) bool {
+	return phase == wfv1.NodeError || strings.Contains(message, "Evicted") || exitCode == itoa(backends.ExitInfrastructure) ||
+		(exitCode == itoa(backends.ExitTerminated) && !strings.Contains(message, deadlineMessage))
+}
 
 // permanentErrors matches the messages of nodes that Argo marks Error for
 // a reason no retry can mend, as Argo v3.7 writes them:

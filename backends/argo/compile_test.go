@@ -303,7 +303,11 @@ func TestRetryExpressionFollowsTheRules(t *testing.T) {
 		if permanent || (!pol.container && last.exit == "2") {
 			return false
 		}
-		infra := last.status == wfv1.NodeError || strings.Contains(last.message, "Evicted") || last.exit == "3"
+		// Stopped by SIGTERM (143) is infra, unless the kubelet stopped
+		// the pod for its deadline, which Argo's message says.
+		stopped := last.exit == "143" && !strings.Contains(last.message, "longer than the specified deadline")
+		infra := last.status == wfv1.NodeError || strings.Contains(last.message, "Evicted") || last.exit == "3" || stopped
+		require.Equal(t, infra, argo.InfraFailure(last.status, last.exit, last.message), "Watch's reason agrees: %+v", last)
 		if infra {
 			return pol.infra > 0
 		}
@@ -312,6 +316,10 @@ func TestRetryExpressionFollowsTheRules(t *testing.T) {
 	messages := append([]string{"", "pod deleted", "The node was low on resource: memory. Evicted", "Error (exit code 1)",
 		// Text a task could print: not Argo's, on a Failed node.
 		"Error (exit code 1): configmaps is forbidden: User cannot get resource",
+		// A pod stopped by SIGTERM: deleted or evicted (the task mode's
+		// termination message), or out of time (the kubelet's message).
+		"main: Error (exit code 143): stopped (terminated signal received): context canceled",
+		"Pod was active on the node longer than the specified deadline",
 	}, permanentMessages...)
 	checked := 0
 	for _, pol := range policies {
@@ -319,7 +327,7 @@ func TestRetryExpressionFollowsTheRules(t *testing.T) {
 		require.NotNil(t, r)
 		for n := range pol.app + pol.infra + 2 {
 			for _, status := range []wfv1.NodePhase{wfv1.NodeFailed, wfv1.NodeError} {
-				for _, exit := range []string{"", "-1", "0", "1", "2", "3", "137"} {
+				for _, exit := range []string{"", "-1", "0", "1", "2", "3", "137", "143"} {
 					for _, msg := range messages {
 						// Argo writes permanentMessages on Error nodes
 						// only; on a Failed node such text is a task's

@@ -27,7 +27,10 @@
 // Options.Command, the path of the pipeline program in the image
 // (/ko-app/prog for an image built with "ko build ./cmd/prog"), and the
 // arguments of [backends.InvokeArgs]: "task -step NAME -input JSON
-// -output-file /tmp/sluice/output.json". Every template must carry its
+// -output-file /tmp/sluice/output.json", with terminationMessagePath
+// /dev/termination-log and SLUICE_TERMINATION_LOG naming it
+// ([backends.TerminationLogEnv]): a failed task writes its error there,
+// and Argo appends it to the node's message. Every template must carry its
 // command: without one, Argo's controller looks the image's entrypoint
 // up in the registry before creating the pod, which fails for offline
 // and private registries ("failed to look-up entrypoint/cmd for image"),
@@ -155,10 +158,15 @@
 // Always and an expression that tells the two kinds of failure apart from
 // the last attempt. Infrastructure failures are a pod that Argo marks
 // Error (deleted, lost with its node, or failed before its main container
-// ran), a pod evicted, and a main container that exited with status 3
+// ran), a pod evicted, a main container that exited with status 3
 // ([backends.ExitInfrastructure]: the task returned an error wrapping
-// task.ErrInfrastructure). Any other failure, a non-zero exit or running
-// out of time (Argo marks these Failed), is an application failure.
+// task.ErrInfrastructure), and one that exited with status 143
+// ([backends.ExitTerminated]: SIGTERM stopped it, as deleting or evicting
+// the pod, draining or preempting its node do) unless the node's message
+// is the kubelet's for a pod past its deadline ("Pod was active on the
+// node longer than the specified deadline"; the kubelet stops such a pod
+// with SIGTERM too). Any other failure, a non-zero exit or running out of
+// time (Argo marks these Failed), is an application failure.
 //
 // A failure no retry can mend is not retried, whatever the budgets: a Go
 // task's exit status 2 (a wrong invocation, see [backends.InvokeCommand];
@@ -200,7 +208,8 @@
 // back are marked OnDemand in the run status.
 //
 // A timeout becomes the template's activeDeadlineSeconds, rounded up to a
-// whole second; a pod that runs out of time fails ("timed out") as an
+// whole second; a pod that runs out of time fails ("timed out: Pod was
+// active on the node longer than the specified deadline") as an
 // application failure.
 //
 // # Caching
@@ -266,7 +275,11 @@
 // steps in plan order and the exit handler last; Skipped and Omitted nodes
 // as Skipped; memoization hits as Cached; fan-out instances as "step[i]";
 // each retry child as an attempt whose reason is infra for an Error node,
-// an eviction or exit status 3 and app otherwise; outputs from the output
+// an eviction, exit status 3 or exit status 143 without a deadline, and
+// app otherwise, and whose message, for a Go task whose main container
+// failed with a termination message, is that message alone (the task's
+// error, as the local backend reports it: Argo's "main: Error (exit code
+// 1): " before it is left out), else Argo's; outputs from the output
 // parameters. Cancel patches spec.shutdown to Stop, retrying transient API
 // errors (Submit does not: a create with generateName is not idempotent):
 // Argo stops running pods, starts nothing new and still runs the exit

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -351,8 +352,12 @@ func loopIndex(name string) int {
 
 // leaf maps the node of one task run (a retry node or a pod node).
 func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) backends.StepStatus {
+	goTask := isGoTask(tmpl)
 	s := backends.StepStatus{Name: name, Phase: m.nodePhase(n), Message: message(n.Message),
 		Started: n.StartedAt.Time, Finished: n.FinishedAt.Time, Output: outputOf(n, tmpl)}
+	if n.Type == wfv1.NodeTypePod {
+		s.Message = taskMessage(n.Message, goTask) // the attempt's
+	}
 	if n.MemoizationStatus != nil {
 		s.CacheKey = n.MemoizationStatus.Key
 		if n.MemoizationStatus.Hit {
@@ -380,9 +385,9 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 			a.Phase = backends.PhaseSucceeded
 		case wfv1.NodeFailed, wfv1.NodeError:
 			a.Phase = backends.PhaseFailed
-			a.Message = message(c.Message)
+			a.Message = taskMessage(c.Message, goTask)
 			a.Reason = backends.ReasonApp
-			if c.Phase == wfv1.NodeError || strings.Contains(c.Message, "Evicted") || exitCode(c) == strconv.Itoa(backends.ExitInfrastructure) {
+			if infraFailure(c.Phase, exitCode(c), c.Message) {
 				a.Reason = backends.ReasonInfra
 			}
 			if m.wf.Spec.Shutdown != "" && stoppedMessage(c.Message) {
@@ -400,6 +405,39 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 		s.Message = tries[k-1].Message
 	}
 	return s
+}
+
+// isGoTask reports whether tmpl runs a Go task (the pipeline program in
+// task mode), whose termination message is the task's error.
+func isGoTask(tmpl *wfv1.Template) bool {
+	if tmpl == nil || tmpl.Container == nil {
+		return false
+	}
+	for _, p := range tmpl.Inputs.Parameters {
+		if p.Name == stepParam {
+			return true
+		}
+	}
+	return false
+}
+
+// mainExit matches how Argo v3.7 begins the message of a node whose main
+// container failed (inferFailedReason in workflow/controller/operator.go):
+// "main: Error (exit code 1)", then ": " and the container's termination
+// message when it has one.
+var mainExit = regexp.MustCompile(`^main: [A-Za-z]+ \(exit code -?[0-9]+\): `)
+
+// taskMessage returns the message of an attempt: for a Go task whose main
+// container failed with a termination message, that message alone, the
+// task's error as the task mode writes it and the local backend reports
+// it; else Argo's message (see message).
+func taskMessage(msg string, goTask bool) string {
+	if goTask {
+		if loc := mainExit.FindStringIndex(msg); loc != nil && strings.TrimSpace(msg[loc[1]:]) != "" {
+			return msg[loc[1]:]
+		}
+	}
+	return message(msg)
 }
 
 // exitCode returns the exit code of a pod node's main container, or "".
@@ -427,7 +465,7 @@ func stoppedMessage(msg string) bool {
 // message returns Argo's node message, saying "timed out" for a pod
 // stopped by activeDeadlineSeconds as the local backend does.
 func message(msg string) string {
-	if strings.Contains(msg, "longer than the specified deadline") {
+	if strings.Contains(msg, deadlineMessage) {
 		return "timed out: " + msg
 	}
 	return msg

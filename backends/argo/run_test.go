@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
@@ -186,7 +187,9 @@ func TestSubmitCarriesTheTraceIntoPods(t *testing.T) {
 	require.NoError(t, err)
 	for _, tmpl := range wf.Spec.Templates {
 		if tmpl.Container != nil {
-			assert.Empty(t, tmpl.Container.Env, tmpl.Name)
+			for _, e := range tmpl.Container.Env {
+				assert.NotEqual(t, "TRACEPARENT", e.Name, tmpl.Name)
+			}
 		}
 	}
 }
@@ -228,7 +231,9 @@ func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
 	require.Len(t, s.Attempts, 3)
 	for _, a := range s.Attempts[:2] {
 		assert.Equal(t, backends.ReasonInfra, a.Reason)
-		assert.Contains(t, a.Message, "exit code 3")
+		// Argo's "main: Error (exit code 3): " before the termination
+		// message is left out: the message is the task's error.
+		assert.Equal(t, "gpu fell off the bus: infrastructure failure the task's own infrastructure failure", a.Message)
 	}
 
 	s = st.Step("app-budget")
@@ -236,6 +241,85 @@ func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
 	assert.Equal(t, backends.PhaseFailed, s.Phase, "an infrastructure failure does not use the App budget")
 	require.Len(t, s.Attempts, 1)
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+}
+
+// A task stopped by SIGTERM (its pod deleted or evicted while Argo marks
+// the node Failed, not Error) exits 143: an infrastructure failure,
+// retried on the Infra budget with no App budget. A pod that ran out of
+// time is stopped by SIGTERM too, but Argo's message says so: that stays
+// an application failure, not retried without App budget.
+func TestStoppedTaskIsAnInfrastructureFailure(t *testing.T) {
+	var stopped, slow atomic.Int32
+	p := pipeline.New("stopped", nil)
+	pipeline.Add(p, task.New("evicted", func(ctx context.Context, _ struct{}) (num, error) {
+		if stopped.Add(1) == 1 {
+			return num{}, fmt.Errorf("training interrupted: %w", errStopped)
+		}
+		return num{V: 1}, nil
+	}).WithRetry(task.Retry{Infra: 1}), struct{}{})
+	pipeline.Add(p, task.New("slow", func(ctx context.Context, _ struct{}) (num, error) {
+		slow.Add(1)
+		<-ctx.Done()
+		return num{}, ctx.Err()
+	}).WithTimeout(time.Second).WithRetry(task.Retry{Infra: 1}), struct{}{})
+	st, err := runOnSim(t, p, nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+
+	s := st.Step("evicted")
+	require.NotNil(t, s)
+	assert.Equal(t, backends.PhaseSucceeded, s.Phase)
+	require.Len(t, s.Attempts, 2)
+	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+	assert.Equal(t, "stopped (terminated signal received): training interrupted: pod deleted", s.Attempts[0].Message)
+
+	s = st.Step("slow")
+	require.NotNil(t, s)
+	assert.Equal(t, backends.PhaseFailed, s.Phase, "a timeout is the task's failure")
+	require.Len(t, s.Attempts, 1)
+	assert.Equal(t, backends.ReasonApp, s.Attempts[0].Reason)
+	assert.Equal(t, "timed out: Pod was active on the node longer than the specified deadline", s.Attempts[0].Message)
+	assert.EqualValues(t, 1, slow.Load())
+}
+
+// Watch reports a Go task's attempt with the task's error, which the task
+// mode writes to the termination message and Argo appends to its own
+// words; Argo's message stays when there is no termination message, and
+// for container tasks, whose termination message is not the task mode's.
+func TestWatchReportsTheTasksError(t *testing.T) {
+	p := pipeline.New("msgs", nil)
+	pipeline.Add(p, task.New("bad", func(context.Context, struct{}) (num, error) {
+		return num{}, errors.New("bad attempt 1: scripted failure")
+	}), struct{}{})
+	pipeline.Add(p, task.Container[struct{}, struct{}]("ctr", "registry.example/ctr:1").WithCommand("/ctr"), struct{}{})
+	art, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
+	require.NoError(t, err)
+	var wf *wfv1.Workflow
+	require.True(t, art.As(&wf))
+	wf = wf.DeepCopy()
+	wf.Name = "msgs-1"
+	wf.Status.Phase = wfv1.WorkflowFailed
+	node := func(task, msg string) wfv1.NodeStatus {
+		return wfv1.NodeStatus{ID: "msgs-1-" + task, Name: "msgs-1." + task, DisplayName: task, Type: wfv1.NodeTypePod,
+			Phase: wfv1.NodeFailed, Message: msg}
+	}
+	for _, tc := range []struct{ step, msg, want string }{
+		{"bad", "main: Error (exit code 1): bad attempt 1: scripted failure", "bad attempt 1: scripted failure"},
+		{"bad", "main: Error (exit code 1): line one\nline two: with colons", "line one\nline two: with colons"},
+		{"bad", "main: Error (exit code 1)", "main: Error (exit code 1)"},
+		{"bad", "main: Error (exit code 1): ", "main: Error (exit code 1): "},
+		{"bad", "init: Error (exit code 1): could not stage artifacts", "init: Error (exit code 1): could not stage artifacts"},
+		{"bad", "Pod was active on the node longer than the specified deadline", "timed out: Pod was active on the node longer than the specified deadline"},
+		{"ctr", "main: Error (exit code 1): Traceback (most recent call last)", "main: Error (exit code 1): Traceback (most recent call last)"},
+	} {
+		wf.Status.Nodes = wfv1.Nodes{}
+		n := node(tc.step, tc.msg)
+		wf.Status.Nodes[n.ID] = n
+		s := argo.Status(wf).Step(tc.step)
+		require.NotNil(t, s)
+		require.Len(t, s.Attempts, 1)
+		assert.Equal(t, tc.want, s.Attempts[0].Message, tc.msg)
+		assert.Equal(t, tc.want, s.Message, "the step's message is its attempt's: %s", tc.msg)
+	}
 }
 
 // A canceled run ends Canceled: the exit handler's RunInfo says Canceled

@@ -33,14 +33,24 @@ import (
 // backoff), memoize and activeDeadlineSeconds, runs onExit, and writes
 // node statuses into the Workflow status for Watch to map. A task error
 // wrapping task.ErrInfrastructure stands for a pod Argo marks Error (a
-// preemption), unless it also wraps errOwnInfra; any other error for a
-// main container that failed.
+// preemption), unless it also wraps errOwnInfra; an error wrapping
+// errStopped for a pod stopped by SIGTERM; any other error for a main
+// container that failed, with Argo v3.7's node message for it ("main:
+// Error (exit code 1): " and the termination message, where the task mode
+// writes the error); a pod past its activeDeadlineSeconds exits 143 with
+// the kubelet's message.
 // errOwnInfra, wrapped by a task error together with
 // task.ErrInfrastructure, stands for the task's own infrastructure failure
 // (a device or mount it depends on went away): the pod's main container
 // exits with backends.ExitInfrastructure and Argo marks the node Failed,
 // where a preemption is an Error node.
 var errOwnInfra = errors.New("the task's own infrastructure failure")
+
+// errStopped, wrapped by a task error, stands for a pod deleted or evicted
+// while its task ran without Argo marking the node Error: SIGTERM stops
+// the task, the task mode exits backends.ExitTerminated and Argo marks the
+// node Failed with the container's termination message.
+var errStopped = errors.New("pod deleted")
 
 // containerFunc runs a container task's container in the simulator: it
 // gets the container as Argo substituted it and returns the files the
@@ -655,16 +665,24 @@ func (r *simRun) attempt(t *wfv1.Template, node string) (phase wfv1.NodePhase, o
 		// The controller terminated the pod.
 		return wfv1.NodeFailed, nil, "workflow shutdown with strategy:  " + string(wfv1.ShutdownStrategyStop), "143"
 	case ctx.Err() == context.DeadlineExceeded:
-		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", "137"
+		// The kubelet stops the pod with SIGTERM, on which the task mode
+		// exits 143; Argo's message is the pod's.
+		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", strconv.Itoa(backends.ExitTerminated)
+	case errors.Is(err, errStopped):
+		// The task mode's exit status when SIGTERM stopped the task, its
+		// message in the termination message, which Argo appends.
+		code := strconv.Itoa(backends.ExitTerminated)
+		return wfv1.NodeFailed, nil, "main: Error (exit code " + code + "): stopped (terminated signal received): " + err.Error(), code
 	case errors.Is(err, errOwnInfra):
 		// The task mode's exit status for a task's own infrastructure
 		// failure; Argo marks the node Failed, as for any non-zero exit.
 		code := strconv.Itoa(backends.ExitInfrastructure)
-		return wfv1.NodeFailed, nil, "Error (exit code " + code + "): " + err.Error(), code
+		return wfv1.NodeFailed, nil, "main: Error (exit code " + code + "): " + err.Error(), code
 	case errors.Is(err, task.ErrInfrastructure):
 		return wfv1.NodeError, nil, "pod deleted: " + err.Error(), ""
 	case err != nil:
-		return wfv1.NodeFailed, nil, err.Error(), "1"
+		// The task mode writes the error to the termination message.
+		return wfv1.NodeFailed, nil, "main: Error (exit code 1): " + err.Error(), "1"
 	}
 	// The task mode wrote res to its output file; Argo reads the output
 	// parameters from their files.
