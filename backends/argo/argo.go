@@ -3,6 +3,8 @@ package argo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
@@ -43,7 +45,9 @@ var ErrTooLarge = errors.New("argo: over the size budget")
 // Options configures a Backend. The zero value is ready to use; every
 // field's zero value means the default described on it.
 type Options struct {
-	// Namespace is where runs are submitted and watched; "" means
+	// Namespace is where runs are submitted and watched; "" means the
+	// kubeconfig context's when the Backend builds its client from the
+	// kubeconfig (NewFromKubeconfig, or New without a client), else
 	// "default". It is also written into compiled documents when set.
 	Namespace string
 	// ServiceAccountName is the service account of the pods; "" leaves
@@ -91,7 +95,8 @@ type Options struct {
 	// KubeClient, if set, lets Submit and Schedule check that Argo's
 	// executor passes the Pod Security level the namespace enforces (see
 	// "# Pod Security" in the package doc); nil skips the check.
-	// NewFromKubeconfig sets it.
+	// NewFromKubeconfig sets it, and so does the first Submit of a
+	// Backend that New gave no client.
 	KubeClient kubernetes.Interface
 	// ControllerNamespace is the namespace of the workflow controller and
 	// its ConfigMap; "" means DefaultControllerNamespace ("argo").
@@ -121,13 +126,17 @@ type CronOptions struct {
 	Suspend bool
 }
 
-// Backend compiles Plans to Argo Workflows and, with a client, runs them.
-// It implements [backends.Backend], [backends.Submitter],
-// [backends.Watcher] and [backends.Canceler]. It is safe for concurrent
-// use.
+// Backend compiles Plans to Argo Workflows and runs them. It implements
+// [backends.Backend], [backends.Submitter], [backends.Watcher] and
+// [backends.Canceler]. It is safe for concurrent use.
 type Backend struct {
-	client versioned.Interface
-	opts   Options
+	opts Options
+
+	mu        sync.Mutex
+	connected bool                 // client, kube and ns are set
+	client    versioned.Interface  // nil until connected when New had none
+	kube      kubernetes.Interface // Options.KubeClient, or built with client
+	ns        string               // the namespace runs use
 }
 
 var (
@@ -138,9 +147,13 @@ var (
 	_ backends.Namer     = (*Backend)(nil)
 )
 
-// New returns a Backend. A nil client makes it compile-only: Submit,
-// Watch and Cancel then return an error wrapping errors.ErrUnsupported.
-// A nil opts means defaults.
+// New returns a Backend. With a nil client, Compile works offline and the
+// first call that needs the cluster (Submit, Watch, Cancel, Schedule…)
+// connects by the kubeconfig rules: $KUBECONFIG, then ~/.kube/config,
+// then the in-cluster configuration of a pod; it also builds the
+// Kubernetes client of Options.KubeClient, unless opts has one, and takes
+// the kubeconfig context's namespace when Options.Namespace is empty. A
+// nil opts means defaults.
 func New(client versioned.Interface, opts *Options) *Backend {
 	b := &Backend{client: client}
 	if opts != nil {
@@ -149,48 +162,94 @@ func New(client versioned.Interface, opts *Options) *Backend {
 	return b
 }
 
-// NewFromKubeconfig returns a Backend whose client is built from the
-// kubeconfig file at path ("" follows the usual rules: $KUBECONFIG,
+// NewFromKubeconfig returns a Backend whose client is built now from the
+// kubeconfig file at path ("" follows the rules New uses: $KUBECONFIG,
 // ~/.kube/config, then the in-cluster configuration), with a Kubernetes
 // client for Options.KubeClient unless opts has one. When opts has no
 // Namespace, the kubeconfig context's namespace is used.
 func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	client, kube, ns, err := fromKubeconfig(path, o)
+	if err != nil {
+		return nil, err
+	}
+	o.KubeClient, o.Namespace = kube, ns
+	return New(client, &o), nil
+}
+
+// fromKubeconfig builds the clients of the kubeconfig at path (see
+// NewFromKubeconfig) and returns them with the namespace runs use:
+// o.Namespace, else the kubeconfig context's.
+func fromKubeconfig(path string, o Options) (versioned.Interface, kubernetes.Interface, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, "", err
 	}
 	client, err := versioned.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, "", err
 	}
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.KubeClient == nil {
-		if o.KubeClient, err = kubernetes.NewForConfig(cfg); err != nil {
-			return nil, err
+	kube := o.KubeClient
+	if kube == nil {
+		if kube, err = kubernetes.NewForConfig(cfg); err != nil {
+			return nil, nil, "", err
 		}
 	}
-	if o.Namespace == "" {
-		if ns, _, err := cc.Namespace(); err == nil {
-			o.Namespace = ns
+	ns := o.Namespace
+	if ns == "" {
+		if n, _, err := cc.Namespace(); err == nil {
+			ns = n
 		}
 	}
-	return New(client, &o), nil
+	return client, kube, ns, nil
+}
+
+// connect returns the Backend's client, building it by the kubeconfig
+// rules the first time when New was given none (see New), and sets the
+// Kubernetes client and the namespace.
+func (b *Backend) connect() (versioned.Interface, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.connected {
+		return b.client, nil
+	}
+	b.kube, b.ns = b.opts.KubeClient, b.opts.Namespace
+	if b.client == nil {
+		client, kube, ns, err := fromKubeconfig("", b.opts)
+		if err != nil {
+			return nil, fmt.Errorf("argo: no Argo client was given (argo.New(nil, …)) and none could be configured from $KUBECONFIG, ~/.kube/config or the pod's service account: %w", err)
+		}
+		b.client, b.kube, b.ns = client, kube, ns
+	}
+	if b.ns == "" {
+		b.ns = "default"
+	}
+	b.connected = true
+	return b.client, nil
 }
 
 // Name returns "argo", the name the program entrypoint selects it by.
 func (b *Backend) Name() string { return "argo" }
 
+// namespace is where runs go; only valid once connect has succeeded.
 func (b *Backend) namespace() string {
-	if b.opts.Namespace == "" {
-		return "default"
-	}
-	return b.opts.Namespace
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ns
+}
+
+// kubeClient is the Kubernetes client for the Pod Security check, or nil;
+// only valid once connect has succeeded.
+func (b *Backend) kubeClient() kubernetes.Interface {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.kube
 }
 
 // Compile renders plan to one YAML document: a Workflow, or the

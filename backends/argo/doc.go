@@ -7,9 +7,15 @@
 // (schedules, never schedule).
 //
 //	opts := &argo.Options{Command: []string{"/ko-app/prog"}} // the program in the image
-//	b := argo.New(nil, opts)                                 // compile only
-//	b, err := argo.NewFromKubeconfig("", opts)               // compile and run
+//	b := argo.New(nil, opts)                                 // connects on the first run, by the kubeconfig
 //	pipeline.Main(p, local.New(nil), b)                      // prog compile|run -backend argo
+//
+// Compiling never contacts a cluster. Without a client, the first call
+// that needs one (Submit, Watch, Cancel, Schedule…) connects by the
+// kubeconfig rules ($KUBECONFIG, ~/.kube/config, then a pod's service
+// account), builds the Kubernetes client of the Pod Security check too and
+// takes the kubeconfig context's namespace when Options.Namespace is
+// empty; [NewFromKubeconfig] does the same at once, from a given file.
 //
 // # The workflow
 //
@@ -144,7 +150,8 @@
 //	    seccompProfile: {type: RuntimeDefault}
 //
 // Submit and Schedule check it where they can read it: with
-// Options.KubeClient (NewFromKubeconfig sets it), when the namespace of
+// Options.KubeClient (NewFromKubeconfig and a Backend built from the
+// kubeconfig set it), when the namespace of
 // the run enforces "restricted" and the ConfigMap in
 // Options.ControllerNamespace ("argo") has no executor security context
 // that passes (together with the workflow's pod security context), they
@@ -265,7 +272,7 @@
 // # Submitting
 //
 // Submit creates the Workflow (only that kind can be submitted) in
-// Options.Namespace ("default") and returns its generated name as the run
+// Options.Namespace (see above; "default" otherwise) and returns its generated name as the run
 // id; SubmitOptions.RunID names it instead. When Submit's context holds a
 // span, every container gets its W3C traceparent as TRACEPARENT, so the
 // tasks' spans (see the task-invocation mode) join the submitting

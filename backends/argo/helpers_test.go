@@ -3,6 +3,7 @@ package argo_test
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -84,4 +85,13 @@ func checkPodSecurity(t *testing.T, spec *wfv1.WorkflowSpec) {
 		res := policy.AggregateCheckResults(ev.EvaluatePod(api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}, &metav1.ObjectMeta{Labels: tmpl.Metadata.Labels, Annotations: tmpl.Metadata.Annotations}, ps))
 		require.True(t, res.Allowed, "template %s fails Pod Security restricted: %s", tmpl.Name, res.ForbiddenDetail())
 	}
+}
+
+// noKubeconfig leaves the test without a kubeconfig to connect by: no
+// $KUBECONFIG file, no ~/.kube/config, not in a pod.
+func noKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "missing"))
+	t.Setenv("HOME", dir)
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 }

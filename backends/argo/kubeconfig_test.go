@@ -181,16 +181,9 @@ func runtimeRaw(t *testing.T, wf *wfv1.Workflow) runtime.RawExtension {
 	return runtime.RawExtension{Raw: b}
 }
 
-// NewFromKubeconfig builds the real REST client and typed clientset from a
-// kubeconfig (server, CA, token, the context's namespace) and runs a
-// workflow end to end against an API server on 127.0.0.1: submit, watch
-// to completion through a streamed watch, cancel.
-func TestNewFromKubeconfig(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	api := &apiServer{t: t, token: "s3cret", wfs: map[string]*wfv1.Workflow{}, read: make(chan struct{}, 1)}
-	// TLS: client-go sends credentials only over TLS.
-	srv := httptest.NewTLSServer(api)
-	defer srv.Close()
+// writeKubeconfig writes a kubeconfig for srv (its CA, the token, the
+// context's namespace ml) and returns its path.
+func writeKubeconfig(t *testing.T, srv *httptest.Server, token string) string {
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	kubeconfig := filepath.Join(t.TempDir(), "config")
 	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
@@ -210,53 +203,112 @@ current-context: test
 users:
 - name: test
   user:
-    token: s3cret
+    token: `+token+`
 `), 0o600))
+	return kubeconfig
+}
 
-	b, err := argo.NewFromKubeconfig(kubeconfig, testOptions())
-	require.NoError(t, err)
+// NewFromKubeconfig, and New without a client on its first Submit, build
+// the real REST client and typed clientset from a kubeconfig (server, CA,
+// token, the context's namespace) and run a workflow end to end against
+// an API server on 127.0.0.1: submit, watch to completion through a
+// streamed watch, cancel.
+func TestNewFromKubeconfig(t *testing.T) {
+	for _, lazy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "NewFromKubeconfig", true: "NewWithoutClient"}[lazy], func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			api := &apiServer{t: t, token: "s3cret", wfs: map[string]*wfv1.Workflow{}, read: make(chan struct{}, 1)}
+			// TLS: client-go sends credentials only over TLS.
+			srv := httptest.NewTLSServer(api)
+			defer srv.Close()
+			kubeconfig := writeKubeconfig(t, srv, "s3cret")
+
+			var b *argo.Backend
+			if lazy {
+				// Compiling needs no cluster: the kubeconfig is read on
+				// the first Submit.
+				noKubeconfig(t)
+				b = argo.New(nil, testOptions())
+			} else {
+				var err error
+				b, err = argo.NewFromKubeconfig(kubeconfig, testOptions())
+				require.NoError(t, err)
+			}
+			art, err := pipeline.Compile(t.Context(), chain(1), b, nil)
+			require.NoError(t, err)
+			if lazy {
+				t.Setenv("KUBECONFIG", kubeconfig)
+			}
+
+			id, err := b.Submit(t.Context(), art, &backends.SubmitOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, "chain-x7k2p", id)
+
+			var phases []backends.Phase
+			st, err := b.Watch(t.Context(), id, &backends.WatchOptions{Progress: func(s *backends.RunStatus) { phases = append(phases, s.Phase) }})
+			require.NoError(t, err)
+			assert.Equal(t, backends.PhaseSucceeded, st.Phase)
+			require.Len(t, st.Steps, 1)
+			assert.Equal(t, "inc-0", st.Steps[0].Name)
+			assert.JSONEq(t, `{"V":1}`, string(st.Steps[0].Output))
+			assert.Equal(t, []backends.Phase{backends.PhasePending, backends.PhaseRunning, backends.PhaseSucceeded}, phases,
+				"progress streamed from the watch")
+
+			require.NoError(t, b.Cancel(t.Context(), id))
+			assert.Equal(t, wfv1.ShutdownStrategyStop, api.get("ml", id).Spec.Shutdown)
+
+			api.mu.Lock()
+			reqs := api.requests
+			api.mu.Unlock()
+			// Submit first reads the namespace for its Pod Security level
+			// (this server has none: not checked), then creates the
+			// workflow.
+			require.GreaterOrEqual(t, len(reqs), 2)
+			assert.Equal(t, "GET /api/v1/namespaces/ml", reqs[0], "the Kubernetes client of the same kubeconfig")
+			for _, r := range reqs[1:] {
+				assert.Contains(t, r, wfPrefix+"ml/workflows", "the kubeconfig context's namespace")
+			}
+			assert.Equal(t, "POST "+wfPrefix+"ml/workflows", reqs[1])
+
+			// Another token is refused, and the API's error comes back raw.
+			other := writeKubeconfig(t, srv, "wrong")
+			if lazy {
+				t.Setenv("KUBECONFIG", other)
+				b = argo.New(nil, nil)
+			} else {
+				b, err = argo.NewFromKubeconfig(other, nil)
+				require.NoError(t, err)
+			}
+			_, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
+			assert.True(t, apierrors.IsUnauthorized(err), "got %v", err)
+
+			missing := filepath.Join(t.TempDir(), "missing")
+			if lazy {
+				t.Setenv("KUBECONFIG", missing)
+				_, err = argo.New(nil, nil).Submit(t.Context(), art, &backends.SubmitOptions{})
+				assert.ErrorContains(t, err, "KUBECONFIG", "nothing to connect to")
+			} else {
+				_, err = argo.NewFromKubeconfig(missing, nil)
+				assert.Error(t, err, "a kubeconfig path that does not exist")
+			}
+		})
+	}
+}
+
+// The Options.Namespace given wins over the kubeconfig context's.
+func TestNewWithoutClientKeepsTheNamespaceGiven(t *testing.T) {
+	api := &apiServer{t: t, token: "s3cret", wfs: map[string]*wfv1.Workflow{}, read: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(api)
+	defer srv.Close()
+	t.Setenv("KUBECONFIG", writeKubeconfig(t, srv, "s3cret"))
+	o := testOptions()
+	o.Namespace = "team-a"
+	b := argo.New(nil, o)
 	art, err := pipeline.Compile(t.Context(), chain(1), b, nil)
 	require.NoError(t, err)
-
-	id, err := b.Submit(t.Context(), art, &backends.SubmitOptions{})
-	require.NoError(t, err)
-	assert.Equal(t, "chain-x7k2p", id)
-
-	var phases []backends.Phase
-	st, err := b.Watch(t.Context(), id, &backends.WatchOptions{Progress: func(s *backends.RunStatus) { phases = append(phases, s.Phase) }})
-	require.NoError(t, err)
-	assert.Equal(t, backends.PhaseSucceeded, st.Phase)
-	require.Len(t, st.Steps, 1)
-	assert.Equal(t, "inc-0", st.Steps[0].Name)
-	assert.JSONEq(t, `{"V":1}`, string(st.Steps[0].Output))
-	assert.Equal(t, []backends.Phase{backends.PhasePending, backends.PhaseRunning, backends.PhaseSucceeded}, phases,
-		"progress streamed from the watch")
-
-	require.NoError(t, b.Cancel(t.Context(), id))
-	assert.Equal(t, wfv1.ShutdownStrategyStop, api.get("ml", id).Spec.Shutdown)
-
-	api.mu.Lock()
-	reqs := api.requests
-	api.mu.Unlock()
-	// Submit first reads the namespace for its Pod Security level (this
-	// server has none: not checked), then creates the workflow.
-	require.GreaterOrEqual(t, len(reqs), 2)
-	assert.Equal(t, "GET /api/v1/namespaces/ml", reqs[0], "the Kubernetes client of the same kubeconfig")
-	for _, r := range reqs[1:] {
-		assert.Contains(t, r, wfPrefix+"ml/workflows", "the kubeconfig context's namespace")
-	}
-	assert.Equal(t, "POST "+wfPrefix+"ml/workflows", reqs[1])
-
-	// Another token is refused, and the API's error comes back raw.
-	other := filepath.Join(t.TempDir(), "config")
-	cfg, err := os.ReadFile(kubeconfig)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(cfg), "token: s3cret", "token: wrong", 1)), 0o600))
-	b, err = argo.NewFromKubeconfig(other, nil)
-	require.NoError(t, err)
 	_, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
-	assert.True(t, apierrors.IsUnauthorized(err), "got %v", err)
-
-	_, err = argo.NewFromKubeconfig(filepath.Join(t.TempDir(), "missing"), nil)
-	assert.Error(t, err, "a kubeconfig path that does not exist")
+	require.NoError(t, err)
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	assert.Equal(t, []string{"GET /api/v1/namespaces/team-a", "POST " + wfPrefix + "team-a/workflows"}, api.requests)
 }

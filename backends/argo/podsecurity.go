@@ -116,7 +116,7 @@ func executorOf(data map[string]string) (*corev1.Container, error) {
 // before anything is created. What it cannot read (no Kubernetes client,
 // a Forbidden or NotFound namespace or ConfigMap) it does not check.
 func (b *Backend) checkPodSecurity(ctx context.Context, spec *wfv1.WorkflowSpec) error {
-	kc := b.opts.KubeClient
+	kc := b.kubeClient()
 	if kc == nil {
 		return nil
 	}

@@ -24,13 +24,6 @@ import (
 	"github.com/sluice-ml/sluice/internal/kube"
 )
 
-func (b *Backend) needClient() error {
-	if b.client == nil {
-		return fmt.Errorf("argo: the backend has no client (argo.New(nil, …) only compiles): %w", errors.ErrUnsupported)
-	}
-	return nil
-}
-
 // Submit creates the Workflow of a (compiled by this backend) and returns
 // its name, which Argo generates from the pipeline name, as the run id.
 // With opts.RunID set, the Workflow gets that name instead. With
@@ -38,12 +31,13 @@ func (b *Backend) needClient() error {
 // Security level of the namespace (see "# Pod Security" in the package
 // doc) and fails, creating nothing, when it does not.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
-	if err := b.needClient(); err != nil {
-		return "", err
-	}
 	var wf *wfv1.Workflow
 	if !a.As(&wf) {
 		return "", fmt.Errorf("argo: only a Workflow can be submitted, not %T (compile with Kind Workflow): %w", a, errors.ErrUnsupported)
+	}
+	client, err := b.connect()
+	if err != nil {
+		return "", err
 	}
 	if err := b.checkPodSecurity(ctx, &wf.Spec); err != nil {
 		return "", err
@@ -60,7 +54,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if opts != nil && opts.RunID != "" {
 		wf.Name, wf.GenerateName = opts.RunID, ""
 	}
-	created, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Create(ctx, wf, metav1.CreateOptions{})
+	created, err := client.ArgoprojV1alpha1().Workflows(b.namespace()).Create(ctx, wf, metav1.CreateOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -71,12 +65,13 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 // and still runs the exit handler. Transient API errors are retried (the
 // patch is idempotent); others are returned.
 func (b *Backend) Cancel(ctx context.Context, runID string) error {
-	if err := b.needClient(); err != nil {
+	client, err := b.connect()
+	if err != nil {
 		return err
 	}
 	patch := []byte(`{"spec":{"shutdown":"` + string(wfv1.ShutdownStrategyStop) + `"}}`)
 	return retryAPI(ctx, func() error {
-		_, err := b.client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err := client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
 }
@@ -86,10 +81,11 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 // the Workflow again and watches anew. Transient API errors are retried
 // with backoff; others are returned.
 func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
-	if err := b.needClient(); err != nil {
+	client, err := b.connect()
+	if err != nil {
 		return nil, err
 	}
-	wfs := b.client.ArgoprojV1alpha1().Workflows(b.namespace())
+	wfs := client.ArgoprojV1alpha1().Workflows(b.namespace())
 	var last *backends.RunStatus
 	publish := func(wf *wfv1.Workflow) bool {
 		st := Status(wf)
@@ -560,18 +556,19 @@ func retryAPI(ctx context.Context, f func() error) error {
 // errors and conflicts with concurrent updates are retried. It checks Pod
 // Security first, as Submit does.
 func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, error) {
-	if err := b.needClient(); err != nil {
-		return "", err
-	}
 	var cwf *wfv1.CronWorkflow
 	if !a.As(&cwf) {
 		return "", fmt.Errorf("argo: only a CronWorkflow can be scheduled, not %T (compile with Options.Kind KindCronWorkflow and Options.Cron): %w", a, errors.ErrUnsupported)
 	}
+	client, err := b.connect()
+	if err != nil {
+		return "", err
+	}
 	if err := b.checkPodSecurity(ctx, &cwf.Spec.WorkflowSpec); err != nil {
 		return "", err
 	}
-	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
-	err := retryAPI(ctx, func() error {
+	cwfs := client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	err = retryAPI(ctx, func() error {
 		_, err := cwfs.Create(ctx, cwf.DeepCopy(), metav1.CreateOptions{})
 		if !apierrors.IsAlreadyExists(err) {
 			return err
@@ -601,10 +598,11 @@ func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, er
 // retried, and Unschedule returns only once a read says the CronWorkflow
 // is gone or being deleted.
 func (b *Backend) Unschedule(ctx context.Context, name string) error {
-	if err := b.needClient(); err != nil {
+	client, err := b.connect()
+	if err != nil {
 		return err
 	}
-	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	cwfs := client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
 	orphan := metav1.DeletePropagationOrphan
 	return retryAPI(ctx, func() error {
 		err := cwfs.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &orphan})
@@ -628,11 +626,12 @@ func (b *Backend) Unschedule(ctx context.Context, name string) error {
 // a suspended CronWorkflow starts no run until it is resumed. Transient
 // API errors are retried; a schedule that does not exist is an error.
 func (b *Backend) SuspendSchedule(ctx context.Context, name string, suspend bool) error {
-	if err := b.needClient(); err != nil {
+	client, err := b.connect()
+	if err != nil {
 		return err
 	}
 	patch := []byte(`{"spec":{"suspend":` + strconv.FormatBool(suspend) + `}}`)
-	cwfs := b.client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
+	cwfs := client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
 	return retryAPI(ctx, func() error {
 		_, err := cwfs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err

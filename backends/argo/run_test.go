@@ -32,6 +32,7 @@ import (
 var wfResource = schema.GroupResource{Group: "argoproj.io", Resource: "workflows"}
 
 func TestSubmit(t *testing.T) {
+	noKubeconfig(t)
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
 	b := argo.New(cs, &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml"})
@@ -56,7 +57,8 @@ func TestSubmit(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "API errors are returned raw: %v", err)
 
 	_, err = argo.New(nil, nil).Submit(t.Context(), art, &backends.SubmitOptions{})
-	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.Error(t, err, "no client, and no kubeconfig to build one from")
+	assert.Contains(t, err.Error(), "KUBECONFIG")
 }
 
 func TestCancel(t *testing.T) {

@@ -108,14 +108,19 @@ func TestSchedule(t *testing.T) {
 	failOnce(cs, "delete", "cronworkflows", apierrors.NewForbidden(cwfResource, "chain", errors.New("rbac")))
 	assert.True(t, apierrors.IsForbidden(b.Unschedule(t.Context(), "chain")))
 
-	// Only a CronWorkflow can be scheduled; a compile-only backend cannot.
+	// Only a CronWorkflow can be scheduled, which is known before
+	// connecting; a backend without a client and no kubeconfig to build
+	// one from cannot schedule.
 	wfArt, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, testOptions()), nil)
 	require.NoError(t, err)
 	_, err = b.Schedule(t.Context(), wfArt)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	_, err = argo.New(nil, cronOptions("* * * * *")).Schedule(t.Context(), art)
+	noKubeconfig(t)
+	_, err = argo.New(nil, nil).Schedule(t.Context(), wfArt)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	require.ErrorIs(t, argo.New(nil, nil).Unschedule(t.Context(), "chain"), errors.ErrUnsupported)
+	_, err = argo.New(nil, cronOptions("* * * * *")).Schedule(t.Context(), art)
+	require.ErrorContains(t, err, "KUBECONFIG")
+	require.ErrorContains(t, argo.New(nil, nil).Unschedule(t.Context(), "chain"), "KUBECONFIG")
 }
 
 // Cancel retries a transient API error (its patch is idempotent) and
@@ -132,6 +137,7 @@ func TestCancelRetriesTransientErrors(t *testing.T) {
 
 	failOnce(cs, "patch", "workflows", apierrors.NewForbidden(wfResource, "run-1", errors.New("rbac")))
 	assert.True(t, apierrors.IsForbidden(b.Cancel(t.Context(), "run-1")))
+	noKubeconfig(t)
 	_, err = argo.New(nil, nil).Watch(t.Context(), "run-1", &backends.WatchOptions{})
-	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.ErrorContains(t, err, "KUBECONFIG")
 }
