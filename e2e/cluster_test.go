@@ -373,3 +373,38 @@ func TestLeastPrivilege(t *testing.T) {
 	r = runProg(t, ctx, "quickstart", orch, "run", "-backend", "kubejob", "-p", quickstartRows)
 	require.Equal(t, 0, r.code, "the run as the compiled Role:\n%s\n%s", r.stdout, r.stderr)
 }
+
+// TestOtherPodsAreKwoks checks the harness itself: a pod that is not a
+// Sluice step's (here a plain Job's) is played by kwok, not by the host
+// kubelet, and completes.
+func TestOtherPodsAreKwoks(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	ns, _ := namespace(t, false)
+	before := cl.Kubelet.Started()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: ns},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To[int32](0),
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				NodeSelector:  map[string]string{testcluster.LabelNodePool: "cpu-pool"},
+				Containers:    []corev1.Container{{Name: "main", Image: "registry.example/not-ours:v1"}},
+			}},
+		},
+	}
+	_, err := cl.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	require.NoError(t, err)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		j, err := cl.Client.BatchV1().Jobs(ns).Get(ctx, "plain", metav1.GetOptions{})
+		return err == nil && jobDone(j) && j.Status.Succeeded == 1, err
+	})
+	require.NoError(t, err, "kwok completes the Job's pod")
+	pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.False(t, testcluster.Claims(&p), "pod %s is kwok's", p.Name)
+	}
+	assert.Equal(t, before, cl.Kubelet.Started(), "the host kubelet started none of them")
+}
