@@ -34,6 +34,11 @@ const (
 	// its string output fields (comma-separated JSON names), whose files
 	// Watch reports as text even when they hold JSON.
 	AnnotationTextOutputs = "sluice.dev/text-outputs"
+	// AnnotationTimeout, on the template of a step with a timeout, is that
+	// timeout as the step declares it ("150ms"); activeDeadlineSeconds
+	// holds it rounded up to a whole second. Watch says "timed out after"
+	// it, as the local backend does.
+	AnnotationTimeout = "sluice.dev/timeout"
 
 	mainTemplate = "main"
 	exitTemplate = "exit"
@@ -599,6 +604,10 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	if s.Task.Timeout > 0 {
 		secs := int(math.Ceil(s.Task.Timeout.Seconds()))
 		t.ActiveDeadlineSeconds = ptr.To(intstr.FromInt(secs))
+		if t.Metadata.Annotations == nil {
+			t.Metadata.Annotations = map[string]string{}
+		}
+		t.Metadata.Annotations[AnnotationTimeout] = s.Task.Timeout.String()
 	}
 	if err := c.retry(s, &t); err != nil {
 		return t, err

@@ -215,9 +215,9 @@
 // back are marked OnDemand in the run status.
 //
 // A timeout becomes the template's activeDeadlineSeconds, rounded up to a
-// whole second; a pod that runs out of time fails ("timed out: Pod was
-// active on the node longer than the specified deadline") as an
-// application failure.
+// whole second, and the declared timeout its annotation sluice.dev/timeout;
+// a pod that runs out of time fails as an application failure, "timed out
+// after 150ms" as on the local backend.
 //
 // # Caching
 //

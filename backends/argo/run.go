@@ -349,10 +349,10 @@ func loopIndex(name string) int {
 // leaf maps the node of one task run (a retry node or a pod node).
 func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) backends.StepStatus {
 	goTask := isGoTask(tmpl)
-	s := backends.StepStatus{Name: name, Phase: m.nodePhase(n), Message: message(n.Message),
+	s := backends.StepStatus{Name: name, Phase: m.nodePhase(n), Message: message(n.Message, tmpl),
 		Started: n.StartedAt.Time, Finished: n.FinishedAt.Time, Output: outputOf(n, tmpl)}
 	if n.Type == wfv1.NodeTypePod {
-		s.Message = taskMessage(n.Message, goTask) // the attempt's
+		s.Message = taskMessage(n.Message, goTask, tmpl) // the attempt's
 	}
 	if n.MemoizationStatus != nil {
 		s.CacheKey = n.MemoizationStatus.Key
@@ -381,7 +381,7 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 			a.Phase = backends.PhaseSucceeded
 		case wfv1.NodeFailed, wfv1.NodeError:
 			a.Phase = backends.PhaseFailed
-			a.Message = taskMessage(c.Message, goTask)
+			a.Message = taskMessage(c.Message, goTask, tmpl)
 			a.Reason = backends.ReasonApp
 			if infraFailure(c.Phase, exitCode(c), c.Message) {
 				a.Reason = backends.ReasonInfra
@@ -427,13 +427,13 @@ var mainExit = regexp.MustCompile(`^main: [A-Za-z]+ \(exit code -?[0-9]+\): `)
 // container failed with a termination message, that message alone, the
 // task's error as the task mode writes it and the local backend reports
 // it; else Argo's message (see message).
-func taskMessage(msg string, goTask bool) string {
-	if goTask {
+func taskMessage(msg string, goTask bool, tmpl *wfv1.Template) string {
+	if goTask && !strings.Contains(msg, deadlineMessage) {
 		if loc := mainExit.FindStringIndex(msg); loc != nil && strings.TrimSpace(msg[loc[1]:]) != "" {
 			return msg[loc[1]:]
 		}
 	}
-	return message(msg)
+	return message(msg, tmpl)
 }
 
 // exitCode returns the exit code of a pod node's main container, or "".
@@ -458,13 +458,20 @@ func stoppedMessage(msg string) bool {
 	return strings.Contains(msg, msgStopped) || strings.Contains(msg, msgShutdown)
 }
 
-// message returns Argo's node message, saying "timed out" for a pod
-// stopped by activeDeadlineSeconds as the local backend does.
-func message(msg string) string {
-	if strings.Contains(msg, deadlineMessage) {
-		return "timed out: " + msg
+// message returns Argo's node message; for a pod stopped by
+// activeDeadlineSeconds, "timed out after D" with the step's own timeout
+// (AnnotationTimeout) as the local backend says it, else "timed out: "
+// and Argo's message.
+func message(msg string, tmpl *wfv1.Template) string {
+	if !strings.Contains(msg, deadlineMessage) {
+		return msg
 	}
-	return msg
+	if tmpl != nil {
+		if d := tmpl.Metadata.Annotations[AnnotationTimeout]; d != "" {
+			return "timed out after " + d
+		}
+	}
+	return "timed out: " + msg
 }
 
 func (m *mapper) nodePhase(n *wfv1.NodeStatus) backends.Phase {

@@ -279,7 +279,7 @@ func TestStoppedTaskIsAnInfrastructureFailure(t *testing.T) {
 	assert.Equal(t, backends.PhaseFailed, s.Phase, "a timeout is the task's failure")
 	require.Len(t, s.Attempts, 1)
 	assert.Equal(t, backends.ReasonApp, s.Attempts[0].Reason)
-	assert.Equal(t, "timed out: Pod was active on the node longer than the specified deadline", s.Attempts[0].Message)
+	assert.Equal(t, "timed out after 1s", s.Attempts[0].Message, "the step's own timeout, as on the local backend")
 	assert.EqualValues(t, 1, slow.Load())
 }
 
@@ -293,6 +293,9 @@ func TestWatchReportsTheTasksError(t *testing.T) {
 		return num{}, errors.New("bad attempt 1: scripted failure")
 	}), struct{}{})
 	pipeline.Add(p, task.Container[struct{}, struct{}]("ctr", "registry.example/ctr:1").WithCommand("/ctr"), struct{}{})
+	pipeline.Add(p, task.New("late", func(context.Context, struct{}) (num, error) {
+		return num{}, nil
+	}).WithTimeout(150*time.Millisecond), struct{}{})
 	art, err := pipeline.Compile(t.Context(), p, argo.New(nil, testOptions()), nil)
 	require.NoError(t, err)
 	var wf *wfv1.Workflow
@@ -310,7 +313,8 @@ func TestWatchReportsTheTasksError(t *testing.T) {
 		{"bad", "main: Error (exit code 1)", "main: Error (exit code 1)"},
 		{"bad", "main: Error (exit code 1): ", "main: Error (exit code 1): "},
 		{"bad", "init: Error (exit code 1): could not stage artifacts", "init: Error (exit code 1): could not stage artifacts"},
-		{"bad", "Pod was active on the node longer than the specified deadline", "timed out: Pod was active on the node longer than the specified deadline"},
+		{"bad", "Pod was active on the node longer than the specified deadline", "timed out: Pod was active on the node longer than the specified deadline"}, // no timeout declared
+		{"late", "Pod was active on the node longer than the specified deadline", "timed out after 150ms"},
 		{"ctr", "main: Error (exit code 1): Traceback (most recent call last)", "main: Error (exit code 1): Traceback (most recent call last)"},
 	} {
 		wf.Status.Nodes = wfv1.Nodes{}
