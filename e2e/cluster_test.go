@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,12 +51,35 @@ func stepOfPod(p *corev1.Pod) string {
 	return name
 }
 
-// podsByStep lists the pods of namespace ns by step, oldest first.
+// retryOfPod is the retry a pod ran: "(N)" at the end of Argo's node
+// name, "-r<k>" at the end of a kubejob Job's name, else 0.
+func retryOfPod(p *corev1.Pod) int {
+	if name := p.Annotations["workflows.argoproj.io/node-name"]; strings.HasSuffix(name, ")") {
+		if i := strings.LastIndex(name, "("); i >= 0 {
+			n, _ := strconv.Atoi(name[i+1 : len(name)-1])
+			return n
+		}
+	}
+	job := p.Labels["batch.kubernetes.io/job-name"]
+	if i := strings.LastIndex(job, "-r"); i >= 0 {
+		if n, err := strconv.Atoi(job[i+2:]); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// podsByStep lists the pods of namespace ns by step, in the order of
+// their retries (creation times have whole seconds only), then of
+// creation.
 func podsByStep(t *testing.T, ctx context.Context, ns string) map[string][]corev1.Pod {
 	t.Helper()
 	pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int {
+		if c := retryOfPod(&a) - retryOfPod(&b); c != 0 {
+			return c
+		}
 		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
 	})
 	out := map[string][]corev1.Pod{}

@@ -2,7 +2,6 @@ package testcluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -71,9 +70,9 @@ func (p *proc) stop() error {
 }
 
 // PeakRSS returns the peak resident set size (VmHWM), in bytes, of every
-// running process started from the bin dir — the API server and etcd that
-// envtest started included — keyed by binary name (summed when several
-// processes run one binary).
+// running process this process started from the bin dir — the API server
+// and etcd that envtest started included — keyed by binary name (summed
+// when several processes run one binary).
 func (c *Cluster) PeakRSS() map[string]int64 {
 	out := map[string]int64{}
 	ents, _ := os.ReadDir("/proc")
@@ -86,22 +85,28 @@ func (c *Cluster) PeakRSS() map[string]int64 {
 		if err != nil || filepath.Dir(exe) != filepath.Clean(c.bin) {
 			continue
 		}
-		if kb, err := vmHWM(pid); err == nil {
+		st, err := readStatus(pid)
+		if err != nil || st["PPid"] != strconv.Itoa(os.Getpid()) {
+			continue // another cluster's, from another test process
+		}
+		if kb, err := strconv.ParseInt(strings.TrimSuffix(st["VmHWM"], " kB"), 10, 64); err == nil {
 			out[filepath.Base(exe)] += kb * 1024
 		}
 	}
 	return out
 }
 
-func vmHWM(pid int) (int64, error) {
+// readStatus reads /proc/PID/status into its fields.
+func readStatus(pid int) (map[string]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	out := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.TrimSpace(v)
 		}
 	}
-	return 0, errors.New("no VmHWM")
+	return out, nil
 }
