@@ -159,6 +159,12 @@
 // or cannot find is not checked. [CheckExecutorConfig] is the check, on a
 // ConfigMap's data.
 //
+// Run the controller with ARGO_POD_STATUS_CAPTURE_FINALIZER=true too: pods
+// then keep a finalizer until the controller has read their final status.
+// Without it, a pod evicted and removed at once can vanish before the
+// controller saw it fail; Argo then resubmits it or marks the node "pod
+// deleted" instead of applying the retry expression to how it ended.
+//
 // # Retries
 //
 // A retry policy becomes a retryStrategy with limit App+Infra, retryPolicy
