@@ -202,6 +202,13 @@
 // pod's message is the condition's ("disrupted (EvictionByEvictionAPI):
 // …"), a timed-out one's "timed out after D".
 //
+// A step succeeds as soon as its Job's pod has Succeeded (its output is
+// in its termination message), without waiting for the Job's Complete
+// condition, which the Job controller sets only after batching pod
+// updates, about a second later: a Job of one completion whose pod
+// succeeded cannot fail any more. A resumed orchestrator decides the same
+// from the same pod.
+//
 // # Caching
 //
 // A cached step's key is the one every backend computes

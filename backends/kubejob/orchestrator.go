@@ -928,7 +928,11 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		// SIGTERM, exit 143) leaves the rest of the App budget to the
 		// next Job; one past backoffLimit has used it up.
 		early = end.pod != "" && failed.Reason == backends.ReasonApp
-	case terminal(latest.job) == batchv1.JobComplete:
+	case terminal(latest.job) == batchv1.JobComplete || lastPod(pods, corev1.PodSucceeded) != nil:
+		// A Job of one completion whose pod succeeded cannot fail any
+		// more: the step is done as soon as the pod says so, without
+		// waiting for the Job controller's Complete condition, which it
+		// sets only after batching pod updates (about a second).
 		pod := lastPod(pods, corev1.PodSucceeded)
 		if pod == nil {
 			// The pod informer has not caught up with the Job's.

@@ -166,7 +166,8 @@ var errExit3 error = exitStatus(backends.ExitInfrastructure)
 // batch.kubernetes.io/job-tracking, no deletionTimestamp), preempted pods
 // stay (Failed) rather than being deleted unless setDeleteDisrupted was
 // called; the Job controller marks a Job Complete in the same step as its
-// pod Succeeded, not a batch period (1s) later; no resourceVersion or
+// pod Succeeded, not a batch period (1s) later, unless holdCompletions
+// holds it; no resourceVersion or
 // optimistic concurrency (the fake tracker has none: use injectFaults for
 // 409 Conflicts); only completions = parallelism = 1 and NonIndexed Jobs;
 // pod names are "<job>-<n>", not "<job>-<random>"; creation timestamps run
@@ -199,6 +200,8 @@ type cluster struct {
 	mu         sync.Mutex // guards what follows; held by the controller while it handles an event
 	startDelay time.Duration
 	delDisrupt bool // delete preempted pods once failed
+	holdDone   bool // leave succeeded Jobs without their conditions
+	held       []*simJob
 	schedule   func(pod *corev1.Pod) (unschedulable string)
 	plans      map[string]*backends.Plan
 	jobs       map[string]*simJob
@@ -1238,13 +1241,47 @@ func terminationMessage(ctr corev1.Container, r result) string {
 	return msg
 }
 
-// podSucceeded completes p and with it the Job.
+// podSucceeded completes p and with it the Job (unless completions are
+// held, see holdCompletions).
 func (c *cluster) podSucceeded(sj *simJob, p *simPod, r result) {
 	c.terminate(p, corev1.PodSucceeded, r, "", "")
 	sj.active = nil
 	sj.succeeded = 1
 	sj.finished = true
 	c.stopTimer(sj.deadline)
+	if c.holdDone {
+		c.held = append(c.held, sj)
+		return
+	}
+	c.complete(sj)
+}
+
+// holdCompletions(true) leaves the Jobs whose pod succeeds from now on
+// without SuccessCriteriaMet and Complete, as the real Job controller does
+// for a while (it batches pod updates for a second, and its client is
+// rate-limited); holdCompletions(false) completes them.
+func (c *cluster) holdCompletions(on bool) {
+	done := make(chan struct{})
+	c.post(func() {
+		c.holdDone = on
+		if !on {
+			for _, sj := range c.held {
+				if c.jobs[sj.name] == sj {
+					c.complete(sj)
+				}
+			}
+			c.held = nil
+		}
+		close(done)
+	})
+	select {
+	case <-done:
+	case <-c.ctx.Done():
+	}
+}
+
+// complete writes a succeeded Job's conditions.
+func (c *cluster) complete(sj *simJob) {
 	now := c.now()
 	c.setJobStatus(sj.name, func(st *batchv1.JobStatus) {
 		st.Active, st.Ready, st.Succeeded = 0, ptr.To[int32](0), sj.succeeded
