@@ -11,8 +11,9 @@
 // # Running
 //
 // With a client (or with none: the first Submit connects by the kubeconfig
-// rules, $KUBECONFIG, ~/.kube/config, then a pod's service account) the
-// Backend runs what it compiles. Submit starts an orchestrator for the
+// rules, $KUBECONFIG, ~/.kube/config, then a pod's service account, with
+// a rate limit of [ClientQPS] requests a second when the kubeconfig sets
+// none) the Backend runs what it compiles. Submit starts an orchestrator for the
 // run in the calling process and returns the run id; Watch follows it;
 // Cancel stops it:
 //

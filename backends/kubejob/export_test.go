@@ -2,6 +2,7 @@ package kubejob
 
 import (
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -18,3 +19,6 @@ func FailedJobAttempt(s *backends.Step, j *batchv1.Job) (pod string, a backends.
 	f := failJobRule(s, j)
 	return f.pod, f.attempt(s, j, false), f.kind != failInvalid
 }
+
+// Connect connects b as its first Submit does and returns its client.
+func Connect(b *Backend) (kubernetes.Interface, string, error) { return b.connect() }

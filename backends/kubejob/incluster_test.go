@@ -14,6 +14,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
@@ -152,6 +153,37 @@ func TestSubmitWithoutClient(t *testing.T) {
 	assert.Contains(t, err.Error(), "KUBECONFIG")
 	_, statErr := os.Stat(filepath.Join(dir, "missing"))
 	assert.True(t, os.IsNotExist(statErr))
+}
+
+// Without a client, the Backend builds one from the kubeconfig, with the
+// context's namespace and, when the kubeconfig sets no rate limit, one
+// that lets a wide layer's Jobs be created at once.
+func TestConnectFromKubeconfig(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: "https://127.0.0.1:1"}
+contexts:
+- name: test
+  context: {cluster: test, namespace: ml, user: test}
+current-context: test
+users:
+- name: test
+  user: {token: t}
+`), 0o600))
+	t.Setenv("KUBECONFIG", kubeconfig)
+	client, ns, err := kubejob.Connect(kubejob.New(nil, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "ml", ns)
+	lim := client.(*kubernetes.Clientset).BatchV1().RESTClient().GetRateLimiter()
+	require.NotNil(t, lim)
+	assert.InDelta(t, kubejob.ClientQPS, lim.QPS(), 0.001)
+
+	_, ns, err = kubejob.Connect(kubejob.New(nil, &kubejob.Options{Namespace: "team-a"}))
+	require.NoError(t, err)
+	assert.Equal(t, "team-a", ns, "the namespace given wins")
 }
 
 // The program entrypoint runs a pipeline on this backend: "run -backend

@@ -84,6 +84,15 @@ const (
 	MaxInputArg = 128 << 10
 )
 
+// The rate limit of the client the Backend builds from the kubeconfig
+// when New was given none and the kubeconfig sets none: an orchestrator
+// makes about one write per step, plus cache lookups, and creates the
+// Jobs of a wide layer or fan-out at once.
+const (
+	ClientQPS   = 50
+	ClientBurst = 100
+)
+
 // ErrTooLarge is wrapped by the error Compile returns when a step's input
 // template is over MaxInputArg.
 var ErrTooLarge = errors.New("kubejob: over the size budget")
@@ -199,6 +208,12 @@ func (b *Backend) connect() (kubernetes.Interface, string, error) {
 		cfg, err := cc.ClientConfig()
 		if err != nil {
 			return nil, "", fmt.Errorf("kubejob: no Kubernetes client was given and none could be configured from $KUBECONFIG, ~/.kube/config or the pod's service account: %w", err)
+		}
+		if cfg.QPS == 0 && cfg.Burst == 0 {
+			// client-go's defaults (5 requests a second, bursts of 10)
+			// would space out the Job creations of a wide layer or fan-out
+			// by 200ms each.
+			cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 		}
 		client, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
