@@ -24,26 +24,37 @@ func chain3(c *counter) *pipeline.Pipeline {
 }
 
 // A step is done as soon as its Job's pod has succeeded with its output:
-// the run does not wait for the Job controller's Complete condition,
-// which comes a batch period (and, on a busy control plane, a rate
-// limiter) later. A Job of one completion whose pod succeeded cannot fail
-// any more, so its later condition changes nothing.
+// the next step does not wait for the Job controller's Complete
+// condition, which comes a batch period (and, on a busy control plane, a
+// rate limiter) later. A Job of one completion whose pod succeeded cannot
+// fail any more, so its later condition changes nothing; the run itself
+// ends once its Jobs say Complete too, so that nothing of a finished run
+// looks unfinished.
 func TestStepDoneWhenItsPodSucceeds(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
 	h.cl.holdCompletions(true)
 	c := &counter{}
-	st, err := pipeline.Run(t.Context(), chain3(c), h.backend(&kubejob.Options{Image: testImage, RunID: "quick-1"}), nil)
+	r := startRun(t.Context(), chain3(c), h.backend(&kubejob.Options{Image: testImage, RunID: "quick-1"}))
+	waitFor(t, func() bool { return r.step("c").Phase == backends.PhaseSucceeded }, "the last step is done")
+	for _, s := range []string{"a", "b", "c"} {
+		typ, _ := h.cl.finished("quick-1-" + s)
+		assert.Empty(t, typ, "Job %s has no Complete condition yet", s)
+		assert.Equal(t, backends.PhaseSucceeded, r.step(s).Phase)
+	}
+	select {
+	case <-r.done:
+		t.Fatal("the run ended before its Jobs were Complete")
+	default:
+	}
+	h.cl.holdCompletions(false)
+	st, err := r.wait(t)
 	require.NoError(t, err, "%+v", st)
 	assert.Equal(t, "3", string(step(t, st, "c").Output))
 	for _, s := range []string{"a", "b", "c"} {
 		typ, _ := h.cl.finished("quick-1-" + s)
-		assert.Empty(t, typ, "Job %s has no Complete condition yet", s)
-	}
-	h.cl.holdCompletions(false)
-	for _, s := range []string{"a", "b", "c"} {
-		eventually(t, func() bool { typ, _ := h.cl.finished("quick-1-" + s); return typ == batchv1.JobComplete }, "Job %s completes", s)
+		assert.Equal(t, batchv1.JobComplete, typ, "Job %s", s)
 	}
 	assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, c.counts())
 }
@@ -87,6 +98,8 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 	second := h.backend(opts)
 	sr := startRun(t.Context(), p(), second)
 	close(release)
+	waitFor(t, func() bool { return sr.step("b").Phase == backends.PhaseSucceeded }, "b is done")
+	h.cl.holdCompletions(false)
 	st, err := sr.wait(t)
 	require.NoError(t, err, "%+v", st)
 	assert.Equal(t, backends.PhaseSucceeded, st.Phase)
@@ -94,5 +107,4 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 	for name, n := range created() {
 		assert.Equal(t, 1, n, "Job %s created once", name)
 	}
-	h.cl.holdCompletions(false)
 }

@@ -208,7 +208,9 @@
 // condition, which the Job controller sets only after batching pod
 // updates, about a second later: a Job of one completion whose pod
 // succeeded cannot fail any more. A resumed orchestrator decides the same
-// from the same pod.
+// from the same pod. The run itself ends once those Jobs are marked
+// Complete too, so that nothing of a finished run looks unfinished; its
+// Finished time is still its last step's.
 //
 // # Caching
 //

@@ -504,6 +504,12 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 		st.Steps = append(st.Steps, ss)
 		done = bodyDone && ss.Phase.Done()
 	}
+	if done && settling(p) {
+		// Every step is over, but the Job controller has yet to mark a
+		// Job whose pod succeeded Complete: the run ends once its Jobs
+		// say so too, so that nothing of it looks unfinished then.
+		done = false
+	}
 	if done {
 		st.Phase = phase
 		st.Finished = latestFinish(st.Steps, p.now)
@@ -532,6 +538,18 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 	}
 	o.publish(st)
 	return done, errors.Join(p.errs...)
+}
+
+// settling reports whether a Job of the run has a pod that succeeded but
+// is not marked Complete yet (a step is done as soon as its pod
+// succeeds; see unit).
+func settling(p *pass) bool {
+	for name, j := range p.jobs {
+		if !p.gone[name] && j.DeletionTimestamp == nil && terminal(j) == "" && lastPod(p.pods[name], corev1.PodSucceeded) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // retire hands the ended run's record over to its Jobs: the record, which
