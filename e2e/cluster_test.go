@@ -268,6 +268,17 @@ func TestOrchestratorKilled(t *testing.T) {
 	for _, p := range pods.Items {
 		assert.Contains(t, []corev1.PodPhase{corev1.PodSucceeded}, p.Status.Phase, "pod %s", p.Name)
 	}
+
+	// Deleting a finished step's Job takes its pod with it: the garbage
+	// collector deletes the pod and the kubelet confirms the deletion of a
+	// pod whose containers have ended.
+	first := runID + "-" + pipelines.SteadySteps[0]
+	require.NoError(t, cl.Client.BatchV1().Jobs(ns).Delete(ctx, first, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}))
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		ps, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + first})
+		return err == nil && len(ps.Items) == 0, err
+	})
+	require.NoError(t, err, "the pod of a deleted Job is gone")
 }
 
 func ptrVal(p *int32) int32 {

@@ -204,8 +204,14 @@ func (k *Kubelet) observe(o any) {
 			k.finalDelete(pod)
 			return
 		}
-		grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
-		r.killOnce.Do(func() { r.grace = grace; close(r.kill) })
+		select {
+		case <-r.done:
+			// Its containers have ended: confirm the deletion.
+			k.finalDelete(pod)
+		default:
+			grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
+			r.killOnce.Do(func() { r.grace = grace; close(r.kill) })
+		}
 		return
 	}
 	if r != nil || pod.Status.Phase != corev1.PodPending {
@@ -217,8 +223,9 @@ func (k *Kubelet) observe(o any) {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
-		defer close(r.done)
 		k.run(r, pod.DeepCopy())
+		close(r.done)
+		k.confirmDeletion(pod)
 	}()
 }
 
@@ -360,7 +367,6 @@ func (k *Kubelet) run(r *podRun, pod *corev1.Pod) {
 			_ = syscall.Kill(-p.Process.Pid, sig)
 		}
 	}
-	killed := false
 	select {
 	case <-exited:
 	case <-deadline:
@@ -368,7 +374,6 @@ func (k *Kubelet) run(r *podRun, pod *corev1.Pod) {
 		signal(syscall.SIGKILL)
 		<-exited
 	case <-r.kill:
-		killed = true
 		signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -425,8 +430,14 @@ func (k *Kubelet) run(r *podRun, pod *corev1.Pod) {
 			p.Status.Phase = corev1.PodFailed
 		}
 	})
-	if killed {
-		k.finalDelete(pod)
+}
+
+// confirmDeletion removes a pod whose containers have ended if it is
+// being deleted: its deletion event may have come while they still ran.
+func (k *Kubelet) confirmDeletion(pod *corev1.Pod) {
+	p, err := k.c.Client.CoreV1().Pods(pod.Namespace).Get(k.ctx, pod.Name, metav1.GetOptions{})
+	if err == nil && p.UID == pod.UID && p.DeletionTimestamp != nil {
+		k.finalDelete(p)
 	}
 }
 
