@@ -82,8 +82,6 @@ type Kubelet struct {
 
 // podRun is one pod the kubelet runs.
 type podRun struct {
-	uid      types.UID
-	ns, name string
 	// kill is closed when the pod is being deleted: its processes get
 	// SIGTERM, then SIGKILL after the grace period.
 	kill     chan struct{}
@@ -217,7 +215,7 @@ func (k *Kubelet) observe(o any) {
 	if r != nil || pod.Status.Phase != corev1.PodPending {
 		return
 	}
-	r = &podRun{uid: pod.UID, ns: pod.Namespace, name: pod.Name, kill: make(chan struct{}), done: make(chan struct{})}
+	r = &podRun{kill: make(chan struct{}), done: make(chan struct{})}
 	k.pods[pod.UID] = r
 	k.started++
 	k.wg.Add(1)
@@ -231,14 +229,19 @@ func (k *Kubelet) observe(o any) {
 
 // finalDelete removes a pod whose containers have ended, as the kubelet
 // does once it has cleaned up after a deletion.
+// It runs on a goroutine of its own (observe holds k.mu), which stop waits
+// for.
 func (k *Kubelet) finalDelete(pod *corev1.Pod) {
 	uid := pod.UID
+	k.wg.Add(1)
 	go func() {
-		err := k.c.Client.CoreV1().Pods(pod.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{
+		defer k.wg.Done()
+		// An error means the pod is gone already, or a newer pod has its
+		// name: nothing to do either way.
+		_ = k.c.Client.CoreV1().Pods(pod.Namespace).Delete(k.ctx, pod.Name, metav1.DeleteOptions{
 			GracePeriodSeconds: ptr.To[int64](0),
 			Preconditions:      &metav1.Preconditions{UID: &uid},
 		})
-		_ = err // gone already, or a newer pod of the same name: nothing to do
 	}()
 }
 
