@@ -319,12 +319,19 @@ func (c *cluster) runContainers(f func(ctx context.Context, pod *corev1.Pod) (me
 // DisruptionTarget=True and fails with exit 143, and the Job controller
 // reacts. It reports whether the pod was running.
 func (c *cluster) preempt(name string) bool {
+	return c.stopRunning(name, false, result{exit: exitSIGTERM, preempted: true})
+}
+
+// stopRunning stops running pod name, marks it deleted if asked, and ends
+// it with res; it reports whether the pod was running.
+func (c *cluster) stopRunning(name string, deleted bool, res result) bool {
 	done := make(chan bool, 1)
 	c.post(func() {
 		for _, sj := range c.jobs {
 			if p := sj.active; p != nil && p.name == name && p.running {
 				p.stop()
-				c.podExited(sj, p, result{exit: exitSIGTERM, preempted: true})
+				p.deleted = p.deleted || deleted
+				c.podExited(sj, p, res)
 				done <- true
 				return
 			}
@@ -354,25 +361,7 @@ func (c *cluster) setDeleteDisrupted(on bool) {
 // SIGTERM), the pod fails without DisruptionTarget and is gone before the
 // Job controller reacts. It reports whether the pod was running.
 func (c *cluster) killPod(name string) bool {
-	done := make(chan bool, 1)
-	c.post(func() {
-		for _, sj := range c.jobs {
-			if p := sj.active; p != nil && p.name == name && p.running {
-				p.stop()
-				p.deleted = true
-				c.podExited(sj, p, result{exit: exitSIGTERM, output: "stopped (terminated signal received): context canceled"})
-				done <- true
-				return
-			}
-		}
-		done <- false
-	})
-	select {
-	case ok := <-done:
-		return ok
-	case <-c.ctx.Done():
-		return false
-	}
+	return c.stopRunning(name, true, result{exit: exitSIGTERM, output: "stopped (terminated signal received): context canceled"})
 }
 
 // close stops the simulation: it cancels the running tasks and waits for
