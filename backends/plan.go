@@ -105,6 +105,14 @@ type ForEach struct {
 	Items Ref
 	// Parallelism caps how many instances run at once; zero is no cap.
 	Parallelism int
+	// MaxFailed and MaxFailedFraction are the fan-out's failure
+	// tolerance: the step still succeeds when at most MaxFailed
+	// instances, or the fraction MaxFailedFraction of them (rounded
+	// down), whichever is more, failed; its output then lists the
+	// successful instances' outputs. Zero tolerates none. See package
+	// runstate.
+	MaxFailed         int
+	MaxFailedFraction float64
 }
 
 // RefKind says what a [Ref] refers to.

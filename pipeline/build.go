@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -484,6 +485,12 @@ func (b *builder) forEach(n *node, path *field.Path) *backends.ForEach {
 	if fe.parallelism < 0 {
 		b.errs.Add(field.Invalid(path.Child("parallelism"), fe.parallelism, "must not be negative; zero means no limit"))
 	}
+	if fe.maxFailed < 0 {
+		b.errs.Add(field.Invalid(path.Child("maxFailed"), fe.maxFailed, "must not be negative; zero tolerates no failed instance"))
+	}
+	if x := fe.maxFailedF; math.IsNaN(x) || x < 0 || x > 1 {
+		b.errs.Add(field.Invalid(path.Child("maxFailedFraction"), x, "must be between 0 and 1 (a fraction of the instances)"))
+	}
 	items := path.Child("items")
 	if !b.useRef(n, items, fe.items) {
 		return nil
@@ -496,7 +503,7 @@ func (b *builder) forEach(n *node, path *field.Path) *backends.ForEach {
 		b.errs.Add(field.Invalid(items, fe.items.describe(), "fan-out over a non-list: the value has type %v; iterate over a slice", fe.items.typ))
 		return nil
 	}
-	return &backends.ForEach{Items: b.planRef(fe.items), Parallelism: fe.parallelism}
+	return &backends.ForEach{Items: b.planRef(fe.items), Parallelism: fe.parallelism, MaxFailed: fe.maxFailed, MaxFailedFraction: fe.maxFailedF}
 }
 
 func (b *builder) after(n *node, path *field.Path) {

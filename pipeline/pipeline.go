@@ -97,6 +97,8 @@ type forEach struct {
 	items       *source
 	parallelism int
 	limitSet    bool
+	maxFailed   int     // Tolerate
+	maxFailedF  float64 // TolerateFraction
 }
 
 // Dependency is something a step can be ordered after: a [Step] or a

@@ -153,6 +153,28 @@ func (f Fan[Out]) Limit(n int) Fan[Out] {
 	return f
 }
 
+// Tolerate lets up to n instances fail without failing the fan-out, and
+// returns f: the collected list then holds the outputs of the instances
+// that succeeded, in element order, and the step's message names the
+// failures. A search that can afford to lose some trials (HPO's
+// maxFailedTrials) uses it. Zero, the default, tolerates none.
+func (f Fan[Out]) Tolerate(n int) Fan[Out] {
+	if f.n != nil {
+		f.n.forEach.maxFailed = n
+	}
+	return f
+}
+
+// TolerateFraction lets a fraction of the instances (0 to 1, rounded
+// down to whole instances) fail without failing the fan-out, as
+// [Fan.Tolerate] does; with both set, the larger allowance applies.
+func (f Fan[Out]) TolerateFraction(x float64) Fan[Out] {
+	if f.n != nil {
+		f.n.forEach.maxFailedF = x
+	}
+	return f
+}
+
 // After orders the whole fan-out after deps and returns f.
 func (f Fan[Out]) After(deps ...Dependency) Fan[Out] {
 	if f.n != nil {

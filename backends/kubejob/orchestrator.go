@@ -36,6 +36,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -464,7 +465,6 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 		return v, ok
 	}}
 	bodyDone := true
-	var failed []string
 	for i := range o.plan.Steps {
 		s := &o.plan.Steps[i]
 		ss := o.step(p, s, values, phases)
@@ -473,33 +473,20 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 		switch ss.Phase {
 		case backends.PhaseSucceeded, backends.PhaseCached:
 			outputs[s.Name] = ss.Output
-		case backends.PhaseFailed:
-			failed = append(failed, s.Name)
 		}
 		if !ss.Phase.Done() {
 			bodyDone = false
 		}
 	}
-	phase := backends.PhaseSucceeded
-	switch {
-	case p.canceled:
-		phase = backends.PhaseCanceled
-	case len(failed) > 0:
-		phase = backends.PhaseFailed
-	}
 	done := bodyDone
 	if e := o.plan.Exit; e != nil {
 		ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
 		if bodyDone {
-			info := backends.RunInfo{Phase: phase, Failed: failed}
+			info := runstate.Info(st.Steps, p.canceled)
 			v := backends.Values{Params: o.params, Output: values.Output, Info: &info}
 			in, ierr := e.Input.Resolve(v.Value)
 			u := o.unit(p, e, nil, in, ierr, true, false)
 			ss = u.status(e.Name)
-			if ss.Phase == backends.PhaseFailed && phase == backends.PhaseSucceeded {
-				phase = backends.PhaseFailed
-				failed = append(failed, e.Name)
-			}
 		}
 		st.Steps = append(st.Steps, ss)
 		done = bodyDone && ss.Phase.Done()
@@ -511,16 +498,11 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 		done = false
 	}
 	if done {
-		st.Phase = phase
+		end := runstate.End(st.Steps, p.canceled)
+		st.Phase, st.Message = end.Phase, end.Message
 		st.Finished = latestFinish(st.Steps, p.now)
-		switch {
-		case phase == backends.PhaseCanceled:
-			st.Message = "canceled"
-		case len(failed) > 0:
-			st.Message = "failed: " + strings.Join(failed, ", ")
-		}
 		if !o.observe {
-			if err := o.retire(ctx, p, phase); err != nil {
+			if err := o.retire(ctx, p, end.Phase); err != nil {
 				// The run is over but its record is not handed over yet:
 				// try again before reporting the end.
 				p.fail(err)
@@ -605,41 +587,23 @@ func latestFinish(steps []backends.StepStatus, now time.Time) time.Time {
 }
 
 // step derives the status of a plan step, creating its Jobs when it is
-// ready.
+// ready: its dependencies ended and runstate.Gate lets it run. A run
+// canceled before that ends it Canceled; once it is ready, Cancel is
+// unit's to handle, as the step may have started.
 func (o *orchestrator) step(p *pass, s *backends.Step, values backends.Values, phases map[string]backends.Phase) backends.StepStatus {
 	ss := backends.StepStatus{Name: s.Name, Phase: backends.PhasePending}
 	for _, d := range s.DependsOn {
-		switch phases[d] {
-		case backends.PhaseFailed:
-			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("upstream step %q failed", d)
-			return ss
-		}
-	}
-	for _, d := range s.DependsOn {
-		switch ph := phases[d]; {
-		case ph == backends.PhaseSkipped:
-			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("upstream step %q was skipped", d)
-			return ss
-		case ph == backends.PhaseCanceled:
-			ss.Phase, ss.Message = backends.PhaseCanceled, "canceled before it started"
-			return ss
-		case !ph.Done():
+		if !phases[d].Done() {
 			if p.canceled {
-				ss.Phase, ss.Message = backends.PhaseCanceled, "canceled before it started"
+				ss.Phase, ss.Message = backends.PhaseCanceled, runstate.MsgNotStarted
 			}
 			return ss
 		}
 	}
-	if s.When != nil {
-		ok, err := s.When.Eval(values.Value)
-		switch {
-		case err != nil:
-			ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err)
-			return ss
-		case !ok:
-			ss.Phase, ss.Message = backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When)
-			return ss
-		}
+	v := runstate.Gate(s, func(k int) backends.Phase { return phases[s.DependsOn[k]] }, false, values.Value)
+	if !v.Run {
+		ss.Phase, ss.Message = v.Phase, v.Message
+		return ss
 	}
 	if s.ForEach == nil {
 		in, err := s.Input.Resolve(values.Value)
@@ -667,23 +631,10 @@ func (o *orchestrator) fanOut(p *pass, s *backends.Step, values backends.Values)
 			running++
 		}
 	}
-	outs := make([]json.RawMessage, len(units))
-	allDone, allCached, canceled := true, len(units) > 0, false
-	failedAt := -1
+	allDone := true
 	for i, u := range units {
 		in := u.status(fmt.Sprintf("%s[%d]", s.Name, i))
 		ss.Instances = append(ss.Instances, in)
-		outs[i] = u.output
-		switch u.phase {
-		case backends.PhaseFailed:
-			if failedAt < 0 {
-				failedAt = i
-			}
-		case backends.PhaseCanceled:
-			canceled = true
-		case backends.PhaseSucceeded:
-			allCached = false
-		}
 		if !u.phase.Done() {
 			allDone = false
 		}
@@ -698,22 +649,8 @@ func (o *orchestrator) fanOut(p *pass, s *backends.Step, values backends.Values)
 		ss.Finished = time.Time{}
 		return ss
 	}
-	switch {
-	case failedAt >= 0:
-		ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("instance %d failed: %s", failedAt, ss.Instances[failedAt].Message)
-	case canceled:
-		ss.Phase, ss.Message = backends.PhaseCanceled, "canceled"
-	default:
-		b, err := json.Marshal(outs)
-		if err != nil {
-			ss.Phase, ss.Message = backends.PhaseFailed, fmt.Sprintf("collect instance outputs: %v", err)
-			break
-		}
-		ss.Output, ss.Phase = b, backends.PhaseSucceeded
-		if allCached {
-			ss.Phase = backends.PhaseCached
-		}
-	}
+	end := runstate.FanOutEnd(s, ss.Instances)
+	ss.Phase, ss.Message, ss.Output = end.Phase, end.Message, end.Output
 	return ss
 }
 
@@ -817,7 +754,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		}
 	}
 	if inputErr != nil && len(chain) == 0 {
-		u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("input: %v", inputErr)
+		u.phase, u.message = backends.PhaseFailed, runstate.InputError(inputErr)
 		return u
 	}
 	if s.Cache.Enabled && inputErr == nil {
@@ -832,7 +769,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	}
 	if len(chain) == 0 {
 		if stopping {
-			u.phase, u.message = backends.PhaseCanceled, "canceled before it started"
+			u.phase, u.message = backends.PhaseCanceled, runstate.MsgNotStarted
 			return u
 		}
 		if u.cacheKey != "" {
@@ -881,14 +818,11 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			}
 		}
 	}
-	appFailures, infraFailures := 0, 0
+	appFailures := 0
 	add := func(a backends.Attempt) {
 		a.Number = len(u.attempts) + 1
-		switch a.Reason {
-		case backends.ReasonApp:
+		if a.Reason == backends.ReasonApp {
 			appFailures++
-		case backends.ReasonInfra:
-			infraFailures++
 		}
 		u.attempts = append(u.attempts, a)
 	}
@@ -971,21 +905,25 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	if failed != nil {
-		infraLeft := failed.Reason == backends.ReasonInfra && infraFailures <= retry.Infra
-		appLeft := early && appFailures <= retry.App
-		if retriable && (infraLeft || appLeft) && k+1 < len(names) {
-			next := names[k+1]
+		// runstate decides from the attempts, the failed one last. An
+		// application failure that did not fail the Job at once used up
+		// the Job's backoffLimit, which is the App budget left.
+		tries := append(slices.Clone(u.attempts[:len(u.attempts)-1]), *failed)
+		tries[len(tries)-1].Number = len(tries)
+		next := runstate.AfterFailure(s, tries, !retriable || (failed.Reason != backends.ReasonInfra && !early))
+		if next.Again && k+1 < len(names) {
+			name := names[k+1]
 			if stopping {
 				// Waiting out the backoff before the retry, which will
 				// not come now; a retry Job created a moment ago goes.
-				if o.created[next] && !o.observe {
-					if err := o.delete(p.ctx, next); err != nil {
+				if o.created[name] && !o.observe {
+					if err := o.delete(p.ctx, name); err != nil {
 						p.fail(err)
 						u.phase = backends.PhaseRunning
 						return u
 					}
 				}
-				u.phase, u.message = backends.PhaseCanceled, "canceled while waiting to retry after: "+failed.Message
+				u.phase, u.message = backends.PhaseCanceled, runstate.CanceledInBackoff(*failed)
 				return u
 			}
 			// The backoff runs from when this orchestrator saw the failure,
@@ -996,23 +934,21 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 				seen = p.now
 				o.seen[latest.name] = seen
 			}
-			if d := retry.Backoff.Delay(len(u.attempts)) - p.now.Sub(seen); d > 0 {
+			if d := next.Delay - p.now.Sub(seen); d > 0 {
 				u.phase = backends.PhaseRunning
 				p.wakeIn(d)
 				return u
 			}
-			if o.created[next] {
+			if o.created[name] {
 				u.phase = backends.PhaseRunning // created; not in the lister yet
 				return u
 			}
-			// From the Infra-th infrastructure failure on, retries run on
-			// demand.
-			od := retry.OnDemandFallback && s.Resolved.OnDemand != nil && retry.Infra > 0 && infraFailures >= retry.Infra
-			return o.create(p, s, parts, next, input, k+1, appBudgetLeft(retry, &appFailures), od, u)
+			return o.create(p, s, parts, name, input, k+1, appBudgetLeft(retry, &appFailures), next.OnDemand, u)
 		}
-		u.phase, u.message = backends.PhaseFailed, failed.Message
-		if failed.Reason == backends.ReasonInfra && infraFailures > retry.Infra {
-			u.message = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", failed.Message, retry.Infra)
+		if !next.Again {
+			u.phase, u.message = backends.PhaseFailed, next.Message
+		} else {
+			u.phase, u.message = backends.PhaseFailed, failed.Message // no Job left to retry with
 		}
 		return u
 	}
@@ -1027,7 +963,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 				u.attempts[i].Phase = backends.PhaseCanceled
 			}
 		}
-		u.phase, u.message = backends.PhaseCanceled, "canceled"
+		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled
 		return u
 	}
 	u.phase = backends.PhaseRunning

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -17,36 +18,27 @@ import (
 // the last attempt failed is used up, or ctx is done. It returns the output
 // and how the task ended.
 func (r *run) attempts(ctx context.Context, at loc, s *backends.Step, input json.RawMessage) (json.RawMessage, backends.Phase, string) {
-	var policy task.Retry
-	if s.Task.Retry != nil {
-		policy = *s.Task.Retry
-	}
-	appUsed, infraUsed := 0, 0
+	var tries []backends.Attempt // the attempts so far, as runstate sees them
+	onDemand := false
 	for n := 1; ; n++ {
-		// Once the Infra budget is used up, attempts move off spot capacity.
-		// Once the Infra budget is used up, a preemptible step falls back to
-		// on-demand capacity (Resolved.OnDemand is set only for those).
-		onDemand := policy.OnDemandFallback && s.Resolved.OnDemand != nil && policy.Infra > 0 && infraUsed == policy.Infra
 		out, phase, reason, err := r.attempt(ctx, at, s, input, n, onDemand)
 		switch phase {
 		case backends.PhaseSucceeded:
 			return out, phase, ""
 		case backends.PhaseCanceled:
-			return nil, phase, "canceled"
+			return nil, phase, runstate.MsgCanceled
 		}
-		switch {
-		case reason == backends.ReasonInfra && infraUsed < policy.Infra:
-			infraUsed++
-		case reason == backends.ReasonApp && appUsed < policy.App:
-			appUsed++
-		default:
-			return nil, backends.PhaseFailed, err.Error()
+		last := backends.Attempt{Number: n, Phase: phase, Reason: reason, Message: err.Error()}
+		tries = append(tries, last)
+		next := runstate.AfterFailure(s, tries, false)
+		if !next.Again {
+			return nil, backends.PhaseFailed, next.Message
 		}
-		delay := policy.Backoff.Delay(n)
-		r.logf(at, "attempt %d failed (%s): %v; retrying in %s", n, reason, err, delay)
-		if !r.sleep(ctx, delay) {
-			return nil, backends.PhaseCanceled, "canceled"
+		r.logf(at, "attempt %d failed (%s): %v; retrying in %s", n, reason, err, next.Delay)
+		if !r.sleep(ctx, next.Delay) {
+			return nil, backends.PhaseCanceled, runstate.CanceledInBackoff(last)
 		}
+		onDemand = next.OnDemand
 	}
 }
 
@@ -112,7 +104,7 @@ func (r *run) callWithTimeout(ctx context.Context, at loc, s *backends.Step, inp
 	out, err := r.call(tctx, at, s, input)
 	stop()
 	if errors.Is(context.Cause(tctx), errTimedOut) {
-		return nil, fmt.Errorf("timed out after %s", d)
+		return nil, errors.New(runstate.TimedOut(d))
 	}
 	return out, err
 }

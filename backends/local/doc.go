@@ -17,33 +17,14 @@
 //
 // # Semantics
 //
-// A step starts once every step in its DependsOn has ended. Its input is
-// the plan's Input with each ref resolved: a step's output (for a fan-out,
-// the JSON list of its instances' outputs in element order), then the
-// ref's field path; a parameter's value; a constant; a collected list; the
-// fan-out element; the run's outcome ([backends.RunInfo], exit handler
-// only).
-//
-// A step does not run, in this order of precedence, when:
-//
-//   - the run was canceled before it started: Canceled;
-//   - an upstream step failed: Skipped, with a message naming that step
-//     (as on Argo, dependents of a failed step are not run and the run
-//     fails);
-//   - an upstream step was skipped: Skipped, without evaluating When;
-//   - its When condition is false: Skipped. A condition that cannot be
-//     evaluated fails the step.
-//
-// Steps that do not depend on a failed step keep running. The run is
-// Canceled if Cancel came before its steps ended, else Failed if any step
-// (or the exit handler) failed, else Succeeded.
-//
-// A ForEach step resolves its items to a JSON list and runs one instance
-// per element (the element is the item ref), at most ForEach.Parallelism at
-// once (zero: no cap besides Options.Parallelism). Instance statuses are
-// StepStatus.Instances, named "step[i]". The step fails if any instance
-// fails (the others still run to their end); an empty list succeeds with
-// the output [].
+// local runs a plan by the rules of package runstate, the normative
+// definition of a run every backend honours: when a step starts or is
+// skipped or canceled, how attempts are retried, how a fan-out ends
+// (failure tolerance included) and how the run ends, in the same words.
+// A step starts as soon as every step in its DependsOn has ended; a
+// ForEach step runs at most ForEach.Parallelism instances at once (zero:
+// no cap besides Options.Parallelism), named "step[i]" in
+// StepStatus.Instances.
 //
 // A Go task is called with its resolved input. A container task has the
 // {{.Field}} placeholders of its command, args and env filled from the
@@ -53,27 +34,19 @@
 // that has an Invoker runs in process even when its task is a container
 // task, so test environments can stub container tasks.
 //
-// The exit handler runs after every step has ended, also after a failure
-// or Cancel, with [backends.RunInfo] holding the run's phase so far and the
-// failed steps in plan order. Cancel does not stop the exit handler; its
-// timeout does. Its failure fails the run.
-//
 // # Retries and timeouts
 //
-// An attempt whose error wraps task.ErrInfrastructure consumes the Infra
-// budget (Reason infra); any other failure, a timeout included, the App
-// budget (Reason app). A task is retried while the budget of the way it
-// failed is not used up, after Backoff.Delay(n) on the Clock (n counts the
-// retries). With OnDemandFallback on a preemptible step, the attempts made
-// once the Infra budget is used up (the last one a preemption allows, and
-// any app retries after it) are marked Attempt.OnDemand; the local backend
-// has no spot capacity to leave, so it only records it. Retry.PendingTimeout
-// never fires: a local task is never unschedulable (a request larger than
-// the capacity it draws from is a Compile error, and a task waiting for
-// capacity that other tasks hold is queued until they end), so it is
-// recorded and has no effect. A Go task
-// that panics fails the attempt (the stack goes to Options.Log). An
-// attempt stopped by Cancel ends Canceled and consumes no budget.
+// An attempt whose error wraps task.ErrInfrastructure is an
+// infrastructure failure; any other failure, a timeout included, an
+// application failure; runstate.AfterFailure decides on the retry, and
+// the wait runs on the Clock. The local backend has no spot capacity to
+// leave, so an on-demand fall-back is only recorded (Attempt.OnDemand).
+// Retry.PendingTimeout never fires: a local task is never unschedulable
+// (a request larger than the capacity it draws from is a Compile error,
+// and a task waiting for capacity that other tasks hold is queued until
+// they end), so it is recorded and has no effect. A Go task that panics
+// fails the attempt (the stack goes to Options.Log). An attempt stopped
+// by Cancel ends Canceled and consumes no budget.
 //
 // With a Timeout, each attempt's context is canceled when the Clock's
 // AfterFunc says the timeout has passed, and the attempt fails "timed out after 1m0s",

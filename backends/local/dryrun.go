@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 )
 
 const msgDryRun = "dry run"
@@ -27,8 +28,8 @@ func (r *run) dryRun() {
 // parameters and constants alone.
 func (r *run) dryStep(i int, rv backends.Values) {
 	s, at := r.steps[i], loc{i, -1}
-	if phase, msg := r.upstream(i); phase != "" {
-		r.end(at, phase, msg, nil)
+	if v, decided := runstate.Upstream(s, r.upstream(i), false); decided {
+		r.end(at, v.Phase, v.Message, nil)
 		return
 	}
 	msg := msgDryRun
@@ -38,10 +39,10 @@ func (r *run) dryStep(i int, rv backends.Values) {
 		case errors.Is(err, backends.ErrUnknown):
 			msg += fmt.Sprintf("; condition %s depends on run-time values", s.When)
 		case err != nil:
-			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
+			r.end(at, backends.PhaseFailed, runstate.ConditionError(*s.When, err), nil)
 			return
 		case !ok:
-			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
+			r.end(at, backends.PhaseSkipped, runstate.ConditionFalse(*s.When), nil)
 			return
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,13 +13,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 )
 
 // loc addresses a status in a run: step is the index into run.steps (the
 // exit handler is last), inst the fan-out instance or -1 for the step.
 type loc struct{ step, inst int }
 
-const msgNotStarted = "canceled before it started"
+const msgNotStarted = runstate.MsgNotStarted
 
 // run is one run of a plan. A plan step starts once its dependencies have
 // ended (see schedule): its task waits for capacity in the pool's line
@@ -280,50 +280,20 @@ func (r *run) runNode(ctx context.Context, i int) {
 }
 
 // precheck ends step i, whose dependencies have ended, when an upstream
-// outcome or its condition says it does not run; it returns the resolver
-// to run it with and whether it runs.
+// outcome or its condition says it does not run (see runstate.Gate); it
+// returns the resolver to run it with and whether it runs.
 func (r *run) precheck(i int) (backends.Values, bool) {
 	s, at := r.steps[i], loc{i, -1}
-	if phase, msg := r.upstream(i); phase != "" {
-		r.end(at, phase, msg, nil)
+	if v, decided := runstate.Upstream(s, r.upstream(i), false); decided {
+		r.end(at, v.Phase, v.Message, nil)
 		return backends.Values{}, false
 	}
 	rv := r.resolver()
-	if s.When != nil {
-		ok, err := s.When.Eval(rv.Value)
-		if err != nil {
-			r.end(at, backends.PhaseFailed, fmt.Sprintf("condition %s: %v", s.When, err), nil)
-			return backends.Values{}, false
-		}
-		if !ok {
-			r.end(at, backends.PhaseSkipped, fmt.Sprintf("condition %s is false", s.When), nil)
-			return backends.Values{}, false
-		}
+	if v := runstate.Condition(s, rv.Value); !v.Run {
+		r.end(at, v.Phase, v.Message, nil)
+		return backends.Values{}, false
 	}
 	return rv, true
-}
-
-// upstream says how step i ends without running because of a dependency:
-// Canceled after a canceled one, Skipped after a failed or skipped one.
-// It returns "" when it may run.
-func (r *run) upstream(i int) (backends.Phase, string) {
-	skipped := -1
-	for k, d := range r.deps[i] {
-		switch r.fate[d].Load() {
-		case fateCanceled:
-			return backends.PhaseCanceled, fmt.Sprintf("upstream step %q was canceled", r.steps[i].DependsOn[k])
-		case fateFailed:
-			return backends.PhaseSkipped, fmt.Sprintf("upstream step %q failed", r.steps[i].DependsOn[k])
-		case fateSkipped:
-			if skipped < 0 {
-				skipped = k
-			}
-		}
-	}
-	if skipped >= 0 {
-		return backends.PhaseSkipped, fmt.Sprintf("upstream step %q was skipped", r.steps[i].DependsOn[skipped])
-	}
-	return "", ""
 }
 
 // runForEach runs one instance of s per element of its list, at most
@@ -378,37 +348,13 @@ func (r *run) startFanOut(at loc, name string, n int) {
 	})
 }
 
-// fanOutcome is how a fan-out ends once its instances have: Failed if one
-// failed, Canceled if one was canceled, else Cached if all were, else
-// Succeeded; the output is the list of instance outputs.
+// fanOutcome is how the fan-out at at ends once its instances have (see
+// runstate.FanOutEnd).
 func (r *run) fanOutcome(at loc) (backends.Phase, string, json.RawMessage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	insts := r.status.Steps[at.step].Instances
-	outs := make([]json.RawMessage, len(insts))
-	canceled, allCached := false, len(insts) > 0
-	for i, in := range insts {
-		switch in.Phase {
-		case backends.PhaseFailed:
-			return backends.PhaseFailed, fmt.Sprintf("instance %d failed: %s", i, in.Message), nil
-		case backends.PhaseCanceled:
-			canceled = true
-		case backends.PhaseSucceeded:
-			allCached = false
-		}
-		outs[i] = in.Output
-	}
-	if canceled {
-		return backends.PhaseCanceled, "canceled", nil
-	}
-	out, err := json.Marshal(outs)
-	if err != nil {
-		return backends.PhaseFailed, fmt.Sprintf("collect instance outputs: %v", err), nil
-	}
-	if allCached {
-		return backends.PhaseCached, "", out
-	}
-	return backends.PhaseSucceeded, "", out
+	o := runstate.FanOutEnd(r.steps[at.step], r.status.Steps[at.step].Instances)
+	return o.Phase, o.Message, o.Output
 }
 
 // runTask runs one task (a step, or one instance of a fan-out) through the
@@ -451,7 +397,7 @@ func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv backends
 	}
 	input, err := resolveInput(s.Input, rv)
 	if err != nil {
-		r.end(at, backends.PhaseFailed, "resolve input: "+err.Error(), nil)
+		r.end(at, backends.PhaseFailed, runstate.InputError(err), nil)
 		return nil
 	}
 	t := &pending{r: r, ctx: ctx, at: at, s: s, need: demandOf(s, r.b.opts.Pools), input: input, entry: r.cacheEntry(at, s, input)}
@@ -527,6 +473,15 @@ const (
 	fateFailed
 	fateSkipped
 )
+
+// fatePhase is the phase of each fate, for runstate.
+var fatePhase = [...]backends.Phase{fateRunOn: backends.PhaseSucceeded, fateCanceled: backends.PhaseCanceled, fateFailed: backends.PhaseFailed, fateSkipped: backends.PhaseSkipped}
+
+// upstream returns the phase of the k-th dependency of step i, for
+// runstate.Upstream.
+func (r *run) upstream(i int) func(k int) backends.Phase {
+	return func(k int) backends.Phase { return fatePhase[r.fate[r.deps[i][k]].Load()] }
+}
 
 // end records that the task or step at at ended.
 func (r *run) end(at loc, phase backends.Phase, msg string, out json.RawMessage) {
@@ -685,55 +640,30 @@ func (r *run) cancel() {
 }
 
 // endSteps notes that every step has ended and fixes the outcome the exit
-// handler sees.
+// handler sees (see runstate.Info).
 func (r *run) endSteps() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stepsOver = true
-	phase, _, failed := r.outcome(len(r.plan.Steps))
-	r.info.Store(&backends.RunInfo{Phase: phase, Failed: failed})
+	info := runstate.Info(r.status.Steps[:len(r.plan.Steps)], r.canceled)
+	r.info.Store(&info)
 }
 
-// finish ends the run. The outcome no longer changes once the steps have
-// ended, so the span ends before watchers learn the run is over.
+// finish ends the run (see runstate.End). The outcome no longer changes
+// once the steps have ended, so the span ends before watchers learn the
+// run is over.
 func (r *run) finish() {
 	r.mu.Lock()
-	phase, msg, _ := r.outcome(len(r.status.Steps))
+	o := runstate.End(r.status.Steps, r.canceled)
 	r.mu.Unlock()
 	r.cancelSteps()
-	r.b.tel.endRun(r.span, phase)
+	r.b.tel.endRun(r.span, o.Phase)
 	now := r.now()
 	r.update(-1, func(st *backends.RunStatus) {
-		st.Phase, st.Message, st.Finished = phase, msg, now
+		st.Phase, st.Message, st.Finished = o.Phase, o.Message, now
 		r.over = true
 		close(r.overCh)
 	})
-}
-
-// outcome is the phase of a run whose first n steps have ended: Canceled
-// if Cancel came before the steps ended, else Failed if any failed, else
-// Succeeded. It also returns a message and the failed steps' names in
-// plan order. r.mu is held.
-func (r *run) outcome(n int) (backends.Phase, string, []string) {
-	var failed []string
-	msg := ""
-	for _, ss := range r.status.Steps[:n] {
-		if ss.Phase == backends.PhaseFailed {
-			failed = append(failed, ss.Name)
-			if msg == "" {
-				msg = fmt.Sprintf("step %q failed: %s", ss.Name, ss.Message)
-			}
-		}
-	}
-	switch {
-	case r.canceled:
-		return backends.PhaseCanceled, "canceled", failed
-	case len(failed) > 1:
-		return backends.PhaseFailed, fmt.Sprintf("steps %s failed; first: %s", strings.Join(failed, ", "), msg), failed
-	case len(failed) == 1:
-		return backends.PhaseFailed, msg, failed
-	}
-	return backends.PhaseSucceeded, "", nil
 }
 
 // logf writes one progress line for the task at at.
