@@ -157,8 +157,8 @@ func TestFanOutEnd(t *testing.T) {
 func TestTolerated(t *testing.T) {
 	s := &backends.Step{ForEach: &backends.ForEach{MaxFailed: 2, MaxFailedFraction: 0.1}}
 	assert.Equal(t, 2, runstate.Tolerated(s, 10))
-	assert.Equal(t, 3, runstate.Tolerated(s, 30))  // 0.1 × 30 is exactly 3
-	assert.Equal(t, 3, runstate.Tolerated(s, 39))  // rounded down
+	assert.Equal(t, 3, runstate.Tolerated(s, 30)) // 0.1 × 30 is exactly 3
+	assert.Equal(t, 3, runstate.Tolerated(s, 39)) // rounded down
 	assert.Equal(t, 0, runstate.Tolerated(&backends.Step{}, 10))
 }
 
