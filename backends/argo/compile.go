@@ -39,6 +39,15 @@ const (
 	// holds it rounded up to a whole second. Watch says "timed out after"
 	// it, as the local backend does.
 	AnnotationTimeout = "sluice.dev/timeout"
+	// AnnotationConditions, on the main DAG template, maps the DAG task
+	// of each step with a condition to the condition as the pipeline
+	// writes it (a JSON object), so that Watch says why a step was
+	// skipped in the same words as every backend (package runstate).
+	AnnotationConditions = "sluice.dev/conditions"
+	// AnnotationInfraRetries, on the template of a step that retries, is
+	// the Infra budget of its retry policy: Argo's retry strategy holds
+	// only the sum of both budgets.
+	AnnotationInfraRetries = "sluice.dev/infra-retries"
 
 	mainTemplate = "main"
 	exitTemplate = "exit"
@@ -243,6 +252,9 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 		dag.Tasks = append(dag.Tasks, t)
 	}
 	c.tmpls[0].DAG = dag
+	if err := c.annotateConditions(); err != nil {
+		return nil, err
+	}
 	if c.plan.Exit != nil {
 		t, err := c.dagTask(c.plan.Exit)
 		if err != nil {
@@ -253,6 +265,28 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 	}
 	spec.Templates = c.tmpls
 	return spec, nil
+}
+
+// annotateConditions writes AnnotationConditions on the main template.
+func (c *compiler) annotateConditions() error {
+	conds := map[string]string{}
+	for _, s := range c.plan.Steps {
+		if s.When != nil {
+			conds[c.task(s.Name)] = s.When.String()
+		}
+	}
+	if e := c.plan.Exit; e != nil && e.When != nil {
+		conds[c.task(e.Name)] = e.When.String()
+	}
+	if len(conds) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(conds) // keys sorted: deterministic
+	if err != nil {
+		return err
+	}
+	c.tmpls[0].Metadata.Annotations = map[string]string{AnnotationConditions: string(b)}
+	return nil
 }
 
 func compactJSON(v json.RawMessage) string {
@@ -647,6 +681,10 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 		}
 	}
 	t.RetryStrategy = rs
+	if t.Metadata.Annotations == nil {
+		t.Metadata.Annotations = map[string]string{}
+	}
+	t.Metadata.Annotations[AnnotationInfraRetries] = itoa(r.Infra)
 	if r.OnDemandFallback && s.Resolved.OnDemand != nil {
 		patch, err := onDemandPatch(s)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/internal/kube"
 )
 
@@ -215,7 +216,10 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 	for i := range spec.Templates {
 		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
 	}
-	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}}
+	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}}
+	if t := tmpls[mainTemplate]; t != nil {
+		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
+	}
 	if t := tmpls[mainTemplate]; t != nil && t.DAG != nil {
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+"."+dt.Name, dt))
@@ -224,6 +228,13 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 	if t := tmpls[spec.OnExit]; spec.OnExit != "" && t != nil && t.DAG != nil {
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+".onExit."+dt.Name, dt))
+		}
+	}
+	// The run's message in the words of every backend, unless Argo ended
+	// it for a reason of its own (a workflow-level error).
+	if wf.Status.Phase.Completed() {
+		if end := runstate.End(st.Steps, wf.Spec.Shutdown != ""); end.Phase == st.Phase {
+			st.Message = end.Message
 		}
 	}
 	return st
@@ -246,6 +257,8 @@ func runPhase(wf *wfv1.Workflow) backends.Phase {
 
 type mapper struct {
 	phases map[string]backends.Phase // DAG task name -> phase of the steps mapped so far
+	names  map[string]string         // DAG task name -> step name, of the steps mapped so far
+	conds  map[string]string         // DAG task name -> its condition (AnnotationConditions)
 	wf     *wfv1.Workflow
 	nodes  wfv1.Nodes
 	byName map[string]*wfv1.NodeStatus
@@ -264,21 +277,37 @@ func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
 
 func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
 	s := m.stepStatus(nodeName, dt)
-	// A step Argo omitted because an upstream step was canceled is
-	// canceled too, as on the local backend.
-	if s.Phase == backends.PhaseSkipped && m.wf.Spec.Shutdown != "" {
-		if n := m.byName[nodeName]; n != nil && n.Phase == wfv1.NodeOmitted {
-			for _, term := range strings.Split(dt.Depends, " && ") {
-				up, _, _ := strings.Cut(strings.Trim(term, "()! "), ".")
-				if m.phases[up] == backends.PhaseCanceled {
-					s.Phase = backends.PhaseCanceled
-					break
-				}
-			}
+	if n := m.byName[nodeName]; s.Phase.Done() && (n == nil || n.Type == wfv1.NodeTypeSkipped) {
+		m.notRun(&s, n, dt)
+	}
+	m.phases[dt.Name], m.names[dt.Name] = s.Phase, s.Name
+	return s
+}
+
+// notRun words a step that ended without running (node n, nil when Argo
+// made none) as package runstate does: Argo omits a task whose depends
+// fail, skips one whose when is false and creates none once the workflow
+// is shut down.
+func (m *mapper) notRun(s *backends.StepStatus, n *wfv1.NodeStatus, dt wfv1.DAGTask) {
+	var deps []string // DAG task names, in the step's DependsOn order
+	for term := range strings.SplitSeq(dt.Depends, " && ") {
+		if up, _, _ := strings.Cut(strings.Trim(term, "()! "), "."); up != "" {
+			deps = append(deps, up)
 		}
 	}
-	m.phases[dt.Name] = s.Phase
-	return s
+	step := &backends.Step{Name: s.Name}
+	for _, d := range deps {
+		step.DependsOn = append(step.DependsOn, m.names[d])
+	}
+	v, decided := runstate.Upstream(step, func(k int) backends.Phase { return m.phases[deps[k]] }, false)
+	switch cond, ok := m.conds[dt.Name]; {
+	case decided:
+		s.Phase, s.Message = v.Phase, v.Message
+	case n != nil && n.Phase == wfv1.NodeSkipped && ok:
+		s.Phase, s.Message = backends.PhaseSkipped, runstate.ConditionFalse(cond)
+	case m.wf.Spec.Shutdown != "":
+		s.Phase, s.Message = backends.PhaseCanceled, runstate.MsgNotStarted
+	}
 }
 
 func (m *mapper) stepStatus(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
@@ -325,6 +354,13 @@ func (m *mapper) stepStatus(nodeName string, dt wfv1.DAGTask) backends.StepStatu
 			s.Instances = insts
 		}
 		s.Output = outputOf(n, nil)
+		if s.Phase == backends.PhaseFailed || s.Phase == backends.PhaseCanceled {
+			// The words of every backend; Argo fails a fan-out as soon
+			// as an instance fails (no failure tolerance, see Compile).
+			if end := runstate.FanOutEnd(&backends.Step{ForEach: &backends.ForEach{}}, s.Instances); end.Phase == s.Phase {
+				s.Message = end.Message
+			}
+		}
 		return s
 	}
 	leaf := m.leaf(name, n, tmpl)
@@ -400,8 +436,32 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 	if k := len(tries); k > 0 && !s.Phase.Done() && s.Message == "" && tries[k-1].Phase == wfv1.NodePending {
 		s.Message = tries[k-1].Message
 	}
+	switch k := len(s.Attempts); {
+	case s.Phase == backends.PhaseCanceled:
+		s.Message = runstate.MsgCanceled
+	case s.Phase == backends.PhaseFailed && k > 0 && s.Attempts[k-1].Phase == backends.PhaseFailed:
+		s.Message = runstate.Exhausted(s.Attempts[k-1], infraBudget(tmpl), permanent(tries[k-1], goTask))
+	}
 	return s
 }
+
+// infraBudget is the Infra budget of the retry policy of the step tmpl
+// runs (AnnotationInfraRetries).
+func infraBudget(tmpl *wfv1.Template) int {
+	if tmpl == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(tmpl.Metadata.Annotations[AnnotationInfraRetries])
+	return n
+}
+
+// permanent reports whether the attempt of node c failed in a way no
+// retry mends, as the retry expression decides (see permanentErrors).
+func permanent(c *wfv1.NodeStatus, goTask bool) bool {
+	return (goTask && exitCode(c) == "2") || (c.Phase == wfv1.NodeError && permanentRe.MatchString(c.Message))
+}
+
+var permanentRe = regexp.MustCompile(permanentErrors)
 
 // isGoTask reports whether tmpl runs a Go task (the pipeline program in
 // task mode), whose termination message is the task's error.
@@ -467,8 +527,8 @@ func message(msg string, tmpl *wfv1.Template) string {
 		return msg
 	}
 	if tmpl != nil {
-		if d := tmpl.Metadata.Annotations[AnnotationTimeout]; d != "" {
-			return "timed out after " + d
+		if d, err := time.ParseDuration(tmpl.Metadata.Annotations[AnnotationTimeout]); err == nil {
+			return runstate.TimedOut(d)
 		}
 	}
 	return "timed out: " + msg

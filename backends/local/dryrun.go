@@ -39,10 +39,10 @@ func (r *run) dryStep(i int, rv backends.Values) {
 		case errors.Is(err, backends.ErrUnknown):
 			msg += fmt.Sprintf("; condition %s depends on run-time values", s.When)
 		case err != nil:
-			r.end(at, backends.PhaseFailed, runstate.ConditionError(*s.When, err), nil)
+			r.end(at, backends.PhaseFailed, runstate.ConditionError(s.When.String(), err), nil)
 			return
 		case !ok:
-			r.end(at, backends.PhaseSkipped, runstate.ConditionFalse(*s.When), nil)
+			r.end(at, backends.PhaseSkipped, runstate.ConditionFalse(s.When.String()), nil)
 			return
 		}
 	}

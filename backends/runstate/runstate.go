@@ -93,21 +93,21 @@ func Condition(s *backends.Step, values func(backends.Ref) (json.RawMessage, err
 	ok, err := s.When.Eval(values)
 	switch {
 	case err != nil:
-		return Verdict{Phase: backends.PhaseFailed, Message: ConditionError(*s.When, err)}
+		return Verdict{Phase: backends.PhaseFailed, Message: ConditionError(s.When.String(), err)}
 	case !ok:
-		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(*s.When)}
+		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(s.When.String())}
 	}
 	return Verdict{Run: true}
 }
 
-// ConditionFalse is the message of a step skipped because its condition c
-// is false.
-func ConditionFalse(c backends.Condition) string { return "condition " + c.String() + " is false" }
+// ConditionFalse is the message of a step skipped because its condition,
+// written cond (backends.Condition.String), is false.
+func ConditionFalse(cond string) string { return "condition " + cond + " is false" }
 
-// ConditionError is the message of a step failed because its condition c
-// could not be evaluated.
-func ConditionError(c backends.Condition, err error) string {
-	return "condition " + c.String() + ": " + err.Error()
+// ConditionError is the message of a step failed because its condition,
+// written cond, could not be evaluated.
+func ConditionError(cond string, err error) string {
+	return "condition " + cond + ": " + err.Error()
 }
 
 // InputError is the message of a task failed because its input could not
@@ -142,11 +142,18 @@ func AfterFailure(s *backends.Step, attempts []backends.Attempt, permanent bool)
 	case last.Reason != backends.ReasonInfra && app <= r.App:
 		return Retry{Again: true, Delay: r.Backoff.Delay(last.Number), OnDemand: OnDemand(s, infra)}
 	}
-	msg := last.Message
+	return Retry{Message: Exhausted(last, r.Infra, permanent)}
+}
+
+// Exhausted is the message of a task that failed for good with attempt
+// last, under a retry policy with an Infra budget of infra retries:
+// last's message, and for an infrastructure failure that a retry could
+// have mended, that the budget is used up.
+func Exhausted(last backends.Attempt, infra int, permanent bool) string {
 	if last.Reason == backends.ReasonInfra && !permanent {
-		msg = fmt.Sprintf("%s (the Infra budget of %d retries is used up)", msg, r.Infra)
+		return fmt.Sprintf("%s (the Infra budget of %d retries is used up)", last.Message, infra)
 	}
-	return Retry{Message: msg}
+	return last.Message
 }
 
 // Used counts the failed attempts of each reason among attempts.
