@@ -48,6 +48,12 @@ const (
 	// the Infra budget of its retry policy: Argo's retry strategy holds
 	// only the sum of both budgets.
 	AnnotationInfraRetries = "sluice.dev/infra-retries"
+	// AnnotationSharedRetryCount, on the template of a step whose retry
+	// policy has both an App and an Infra budget, says that Argo counts
+	// the retries of both kinds together, which the package doc's
+	// "# Retries" spells out: the one way Argo's retries differ from
+	// every other backend's. Its value is "true".
+	AnnotationSharedRetryCount = "sluice.dev/shared-retry-count"
 
 	mainTemplate = "main"
 	exitTemplate = "exit"
@@ -685,6 +691,9 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 		t.Metadata.Annotations = map[string]string{}
 	}
 	t.Metadata.Annotations[AnnotationInfraRetries] = itoa(r.Infra)
+	if r.App > 0 && r.Infra > 0 {
+		t.Metadata.Annotations[AnnotationSharedRetryCount] = "true"
+	}
 	if r.OnDemandFallback && s.Resolved.OnDemand != nil {
 		patch, err := onDemandPatch(s)
 		if err != nil {

@@ -210,7 +210,13 @@
 // been made, and an infrastructure failure while the limit allows. A bug
 // is never retried more than App times, and preemptions get at least
 // Infra retries, but an application failure after preemptions may find
-// its budget used up (App: 1, Infra: 2 failing infra, app: not retried).
+// its budget used up (App: 1, Infra: 2 failing infra, app: not retried),
+// and preemptions may use App budget the step did not use (App: 1, Infra:
+// 1 failing infra, infra: retried). The template of such a step (both
+// budgets set) carries the annotation sluice.dev/shared-retry-count. A
+// property test holds the compiled expressions to package runstate's
+// rules on random plans and failure scripts, and to exactly this
+// difference where they part.
 //
 // With OnDemandFallback on a preemptible step, the template's
 // podSpecPatch is an expression on the retry count that, from the

@@ -1,0 +1,557 @@
+package argo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/util/expr/argoexpr"
+	"github.com/argoproj/argo-workflows/v3/util/expr/env"
+	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
+	"github.com/argoproj/argo-workflows/v3/workflow/common"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/runstate"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// The property test holds the Argo Workflows a plan compiles to to the run
+// rules of package runstate. For random plans (dependencies, conditions on
+// upstream outputs, retry budgets, timeouts, an exit handler reading the
+// run's outcome) and random outcome scripts (which attempts fail, and how:
+// the task's error, its own infrastructure failure, a preemption, an
+// eviction, SIGTERM, a timeout, a wrong invocation), it plays the run
+// twice: once by runstate's functions, once by Argo v3.7.18's own logic
+// over the compiled Workflow — depends expanded by workflow/common and
+// evaluated by util/expr/argoexpr as the controller's DAG does, when and
+// the exit handler's arguments substituted by util/template, the retry
+// strategy's limit and expression evaluated with the controller's scope.
+// Then it compares which steps ran, their attempts and phases, the RunInfo
+// the exit handler gets, and the status Watch reports for the Workflow
+// (argo.Status over the node statuses Argo would write) word for word.
+//
+// The one difference allowed is the documented one (go doc
+// ./backends/argo, "# Retries"): Argo keeps one retry count, so a step
+// whose attempts failed for both reasons may get a different number of
+// attempts. Such a case is counted and the rest of it not compared.
+//
+// SLUICE_PROP_SEED=<n> replays one seed; the seed is printed on failure.
+func TestArgoFollowsRunstate(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_PROP_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SLUICE_PROP_SEED: %v", err)
+		}
+		seed = n
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	const cases = 1000
+	mixed := 0
+	for i := range cases {
+		c := randomCase(rng)
+		diverged, err := c.check(t.Context())
+		if err != nil {
+			t.Fatalf("case %d of seed %d (replay: SLUICE_PROP_SEED=%d go test -run TestArgoFollowsRunstate ./backends/argo/):\n%s\n%v", i, seed, seed, c, err)
+		}
+		if diverged {
+			mixed++
+		}
+	}
+	t.Logf("seed %d: %d cases, %d with the documented one-retry-count difference", seed, cases, mixed)
+	if mixed == cases {
+		t.Fatalf("seed %d: every case diverged; the comparison checked nothing", seed)
+	}
+}
+
+// outcome is how one attempt ends.
+type outcome int
+
+const (
+	ok        outcome = iota
+	appFail           // the task returned an error: exit 1
+	ownInfra          // the task's own infrastructure failure: exit ExitInfrastructure
+	preempted         // the pod was deleted: Argo marks the node Error
+	evicted           // the pod was evicted
+	sigterm           // the pod was stopped by SIGTERM: exit 143
+	deadline          // the pod ran past activeDeadlineSeconds
+	badInvoke         // a wrong invocation of the task mode: exit 2
+)
+
+var outcomeNames = []string{"ok", "app", "own-infra", "preempted", "evicted", "sigterm", "deadline", "bad-invoke"}
+
+func (o outcome) String() string { return outcomeNames[o] }
+
+type pOut struct{ V int }
+type pIn struct{}
+type pExitIn struct{ Info pipeline.Ref[pipeline.RunInfo] }
+
+// propCase is one random plan and its script.
+type propCase struct {
+	desc    []string
+	p       *pipeline.Pipeline
+	script  map[string][]outcome // step -> the outcomes of its attempts; then ok
+	outputs map[string]int       // step -> the V of its output
+}
+
+func (c *propCase) String() string { return strings.Join(c.desc, "\n") }
+
+func randomCase(rng *rand.Rand) *propCase {
+	c := &propCase{p: pipeline.New("prop", nil), script: map[string][]outcome{}, outputs: map[string]int{}}
+	n := 1 + rng.IntN(6)
+	var steps []pipeline.Step[pOut]
+	fn := func(context.Context, pIn) (pOut, error) { return pOut{}, nil }
+	for i := range n {
+		name := fmt.Sprintf("s%d", i)
+		t := task.New(name, fn)
+		r := task.Retry{App: rng.IntN(3), Infra: rng.IntN(3)}
+		t = t.WithRetry(r)
+		timeout := rng.IntN(3) == 0
+		if timeout {
+			t = t.WithTimeout(time.Minute)
+		}
+		s := pipeline.Add(c.p, t, pIn{})
+		var deps []pipeline.Dependency
+		var depNames []string
+		for k := range steps {
+			if rng.IntN(5) < 2 {
+				deps = append(deps, steps[k])
+				depNames = append(depNames, steps[k].Name())
+			}
+		}
+		s = s.After(deps...)
+		line := fmt.Sprintf("%s after %v retry app=%d infra=%d timeout=%v", name, depNames, r.App, r.Infra, timeout)
+		if len(deps) > 0 && rng.IntN(3) == 0 {
+			up := deps[rng.IntN(len(deps))].(pipeline.Step[pOut])
+			k := rng.IntN(3)
+			s = s.When(pipeline.Gt(pipeline.Field[int](up.Output(), "V"), k))
+			line += fmt.Sprintf(" when %s.V > %d", up.Name(), k)
+		}
+		c.script[name], c.outputs[name] = randomScript(rng, timeout), rng.IntN(4)
+		c.desc = append(c.desc, fmt.Sprintf("%s: script %v output %d", line, c.script[name], c.outputs[name]))
+		steps = append(steps, s)
+	}
+	if rng.IntN(2) == 0 {
+		exit := task.New("notify", func(context.Context, pExitIn) (pOut, error) { return pOut{}, nil })
+		pipeline.OnExit(c.p, exit, pExitIn{Info: c.p.Status()})
+		c.script["notify"] = randomScript(rng, false)
+		c.desc = append(c.desc, fmt.Sprintf("exit notify: script %v", c.script["notify"]))
+	}
+	return c
+}
+
+func randomScript(rng *rand.Rand, timeout bool) []outcome {
+	var s []outcome
+	for range rng.IntN(5) {
+		o := outcome(1 + rng.IntN(int(badInvoke)))
+		if o == deadline && !timeout {
+			o = appFail
+		}
+		if o == badInvoke && rng.IntN(3) > 0 {
+			o = appFail // rarer: it ends the step at once
+		}
+		s = append(s, o)
+	}
+	return s
+}
+
+// attempt is one attempt as both sides see it: runstate's Attempt, and
+// the pod node Argo v3.7 writes for it.
+func (c *propCase) attempt(s *backends.Step, n int) (backends.Attempt, wfv1.NodeStatus, bool) {
+	script := c.script[s.Name]
+	o := ok
+	if n <= len(script) {
+		o = script[n-1]
+	}
+	a := backends.Attempt{Number: n, Phase: backends.PhaseFailed, Reason: backends.ReasonApp}
+	node := wfv1.NodeStatus{Phase: wfv1.NodeFailed, Outputs: &wfv1.Outputs{}}
+	exit := func(code int, text string) {
+		node.Outputs.ExitCode = ptrTo(strconv.Itoa(code))
+		node.Message = fmt.Sprintf("main: Error (exit code %d): %s", code, text)
+		a.Message = text
+	}
+	permanent := false
+	switch o {
+	case ok:
+		a = backends.Attempt{Number: n, Phase: backends.PhaseSucceeded}
+		out := fmt.Sprintf(`{"V":%d}`, c.outputs[s.Name])
+		node = wfv1.NodeStatus{Phase: wfv1.NodeSucceeded, Outputs: &wfv1.Outputs{ExitCode: ptrTo("0"),
+			Parameters: []wfv1.Parameter{{Name: "o", Value: wfv1.AnyStringPtr(out)}}}}
+	case appFail:
+		exit(1, fmt.Sprintf("attempt %d: bad batch", n))
+	case ownInfra:
+		exit(backends.ExitInfrastructure, fmt.Sprintf("attempt %d: device lost", n))
+		a.Reason = backends.ReasonInfra
+	case sigterm:
+		exit(backends.ExitTerminated, fmt.Sprintf("attempt %d: terminated", n))
+		a.Reason = backends.ReasonInfra
+	case badInvoke:
+		exit(2, "task mode: unknown step")
+		permanent = true
+	case preempted:
+		node.Phase, node.Message = wfv1.NodeError, "pod deleted"
+		a.Reason, a.Message = backends.ReasonInfra, node.Message
+	case evicted:
+		node.Message = "Pod was rejected: The node was low on resource: memory. Evicted"
+		a.Reason, a.Message = backends.ReasonInfra, node.Message
+	case deadline:
+		node.Outputs.ExitCode = ptrTo("143")
+		node.Message = "Pod was active on the node longer than the specified deadline"
+		a.Message = runstate.TimedOut(s.Task.Timeout)
+	}
+	return a, node, permanent
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// oneCount is the documented Argo retry rule (go doc ./backends/argo,
+// "# Retries"): one retry count for both budgets. An infrastructure
+// failure is retried, when Infra is not zero, while the limit App+Infra
+// allows, an application failure while fewer than App retries of any kind
+// were made.
+func oneCount(s *backends.Step, tries []backends.Attempt, permanent bool) bool {
+	r := *s.Task.Retry
+	switch {
+	case permanent:
+		return false
+	case tries[len(tries)-1].Reason == backends.ReasonInfra:
+		return r.Infra > 0 && len(tries) <= r.App+r.Infra
+	}
+	return len(tries)-1 < r.App
+}
+
+// reference plays the run by package runstate; with argoCount, retries
+// follow oneCount instead of runstate.AfterFailure.
+func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backends.StepStatus, info *backends.RunInfo) {
+	outputs := map[string]json.RawMessage{}
+	phase := map[string]backends.Phase{}
+	values := backends.Values{Output: func(s string) (json.RawMessage, bool) { v, ok := outputs[s]; return v, ok }}
+	runStep := func(s *backends.Step, v backends.Values) backends.StepStatus {
+		st := backends.StepStatus{Name: s.Name}
+		verdict := runstate.Gate(s, func(k int) backends.Phase { return phase[s.DependsOn[k]] }, false, v.Value)
+		if !verdict.Run {
+			st.Phase, st.Message = verdict.Phase, verdict.Message
+			return st
+		}
+		for n := 1; ; n++ {
+			a, _, permanent := c.attempt(s, n)
+			st.Attempts = append(st.Attempts, a)
+			if a.Phase == backends.PhaseSucceeded {
+				st.Phase, st.Output = backends.PhaseSucceeded, json.RawMessage(fmt.Sprintf(`{"V":%d}`, c.outputs[s.Name]))
+				return st
+			}
+			next := runstate.AfterFailure(s, st.Attempts, permanent)
+			if argoCount {
+				next.Again = oneCount(s, st.Attempts, permanent)
+				next.Message = runstate.Exhausted(st.Attempts[n-1], s.Task.Retry.Infra, permanent)
+			}
+			if !next.Again {
+				st.Phase, st.Message = backends.PhaseFailed, next.Message
+				return st
+			}
+		}
+	}
+	for i := range plan.Steps {
+		st := runStep(&plan.Steps[i], values)
+		phase[st.Name] = st.Phase
+		if st.Phase == backends.PhaseSucceeded {
+			outputs[st.Name] = st.Output
+		}
+		steps = append(steps, st)
+	}
+	if plan.Exit != nil {
+		in := runstate.Info(steps, false)
+		info = &in
+		steps = append(steps, runStep(plan.Exit, backends.Values{Output: values.Output, Info: info}))
+	}
+	return steps, info
+}
+
+// argoRun plays the compiled Workflow by Argo's logic and writes the node
+// statuses Argo would.
+type argoRun struct {
+	c      *propCase
+	wf     *wfv1.Workflow
+	plan   *backends.Plan
+	tmpls  map[string]*wfv1.Template
+	tasks  map[string]*wfv1.DAGTask
+	scope  map[string]any
+	result map[string]wfv1.NodePhase // DAG task -> phase
+	steps  map[string]*backends.Step // DAG task -> step
+	info   *backends.RunInfo         // what the exit handler got
+}
+
+// GetTask, GetTaskDependencies and GetTaskFinishedAtTime make argoRun the
+// DAG context that workflow/common expands depends with.
+func (r *argoRun) GetTask(name string) *wfv1.DAGTask { return r.tasks[name] }
+func (r *argoRun) GetTaskDependencies(name string) []string {
+	deps, _ := common.GetTaskDependencies(r.tasks[name], r)
+	var out []string
+	for d := range deps {
+		out = append(out, d)
+	}
+	return out
+}
+func (r *argoRun) GetTaskFinishedAtTime(string) time.Time { return time.Time{} }
+
+// taskResults mirrors the controller's TaskResults, the scope of depends.
+type taskResults struct {
+	Succeeded, Failed, Errored, Skipped, Omitted, Daemoned, AnySucceeded, AllFailed bool
+}
+
+func (r *argoRun) node(n wfv1.NodeStatus) {
+	n.ID = "n-" + n.Name
+	r.wf.Status.Nodes[n.ID] = n
+}
+
+// dag runs the tasks of a DAG template under the node named parent.
+func (r *argoRun) dag(parent string, t *wfv1.Template) error {
+	r.tasks = map[string]*wfv1.DAGTask{}
+	for i := range t.DAG.Tasks {
+		r.tasks[t.DAG.Tasks[i].Name] = &t.DAG.Tasks[i]
+	}
+	var children []string
+	for i := range t.DAG.Tasks { // in plan order, which is topological
+		dt := &t.DAG.Tasks[i]
+		name := parent + "." + dt.Name
+		children = append(children, "n-"+name)
+		deps, logic := common.GetTaskDependencies(dt, r)
+		results := map[string]taskResults{}
+		for d := range deps {
+			ph := r.result[d]
+			results[strings.ReplaceAll(d, "-", "_")] = taskResults{Succeeded: ph == wfv1.NodeSucceeded, Failed: ph == wfv1.NodeFailed,
+				Errored: ph == wfv1.NodeError, Skipped: ph == wfv1.NodeSkipped, Omitted: ph == wfv1.NodeOmitted}
+		}
+		if logic != "" {
+			run, err := argoexpr.EvalBool(strings.ReplaceAll(logic, "-", "_"), results)
+			if err != nil {
+				return fmt.Errorf("depends %q of %s: %w", logic, dt.Name, err)
+			}
+			if !run {
+				r.result[dt.Name] = wfv1.NodeOmitted
+				r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeOmitted, Message: "omitted: depends condition not met"})
+				continue
+			}
+		}
+		b, _ := json.Marshal(dt)
+		sub, err := argotemplate.Replace(string(b), r.scope, false)
+		if err != nil {
+			return fmt.Errorf("substitute task %s: %w", dt.Name, err)
+		}
+		var got wfv1.DAGTask
+		if err := json.Unmarshal([]byte(sub), &got); err != nil {
+			return err
+		}
+		switch got.When {
+		case "", "true":
+		case "false":
+			r.result[dt.Name] = wfv1.NodeSkipped
+			r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "when 'false' evaluated false"})
+			continue
+		default:
+			return fmt.Errorf("when of %s evaluated to %q", dt.Name, got.When)
+		}
+		if err := r.retries(name, dt, &got); err != nil {
+			return err
+		}
+	}
+	phase := wfv1.NodeSucceeded
+	for _, dt := range t.DAG.Tasks {
+		if ph := r.result[dt.Name]; ph == wfv1.NodeFailed || ph == wfv1.NodeError {
+			phase = wfv1.NodeFailed
+		}
+	}
+	r.node(wfv1.NodeStatus{Name: parent, DisplayName: parent, Type: wfv1.NodeTypeDAG, Phase: phase, Children: children})
+	return nil
+}
+
+// retries runs the attempts of one task as the controller's retry node
+// does: a pod per attempt until one succeeds, the limit is reached or the
+// expression says no.
+func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
+	s, tmpl := r.steps[dt.Name], r.tmpls[dt.Template]
+	if r.plan.Exit != nil && s == r.plan.Exit {
+		var in struct{ Info backends.RunInfo }
+		for _, p := range got.Arguments.Parameters {
+			if p.Name == "i" {
+				if err := json.Unmarshal([]byte(p.Value.String()), &in); err != nil {
+					return fmt.Errorf("exit handler input %s: %w", p.Value.String(), err)
+				}
+			}
+		}
+		r.info = &in.Info
+	}
+	rs := tmpl.RetryStrategy
+	var pods []string
+	var last wfv1.NodeStatus
+	why := "" // the retry node's message, as the controller writes it
+	for n := 1; ; n++ {
+		_, pod, _ := r.c.attempt(s, n)
+		pod.Name, pod.DisplayName, pod.Type = name, dt.Name, wfv1.NodeTypePod
+		if rs != nil {
+			pod.Name, pod.DisplayName = fmt.Sprintf("%s(%d)", name, n-1), fmt.Sprintf("%s(%d)", dt.Name, n-1)
+		}
+		r.node(pod)
+		pods, last = append(pods, "n-"+pod.Name), pod
+		if pod.Phase == wfv1.NodeSucceeded || rs == nil {
+			break
+		}
+		if limit := rs.Limit.IntValue(); n > limit {
+			why = "No more retries left"
+			break
+		}
+		code := "-1"
+		if pod.Outputs != nil && pod.Outputs.ExitCode != nil {
+			code = *pod.Outputs.ExitCode
+		}
+		again, err := argoexpr.EvalBool(rs.Expression, env.GetFuncMap(map[string]any{
+			"retries": strconv.Itoa(n - 1), "lastRetry.exitCode": code, "lastRetry.status": string(pod.Phase),
+			"lastRetry.duration": "1", "lastRetry.message": pod.Message,
+		}))
+		if err != nil {
+			return fmt.Errorf("retry expression of %s: %w", dt.Name, err)
+		}
+		if !again {
+			why = "retryStrategy.expression evaluated to false"
+			break
+		}
+	}
+	r.result[dt.Name] = last.Phase
+	if last.Phase == wfv1.NodeSucceeded {
+		for _, p := range last.Outputs.Parameters {
+			r.scope["tasks."+dt.Name+".outputs.parameters."+p.Name] = p.Value.String()
+		}
+	}
+	if rs != nil {
+		r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeRetry, Phase: last.Phase, Children: pods,
+			Message: why, Outputs: last.Outputs})
+	}
+	return nil
+}
+
+// check plays c both ways and compares. It reports whether c met the
+// documented difference: Argo's run then equals runstate's with the
+// documented one-count retry rule (oneCount) instead.
+func (c *propCase) check(ctx context.Context) (bool, error) {
+	art, err := pipeline.Compile(ctx, c.p, argo.New(nil, testOptions()), nil)
+	if err != nil {
+		return false, err
+	}
+	var plan *backends.Plan
+	var wf *wfv1.Workflow
+	if !art.As(&plan) || !art.As(&wf) {
+		return false, errors.New("the artifact has no Plan or Workflow")
+	}
+	got, info, err := c.playArgo(plan, wf.DeepCopy())
+	if err != nil {
+		return false, err
+	}
+	want, wantInfo := c.reference(plan, false)
+	diffs := compare(got, info, want, wantInfo)
+	if len(diffs) == 0 {
+		return false, nil
+	}
+	want, wantInfo = c.reference(plan, true)
+	if more := compare(got, info, want, wantInfo); len(more) > 0 {
+		return false, fmt.Errorf("against runstate:\n%s\nagainst runstate with Argo's documented one retry count:\n%s",
+			strings.Join(diffs, "\n"), strings.Join(more, "\n"))
+	}
+	return true, nil
+}
+
+// playArgo plays wf, compiled from plan, by Argo's logic and returns the
+// status Watch reports for it and the RunInfo its exit handler got.
+func (c *propCase) playArgo(plan *backends.Plan, wf *wfv1.Workflow) (*backends.RunStatus, *backends.RunInfo, error) {
+	wf.Name = "prop-1"
+	r := &argoRun{c: c, wf: wf, plan: plan, tmpls: map[string]*wfv1.Template{}, scope: map[string]any{},
+		result: map[string]wfv1.NodePhase{}, steps: map[string]*backends.Step{}}
+	wf.Status.Nodes = wfv1.Nodes{}
+	for i := range wf.Spec.Templates {
+		r.tmpls[wf.Spec.Templates[i].Name] = &wf.Spec.Templates[i]
+	}
+	for i := range plan.Steps {
+		r.steps[plan.Steps[i].Name] = &plan.Steps[i] // the names need no "s-" prefix here
+	}
+	if err := r.dag(wf.Name, r.tmpls["main"]); err != nil {
+		return nil, nil, err
+	}
+	wf.Status.Phase = wfv1.WorkflowSucceeded
+	if r.wf.Status.Nodes["n-"+wf.Name].Phase != wfv1.NodeSucceeded {
+		wf.Status.Phase = wfv1.WorkflowFailed
+	}
+	if plan.Exit != nil {
+		r.steps[plan.Exit.Name] = plan.Exit
+		r.scope["workflow.status"] = string(wf.Status.Phase)
+		r.scope["workflow.failures"] = failures(wf)
+		if err := r.dag(wf.Name+".onExit", r.tmpls[wf.Spec.OnExit]); err != nil {
+			return nil, nil, err
+		}
+		if r.result[plan.Exit.Name] != wfv1.NodeSucceeded {
+			wf.Status.Phase = wfv1.WorkflowFailed
+		}
+	}
+	return argo.Status(wf), r.info, nil
+}
+
+// compare lists how Argo's run (got, and the RunInfo its exit handler got)
+// differs from the reference's.
+func compare(got *backends.RunStatus, info *backends.RunInfo, want []backends.StepStatus, wantInfo *backends.RunInfo) []string {
+	var diffs []string
+	if (info == nil) != (wantInfo == nil) || (info != nil && fmt.Sprint(*info) != fmt.Sprint(*wantInfo)) {
+		diffs = append(diffs, fmt.Sprintf("exit handler's RunInfo: Argo %+v, runstate %+v", info, wantInfo))
+	}
+	if len(got.Steps) != len(want) {
+		return append(diffs, fmt.Sprintf("Argo reports %d steps, runstate %d", len(got.Steps), len(want)))
+	}
+	for i, w := range want {
+		g := got.Steps[i]
+		if g.Name != w.Name || g.Phase != w.Phase || g.Message != w.Message || len(g.Attempts) != len(w.Attempts) {
+			diffs = append(diffs, fmt.Sprintf("step %s: Argo %s %q, %d attempts; runstate %s %s %q, %d attempts",
+				w.Name, g.Phase, g.Message, len(g.Attempts), w.Name, w.Phase, w.Message, len(w.Attempts)))
+			continue
+		}
+		for k := range w.Attempts {
+			ga, wa := g.Attempts[k], w.Attempts[k]
+			if ga.Phase != wa.Phase || ga.Reason != wa.Reason || ga.Message != wa.Message {
+				diffs = append(diffs, fmt.Sprintf("step %s attempt %d: Argo %s/%s %q, runstate %s/%s %q", w.Name, k+1, ga.Phase, ga.Reason, ga.Message, wa.Phase, wa.Reason, wa.Message))
+			}
+		}
+	}
+	end := runstate.End(want, false)
+	if got.Phase != end.Phase || got.Message != end.Message {
+		diffs = append(diffs, fmt.Sprintf("run: Argo %s %q, runstate %s %q", got.Phase, got.Message, end.Phase, end.Message))
+	}
+	return diffs
+}
+
+// failures is workflow.failures as the controller writes it: the failed
+// and errored nodes, JSON, quoted.
+func failures(wf *wfv1.Workflow) string {
+	type failed struct {
+		DisplayName  string      `json:"displayName"`
+		Message      string      `json:"message"`
+		TemplateName string      `json:"templateName"`
+		Phase        string      `json:"phase"`
+		PodName      string      `json:"podName"`
+		FinishedAt   metav1.Time `json:"finishedAt"`
+	}
+	var out []failed
+	for _, n := range wf.Status.Nodes {
+		if n.Phase == wfv1.NodeFailed || n.Phase == wfv1.NodeError {
+			out = append(out, failed{DisplayName: n.DisplayName, Message: n.Message, Phase: string(n.Phase)})
+		}
+	}
+	b, _ := json.Marshal(out)
+	return strconv.Quote(string(b))
+}
