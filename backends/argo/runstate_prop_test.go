@@ -95,7 +95,9 @@ func (o outcome) String() string { return outcomeNames[o] }
 
 type pOut struct{ V int }
 type pIn struct{}
-type pExitIn struct{ Info pipeline.Ref[pipeline.RunInfo] }
+type pExitIn struct {
+	Info pipeline.Ref[pipeline.RunInfo]
+}
 
 // propCase is one random plan and its script.
 type propCase struct {
