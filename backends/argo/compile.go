@@ -373,6 +373,13 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	}
 	c.tmplOf[s.Name] = name
 	if s.ForEach != nil {
+		if fe := s.ForEach; fe.MaxFailed > 0 || fe.MaxFailedFraction > 0 {
+			// Argo fails a withParam group as soon as one child fails,
+			// and continueOn would let any number fail: neither is the
+			// tolerance runstate defines.
+			return dt, unsupported(s, "a fan-out's failure tolerance (Tolerate, TolerateFraction) is not supported on Argo yet: "+
+				"Argo fails the fan-out on the first failed instance; run it on kubejob or local, or drop the tolerance")
+		}
 		wrap, err := c.eachTemplate(s, name)
 		if err != nil {
 			return dt, err

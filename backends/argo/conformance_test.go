@@ -58,24 +58,19 @@ func (h *harness) MakeBackend(ctx context.Context) (backends.Backend, error) {
 
 func (h *harness) Close() { h.sim.close() }
 
-// Argo keeps one retry count for a step; see "# Retries" in the package doc.
-// The retries pipeline has a step (App: 1, Infra: 2) that fails infra,
-// app, infra and then succeeds: on Argo the app failure after a
-// preemption is not retried.
-var skipped = map[string]string{
-	"PreemptionDoesNotConsumeAppBudget": sharedRetryCount,
-	"RetryThenSucceed":                  sharedRetryCount,
-}
+// capabilities are Argo's documented departures from package runstate:
+// one retry count per step ("# Retries" in the package doc) and no
+// failure tolerance for a fan-out yet.
+var capabilities = backendtest.Capabilities{SharedRetryCount: true, NoFanOutTolerance: true}
 
-const sharedRetryCount = "Argo keeps one retry count per step, so an application failure after a preemption finds the App budget partly used (retries < App); documented under # Retries, tested by TestRetries"
+func (h *harness) Capabilities() backendtest.Capabilities { return capabilities }
+
+func TestCompileConformance(t *testing.T) {
+	backendtest.RunCompileTests(t, argo.New(nil, testOptions()), capabilities)
+}
 
 func TestConformance(t *testing.T) {
 	backendtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (backendtest.Harness, error) {
-		for name, why := range skipped {
-			if t.Name() == "TestConformance/"+name {
-				t.Skip(why)
-			}
-		}
 		cs := fake.NewSimpleClientset()
 		nameOnCreate(cs)
 		return &harness{cs: cs, sim: newSim(cs)}, nil

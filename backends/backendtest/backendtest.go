@@ -42,6 +42,9 @@ type Harness interface {
 	// implement backends.Submitter and backends.Watcher. A backend that
 	// caches must cache across runs of the same backend value.
 	MakeBackend(ctx context.Context) (backends.Backend, error)
+	// Capabilities declares how the backend departs from package
+	// runstate's rules; the suite checks the declared behaviour instead.
+	Capabilities() Capabilities
 	// Close releases the harness's resources.
 	Close()
 }
@@ -64,14 +67,14 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 			if err != nil {
 				t.Fatalf("make backend: %v", err)
 			}
-			tc.run(t, b)
+			tc.run(t, b, h.Capabilities())
 		})
 	}
 }
 
 var conformance = []struct {
 	name string
-	run  func(*testing.T, backends.Backend)
+	run  func(*testing.T, backends.Backend, Capabilities)
 }{
 	{"Diamond", testDiamond},
 	{"ParamsAndFields", testParamsAndFields},
@@ -89,4 +92,6 @@ var conformance = []struct {
 	{"ExitHandlerAfterSuccess", testExitHandlerAfterSuccess},
 	{"CacheHitOnSecondRun", testCache},
 	{"WeirdNames", testWeirdNames},
+	{"CancelMidRun", testCancelMidRun},
+	{"FanOutTolerance", testFanOutTolerance},
 }

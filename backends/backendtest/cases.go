@@ -399,15 +399,20 @@ func exitHandler(r *recorder, fail bool) *pipeline.Pipeline {
 	}
 	b := pipeline.Add(p, bad, None{})
 	pipeline.Add(p, apply(r, "after-bad", func(v int) int { return v }), One{X: b.Output()})
-	pipeline.OnExit(p, task.New("report", func(ctx context.Context, in ReportIn) (None, error) {
+	pipeline.OnExit(p, reporter(r), ReportIn{Run: p.Status()})
+	return p
+}
+
+// reporter is an exit handler that records the RunInfo it gets.
+func reporter(r *recorder) task.Task[ReportIn, None] {
+	return task.New("report", func(ctx context.Context, in ReportIn) (None, error) {
 		info := in.Run.Get()
 		r.mu.Lock()
 		r.runInfo = &info
 		r.mu.Unlock()
 		r.call("report")
 		return None{}, nil
-	}), ReportIn{Run: p.Status()})
-	return p
+	})
 }
 
 // TrainIn is the cached task's input; Verbose is excluded from the key.

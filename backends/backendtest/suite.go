@@ -3,13 +3,16 @@ package backendtest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
@@ -68,7 +71,7 @@ func names(st *backends.RunStatus) []string {
 	return out
 }
 
-func testDiamond(t *testing.T, b backends.Backend) {
+func testDiamond(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, diamond(r), nil)
 	assert.Equal(t, []string{"source", "left", "right", "join"}, names(st), "plan order")
@@ -86,14 +89,14 @@ func testDiamond(t *testing.T, b backends.Backend) {
 	assert.Less(t, r.index("end:right"), r.index("start:join"))
 }
 
-func testParamsAndFields(t *testing.T, b backends.Backend) {
+func testParamsAndFields(t *testing.T, b backends.Backend, _ Capabilities) {
 	st := mustSucceed(t, b, paramsAndFields(newRecorder()), nil)
 	assert.Equal(t, "base:14", output[string](t, st, "scale"), "defaults")
 	st = mustSucceed(t, b, paramsAndFields(newRecorder()), map[string]string{"scale": "5", "label": "tuned"})
 	assert.Equal(t, "tuned:35", output[string](t, st, "scale"), "overrides")
 }
 
-func testWideFanOut(t *testing.T, b backends.Backend) {
+func testWideFanOut(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, wideFanOut(r, 20, 3), nil)
 	assert.Equal(t, 20, r.count("square"), "one instance per element")
@@ -107,7 +110,7 @@ func testWideFanOut(t *testing.T, b backends.Backend) {
 	assert.Equal(t, Num{want}, output[Num](t, st, "total"))
 }
 
-func testDynamicFanOutFanIn(t *testing.T, b backends.Backend) {
+func testDynamicFanOutFanIn(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, dynamicFanOut(r), nil)
 	assert.Equal(t, "A!,B!,C!,D!,E!,F!", output[string](t, st, "join"), "outputs in element order")
@@ -117,14 +120,14 @@ func testDynamicFanOutFanIn(t *testing.T, b backends.Backend) {
 	}
 }
 
-func testStaticFanOutFanIn(t *testing.T, b backends.Backend) {
+func testStaticFanOutFanIn(t *testing.T, b backends.Backend, _ Capabilities) {
 	st := mustSucceed(t, b, staticFanOut(newRecorder()), nil)
 	assert.Equal(t, []string{"double-0", "double-1", "double-2", "total"}, names(st))
 	assert.Equal(t, Num{4}, output[Num](t, st, "double-1"))
 	assert.Equal(t, Num{12}, output[Num](t, st, "total"))
 }
 
-func testEmptyFanOut(t *testing.T, b backends.Backend) {
+func testEmptyFanOut(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, wideFanOut(r, 0, 2), nil)
 	assert.Equal(t, 0, r.count("square"))
@@ -133,7 +136,7 @@ func testEmptyFanOut(t *testing.T, b backends.Backend) {
 	assert.Equal(t, Num{0}, output[Num](t, st, "total"))
 }
 
-func testConditionSkip(t *testing.T, b backends.Backend) {
+func testConditionSkip(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, conditions(r), nil)
 	assert.Equal(t, backends.PhaseSkipped, step(t, st, "promote").Phase)
@@ -142,25 +145,50 @@ func testConditionSkip(t *testing.T, b backends.Backend) {
 	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "check").Phase)
 	assert.Zero(t, r.count("promote"))
 	assert.Zero(t, r.count("announce"))
+	assert.Regexp(t, `^condition .+ is false$`, step(t, st, "promote").Message)
+	assert.Equal(t, runstate.UpstreamSkipped("promote"), step(t, st, "announce").Message)
 	assert.Empty(t, step(t, st, "promote").Attempts, "a skipped step makes no attempt")
 }
 
-func testFailureSkipsDependents(t *testing.T, b backends.Backend) {
+func testFailureSkipsDependents(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st, err := run(t, b, exitHandler(r, true), nil)
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	assert.Equal(t, backends.PhaseFailed, st.Phase)
 	assert.Equal(t, backends.PhaseFailed, step(t, st, "bad").Phase)
 	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "ok").Phase, "independent steps still run")
+	bad := step(t, st, "bad")
+	assert.Equal(t, fmt.Sprintf("bad attempt 1: %v", errScripted), bad.Message, "the task's error, as it returned it")
+	assert.Equal(t, fmt.Sprintf("step %q failed: %s", "bad", bad.Message), st.Message)
 	after := step(t, st, "after-bad")
 	assert.Equal(t, backends.PhaseSkipped, after.Phase)
+	assert.Equal(t, runstate.UpstreamFailed("bad"), after.Message)
 	assert.Empty(t, after.Attempts)
 	assert.Zero(t, r.count("after-bad"))
 }
 
-func testRetryThenSucceed(t *testing.T, b backends.Backend) {
+// runRetries runs the retries pipeline: it succeeds, unless the backend
+// keeps one retry count (caps.SharedRetryCount), where "mixed" (App 1,
+// Infra 2; failing infra, app, infra) finds its App budget used by the
+// preemption and fails after two attempts, as documented.
+func runRetries(t *testing.T, b backends.Backend, r *recorder, caps Capabilities) *backends.RunStatus {
+	t.Helper()
+	if !caps.SharedRetryCount {
+		return mustSucceed(t, b, retries(r), nil)
+	}
+	st, err := run(t, b, retries(r), nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	mixed := step(t, st, "mixed")
+	assert.Equal(t, backends.PhaseFailed, mixed.Phase)
+	assert.Equal(t, []backends.Reason{backends.ReasonInfra, backends.ReasonApp}, reasons(mixed))
+	assert.Equal(t, fmt.Sprintf("mixed attempt 2: %v", errScripted), mixed.Message)
+	assert.Equal(t, fmt.Sprintf("step %q failed: %s", "mixed", mixed.Message), st.Message)
+	return st
+}
+
+func testRetryThenSucceed(t *testing.T, b backends.Backend, caps Capabilities) {
 	r := newRecorder()
-	st := mustSucceed(t, b, retries(r), nil)
+	st := runRetries(t, b, r, caps)
 	s := step(t, st, "app-twice")
 	assert.Equal(t, []backends.Reason{backends.ReasonApp, backends.ReasonApp, ""}, reasons(s))
 	assert.Equal(t, 3, r.count("app-twice"))
@@ -172,11 +200,14 @@ func testRetryThenSucceed(t *testing.T, b backends.Backend) {
 	assert.NotEmpty(t, s.Attempts[0].Message)
 }
 
-func testPreemption(t *testing.T, b backends.Backend) {
+func testPreemption(t *testing.T, b backends.Backend, caps Capabilities) {
 	r := newRecorder()
-	st := mustSucceed(t, b, retries(r), nil)
+	st := runRetries(t, b, r, caps)
 	// Infra: 2 and no App budget: a preemption is retried.
 	assert.Equal(t, []backends.Reason{backends.ReasonInfra, ""}, reasons(step(t, st, "preempted")))
+	if caps.SharedRetryCount {
+		return // runRetries checked "mixed"
+	}
 	// App: 1, Infra: 2: infra, app, infra, success — each failure drew on
 	// its own budget, and the last infra retry fell back to on-demand.
 	mixed := step(t, st, "mixed")
@@ -186,7 +217,7 @@ func testPreemption(t *testing.T, b backends.Backend) {
 	assert.False(t, mixed.Attempts[1].OnDemand)
 }
 
-func testAppBudgetExhausted(t *testing.T, b backends.Backend) {
+func testAppBudgetExhausted(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	p := pipeline.New("exhausted", nil)
 	pipeline.Add(p, flaky(r, "always", "app", "app", "app", "app").WithRetry(retryApp1), None{})
@@ -198,22 +229,27 @@ func testAppBudgetExhausted(t *testing.T, b backends.Backend) {
 	assert.Equal(t, []backends.Reason{backends.ReasonInfra, backends.ReasonInfra}, reasons(step(t, st, "spot")))
 	assert.Equal(t, 2, r.count("spot"), "Infra: 1 allows exactly two attempts")
 	assert.Equal(t, backends.PhaseFailed, step(t, st, "always").Phase)
+	assert.Equal(t, fmt.Sprintf("always attempt 2: %v", errScripted), step(t, st, "always").Message)
+	spot := step(t, st, "spot")
+	assert.Equal(t, spot.Attempts[1].Message+" (the Infra budget of 1 retries is used up)", spot.Message)
+	assert.Equal(t, fmt.Sprintf("steps always, spot failed; first: step %q failed: %s", "always", step(t, st, "always").Message), st.Message)
 }
 
-func testTimeout(t *testing.T, b backends.Backend) {
+func testTimeout(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st, err := run(t, b, timeouts(r), nil)
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	hang := step(t, st, "hang")
 	assert.Equal(t, backends.PhaseFailed, hang.Phase)
 	assert.Equal(t, []backends.Reason{backends.ReasonApp}, reasons(hang), "a timeout is the task's failure")
-	assert.Contains(t, strings.ToLower(hang.Attempts[0].Message), "timed out")
+	assert.Equal(t, runstate.TimedOut(150*time.Millisecond), hang.Attempts[0].Message)
+	assert.Equal(t, hang.Attempts[0].Message, hang.Message)
 	slow := step(t, st, "slow-once")
 	assert.Equal(t, backends.PhaseSucceeded, slow.Phase)
 	assert.Equal(t, []backends.Reason{backends.ReasonApp, ""}, reasons(slow))
 }
 
-func testExitHandlerAfterFailure(t *testing.T, b backends.Backend) {
+func testExitHandlerAfterFailure(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st, err := run(t, b, exitHandler(r, true), nil)
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
@@ -226,14 +262,14 @@ func testExitHandlerAfterFailure(t *testing.T, b backends.Backend) {
 	assert.Greater(t, r.index("start:report"), r.index("end:ok"))
 }
 
-func testExitHandlerAfterSuccess(t *testing.T, b backends.Backend) {
+func testExitHandlerAfterSuccess(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	mustSucceed(t, b, exitHandler(r, false), nil)
 	require.NotNil(t, r.runInfo)
 	assert.Equal(t, pipeline.RunInfo{Phase: backends.PhaseSucceeded}, *r.runInfo)
 }
 
-func testCache(t *testing.T, b backends.Backend) {
+func testCache(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	p := cached(r)
 	first := mustSucceed(t, b, p, nil)
@@ -253,7 +289,7 @@ func testCache(t *testing.T, b backends.Backend) {
 	assert.Equal(t, 2, r.count("train"))
 }
 
-func testWeirdNames(t *testing.T, b backends.Backend) {
+func testWeirdNames(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, weirdNames(r), nil)
 	assert.Equal(t, []string{"train-model", "2024-eval", "n-c-d", "a-b-c-d"}, names(st))

@@ -52,6 +52,12 @@ func (h *harness) MakeBackend(ctx context.Context) (backends.Backend, error) {
 	return h.backend(testOptions()), nil
 }
 
+func (h *harness) Capabilities() backendtest.Capabilities { return backendtest.Capabilities{} }
+
+func TestCompileConformance(t *testing.T) {
+	backendtest.RunCompileTests(t, kubejob.New(nil, testOptions()), backendtest.Capabilities{})
+}
+
 func (h *harness) Close() {
 	for _, b := range h.backends {
 		b.Close()

@@ -49,6 +49,7 @@ const (
 	recordDigest    = "digest"
 	recordPhase     = "phase"
 	recordTimedOut  = "unschedulable." // + Job name: a Job deleted by the pending timeout
+	recordStopped   = "canceled."      // + Job name: a running Job deleted by Cancel
 	cachePrefix     = "sluice-cache-"
 	cacheOutput     = "output"
 	cacheTask       = "task"
@@ -696,7 +697,9 @@ func (o *orchestrator) timedOutJob(p *pass, name string) *timedOut {
 	}
 	v, ok := p.record.Data[recordTimedOut+name]
 	if !ok {
-		return nil
+		if v, ok = p.record.Data[recordStopped+name]; !ok {
+			return nil
+		}
 	}
 	var g timedOut
 	if json.Unmarshal([]byte(v), &g) != nil || len(g.Attempts) == 0 {
@@ -850,6 +853,9 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	retriable, early := true, false
 	pods := p.pods[latest.name]
 	switch {
+	case latest.gone != nil && latest.gone.Attempts[len(latest.gone.Attempts)-1].Phase == backends.PhaseCanceled:
+		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled // deleted by Cancel
+		return u
 	case latest.gone != nil:
 		failed = &latest.gone.Attempts[len(latest.gone.Attempts)-1]
 	case terminal(latest.job) == batchv1.JobFailed:
@@ -953,15 +959,26 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	if stopping && !o.observe {
-		if err := o.delete(p.ctx, latest.name); err != nil {
+		// Record the attempts, then delete the Job: the record keeps
+		// them, and the step's Canceled, once the Job and its pods are
+		// gone.
+		for i := range u.attempts {
+			if !u.attempts[i].Phase.Done() {
+				u.attempts[i].Phase, u.attempts[i].Finished = backends.PhaseCanceled, p.now
+			}
+		}
+		if len(u.attempts) == 0 {
+			u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Finished: p.now})
+		}
+		if err := o.recordGone(p.ctx, recordStopped, latest.name, &timedOut{Attempts: u.attempts}); err != nil {
 			p.fail(err)
 			u.phase = backends.PhaseRunning
 			return u
 		}
-		for i := range u.attempts {
-			if !u.attempts[i].Phase.Done() {
-				u.attempts[i].Phase = backends.PhaseCanceled
-			}
+		if err := o.delete(p.ctx, latest.name); err != nil {
+			p.fail(err)
+			u.phase = backends.PhaseRunning
+			return u
 		}
 		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled
 		return u
@@ -1005,7 +1022,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		}
 		g.Attempts = append(g.Attempts, a)
 	}
-	if err := o.recordTimeout(p.ctx, latest.name, g); err != nil {
+	if err := o.recordGone(p.ctx, recordTimedOut, latest.name, g); err != nil {
 		p.fail(err)
 		return u
 	}
@@ -1013,19 +1030,20 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	return o.unit(p, s, parts, input, inputErr, mayStart, stopping) // the Job is gone: retry or fail
 }
 
-// recordTimeout writes g, the record of Job name's pending timeout, into
-// the run's record.
-func (o *orchestrator) recordTimeout(ctx context.Context, name string, g *timedOut) error {
+// recordGone writes g, the record of Job name that the orchestrator
+// deletes, under key+name into the run's record: recordTimedOut for a
+// pending timeout, recordStopped for Cancel.
+func (o *orchestrator) recordGone(ctx context.Context, key, name string, g *timedOut) error {
 	v, err := json.Marshal(g)
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{"data": map[string]string{recordTimedOut + name: string(v)}})
+	patch, err := json.Marshal(map[string]any{"data": map[string]string{key + name: string(v)}})
 	if err != nil {
 		return err
 	}
 	if _, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("kubejob: record the pending timeout of Job %s: %w", name, err)
+		return fmt.Errorf("kubejob: record the deletion of Job %s: %w", name, err)
 	}
 	o.gone[name] = g
 	return nil

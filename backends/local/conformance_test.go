@@ -23,4 +23,10 @@ func (h harness) MakeBackend(context.Context) (backends.Backend, error) {
 	return local.New(&local.Options{CacheDir: h.cacheDir}), nil
 }
 
+func (h harness) Capabilities() backendtest.Capabilities { return backendtest.Capabilities{} }
+
 func (h harness) Close() {}
+
+func TestCompileConformance(t *testing.T) {
+	backendtest.RunCompileTests(t, local.New(nil), backendtest.Capabilities{})
+}
