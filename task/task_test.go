@@ -2,7 +2,6 @@ package task_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -86,15 +85,9 @@ func TestContainerDefaultsOutputsFromFields(t *testing.T) {
 	assert.Equal(t, task.KindContainer, c.Spec().Kind)
 }
 
-func TestRender(t *testing.T) {
-	in := map[string]json.RawMessage{"lr": json.RawMessage(`0.1`), "Data": json.RawMessage(`"s3://x y"`), "Debug": json.RawMessage(`true`)}
-	goNames := map[string]string{"LR": "lr"}
-	got, err := task.Render("--lr={{.LR}} --data={{ .Data }} --debug={{.Debug}}", in, goNames)
-	require.NoError(t, err)
-	assert.Equal(t, "--lr=0.1 --data=s3://x y --debug=true", got)
-	_, err = task.Render("{{.Missing}}", in, goNames)
-	assert.Error(t, err)
-	assert.Equal(t, []string{"LR", "Data"}, task.Placeholders("{{.LR}}-{{.Data}}"))
+func TestPlaceholders(t *testing.T) {
+	assert.Equal(t, []string{"LR", "Data"}, task.Placeholders("{{.LR}}-{{ .Data }}"))
+	assert.Nil(t, task.Placeholders("--lr=0.1"))
 }
 
 func TestBackoffDelay(t *testing.T) {
@@ -164,7 +157,9 @@ func TestAttemptContext(t *testing.T) {
 	assert.Equal(t, task.Attempt{Step: "train", Instance: 2, Number: 3}, a)
 }
 
-func TestJSONFields(t *testing.T) {
+// Container's default outputs are Out's fields under encoding/json's
+// rules: tags rename or drop, embedded structs are flattened.
+func TestContainerOutputsFollowJSONRules(t *testing.T) {
 	type Embedded struct{ E int }
 	type S struct {
 		Embedded
@@ -174,6 +169,10 @@ func TestJSONFields(t *testing.T) {
 		C      string
 	}
 	_ = S{}.hidden
-	assert.Equal(t, []string{"E", "a", "C"}, task.JSONFields(reflectTypeOf[S]()))
-	assert.Nil(t, task.JSONFields(reflectTypeOf[int]()))
+	var fields []string
+	for _, o := range task.Container[In, S]("c", "i").Spec().Outputs {
+		fields = append(fields, o.Field)
+	}
+	assert.Equal(t, []string{"E", "a", "C"}, fields)
+	assert.Empty(t, task.Container[In, int]("c", "i").Spec().Outputs)
 }
