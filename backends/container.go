@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -34,7 +35,7 @@ func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, 
 				goNames[n] = j
 			}
 		}
-		out, err := task.Render(*s, fields, goNames)
+		out, err := placeholder.Render(*s, fields, goNames)
 		*s = out
 		return err
 	}

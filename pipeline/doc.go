@@ -63,7 +63,8 @@
 //	pipeline.tasks[train].resources.mig: Invalid "3g.20gb": A100-80GB has no MIG profile "3g.20gb" (…); did you mean "3g.40gb"?
 //	pipeline.tasks[eval].after: Invalid "eval": dependency cycle: eval -> report -> eval …
 //
-// Use [FieldErrors] or errors.As to inspect them, matching Type and Field.
+// Use [FieldErrors] or errors.As to inspect them, matching Type (one of the
+// [ErrorType] constants, such as [ErrorTypeRequired]) and Field.
 //
 // # Backends
 //

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sluice-ml/sluice/backends"
-	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -556,8 +555,8 @@ func (g *fzGraph) cond(depth int) pipeline.Cond {
 	return pipeline.Ne(g.strRef(), "x")
 }
 
-var fzTypes = []pipeline.ErrorType{field.TypeRequired, field.TypeInvalid, field.TypeDuplicate, field.TypeNotSupported,
-	field.TypeNotFound, field.TypeForbidden, field.TypeTooLong, field.TypeTooMany}
+var fzTypes = []pipeline.ErrorType{pipeline.ErrorTypeRequired, pipeline.ErrorTypeInvalid, pipeline.ErrorTypeDuplicate, pipeline.ErrorTypeNotSupported,
+	pipeline.ErrorTypeNotFound, pipeline.ErrorTypeForbidden, pipeline.ErrorTypeTooLong, pipeline.ErrorTypeTooMany}
 
 // fzCheck builds the pipeline data describes and checks the validator's
 // promises on it.

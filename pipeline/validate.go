@@ -5,13 +5,38 @@ import (
 )
 
 // FieldError is one validation problem, located by a path such as
-// "pipeline.tasks[train].resources.mig" and classified by Type (Required,
-// Invalid, Duplicate, NotSupported, NotFound, Forbidden, TooLong,
-// TooMany). Match problems by Type and Field, not by message text.
+// "pipeline.tasks[train].resources.mig" and classified by Type, one of the
+// ErrorType constants ([ErrorTypeRequired], [ErrorTypeInvalid], …). Match
+// problems by Type and Field, not by message text.
 type FieldError = field.Error
 
-// ErrorType classifies a [FieldError].
+// ErrorType classifies a [FieldError]. Compare a FieldError's Type with
+// the ErrorType constants below; never match on message text.
 type ErrorType = field.Type
+
+// The types of [FieldError], one per kind of problem.
+const (
+	// ErrorTypeRequired means a value is missing.
+	ErrorTypeRequired ErrorType = field.TypeRequired
+	// ErrorTypeInvalid means a value is malformed or inconsistent with
+	// another.
+	ErrorTypeInvalid ErrorType = field.TypeInvalid
+	// ErrorTypeDuplicate means a value must be unique and is not, such as
+	// a task name.
+	ErrorTypeDuplicate ErrorType = field.TypeDuplicate
+	// ErrorTypeNotSupported means a value is not one of the allowed set;
+	// the detail lists the set.
+	ErrorTypeNotSupported ErrorType = field.TypeNotSupported
+	// ErrorTypeNotFound means a reference names something that does not
+	// exist, such as an undeclared node pool or an unknown input field.
+	ErrorTypeNotFound ErrorType = field.TypeNotFound
+	// ErrorTypeForbidden means a value is not allowed in this combination.
+	ErrorTypeForbidden ErrorType = field.TypeForbidden
+	// ErrorTypeTooLong means a value is longer than allowed.
+	ErrorTypeTooLong ErrorType = field.TypeTooLong
+	// ErrorTypeTooMany means there are more values than allowed.
+	ErrorTypeTooMany ErrorType = field.TypeTooMany
+)
 
 // FieldErrors returns every *FieldError in err, in the order they were
 // found. It sees through wrapping (fmt.Errorf with %w) and aggregation.

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluice-ml/sluice/backends"
-	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -92,13 +91,13 @@ func vKeys(err error) []vKey {
 }
 
 const (
-	vRequired     = field.TypeRequired
-	vInvalid      = field.TypeInvalid
-	vDuplicate    = field.TypeDuplicate
-	vNotSupported = field.TypeNotSupported
-	vNotFound     = field.TypeNotFound
-	vForbidden    = field.TypeForbidden
-	vTooLong      = field.TypeTooLong
+	vRequired     = pipeline.ErrorTypeRequired
+	vInvalid      = pipeline.ErrorTypeInvalid
+	vDuplicate    = pipeline.ErrorTypeDuplicate
+	vNotSupported = pipeline.ErrorTypeNotSupported
+	vNotFound     = pipeline.ErrorTypeNotFound
+	vForbidden    = pipeline.ErrorTypeForbidden
+	vTooLong      = pipeline.ErrorTypeTooLong
 )
 
 // vOne returns a pipeline named "p" (with opts) holding one valid step "a"

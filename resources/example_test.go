@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 )
 
@@ -93,7 +93,7 @@ func ExampleProfile_Validate() {
 		GPUModel: "A100-80GB",
 		MIG:      "3g.20gb", // an A100-40GB profile
 	}
-	errs := field.Errors(p.Validate())
+	errs := pipeline.FieldErrors(p.Validate())
 	for _, fe := range errs {
 		fmt.Println(fe.Field, fe.Type)
 	}

@@ -8,12 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 )
 
 // FuzzProfileValidate feeds arbitrary strings and numbers into a profile.
-// Validate and Resolve must not panic; every problem must be a *field.Error
+// Validate and Resolve must not panic; every problem must be a *pipeline.FieldError
 // with a path; Resolve must report at least what Validate reports; and a
 // successful Resolve must be deterministic.
 func FuzzProfileValidate(f *testing.F) {
@@ -59,8 +59,8 @@ func FuzzProfileValidate(f *testing.F) {
 				}
 				continue
 			}
-			for _, fe := range field.Errors(verr) {
-				if !slices.ContainsFunc(field.Errors(rerr), func(re *field.Error) bool {
+			for _, fe := range pipeline.FieldErrors(verr) {
+				if !slices.ContainsFunc(pipeline.FieldErrors(rerr), func(re *pipeline.FieldError) bool {
 					return re.Field == fe.Field && re.Type == fe.Type
 				}) {
 					t.Fatalf("Resolve does not report %v", fe)
@@ -76,13 +76,13 @@ func checkFieldErrors(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	fes := field.Errors(err)
+	fes := pipeline.FieldErrors(err)
 	if len(fes) == 0 {
 		t.Fatalf("error without field errors: %v", err)
 	}
-	var fe *field.Error
+	var fe *pipeline.FieldError
 	if !errors.As(err, &fe) {
-		t.Fatalf("errors.As cannot reach a *field.Error in %v", err)
+		t.Fatalf("errors.As cannot reach a *pipeline.FieldError in %v", err)
 	}
 	for _, fe := range fes {
 		if fe.Field == "" || fe.Type == "" || fe.Detail == "" {

@@ -126,37 +126,73 @@ type Resolved struct {
 func Resolve(p Profile, pools []NodePool) (Resolved, error) {
 	var l field.List
 	c := p.check(&l)
-
-	var pool *NodePool
-	if p.NodePool != "" {
-		if pool = findPool(pools, p.NodePool); pool == nil {
-			l.Add(poolNotFound(p.NodePool, pools))
-		}
+	pool := namedPool(&l, p.NodePool, pools)
+	model := effectiveModel(&l, p, &c, pool)
+	strategy := effectiveStrategy(&l, p, c, pool, model)
+	checkPreemptible(&l, p, pool)
+	ds := demands(p, c)
+	switch {
+	case pool != nil:
+		fitPool(&l, *pool, ds)
+	case p.NodePool == "" && len(pools) > 0:
+		fitAny(&l, pools, ds)
 	}
+	if l.Len() > 0 {
+		return Resolved{}, l.Err()
+	}
+	return resolved(p, c, pool, model, strategy), nil
+}
 
-	// The effective GPU model: the profile's, else the pool's.
+// namedPool returns the pool p names, or nil when it names none or one
+// that is not declared (reported as nodePool, NotFound).
+func namedPool(l *field.List, name string, pools []NodePool) *NodePool {
+	if name == "" {
+		return nil
+	}
+	pool := findPool(pools, name)
+	if pool == nil {
+		l.Add(poolNotFound(name, pools))
+	}
+	return pool
+}
+
+// effectiveModel returns the GPU model the pod gets: the profile's, else
+// the pool's Node.GPUModel (nil when neither is known). It reports a
+// profile model that differs from the pool's, and, when the model comes
+// from the pool, a MIG profile that model does not offer (then c.migOK
+// becomes false).
+func effectiveModel(l *field.List, p Profile, c *checked, pool *NodePool) *GPUModel {
 	model := c.model
-	if pool != nil && pool.Node.GPUModel != "" {
-		if pm := lookupModel(pool.Node.GPUModel); pm != nil {
-			switch {
-			case model != nil && model.Name != pm.Name:
-				l.Add(field.Invalid(field.NewPath("gpuModel"), p.GPUModel,
-					"pool %q has %s GPUs (its node.gpuModel); remove gpuModel to use them, or name a pool of %s",
-					pool.Name, pm.Name, model.Name))
-			case model == nil && p.GPUModel == "":
-				mm := pm.clone()
-				model = &mm
-				if p.MIG != "" && c.migOK {
-					if _, ok := pm.LookupMIG(p.MIG); !ok {
-						c.migOK = false
-						l.Add(migNotOffered(field.NewPath("mig"), p.MIG, *pm, fmt.Sprintf("the GPUs of pool %q", pool.Name)))
-					}
-				}
+	if pool == nil || pool.Node.GPUModel == "" {
+		return model
+	}
+	pm := lookupModel(pool.Node.GPUModel)
+	if pm == nil {
+		return model
+	}
+	switch {
+	case model != nil && model.Name != pm.Name:
+		l.Add(field.Invalid(field.NewPath("gpuModel"), p.GPUModel,
+			"pool %q has %s GPUs (its node.gpuModel); remove gpuModel to use them, or name a pool of %s",
+			pool.Name, pm.Name, model.Name))
+	case model == nil && p.GPUModel == "":
+		mm := pm.clone()
+		model = &mm
+		if p.MIG != "" && c.migOK {
+			if _, ok := pm.LookupMIG(p.MIG); !ok {
+				c.migOK = false
+				l.Add(migNotOffered(field.NewPath("mig"), p.MIG, *pm, fmt.Sprintf("the GPUs of pool %q", pool.Name)))
 			}
 		}
 	}
+	return model
+}
 
-	// The effective MIG strategy: the profile's, else the pool's, else mixed.
+// effectiveStrategy returns the MIG strategy the pod is placed under: the
+// profile's, else the pool's, else mixed. It reports a profile strategy
+// that differs from the pool's, a pool strategy that is not supported, and
+// a single strategy without a GPU model to build the product label from.
+func effectiveStrategy(l *field.List, p Profile, c checked, pool *NodePool, model *GPUModel) MIGStrategy {
 	strategy := p.MIGStrategy
 	if pool != nil && pool.MIGStrategy != "" {
 		switch {
@@ -170,44 +206,64 @@ func Resolve(p Profile, pools []NodePool) (Resolved, error) {
 	if strategy == "" {
 		strategy = MIGMixed
 	}
-	if p.MIG != "" && c.migOK && p.MIGStrategy == "" && strategy != MIGMixed && strategy != MIGSingle {
+	if p.MIG == "" || !c.migOK {
+		return strategy
+	}
+	if p.MIGStrategy == "" && strategy != MIGMixed && strategy != MIGSingle {
 		l.Add(field.Invalid(field.NewPath("nodePool"), p.NodePool,
 			"the pool's migStrategy %q is not supported (use mixed or single); check the pools with ValidatePools", strategy))
 	}
-	if p.MIG != "" && c.migOK && strategy == MIGSingle && model == nil && p.GPUModel == "" {
+	if strategy == MIGSingle && model == nil && p.GPUModel == "" {
 		l.Add(field.Required(field.NewPath("gpuModel"),
 			"the single MIG strategy selects nodes by %s=<product>-MIG-%s, which needs the GPU model; set gpuModel, or node.gpuModel on the pool",
 			LabelGPUProduct, p.MIG))
 	}
+	return strategy
+}
 
-	if p.Preemptible {
-		switch {
-		case p.NodePool == "":
-			l.Add(field.Required(field.NewPath("nodePool"),
-				"preemptible placement follows the spot convention of a node pool; name a pool declared with spot: true"))
-		case pool != nil && !slices.Contains(providers, pool.Provider):
-			l.Add(field.Invalid(field.NewPath("nodePool"), p.NodePool,
-				"the pool's provider %q is not supported, so its spot convention is unknown; check the pools with ValidatePools", pool.Provider))
-		case pool != nil && !pool.Spot:
-			l.Add(field.Invalid(field.NewPath("preemptible"), true,
-				"pool %q has no spot capacity (its spot is false); set spot: true on the pool if it has spot nodes, or drop preemptible", pool.Name))
-		}
+// checkPreemptible reports a preemptible profile that cannot be placed on
+// spot capacity: no pool named, a pool of an unsupported provider, or a
+// pool without spot capacity.
+func checkPreemptible(l *field.List, p Profile, pool *NodePool) {
+	if !p.Preemptible {
+		return
 	}
-
-	ds := demands(p, c)
 	switch {
-	case pool != nil:
-		fitPool(&l, *pool, ds)
-	case p.NodePool == "" && len(pools) > 0:
-		fitAny(&l, pools, ds)
+	case p.NodePool == "":
+		l.Add(field.Required(field.NewPath("nodePool"),
+			"preemptible placement follows the spot convention of a node pool; name a pool declared with spot: true"))
+	case pool != nil && !slices.Contains(providers, pool.Provider):
+		l.Add(field.Invalid(field.NewPath("nodePool"), p.NodePool,
+			"the pool's provider %q is not supported, so its spot convention is unknown; check the pools with ValidatePools", pool.Provider))
+	case pool != nil && !pool.Spot:
+		l.Add(field.Invalid(field.NewPath("preemptible"), true,
+			"pool %q has no spot capacity (its spot is false); set spot: true on the pool if it has spot nodes, or drop preemptible", pool.Name))
 	}
+}
 
-	if l.Len() > 0 {
-		return Resolved{}, l.Err()
-	}
-
+// resolved builds the Resolved of a profile that passed every check.
+func resolved(p Profile, c checked, pool *NodePool, model *GPUModel, strategy MIGStrategy) Resolved {
 	var res Resolved
-	req, lim := corev1.ResourceList{}, corev1.ResourceList{}
+	res.Requests, res.Limits = requestsAndLimits(p, c, strategy)
+	if c.sharedMemory != nil {
+		shm := c.sharedMemory.DeepCopy()
+		res.SharedMemory = &shm
+	}
+	if model != nil && (p.GPUs > 0 || p.MIG != "") {
+		res.GPUModel = model.Name
+	}
+	res.Placement = place(p, pool, model, strategy, p.Preemptible)
+	if p.Preemptible {
+		od := place(p, pool, model, strategy, false)
+		res.OnDemand = &od
+	}
+	return res
+}
+
+// requestsAndLimits returns the container's resource requests and limits,
+// each nil when empty: see [Resolved.Limits] for what is limited.
+func requestsAndLimits(p Profile, c checked, strategy MIGStrategy) (req, lim corev1.ResourceList) {
+	req, lim = corev1.ResourceList{}, corev1.ResourceList{}
 	if c.cpu != nil {
 		req[corev1.ResourceCPU] = c.cpu.DeepCopy()
 	}
@@ -230,25 +286,14 @@ func Resolve(p Profile, pools []NodePool) (Resolved, error) {
 		req[name] = *resource.NewQuantity(int64(migCount(p)), resource.DecimalSI)
 		lim[name] = *resource.NewQuantity(int64(migCount(p)), resource.DecimalSI)
 	}
-	if len(req) > 0 {
-		res.Requests = req
+	return nilIfEmpty(req), nilIfEmpty(lim)
+}
+
+func nilIfEmpty(l corev1.ResourceList) corev1.ResourceList {
+	if len(l) == 0 {
+		return nil
 	}
-	if len(lim) > 0 {
-		res.Limits = lim
-	}
-	if c.sharedMemory != nil {
-		shm := c.sharedMemory.DeepCopy()
-		res.SharedMemory = &shm
-	}
-	if model != nil && (p.GPUs > 0 || p.MIG != "") {
-		res.GPUModel = model.Name
-	}
-	res.Placement = place(p, pool, model, strategy, p.Preemptible)
-	if p.Preemptible {
-		od := place(p, pool, model, strategy, false)
-		res.OnDemand = &od
-	}
-	return res, nil
+	return l
 }
 
 // migCount is the number of MIG slices p asks for.
@@ -415,43 +460,7 @@ func place(p Profile, pool *NodePool, model *GPUModel, strategy MIGStrategy, pre
 	var tols []corev1.Toleration
 	var terms []corev1.NodeSelectorTerm // required node affinity, ORed
 	if pool != nil {
-		maps.Copy(sel, pool.Labels)
-		tols = appendTolerations(tols, tolerate(pool.Taints)...)
-		switch pool.Provider {
-		case ProviderGKE:
-			switch {
-			case preemptible:
-				sel[LabelGKESpot] = "true"
-				tols = appendTolerations(tols, corev1.Toleration{
-					Key: LabelGKESpot, Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule})
-			case pool.Spot:
-				terms = []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-					{Key: LabelGKESpot, Operator: corev1.NodeSelectorOpDoesNotExist},
-					{Key: LabelGKEPreemptible, Operator: corev1.NodeSelectorOpDoesNotExist},
-				}}}
-			}
-		case ProviderEKS:
-			switch {
-			case preemptible:
-				sel[LabelEKSCapacityType] = "SPOT"
-			case pool.Spot:
-				sel[LabelEKSCapacityType] = "ON_DEMAND"
-			}
-		case ProviderAKS:
-			if preemptible {
-				sel[LabelAKSScaleSetPriority] = "spot"
-				tols = appendTolerations(tols, corev1.Toleration{
-					Key: LabelAKSScaleSetPriority, Operator: corev1.TolerationOpEqual, Value: "spot", Effect: corev1.TaintEffectNoSchedule})
-			}
-		case ProviderGeneric:
-			switch {
-			case preemptible:
-				maps.Copy(sel, pool.SpotLabels)
-				tols = appendTolerations(tols, tolerate(pool.SpotTaints)...)
-			case pool.Spot && len(pool.SpotTaints) == 0:
-				terms = avoidLabels(pool.SpotLabels)
-			}
-		}
+		tols, terms = poolPlacement(*pool, preemptible, sel)
 	}
 
 	if p.GPUs > 0 || p.MIG != "" {
@@ -475,6 +484,51 @@ func place(p Profile, pool *NodePool, model *GPUModel, strategy MIGStrategy, pre
 		out.NodeSelector = sel
 	}
 	return out
+}
+
+// poolPlacement adds pool's labels to sel and returns the tolerations of
+// its taints and the required node affinity terms (ORed) of its provider's
+// spot convention: spot placement when preemptible, else, on a pool with
+// spot capacity, whatever keeps the pod off the spot nodes.
+func poolPlacement(pool NodePool, preemptible bool, sel map[string]string) (tols []corev1.Toleration, terms []corev1.NodeSelectorTerm) {
+	maps.Copy(sel, pool.Labels)
+	tols = appendTolerations(tols, tolerate(pool.Taints)...)
+	switch pool.Provider {
+	case ProviderGKE:
+		switch {
+		case preemptible:
+			sel[LabelGKESpot] = "true"
+			tols = appendTolerations(tols, corev1.Toleration{
+				Key: LabelGKESpot, Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule})
+		case pool.Spot:
+			terms = []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: LabelGKESpot, Operator: corev1.NodeSelectorOpDoesNotExist},
+				{Key: LabelGKEPreemptible, Operator: corev1.NodeSelectorOpDoesNotExist},
+			}}}
+		}
+	case ProviderEKS:
+		switch {
+		case preemptible:
+			sel[LabelEKSCapacityType] = "SPOT"
+		case pool.Spot:
+			sel[LabelEKSCapacityType] = "ON_DEMAND"
+		}
+	case ProviderAKS:
+		if preemptible {
+			sel[LabelAKSScaleSetPriority] = "spot"
+			tols = appendTolerations(tols, corev1.Toleration{
+				Key: LabelAKSScaleSetPriority, Operator: corev1.TolerationOpEqual, Value: "spot", Effect: corev1.TaintEffectNoSchedule})
+		}
+	case ProviderGeneric:
+		switch {
+		case preemptible:
+			maps.Copy(sel, pool.SpotLabels)
+			tols = appendTolerations(tols, tolerate(pool.SpotTaints)...)
+		case pool.Spot && len(pool.SpotTaints) == 0:
+			terms = avoidLabels(pool.SpotLabels)
+		}
+	}
+	return tols, terms
 }
 
 // tolerate returns the tolerations of taints: Equal for a taint with a

@@ -36,6 +36,25 @@ type checked struct {
 }
 
 func (p Profile) check(l *field.List) checked {
+	c := checkQuantities(l, p)
+	c.model = checkGPUs(l, p)
+	c.migOK = checkMIG(l, p, c.model)
+	checkMIGCount(l, p, c)
+	switch p.MIGStrategy {
+	case "", MIGMixed, MIGSingle:
+	default:
+		l.Add(field.NotSupported(field.NewPath("migStrategy"), p.MIGStrategy, []MIGStrategy{MIGMixed, MIGSingle}))
+	}
+	checkLabels(l, field.NewPath("nodeSelector"), p.NodeSelector)
+	for i, t := range p.Tolerations {
+		checkToleration(l, field.NewPath("tolerations").Index(i), t)
+	}
+	return c
+}
+
+// checkQuantities parses p's cpu, memory, ephemeralStorage and
+// sharedMemory, and reports shared memory larger than memory.
+func checkQuantities(l *field.List, p Profile) checked {
 	var c checked
 	c.cpu = checkQuantity(l, field.NewPath("cpu"), p.CPU)
 	c.memory = checkQuantity(l, field.NewPath("memory"), p.Memory)
@@ -45,11 +64,17 @@ func (p Profile) check(l *field.List) checked {
 		l.Add(field.Invalid(field.NewPath("sharedMemory"), p.SharedMemory,
 			"must not exceed memory (%s): /dev/shm is memory-backed and counts against the memory request; raise memory or lower sharedMemory", p.Memory))
 	}
+	return c
+}
 
+// checkGPUs checks p's gpuModel and gpus, and that mig does not come with
+// gpus. It returns a copy of p's GPU model; nil when unset or unknown.
+func checkGPUs(l *field.List, p Profile) *GPUModel {
+	var model *GPUModel
 	if p.GPUModel != "" {
 		if m := lookupModel(p.GPUModel); m != nil {
 			mm := m.clone()
-			c.model = &mm
+			model = &mm
 		} else {
 			l.Add(unknownModel(field.NewPath("gpuModel"), p.GPUModel))
 		}
@@ -65,23 +90,33 @@ func (p Profile) check(l *field.List) checked {
 		l.Add(field.Forbidden(field.NewPath("mig"),
 			"cannot be combined with gpus (%d): ask for whole GPUs with gpus or for MIG slices with mig and migCount, not both", p.GPUs))
 	}
+	return model
+}
 
-	c.migOK = p.MIG == ""
-	if p.MIG != "" {
-		if c.model != nil {
-			if _, ok := c.model.LookupMIG(p.MIG); ok {
-				c.migOK = true
-			} else {
-				l.Add(migNotOffered(field.NewPath("mig"), p.MIG, *c.model, ""))
-			}
-		} else if _, ok := maxMIGInstances(p.MIG); ok {
-			// No model yet: the pool may name it. Resolve checks it then.
-			c.migOK = true
-		} else {
-			l.Add(unknownMIG(field.NewPath("mig"), p.MIG))
+// checkMIG reports a MIG profile that model (nil: no known model) does
+// not offer, or that no catalog model offers. It returns checked.migOK.
+func checkMIG(l *field.List, p Profile, model *GPUModel) bool {
+	switch {
+	case p.MIG == "":
+		return true
+	case model != nil:
+		if _, ok := model.LookupMIG(p.MIG); ok {
+			return true
 		}
+		l.Add(migNotOffered(field.NewPath("mig"), p.MIG, *model, ""))
+	default:
+		if _, ok := maxMIGInstances(p.MIG); ok {
+			// No model yet: the pool may name it. Resolve checks it then.
+			return true
+		}
+		l.Add(unknownMIG(field.NewPath("mig"), p.MIG))
 	}
+	return false
+}
 
+// checkMIGCount reports a negative migCount, one without mig, and one
+// larger than a node can hold.
+func checkMIGCount(l *field.List, p Profile, c checked) {
 	switch {
 	case p.MIGCount < 0:
 		l.Add(field.Invalid(field.NewPath("migCount"), p.MIGCount, "must not be negative; zero means one slice"))
@@ -100,18 +135,6 @@ func (p Profile) check(l *field.List) checked {
 				limit, holder, per, p.MIG, maxGPUsPerNode))
 		}
 	}
-
-	switch p.MIGStrategy {
-	case "", MIGMixed, MIGSingle:
-	default:
-		l.Add(field.NotSupported(field.NewPath("migStrategy"), p.MIGStrategy, []MIGStrategy{MIGMixed, MIGSingle}))
-	}
-
-	checkLabels(l, field.NewPath("nodeSelector"), p.NodeSelector)
-	for i, t := range p.Tolerations {
-		checkToleration(l, field.NewPath("tolerations").Index(i), t)
-	}
-	return c
 }
 
 // Validate reports every problem of the pool at once. Paths are relative to
@@ -138,51 +161,65 @@ func (n NodePool) check(l *field.List) {
 	for i, t := range n.Taints {
 		checkTaint(l, field.NewPath("taints").Index(i), t)
 	}
-
-	node := field.NewPath("node")
-	checkQuantity(l, node.Child("cpu"), n.Node.CPU)
-	checkQuantity(l, node.Child("memory"), n.Node.Memory)
-	checkQuantity(l, node.Child("ephemeralStorage"), n.Node.EphemeralStorage)
-	var model *GPUModel
-	if n.Node.GPUModel != "" {
-		if model = lookupModel(n.Node.GPUModel); model == nil {
-			l.Add(unknownModel(node.Child("gpuModel"), n.Node.GPUModel))
-		}
-	}
-	if n.Node.GPUs < 0 {
-		l.Add(field.Invalid(node.Child("gpus"), n.Node.GPUs, "must not be negative; zero means unknown"))
-	}
-	for _, name := range slices.Sorted(maps.Keys(n.Node.MIG)) {
-		path := node.Child("mig").Key(name)
-		count := n.Node.MIG[name]
-		per, known := 0, false
-		switch {
-		case model != nil:
-			var mp MIGProfile
-			if mp, known = model.LookupMIG(name); known {
-				per = mp.MaxInstances
-			} else {
-				l.Add(migNotOffered(path, name, *model, "node.gpuModel"))
-			}
-		default:
-			if per, known = maxMIGInstances(name); !known {
-				l.Add(unknownMIG(path, name))
-			}
-		}
-		switch {
-		case count < 0:
-			l.Add(field.Invalid(path, count, "must not be negative"))
-		case known && model != nil && n.Node.GPUs > 0 && count > per*n.Node.GPUs:
-			l.Add(field.Invalid(path, count, "a node with %d %s GPUs holds at most %d %s slices (%d per GPU)",
-				n.Node.GPUs, model.Name, per*n.Node.GPUs, name, per))
-		}
-	}
+	checkNode(l, field.NewPath("node"), n.Node)
 	switch n.MIGStrategy {
 	case "", MIGMixed, MIGSingle:
 	default:
 		l.Add(field.NotSupported(field.NewPath("migStrategy"), n.MIGStrategy, []MIGStrategy{MIGMixed, MIGSingle}))
 	}
+	checkSpotConfig(l, n)
+}
 
+// checkNode checks what a node of a pool offers, at path node.
+func checkNode(l *field.List, node *field.Path, n Capacity) {
+	checkQuantity(l, node.Child("cpu"), n.CPU)
+	checkQuantity(l, node.Child("memory"), n.Memory)
+	checkQuantity(l, node.Child("ephemeralStorage"), n.EphemeralStorage)
+	var model *GPUModel
+	if n.GPUModel != "" {
+		if model = lookupModel(n.GPUModel); model == nil {
+			l.Add(unknownModel(node.Child("gpuModel"), n.GPUModel))
+		}
+	}
+	if n.GPUs < 0 {
+		l.Add(field.Invalid(node.Child("gpus"), n.GPUs, "must not be negative; zero means unknown"))
+	}
+	for _, name := range slices.Sorted(maps.Keys(n.MIG)) {
+		checkNodeMIG(l, node.Child("mig").Key(name), name, n.MIG[name], model, n.GPUs)
+	}
+}
+
+// checkNodeMIG checks that a node exposes count slices of MIG profile name
+// at path: a profile its GPU model (nil: unknown) offers, and no more than
+// its gpus GPUs (0: unknown) hold.
+func checkNodeMIG(l *field.List, path *field.Path, name string, count int, model *GPUModel, gpus int) {
+	per, known := 0, false
+	switch {
+	case model != nil:
+		var mp MIGProfile
+		if mp, known = model.LookupMIG(name); known {
+			per = mp.MaxInstances
+		} else {
+			l.Add(migNotOffered(path, name, *model, "node.gpuModel"))
+		}
+	default:
+		if per, known = maxMIGInstances(name); !known {
+			l.Add(unknownMIG(path, name))
+		}
+	}
+	switch {
+	case count < 0:
+		l.Add(field.Invalid(path, count, "must not be negative"))
+	case known && model != nil && gpus > 0 && count > per*gpus:
+		l.Add(field.Invalid(path, count, "a node with %d %s GPUs holds at most %d %s slices (%d per GPU)",
+			gpus, model.Name, per*gpus, name, per))
+	}
+}
+
+// checkSpotConfig checks spotLabels and spotTaints: required on a generic
+// pool with spot capacity, forbidden on other providers and on a generic
+// pool without spot capacity.
+func checkSpotConfig(l *field.List, n NodePool) {
 	hasSpotConfig := len(n.SpotLabels) > 0 || len(n.SpotTaints) > 0
 	switch {
 	case n.Provider == ProviderGeneric && n.Spot && len(n.SpotLabels) == 0:

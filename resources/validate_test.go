@@ -9,33 +9,33 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 )
 
 // key identifies a field error the way tests match it: by field and type.
 type key struct {
 	Field string
-	Type  field.Type
+	Type  pipeline.ErrorType
 }
 
 func keys(err error) []key {
 	var out []key
-	for _, fe := range field.Errors(err) {
+	for _, fe := range pipeline.FieldErrors(err) {
 		out = append(out, key{fe.Field, fe.Type})
 	}
 	return out
 }
 
-func k(f string, t field.Type) key { return key{f, t} }
+func k(f string, t pipeline.ErrorType) key { return key{f, t} }
 
 const (
-	required     = field.TypeRequired
-	invalid      = field.TypeInvalid
-	notSupported = field.TypeNotSupported
-	forbidden    = field.TypeForbidden
-	notFound     = field.TypeNotFound
-	duplicate    = field.TypeDuplicate
+	required     = pipeline.ErrorTypeRequired
+	invalid      = pipeline.ErrorTypeInvalid
+	notSupported = pipeline.ErrorTypeNotSupported
+	forbidden    = pipeline.ErrorTypeForbidden
+	notFound     = pipeline.ErrorTypeNotFound
+	duplicate    = pipeline.ErrorTypeDuplicate
 )
 
 func seconds(n int64) *int64 { return &n }
@@ -157,10 +157,10 @@ func TestProfileValidate(t *testing.T) {
 func TestProfileValidateErrorsAreFieldErrors(t *testing.T) {
 	err := resources.Profile{CPU: "x", GPUs: -1}.Validate()
 	require.Error(t, err)
-	var fe *field.Error
-	require.True(t, errors.As(err, &fe), "errors.As must reach a *field.Error")
+	var fe *pipeline.FieldError
+	require.True(t, errors.As(err, &fe), "errors.As must reach a *pipeline.FieldError")
 	assert.Equal(t, "cpu", fe.Field)
-	assert.Len(t, field.Errors(err), 2)
+	assert.Len(t, pipeline.FieldErrors(err), 2)
 }
 
 // The one test that reads message text: the suggestion users rely on.

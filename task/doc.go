@@ -52,9 +52,16 @@
 // the task, its image, its version and its inputs (minus excluded ones)
 // are unchanged.
 //
-// # What backends see
+// # For backend authors
 //
 // [Spec] is the non-generic, plain-data description of a task, and
 // [Invoker] its implementation as JSON in, JSON out. Backends use only
 // these; generics stop at this package's edge.
+//
+// Two helpers exist for backends only; pipeline authors never need them.
+// [FieldByName] maps a field's Go or JSON name to its JSON name and type,
+// for placeholders, outputs and field references. [Placeholders] lists the
+// {{.Field}} placeholders of a string, for a backend that translates them
+// into its engine's own parameter syntax. A backend that starts
+// containers itself fills them with backends.RenderCommand instead.
 package task

@@ -146,26 +146,15 @@ type Cache struct {
 	ExcludeInputs []string `json:"excludeInputs,omitempty"`
 }
 
-// JSONFields returns the JSON names of t's exported, non-ignored fields in
+// jsonNames returns the JSON names of t's exported, non-ignored fields in
 // declaration order, following encoding/json's rules for tags (embedded
 // structs are flattened). A non-struct type has no fields.
-func JSONFields(t reflect.Type) []string {
+func jsonNames(t reflect.Type) []string {
 	var out []string
 	for _, f := range jsonFields(t) {
 		out = append(out, f.json)
 	}
 	return out
-}
-
-// FieldByName finds the exported field of struct type t whose Go or JSON
-// name is name, returning its JSON name and type.
-func FieldByName(t reflect.Type, name string) (jsonName string, typ reflect.Type, ok bool) {
-	for _, f := range jsonFields(t) {
-		if f.json == name || f.goName == name {
-			return f.json, f.typ, true
-		}
-	}
-	return "", nil, false
 }
 
 type jsonField struct {

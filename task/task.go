@@ -55,7 +55,7 @@ func New[In, Out any](name string, fn Func[In, Out]) Task[In, Out] {
 func Container[In, Out any](name, image string) Task[In, Out] {
 	s := newSpec[In, Out](name, KindContainer)
 	s.Image = image
-	for _, f := range JSONFields(s.OutputType) {
+	for _, f := range jsonNames(s.OutputType) {
 		s.Outputs = append(s.Outputs, Output{Field: f, Path: OutputDir + "/" + f})
 	}
 	return Task[In, Out]{spec: s}

@@ -2,7 +2,6 @@ package task_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -86,15 +85,9 @@ func TestContainerDefaultsOutputsFromFields(t *testing.T) {
 	assert.Equal(t, task.KindContainer, c.Spec().Kind)
 }
 
-func TestRender(t *testing.T) {
-	in := map[string]json.RawMessage{"lr": json.RawMessage(`0.1`), "Data": json.RawMessage(`"s3://x y"`), "Debug": json.RawMessage(`true`)}
-	goNames := map[string]string{"LR": "lr"}
-	got, err := task.Render("--lr={{.LR}} --data={{ .Data }} --debug={{.Debug}}", in, goNames)
-	require.NoError(t, err)
-	assert.Equal(t, "--lr=0.1 --data=s3://x y --debug=true", got)
-	_, err = task.Render("{{.Missing}}", in, goNames)
-	assert.Error(t, err)
-	assert.Equal(t, []string{"LR", "Data"}, task.Placeholders("{{.LR}}-{{.Data}}"))
+func TestPlaceholders(t *testing.T) {
+	assert.Equal(t, []string{"LR", "Data"}, task.Placeholders("{{.LR}}-{{ .Data }}"))
+	assert.Nil(t, task.Placeholders("--lr=0.1"))
 }
 
 func TestBackoffDelay(t *testing.T) {
@@ -111,12 +104,12 @@ func TestBackoffDelay(t *testing.T) {
 
 type key struct {
 	Field string
-	Type  field.Type
+	Type  pipeline.ErrorType
 }
 
 func keys(err error) []key {
 	var out []key
-	for _, e := range field.Errors(err) {
+	for _, e := range pipeline.FieldErrors(err) {
 		out = append(out, key{e.Field, e.Type})
 	}
 	return out
@@ -130,24 +123,24 @@ func TestSpecValidate(t *testing.T) {
 	}{
 		{"valid go", task.New("t", fn).WithRetry(task.Retry{App: 1, Infra: 2, OnDemandFallback: true, PendingTimeout: time.Minute}).Spec(), nil},
 		{"valid container", task.Container[In, Out]("c", "img").WithArgs("--lr={{.LR}}", "{{.lr}}").WithEnv("D", "{{.Data}}").Spec(), nil},
-		{"no name", task.New("", fn).Spec(), []key{{"name", field.TypeRequired}}},
-		{"no image", task.Container[In, Out]("c", "").Spec(), []key{{"image", field.TypeRequired}}},
-		{"unknown placeholder", task.Container[In, Out]("c", "i").WithArgs("ok", "{{.Nope}}").Spec(), []key{{"args[1]", field.TypeNotFound}}},
-		{"template syntax", task.Container[In, Out]("c", "i").WithCommand("{{if .LR}}x{{end}}").Spec(), []key{{"command[0]", field.TypeInvalid}}},
-		{"env", task.Container[In, Out]("c", "i").WithEnv("", "{{.X}}").Spec(), []key{{"env[0].name", field.TypeRequired}, {"env[0].value", field.TypeNotFound}}},
-		{"outputs", task.Container[In, Out]("c", "i").WithOutput("Loss", "rel/path").Spec(), []key{{"outputs[2].field", field.TypeNotFound}, {"outputs[2].path", field.TypeInvalid}}},
+		{"no name", task.New("", fn).Spec(), []key{{"name", pipeline.ErrorTypeRequired}}},
+		{"no image", task.Container[In, Out]("c", "").Spec(), []key{{"image", pipeline.ErrorTypeRequired}}},
+		{"unknown placeholder", task.Container[In, Out]("c", "i").WithArgs("ok", "{{.Nope}}").Spec(), []key{{"args[1]", pipeline.ErrorTypeNotFound}}},
+		{"template syntax", task.Container[In, Out]("c", "i").WithCommand("{{if .LR}}x{{end}}").Spec(), []key{{"command[0]", pipeline.ErrorTypeInvalid}}},
+		{"env", task.Container[In, Out]("c", "i").WithEnv("", "{{.X}}").Spec(), []key{{"env[0].name", pipeline.ErrorTypeRequired}, {"env[0].value", pipeline.ErrorTypeNotFound}}},
+		{"outputs", task.Container[In, Out]("c", "i").WithOutput("Loss", "rel/path").Spec(), []key{{"outputs[2].field", pipeline.ErrorTypeNotFound}, {"outputs[2].path", pipeline.ErrorTypeInvalid}}},
 		{"retry", task.New("t", fn).WithRetry(task.Retry{App: -1, Infra: -2, Backoff: task.Backoff{Initial: -time.Second, Factor: 0.5, Max: -1}}).Spec(), []key{
-			{"retry.app", field.TypeInvalid}, {"retry.infra", field.TypeInvalid}, {"retry.backoff.initial", field.TypeInvalid},
-			{"retry.backoff.max", field.TypeInvalid}, {"retry.backoff.factor", field.TypeInvalid},
+			{"retry.app", pipeline.ErrorTypeInvalid}, {"retry.infra", pipeline.ErrorTypeInvalid}, {"retry.backoff.initial", pipeline.ErrorTypeInvalid},
+			{"retry.backoff.max", pipeline.ErrorTypeInvalid}, {"retry.backoff.factor", pipeline.ErrorTypeInvalid},
 		}},
-		{"factor NaN", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.NaN()}}).Spec(), []key{{"retry.backoff.factor", field.TypeInvalid}}},
-		{"factor Inf", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.Inf(1)}}).Spec(), []key{{"retry.backoff.factor", field.TypeInvalid}}},
-		{"max below initial", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Initial: time.Minute, Max: time.Second}}).Spec(), []key{{"retry.backoff.max", field.TypeInvalid}}},
-		{"fallback without infra", task.New("t", fn).WithRetry(task.Retry{OnDemandFallback: true}).Spec(), []key{{"retry.onDemandFallback", field.TypeInvalid}}},
-		{"negative pending timeout", task.New("t", fn).WithRetry(task.Retry{Infra: 1, PendingTimeout: -time.Second}).Spec(), []key{{"retry.pendingTimeout", field.TypeInvalid}}},
-		{"timeout", task.New("t", fn).WithTimeout(-time.Second).Spec(), []key{{"timeout", field.TypeInvalid}}},
-		{"cache", task.New("t", fn).WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{"Debug", "debug_level"}}).Spec(), []key{{"cache.excludeInputs[1]", field.TypeNotFound}}},
-		{"kind", task.Spec{Name: "x", Kind: "wasm"}, []key{{"kind", field.TypeNotSupported}}},
+		{"factor NaN", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.NaN()}}).Spec(), []key{{"retry.backoff.factor", pipeline.ErrorTypeInvalid}}},
+		{"factor Inf", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Factor: math.Inf(1)}}).Spec(), []key{{"retry.backoff.factor", pipeline.ErrorTypeInvalid}}},
+		{"max below initial", task.New("t", fn).WithRetry(task.Retry{Backoff: task.Backoff{Initial: time.Minute, Max: time.Second}}).Spec(), []key{{"retry.backoff.max", pipeline.ErrorTypeInvalid}}},
+		{"fallback without infra", task.New("t", fn).WithRetry(task.Retry{OnDemandFallback: true}).Spec(), []key{{"retry.onDemandFallback", pipeline.ErrorTypeInvalid}}},
+		{"negative pending timeout", task.New("t", fn).WithRetry(task.Retry{Infra: 1, PendingTimeout: -time.Second}).Spec(), []key{{"retry.pendingTimeout", pipeline.ErrorTypeInvalid}}},
+		{"timeout", task.New("t", fn).WithTimeout(-time.Second).Spec(), []key{{"timeout", pipeline.ErrorTypeInvalid}}},
+		{"cache", task.New("t", fn).WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{"Debug", "debug_level"}}).Spec(), []key{{"cache.excludeInputs[1]", pipeline.ErrorTypeNotFound}}},
+		{"kind", task.Spec{Name: "x", Kind: "wasm"}, []key{{"kind", pipeline.ErrorTypeNotSupported}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, keys(tc.spec.Validate()))
@@ -164,7 +157,9 @@ func TestAttemptContext(t *testing.T) {
 	assert.Equal(t, task.Attempt{Step: "train", Instance: 2, Number: 3}, a)
 }
 
-func TestJSONFields(t *testing.T) {
+// Container's default outputs are Out's fields under encoding/json's
+// rules: tags rename or drop, embedded structs are flattened.
+func TestContainerOutputsFollowJSONRules(t *testing.T) {
 	type Embedded struct{ E int }
 	type S struct {
 		Embedded
@@ -174,6 +169,10 @@ func TestJSONFields(t *testing.T) {
 		C      string
 	}
 	_ = S{}.hidden
-	assert.Equal(t, []string{"E", "a", "C"}, task.JSONFields(reflectTypeOf[S]()))
-	assert.Nil(t, task.JSONFields(reflectTypeOf[int]()))
+	var fields []string
+	for _, o := range task.Container[In, S]("c", "i").Spec().Outputs {
+		fields = append(fields, o.Field)
+	}
+	assert.Equal(t, []string{"E", "a", "C"}, fields)
+	assert.Empty(t, task.Container[In, int]("c", "i").Spec().Outputs)
 }

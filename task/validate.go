@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/internal/placeholder"
 )
 
 // Validate reports every problem in s at once, with paths relative to the
@@ -93,7 +94,7 @@ func (r Retry) Validate() error {
 }
 
 func checkArg(p *field.Path, s string, in reflect.Type) *field.Error {
-	if err := checkTemplate(s); err != nil {
+	if err := placeholder.Check(s); err != nil {
 		return field.Invalid(p, s, "%v", err)
 	}
 	for _, name := range Placeholders(s) {
