@@ -426,72 +426,12 @@ func (p *pass) wakeIn(d time.Duration) {
 // that call for a rate-limited retry, and sets the wake-up for the next
 // backoff or pending timeout to end.
 func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
-	p := &pass{ctx: ctx, now: o.clock.Now(), jobs: map[string]*batchv1.Job{}, gone: map[string]bool{}, pods: map[string][]*corev1.Pod{}}
-	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil {
-		p.record = rec
-		if rec.Data[recordPhase] == string(backends.PhaseCanceled) {
-			p.canceled = true
-		}
-	}
-	if o.canceling.Load() {
-		p.canceled = true
-	}
-	jobs, err := o.jobs.Jobs(o.ns).List(o.sel)
+	p, err := o.observePass(ctx)
 	if err != nil {
 		return false, err
 	}
-	for _, j := range jobs {
-		p.jobs[j.Name] = j
-	}
-	pods, err := o.pods.Pods(o.ns).List(o.sel)
-	if err != nil {
-		return false, err
-	}
-	for _, pod := range pods {
-		j := pod.Labels[jobNameLabel]
-		if j == "" {
-			j = pod.Labels[legacyJobLabel]
-		}
-		p.pods[j] = append(p.pods[j], pod)
-	}
-	for _, list := range p.pods {
-		sortPods(list)
-	}
-
 	st := &backends.RunStatus{RunID: o.run, Pipeline: o.plan.Name, Phase: backends.PhaseRunning, Started: o.started}
-	outputs := map[string]json.RawMessage{}
-	phases := map[string]backends.Phase{}
-	values := backends.Values{Params: o.params, Output: func(s string) (json.RawMessage, bool) {
-		v, ok := outputs[s]
-		return v, ok
-	}}
-	bodyDone := true
-	for i := range o.plan.Steps {
-		s := &o.plan.Steps[i]
-		ss := o.step(p, s, values, phases)
-		st.Steps = append(st.Steps, ss)
-		phases[s.Name] = ss.Phase
-		switch ss.Phase {
-		case backends.PhaseSucceeded, backends.PhaseCached:
-			outputs[s.Name] = ss.Output
-		}
-		if !ss.Phase.Done() {
-			bodyDone = false
-		}
-	}
-	done := bodyDone
-	if e := o.plan.Exit; e != nil {
-		ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
-		if bodyDone {
-			info := runstate.Info(st.Steps, p.canceled)
-			v := backends.Values{Params: o.params, Output: values.Output, Info: &info}
-			in, ierr := e.Input.Resolve(v.Value)
-			u := o.unit(p, e, nil, in, ierr, true, false)
-			ss = u.status(e.Name)
-		}
-		st.Steps = append(st.Steps, ss)
-		done = bodyDone && ss.Phase.Done()
-	}
+	done := o.steps(p, st)
 	if done && settling(p) {
 		// Every step is over, but the Job controller has yet to mark a
 		// Job whose pod succeeded Complete: the run ends once its Jobs
@@ -521,6 +461,78 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 	}
 	o.publish(st)
 	return done, errors.Join(p.errs...)
+}
+
+// observePass starts a pass with what the listers show of the run: its
+// record (and whether it was canceled), its Jobs, and their pods oldest
+// first.
+func (o *orchestrator) observePass(ctx context.Context) (*pass, error) {
+	p := &pass{ctx: ctx, now: o.clock.Now(), jobs: map[string]*batchv1.Job{}, gone: map[string]bool{}, pods: map[string][]*corev1.Pod{}}
+	if rec, err := o.records.ConfigMaps(o.ns).Get(recordName(o.run)); err == nil {
+		p.record = rec
+		p.canceled = rec.Data[recordPhase] == string(backends.PhaseCanceled)
+	}
+	if o.canceling.Load() {
+		p.canceled = true
+	}
+	jobs, err := o.jobs.Jobs(o.ns).List(o.sel)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		p.jobs[j.Name] = j
+	}
+	pods, err := o.pods.Pods(o.ns).List(o.sel)
+	if err != nil {
+		return nil, err
+	}
+	for _, pod := range pods {
+		j := pod.Labels[jobNameLabel]
+		if j == "" {
+			j = pod.Labels[legacyJobLabel]
+		}
+		p.pods[j] = append(p.pods[j], pod)
+	}
+	for _, list := range p.pods {
+		sortPods(list)
+	}
+	return p, nil
+}
+
+// steps derives the status of every step, in plan order, then of the
+// exit handler once they have ended (with runstate.Info), into st. It
+// reports whether all have ended.
+func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
+	outputs := map[string]json.RawMessage{}
+	phases := map[string]backends.Phase{}
+	values := backends.Values{Params: o.params, Output: func(s string) (json.RawMessage, bool) {
+		v, ok := outputs[s]
+		return v, ok
+	}}
+	done := true
+	for i := range o.plan.Steps {
+		s := &o.plan.Steps[i]
+		ss := o.step(p, s, values, phases)
+		st.Steps = append(st.Steps, ss)
+		phases[s.Name] = ss.Phase
+		if ss.Phase == backends.PhaseSucceeded || ss.Phase == backends.PhaseCached {
+			outputs[s.Name] = ss.Output
+		}
+		done = done && ss.Phase.Done()
+	}
+	e := o.plan.Exit
+	if e == nil {
+		return done
+	}
+	ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
+	if done {
+		info := runstate.Info(st.Steps, p.canceled)
+		v := backends.Values{Params: o.params, Output: values.Output, Info: &info}
+		in, ierr := e.Input.Resolve(v.Value)
+		ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
+	}
+	st.Steps = append(st.Steps, ss)
+	return done && ss.Phase.Done()
 }
 
 // settling reports whether a Job of the run has a pod that succeeded but
@@ -709,54 +721,41 @@ func (o *orchestrator) timedOutJob(p *pass, name string) *timedOut {
 	return &g
 }
 
-// link is one Job of a task: in the cluster (job), or deleted by its
-// pending timeout (gone).
+// link is one Job of a task: in the cluster (job), or deleted by the
+// orchestrator with a record of its attempts (gone).
 type link struct {
 	name string
 	job  *batchv1.Job
 	gone *timedOut
 }
 
+// unitTask is one task as unit derives it: a step, or one instance of a
+// fan-out (parts names the instance).
+type unitTask struct {
+	s                  *backends.Step
+	parts              []string
+	input              json.RawMessage
+	inputErr           error
+	mayStart, stopping bool
+	retry              task.Retry
+	names              []string // its Jobs: the first, then one per infrastructure retry
+	chain              []link   // those that exist or were deleted with a record, in order
+}
+
 // unit derives the state of one task from its Jobs: "<base>" for the
 // first, "<base>-r<k>" for the k-th infrastructure retry. It creates the
-// first Job when mayStart, the next one after an infrastructure failure
-// while the Infra budget lasts, deletes a running Job when stopping, and
-// deletes one whose pod stays unschedulable past Retry.PendingTimeout,
-// which counts as an infrastructure failure.
+// first Job when mayStart, the next one when runstate.AfterFailure calls
+// for a retry, deletes a running Job when stopping, and deletes one whose
+// pod stays unschedulable past Retry.PendingTimeout, which counts as an
+// infrastructure failure.
 func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input json.RawMessage, inputErr error, mayStart, stopping bool) unitState {
-	u := unitState{phase: backends.PhasePending}
-	retry := task.Retry{}
+	t := &unitTask{s: s, parts: parts, input: input, inputErr: inputErr, mayStart: mayStart, stopping: stopping}
 	if s.Task.Retry != nil {
-		retry = *s.Task.Retry
+		t.retry = *s.Task.Retry
 	}
-	names := make([]string, 1+retryJobs(s))
-	var chain []link
-	for k := range names {
-		ps := append([]string{s.Name}, parts...)
-		if k > 0 {
-			ps = append(ps, retryPrefix+strconv.Itoa(k))
-		}
-		names[k] = jobName(o.run, ps...)
-		if g := o.timedOutJob(p, names[k]); g != nil {
-			chain = append(chain, link{name: names[k], gone: g})
-			if _, ok := p.jobs[names[k]]; ok {
-				p.gone[names[k]] = true
-				if !o.observe {
-					// Recorded, but the delete did not happen yet (or
-					// the lister has not caught up with it).
-					if err := o.delete(p.ctx, names[k]); err != nil {
-						p.fail(err)
-					}
-				}
-			}
-			continue
-		}
-		if j := p.jobs[names[k]]; j != nil {
-			chain = append(chain, link{name: names[k], job: j})
-			delete(o.created, j.Name) // the lister shows it: no need to remember
-		}
-	}
-	if inputErr != nil && len(chain) == 0 {
+	o.links(p, t)
+	u := unitState{phase: backends.PhasePending}
+	if inputErr != nil && len(t.chain) == 0 {
 		u.phase, u.message = backends.PhaseFailed, runstate.InputError(inputErr)
 		return u
 	}
@@ -765,62 +764,120 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 			u.cacheKey = parts.Key()
 		}
 	}
-	if len(chain) == 0 && o.created[names[0]] {
-		// Created by this orchestrator; the informer has not shown it yet.
-		u.exists, u.phase = true, backends.PhaseRunning
-		return u
-	}
-	if len(chain) == 0 {
-		if stopping {
-			u.phase, u.message = backends.PhaseCanceled, runstate.MsgNotStarted
-			return u
-		}
-		if u.cacheKey != "" {
-			out, hit, err := o.lookup(p.ctx, u.cacheKey)
-			if err != nil {
-				p.fail(err)
-				return u
-			}
-			if hit {
-				u.phase, u.output = backends.PhaseCached, out
-				return u
-			}
-		}
-		if !mayStart {
-			return u
-		}
-		return o.create(p, s, parts, names[0], input, 0, appBudgetLeft(retry, nil), false, u)
+	if len(t.chain) == 0 {
+		return o.first(p, t, u)
 	}
 	u.exists = true
-	for _, l := range chain {
+	for _, l := range t.chain {
 		if l.job != nil && l.job.Annotations[AnnotationTemplate] == "true" {
 			u.phase, u.message = backends.PhaseFailed, fmt.Sprintf("Job %s is a compiled template that was applied by hand; templates stay suspended and never run. Delete it (kubectl delete job %s) and submit the run again", l.name, l.name)
 			return u
 		}
 	}
-	latest := chain[len(chain)-1]
-	k := slices.Index(names, latest.name)
-	onDemand := func(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
-	var end failJob // how the latest Job failed, from its Failed condition
-	if latest.job != nil && terminal(latest.job) == batchv1.JobFailed {
-		end = failJobRule(s, latest.job)
-		if end.pod != "" && podNamed(p.pods[latest.name], end.pod) == nil && !o.vanish[end.pod] {
-			// The pod that failed the Job is not in the lister: gone (a
-			// pod deleted, or evicted, goes once the Job controller has
-			// counted it), or not shown yet. A read tells which.
-			pod, err := o.client.CoreV1().Pods(o.ns).Get(p.ctx, end.pod, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				o.vanish[end.pod] = true
-			case err != nil:
-				p.fail(fmt.Errorf("kubejob: get pod %s: %w", end.pod, err))
-				u.phase = backends.PhaseRunning
-				return u
-			default:
-				p.pods[latest.name] = sortPods(append(p.pods[latest.name], pod))
+	latest := t.chain[len(t.chain)-1]
+	end, ok := o.failRule(p, t.s, latest)
+	if !ok {
+		u.phase = backends.PhaseRunning
+		return u
+	}
+	appFailures := o.attempts(p, t, latest, &u)
+	return o.latest(p, t, u, latest, end, appFailures)
+}
+
+// links names the task's Jobs and finds those that exist, or were deleted
+// with a record (deleting again one the lister still shows).
+func (o *orchestrator) links(p *pass, t *unitTask) {
+	t.names = make([]string, 1+retryJobs(t.s))
+	for k := range t.names {
+		ps := append([]string{t.s.Name}, t.parts...)
+		if k > 0 {
+			ps = append(ps, retryPrefix+strconv.Itoa(k))
+		}
+		name := jobName(o.run, ps...)
+		t.names[k] = name
+		if g := o.timedOutJob(p, name); g != nil {
+			t.chain = append(t.chain, link{name: name, gone: g})
+			if _, ok := p.jobs[name]; ok {
+				p.gone[name] = true
+				if !o.observe {
+					// Recorded, but the delete did not happen yet (or
+					// the lister has not caught up with it).
+					if err := o.delete(p.ctx, name); err != nil {
+						p.fail(err)
+					}
+				}
 			}
+			continue
+		}
+		if j := p.jobs[name]; j != nil {
+			t.chain = append(t.chain, link{name: name, job: j})
+			delete(o.created, j.Name) // the lister shows it: no need to remember
 		}
 	}
+}
+
+// first derives a task that has no Job yet: created a moment ago,
+// canceled, cached, waiting or started now.
+func (o *orchestrator) first(p *pass, t *unitTask, u unitState) unitState {
+	switch {
+	case o.created[t.names[0]]:
+		// Created by this orchestrator; the informer has not shown it yet.
+		u.exists, u.phase = true, backends.PhaseRunning
+		return u
+	case t.stopping:
+		u.phase, u.message = backends.PhaseCanceled, runstate.MsgNotStarted
+		return u
+	}
+	if u.cacheKey != "" {
+		out, hit, err := o.lookup(p.ctx, u.cacheKey)
+		if err != nil {
+			p.fail(err)
+			return u
+		}
+		if hit {
+			u.phase, u.output = backends.PhaseCached, out
+			return u
+		}
+	}
+	if !t.mayStart {
+		return u
+	}
+	return o.create(p, t.s, t.parts, t.names[0], t.input, 0, appBudgetLeft(t.retry, nil), false, u)
+}
+
+// failRule returns how Job latest failed, from its Failed condition. When
+// the pod that failed it is not in the lister, a read tells a pod that is
+// gone (deleted or evicted pods go once the Job controller counted them)
+// from one the lister has not shown yet; it reports false when it cannot
+// tell yet.
+func (o *orchestrator) failRule(p *pass, s *backends.Step, latest link) (failJob, bool) {
+	if latest.job == nil || terminal(latest.job) != batchv1.JobFailed {
+		return failJob{}, true
+	}
+	end := failJobRule(s, latest.job)
+	if end.pod == "" || podNamed(p.pods[latest.name], end.pod) != nil || o.vanish[end.pod] {
+		return end, true
+	}
+	pod, err := o.client.CoreV1().Pods(o.ns).Get(p.ctx, end.pod, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		o.vanish[end.pod] = true
+	case err != nil:
+		p.fail(fmt.Errorf("kubejob: get pod %s: %w", end.pod, err))
+		return end, false
+	default:
+		p.pods[latest.name] = sortPods(append(p.pods[latest.name], pod))
+	}
+	return end, true
+}
+
+func onDemandJob(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
+
+// attempts lists the task's attempts into u, in order: the recorded ones
+// of deleted Jobs, a pod per attempt of the others, and a pod that failed
+// a Job and is gone from its Failed condition. It returns how many were
+// application failures.
+func (o *orchestrator) attempts(p *pass, t *unitTask, latest link, u *unitState) int {
 	appFailures := 0
 	add := func(a backends.Attempt) {
 		a.Number = len(u.attempts) + 1
@@ -829,7 +886,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		}
 		u.attempts = append(u.attempts, a)
 	}
-	for _, l := range chain {
+	for _, l := range t.chain {
 		if l.gone != nil {
 			for _, a := range l.gone.Attempts {
 				add(a)
@@ -838,152 +895,179 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		}
 		pods := p.pods[l.name]
 		for _, pod := range pods {
-			add(attemptOf(s, pod, onDemand(l.job)))
+			add(attemptOf(t.s, pod, onDemandJob(l.job)))
 		}
 		if terminal(l.job) != batchv1.JobFailed {
 			continue
 		}
-		// A pod that failed the Job and is gone is still an attempt:
-		// its Job's Failed condition says which rule it matched.
-		if f := failJobRule(s, l.job); f.pod != "" && podNamed(pods, f.pod) == nil && (l != latest || o.vanish[f.pod]) {
-			add(f.attempt(s, l.job, onDemand(l.job)))
+		if f := failJobRule(t.s, l.job); f.pod != "" && podNamed(pods, f.pod) == nil && (l != latest || o.vanish[f.pod]) {
+			add(f.attempt(t.s, l.job, onDemandJob(l.job)))
 		}
 	}
-	var failed *backends.Attempt // how the latest Job failed
-	retriable, early := true, false
+	return appFailures
+}
+
+// latest derives the task from its latest Job: deleted, failed,
+// succeeded or still running.
+func (o *orchestrator) latest(p *pass, t *unitTask, u unitState, latest link, end failJob, appFailures int) unitState {
 	pods := p.pods[latest.name]
 	switch {
 	case latest.gone != nil && latest.gone.Attempts[len(latest.gone.Attempts)-1].Phase == backends.PhaseCanceled:
 		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled // deleted by Cancel
 		return u
 	case latest.gone != nil:
-		failed = &latest.gone.Attempts[len(latest.gone.Attempts)-1]
+		return o.afterFailure(p, t, u, latest, latest.gone.Attempts[len(latest.gone.Attempts)-1], false, appFailures)
 	case terminal(latest.job) == batchv1.JobFailed:
-		// The rule the failed pod matched decides; the pod, when it is
-		// there, gives the message and times, and tells a timeout (also
-		// stopped by SIGTERM) from a stop.
-		var pod *corev1.Pod
-		if end.pod != "" {
-			pod = podNamed(pods, end.pod)
-		} else {
-			pod = lastPod(pods, corev1.PodFailed)
-		}
-		switch {
-		case pod != nil && pod.Status.Phase != corev1.PodFailed:
-			u.phase = backends.PhaseRunning // the pod informer is behind the Job's
-			return u
-		case pod != nil:
-			a := attemptOf(s, pod, onDemand(latest.job))
-			failed = &a
-		case end.pod != "":
-			failed = &u.attempts[len(u.attempts)-1] // added from the condition above
-		default:
-			u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest.job, batchv1.JobFailed)
-			return u
-		}
-		retriable = end.kind != failInvalid
-		// An application failure that failed the Job at once (a timeout:
-		// SIGTERM, exit 143) leaves the rest of the App budget to the
-		// next Job; one past backoffLimit has used it up.
-		early = end.pod != "" && failed.Reason == backends.ReasonApp
+		return o.jobFailed(p, t, u, latest, end, appFailures)
 	case terminal(latest.job) == batchv1.JobComplete || lastPod(pods, corev1.PodSucceeded) != nil:
-		// A Job of one completion whose pod succeeded cannot fail any
-		// more: the step is done as soon as the pod says so, without
-		// waiting for the Job controller's Complete condition, which it
-		// sets only after batching pod updates (about a second).
-		pod := lastPod(pods, corev1.PodSucceeded)
-		if pod == nil {
-			// The pod informer has not caught up with the Job's.
-			u.phase = backends.PhaseRunning
-			return u
-		}
-		out, err := outputOf(s, pod)
-		if err != nil {
-			u.phase, u.message = backends.PhaseFailed, err.Error()
-			return u
-		}
-		u.phase, u.output = backends.PhaseSucceeded, out
-		if u.cacheKey != "" && !o.stored[u.cacheKey] && !o.observe {
-			if err := o.store(p.ctx, s, u.cacheKey, out); err != nil {
+		return o.succeeded(p, t, u, pods)
+	}
+	if t.stopping && !o.observe {
+		return o.cancelRunning(p, u, latest)
+	}
+	return o.running(p, t, u, latest)
+}
+
+// jobFailed derives a task whose latest Job failed. The rule the failed
+// pod matched decides; the pod, when it is there, gives the message and
+// times, and tells a timeout (also stopped by SIGTERM) from a stop.
+func (o *orchestrator) jobFailed(p *pass, t *unitTask, u unitState, latest link, end failJob, appFailures int) unitState {
+	pods := p.pods[latest.name]
+	var pod *corev1.Pod
+	if end.pod != "" {
+		pod = podNamed(pods, end.pod)
+	} else {
+		pod = lastPod(pods, corev1.PodFailed)
+	}
+	var failed backends.Attempt
+	switch {
+	case pod != nil && pod.Status.Phase != corev1.PodFailed:
+		u.phase = backends.PhaseRunning // the pod informer is behind the Job's
+		return u
+	case pod != nil:
+		failed = attemptOf(t.s, pod, onDemandJob(latest.job))
+	case end.pod != "":
+		failed = u.attempts[len(u.attempts)-1] // added from the condition
+	default:
+		u.phase, u.message = backends.PhaseFailed, "the Job failed: "+conditionMessage(latest.job, batchv1.JobFailed)
+		return u
+	}
+	// An application failure that failed the Job at once (a timeout:
+	// SIGTERM, exit 143) leaves the rest of the App budget to the next
+	// Job; one past backoffLimit has used it up, and runstate need not
+	// be asked.
+	early := end.pod != "" && failed.Reason == backends.ReasonApp
+	final := end.kind == failInvalid || (failed.Reason != backends.ReasonInfra && !early)
+	return o.afterFailure(p, t, u, latest, failed, final, appFailures)
+}
+
+// afterFailure asks runstate what follows the failed attempt of the
+// task's latest Job (final: no retry can follow) and waits out the
+// backoff, creates the retry's Job or fails the task.
+func (o *orchestrator) afterFailure(p *pass, t *unitTask, u unitState, latest link, failed backends.Attempt, final bool, appFailures int) unitState {
+	tries := append(slices.Clone(u.attempts[:len(u.attempts)-1]), failed)
+	tries[len(tries)-1].Number = len(tries)
+	next := runstate.AfterFailure(t.s, tries, final)
+	k := slices.Index(t.names, latest.name)
+	switch {
+	case !next.Again:
+		u.phase, u.message = backends.PhaseFailed, next.Message
+		return u
+	case k+1 >= len(t.names):
+		u.phase, u.message = backends.PhaseFailed, failed.Message // no Job left to retry with
+		return u
+	}
+	name := t.names[k+1]
+	if t.stopping {
+		// Waiting out the backoff before the retry, which will not come
+		// now; a retry Job created a moment ago goes.
+		if o.created[name] && !o.observe {
+			if err := o.delete(p.ctx, name); err != nil {
 				p.fail(err)
-			}
-		}
-		return u
-	}
-	if failed != nil {
-		// runstate decides from the attempts, the failed one last. An
-		// application failure that did not fail the Job at once used up
-		// the Job's backoffLimit, which is the App budget left.
-		tries := append(slices.Clone(u.attempts[:len(u.attempts)-1]), *failed)
-		tries[len(tries)-1].Number = len(tries)
-		next := runstate.AfterFailure(s, tries, !retriable || (failed.Reason != backends.ReasonInfra && !early))
-		if next.Again && k+1 < len(names) {
-			name := names[k+1]
-			if stopping {
-				// Waiting out the backoff before the retry, which will
-				// not come now; a retry Job created a moment ago goes.
-				if o.created[name] && !o.observe {
-					if err := o.delete(p.ctx, name); err != nil {
-						p.fail(err)
-						u.phase = backends.PhaseRunning
-						return u
-					}
-				}
-				u.phase, u.message = backends.PhaseCanceled, runstate.CanceledInBackoff(*failed)
-				return u
-			}
-			// The backoff runs from when this orchestrator saw the failure,
-			// not from the Job's timestamps: the API server's clock is
-			// not ours.
-			seen, ok := o.seen[latest.name]
-			if !ok {
-				seen = p.now
-				o.seen[latest.name] = seen
-			}
-			if d := next.Delay - p.now.Sub(seen); d > 0 {
 				u.phase = backends.PhaseRunning
-				p.wakeIn(d)
 				return u
 			}
-			if o.created[name] {
-				u.phase = backends.PhaseRunning // created; not in the lister yet
-				return u
-			}
-			return o.create(p, s, parts, name, input, k+1, appBudgetLeft(retry, &appFailures), next.OnDemand, u)
 		}
-		if !next.Again {
-			u.phase, u.message = backends.PhaseFailed, next.Message
-		} else {
-			u.phase, u.message = backends.PhaseFailed, failed.Message // no Job left to retry with
-		}
+		u.phase, u.message = backends.PhaseCanceled, runstate.CanceledInBackoff(failed)
 		return u
 	}
-	if stopping && !o.observe {
-		// Record the attempts, then delete the Job: the record keeps
-		// them, and the step's Canceled, once the Job and its pods are
-		// gone.
-		for i := range u.attempts {
-			if !u.attempts[i].Phase.Done() {
-				u.attempts[i].Phase, u.attempts[i].Finished = backends.PhaseCanceled, p.now
-			}
-		}
-		if len(u.attempts) == 0 {
-			u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Finished: p.now})
-		}
-		if err := o.recordGone(p.ctx, recordStopped, latest.name, &timedOut{Attempts: u.attempts}); err != nil {
-			p.fail(err)
-			u.phase = backends.PhaseRunning
-			return u
-		}
-		if err := o.delete(p.ctx, latest.name); err != nil {
-			p.fail(err)
-			u.phase = backends.PhaseRunning
-			return u
-		}
-		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled
+	// The backoff runs from when this orchestrator saw the failure, not
+	// from the Job's timestamps: the API server's clock is not ours.
+	seen, ok := o.seen[latest.name]
+	if !ok {
+		seen = p.now
+		o.seen[latest.name] = seen
+	}
+	if d := next.Delay - p.now.Sub(seen); d > 0 {
+		u.phase = backends.PhaseRunning
+		p.wakeIn(d)
 		return u
 	}
+	if o.created[name] {
+		u.phase = backends.PhaseRunning // created; not in the lister yet
+		return u
+	}
+	return o.create(p, t.s, t.parts, name, t.input, k+1, appBudgetLeft(t.retry, &appFailures), next.OnDemand, u)
+}
+
+// succeeded derives a task whose pod succeeded. A Job of one completion
+// whose pod succeeded cannot fail any more: the step is done as soon as
+// the pod says so, without waiting for the Job controller's Complete
+// condition, which it sets only after batching pod updates (about a
+// second).
+func (o *orchestrator) succeeded(p *pass, t *unitTask, u unitState, pods []*corev1.Pod) unitState {
+	pod := lastPod(pods, corev1.PodSucceeded)
+	if pod == nil {
+		// The pod informer has not caught up with the Job's.
+		u.phase = backends.PhaseRunning
+		return u
+	}
+	out, err := outputOf(t.s, pod)
+	if err != nil {
+		u.phase, u.message = backends.PhaseFailed, err.Error()
+		return u
+	}
+	u.phase, u.output = backends.PhaseSucceeded, out
+	if u.cacheKey != "" && !o.stored[u.cacheKey] && !o.observe {
+		if err := o.store(p.ctx, t.s, u.cacheKey, out); err != nil {
+			p.fail(err)
+		}
+	}
+	return u
+}
+
+// cancelRunning cancels a task whose latest Job runs: it records the attempts,
+// then deletes the Job, so that the record keeps them, and the task's
+// Canceled, once the Job and its pods are gone.
+func (o *orchestrator) cancelRunning(p *pass, u unitState, latest link) unitState {
+	for i := range u.attempts {
+		if !u.attempts[i].Phase.Done() {
+			u.attempts[i].Phase, u.attempts[i].Finished = backends.PhaseCanceled, p.now
+		}
+	}
+	if len(u.attempts) == 0 {
+		u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Finished: p.now})
+	}
+	if err := o.recordGone(p.ctx, recordStopped, latest.name, &timedOut{Attempts: u.attempts}); err != nil {
+		p.fail(err)
+		u.phase = backends.PhaseRunning
+		return u
+	}
+	if err := o.delete(p.ctx, latest.name); err != nil {
+		p.fail(err)
+		u.phase = backends.PhaseRunning
+		return u
+	}
+	u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled
+	return u
+}
+
+// running derives a task whose latest Job runs, and says why its pod
+// waits: a container that cannot start, or a pod the scheduler cannot
+// place, which Retry.PendingTimeout turns into an infrastructure failure.
+func (o *orchestrator) running(p *pass, t *unitTask, u unitState, latest link) unitState {
 	u.phase = backends.PhaseRunning
+	pods := p.pods[latest.name]
 	if len(pods) == 0 || pods[len(pods)-1].Status.Phase != corev1.PodPending {
 		return u
 	}
@@ -996,7 +1080,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	u.phase, u.message = backends.PhasePending, "unschedulable: "+why
-	if retry.PendingTimeout <= 0 {
+	if t.retry.PendingTimeout <= 0 {
 		return u
 	}
 	since, ok := o.pending[pod.UID]
@@ -1004,7 +1088,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		since = p.now
 		o.pending[pod.UID] = since
 	}
-	if d := retry.PendingTimeout - p.now.Sub(since); d > 0 {
+	if d := t.retry.PendingTimeout - p.now.Sub(since); d > 0 {
 		p.wakeIn(d)
 		return u
 	}
@@ -1015,10 +1099,10 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 	// deleted Job an infrastructure failure that outlives it.
 	g := &timedOut{}
 	for _, q := range pods {
-		a := attemptOf(s, q, onDemand(latest.job))
+		a := attemptOf(t.s, q, onDemandJob(latest.job))
 		if q == pod {
 			a.Phase, a.Reason, a.Finished = backends.PhaseFailed, backends.ReasonInfra, p.now
-			a.Message = fmt.Sprintf("unschedulable for %v: %s", retry.PendingTimeout, why)
+			a.Message = fmt.Sprintf("unschedulable for %v: %s", t.retry.PendingTimeout, why)
 		}
 		g.Attempts = append(g.Attempts, a)
 	}
@@ -1027,7 +1111,7 @@ func (o *orchestrator) unit(p *pass, s *backends.Step, parts []string, input jso
 		return u
 	}
 	delete(o.pending, pod.UID)
-	return o.unit(p, s, parts, input, inputErr, mayStart, stopping) // the Job is gone: retry or fail
+	return o.unit(p, t.s, t.parts, t.input, t.inputErr, t.mayStart, t.stopping) // the Job is gone: retry or fail
 }
 
 // recordGone writes g, the record of Job name that the orchestrator
@@ -1362,24 +1446,13 @@ func failJobRule(s *backends.Step, j *batchv1.Job) failJob {
 	if f.cond.Reason != batchv1.JobReasonPodFailurePolicy {
 		return f
 	}
-	msg := strings.TrimSpace(f.cond.Message)
-	var index string
-	if m := failJobExit.FindStringSubmatch(msg); m != nil {
-		f.pod, index = m[3], m[5]
-		if n, err := strconv.ParseInt(m[4], 10, 32); err == nil {
-			f.exit = int32(n)
-		}
-	} else if m := failJobCond.FindStringSubmatch(msg); m != nil {
-		f.pod, index = m[2], m[4]
-		if corev1.PodConditionType(m[3]) == corev1.DisruptionTarget {
-			f.kind = failDisrupted
-		}
-	} else {
+	index, ok := f.parse(strings.TrimSpace(f.cond.Message))
+	if !ok {
 		return f
 	}
 	code := f.exit
-	if i, err := strconv.Atoi(index); err == nil && j.Spec.PodFailurePolicy != nil && i < len(j.Spec.PodFailurePolicy.Rules) {
-		switch r := j.Spec.PodFailurePolicy.Rules[i]; {
+	if r := ruleAt(j, index); r != nil {
+		switch {
 		case slices.ContainsFunc(r.OnPodConditions, func(c batchv1.PodFailurePolicyOnPodConditionsPattern) bool {
 			return c.Type == corev1.DisruptionTarget
 		}):
@@ -1399,6 +1472,36 @@ func failJobRule(s *backends.Step, j *batchv1.Job) failJob {
 		f.kind = failInvalid
 	}
 	return f
+}
+
+// parse reads the pod, exit status or DisruptionTarget condition and rule
+// index from the message of a Failed condition with reason
+// PodFailurePolicy; it reports false for a message it does not know.
+func (f *failJob) parse(msg string) (index string, ok bool) {
+	if m := failJobExit.FindStringSubmatch(msg); m != nil {
+		f.pod, index = m[3], m[5]
+		if n, err := strconv.ParseInt(m[4], 10, 32); err == nil {
+			f.exit = int32(n)
+		}
+		return index, true
+	}
+	if m := failJobCond.FindStringSubmatch(msg); m != nil {
+		f.pod, index = m[2], m[4]
+		if corev1.PodConditionType(m[3]) == corev1.DisruptionTarget {
+			f.kind = failDisrupted
+		}
+		return index, true
+	}
+	return "", false
+}
+
+// ruleAt returns the pod failure policy rule of j at index, or nil.
+func ruleAt(j *batchv1.Job, index string) *batchv1.PodFailurePolicyRule {
+	i, err := strconv.Atoi(index)
+	if err != nil || j.Spec.PodFailurePolicy == nil || i < 0 || i >= len(j.Spec.PodFailurePolicy.Rules) {
+		return nil
+	}
+	return &j.Spec.PodFailurePolicy.Rules[i]
 }
 
 // attempt is the attempt of f's pod, which is gone: what the Job's
