@@ -43,6 +43,41 @@
 // attempt consumed: the application budget (the task failed) or the
 // infrastructure budget (preemption, eviction, node loss).
 //
+// # Run semantics
+//
+// The rules of a run — when a step starts, is skipped or canceled, how a
+// failed attempt is retried, how a fan-out ends, what the exit handler
+// learns, how the run ends — and the words each outcome is reported with
+// are package runstate's, the normative definition. A backend asks
+// runstate rather than deciding for itself, or (a workflow engine that
+// runs the Plan itself) compiles the rules and holds its output to
+// runstate in a test, and reports its runs through runstate's functions.
+// The conformance suite in package backendtest checks it, word for word.
+//
+// # Capabilities
+//
+// Where a backend cannot honour a rule it declares so (as
+// backendtest.Capabilities, and in its package doc), and the difference
+// is tested, never silent. The backends of this module differ here:
+//
+//	                          local          kubejob             argo
+//	retry counts              one per budget one per budget      one shared count (1)
+//	fan-out failure tolerance yes            yes                 Compile error (2)
+//	Retry.PendingTimeout      no effect (3)  yes                 Compile error (4)
+//	on-demand fall-back       recorded (5)   yes                 yes
+//	cancel                    yes            yes                 yes
+//	resume a run by its id    no             yes                 no (Argo resubmits)
+//	cache                     a directory    ConfigMaps          Argo memoization
+//
+//	(1) an application failure after preemptions may find its App budget
+//	    used, and preemptions may use App budget; the template carries
+//	    sluice.dev/shared-retry-count (go doc ./backends/argo, # Retries).
+//	(2) errors.ErrUnsupported: Argo fails a withParam group on its first
+//	    failed child.
+//	(3) a local task is never unschedulable; the policy is recorded.
+//	(4) errors.ErrUnsupported: Argo v3.7 has no timeout for a Pending pod.
+//	(5) local has no spot capacity to leave; Attempt.OnDemand is set.
+//
 // # Task invocation
 //
 // Remote backends run a Go task by starting the user's own program in the
