@@ -122,15 +122,19 @@
 //
 // # Resources
 //
-// Each template carries the step's resolved requests and limits (GPUs as
+// Each template takes its container, volumes, placement and deadline from
+// the step's pod as [kubepod.Spec] builds it, a deep copy of what the Plan
+// holds. It carries the step's resolved requests and limits (GPUs as
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity.
 // Shared memory is a memory-backed emptyDir at /dev/shm with the size as
 // its limit; /tmp/sluice is a writable emptyDir for outputs. Pods run
 // secure by default and pass Pod Security "restricted": runAsNonRoot,
 // RuntimeDefault seccomp, no privilege escalation, all capabilities
-// dropped (replace with Options.Pod.PodSecurityContext and
-// Options.Pod.SecurityContext). The image must run as a non-root user. Argo's
+// dropped ([kubepod.RestrictedPodSecurityContext] and
+// [kubepod.RestrictedSecurityContext]; replace them with
+// Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
+// image must run as a non-root user. Argo's
 // own init and wait containers are configured in the controller (see Pod
 // Security).
 //

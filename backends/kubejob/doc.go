@@ -115,7 +115,8 @@
 //
 // # Resources
 //
-// Each Job's pod carries the step's resolved requests and limits (GPUs as
+// Each Job's pod is the step's pod from [kubepod.Spec], a deep copy of
+// what the Plan holds. It carries the step's resolved requests and limits (GPUs as
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity,
 // spot placement included. Shared memory is a memory-backed emptyDir at
@@ -124,9 +125,10 @@
 // attempt; a pod that runs out of time fails as an application failure.
 // Pods run secure by default and pass Pod Security "restricted":
 // runAsNonRoot, RuntimeDefault seccomp, no privilege escalation, all
-// capabilities dropped (replace with Options.Pod.PodSecurityContext and
-// Options.Pod.SecurityContext). The image must run as a non-root user.
-// Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
+// capabilities dropped ([kubepod.RestrictedPodSecurityContext] and
+// [kubepod.RestrictedSecurityContext]; replace them with
+// Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
+// image must run as a non-root user. Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
 // by default).
 //
 // # Retries

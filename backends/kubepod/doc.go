@@ -10,8 +10,9 @@
 // in an internal package does not allow. And backends are meant to be
 // written outside this module (see package backends), so the layer that
 // makes every Kubernetes backend's pods alike belongs on the seam, next
-// to the Plan it reads. It imports only backends, task and Kubernetes'
-// API types: no client, no Argo.
+// to the Plan it reads. It imports backends, task, Kubernetes' API types
+// and apimachinery: no client-go, no Argo. Its functions are safe for
+// concurrent use and do not modify their arguments.
 //
 // # Pods
 //
