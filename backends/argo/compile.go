@@ -523,10 +523,9 @@ func (c *compiler) isStringOutput(s *backends.Step, f string) bool {
 // taskTemplate returns the template that runs step s; steps with equal
 // templates share one.
 func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
-	// The step's name defaults to {{tasks.name}}, the DAG task calling
-	// the template: Argo substitutes it into the parameter before the
-	// parameters into the template. A fan-out instance and a renamed step
-	// pass their name.
+	// A Go task's step and input are template parameters; a failed
+	// task's error goes to the termination message, which Argo appends
+	// to the node's message (see Watch).
 	inv := kubepod.Invocation{
 		Step: "{{inputs.parameters." + stepParam + "}}", Input: "{{inputs.parameters." + inputParam + "}}",
 		OutputFile: backends.DefaultOutputFile, Rewrite: c.placeholders(s),
@@ -552,8 +551,10 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 			return t, err
 		}
 	} else {
-		// A failed task's error goes to the termination message, which
-		// Argo appends to the node's message (see Watch).
+		// The step's name defaults to {{tasks.name}}, the DAG task
+		// calling the template: Argo substitutes it into the parameter
+		// before the parameters into the template. A fan-out instance
+		// and a renamed step pass their name.
 		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam}}
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
