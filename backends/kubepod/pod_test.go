@@ -139,7 +139,7 @@ func TestSpec(t *testing.T) {
 	assert.Equal(t, kubepod.RestrictedPodSecurityContext(), pod.SecurityContext)
 	assert.Equal(t, kubepod.RestrictedSecurityContext(), pod.Containers[0].SecurityContext)
 	assert.Equal(t, ptr.To(false), pod.AutomountServiceAccountToken, "steps do not talk to the API server")
-	assert.Equal(t, []string{"{{.LR}}"}, []string{pod.Containers[0].Env[0].Value})
+	assert.Equal(t, "{{.LR}}", pod.Containers[0].Env[0].Value, "without Rewrite, placeholders stay")
 }
 
 // A Go task needs an image: its own or Options.Image.
