@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
 )
 
 // The task-invocation protocol: how a backend runs one Go task of a
@@ -121,27 +119,4 @@ func ContextWithTraceParent(ctx context.Context, traceparent string) context.Con
 		return ctx
 	}
 	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
-}
-
-// RestrictedPodSecurityContext returns the pod security context that
-// Kubernetes backends use by default: non-root with the RuntimeDefault
-// seccomp profile, as Pod Security "restricted" requires.
-func RestrictedPodSecurityContext() *corev1.PodSecurityContext {
-	return &corev1.PodSecurityContext{
-		RunAsNonRoot:   ptr.To(true),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-}
-
-// RestrictedSecurityContext returns the container security context that
-// Kubernetes backends use by default: no privilege escalation, every
-// capability dropped, non-root, RuntimeDefault seccomp (Pod Security
-// "restricted").
-func RestrictedSecurityContext() *corev1.SecurityContext {
-	return &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr.To(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		RunAsNonRoot:             ptr.To(true),
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -127,7 +128,7 @@ func BenchmarkKubejobOrchestration(b *testing.B) {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { ct.rt = rt; return ct })
 		cs, err := kubernetes.NewForConfig(cfg)
 		require.NoError(b, err)
-		kb := kubejob.New(cs, &kubejob.Options{Namespace: ns, Image: imageFor(b, "kubejob", pipelines.Chain), RunID: fmt.Sprintf("chain-%d", i)})
+		kb := kubejob.New(cs, &kubejob.Options{Pod: kubepod.Options{Namespace: ns, Image: imageFor(b, "kubejob", pipelines.Chain)}, RunID: fmt.Sprintf("chain-%d", i)})
 		st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Chain), kb, nil)
 		require.NoError(b, err, summary(st))
 		_ = kb.Close()

@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/backendtest"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/naming"
@@ -117,14 +118,14 @@ func imageFor(t testing.TB, backend, name string) string {
 func clusterBackend(t testing.TB, backend, ns, image string) backends.Backend {
 	switch backend {
 	case "kubejob":
-		b := kubejob.New(cl.Client, &kubejob.Options{Namespace: ns, Image: image})
+		b := kubejob.New(cl.Client, &kubejob.Options{Pod: kubepod.Options{Namespace: ns, Image: image}})
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	case "argo":
 		ac, err := argoclient.NewForConfig(cl.Config)
 		require.NoError(t, err)
 		return argo.New(ac, &argo.Options{
-			Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint},
+			Pod:        kubepod.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}},
 			KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace,
 		})
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/naming"
 	"github.com/sluice-ml/sluice/resources"
-	"github.com/sluice-ml/sluice/task"
 )
 
 // MaxNameLength is the longest task or pipeline name accepted: names become
@@ -225,9 +224,6 @@ func (b *builder) step(n *node) *backends.Step {
 		specErrs = withoutField(specErrs, "name")
 	}
 	b.errs.AddUnder(path, specErrs)
-	if spec.Kind == task.KindGo && spec.Image == "" {
-		spec.Image = d.Image
-	}
 	if spec.Retry == nil {
 		r := d.Retry
 		spec.Retry = &r

@@ -51,8 +51,10 @@
 //   - [NewParam] declares a typed run-time parameter, overridable with
 //     -p name=value.
 //
-// Pipeline-wide defaults (image, resource profile, retry policy, timeout)
-// and node pools go in [Options].
+// Pipeline-wide defaults (resource profile, retry policy, timeout) and
+// node pools go in [Options]. The image that Go tasks run in on a cluster
+// is not among them: it is the cluster backend's Options.Pod.Image (see
+// package kubepod), unless a task names its own.
 //
 // # Validation errors
 //

@@ -213,7 +213,6 @@ func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
 	}
 	if d.oneIn(3) {
 		opts.Defaults = pipeline.Defaults{
-			Image:     "registry.example/app:1",
 			Resources: fzProfile(d),
 			Retry:     fzRetry(d),
 			Timeout:   fzPick(d, fzDurations),

@@ -35,11 +35,12 @@ type Options struct {
 	NodePools []resources.NodePool
 }
 
-// Defaults are the pipeline-level settings a task inherits.
+// Defaults are the pipeline-level settings a task inherits. There is no
+// default image: the image holding the program that Go tasks run in is a
+// cluster backend's setting (kubepod.Options.Image, the Pod field of
+// argo.Options and kubejob.Options), next to the program's path in it;
+// a task's own image (WithImage) wins over it.
 type Defaults struct {
-	// Image is the image of Go tasks that set none: usually the image
-	// holding this very program.
-	Image string
 	// Resources is the base profile; a task's profile is merged over it
 	// with [resources.Merge].
 	Resources resources.Profile

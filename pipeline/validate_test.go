@@ -1180,7 +1180,7 @@ func TestPlanIsTopologicalWithSortedDependsOn(t *testing.T) {
 // vDiamond builds the same pipeline every time it is called.
 func vDiamond() *pipeline.Pipeline {
 	p := pipeline.New("Diamond", &pipeline.Options{
-		Defaults:  pipeline.Defaults{Image: "registry.example/app:1", Retry: task.Retry{App: 1}, Resources: resources.Profile{CPU: "1"}},
+		Defaults:  pipeline.Defaults{Retry: task.Retry{App: 1}, Resources: resources.Profile{CPU: "1"}},
 		NodePools: []resources.NodePool{vCPUPool, vGPUPool},
 	})
 	lr := pipeline.NewParam(p, "lr", 0.01)

@@ -11,9 +11,9 @@
 // In and Out are inferred from the function. Values cross task boundaries
 // as JSON, so In and Out are structs (or other types) that encoding/json
 // can encode. Locally the function is called in process; on a cluster it
-// runs inside the pipeline's own binary, built into an image ([Task.WithImage]
-// or the pipeline's default image), started in the task-invocation mode of
-// pipeline.Main.
+// runs inside the pipeline's own binary, built into an image ([Task.WithImage],
+// else the cluster backend's Options.Pod.Image), started in the
+// task-invocation mode of pipeline.Main.
 //
 // # Container tasks
 //

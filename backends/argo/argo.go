@@ -8,11 +8,11 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 )
 
 // Kind is the kind of object Compile emits.
@@ -45,14 +45,18 @@ var ErrTooLarge = errors.New("argo: over the size budget")
 // Options configures a Backend. The zero value is ready to use; every
 // field's zero value means the default described on it.
 type Options struct {
-	// Namespace is where runs are submitted and watched; "" means the
-	// kubeconfig context's when the Backend builds its client from the
-	// kubeconfig (NewFromKubeconfig, or New without a client), else
-	// "default". It is also written into compiled documents when set.
-	Namespace string
-	// ServiceAccountName is the service account of the pods; "" leaves
-	// Argo's default.
-	ServiceAccountName string
+	// Pod holds the settings every Kubernetes backend shares (see
+	// [kubepod.Options]). Here Pod.Namespace is where runs are submitted
+	// and watched; "" means the kubeconfig context's when the Backend
+	// builds its client from the kubeconfig (NewFromKubeconfig, or New
+	// without a client), else "default"; it is also written into compiled
+	// documents when set. Pod.ServiceAccountName "" leaves Argo's default.
+	// Pod.Command is required to compile Go tasks: Argo's controller would
+	// otherwise look the image's entrypoint up in the registry, which
+	// fails for offline and private registries. Pod.Labels and
+	// Pod.Annotations are added to the compiled object's metadata (and,
+	// for a CronWorkflow, to the workflows it creates).
+	Pod kubepod.Options
 	// Kind is the kind of object to compile to; "" means KindWorkflow.
 	Kind Kind
 	// Cron is the schedule of a KindCronWorkflow; required for that kind.
@@ -61,28 +65,6 @@ type Options struct {
 	PodGC *wfv1.PodGC
 	// TTL says when Argo deletes finished workflows; nil keeps them.
 	TTL *wfv1.TTLStrategy
-	// PodSecurityContext replaces the default pod security context
-	// (runAsNonRoot, RuntimeDefault seccomp).
-	PodSecurityContext *corev1.PodSecurityContext
-	// SecurityContext replaces the default container security context
-	// (no privilege escalation, all capabilities dropped, runAsNonRoot,
-	// RuntimeDefault seccomp).
-	SecurityContext *corev1.SecurityContext
-	// ImagePullPolicy is set on every container when not "".
-	ImagePullPolicy corev1.PullPolicy
-	// Image is the image of Go tasks whose spec names none: the image
-	// holding the pipeline program. A Go task without an image is an error.
-	Image string
-	// Command is the container command of Go tasks: the path of the
-	// pipeline program inside the image (/ko-app/<dir> for an image built
-	// with "ko build ./<dir>"), followed by the arguments of the task mode.
-	// Compiling a plan with Go tasks without it is an error: Argo's
-	// controller would look the image's entrypoint up in the registry,
-	// which fails for offline and private registries.
-	Command []string
-	// Labels and Annotations are added to the compiled object's metadata
-	// (and, for a CronWorkflow, to the workflows it creates).
-	Labels, Annotations map[string]string
 	// MaxSize is the size budget of the rendered document in bytes; zero
 	// means DefaultMaxSize.
 	MaxSize int
@@ -152,7 +134,7 @@ var (
 // connects by the kubeconfig rules: $KUBECONFIG, then ~/.kube/config,
 // then the in-cluster configuration of a pod; it also builds the
 // Kubernetes client of Options.KubeClient, unless opts has one, and takes
-// the kubeconfig context's namespace when Options.Namespace is empty. A
+// the kubeconfig context's namespace when Options.Pod.Namespace is empty. A
 // nil opts means defaults.
 func New(client versioned.Interface, opts *Options) *Backend {
 	b := &Backend{client: client}
@@ -166,7 +148,7 @@ func New(client versioned.Interface, opts *Options) *Backend {
 // kubeconfig file at path ("" follows the rules New uses: $KUBECONFIG,
 // ~/.kube/config, then the in-cluster configuration), with a Kubernetes
 // client for Options.KubeClient unless opts has one. When opts has no
-// Namespace, the kubeconfig context's namespace is used.
+// Pod.Namespace, the kubeconfig context's namespace is used.
 func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
 	var o Options
 	if opts != nil {
@@ -176,13 +158,13 @@ func NewFromKubeconfig(path string, opts *Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.KubeClient, o.Namespace = kube, ns
+	o.KubeClient, o.Pod.Namespace = kube, ns
 	return New(client, &o), nil
 }
 
 // fromKubeconfig builds the clients of the kubeconfig at path (see
 // NewFromKubeconfig) and returns them with the namespace runs use:
-// o.Namespace, else the kubeconfig context's.
+// o.Pod.Namespace, else the kubeconfig context's.
 func fromKubeconfig(path string, o Options) (versioned.Interface, kubernetes.Interface, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
@@ -201,7 +183,7 @@ func fromKubeconfig(path string, o Options) (versioned.Interface, kubernetes.Int
 			return nil, nil, "", err
 		}
 	}
-	ns := o.Namespace
+	ns := o.Pod.Namespace
 	if ns == "" {
 		if n, _, err := cc.Namespace(); err == nil {
 			ns = n
@@ -219,7 +201,7 @@ func (b *Backend) connect() (versioned.Interface, error) {
 	if b.connected {
 		return b.client, nil
 	}
-	b.kube, b.ns = b.opts.KubeClient, b.opts.Namespace
+	b.kube, b.ns = b.opts.KubeClient, b.opts.Pod.Namespace
 	if b.client == nil {
 		client, kube, ns, err := fromKubeconfig("", b.opts)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -27,7 +28,7 @@ import (
 func BenchmarkCompile10k(b *testing.B) {
 	plan, err := chain(10000).Plan(nil)
 	require.NoError(b, err)
-	be := argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, MaxSize: 64 << 20})
+	be := argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 64 << 20})
 	opts := &backends.CompileOptions{}
 	// Warm up both sides (type caches of encoding/json and go-yaml) so
 	// that with -benchtime 1x neither pays the first-use cost alone.
@@ -78,7 +79,7 @@ func mustWF(tb testing.TB, art backends.Artifact) any {
 // identical step.
 func TestBytesPerStaticTask(t *testing.T) {
 	size := func(n int) int {
-		art, err := pipeline.Compile(t.Context(), chain(n), argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, MaxSize: 64 << 20}), nil)
+		art, err := pipeline.Compile(t.Context(), chain(n), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 64 << 20}), nil)
 		require.NoError(t, err)
 		return len(art.Documents()[0])
 	}

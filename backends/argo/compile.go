@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
@@ -18,8 +19,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/field"
-	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -66,7 +67,6 @@ const (
 	outputPrefix = "out-"
 	inputPrefix  = "in-"
 	tmpVolume    = "sluice-tmp"
-	shmVolume    = "dshm"
 	tmpDir       = "/tmp/sluice"
 	apiVersion   = "argoproj.io/v1alpha1"
 )
@@ -134,14 +134,13 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	}
 	a := &artifact{plan: plan}
 	labels := map[string]string{LabelPipeline: plan.Name}
-	for k, v := range b.opts.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
-	if len(b.opts.Annotations) > 0 {
-		annotations = b.opts.Annotations
+	if len(b.opts.Pod.Annotations) > 0 {
+		// A copy: BeforeEmit may edit what it is given.
+		annotations = maps.Clone(b.opts.Pod.Annotations)
 	}
-	meta := metav1.ObjectMeta{Namespace: b.opts.Namespace, Labels: labels, Annotations: annotations}
+	meta := metav1.ObjectMeta{Namespace: b.opts.Pod.Namespace, Labels: labels, Annotations: annotations}
 	var obj any
 	switch b.opts.Kind {
 	case "", KindWorkflow:
@@ -185,7 +184,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if err := c.checkCommands(specOf(a)); err != nil {
 		return nil, err
 	}
-	doc, err := render(obj)
+	doc, err := kubepod.Render(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -206,38 +205,14 @@ func specOf(a *artifact) *wfv1.WorkflowSpec {
 	return &a.wf.Spec
 }
 
-// render marshals obj to YAML without the empty status, creation
-// timestamp and empty structs that the Go types always carry. (The
-// patterns cannot occur inside a JSON string, where quotes are escaped.)
-func render(obj any) ([]byte, error) {
-	j, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	if i := bytes.LastIndex(j, []byte(`,"status":{`)); i > 0 {
-		j = append(j[:i], '}')
-	}
-	j = bytes.Replace(j, []byte(`"creationTimestamp":null,`), nil, 1)
-	j = bytes.Replace(j, []byte(`,"creationTimestamp":null`), nil, 1)
-	for _, empty := range emptyFields {
-		j = bytes.ReplaceAll(j, empty, nil)
-	}
-	return jsonToYAML(j)
-}
-
-var emptyFields = [][]byte{
-	[]byte(`"name":"",`), []byte(`,"resources":{}`), []byte(`,"inputs":{}`), []byte(`,"outputs":{}`),
-	[]byte(`,"metadata":{}`), []byte(`"arguments":{},`), []byte(`,"arguments":{}`),
-}
-
 func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 	o := &c.b.opts
 	spec := &wfv1.WorkflowSpec{
 		Entrypoint:         mainTemplate,
-		ServiceAccountName: o.ServiceAccountName,
+		ServiceAccountName: o.Pod.ServiceAccountName,
 		PodGC:              o.PodGC,
 		TTLStrategy:        o.TTL,
-		SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
+		SecurityContext:    o.Pod.PodSecurity(),
 	}
 	for _, p := range c.plan.Params {
 		spec.Arguments.Parameters = append(spec.Arguments.Parameters, wfv1.Parameter{
@@ -595,49 +570,39 @@ func (c *compiler) isStringOutput(s *backends.Step, f string) bool {
 // taskTemplate returns the template that runs step s; steps with equal
 // templates share one.
 func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
-	o := &c.b.opts
-	image := s.Task.Image
-	if image == "" && !isContainer(s) {
-		image = o.Image
+	// A Go task's step and input are template parameters; a failed
+	// task's error goes to the termination message, which Argo appends
+	// to the node's message (see Watch).
+	inv := kubepod.Invocation{
+		Step: "{{inputs.parameters." + stepParam + "}}", Input: "{{inputs.parameters." + inputParam + "}}",
+		OutputFile: backends.DefaultOutputFile, Rewrite: c.placeholders(s),
 	}
-	if image == "" {
-		return wfv1.Template{}, fmt.Errorf("argo: step %q has no image; set one with WithImage, a pipeline default, or argo.Options.Image", s.Name)
+	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
+	if err != nil {
+		return wfv1.Template{}, err
 	}
-	ctr := &corev1.Container{
-		Image:           image,
-		ImagePullPolicy: o.ImagePullPolicy,
-		Resources:       corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
-		SecurityContext: kube.SecurityContext(c.b.opts.SecurityContext),
-		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}},
-	}
+	// Argo names the container of a template itself, and sets the pod's
+	// restart policy, service account and security context from the
+	// workflow's.
+	ctr := &pod.Containers[0]
+	ctr.Name = ""
+	ctr.VolumeMounts = append([]corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}}, ctr.VolumeMounts...)
 	t := wfv1.Template{
-		Volumes:      []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-		NodeSelector: s.Resolved.Placement.NodeSelector,
-		Tolerations:  s.Resolved.Placement.Tolerations,
-		Affinity:     s.Resolved.Placement.Affinity,
-	}
-	if q := s.Resolved.SharedMemory; q != nil {
-		t.Volumes = append(t.Volumes, corev1.Volume{Name: shmVolume, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: q},
-		}})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: shmVolume, MountPath: "/dev/shm"})
+		Volumes:      append([]corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}, pod.Volumes...),
+		NodeSelector: pod.NodeSelector,
+		Tolerations:  pod.Tolerations,
+		Affinity:     pod.Affinity,
 	}
 	if isContainer(s) {
-		if err := c.containerTask(s, &t, ctr); err != nil {
+		if err := c.containerTask(s, &t); err != nil {
 			return t, err
 		}
 	} else {
-		ctr.Command = slices.Clone(o.Command)
 		// The step's name defaults to {{tasks.name}}, the DAG task
 		// calling the template: Argo substitutes it into the parameter
 		// before the parameters into the template. A fan-out instance
 		// and a renamed step pass their name.
 		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam}}
-		ctr.Args = backends.InvokeArgs("{{inputs.parameters."+stepParam+"}}", "{{inputs.parameters."+inputParam+"}}", backends.DefaultOutputFile)
-		// A failed task's error goes to the termination message, which
-		// Argo appends to the node's message (see Watch).
-		ctr.TerminationMessagePath = backends.TerminationLog
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.TerminationLogEnv, Value: backends.TerminationLog})
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)
@@ -648,9 +613,8 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		}
 	}
 	t.Container = ctr
-	if s.Task.Timeout > 0 {
-		secs := int(math.Ceil(s.Task.Timeout.Seconds()))
-		t.ActiveDeadlineSeconds = ptr.To(intstr.FromInt(secs))
+	if d := pod.ActiveDeadlineSeconds; d != nil {
+		t.ActiveDeadlineSeconds = ptr.To(intstr.FromInt(int(*d)))
 		if t.Metadata.Annotations == nil {
 			t.Metadata.Annotations = map[string]string{}
 		}
@@ -812,10 +776,7 @@ const inputMark = `"@sluice-input@"`
 // input canonicalized by Argo's toJson (object keys sorted).
 func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
 	t := s.Task
-	image := t.Image
-	if image == "" {
-		image = c.b.opts.Image
-	}
+	image := c.b.opts.Pod.ImageOf(t)
 	b, err := json.Marshal(backends.CacheKeyParts{Task: t.Name, Kind: t.Kind, Image: image, Command: t.Command, Args: t.Args,
 		Env: t.Env, Outputs: t.Outputs, Version: s.Cache.Version, Input: json.RawMessage(inputMark)})
 	if err != nil {
@@ -876,12 +837,11 @@ func (c *compiler) containerFields(s *backends.Step) ([]string, error) {
 
 var placeholderRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
 
-// containerTask fills in the template of a container task: placeholders
-// become input parameters, each output field an output parameter read
-// from its file.
-func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1.Container) error {
-	var err error
-	sub := func(str string) string {
+// placeholders returns the rewrite of a container task's command, args
+// and env values: each {{.Field}} placeholder becomes the input parameter
+// of the field.
+func (c *compiler) placeholders(s *backends.Step) func(string) string {
+	return func(str string) string {
 		return placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
 			f := placeholderRE.FindStringSubmatch(m)[1]
 			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
@@ -890,15 +850,13 @@ func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template, ctr *corev1
 			return "{{inputs.parameters." + inputPrefix + f + "}}"
 		})
 	}
-	for _, str := range s.Task.Command {
-		ctr.Command = append(ctr.Command, sub(str))
-	}
-	for _, str := range s.Task.Args {
-		ctr.Args = append(ctr.Args, sub(str))
-	}
-	for _, e := range s.Task.Env {
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: sub(e.Value)})
-	}
+}
+
+// containerTask fills in the template of a container task, whose
+// container the pod layer made (see placeholders): placeholders become
+// input parameters, each output field an output parameter read from its
+// file.
+func (c *compiler) containerTask(s *backends.Step, t *wfv1.Template) error {
 	fields, err := c.containerFields(s)
 	if err != nil {
 		return err
@@ -1250,9 +1208,9 @@ func (c *compiler) checkCommands(spec *wfv1.WorkflowSpec) error {
 	return errors.Join(errs...)
 }
 
-var errNoCommand = errors.New(`argo: Options.Command is not set: Argo needs the path of the pipeline program inside the image ` +
+var errNoCommand = errors.New(`argo: Options.Pod.Command is not set: Argo needs the path of the pipeline program inside the image ` +
 	`(for an image built with "ko build ./cmd/prog" it is /ko-app/prog); without it Argo's controller looks the image's entrypoint up in the registry, ` +
-	`which fails for offline and private registries. Set it, for example argo.New(client, &argo.Options{Command: []string{"/ko-app/prog"}})`)
+	`which fails for offline and private registries. Set it, for example argo.New(client, &argo.Options{Pod: kubepod.Options{Image: img, Command: []string{"/ko-app/prog"}}})`)
 
 // checkSize enforces the size budget on the rendered document and on
 // every parameter value.

@@ -23,8 +23,11 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/internal/golden"
+	"github.com/sluice-ml/sluice/internal/scribble"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -95,7 +98,7 @@ func TestDedupIdenticalSteps(t *testing.T) {
 
 func TestSizeBudget(t *testing.T) {
 	t.Run("Document", func(t *testing.T) {
-		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, MaxSize: 10 << 10}), nil)
+		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 10 << 10}), nil)
 		require.ErrorIs(t, err, argo.ErrTooLarge)
 		assert.Contains(t, err.Error(), "200 tasks")
 	})
@@ -395,8 +398,8 @@ func TestKinds(t *testing.T) {
 		name string
 		opts *argo.Options
 	}{
-		{"WorkflowTemplate", &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindWorkflowTemplate, Namespace: "ml"}},
-		{"CronWorkflow", &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
+		{"WorkflowTemplate", &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}, Kind: argo.KindWorkflowTemplate}},
+		{"CronWorkflow", &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
 			Schedules: []string{"0 3 * * *", "0 15 * * *"}, Timezone: "Europe/Paris", ConcurrencyPolicy: wfv1.ForbidConcurrent,
 			StopExpression: "cronworkflow.failed >= 3",
 		}}},
@@ -411,7 +414,7 @@ func TestKinds(t *testing.T) {
 			golden.Assert(t, doc)
 		})
 	}
-	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Image: testImage, Command: testCommand, Kind: argo.KindCronWorkflow}), nil)
+	_, err := pipeline.Compile(t.Context(), chain(1), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, Kind: argo.KindCronWorkflow}), nil)
 	require.Error(t, err, "a CronWorkflow needs a schedule")
 }
 
@@ -455,19 +458,21 @@ func TestUnsupported(t *testing.T) {
 // The pod and workflow options reach the compiled Workflow, which still
 // passes Argo's validation and Pod Security "restricted".
 func TestOptions(t *testing.T) {
-	psc := backends.RestrictedPodSecurityContext()
+	psc := kubepod.RestrictedPodSecurityContext()
 	psc.RunAsUser = ptr.To(int64(65532))
-	sc := backends.RestrictedSecurityContext()
+	sc := kubepod.RestrictedSecurityContext()
 	sc.ReadOnlyRootFilesystem = ptr.To(true)
 	opts := &argo.Options{
-		Image: testImage, Namespace: "ml", ServiceAccountName: "pipeline-runner",
-		PodGC:              &wfv1.PodGC{Strategy: wfv1.PodGCOnPodSuccess},
-		TTL:                &wfv1.TTLStrategy{SecondsAfterSuccess: ptr.To(int32(3600)), SecondsAfterFailure: ptr.To(int32(86400))},
-		ImagePullPolicy:    corev1.PullAlways,
-		Labels:             map[string]string{"team": "ml"},
-		Annotations:        map[string]string{"owner": "ml-platform"},
-		PodSecurityContext: psc, SecurityContext: sc,
-		Command: []string{"/app/pipeline"},
+		Pod: kubepod.Options{
+			Image: testImage, Namespace: "ml", ServiceAccountName: "pipeline-runner",
+			ImagePullPolicy:    corev1.PullAlways,
+			Labels:             map[string]string{"team": "ml"},
+			Annotations:        map[string]string{"owner": "ml-platform"},
+			PodSecurityContext: psc, SecurityContext: sc,
+			Command: []string{"/app/pipeline"},
+		},
+		PodGC: &wfv1.PodGC{Strategy: wfv1.PodGCOnPodSuccess},
+		TTL:   &wfv1.TTLStrategy{SecondsAfterSuccess: ptr.To(int32(3600)), SecondsAfterFailure: ptr.To(int32(86400))},
 	}
 	art, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, opts), nil)
 	require.NoError(t, err)
@@ -502,9 +507,9 @@ func TestOptions(t *testing.T) {
 func TestCommandRequired(t *testing.T) {
 	noCmd := task.Container[struct{}, struct{}]("report", "registry.example/report:1")
 	t.Run("GoTaskWithoutOptionsCommand", func(t *testing.T) {
-		_, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, &argo.Options{Image: testImage}), nil)
+		_, err := pipeline.Compile(t.Context(), chain(2), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage}}), nil)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "Options.Command is not set")
+		assert.Contains(t, err.Error(), "Options.Pod.Command is not set")
 		assert.Contains(t, err.Error(), "/ko-app/prog")
 		assert.Empty(t, pipeline.FieldErrors(err), "not a problem of the pipeline")
 	})
@@ -521,20 +526,20 @@ func TestCommandRequired(t *testing.T) {
 			keys = append(keys, key{fe.Field, string(fe.Type)})
 		}
 		assert.Equal(t, []key{{"pipeline.tasks[report].command", "Required"}, {"pipeline.tasks[again].command", "Required"}}, keys)
-		assert.NotContains(t, err.Error(), "Options.Command", "the Go-task problem is not reported without Go tasks")
+		assert.NotContains(t, err.Error(), "Options.Pod.Command", "the Go-task problem is not reported without Go tasks")
 	})
 	t.Run("Both", func(t *testing.T) {
 		p := chain(1)
 		pipeline.Add(p, noCmd, struct{}{})
-		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Image: testImage}), nil)
+		_, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage}}), nil)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "Options.Command is not set")
+		assert.Contains(t, err.Error(), "Options.Pod.Command is not set")
 		assert.Len(t, pipeline.FieldErrors(err), 1)
 	})
 	t.Run("SetByBeforeEmit", func(t *testing.T) {
 		p := chain(1)
 		pipeline.Add(p, noCmd, struct{}{})
-		art, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Image: testImage}), &pipeline.CompileOptions{
+		art, err := pipeline.Compile(t.Context(), p, argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage}}), &pipeline.CompileOptions{
 			BeforeEmit: func(as func(any) bool) error {
 				var wf *wfv1.Workflow
 				if !as(&wf) {
@@ -560,4 +565,16 @@ func TestCommandRequired(t *testing.T) {
 		require.Len(t, pipeline.FieldErrors(err), 1)
 		assert.Equal(t, "pipeline.tasks[notify].command", pipeline.FieldErrors(err)[0].Field)
 	})
+}
+
+// A BeforeEmit hook may edit the Workflow as it likes: nothing in it is
+// shared with the Plan (node selectors, tolerations, resource lists…).
+// Compile may then fail on what the hook wrote; that is not the question.
+func TestBeforeEmitLeavesThePlanAlone(t *testing.T) {
+	for _, c := range backendtest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			_, _ = pipeline.Compile(t.Context(), c.Build(), argo.New(nil, testOptions()),
+				&pipeline.CompileOptions{BeforeEmit: scribble.Hook(t, new(*wfv1.Workflow))})
+		})
+	}
 }

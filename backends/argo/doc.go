@@ -1,20 +1,25 @@
 // Package argo compiles pipelines to Argo Workflows (argoproj.io/v1alpha1
 // Workflow, WorkflowTemplate or CronWorkflow, built from Argo's Go types
-// and rendered to the YAML sigs.k8s.io/yaml writes) and runs them through
-// Argo's typed
+// and rendered by [kubepod.Render]) and runs them through Argo's typed
 // clientset. It is the only Sluice package that imports Argo. Output
 // follows Argo v3.7 and emits only fields that v3.7 and v4 both accept
-// (schedules, never schedule).
+// (schedules, never schedule). Each step's container, volumes, placement
+// and deadline come from the pod layer every Kubernetes backend shares,
+// [kubepod.Spec], and the settings of those pods from [Options].Pod, a
+// [kubepod.Options].
 //
-//	opts := &argo.Options{Command: []string{"/ko-app/prog"}} // the program in the image
-//	b := argo.New(nil, opts)                                 // connects on the first run, by the kubeconfig
-//	pipeline.Main(p, local.New(nil), b)                      // prog compile|run -backend argo
+//	opts := &argo.Options{Pod: kubepod.Options{
+//		Image:   "registry.example/prog:v1", // the image holding the pipeline program
+//		Command: []string{"/ko-app/prog"},   // the program in the image
+//	}}
+//	b := argo.New(nil, opts)            // connects on the first run, by the kubeconfig
+//	pipeline.Main(p, local.New(nil), b) // prog compile|run -backend argo
 //
 // Compiling never contacts a cluster. Without a client, the first call
 // that needs one (Submit, Watch, Cancel, Schedule…) connects by the
 // kubeconfig rules ($KUBECONFIG, ~/.kube/config, then a pod's service
 // account), builds the Kubernetes client of the Pod Security check too and
-// takes the kubeconfig context's namespace when Options.Namespace is
+// takes the kubeconfig context's namespace when Options.Pod.Namespace is
 // empty; [NewFromKubeconfig] does the same at once, from a given file.
 //
 // # The workflow
@@ -29,8 +34,8 @@
 // over the decoded JSON values that Argo evaluates to true or false. The
 // exit handler is the DAG template "exit", named by onExit.
 //
-// A Go task runs the step's image (or Options.Image) with the command
-// Options.Command, the path of the pipeline program in the image
+// A Go task runs the step's image (or Options.Pod.Image) with the command
+// Options.Pod.Command, the path of the pipeline program in the image
 // (/ko-app/prog for an image built with "ko build ./cmd/prog"), and the
 // arguments of [backends.InvokeArgs]: "task -step NAME -input JSON
 // -output-file /tmp/sluice/output.json", with terminationMessagePath
@@ -40,7 +45,7 @@
 // command: without one, Argo's controller looks the image's entrypoint
 // up in the registry before creating the pod, which fails for offline
 // and private registries ("failed to look-up entrypoint/cmd for image"),
-// so Compile fails when a plan has Go tasks and Options.Command is not
+// so Compile fails when a plan has Go tasks and Options.Pod.Command is not
 // set, and when a container task has no command (a Required error at
 // pipeline.tasks[NAME].command), unless CompileOptions.BeforeEmit gave
 // the template one. NAME is the
@@ -117,15 +122,19 @@
 //
 // # Resources
 //
-// Each template carries the step's resolved requests and limits (GPUs as
+// Each template takes its container, volumes, placement and deadline from
+// the step's pod as [kubepod.Spec] builds it, a deep copy of what the Plan
+// holds. It carries the step's resolved requests and limits (GPUs as
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity.
 // Shared memory is a memory-backed emptyDir at /dev/shm with the size as
 // its limit; /tmp/sluice is a writable emptyDir for outputs. Pods run
 // secure by default and pass Pod Security "restricted": runAsNonRoot,
 // RuntimeDefault seccomp, no privilege escalation, all capabilities
-// dropped (replace with Options.PodSecurityContext and
-// Options.SecurityContext). The image must run as a non-root user. Argo's
+// dropped ([kubepod.RestrictedPodSecurityContext] and
+// [kubepod.RestrictedSecurityContext]; replace them with
+// Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
+// image must run as a non-root user. Argo's
 // own init and wait containers are configured in the controller (see Pod
 // Security).
 //
@@ -240,7 +249,7 @@
 // backend uses: the hex SHA-256 of the same key parts (task name, kind,
 // image, command, args, env, outputs, cache version and the input without
 // the excluded fields, object keys sorted), computed by an expression with
-// sprig.sha256sum. The image is the effective one (Options.Image for a Go
+// sprig.sha256sum. The image is the effective one (Options.Pod.Image for a Go
 // task that names none). Argo re-encodes numbers of the input through
 // float64, so a number written differently (1e2 for 100) or beyond 2^53
 // gives another key than on the local backend; for the usual inputs the
@@ -284,7 +293,7 @@
 // # Submitting
 //
 // Submit creates the Workflow (only that kind can be submitted) in
-// Options.Namespace (see above; "default" otherwise) and returns its generated name as the run
+// Options.Pod.Namespace (see above; "default" otherwise) and returns its generated name as the run
 // id; SubmitOptions.RunID names it instead. When Submit's context holds a
 // span, every container gets its W3C traceparent as TRACEPARENT, so the
 // tasks' spans (see the task-invocation mode) join the submitting

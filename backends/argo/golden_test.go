@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -20,7 +21,9 @@ const testImage = "registry.example/sluice-suite:v1"
 // where "ko build" would put a program built from ./cmd/suite.
 var testCommand = []string{"/ko-app/suite"}
 
-func testOptions() *argo.Options { return &argo.Options{Image: testImage, Command: testCommand} }
+func testOptions() *argo.Options {
+	return &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}}
+}
 
 // Every canonical pipeline compiles to a Workflow that decodes strictly,
 // passes Argo's own validation and Pod Security "restricted", and matches

@@ -295,14 +295,14 @@ func TestNewFromKubeconfig(t *testing.T) {
 	}
 }
 
-// The Options.Namespace given wins over the kubeconfig context's.
+// The Options.Pod.Namespace given wins over the kubeconfig context's.
 func TestNewWithoutClientKeepsTheNamespaceGiven(t *testing.T) {
 	api := &apiServer{t: t, token: "s3cret", wfs: map[string]*wfv1.Workflow{}, read: make(chan struct{}, 1)}
 	srv := httptest.NewTLSServer(api)
 	defer srv.Close()
 	t.Setenv("KUBECONFIG", writeKubeconfig(t, srv, "s3cret"))
 	o := testOptions()
-	o.Namespace = "team-a"
+	o.Pod.Namespace = "team-a"
 	b := argo.New(nil, o)
 	art, err := pipeline.Compile(t.Context(), chain(1), b, nil)
 	require.NoError(t, err)

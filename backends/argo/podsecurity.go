@@ -45,7 +45,7 @@ const (
 // configuration, or one key "config" holding all of it), let the init and
 // wait containers Argo adds to a workflow's pods pass Pod Security
 // "restricted". pod is the workflow's pod security context (the one
-// Compile sets, or Options.PodSecurityContext); nil checks the executor's
+// Compile sets, or Options.Pod.PodSecurityContext); nil checks the executor's
 // own settings alone. It returns nil when they pass, else an error that
 // says what fails and the entry to add ([RestrictedExecutorConfig]).
 func CheckExecutorConfig(data map[string]string, pod *corev1.PodSecurityContext) error {

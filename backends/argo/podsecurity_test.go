@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
@@ -93,7 +94,7 @@ func TestSubmitChecksPodSecurity(t *testing.T) {
 			}
 			cs := fake.NewSimpleClientset()
 			nameOnCreate(cs)
-			opts := &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml", KubeClient: kc}
+			opts := &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}, KubeClient: kc}
 			if tc.opts != nil {
 				tc.opts(opts)
 			}
@@ -122,7 +123,7 @@ func TestSubmitChecksPodSecurity(t *testing.T) {
 	kc.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewUnauthorized("who are you")
 	})
-	b := argo.New(fake.NewSimpleClientset(), &argo.Options{Image: testImage, Command: testCommand, KubeClient: kc})
+	b := argo.New(fake.NewSimpleClientset(), &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, KubeClient: kc})
 	art, err := pipeline.Compile(t.Context(), chain(1), b, nil)
 	require.NoError(t, err)
 	_, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
@@ -131,7 +132,7 @@ func TestSubmitChecksPodSecurity(t *testing.T) {
 	// Schedule checks too.
 	kc = kubefake.NewClientset(namespace("ml", "restricted"), controllerConfig("argo", nil))
 	cs := fake.NewSimpleClientset()
-	b = argo.New(cs, &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml", KubeClient: kc,
+	b = argo.New(cs, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}, KubeClient: kc,
 		Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{Schedules: []string{"0 3 * * *"}}})
 	art, err = pipeline.Compile(t.Context(), chain(1), b, nil)
 	require.NoError(t, err)
@@ -152,7 +153,7 @@ func TestCheckExecutorConfig(t *testing.T) {
 	err := argo.CheckExecutorConfig(map[string]string{"executor": weakExecutor}, nil)
 	require.Error(t, err, "non-root and seccomp are left to a pod that has neither")
 	assert.Contains(t, err.Error(), "argo: the executor security context")
-	restricted := backends.RestrictedPodSecurityContext()
+	restricted := kubepod.RestrictedPodSecurityContext()
 	assert.NoError(t, argo.CheckExecutorConfig(map[string]string{"executor": weakExecutor}, restricted))
 
 	rootPod := restricted.DeepCopy()

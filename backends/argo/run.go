@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/runstate"
-	"github.com/sluice-ml/sluice/internal/kube"
 )
 
 // Submit creates the Workflow of a (compiled by this backend) and returns
@@ -100,7 +100,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	}
 	failures := 0
 	backoff := func(err error) error {
-		if !kube.Transient(err) || failures >= 8 {
+		if !kubepod.Transient(err) || failures >= 8 {
 			return err
 		}
 		failures++
@@ -594,31 +594,19 @@ func isStringField(tmpl *wfv1.Template, f string) bool {
 }
 
 // againError is returned by a function given to retryAPI that wants to
-// be called again.
+// be called again. It is no API error, so kubepod.Transient counts it as
+// transient.
 type againError struct{ msg string }
 
 func (e *againError) Error() string { return e.msg }
 
-// retryAPI calls f until it succeeds, fails with an error that is neither
-// transient nor an *againError, ctx is done or eight tries failed,
-// backing off between tries as Watch does. f must be idempotent.
-func retryAPI(ctx context.Context, f func() error) error {
-	for failures := 0; ; failures++ {
-		err := f()
-		var again *againError
-		if err == nil || !(kube.Transient(err) || errors.As(err, &again)) || failures >= 8 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(1<<min(failures+1, 6)) * 50 * time.Millisecond):
-		}
-	}
-}
+// retryAPI calls f until it succeeds or fails with an error that is not
+// transient, as every Kubernetes backend does (kubepod.Retry). f must be
+// idempotent.
+func retryAPI(ctx context.Context, f func() error) error { return kubepod.Retry(ctx, f) }
 
 // Schedule creates the CronWorkflow of a (compiled with Kind
-// KindCronWorkflow) in Options.Namespace, or replaces the spec, labels and
+// KindCronWorkflow) in Options.Pod.Namespace, or replaces the spec, labels and
 // annotations of the one of that name, and returns its name. Transient API
 // errors and conflicts with concurrent updates are retried. It checks Pod
 // Security first, as Submit does.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -35,7 +36,7 @@ func TestSubmit(t *testing.T) {
 	noKubeconfig(t)
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	b := argo.New(cs, &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml"})
+	b := argo.New(cs, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}})
 	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
 	require.NoError(t, err)
 
@@ -157,7 +158,7 @@ func TestWatchStopsWithContextConcurrentSafe(t *testing.T) {
 func TestSubmitCarriesTheTraceIntoPods(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	b := argo.New(cs, &argo.Options{Image: testImage, Command: testCommand})
+	b := argo.New(cs, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}})
 	art, err := pipeline.Compile(t.Context(), chain(2), b, nil)
 	require.NoError(t, err)
 	sc := trace.NewSpanContext(trace.SpanContextConfig{

@@ -16,13 +16,14 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
 var cwfResource = schema.GroupResource{Group: "argoproj.io", Resource: "cronworkflows"}
 
 func cronOptions(schedules ...string) *argo.Options {
-	return &argo.Options{Image: testImage, Command: testCommand, Namespace: "ml", Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
+	return &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{
 		Schedules: schedules, Timezone: "Europe/Paris", ConcurrencyPolicy: wfv1.ForbidConcurrent,
 		StopExpression: "cronworkflow.failed >= 3",
 	}}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -99,7 +100,7 @@ func TestBackoffOnTheOrchestratorsClock(t *testing.T) {
 	}).WithRetry(task.Retry{Infra: 1, Backoff: task.Backoff{Initial: time.Hour}})
 	p := pipeline.New("later", nil)
 	pipeline.Add(p, flaky, struct{}{})
-	b := h.backend(&kubejob.Options{Image: testImage, RunID: "later-1"})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "later-1"})
 	kubejob.SetClock(b.Backend, clk)
 	r := startRun(t.Context(), p, b)
 	waitFor(t, func() bool {
@@ -137,7 +138,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 			} else {
 				pipeline.Add(p, preempted, pipeline.Const(1))
 			}
-			b := h.backend(&kubejob.Options{Image: testImage, RunID: "backoff-1"})
+			b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "backoff-1"})
 			kubejob.SetClock(b.Backend, clk)
 			ctx, cancel := context.WithCancel(t.Context())
 			r := startRun(ctx, p, b)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -176,7 +177,7 @@ func BenchmarkAPIWritesPerStep(b *testing.B) {
 				i := runs
 				h := newHarness(b)
 				calls := countAPICalls(h)
-				be := h.backend(&kubejob.Options{Image: testImage, RunID: "bench-" + strconv.Itoa(i)})
+				be := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "bench-" + strconv.Itoa(i)})
 				ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
 				st, err := pipeline.Run(ctx, sh.p("bench-"+sh.name), be, nil)
 				cancel()
@@ -341,7 +342,7 @@ func orchestratedChain(b *testing.B, n int) (created, issued []time.Duration, st
 	h := newHarness(b)
 	defer h.Close()
 	rec := recordHops(h)
-	be := h.backend(&kubejob.Options{Image: testImage, RunID: "lat-orch"})
+	be := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "lat-orch"})
 	ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
 	defer cancel()
 	// pipeline.Run, in its three parts, to start the watch in between.
@@ -382,7 +383,7 @@ func informerChain(b *testing.B, n int) (created, issued []time.Duration) {
 	h := newHarness(b)
 	defer h.Close()
 	const run = "lat-base"
-	sb := h.backend(&kubejob.Options{Image: testImage, RunID: run})
+	sb := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: run})
 	ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
 	defer cancel()
 	art, err := pipeline.Compile(ctx, chainPipeline("lat", n), sb, nil) // registers the plan with the simulator

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 
@@ -16,16 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
-	"github.com/sluice-ml/sluice/internal/kube"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/task"
 )
 
 const (
-	shmVolume = "dshm"
-	shmPath   = "/dev/shm"
 	// exitInvalid is the exit status of a wrong task invocation (see
 	// backends.InvokeCommand); retrying it cannot help.
 	exitInvalid = 2
@@ -67,14 +63,14 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		objs = append(objs, c.orchestratorJob())
 	}
 	for _, obj := range objs {
-		doc, err := render(obj)
+		doc, err := kubepod.Render(obj)
 		if err != nil {
 			return nil, err
 		}
 		a.docs = append(a.docs, doc)
 	}
 	for _, j := range a.objs.jobs {
-		doc, err := render(j)
+		doc, err := kubepod.Render(j)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +100,7 @@ func unsupported(s *backends.Step, format string, args ...any) error {
 // meta returns object metadata with the user's labels and annotations
 // under the given sluice.dev ones.
 func (c *compiler) meta(name string, labels, annotations map[string]string) metav1.ObjectMeta {
-	o := &c.b.opts
+	o := &c.b.opts.Pod
 	m := metav1.ObjectMeta{Name: name, Namespace: o.Namespace}
 	l := maps.Clone(o.Labels)
 	if l == nil {
@@ -173,7 +169,7 @@ func (c *compiler) rbac() (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBin
 	rb := &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 		ObjectMeta: c.meta(name, labels, nil),
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: c.b.opts.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: c.b.opts.Pod.Namespace}},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 	}
 	return sa, role, rb
@@ -353,36 +349,34 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// podSpec returns the pod of step s.
+// podSpec returns the pod of step s, from the pod layer.
 func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
-	o := &c.b.opts
-	image := s.Task.Image
-	if image == "" && !isContainer(s) {
-		image = o.Image
-	}
-	if image == "" {
-		return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q has no image; set one with WithImage, a pipeline default, or kubejob.Options.Image", s.Name)
-	}
-	ctr := corev1.Container{
-		Name:                   ContainerName,
-		Image:                  image,
-		ImagePullPolicy:        o.ImagePullPolicy,
-		Resources:              corev1.ResourceRequirements{Requests: s.Resolved.Requests, Limits: s.Resolved.Limits},
-		SecurityContext:        kube.SecurityContext(c.b.opts.SecurityContext),
-		TerminationMessagePath: backends.TerminationLog,
-		// A Go task that fails writes its error to the termination
-		// message; any other container's failure leaves the tail of its
-		// log there: the attempt's message in the run status.
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-	}
-	if isContainer(s) {
-		// Placeholders ({{.Field}}) stay for the orchestrator to fill in
-		// from the resolved input when it creates the Job.
-		ctr.Command = slices.Clone(s.Task.Command)
-		ctr.Args = slices.Clone(s.Task.Args)
-		for _, e := range s.Task.Env {
-			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+	inv := kubepod.Invocation{Step: s.Name, OutputFile: backends.TerminationLog}
+	if !isContainer(s) {
+		in, err := renderInput(s.Input)
+		if err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: %w", s.Name, err)
 		}
+		if len(in) > MaxInputArg {
+			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: input template is %d bytes, over the %d-byte limit of a command-line argument; pass large data by URI: %w",
+				s.Name, len(in), MaxInputArg, ErrTooLarge)
+		}
+		inv.Input = in
+	}
+	// A container task's placeholders ({{.Field}}) stay for the
+	// orchestrator to fill in from the resolved input when it creates the
+	// Job.
+	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
+	if err != nil {
+		return corev1.PodSpec{}, err
+	}
+	ctr := &pod.Containers[0]
+	// A Go task that fails writes its error to the termination message;
+	// any other container's failure leaves the tail of its log there: the
+	// attempt's message in the run status.
+	ctr.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+	if isContainer(s) {
+		ctr.TerminationMessagePath = backends.TerminationLog
 		switch outs := s.Task.Outputs; len(outs) {
 		case 0:
 		case 1:
@@ -392,44 +386,7 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		default:
 			return corev1.PodSpec{}, unsupported(s, "a container task's output leaves its pod as the termination message, one file of at most %d bytes, and this task has %d output files; give the task an output type with one field (a struct field may hold a JSON object) or make it a Go task", MaxTerminationMessage, len(outs))
 		}
-	} else {
-		in, err := renderInput(s.Input)
-		if err != nil {
-			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: %w", s.Name, err)
-		}
-		if len(in) > MaxInputArg {
-			return corev1.PodSpec{}, fmt.Errorf("kubejob: step %q: input template is %d bytes, over the %d-byte limit of a command-line argument; pass large data by URI: %w",
-				s.Name, len(in), MaxInputArg, ErrTooLarge)
-		}
-		ctr.Command = slices.Clone(o.Command)
-		ctr.Args = backends.InvokeArgs(s.Name, in, backends.TerminationLog)
-		// The task mode writes a failed task's error there too, for the
-		// attempt's message.
-		ctr.Env = []corev1.EnvVar{{Name: backends.TerminationLogEnv, Value: backends.TerminationLog}}
 	}
-	pod := corev1.PodSpec{
-		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy
-		ServiceAccountName: o.ServiceAccountName,
-		SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
-		NodeSelector:       s.Resolved.Placement.NodeSelector,
-		Tolerations:        s.Resolved.Placement.Tolerations,
-		Affinity:           s.Resolved.Placement.Affinity,
-	}
-	if o.ServiceAccountName == "" {
-		// Steps do not talk to the API server.
-		pod.AutomountServiceAccountToken = ptr.To(false)
-	}
-	if q := s.Resolved.SharedMemory; q != nil {
-		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: shmVolume, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(q.DeepCopy())},
-		}})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: shmVolume, MountPath: shmPath})
-	}
-	if s.Task.Timeout > 0 {
-		// Pod-level, so it bounds each attempt, not the Job as a whole.
-		pod.ActiveDeadlineSeconds = ptr.To(int64(math.Ceil(s.Task.Timeout.Seconds())))
-	}
-	pod.Containers = []corev1.Container{ctr}
 	return pod, nil
 }
 
@@ -459,46 +416,6 @@ func refText(r backends.Ref) string {
 	return "${" + r.String() + "}"
 }
 
-// render marshals obj to YAML without the empty status, null creation
-// timestamps and empty resource requirements that the Go types always
-// carry. Keys are sorted, so the output is deterministic.
-func render(obj any) ([]byte, error) {
-	j, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	delete(v, "status")
-	prune(v)
-	return yaml.Marshal(v)
-}
-
-// prune removes null values and empty "resources" objects, recursively.
-func prune(v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			if e == nil {
-				delete(t, k)
-				continue
-			}
-			prune(e)
-			if m, ok := e.(map[string]any); ok && len(m) == 0 && k == "resources" {
-				delete(t, k)
-			}
-		}
-	case []any:
-		for _, e := range t {
-			prune(e)
-		}
-	}
-}
-
 // orchestratorJob returns the Job that runs the orchestrator of the run in
 // the cluster: the pipeline program's "run -backend kubejob -run-id RUN"
 // with the run's parameters, as the orchestrator's ServiceAccount.
@@ -520,12 +437,12 @@ func (c *compiler) orchestratorJob() *batchv1.Job {
 	labels := c.meta("", map[string]string{LabelPipeline: c.plan.Name, LabelRun: c.runID, LabelRole: RoleOrchestrator}, nil).Labels
 	ctr := corev1.Container{
 		Name:                     ContainerName,
-		Image:                    o.Image,
-		ImagePullPolicy:          o.ImagePullPolicy,
-		Command:                  slices.Clone(o.Command),
+		Image:                    o.Pod.Image,
+		ImagePullPolicy:          o.Pod.ImagePullPolicy,
+		Command:                  slices.Clone(o.Pod.Command),
 		Args:                     args,
 		Env:                      []corev1.EnvVar{{Name: EnvOrchestrator, Value: "1"}},
-		SecurityContext:          kube.SecurityContext(c.b.opts.SecurityContext),
+		SecurityContext:          o.Pod.ContainerSecurity(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
@@ -555,7 +472,7 @@ func (c *compiler) orchestratorJob() *batchv1.Job {
 			Spec: corev1.PodSpec{
 				RestartPolicy:      corev1.RestartPolicyNever,
 				ServiceAccountName: orchestratorName(c.plan.Name, o.OrchestratorServiceAccount),
-				SecurityContext:    kube.PodSecurityContext(c.b.opts.PodSecurityContext),
+				SecurityContext:    o.Pod.PodSecurity(),
 				Containers:         []corev1.Container{ctr},
 			},
 		},

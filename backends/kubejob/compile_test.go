@@ -19,6 +19,8 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/backendtest"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/scribble"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -52,7 +54,7 @@ func TestBackendName(t *testing.T) {
 // The Role grants the orchestrator jobs and pods in its namespace and
 // nothing else; the binding names the ServiceAccount.
 func TestRBACLeastPrivilege(t *testing.T) {
-	_, c := compile(t, buildCase(t, "Diamond"), &kubejob.Options{Image: testImage, Namespace: "ml"}, nil)
+	_, c := compile(t, buildCase(t, "Diamond"), &kubejob.Options{Pod: kubepod.Options{Image: testImage, Namespace: "ml"}}, nil)
 	assert.Equal(t, "diamond-orchestrator", c.sa.Name)
 	assert.Equal(t, "ml", c.sa.Namespace)
 	assert.Equal(t, []rbacv1.PolicyRule{
@@ -68,7 +70,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		assert.Equal(t, false, *j.Spec.Template.Spec.AutomountServiceAccountToken)
 	}
 
-	_, c = compile(t, buildCase(t, "Diamond"), &kubejob.Options{Image: testImage, ServiceAccountName: "trainer", OrchestratorServiceAccount: "orch"}, nil)
+	_, c = compile(t, buildCase(t, "Diamond"), &kubejob.Options{Pod: kubepod.Options{Image: testImage, ServiceAccountName: "trainer"}, OrchestratorServiceAccount: "orch"}, nil)
 	assert.Equal(t, "orch", c.role.Name)
 	for _, j := range c.jobs {
 		assert.Equal(t, "trainer", j.Spec.Template.Spec.ServiceAccountName)
@@ -78,7 +80,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 
 // Jobs carry the run's labels and record the dependency structure.
 func TestLabelsAndStructure(t *testing.T) {
-	_, c := compile(t, buildCase(t, "Diamond"), &kubejob.Options{Image: testImage, RunID: "r1", Labels: map[string]string{"team": "ml", kubejob.LabelRun: "nope"}}, nil)
+	_, c := compile(t, buildCase(t, "Diamond"), &kubejob.Options{Pod: kubepod.Options{Image: testImage, Labels: map[string]string{"team": "ml", kubejob.LabelRun: "nope"}}, RunID: "r1"}, nil)
 	join := c.job(t, "join")
 	assert.Equal(t, "r1-join", join.Name)
 	want := map[string]string{"team": "ml", kubejob.LabelPipeline: "diamond", kubejob.LabelRun: "r1", kubejob.LabelStep: "join"}
@@ -119,7 +121,7 @@ func TestJobNames(t *testing.T) {
 	pipeline.Add(p, constant(long+"-a"), none{})
 	pipeline.Add(p, constant(long+"-b"), none{})
 	pipeline.Add(p, constant("short"), none{})
-	opts := &kubejob.Options{Image: testImage, RunID: "run-" + strings.Repeat("r", 20)}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "run-" + strings.Repeat("r", 20)}
 	_, c := compile(t, p, opts, nil)
 	var names []string
 	for _, j := range c.jobs {
@@ -145,7 +147,7 @@ func TestJobNames(t *testing.T) {
 	assert.Empty(t, validation.IsDNS1123Label(c.jobs[0].Labels[kubejob.LabelRun]))
 
 	// A run id must be a DNS-1123 label.
-	_, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, &kubejob.Options{Image: testImage, RunID: "Bad_ID"}), nil)
+	_, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "Bad_ID"}), nil)
 	require.Error(t, err)
 }
 
@@ -208,10 +210,10 @@ func TestTimeoutAndTTL(t *testing.T) {
 	}
 	p := pipeline.New("t", nil)
 	pipeline.Add(p, constant("a").WithTimeout(90*time.Minute+time.Millisecond), none{})
-	_, c = compile(t, p, &kubejob.Options{Image: testImage, TTLSecondsAfterFinished: -1}, nil)
+	_, c = compile(t, p, &kubejob.Options{Pod: kubepod.Options{Image: testImage}, TTLSecondsAfterFinished: -1}, nil)
 	assert.Equal(t, int64(5401), *c.jobs[0].Spec.Template.Spec.ActiveDeadlineSeconds)
 	assert.Nil(t, c.jobs[0].Spec.TTLSecondsAfterFinished)
-	_, c = compile(t, p, &kubejob.Options{Image: testImage, TTLSecondsAfterFinished: 60}, nil)
+	_, c = compile(t, p, &kubejob.Options{Pod: kubepod.Options{Image: testImage}, TTLSecondsAfterFinished: 60}, nil)
 	assert.Equal(t, int32(60), *c.jobs[0].Spec.TTLSecondsAfterFinished)
 }
 
@@ -260,11 +262,11 @@ func TestContainerTask(t *testing.T) {
 		WithCommand("python", "train.py").WithArgs("--lr={{.LR}}", "--data", "{{.Data}}").
 		WithEnv("MODE", "{{.Data}}").WithOutput("Loss", "/tmp/out/loss"),
 		trainIn{LR: 0.1, Data: "s3://b/d"})
-	_, c := compile(t, p, &kubejob.Options{Command: []string{"/prog"}}, nil)
+	_, c := compile(t, p, &kubejob.Options{Pod: kubepod.Options{Command: []string{"/prog"}}}, nil)
 	j := c.job(t, "train")
 	ctr := j.Spec.Template.Spec.Containers[0]
 	assert.Equal(t, "registry.example/train:1", ctr.Image)
-	assert.Equal(t, []string{"python", "train.py"}, ctr.Command, "Options.Command is for Go tasks only")
+	assert.Equal(t, []string{"python", "train.py"}, ctr.Command, "Options.Pod.Command is for Go tasks only")
 	assert.Equal(t, []string{"--lr={{.LR}}", "--data", "{{.Data}}"}, ctr.Args)
 	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "{{.Data}}"}}, ctr.Env)
 	assert.JSONEq(t, `{"LR":0.1,"Data":"s3://b/d"}`, j.Annotations[kubejob.AnnotationInput])
@@ -325,9 +327,11 @@ func TestAsAndBeforeEmit(t *testing.T) {
 func TestSecurityContextOverride(t *testing.T) {
 	uid := int64(1000)
 	_, c := compile(t, buildCase(t, "Diamond"), &kubejob.Options{
-		Image:              testImage,
-		ImagePullPolicy:    corev1.PullIfNotPresent,
-		PodSecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: &uid, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		Pod: kubepod.Options{
+			Image:              testImage,
+			ImagePullPolicy:    corev1.PullIfNotPresent,
+			PodSecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: &uid, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		},
 	}, nil)
 	for _, j := range c.jobs {
 		assert.Equal(t, &uid, j.Spec.Template.Spec.SecurityContext.RunAsUser)
@@ -398,5 +402,16 @@ func TestCompileConcurrentSafe(t *testing.T) {
 		r := <-done
 		require.NoError(t, r.err)
 		assert.Equal(t, want.Documents(), r.docs)
+	}
+}
+
+// A BeforeEmit hook may edit the Jobs as it likes: nothing in them is
+// shared with the Plan (node selectors, tolerations, resource lists…).
+func TestBeforeEmitLeavesThePlanAlone(t *testing.T) {
+	for _, c := range backendtest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			_, _ = pipeline.Compile(t.Context(), c.Build(), kubejob.New(nil, testOptions()),
+				&pipeline.CompileOptions{BeforeEmit: scribble.Hook(t, new([]*batchv1.Job))})
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -36,7 +37,7 @@ func TestStepDoneWhenItsPodSucceeds(t *testing.T) {
 	defer h.Close()
 	h.cl.holdCompletions(true)
 	c := &counter{}
-	r := startRun(t.Context(), chain3(c), h.backend(&kubejob.Options{Image: testImage, RunID: "quick-1"}))
+	r := startRun(t.Context(), chain3(c), h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "quick-1"}))
 	waitFor(t, func() bool { return r.step("c").Phase == backends.PhaseSucceeded }, "the last step is done")
 	for _, s := range []string{"a", "b", "c"} {
 		typ, _ := h.cl.finished("quick-1-" + s)
@@ -85,7 +86,7 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 		}), a.Output())
 		return p
 	}
-	opts := &kubejob.Options{Image: testImage, RunID: "resume-quick-1"}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "resume-quick-1"}
 	first := h.backend(opts)
 	r := startRun(t.Context(), p(), first)
 	waitChan(t, started, "b runs, so a is done though its Job is not Complete")

@@ -2,10 +2,12 @@
 // clusters without a workflow engine: one Job per step, created by a
 // small resumable orchestrator once the step's dependencies are done,
 // plus the ServiceAccount, Role and RoleBinding that orchestrator runs
-// as. Objects are built from the k8s.io/api types and rendered with
-// sigs.k8s.io/yaml; compiled output is deterministic.
+// as. Objects are built from the k8s.io/api types, each step's pod by the
+// pod layer every Kubernetes backend shares ([kubepod.Spec], with the
+// settings in [Options].Pod, a [kubepod.Options]), and rendered by
+// [kubepod.Render]; compiled output is deterministic.
 //
-//	b := kubejob.New(nil, &kubejob.Options{Image: "registry.example/prog:v1"})
+//	b := kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: "registry.example/prog:v1"}})
 //	pipeline.Main(p, local.New(nil), b) // prog compile -backend kubejob
 //
 // # Running
@@ -107,13 +109,14 @@
 // with the error and that hint. The Role grants only what the orchestrator needs in that
 // namespace: batch/jobs create, delete, get, list, watch; pods get, list,
 // watch; configmaps create, delete, get, list, patch, watch (the run's record and
-// the cache). Steps' pods run as Options.ServiceAccountName (the
+// the cache). Steps' pods run as Options.Pod.ServiceAccountName (the
 // namespace default without one, with no API token mounted), never as the
 // orchestrator.
 //
 // # Resources
 //
-// Each Job's pod carries the step's resolved requests and limits (GPUs as
+// Each Job's pod is the step's pod from [kubepod.Spec], a deep copy of
+// what the Plan holds. It carries the step's resolved requests and limits (GPUs as
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity,
 // spot placement included. Shared memory is a memory-backed emptyDir at
@@ -122,9 +125,10 @@
 // attempt; a pod that runs out of time fails as an application failure.
 // Pods run secure by default and pass Pod Security "restricted":
 // runAsNonRoot, RuntimeDefault seccomp, no privilege escalation, all
-// capabilities dropped (replace with Options.PodSecurityContext and
-// Options.SecurityContext). The image must run as a non-root user.
-// Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
+// capabilities dropped ([kubepod.RestrictedPodSecurityContext] and
+// [kubepod.RestrictedSecurityContext]; replace them with
+// Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
+// image must run as a non-root user. Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
 // by default).
 //
 // # Retries
@@ -223,8 +227,8 @@
 //
 // # Outputs
 //
-// A Go task runs the step's image (or Options.Image) with the arguments of
-// [backends.InvokeArgs] (after Options.Command, if set) and writes its
+// A Go task runs the step's image (or Options.Pod.Image) with the arguments of
+// [backends.InvokeArgs] (after Options.Pod.Command, if set) and writes its
 // JSON output to its termination message, /dev/termination-log, where
 // the orchestrator reads it from the pod's status. The kubelet keeps at most 4 KiB
 // ([MaxTerminationMessage]) of it, the last bytes of a longer one, so a

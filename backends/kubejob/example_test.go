@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -29,7 +30,7 @@ func Example() {
 		return in.LR, nil
 	}), trainInput{Data: data.Output(), LR: 0.01})
 
-	b := kubejob.New(nil, &kubejob.Options{Image: "registry.example/churn:v1", RunID: "churn-1"})
+	b := kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: "registry.example/churn:v1"}, RunID: "churn-1"})
 	art, err := pipeline.Compile(context.Background(), p, b, &pipeline.CompileOptions{
 		// BeforeEmit reaches the Jobs before they are rendered.
 		BeforeEmit: func(as func(any) bool) error {

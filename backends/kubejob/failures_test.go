@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -93,7 +94,7 @@ func TestEvictedPodGoneBeforeItsJobFails(t *testing.T) {
 		}
 		return 1, nil
 	}).WithRetry(task.Retry{Infra: 1}), struct{}{})
-	st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: "evict-1"}), nil)
+	st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "evict-1"}), nil)
 	require.NoError(t, err, "%+v", st)
 	s := step(t, st, "work")
 	require.Len(t, s.Attempts, 2)
@@ -121,7 +122,7 @@ func TestDeletedPodIsAnInfrastructureFailure(t *testing.T) {
 		}
 		return simNum{V: 2}, nil
 	}).WithRetry(task.Retry{Infra: 1}), struct{}{})
-	r := startRun(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: "deleted-1"}))
+	r := startRun(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "deleted-1"}))
 	waitChan(t, b.started, "the task started")
 	require.True(t, h.cl.killPod("deleted-1-work-0"))
 	st, err := r.wait(t)
@@ -155,7 +156,7 @@ func TestTimeoutIsRetriedOnTheAppBudget(t *testing.T) {
 				return 1, nil
 			}).WithTimeout(time.Second).WithRetry(task.Retry{App: app}), struct{}{})
 			run := fmt.Sprintf("slow-%d", app)
-			st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: run}), nil)
+			st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: run}), nil)
 			s := step(t, st, "work")
 			timedOut := backends.Attempt{Number: 1, Phase: backends.PhaseFailed, Reason: backends.ReasonApp, Message: "timed out after 1s"}
 			if app == 0 {
@@ -193,7 +194,7 @@ func TestAttemptMessageIsTheTasksError(t *testing.T) {
 		}
 		return 1, nil
 	}).WithRetry(task.Retry{App: 1, Infra: 1}), struct{}{})
-	st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: "msgs-1"}), nil)
+	st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "msgs-1"}), nil)
 	require.NoError(t, err, "%+v", st)
 	s := step(t, st, "work")
 	require.Len(t, s.Attempts, 3)

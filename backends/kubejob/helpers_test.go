@@ -15,13 +15,14 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
 // testImage is the image of Go tasks that name none.
 const testImage = "registry.example/sluice-suite:v1"
 
-func testOptions() *kubejob.Options { return &kubejob.Options{Image: testImage} }
+func testOptions() *kubejob.Options { return &kubejob.Options{Pod: kubepod.Options{Image: testImage}} }
 
 // compiled is an artifact decoded strictly, document by document.
 type compiled struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -43,7 +44,7 @@ func paramPipeline() *pipeline.Pipeline {
 // run mode for this run id and its parameters, as the orchestrator's
 // ServiceAccount, passing Pod Security "restricted".
 func TestCompileInClusterOrchestratorJob(t *testing.T) {
-	_, c := compile(t, paramPipeline(), &kubejob.Options{Image: testImage, RunID: "r7", InCluster: true, Command: []string{"/prog"}},
+	_, c := compile(t, paramPipeline(), &kubejob.Options{Pod: kubepod.Options{Image: testImage, Command: []string{"/prog"}}, RunID: "r7", InCluster: true},
 		&pipeline.CompileOptions{Params: map[string]string{"name": "wide net", "lr": "0.05"}})
 	require.Equal(t, []string{"ServiceAccount", "Role", "RoleBinding", "Job", "Job"}, c.kinds)
 	orch := c.jobs[0]
@@ -69,7 +70,7 @@ func TestCompileInClusterOrchestratorJob(t *testing.T) {
 func TestInClusterSubmitAndWatch(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
-	opts := &kubejob.Options{Image: testImage, RunID: "remote-1", InCluster: true}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "remote-1", InCluster: true}
 	p := paramPipeline()
 	sub := h.backend(opts)
 	art, err := pipeline.Compile(t.Context(), p, sub, &pipeline.CompileOptions{Params: map[string]string{"lr": "0.25"}})
@@ -118,7 +119,7 @@ func TestInClusterSubmitAndWatch(t *testing.T) {
 func TestTemplateAppliedByHand(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
-	opts := &kubejob.Options{Image: testImage, RunID: "by-hand"}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "by-hand"}
 	p := paramPipeline()
 	b := h.backend(opts)
 	art, err := pipeline.Compile(t.Context(), p, b, nil)
@@ -181,7 +182,7 @@ users:
 	require.NotNil(t, lim)
 	assert.InDelta(t, kubejob.ClientQPS, lim.QPS(), 0.001)
 
-	_, ns, err = kubejob.Connect(kubejob.New(nil, &kubejob.Options{Namespace: "team-a"}))
+	_, ns, err = kubejob.Connect(kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Namespace: "team-a"}}))
 	require.NoError(t, err)
 	assert.Equal(t, "team-a", ns, "the namespace given wins")
 }

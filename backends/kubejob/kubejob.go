@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 )
 
 // Labels and annotations on the compiled objects. The orchestrator selects
@@ -72,7 +73,7 @@ const (
 	EnvOrchestrator = "SLUICE_KUBEJOB_ORCHESTRATOR"
 
 	// ContainerName is the name of the one container of every step's pod.
-	ContainerName = "main"
+	ContainerName = kubepod.ContainerName
 	// DefaultTTLSecondsAfterFinished is how long finished Jobs stay.
 	DefaultTTLSecondsAfterFinished = 24 * 60 * 60
 	// MaxTerminationMessage is the most the kubelet keeps of a container's
@@ -100,48 +101,36 @@ var ErrTooLarge = errors.New("kubejob: over the size budget")
 // Options configures a Backend. The zero value is ready to use; every
 // field's zero value means the default described on it.
 type Options struct {
-	// Namespace is written into every compiled object when set; "" leaves
-	// the objects without one (kubectl's current namespace applies).
-	Namespace string
+	// Pod holds the settings every Kubernetes backend shares: the
+	// namespace, the image and command of Go tasks, the steps' service
+	// account, pull policy and security contexts, labels and annotations
+	// (see [kubepod.Options]). Here Pod.Namespace is written into every
+	// compiled object when set; Pod.ServiceAccountName is the steps'
+	// account, not the orchestrator's (see OrchestratorServiceAccount);
+	// Pod.Command nil leaves the image's ENTRYPOINT, which must then be
+	// the pipeline program; Pod.Labels and Pod.Annotations are added to
+	// every compiled object (Labels also to pod templates) and cannot
+	// replace the sluice.dev ones.
+	Pod kubepod.Options
 	// RunID is the run the compiled Jobs belong to; "" means the
 	// placeholder "<pipeline>-run" (fitted to 63 characters). It must be
 	// a DNS-1123 label.
 	RunID string
-	// ServiceAccountName is the service account of the steps' pods; ""
-	// leaves the namespace's default account, whose token is then not
-	// mounted (steps do not talk to the API server). It is not the
-	// orchestrator's account (see OrchestratorServiceAccount).
-	ServiceAccountName string
 	// OrchestratorServiceAccount names the ServiceAccount, Role and
 	// RoleBinding of the orchestrator; "" means "<pipeline>-orchestrator"
 	// (fitted to 63 characters).
 	OrchestratorServiceAccount string
-	// Image is the image of Go tasks whose spec names none: the image
-	// holding the pipeline program. A Go task without an image is an error.
-	Image string
-	// Command is the container command of Go tasks; nil leaves the image's
-	// ENTRYPOINT, which must then be the pipeline program.
-	Command []string
-	// ImagePullPolicy is set on every container when not "".
-	ImagePullPolicy corev1.PullPolicy
 	// TTLSecondsAfterFinished is how long a finished Job (and its pods)
 	// stays before Kubernetes deletes it; zero means
 	// DefaultTTLSecondsAfterFinished and a negative value keeps Jobs until
 	// they are deleted by hand. The orchestrator reads outputs from
 	// finished pods, so keep it longer than a run may pause.
 	TTLSecondsAfterFinished int32
-	// PodSecurityContext replaces the default pod security context
-	// (runAsNonRoot, RuntimeDefault seccomp).
-	PodSecurityContext *corev1.PodSecurityContext
-	// SecurityContext replaces the default container security context
-	// (no privilege escalation, all capabilities dropped, runAsNonRoot,
-	// RuntimeDefault seccomp).
-	SecurityContext *corev1.SecurityContext
 	// InCluster makes the orchestrator run in the cluster as a Job of its
 	// own instead of in the submitting process. Compile then also emits
 	// that Job ("sluice-run-<run>": this program's "run -backend kubejob
 	// -run-id RUN" with the run's parameters, as the orchestrator's
-	// ServiceAccount, with Image and Command). Submit creates the
+	// ServiceAccount, with Pod.Image and Pod.Command). Submit creates the
 	// ServiceAccount, Role and RoleBinding when missing, the run's record
 	// and the orchestrator's Job, and returns; Watch follows the run from
 	// the cluster without changing it, and Cancel marks the run canceled
@@ -149,9 +138,6 @@ type Options struct {
 	// any time. Inside the orchestrator's pod (EnvOrchestrator is set) the
 	// same program orchestrates in process.
 	InCluster bool
-	// Labels and Annotations are added to every compiled object (Labels
-	// also to pod templates); they cannot replace the sluice.dev ones.
-	Labels, Annotations map[string]string
 }
 
 // Backend compiles Plans to Kubernetes Jobs and runs them through its
@@ -194,7 +180,7 @@ func New(client kubernetes.Interface, opts *Options) *Backend {
 
 // connect returns the Backend's client and namespace, building the client
 // from the kubeconfig rules the first time when New was given none. The
-// namespace is Options.Namespace, else the kubeconfig context's, else
+// namespace is Options.Pod.Namespace, else the kubeconfig context's, else
 // "default".
 func (b *Backend) connect() (kubernetes.Interface, string, error) {
 	b.mu.Lock()
@@ -202,7 +188,7 @@ func (b *Backend) connect() (kubernetes.Interface, string, error) {
 	if b.connected {
 		return b.client, b.ns, nil
 	}
-	ns := b.opts.Namespace
+	ns := b.opts.Pod.Namespace
 	if b.client == nil {
 		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
 		cfg, err := cc.ClientConfig()

@@ -30,14 +30,13 @@ import (
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	clientretry "k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/runstate"
-	"github.com/sluice-ml/sluice/internal/kube"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -161,9 +160,6 @@ func (o *orchestrator) computeDigest() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// apiBackoff retries transient API errors before giving up to the queue.
-var apiBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 12, Cap: 2 * time.Second}
-
 // start makes sure the run's record exists and belongs to this plan,
 // then starts the informers and the worker.
 func (o *orchestrator) start(ctx context.Context) error {
@@ -238,7 +234,7 @@ func (o *orchestrator) preflight(ctx context.Context) error {
 		{"jobs", func() error { _, err := o.client.BatchV1().Jobs(o.ns).List(ctx, lo); return err }},
 		{"pods", func() error { _, err := o.client.CoreV1().Pods(o.ns).List(ctx, lo); return err }},
 	} {
-		if err := clientretry.OnError(apiBackoff, kube.Transient, list.f); err != nil {
+		if err := kubepod.Retry(ctx, list.f); err != nil {
 			return fmt.Errorf("kubejob: run %s: list %s in namespace %s: %w", o.run, list.what, o.ns, err)
 		}
 	}
@@ -291,7 +287,7 @@ func (o *orchestrator) ensureRecord(ctx context.Context) error {
 		Data: map[string]string{recordPipeline: o.plan.Name, recordDigest: o.digest},
 	}
 	var got *corev1.ConfigMap
-	err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
+	err := kubepod.Retry(ctx, func() error {
 		cm, err := o.client.CoreV1().ConfigMaps(o.ns).Create(ctx, want, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			cm, err = o.client.CoreV1().ConfigMaps(o.ns).Get(ctx, want.Name, metav1.GetOptions{})
@@ -320,7 +316,7 @@ func (o *orchestrator) markCanceled(ctx context.Context) error {
 	o.canceling.Store(true)
 	o.queue.Add(queueKey)
 	patch := []byte(`{"data":{"` + recordPhase + `":"` + string(backends.PhaseCanceled) + `"}}`)
-	return o.rbacHint(clientretry.OnError(apiBackoff, kube.Transient, func() error {
+	return o.rbacHint(kubepod.Retry(ctx, func() error {
 		_, err := o.client.CoreV1().ConfigMaps(o.ns).Patch(ctx, recordName(o.run), types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	}))
@@ -347,7 +343,7 @@ func (o *orchestrator) work(ctx context.Context) {
 		}
 		done, err := o.reconcile(ctx)
 		switch {
-		case err != nil && ctx.Err() == nil && !kube.Transient(err):
+		case err != nil && ctx.Err() == nil && !kubepod.Transient(err):
 			// Retrying cannot help (forbidden, invalid): end the run's
 			// orchestration loudly rather than loop.
 			o.queue.Done(k)
@@ -1196,7 +1192,7 @@ func (o *orchestrator) create(p *pass, s *backends.Step, parts []string, name st
 	case err == nil:
 		o.created[name] = true
 		u.exists, u.phase = true, backends.PhaseRunning
-	case kube.Transient(err):
+	case kubepod.Transient(err):
 		p.fail(fmt.Errorf("kubejob: create Job %s: %w", name, err))
 		if k > 0 {
 			u.phase = backends.PhaseRunning

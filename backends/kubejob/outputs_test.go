@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -167,7 +168,7 @@ func TestSubmitWithoutRBACSaysWhatIsNeeded(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, "tuned-orchestrator",
 			errors.New(`User "dev" cannot create resource "roles"`))
 	})
-	_, err = pipeline.Run(t.Context(), paramPipeline(), h.backend(&kubejob.Options{Image: testImage, InCluster: true}), nil)
+	_, err = pipeline.Run(t.Context(), paramPipeline(), h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, InCluster: true}), nil)
 	require.Error(t, err)
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 	assert.Contains(t, err.Error(), `create the orchestrator's Role`)
@@ -181,7 +182,7 @@ func TestSubmitWithoutRBACSaysWhatIsNeeded(t *testing.T) {
 func TestRecordRetiresWithTheJobs(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
-	_, err := pipeline.Run(t.Context(), workload(&counter{}), h.backend(&kubejob.Options{Image: testImage, RunID: "tidy"}), nil)
+	_, err := pipeline.Run(t.Context(), workload(&counter{}), h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "tidy"}), nil)
 	require.NoError(t, err)
 	rec, err := h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-tidy", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -203,7 +204,7 @@ func TestRecordRetiresWithTheJobs(t *testing.T) {
 	p := pipeline.New("none", nil)
 	on := pipeline.NewParam(p, "on", false)
 	pipeline.Add(p, task.New("x", func(context.Context, struct{}) (int, error) { return 1, nil }), struct{}{}).When(pipeline.IsTrue(on.Ref()))
-	_, err = pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Image: testImage, RunID: "empty"}), nil)
+	_, err = pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "empty"}), nil)
 	require.NoError(t, err)
 	_, err = h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-empty", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -53,7 +54,7 @@ func TestPendingTimeoutFallsBackToOnDemand(t *testing.T) {
 	})
 	p := pipeline.New("spot", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{Infra: 1, OnDemandFallback: true, PendingTimeout: 10 * time.Minute}), struct{}{})
-	b := h.backend(&kubejob.Options{Image: testImage, RunID: "spot-1"})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "spot-1"})
 	kubejob.SetClock(b.Backend, clk)
 	r := startRun(t.Context(), p, b)
 
@@ -93,7 +94,7 @@ func TestPendingTimeoutWithoutBudgetFails(t *testing.T) {
 	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("stuck", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{PendingTimeout: time.Minute}), struct{}{})
-	b := h.backend(&kubejob.Options{Image: testImage, RunID: "stuck-1"})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "stuck-1"})
 	kubejob.SetClock(b.Backend, clk)
 	r := startRun(t.Context(), p, b)
 	waitFor(t, func() bool { return r.step("train").Phase == backends.PhasePending && clk.HasWaiters() }, "unschedulable")
@@ -122,7 +123,7 @@ func TestUnschedulableIsShownWhileItWaits(t *testing.T) {
 	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("wait", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{Infra: 2}), struct{}{})
-	b := h.backend(&kubejob.Options{Image: testImage, RunID: "wait-1"})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "wait-1"})
 	kubejob.SetClock(b.Backend, clk)
 	ctx, cancel := context.WithCancel(t.Context())
 	r := startRun(ctx, p, b)
@@ -166,7 +167,7 @@ func TestPendingTimeoutSurvivesResume(t *testing.T) {
 	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("again", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{Infra: 1, PendingTimeout: time.Minute}), struct{}{})
-	opts := &kubejob.Options{Image: testImage, RunID: "again-1"}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "again-1"}
 	b1 := h.backend(opts)
 	kubejob.SetClock(b1.Backend, clk)
 	r := startRun(t.Context(), p, b1)

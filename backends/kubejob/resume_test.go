@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -176,7 +177,7 @@ func TestFaultInjection(t *testing.T) {
 			calm := time.AfterFunc(time.Second, func() { f.dropWatches(0) })
 			defer calm.Stop()
 			c := &counter{}
-			b := h.backend(&kubejob.Options{Image: testImage, RunID: fmt.Sprintf("faults-%d", seed)})
+			b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: fmt.Sprintf("faults-%d", seed)})
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			st, err := pipeline.Run(ctx, workload(c), b, nil)
@@ -222,7 +223,7 @@ func TestCrashResume(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
 			crashAt := int64(1 + rng.IntN(22)) // a clean run makes about 22 calls
 			id := fmt.Sprintf("resume-%d", seed)
-			opts := &kubejob.Options{Image: testImage, RunID: id}
+			opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: id}
 			c := &counter{}
 
 			first := h.backend(opts)
@@ -325,7 +326,7 @@ func TestCancel(t *testing.T) {
 		return struct{}{}, nil
 	}), p.Status())
 
-	opts := &kubejob.Options{Image: testImage, RunID: "cancel-1"}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "cancel-1"}
 	b := h.backend(opts)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -366,7 +367,7 @@ func TestCancel(t *testing.T) {
 func TestRunIDTakenByAnotherPipeline(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
-	opts := &kubejob.Options{Image: testImage, RunID: "taken"}
+	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "taken"}
 	_, err := pipeline.Run(t.Context(), workload(&counter{}), h.backend(opts), nil)
 	require.NoError(t, err)
 	_, err = pipeline.Run(t.Context(), workload(&counter{}), h.backend(opts), &pipeline.RunOptions{Params: map[string]string{}})

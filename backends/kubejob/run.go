@@ -12,10 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	clientretry "k8s.io/client-go/util/retry"
 
 	"github.com/sluice-ml/sluice/backends"
-	"github.com/sluice-ml/sluice/internal/kube"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/naming"
 )
 
@@ -107,7 +106,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		if tp := backends.TraceParent(ctx); tp != "" {
 			j.Spec.Template.Spec.Containers[0].Env = append(j.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
 		}
-		err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
+		err := kubepod.Retry(ctx, func() error {
 			_, err := client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
 				return nil // resumed, or a response lost on the way
@@ -232,7 +231,7 @@ func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, n
 		},
 	}
 	for i, f := range create {
-		err := clientretry.OnError(apiBackoff, kube.Transient, func() error {
+		err := kubepod.Retry(ctx, func() error {
 			if err := f(); err != nil && !apierrors.IsAlreadyExists(err) {
 				return err
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -50,7 +51,7 @@ func simEnv(t *testing.T) (*fake.Clientset, *cluster) {
 // simCompile compiles p as run r1 and returns its Jobs by step, and its Plan.
 func simCompile(t *testing.T, p *pipeline.Pipeline) (map[string]*batchv1.Job, *backends.Plan) {
 	t.Helper()
-	art, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, &kubejob.Options{Image: "img", RunID: "r1"}), nil)
+	art, err := pipeline.Compile(t.Context(), p, kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: "img"}, RunID: "r1"}), nil)
 	require.NoError(t, err)
 	var jobs []*batchv1.Job
 	require.True(t, art.As(&jobs))

@@ -17,21 +17,32 @@
 // machine with 8 CPUs, 32Gi and two 1g.10gb slices, so two trials train at
 // once.
 //
-// On a cluster, each task runs in a pod as this program's task mode, so the
-// image must hold the program at /ko-app/quickstart, where
+// On a cluster, each task runs in a pod as this program's task mode, in
+// the image the cluster backends are given (image, below), which must
+// hold the program at /ko-app/quickstart, where
 // "ko build ./examples/quickstart" puts it: the Argo backend starts it by
-// that path (argo.Options.Command).
+// that path (argo.Options.Pod.Command).
 package main
 
 import (
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
+// image holds this very program: the cluster backends run each Go task
+// in it, in task-invocation mode.
+const image = "ghcr.io/sluice-ml/quickstart:latest"
+
+// command is where "ko build ./examples/quickstart" puts the program in
+// image.
+var command = []string{"/ko-app/quickstart"}
+
 func main() {
 	pipeline.Main(build(), local.New(&local.Options{
 		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
-	}), argo.New(nil, &argo.Options{Command: []string{"/ko-app/quickstart"}}), kubejob.New(nil, nil))
+	}), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: image, Command: command}}),
+		kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: image}}))
 }

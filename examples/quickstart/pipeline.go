@@ -110,9 +110,6 @@ var trainTask = task.New(stepTrain, train).
 func build() *pipeline.Pipeline {
 	p := pipeline.New("quickstart", &pipeline.Options{
 		Defaults: pipeline.Defaults{
-			// The image holding this very program: remote backends run each
-			// Go task with it in task-invocation mode.
-			Image:     "ghcr.io/sluice-ml/quickstart:latest",
 			Resources: resources.Profile{CPU: "1", Memory: "2Gi", NodePool: cpuPool.Name},
 			Retry:     task.Retry{Infra: 2},
 			Timeout:   15 * time.Minute,

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -134,8 +135,8 @@ func TestCompile(t *testing.T) {
 		backend backends.Backend
 	}{
 		{"local", newLocal()},
-		{"argo", argo.New(nil, &argo.Options{Command: []string{"/ko-app/quickstart"}})},
-		{"kubejob", kubejob.New(nil, &kubejob.Options{RunID: "quickstart-1"})},
+		{"argo", argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: image, Command: command}})},
+		{"kubejob", kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: image}, RunID: "quickstart-1"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			art, err := pipeline.Compile(t.Context(), build(), tc.backend, nil)
@@ -205,7 +206,7 @@ func TestPlanResources(t *testing.T) {
 
 	prep := plan.Step(stepDataset)
 	require.NotNil(t, prep)
-	assert.Equal(t, "ghcr.io/sluice-ml/quickstart:latest", prep.Task.Image)
+	assert.Empty(t, prep.Task.Image, "a Go task's image is the cluster backends' (main.go)")
 	assert.Equal(t, map[string]string{"cloud.google.com/gke-nodepool": "cpu-pool"}, prep.Resolved.Placement.NodeSelector)
 
 	tr := plan.Step(stepTrain)

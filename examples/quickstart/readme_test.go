@@ -38,9 +38,7 @@ var (
 )
 
 func build() *pipeline.Pipeline {
-	p := pipeline.New("churn", &pipeline.Options{
-		Defaults: pipeline.Defaults{Image: "ghcr.io/acme/churn:v1"},
-	})
+	p := pipeline.New("churn", nil)
 	lr := pipeline.NewParam(p, "lr", 0.01)
 	data := pipeline.Add(p, load, struct{}{})
 	pipeline.Add(p, train, TrainIn{Rows: data.Output(), LR: lr.Ref()})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -29,7 +30,7 @@ func main() {
 	image := os.Getenv(pipelines.ImageEnv)
 	pipeline.Main(p,
 		local.New(nil),
-		argo.New(nil, &argo.Options{Image: image, Command: []string{pipelines.Entrypoint}}),
-		kubejob.New(nil, &kubejob.Options{Image: image}),
+		argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: image, Command: []string{pipelines.Entrypoint}}}),
+		kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: image}}),
 	)
 }

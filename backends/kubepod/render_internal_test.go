@@ -1,18 +1,31 @@
-package argo
+package kubepod
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
+// jsonToYAML is Render's way from JSON to YAML, without its pruning.
+func jsonToYAML(j []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return yamlv2.Marshal(yamlNumbers(v))
+}
+
 // jsonToYAML writes what sigs.k8s.io/yaml.JSONToYAML writes, byte for
-// byte, for JSON that json.Marshal produces. (Every golden file is a
-// second check: they were written by JSONToYAML.)
+// byte, for JSON that json.Marshal produces. (Every golden file of the
+// backends is a second check: they were written by JSONToYAML.)
 func TestJSONToYAMLMatchesSigsYAML(t *testing.T) {
 	for _, j := range []string{
 		`{}`, `[]`, `null`, `"x"`, `1`,

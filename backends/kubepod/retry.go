@@ -1,15 +1,12 @@
-// Package kube holds what Sluice's Kubernetes backends share about talking
-// to an API server.
-package kube
+package kubepod
 
 import (
 	"context"
 	"errors"
+	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
-	"github.com/sluice-ml/sluice/backends"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Transient reports whether a failed API call may succeed when it is made
@@ -42,20 +39,31 @@ func Transient(err error) bool {
 	return true
 }
 
-// PodSecurityContext returns a copy of override, or, when it is nil, the
-// restricted default ([backends.RestrictedPodSecurityContext]).
-func PodSecurityContext(override *corev1.PodSecurityContext) *corev1.PodSecurityContext {
-	if override != nil {
-		return override.DeepCopy()
-	}
-	return backends.RestrictedPodSecurityContext()
-}
+// retryBackoff spaces Retry's calls: 10ms, doubling, with 10% jitter;
+// wait.Backoff ends it once the next wait would pass Cap, so there are at
+// most 8 calls, about 2.5s apart in all.
+var retryBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 12, Cap: 2 * time.Second}
 
-// SecurityContext returns a copy of override, or, when it is nil, the
-// restricted default ([backends.RestrictedSecurityContext]).
-func SecurityContext(override *corev1.SecurityContext) *corev1.SecurityContext {
-	if override != nil {
-		return override.DeepCopy()
+// Retry calls f until it returns nil or an error that is not [Transient],
+// or 8 calls failed, waiting between calls with exponential backoff (10ms
+// doubling to 1.28s, about 2.5s in all); it returns f's last error, or
+// ctx's error when ctx is done while it waits. f must be idempotent: a
+// call whose response was lost may have taken effect. Safe for concurrent
+// use.
+func Retry(ctx context.Context, f func() error) error {
+	b := retryBackoff
+	var err error
+	for b.Steps > 0 {
+		if err = f(); err == nil || !Transient(err) || b.Steps == 1 {
+			return err
+		}
+		t := time.NewTimer(b.Step())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
-	return backends.RestrictedSecurityContext()
+	return err
 }

@@ -1,4 +1,4 @@
-package kube_test
+package kubepod_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/sluice-ml/sluice/internal/kube"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 )
 
 func TestTransient(t *testing.T) {
@@ -39,6 +39,6 @@ func TestTransient(t *testing.T) {
 		{fmt.Errorf("list: %w", context.DeadlineExceeded), false},
 		{errors.Join(apierrors.NewInternalError(errors.New("x")), apierrors.NewForbidden(jobs, "x", errors.New("rbac"))), false},
 	} {
-		assert.Equal(t, tc.want, kube.Transient(tc.err), "%v", tc.err)
+		assert.Equal(t, tc.want, kubepod.Transient(tc.err), "%v", tc.err)
 	}
 }

@@ -1,0 +1,47 @@
+package kubepod_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-ml/sluice/backends/kubepod"
+)
+
+// Render leaves out what the Go types marshal although it says nothing,
+// and writes user maps as they are.
+func TestRender(t *testing.T) {
+	j := &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{Name: "j", Labels: map[string]string{"name": "", "b": "2", "a": "1"}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Image: "img", Args: []string{"-n", "3"}}},
+		}}},
+	}
+	got, err := kubepod.Render(j)
+	require.NoError(t, err)
+	assert.Equal(t, `apiVersion: batch/v1
+kind: Job
+metadata:
+  labels:
+    a: "1"
+    b: "2"
+    name: ""
+  name: j
+spec:
+  template:
+    spec:
+      containers:
+      - args:
+        - -n
+        - "3"
+        image: img
+`, string(got))
+	again, err := kubepod.Render(j)
+	require.NoError(t, err)
+	assert.Equal(t, got, again)
+}
