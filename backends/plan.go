@@ -38,7 +38,10 @@ type Plan struct {
 	// Exit is the exit handler, run after all steps whatever their outcome;
 	// nil when there is none.
 	Exit *Step
-	// NodePools are the node pools the pipeline declared.
+	// NodePools are the node pools the pipeline declared, which each
+	// step's Resolved placement was resolved against; a backend that
+	// takes per-pool settings checks their names against it (local's
+	// Options.Pools).
 	NodePools []resources.NodePool
 }
 

@@ -7,12 +7,14 @@ import (
 	"io"
 	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/resources"
 )
 
 // Options configures a [Backend]. The zero value (or nil) runs at most
@@ -27,7 +29,9 @@ type Options struct {
 	// profile names a listed pool (resources.Profile.NodePool) draws its
 	// CPU, memory, GPUs and MIG slices from that pool instead of from
 	// Capacity, so a local run can mirror a cluster's pools. Slots
-	// (Parallelism) are shared by all.
+	// (Parallelism) are shared by all. Every name must be a pool the
+	// pipeline declares (pipeline.Options.NodePools); Compile rejects
+	// one it does not, which would otherwise never apply.
 	Pools map[string]Capacity
 	// Sequential runs one task at a time in plan order, fan-out instances
 	// in element order, so that the order of a run's side effects is the
@@ -197,6 +201,15 @@ func (b *Backend) check(plan *backends.Plan) error {
 		return b.capErr
 	}
 	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(b.opts.Pools)) {
+		if !slices.ContainsFunc(plan.NodePools, func(np resources.NodePool) bool { return np.Name == name }) {
+			var declared []string
+			for _, np := range plan.NodePools {
+				declared = append(declared, np.Name)
+			}
+			errs = append(errs, fmt.Errorf("local: Options.Pools gives the capacity of pool %q, which pipeline %q does not declare (it declares %v): fix the name, or declare the pool in pipeline.Options.NodePools", name, plan.DisplayName, declared))
+		}
+	}
 	for _, s := range planSteps(plan) {
 		if err := b.pool.fitsAtAll(s.Name, demandOf(s, b.opts.Pools)); err != nil {
 			errs = append(errs, err)

@@ -756,6 +756,17 @@ func TestNodePoolCapacity(t *testing.T) {
 	assert.ErrorContains(t, err, "nvidia.com/mig-1g.10gb")
 }
 
+// A pool in Options.Pools that the pipeline does not declare (a typo) is
+// a Compile error naming it and the pools declared, not capacity that
+// silently never applies.
+func TestNodePoolCapacityOfAnUndeclaredPool(t *testing.T) {
+	p := pipeline.New("pools", &pipeline.Options{NodePools: []resources.NodePool{{Name: "gpu", Labels: map[string]string{"pool": "gpu"}}}})
+	pipeline.Add(p, task.New("t", func(context.Context, SeedIn) (Num, error) { return Num{}, nil }), SeedIn{})
+	_, err := pipeline.Compile(t.Context(), p, local.New(&local.Options{Pools: map[string]local.Capacity{"gpus": {GPUs: 1}}}), nil)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `pool "gpus", which pipeline "pools" does not declare (it declares [gpu])`)
+}
+
 func TestCapacityWithAPathologicalQuantityFailsFast(t *testing.T) {
 	p := pipeline.New("q", nil)
 	pipeline.Add(p, seed, SeedIn{})
