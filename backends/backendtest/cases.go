@@ -138,71 +138,71 @@ func (r *recorder) enter() {
 
 func (r *recorder) leave() { r.running.Add(-1) }
 
-// Num is the value most of the suite's tasks pass around.
-type Num struct{ V int }
+// num is the value most of the suite's tasks pass around.
+type num struct{ V int }
 
-// One is an input with one upstream number.
-type One struct{ X pipeline.Ref[Num] }
+// one is an input with one upstream number.
+type one struct{ X pipeline.Ref[num] }
 
-// Two is an input with two upstream numbers.
-type Two struct{ A, B pipeline.Ref[Num] }
+// two is an input with two upstream numbers.
+type two struct{ A, B pipeline.Ref[num] }
 
-// Many is an input with a list of upstream numbers.
-type Many struct{ Xs pipeline.Ref[[]Num] }
+// many is an input with a list of upstream numbers.
+type many struct{ Xs pipeline.Ref[[]num] }
 
-// None is an empty input.
-type None struct{}
+// none is an empty input.
+type none struct{}
 
-func constant(r *recorder, name string, v int) task.Task[None, Num] {
-	return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+func constant(r *recorder, name string, v int) task.Task[none, num] {
+	return task.New(name, func(ctx context.Context, _ none) (num, error) {
 		r.call(name)
 		defer r.end(name)
-		return Num{v}, nil
+		return num{v}, nil
 	})
 }
 
-func apply(r *recorder, name string, f func(int) int) task.Task[One, Num] {
-	return task.New(name, func(ctx context.Context, in One) (Num, error) {
+func apply(r *recorder, name string, f func(int) int) task.Task[one, num] {
+	return task.New(name, func(ctx context.Context, in one) (num, error) {
 		r.call(name)
 		defer r.end(name)
-		return Num{f(in.X.Get().V)}, nil
+		return num{f(in.X.Get().V)}, nil
 	})
 }
 
-func sum(r *recorder, name string) task.Task[Many, Num] {
-	return task.New(name, func(ctx context.Context, in Many) (Num, error) {
+func sum(r *recorder, name string) task.Task[many, num] {
+	return task.New(name, func(ctx context.Context, in many) (num, error) {
 		r.call(name)
 		defer r.end(name)
 		s := 0
 		for _, x := range in.Xs.Get() {
 			s += x.V
 		}
-		return Num{s}, nil
+		return num{s}, nil
 	})
 }
 
 // diamond: source → (left, right) → join; join = (1+10) + (1*3) = 14.
 func diamond(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("diamond", nil)
-	src := pipeline.Add(p, constant(r, "source", 1), None{})
-	left := pipeline.Add(p, apply(r, "left", func(v int) int { return v + 10 }), One{X: src.Output()})
-	right := pipeline.Add(p, apply(r, "right", func(v int) int { return v * 3 }), One{X: src.Output()})
-	pipeline.Add(p, task.New("join", func(ctx context.Context, in Two) (Num, error) {
+	src := pipeline.Add(p, constant(r, "source", 1), none{})
+	left := pipeline.Add(p, apply(r, "left", func(v int) int { return v + 10 }), one{X: src.Output()})
+	right := pipeline.Add(p, apply(r, "right", func(v int) int { return v * 3 }), one{X: src.Output()})
+	pipeline.Add(p, task.New("join", func(ctx context.Context, in two) (num, error) {
 		r.call("join")
 		defer r.end("join")
-		return Num{in.A.Get().V + in.B.Get().V}, nil
-	}), Two{A: left.Output(), B: right.Output()})
+		return num{in.A.Get().V + in.B.Get().V}, nil
+	}), two{A: left.Output(), B: right.Output()})
 	return p
 }
 
-// Stats is a struct-valued output read field by field.
-type Stats struct {
+// stats is a struct-valued output read field by field.
+type stats struct {
 	Count int     `json:"count"`
 	Mean  float64 `json:"mean"`
 }
 
-// ScaleIn reads one field of Stats and a parameter.
-type ScaleIn struct {
+// scaleIn reads one field of stats and a parameter.
+type scaleIn struct {
 	Count pipeline.Ref[int]
 	Scale pipeline.Ref[int]
 	Label pipeline.Ref[string]
@@ -214,97 +214,97 @@ func paramsAndFields(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("params-and-fields", nil)
 	scale := pipeline.NewParam(p, "scale", 2)
 	label := pipeline.NewParam(p, "label", "base")
-	stats := pipeline.Add(p, task.New("stats", func(ctx context.Context, _ None) (Stats, error) {
+	stats := pipeline.Add(p, task.New("stats", func(ctx context.Context, _ none) (stats, error) {
 		r.call("stats")
-		return Stats{Count: 7, Mean: 0.5}, nil
-	}), None{})
-	pipeline.Add(p, task.New("scale", func(ctx context.Context, in ScaleIn) (string, error) {
+		return stats{Count: 7, Mean: 0.5}, nil
+	}), none{})
+	pipeline.Add(p, task.New("scale", func(ctx context.Context, in scaleIn) (string, error) {
 		r.call("scale")
 		return fmt.Sprintf("%s:%d", in.Label.Get(), in.Count.Get()*in.Scale.Get()), nil
-	}), ScaleIn{Count: pipeline.Field[int](stats.Output(), "Count"), Scale: scale.Ref(), Label: label.Ref()})
+	}), scaleIn{Count: pipeline.Field[int](stats.Output(), "Count"), Scale: scale.Ref(), Label: label.Ref()})
 	return p
 }
 
 // wideFanOut: a list of n numbers, squared at most limit at a time, summed.
 func wideFanOut(r *recorder, n, limit int) *pipeline.Pipeline {
 	p := pipeline.New("wide-fan-out", nil)
-	list := pipeline.Add(p, task.New("list", func(ctx context.Context, _ None) ([]int, error) {
+	list := pipeline.Add(p, task.New("list", func(ctx context.Context, _ none) ([]int, error) {
 		out := make([]int, n)
 		for i := range out {
 			out[i] = i
 		}
 		return out, nil
-	}), None{})
-	squares := pipeline.ForEach(p, task.New("square", func(ctx context.Context, in pipeline.Ref[int]) (Num, error) {
+	}), none{})
+	squares := pipeline.ForEach(p, task.New("square", func(ctx context.Context, in pipeline.Ref[int]) (num, error) {
 		r.enter()
 		defer r.leave()
 		r.call("square")
 		time.Sleep(5 * time.Millisecond)
-		return Num{in.Get() * in.Get()}, nil
+		return num{in.Get() * in.Get()}, nil
 	}), list.Output(), func(item pipeline.Ref[int]) pipeline.Ref[int] { return item }).Limit(limit)
-	pipeline.Add(p, sum(r, "total"), Many{Xs: squares.Collect()})
+	pipeline.Add(p, sum(r, "total"), many{Xs: squares.Collect()})
 	return p
 }
 
-// Point is an element of a dynamic fan-out.
-type Point struct {
+// point is an element of a dynamic fan-out.
+type point struct {
 	Index int
 	Label string
 }
 
-// Grid is an output holding the list to fan out over.
-type Grid struct{ Points []Point }
+// grid is an output holding the list to fan out over.
+type grid struct{ Points []point }
 
-// LabelIn is the input of one instance of the dynamic fan-out.
-type LabelIn struct {
-	P      pipeline.Ref[Point]
+// labelIn is the input of one instance of the dynamic fan-out.
+type labelIn struct {
+	P      pipeline.Ref[point]
 	Suffix string
 }
 
-// JoinIn gathers the instances' outputs.
-type JoinIn struct{ Labels pipeline.Ref[[]string] }
+// joinIn gathers the instances' outputs.
+type joinIn struct{ Labels pipeline.Ref[[]string] }
 
 // dynamicFanOut: a grid of 6 points (a field of the grid step's output),
 // one instance per point finishing in reverse order, gathered in element
 // order.
 func dynamicFanOut(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("dynamic-fan-out", nil)
-	grid := pipeline.Add(p, task.New("grid", func(ctx context.Context, _ None) (Grid, error) {
-		var g Grid
+	grid := pipeline.Add(p, task.New("grid", func(ctx context.Context, _ none) (grid, error) {
+		var g grid
 		for i := range 6 {
-			g.Points = append(g.Points, Point{Index: i, Label: string(rune('a' + i))})
+			g.Points = append(g.Points, point{Index: i, Label: string(rune('a' + i))})
 		}
 		return g, nil
-	}), None{})
-	labels := pipeline.ForEach(p, task.New("label", func(ctx context.Context, in LabelIn) (string, error) {
+	}), none{})
+	labels := pipeline.ForEach(p, task.New("label", func(ctx context.Context, in labelIn) (string, error) {
 		pt := in.P.Get()
 		r.call(fmt.Sprintf("label-%d", pt.Index))
 		time.Sleep(time.Duration(6-pt.Index) * 2 * time.Millisecond)
 		return strings.ToUpper(pt.Label) + in.Suffix, nil
-	}), pipeline.Field[[]Point](grid.Output(), "Points"), func(pt pipeline.Ref[Point]) LabelIn {
-		return LabelIn{P: pt, Suffix: "!"}
+	}), pipeline.Field[[]point](grid.Output(), "Points"), func(pt pipeline.Ref[point]) labelIn {
+		return labelIn{P: pt, Suffix: "!"}
 	})
-	pipeline.Add(p, task.New("join", func(ctx context.Context, in JoinIn) (string, error) {
+	pipeline.Add(p, task.New("join", func(ctx context.Context, in joinIn) (string, error) {
 		r.call("join")
 		return strings.Join(in.Labels.Get(), ","), nil
-	}), JoinIn{Labels: labels.Collect()})
+	}), joinIn{Labels: labels.Collect()})
 	return p
 }
 
 // staticFanOut: three doubles added by FanOut, gathered by Collect.
 func staticFanOut(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("static-fan-out", nil)
-	var ins []One
+	var ins []one
 	for i := 1; i <= 3; i++ {
-		ins = append(ins, One{X: pipeline.Const(Num{i})})
+		ins = append(ins, one{X: pipeline.Const(num{i})})
 	}
 	doubles := pipeline.FanOut(p, apply(r, "double", func(v int) int { return 2 * v }), ins)
-	pipeline.Add(p, sum(r, "total"), Many{Xs: pipeline.Collect(doubles...)})
+	pipeline.Add(p, sum(r, "total"), many{Xs: pipeline.Collect(doubles...)})
 	return p
 }
 
-// Score is the output conditions read.
-type Score struct {
+// score is the output conditions read.
+type score struct {
 	Value float64
 	Ready bool
 }
@@ -314,14 +314,14 @@ type Score struct {
 // "check" needs Ready (runs).
 func conditions(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("conditions", nil)
-	score := pipeline.Add(p, task.New("score", func(ctx context.Context, _ None) (Score, error) {
-		return Score{Value: 0.4, Ready: true}, nil
-	}), None{})
+	score := pipeline.Add(p, task.New("score", func(ctx context.Context, _ none) (score, error) {
+		return score{Value: 0.4, Ready: true}, nil
+	}), none{})
 	value := pipeline.Field[float64](score.Output(), "Value")
-	promote := pipeline.Add(p, constant(r, "promote", 1), None{}).When(pipeline.Ge(value, 0.5))
-	pipeline.Add(p, apply(r, "announce", func(v int) int { return v }), One{X: promote.Output()})
-	pipeline.Add(p, constant(r, "retrain", 2), None{}).When(pipeline.Lt(value, 0.5))
-	pipeline.Add(p, constant(r, "check", 3), None{}).
+	promote := pipeline.Add(p, constant(r, "promote", 1), none{}).When(pipeline.Ge(value, 0.5))
+	pipeline.Add(p, apply(r, "announce", func(v int) int { return v }), one{X: promote.Output()})
+	pipeline.Add(p, constant(r, "retrain", 2), none{}).When(pipeline.Lt(value, 0.5))
+	pipeline.Add(p, constant(r, "check", 3), none{}).
 		When(pipeline.And(pipeline.IsTrue(pipeline.Field[bool](score.Output(), "Ready")), pipeline.Not(pipeline.Eq(value, 1.0))))
 	return p
 }
@@ -330,16 +330,16 @@ var errScripted = errors.New("scripted failure")
 
 // flaky fails its first len(script) calls as the script says ("app" or
 // "infra"), then succeeds with 1.
-func flaky(r *recorder, name string, script ...string) task.Task[None, Num] {
-	return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+func flaky(r *recorder, name string, script ...string) task.Task[none, num] {
+	return task.New(name, func(ctx context.Context, _ none) (num, error) {
 		n := r.call(name)
 		if n <= len(script) {
 			if script[n-1] == "infra" {
-				return Num{}, fmt.Errorf("%s: node preempted: %w", name, task.ErrInfrastructure)
+				return num{}, fmt.Errorf("%s: node preempted: %w", name, task.ErrInfrastructure)
 			}
-			return Num{}, fmt.Errorf("%s attempt %d: %w", name, n, errScripted)
+			return num{}, fmt.Errorf("%s attempt %d: %w", name, n, errScripted)
 		}
-		return Num{1}, nil
+		return num{1}, nil
 	})
 }
 
@@ -356,10 +356,10 @@ var quick = task.Backoff{Initial: time.Millisecond, Factor: 2, Max: 10 * time.Mi
 // retries: one step per retry behaviour; see the retry tests.
 func retries(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("retries", &pipeline.Options{NodePools: []resources.NodePool{spotPool}})
-	pipeline.Add(p, flaky(r, "app-twice", "app", "app").WithRetry(task.Retry{App: 2, Backoff: quick}), None{})
-	pipeline.Add(p, flaky(r, "preempted", "infra").WithRetry(task.Retry{Infra: 2, Backoff: quick}), None{})
+	pipeline.Add(p, flaky(r, "app-twice", "app", "app").WithRetry(task.Retry{App: 2, Backoff: quick}), none{})
+	pipeline.Add(p, flaky(r, "preempted", "infra").WithRetry(task.Retry{Infra: 2, Backoff: quick}), none{})
 	pipeline.Add(p, flaky(r, "mixed", "infra", "app", "infra").WithRetry(task.Retry{App: 1, Infra: 2, Backoff: quick, OnDemandFallback: true}).
-		WithResources(resources.Profile{NodePool: spotPool.Name, Preemptible: true}), None{})
+		WithResources(resources.Profile{NodePool: spotPool.Name, Preemptible: true}), none{})
 	return p
 }
 
@@ -367,22 +367,22 @@ func retries(r *recorder) *pipeline.Pipeline {
 // hangs on its first attempt only.
 func timeouts(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("timeouts", nil)
-	hang := func(name string, times int) task.Task[None, Num] {
-		return task.New(name, func(ctx context.Context, _ None) (Num, error) {
+	hang := func(name string, times int) task.Task[none, num] {
+		return task.New(name, func(ctx context.Context, _ none) (num, error) {
 			if r.call(name) <= times {
 				<-ctx.Done()
-				return Num{}, ctx.Err()
+				return num{}, ctx.Err()
 			}
-			return Num{1}, nil
+			return num{1}, nil
 		})
 	}
-	pipeline.Add(p, hang("hang", 100).WithTimeout(150*time.Millisecond), None{})
-	pipeline.Add(p, hang("slow-once", 1).WithTimeout(150*time.Millisecond).WithRetry(task.Retry{App: 1}), None{})
+	pipeline.Add(p, hang("hang", 100).WithTimeout(150*time.Millisecond), none{})
+	pipeline.Add(p, hang("slow-once", 1).WithTimeout(150*time.Millisecond).WithRetry(task.Retry{App: 1}), none{})
 	return p
 }
 
-// ReportIn is the exit handler's input.
-type ReportIn struct {
+// reportIn is the exit handler's input.
+type reportIn struct {
 	Run pipeline.Ref[pipeline.RunInfo]
 }
 
@@ -390,33 +390,33 @@ type ReportIn struct {
 // depends on it; the exit handler records what it saw.
 func exitHandler(r *recorder, fail bool) *pipeline.Pipeline {
 	p := pipeline.New("exit-handler", nil)
-	pipeline.Add(p, constant(r, "ok", 1), None{})
-	var bad task.Task[None, Num]
+	pipeline.Add(p, constant(r, "ok", 1), none{})
+	var bad task.Task[none, num]
 	if fail {
 		bad = flaky(r, "bad", "app")
 	} else {
 		bad = constant(r, "bad", 2)
 	}
-	b := pipeline.Add(p, bad, None{})
-	pipeline.Add(p, apply(r, "after-bad", func(v int) int { return v }), One{X: b.Output()})
-	pipeline.OnExit(p, reporter(r), ReportIn{Run: p.Status()})
+	b := pipeline.Add(p, bad, none{})
+	pipeline.Add(p, apply(r, "after-bad", func(v int) int { return v }), one{X: b.Output()})
+	pipeline.OnExit(p, reporter(r), reportIn{Run: p.Status()})
 	return p
 }
 
 // reporter is an exit handler that records the RunInfo it gets.
-func reporter(r *recorder) task.Task[ReportIn, None] {
-	return task.New("report", func(ctx context.Context, in ReportIn) (None, error) {
+func reporter(r *recorder) task.Task[reportIn, none] {
+	return task.New("report", func(ctx context.Context, in reportIn) (none, error) {
 		info := in.Run.Get()
 		r.mu.Lock()
 		r.runInfo = &info
 		r.mu.Unlock()
 		r.call("report")
-		return None{}, nil
+		return none{}, nil
 	})
 }
 
-// TrainIn is the cached task's input; Verbose is excluded from the key.
-type TrainIn struct {
+// trainIn is the cached task's input; Verbose is excluded from the key.
+type trainIn struct {
 	LR      pipeline.Ref[float64]
 	Verbose pipeline.Ref[bool]
 }
@@ -426,11 +426,11 @@ func cached(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("cache", nil)
 	lr := pipeline.NewParam(p, "lr", 0.1)
 	verbose := pipeline.NewParam(p, "verbose", false)
-	pipeline.Add(p, task.New("train", func(ctx context.Context, in TrainIn) (float64, error) {
+	pipeline.Add(p, task.New("train", func(ctx context.Context, in trainIn) (float64, error) {
 		r.call("train")
 		return in.LR.Get() * 2, nil
 	}).WithCache(task.Cache{Enabled: true, Version: "v1", ExcludeInputs: []string{"Verbose"}}),
-		TrainIn{LR: lr.Ref(), Verbose: verbose.Ref()})
+		trainIn{LR: lr.Ref(), Verbose: verbose.Ref()})
 	return p
 }
 
@@ -438,10 +438,10 @@ func cached(r *recorder) *pipeline.Pipeline {
 // non-ASCII letters, each mapped to a DNS-1123 name.
 func weirdNames(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("Weird Names ✓", nil)
-	a := pipeline.Add(p, constant(r, "Train Model", 1), None{})
-	b := pipeline.Add(p, apply(r, "2024 eval", func(v int) int { return v + 1 }), One{X: a.Output()})
-	c := pipeline.Add(p, apply(r, "ünï cödé", func(v int) int { return v + 1 }), One{X: b.Output()})
-	pipeline.Add(p, apply(r, "a.b/c_d", func(v int) int { return v + 1 }), One{X: c.Output()})
+	a := pipeline.Add(p, constant(r, "Train Model", 1), none{})
+	b := pipeline.Add(p, apply(r, "2024 eval", func(v int) int { return v + 1 }), one{X: a.Output()})
+	c := pipeline.Add(p, apply(r, "ünï cödé", func(v int) int { return v + 1 }), one{X: b.Output()})
+	pipeline.Add(p, apply(r, "a.b/c_d", func(v int) int { return v + 1 }), one{X: c.Output()})
 	return p
 }
 

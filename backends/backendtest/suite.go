@@ -75,9 +75,9 @@ func testDiamond(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, diamond(r), nil)
 	assert.Equal(t, []string{"source", "left", "right", "join"}, names(st), "plan order")
-	assert.Equal(t, Num{11}, output[Num](t, st, "left"))
-	assert.Equal(t, Num{3}, output[Num](t, st, "right"))
-	assert.Equal(t, Num{14}, output[Num](t, st, "join"))
+	assert.Equal(t, num{11}, output[num](t, st, "left"))
+	assert.Equal(t, num{3}, output[num](t, st, "right"))
+	assert.Equal(t, num{14}, output[num](t, st, "join"))
 	for _, s := range st.Steps {
 		assert.Equal(t, backends.PhaseSucceeded, s.Phase, s.Name)
 		assert.Len(t, s.Attempts, 1, s.Name)
@@ -107,7 +107,7 @@ func testWideFanOut(t *testing.T, b backends.Backend, _ Capabilities) {
 	for i := range 20 {
 		want += i * i
 	}
-	assert.Equal(t, Num{want}, output[Num](t, st, "total"))
+	assert.Equal(t, num{want}, output[num](t, st, "total"))
 }
 
 func testDynamicFanOutFanIn(t *testing.T, b backends.Backend, _ Capabilities) {
@@ -123,8 +123,8 @@ func testDynamicFanOutFanIn(t *testing.T, b backends.Backend, _ Capabilities) {
 func testStaticFanOutFanIn(t *testing.T, b backends.Backend, _ Capabilities) {
 	st := mustSucceed(t, b, staticFanOut(newRecorder()), nil)
 	assert.Equal(t, []string{"double-0", "double-1", "double-2", "total"}, names(st))
-	assert.Equal(t, Num{4}, output[Num](t, st, "double-1"))
-	assert.Equal(t, Num{12}, output[Num](t, st, "total"))
+	assert.Equal(t, num{4}, output[num](t, st, "double-1"))
+	assert.Equal(t, num{12}, output[num](t, st, "total"))
 }
 
 func testEmptyFanOut(t *testing.T, b backends.Backend, _ Capabilities) {
@@ -132,8 +132,8 @@ func testEmptyFanOut(t *testing.T, b backends.Backend, _ Capabilities) {
 	st := mustSucceed(t, b, wideFanOut(r, 0, 2), nil)
 	assert.Equal(t, 0, r.count("square"))
 	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "square").Phase)
-	assert.Equal(t, []Num{}, output[[]Num](t, st, "square"))
-	assert.Equal(t, Num{0}, output[Num](t, st, "total"))
+	assert.Equal(t, []num{}, output[[]num](t, st, "square"))
+	assert.Equal(t, num{0}, output[num](t, st, "total"))
 }
 
 func testConditionSkip(t *testing.T, b backends.Backend, _ Capabilities) {
@@ -220,8 +220,8 @@ func testPreemption(t *testing.T, b backends.Backend, caps Capabilities) {
 func testAppBudgetExhausted(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	p := pipeline.New("exhausted", nil)
-	pipeline.Add(p, flaky(r, "always", "app", "app", "app", "app").WithRetry(retryApp1), None{})
-	pipeline.Add(p, flaky(r, "spot", "infra", "infra", "infra").WithRetry(retryInfra1), None{})
+	pipeline.Add(p, flaky(r, "always", "app", "app", "app", "app").WithRetry(retryApp1), none{})
+	pipeline.Add(p, flaky(r, "spot", "infra", "infra", "infra").WithRetry(retryInfra1), none{})
 	st, err := run(t, b, p, nil)
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	assert.Equal(t, []backends.Reason{backends.ReasonApp, backends.ReasonApp}, reasons(step(t, st, "always")))
@@ -293,15 +293,15 @@ func testWeirdNames(t *testing.T, b backends.Backend, _ Capabilities) {
 	r := newRecorder()
 	st := mustSucceed(t, b, weirdNames(r), nil)
 	assert.Equal(t, []string{"train-model", "2024-eval", "n-c-d", "a-b-c-d"}, names(st))
-	assert.Equal(t, Num{4}, output[Num](t, st, "a-b-c-d"))
+	assert.Equal(t, num{4}, output[num](t, st, "a-b-c-d"))
 	assert.Equal(t, "weird-names", st.Pipeline, "the run reports the pipeline's DNS-1123 name")
 
 	// Names that cannot be mapped are rejected before anything runs.
 	p := pipeline.New("rejects", nil)
-	pipeline.Add(p, constant(r, strings.Repeat("x", 80), 1), None{})
-	pipeline.Add(p, constant(r, "Train Model", 1), None{})
-	pipeline.Add(p, constant(r, "train-model", 1), None{})
-	pipeline.Add(p, constant(r, "日本語", 1), None{})
+	pipeline.Add(p, constant(r, strings.Repeat("x", 80), 1), none{})
+	pipeline.Add(p, constant(r, "Train Model", 1), none{})
+	pipeline.Add(p, constant(r, "train-model", 1), none{})
+	pipeline.Add(p, constant(r, "日本語", 1), none{})
 	_, err := pipeline.Run(t.Context(), p, b, nil)
 	require.Error(t, err)
 	var fe *pipeline.FieldError
