@@ -45,7 +45,9 @@
 //     their outputs into a Ref to a list (typed fan-in).
 //   - [ForEach] runs a task once per element of a list known only at run
 //     time (dynamic fan-out), at most [Fan.Limit] at a time; [Fan.Collect]
-//     is the list of outputs.
+//     is the list of outputs. [Fan.Tolerate] and [Fan.TolerateFraction]
+//     let some instances fail (a search that can lose a few trials): the
+//     list then holds the outputs of those that succeeded.
 //   - [OnExit] sets an exit handler that always runs last and reads the
 //     run's outcome through [Pipeline.Status].
 //   - [NewParam] declares a typed run-time parameter, overridable with
