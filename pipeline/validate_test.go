@@ -469,6 +469,19 @@ func TestValidateRejects(t *testing.T) {
 			want: []vKey{vk("pipeline.tasks[fan].forEach.parallelism", vInvalid)},
 		},
 		{
+			name: "ForEachToleranceOutOfRange",
+			build: func() *pipeline.Pipeline {
+				p, a := vOne(nil)
+				pipeline.ForEach(p, vTask("fan"), pipeline.Field[[]int](a.Output(), "shards"),
+					func(it pipeline.Ref[int]) vIn { return vIn{Shard: it} }).Tolerate(-2).TolerateFraction(1.5)
+				return p
+			},
+			want: []vKey{
+				vk("pipeline.tasks[fan].forEach.maxFailed", vInvalid),
+				vk("pipeline.tasks[fan].forEach.maxFailedFraction", vInvalid),
+			},
+		},
+		{
 			name: "ForEachOverExitHandlerOutput",
 			build: func() *pipeline.Pipeline {
 				p := pipeline.New("p", nil)
