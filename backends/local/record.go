@@ -24,6 +24,11 @@ import (
 // "${eval.Accuracy}"), a parameter ("${params.lr}", whose value is under
 // Params), the fan-out element ("${item}") or the run's outcome
 // ("${run}"); constants show as themselves and collected lists as lists.
+//
+// Record and its parts (RecordStep, RecordParam, RecordForEach,
+// RecordResources, RecordRetry) are for users' tests that look at what a
+// dry run would do (through Artifact.As); writing a backend needs none of
+// them.
 type Record struct {
 	Pipeline string        `json:"pipeline"`
 	Params   []RecordParam `json:"params,omitempty"`
