@@ -40,6 +40,48 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if err != nil {
 		return "", err
 	}
+	id, err := b.runIDFor(art, opts)
+	if err != nil {
+		return "", err
+	}
+	if running, err := b.orchestrating(id); running || err != nil {
+		return id, err
+	}
+	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
+	if remote {
+		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {
+			return "", err
+		}
+	}
+	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
+	o.observe = remote
+	o.role = art.objs.role.Name
+	if b.clock != nil {
+		o.clock = b.clock
+	}
+	// Registered before it starts, so that Close stops it while it does.
+	if err := b.register(id, o); err != nil {
+		return "", err
+	}
+	if err := o.start(ctx); err != nil {
+		o.close()
+		b.forget(id, o)
+		return "", err
+	}
+	if remote {
+		if err := b.createOrchestratorJob(ctx, client, ns, art, id, o); err != nil {
+			o.close()
+			b.forget(id, o)
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// runIDFor returns the run id to submit art with: the one opts or the
+// Backend's Options ask for, else the pipeline's name and a random
+// suffix; it must fit the names of the run's objects.
+func (b *Backend) runIDFor(art *artifact, opts *backends.SubmitOptions) (string, error) {
 	id := ""
 	if opts != nil {
 		id = opts.RunID
@@ -56,70 +98,62 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if err := art.namesFor(id); err != nil {
 		return "", err
 	}
+	return id, nil
+}
+
+// orchestrating reports whether this Backend orchestrates run id already,
+// forgetting an orchestrator of it that ended.
+func (b *Backend) orchestrating(id string) (bool, error) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
-		return "", errClosed
+		return false, errClosed
 	}
 	if o := b.runs[id]; o != nil {
 		if _, _, finished, fatal := o.snapshot(); !finished && fatal == nil {
-			b.mu.Unlock()
-			return id, nil // already orchestrated here
+			return true, nil
 		}
 		delete(b.runs, id)
 	}
-	b.mu.Unlock()
+	return false, nil
+}
 
-	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
-	if remote {
-		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {
-			return "", err
-		}
-	}
-	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
-	o.observe = remote
-	o.role = art.objs.role.Name
-	if b.clock != nil {
-		o.clock = b.clock
-	}
-	// Registered before it starts, so that Close stops it while it does.
+// register makes o the orchestrator of run id, unless the Backend is
+// closed.
+func (b *Backend) register(id string, o *orchestrator) error {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
 		o.close()
-		return "", errClosed
+		return errClosed
 	}
 	if b.runs == nil {
 		b.runs = map[string]*orchestrator{}
 	}
 	b.runs[id] = o
-	b.mu.Unlock()
-	if err := o.start(ctx); err != nil {
-		o.close()
-		b.forget(id, o)
-		return "", err
+	return nil
+}
+
+// createOrchestratorJob creates the Job that orchestrates run id in the
+// cluster, owned by the run's record; one that exists counts as created.
+func (b *Backend) createOrchestratorJob(ctx context.Context, client kubernetes.Interface, ns string, art *artifact, id string, o *orchestrator) error {
+	j := (&compiler{b: b, plan: art.plan, runID: id}).orchestratorJob()
+	j.Namespace = ns
+	j.OwnerReferences = []metav1.OwnerReference{o.owner}
+	if tp := backends.TraceParent(ctx); tp != "" {
+		j.Spec.Template.Spec.Containers[0].Env = append(j.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
 	}
-	if remote {
-		j := (&compiler{b: b, plan: art.plan, runID: id}).orchestratorJob()
-		j.Namespace = ns
-		j.OwnerReferences = []metav1.OwnerReference{o.owner}
-		if tp := backends.TraceParent(ctx); tp != "" {
-			j.Spec.Template.Spec.Containers[0].Env = append(j.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: tp})
+	err := kubepod.Retry(ctx, func() error {
+		_, err := client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil // resumed, or a response lost on the way
 		}
-		err := kubepod.Retry(ctx, func() error {
-			_, err := client.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				return nil // resumed, or a response lost on the way
-			}
-			return err
-		})
-		if err != nil {
-			o.close()
-			b.forget(id, o)
-			return "", fmt.Errorf("kubejob: create the orchestrator Job %s: %w", j.Name, err)
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kubejob: create the orchestrator Job %s: %w", j.Name, err)
 	}
-	return id, nil
+	return nil
 }
 
 // Watch follows a run this Backend submitted until it ends or ctx is done.
