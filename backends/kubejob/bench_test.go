@@ -141,6 +141,11 @@ func (c *apiCounter) String() string {
 	return strings.TrimSpace(sb.String())
 }
 
+var (
+	jobsGVR = batchv1.SchemeGroupVersion.WithResource("jobs")
+	jobsGVK = batchv1.SchemeGroupVersion.WithKind("Job")
+)
+
 func storedJobs(b *testing.B, h *harness) int {
 	list, err := h.cs.Tracker().List(jobsGVR, jobsGVK, "default")
 	if err != nil {
@@ -239,7 +244,7 @@ func recordHops(h *harness) *hopRecorder {
 			return false, nil, nil
 		}
 		step := j.Labels[kubejob.LabelStep]
-		h.cl.apiServer(a)
+		h.cl.APIServer(a)
 		handled, obj, err := store(a)
 		end := time.Now()
 		r.mu.Lock()

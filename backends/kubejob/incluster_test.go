@@ -135,7 +135,7 @@ func TestTemplateAppliedByHand(t *testing.T) {
 	train := step(t, st, "train")
 	assert.Equal(t, backends.PhaseFailed, train.Phase)
 	assert.Contains(t, train.Message, "kubectl delete job by-hand-train")
-	assert.Zero(t, h.cl.started("by-hand-train"), "the template never ran")
+	assert.Zero(t, h.cl.Started("by-hand-train"), "the template never ran")
 }
 
 // Without a client, Submit connects by the kubeconfig rules, and says so

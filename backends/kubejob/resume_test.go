@@ -24,6 +24,8 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/internal/kubesim"
+	"github.com/sluice-ml/sluice/internal/simtime"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -167,20 +169,30 @@ func TestFaultInjection(t *testing.T) {
 			h := newHarness(t)
 			defer h.Close()
 			created := jobCreates(t, h)
-			f := injectFaults(h.cs, 0.2, seed)
-			// Watches drop during the first second. Informers back off
-			// exponentially (0.8 s, doubling, up to 30 s) after each
-			// watch that ends early, so dropping them all run long would
-			// test client-go's patience, not the orchestrator.
-			f.dropWatches(200 * time.Millisecond)
-			calm := time.AfterFunc(time.Second, func() { f.dropWatches(0) })
-			defer calm.Stop()
+			// The lives of watches are timed on a clock of their own,
+			// which the test steps.
+			wclk := simtime.New(time.Now())
+			f := kubesim.InjectFaults(h.cs, 0.2, seed, wclk)
+			f.DropWatches(200 * time.Millisecond)
 			c := &counter{}
 			b := h.backend(&kubejob.Options{Image: testImage, RunID: fmt.Sprintf("faults-%d", seed)})
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
-			st, err := pipeline.Run(ctx, workload(c), b, nil)
-			f.stop()
+			r := startRun(ctx, workload(c), b)
+			// Two rounds of drops, each ending every watch the informers
+			// (jobs, pods, configmaps) have open: the first ends each
+			// with 410 Gone, so they re-list; the next ones just close.
+			// Informers back off exponentially (0.8 s, doubling, up to
+			// 30 s) after a watch that ends early, so dropping watches
+			// all run long would test client-go's patience, not the
+			// orchestrator.
+			for range 2 {
+				waitFor(t, func() bool { return wclk.Waiters() >= 3 || r.ended() }, "the informers watch")
+				wclk.Step(1500 * time.Millisecond)
+			}
+			f.DropWatches(0)
+			st, err := r.wait(t)
+			f.Stop()
 			require.NoError(t, err)
 			assert.Equal(t, backends.PhaseSucceeded, st.Phase)
 			assert.Equal(t, workloadSteps, c.counts(), "every step ran exactly once")
@@ -190,10 +202,10 @@ func TestFaultInjection(t *testing.T) {
 			assert.Len(t, created(), len(workloadSteps), "one Job per step and instance (the fan-out step itself has none)")
 			assert.Equal(t, `55`, string(step(t, st, "sum").Output), "(3+1) + 3*2 + 3*(0+1+2+3+4+5)")
 
-			_, n, in := f.counts()
+			_, n, in := f.Counts()
 			t.Logf("%d eligible calls, faults: %v", n, in)
 			eligible += n
-			failed += f.total()
+			failed += f.Total()
 			for k, v := range in {
 				injected[k] += v
 			}
@@ -201,7 +213,7 @@ func TestFaultInjection(t *testing.T) {
 	}
 	t.Logf("all seeds: %d eligible calls, %d faults: %v", eligible, failed, injected)
 	assert.GreaterOrEqual(t, float64(failed), 0.10*float64(eligible), "at least 10%% of the calls failed")
-	for _, k := range []string{faultInternal, faultThrottled, faultLost, faultWatchDropped} {
+	for _, k := range []string{kubesim.FaultInternal, kubesim.FaultThrottled, kubesim.FaultLost, kubesim.FaultWatchDropped} {
 		assert.Positive(t, injected[k], "faults of kind %s", k)
 	}
 }
@@ -392,7 +404,7 @@ func dump(t *testing.T, h *harness, st *backends.RunStatus) {
 	}
 	jobs, _ := h.cs.Tracker().List(batchv1.SchemeGroupVersion.WithResource("jobs"), batchv1.SchemeGroupVersion.WithKind("Job"), "default")
 	for _, j := range jobs.(*batchv1.JobList).Items {
-		t.Logf("job %s: active=%d succeeded=%d failed=%d conditions=%v pods=%d", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions, len(h.cl.podsOf(j.Name)))
+		t.Logf("job %s: active=%d succeeded=%d failed=%d conditions=%v pods=%d", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions, len(h.cl.PodsOf(j.Name)))
 	}
 }
 
