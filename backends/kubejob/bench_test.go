@@ -28,7 +28,7 @@ import (
 
 // The benchmarks of issue 5: API calls per step and orchestration latency
 // (a dependency's Job Complete -> the dependent's Job created), on the
-// fake clientset and the simulated cluster of sim_test.go.
+// fake clientset and the simulated cluster of internal/kubesim.
 //
 //	go test ./backends/kubejob/ -run '^$' -bench . -benchtime 5x -count 3
 
