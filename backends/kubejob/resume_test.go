@@ -179,16 +179,19 @@ func TestFaultInjection(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			r := startRun(ctx, workload(c), b)
-			// Two rounds of drops, each ending every watch the informers
-			// (jobs, pods, configmaps) have open: the first ends each
-			// with 410 Gone, so they re-list; the next ones just close.
-			// Informers back off exponentially (0.8 s, doubling, up to
-			// 30 s) after a watch that ends early, so dropping watches
-			// all run long would test client-go's patience, not the
+			// Two rounds of drops of the watches the informers (jobs,
+			// pods, configmaps) have open. The first ends each with 410
+			// Gone, so they re-list. The second, half a second later on
+			// the injector's clock, just closes those that have had
+			// events (a watch without events lasts 1.1 s), so their
+			// informers watch again where they were. Informers back off
+			// exponentially (0.8 s, doubling, up to 30 s) after a 410 or
+			// a watch that ends early and empty, so dropping watches all
+			// run long would test client-go's patience, not the
 			// orchestrator.
-			for range 2 {
+			for _, d := range []time.Duration{1500 * time.Millisecond, 500 * time.Millisecond} {
 				waitFor(t, func() bool { return wclk.Waiters() >= 3 || r.ended() }, "the informers watch")
-				wclk.Step(1500 * time.Millisecond)
+				wclk.Step(d)
 			}
 			f.DropWatches(0)
 			st, err := r.wait(t)

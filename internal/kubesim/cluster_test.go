@@ -43,7 +43,7 @@ var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func simEnv(t *testing.T) (*fake.Clientset, *Cluster) {
 	t.Helper()
 	opt := goleak.IgnoreCurrent()
-	cs := fake.NewClientset()
+	cs := fake.NewSimpleClientset()
 	c := New(t, cs, simtime.New(t0))
 	t.Cleanup(func() {
 		c.Close()
@@ -732,7 +732,7 @@ func faultRun(t *testing.T, cs *fake.Clientset, n int) []string {
 func TestFaultRate(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const rate = 0.2
-	cs := fake.NewClientset()
+	cs := fake.NewSimpleClientset()
 	f := InjectFaults(cs, rate, 42, simtime.New(t0))
 	first := faultRun(t, cs, 150)
 	calls, eligible, injected := f.Counts()
@@ -752,7 +752,7 @@ func TestFaultRate(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, failed, f.Total(), "every fault is an error the caller sees")
 
-	again := InjectFaults(fake.NewClientset(), rate, 42, simtime.New(t0))
+	again := InjectFaults(fake.NewSimpleClientset(), rate, 42, simtime.New(t0))
 	cs2 := again.cs
 	require.Equal(t, first, faultRun(t, cs2, 150), "same seed, same faults")
 
@@ -767,7 +767,7 @@ func TestFaultRate(t *testing.T) {
 }
 
 func TestFaultAppliedButLost(t *testing.T) {
-	cs := fake.NewClientset()
+	cs := fake.NewSimpleClientset()
 	f := InjectFaults(cs, 1, 7, simtime.New(t0))
 	ctx := t.Context()
 	api := cs.BatchV1().Jobs(metav1.NamespaceDefault)
@@ -793,7 +793,7 @@ func TestFaultAppliedButLost(t *testing.T) {
 
 func TestFaultDroppedWatches(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cs := fake.NewClientset()
+	cs := fake.NewSimpleClientset()
 	clk := simtime.New(t0)
 	f := InjectFaults(cs, 0, 1, clk)
 	f.DropWatches(20 * time.Millisecond) // each watch lasts 10 to 30ms on clk
