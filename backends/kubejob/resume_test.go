@@ -166,7 +166,7 @@ func TestFaultInjection(t *testing.T) {
 	injected := map[string]int{}
 	for seed := range int64(6) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			h := newHarness(t)
+			h := newPlainHarness(t)
 			defer h.Close()
 			created := jobCreates(t, h)
 			// The lives of watches are timed on a clock of their own,
@@ -231,7 +231,7 @@ func TestCrashResume(t *testing.T) {
 	midRun := 0
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			h := newHarness(t)
+			h := newPlainHarness(t)
 			defer h.Close()
 			created := jobCreates(t, h)
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
