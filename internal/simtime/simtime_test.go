@@ -50,7 +50,7 @@ func TestSkipWhileEveryTaskWaits(t *testing.T) {
 	c.SetSkip(true)
 	busy, endBusy := c.Start(t.Context(), t0.Add(time.Second))
 	waiter, endWaiter := c.Start(t.Context(), t0.Add(3*time.Second))
-	<-waiterDone(waiter)
+	waiter.Done() // as a task blocked on it calls it
 	require.Equal(t, t0, c.Now(), "a task that does not wait holds the clock")
 	require.NoError(t, busy.Err())
 	endBusy()
@@ -66,12 +66,4 @@ func TestSkipWhileEveryTaskWaits(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	require.ErrorIs(t, c.Wait(ctx, time.Minute), context.Canceled)
-}
-
-// waiterDone calls ctx.Done, as a waiting task does, without blocking.
-func waiterDone(ctx context.Context) <-chan struct{} {
-	ctx.Done()
-	ch := make(chan struct{})
-	close(ch)
-	return ch
 }
