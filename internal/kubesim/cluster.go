@@ -485,11 +485,12 @@ func (c *Cluster) newUID() types.UID {
 	return types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", c.uidSerial))
 }
 
-// APIServer is the reactor, prepended to cs by New, playing the API server's part in calls made
-// through cs: it fills in what the server would on create and keeps the
-// status on updates of the main resource. It changes the action's copy
-// and lets the chain go on, so it composes with other reactors in any
-// order.
+// APIServer is the reactor New prepends to cs, playing the API server's
+// part in calls made through cs: it fills in what the server would on
+// create and keeps the status on updates of the main resource. It changes
+// the action's copy and lets the chain go on, so it composes with other
+// reactors in any order; a reactor that ends the chain itself can call it
+// first.
 func (c *Cluster) APIServer(action clienttesting.Action) (bool, runtime.Object, error) {
 	switch a := action.(type) {
 	case clienttesting.CreateActionImpl:

@@ -739,7 +739,7 @@ func TestFaultRate(t *testing.T) {
 	require.Equal(t, 1050, calls)
 	require.Equal(t, calls, eligible)
 	got := float64(f.Total()) / float64(eligible)
-	want := rate * (6 + ListWatchShare) / 7 // one call in seven is a list
+	want := rate * (6 + listWatchShare) / 7 // one call in seven is a list
 	require.InDelta(t, want, got, 0.03, "injected %v of %d calls", injected, eligible)
 	for _, k := range []string{FaultInternal, FaultThrottled, FaultLost, FaultConflict} {
 		require.Positive(t, injected[k], k)

@@ -77,9 +77,9 @@ type Faults struct {
 
 // InjectFaults prepends reactors to cs so that about rate of the eligible
 // API calls made through cs's typed clients fail (lists and watches at a
-// quarter of it, see ListWatchShare), drawn from seed. The lives of
-// watches (DropWatches) are timed on clk: a watch is dropped only when
-// the test moves clk past its end.
+// quarter of it: client-go backs off for seconds after each), drawn from
+// seed. The lives of watches (DropWatches) are timed on clk: a watch is
+// dropped only when the test moves clk past its end.
 func InjectFaults(cs *fake.Clientset, rate float64, seed int64, clk clock.WithDelayedExecution) *Faults {
 	f := &Faults{
 		cs: cs, tr: cs.Tracker(), rate: rate, clk: clk,
@@ -139,12 +139,12 @@ func (f *Faults) Total() int {
 
 var faultResources = map[string]bool{"jobs": true, "pods": true, "configmaps": true}
 
-// ListWatchShare is the share of rate at which lists and watches fail:
+// listWatchShare is the share of rate at which lists and watches fail:
 // client-go's reflector answers each such failure with a re-list after a
 // backoff that doubles from 0.8 s up to 30 s (reset only after two quiet
 // minutes), so at the full rate a test would spend most of its time
 // waiting. They still fail, less often.
-const ListWatchShare = 0.25
+const listWatchShare = 0.25
 
 // draw decides, for an eligible call, which of kinds to inject, if any,
 // at share of the rate.
@@ -172,7 +172,7 @@ func (f *Faults) react(action clienttesting.Action) (bool, runtime.Object, error
 	case "get":
 		kind = f.draw(1, FaultInternal, FaultThrottled)
 	case "list":
-		kind = f.draw(ListWatchShare, FaultInternal, FaultThrottled)
+		kind = f.draw(listWatchShare, FaultInternal, FaultThrottled)
 	case "create":
 		if writable {
 			kind = f.draw(1, FaultInternal, FaultThrottled, FaultLost)
@@ -243,7 +243,7 @@ func (f *Faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	if !faultResources[res.Resource] {
 		return false, nil, nil
 	}
-	if f.draw(ListWatchShare, FaultWatchFailed) != "" {
+	if f.draw(listWatchShare, FaultWatchFailed) != "" {
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
 	key := res.String() + "|" + action.GetNamespace()
