@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
@@ -14,6 +15,8 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/internal/argosim"
+	"github.com/sluice-ml/sluice/internal/simtime"
 )
 
 // nameOnCreate makes the fake clientset generate names as the API server
@@ -33,7 +36,7 @@ func nameOnCreate(cs *fake.Clientset) {
 // runs.
 type simBackend struct {
 	*argo.Backend
-	sim *sim
+	sim *argosim.Sim
 }
 
 func (b *simBackend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
@@ -43,20 +46,20 @@ func (b *simBackend) Submit(ctx context.Context, a backends.Artifact, opts *back
 	}
 	var plan *backends.Plan
 	a.As(&plan)
-	b.sim.start(id, plan)
+	b.sim.Start(id, plan)
 	return id, nil
 }
 
 type harness struct {
 	cs  *fake.Clientset
-	sim *sim
+	sim *argosim.Sim
 }
 
 func (h *harness) MakeBackend(ctx context.Context) (backends.Backend, error) {
 	return &simBackend{Backend: argo.New(h.cs, testOptions()), sim: h.sim}, nil
 }
 
-func (h *harness) Close() { h.sim.close() }
+func (h *harness) Close() { h.sim.Close() }
 
 // capabilities are Argo's documented departures from package runstate:
 // one retry count per step ("# Retries" in the package doc) and no
@@ -69,10 +72,20 @@ func TestCompileConformance(t *testing.T) {
 	backendtest.RunCompileTests(t, argo.New(nil, testOptions()), capabilities)
 }
 
+// newSim returns a simulator of Argo's controller on cs, with opts (nil
+// for defaults). Its clock skips ahead while every running task waits for
+// its context to end or for a retry's backoff, so the suite's timeouts
+// and backoffs pass without waiting.
+func newSim(cs *fake.Clientset, opts *argosim.Options) *argosim.Sim {
+	clk := simtime.New(time.Now())
+	clk.SetSkip(true)
+	return argosim.New(cs, clk, opts)
+}
+
 func TestConformance(t *testing.T) {
 	backendtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (backendtest.Harness, error) {
 		cs := fake.NewSimpleClientset()
 		nameOnCreate(cs)
-		return &harness{cs: cs, sim: newSim(cs)}, nil
+		return &harness{cs: cs, sim: newSim(cs, nil)}, nil
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
+	"github.com/sluice-ml/sluice/internal/argosim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -69,7 +70,7 @@ func containerPipeline(cacheSquares bool) *pipeline.Pipeline {
 }
 
 // runContainer plays the two container images.
-func runContainer(calls *sync.Map) containerFunc {
+func runContainer(calls *sync.Map) argosim.ContainerFunc {
 	return func(_ context.Context, c *corev1.Container) (map[string]string, error) {
 		n, _ := calls.LoadOrStore(c.Image, new(atomic.Int32))
 		n.(*atomic.Int32).Add(1)
@@ -109,10 +110,9 @@ func TestContainerFanOutAndCache(t *testing.T) {
 
 			cs := fake.NewSimpleClientset()
 			nameOnCreate(cs)
-			s := newSim(cs)
 			var calls sync.Map
-			s.containers = runContainer(&calls)
-			t.Cleanup(s.close)
+			s := newSim(cs, &argosim.Options{Containers: runContainer(&calls)})
+			t.Cleanup(s.Close)
 			b := &simBackend{Backend: argo.New(cs, testOptions()), sim: s}
 
 			st, err := pipeline.Run(t.Context(), containerPipeline(cached), b, nil)
@@ -191,11 +191,10 @@ func TestContainerTextOutputThatLooksLikeJSON(t *testing.T) {
 
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	s := newSim(cs)
-	s.containers = func(context.Context, *corev1.Container) (map[string]string, error) {
+	s := newSim(cs, &argosim.Options{Containers: func(context.Context, *corev1.Container) (map[string]string, error) {
 		return map[string]string{task.OutputDir + "/Note": "42\n", task.OutputDir + "/N": "7"}, nil
-	}
-	t.Cleanup(s.close)
+	}})
+	t.Cleanup(s.Close)
 	st, err := pipeline.Run(t.Context(), p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, nil)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"Note":"42","N":7}`, string(st.Step("ctr").Output))

@@ -41,7 +41,7 @@ func progMain(mode string) {
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
 	os.Args = []string{"prog", "run", "-backend", "argo"}
-	pipeline.Main(p, local.New(nil), &simBackend{Backend: argo.New(cs, testOptions()), sim: newSim(cs)})
+	pipeline.Main(p, local.New(nil), &simBackend{Backend: argo.New(cs, testOptions()), sim: newSim(cs, nil)})
 }
 
 // "prog run -backend argo" submits the run, streams its progress (failed

@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/argosim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -203,8 +204,8 @@ func runOnSim(t *testing.T, p *pipeline.Pipeline, opts *pipeline.RunOptions) (*b
 	t.Helper()
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	s := newSim(cs)
-	t.Cleanup(s.close)
+	s := newSim(cs, nil)
+	t.Cleanup(s.Close)
 	return pipeline.Run(t.Context(), p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, opts)
 }
 
@@ -217,7 +218,7 @@ func TestExitStatus3IsAnInfrastructureFailure(t *testing.T) {
 		return task.New(name, func(context.Context, struct{}) (num, error) {
 			n, _ := calls.LoadOrStore(name, new(atomic.Int32))
 			if int(n.(*atomic.Int32).Add(1)) <= failures {
-				return num{}, fmt.Errorf("gpu fell off the bus: %w %w", task.ErrInfrastructure, errOwnInfra)
+				return num{}, fmt.Errorf("gpu fell off the bus: %w %w", task.ErrInfrastructure, argosim.ErrOwnInfra)
 			}
 			return num{V: 1}, nil
 		})
@@ -256,7 +257,7 @@ func TestStoppedTaskIsAnInfrastructureFailure(t *testing.T) {
 	p := pipeline.New("stopped", nil)
 	pipeline.Add(p, task.New("evicted", func(ctx context.Context, _ struct{}) (num, error) {
 		if stopped.Add(1) == 1 {
-			return num{}, fmt.Errorf("training interrupted: %w", errStopped)
+			return num{}, fmt.Errorf("training interrupted: %w", argosim.ErrStopped)
 		}
 		return num{V: 1}, nil
 	}).WithRetry(task.Retry{Infra: 1}), struct{}{})
@@ -362,8 +363,8 @@ func TestCancelReportsCanceled(t *testing.T) {
 	}
 	cs := fake.NewSimpleClientset()
 	nameOnCreate(cs)
-	s := newSim(cs)
-	defer s.close()
+	s := newSim(cs, nil)
+	defer s.Close()
 	st, err := pipeline.Run(ctx, p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, &pipeline.RunOptions{Progress: progress})
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 

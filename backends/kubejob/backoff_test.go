@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
@@ -56,6 +55,16 @@ func (r *liveRun) step(name string) backends.StepStatus {
 	return backends.StepStatus{}
 }
 
+// ended reports whether the run has ended.
+func (r *liveRun) ended() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *liveRun) wait(t *testing.T) (*backends.RunStatus, error) {
 	t.Helper()
 	select {
@@ -79,6 +88,19 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	require.Eventually(t, cond, time.Minute, 2*time.Millisecond, what)
 }
 
+// waitChan waits for a value on ch; the deadline only bounds a broken test.
+func waitChan(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}, what)
+}
+
 func withoutTimes(a backends.Attempt) backends.Attempt {
 	a.Started, a.Finished = time.Time{}, time.Time{}
 	return a
@@ -90,7 +112,7 @@ func TestBackoffOnTheOrchestratorsClock(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	clk := testingclock.NewFakeClock(time.Now())
+	clk := h.clk // the cluster's clock times the orchestrator too
 	var calls atomic.Int32
 	flaky := task.New("flaky", func(context.Context, struct{}) (int, error) {
 		if calls.Add(1) == 1 {
@@ -108,7 +130,7 @@ func TestBackoffOnTheOrchestratorsClock(t *testing.T) {
 		return len(s.Attempts) == 1 && s.Attempts[0].Phase == backends.PhaseFailed && clk.HasWaiters()
 	}, "preempted, waiting out the backoff")
 	clk.Step(time.Hour - time.Second)
-	assert.Nil(t, h.cl.job("later-1-flaky-r1"), "not before the backoff has passed")
+	assert.Nil(t, h.cl.Job("later-1-flaky-r1"), "not before the backoff has passed")
 	clk.Step(time.Second)
 	st, err := r.wait(t)
 	require.NoError(t, err)
@@ -126,7 +148,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 			noLeaks(t)
 			h := newHarness(t)
 			defer h.Close()
-			clk := testingclock.NewFakeClock(time.Now()) // never moves: the backoff never ends
+			clk := h.clk // not stepped here: the backoff never ends
 			creates := jobCreates(t, h)
 			preempted := task.New("flaky", func(context.Context, pipeline.Ref[int]) (int, error) {
 				return 0, fmt.Errorf("node reclaimed: %w", task.ErrInfrastructure)

@@ -29,7 +29,7 @@ import (
 
 // The benchmarks of issue 5: API calls per step and orchestration latency
 // (a dependency's Job Complete -> the dependent's Job created), on the
-// fake clientset and the simulated cluster of sim_test.go.
+// fake clientset and the simulated cluster of internal/kubesim.
 //
 //	go test ./backends/kubejob/ -run '^$' -bench . -benchtime 5x -count 3
 
@@ -142,6 +142,11 @@ func (c *apiCounter) String() string {
 	return strings.TrimSpace(sb.String())
 }
 
+var (
+	jobsGVR = batchv1.SchemeGroupVersion.WithResource("jobs")
+	jobsGVK = batchv1.SchemeGroupVersion.WithKind("Job")
+)
+
 func storedJobs(b *testing.B, h *harness) int {
 	list, err := h.cs.Tracker().List(jobsGVR, jobsGVK, "default")
 	if err != nil {
@@ -240,7 +245,7 @@ func recordHops(h *harness) *hopRecorder {
 			return false, nil, nil
 		}
 		step := j.Labels[kubejob.LabelStep]
-		h.cl.apiServer(a)
+		h.cl.APIServer(a)
 		handled, obj, err := store(a)
 		end := time.Now()
 		r.mu.Lock()

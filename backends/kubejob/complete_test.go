@@ -35,12 +35,12 @@ func TestStepDoneWhenItsPodSucceeds(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	h.cl.holdCompletions(true)
+	h.cl.HoldCompletions(true)
 	c := &counter{}
 	r := startRun(t.Context(), chain3(c), h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "quick-1"}))
 	waitFor(t, func() bool { return r.step("c").Phase == backends.PhaseSucceeded }, "the last step is done")
 	for _, s := range []string{"a", "b", "c"} {
-		typ, _ := h.cl.finished("quick-1-" + s)
+		typ, _ := h.cl.Finished("quick-1-" + s)
 		assert.Empty(t, typ, "Job %s has no Complete condition yet", s)
 		assert.Equal(t, backends.PhaseSucceeded, r.step(s).Phase)
 	}
@@ -49,12 +49,12 @@ func TestStepDoneWhenItsPodSucceeds(t *testing.T) {
 		t.Fatal("the run ended before its Jobs were Complete")
 	default:
 	}
-	h.cl.holdCompletions(false)
+	h.cl.HoldCompletions(false)
 	st, err := r.wait(t)
 	require.NoError(t, err, "%+v", st)
 	assert.Equal(t, "3", string(step(t, st, "c").Output))
 	for _, s := range []string{"a", "b", "c"} {
-		typ, _ := h.cl.finished("quick-1-" + s)
+		typ, _ := h.cl.Finished("quick-1-" + s)
 		assert.Equal(t, batchv1.JobComplete, typ, "Job %s", s)
 	}
 	assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, c.counts())
@@ -67,7 +67,7 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	h.cl.holdCompletions(true)
+	h.cl.HoldCompletions(true)
 	created := jobCreates(t, h)
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	c := &counter{}
@@ -90,7 +90,7 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 	first := h.backend(opts)
 	r := startRun(t.Context(), p(), first)
 	waitChan(t, started, "b runs, so a is done though its Job is not Complete")
-	typ, _ := h.cl.finished("resume-quick-1-a")
+	typ, _ := h.cl.Finished("resume-quick-1-a")
 	require.Empty(t, typ)
 	first.Close()
 	_, err := r.wait(t)
@@ -100,7 +100,7 @@ func TestResumeAfterPodSucceededBeforeJobComplete(t *testing.T) {
 	sr := startRun(t.Context(), p(), second)
 	close(release)
 	waitFor(t, func() bool { return sr.step("b").Phase == backends.PhaseSucceeded }, "b is done")
-	h.cl.holdCompletions(false)
+	h.cl.HoldCompletions(false)
 	st, err := sr.wait(t)
 	require.NoError(t, err, "%+v", st)
 	assert.Equal(t, backends.PhaseSucceeded, st.Phase)

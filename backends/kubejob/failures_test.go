@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/kubesim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -28,9 +29,11 @@ func TestFailedJobWhosePodIsGone(t *testing.T) {
 	p := pipeline.New("gone", nil)
 	pipeline.Add(p, task.New("work", func(context.Context, struct{}) (int, error) { return 1, nil }), struct{}{})
 	pipeline.Add(p, task.Container[struct{}, struct{}]("ctr", "registry.example/ctr:1").WithCommand("/ctr"), struct{}{})
-	jobs, plan := simCompile(t, p)
+	art, jobs := compile(t, p, &kubejob.Options{Pod: kubepod.Options{Image: "img"}, RunID: "r1"}, nil)
+	var plan *backends.Plan
+	require.True(t, art.As(&plan))
 	failed := func(step, reason, msg string) (*backends.Step, *batchv1.Job) {
-		j := jobs[step].DeepCopy()
+		j := jobs.job(t, step).DeepCopy()
 		at := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		j.Status.StartTime = &metav1.Time{Time: at.Add(-time.Minute)}
 		j.Status.Conditions = []batchv1.JobCondition{
@@ -85,7 +88,7 @@ func TestEvictedPodGoneBeforeItsJobFails(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	h.cl.setDeleteDisrupted(true)
+	h.cl.SetDeleteDisrupted(true)
 	var calls atomic.Int32
 	p := pipeline.New("evict", nil)
 	pipeline.Add(p, task.New("work", func(context.Context, struct{}) (int, error) {
@@ -101,8 +104,8 @@ func TestEvictedPodGoneBeforeItsJobFails(t *testing.T) {
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
 	assert.Equal(t, "disrupted: pod evict-1-work-0 had the condition DisruptionTarget and is gone", s.Attempts[0].Message)
 	assert.Equal(t, backends.PhaseSucceeded, s.Attempts[1].Phase)
-	assert.Empty(t, h.cl.podsOf("evict-1-work"), "the evicted pod is gone")
-	_, reason := h.cl.finished("evict-1-work")
+	assert.Empty(t, h.cl.PodsOf("evict-1-work"), "the evicted pod is gone")
+	_, reason := h.cl.Finished("evict-1-work")
 	assert.Equal(t, batchv1.JobReasonPodFailurePolicy, reason)
 }
 
@@ -113,18 +116,20 @@ func TestDeletedPodIsAnInfrastructureFailure(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	b := newBlocker()
+	started := make(chan struct{}, 1)
 	var calls atomic.Int32
 	p := pipeline.New("deleted", nil)
-	pipeline.Add(p, task.New("work", func(ctx context.Context, _ struct{}) (simNum, error) {
+	pipeline.Add(p, task.New("work", func(ctx context.Context, _ struct{}) (int, error) {
 		if calls.Add(1) == 1 {
-			return b.run(ctx)
+			started <- struct{}{}
+			<-ctx.Done()
+			return 0, ctx.Err()
 		}
-		return simNum{V: 2}, nil
+		return 2, nil
 	}).WithRetry(task.Retry{Infra: 1}), struct{}{})
 	r := startRun(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "deleted-1"}))
-	waitChan(t, b.started, "the task started")
-	require.True(t, h.cl.killPod("deleted-1-work-0"))
+	waitChan(t, started, "the task started")
+	require.True(t, h.cl.KillPod("deleted-1-work-0"))
 	st, err := r.wait(t)
 	require.NoError(t, err, "%+v", st)
 	s := step(t, st, "work")
@@ -132,8 +137,8 @@ func TestDeletedPodIsAnInfrastructureFailure(t *testing.T) {
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
 	assert.Equal(t, "stopped by SIGTERM (exit status 143); pod deleted-1-work-0 is gone", s.Attempts[0].Message)
 	assert.Equal(t, backends.PhaseSucceeded, s.Attempts[1].Phase)
-	assert.Empty(t, h.cl.podsOf("deleted-1-work"))
-	assert.NotNil(t, h.cl.job("deleted-1-work-r1"))
+	assert.Empty(t, h.cl.PodsOf("deleted-1-work"))
+	assert.NotNil(t, h.cl.Job("deleted-1-work-r1"))
 }
 
 // A pod that runs out of time is stopped with SIGTERM too, so its exit
@@ -165,14 +170,14 @@ func TestTimeoutIsRetriedOnTheAppBudget(t *testing.T) {
 				assert.Equal(t, "timed out after 1s", s.Message)
 				require.Len(t, s.Attempts, 1)
 				assert.Equal(t, timedOut, withoutTimes(s.Attempts[0]))
-				assert.Nil(t, h.cl.job(run+"-work-r1"), "no App budget: no retry")
+				assert.Nil(t, h.cl.Job(run+"-work-r1"), "no App budget: no retry")
 				return
 			}
 			require.NoError(t, err, "%+v", st)
 			require.Len(t, s.Attempts, 2)
 			assert.Equal(t, timedOut, withoutTimes(s.Attempts[0]))
 			assert.Equal(t, backends.PhaseSucceeded, s.Attempts[1].Phase)
-			assert.EqualValues(t, 0, *h.cl.job(run + "-work-r1").Spec.BackoffLimit, "the App budget left")
+			assert.EqualValues(t, 0, *h.cl.Job(run + "-work-r1").Spec.BackoffLimit, "the App budget left")
 		})
 	}
 }
@@ -188,7 +193,7 @@ func TestAttemptMessageIsTheTasksError(t *testing.T) {
 	pipeline.Add(p, task.New("work", func(context.Context, struct{}) (int, error) {
 		switch calls.Add(1) {
 		case 1:
-			return 0, fmt.Errorf("dataset mount went away: %w", errExit3) // the task mode's exit 3
+			return 0, fmt.Errorf("dataset mount went away: %w", kubesim.ErrExitInfrastructure) // the task mode's exit 3
 		case 2:
 			return 0, errors.New("work attempt 2: scripted failure")
 		}

@@ -93,8 +93,12 @@ func TestInClusterSubmitAndWatch(t *testing.T) {
 	assert.Equal(t, "sluice-run-remote-1", orch.OwnerReferences[0].Name)
 
 	// The submitter only watches: no step Job appears until the
-	// orchestrator runs.
-	time.Sleep(200 * time.Millisecond)
+	// orchestrator runs. A status is published at the end of a
+	// reconcile pass, in which an orchestrator that acts would have
+	// created the first step's Job.
+	first, seen := context.WithCancel(ctx)
+	_, err = sub.Watch(first, id, &backends.WatchOptions{Progress: func(*backends.RunStatus) { seen() }})
+	require.ErrorIs(t, err, context.Canceled, "stopped after the first status")
 	_, err = h.cs.BatchV1().Jobs("default").Get(ctx, "remote-1-train", metav1.GetOptions{})
 	require.Error(t, err, "the watching submitter created a step Job")
 
@@ -136,7 +140,7 @@ func TestTemplateAppliedByHand(t *testing.T) {
 	train := step(t, st, "train")
 	assert.Equal(t, backends.PhaseFailed, train.Phase)
 	assert.Contains(t, train.Message, "kubectl delete job by-hand-train")
-	assert.Zero(t, h.cl.started("by-hand-train"), "the template never ran")
+	assert.Zero(t, h.cl.Started("by-hand-train"), "the template never ran")
 }
 
 // Without a client, Submit connects by the kubeconfig rules, and says so

@@ -41,7 +41,7 @@ func TestContainerTaskOutput(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
 	var seen []string
-	h.cl.runContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
+	h.cl.RunContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
 		ctr := pod.Spec.Containers[0]
 		seen = append(slices.Clone(ctr.Command), ctr.Args...)
 		assert.Equal(t, task.OutputDir+"/Accuracy", ctr.TerminationMessagePath, "the output file is the termination message")
@@ -97,7 +97,7 @@ func TestOutputTooLarge(t *testing.T) {
 func TestEmptyTerminationMessage(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
-	h.cl.runContainers(func(context.Context, *corev1.Pod) (string, error) { return "", nil })
+	h.cl.RunContainers(func(context.Context, *corev1.Pod) (string, error) { return "", nil })
 
 	// A Go task whose output goes elsewhere than the termination message
 	// (as when the image runs another program) leaves it empty.

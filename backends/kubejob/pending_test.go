@@ -10,11 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/kubesim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -45,9 +45,9 @@ func TestPendingTimeoutFallsBackToOnDemand(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	clk := testingclock.NewFakeClock(time.Now())
-	h.cl.setScheduler(func(pod *corev1.Pod) string {
-		if pod.Labels[labelOnDemand] == "true" {
+	clk := h.clk // the cluster's clock times the orchestrator too
+	h.cl.SetScheduler(func(pod *corev1.Pod) string {
+		if pod.Labels[kubesim.LabelOnDemand] == "true" {
 			return ""
 		}
 		return noNode // no spot capacity
@@ -63,8 +63,8 @@ func TestPendingTimeoutFallsBackToOnDemand(t *testing.T) {
 		return s.Phase == backends.PhasePending && s.Message == "unschedulable: "+noNode && clk.HasWaiters()
 	}, "the step waits, unschedulable, with a wake-up at its pending timeout")
 	clk.Step(10*time.Minute - time.Second)
-	assert.NotNil(t, h.cl.job("spot-1-train"), "not timed out yet")
-	assert.Nil(t, h.cl.job("spot-1-train-r1"))
+	assert.NotNil(t, h.cl.Job("spot-1-train"), "not timed out yet")
+	assert.Nil(t, h.cl.Job("spot-1-train-r1"))
 	clk.Step(time.Second)
 
 	st, err := r.wait(t)
@@ -75,9 +75,9 @@ func TestPendingTimeoutFallsBackToOnDemand(t *testing.T) {
 	assert.Equal(t, backends.Attempt{Number: 1, Phase: backends.PhaseFailed, Reason: backends.ReasonInfra,
 		Message: "unschedulable for 10m0s: " + noNode}, withoutTimes(s.Attempts[0]))
 	assert.Equal(t, backends.Attempt{Number: 2, Phase: backends.PhaseSucceeded, OnDemand: true}, withoutTimes(s.Attempts[1]))
-	assert.Nil(t, h.cl.job("spot-1-train"), "the unschedulable Job is deleted")
-	require.NotNil(t, h.cl.job("spot-1-train-r1"))
-	assert.Equal(t, "true", h.cl.job("spot-1-train-r1").Labels[labelOnDemand])
+	assert.Nil(t, h.cl.Job("spot-1-train"), "the unschedulable Job is deleted")
+	require.NotNil(t, h.cl.Job("spot-1-train-r1"))
+	assert.Equal(t, "true", h.cl.Job("spot-1-train-r1").Labels[kubesim.LabelOnDemand])
 	rec, err := h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-spot-1", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Contains(t, rec.Data, "unschedulable.spot-1-train", "the record keeps the deleted Job's attempts")
@@ -90,8 +90,8 @@ func TestPendingTimeoutWithoutBudgetFails(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	clk := testingclock.NewFakeClock(time.Now())
-	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
+	clk := h.clk // the cluster's clock times the orchestrator too
+	h.cl.SetScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("stuck", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{PendingTimeout: time.Minute}), struct{}{})
 	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "stuck-1"})
@@ -107,7 +107,7 @@ func TestPendingTimeoutWithoutBudgetFails(t *testing.T) {
 	assert.Equal(t, "unschedulable for 1m0s: "+noNode+" (the Infra budget of 0 retries is used up)", s.Message)
 	require.Len(t, s.Attempts, 1)
 	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
-	assert.Nil(t, h.cl.job("stuck-1-train"))
+	assert.Nil(t, h.cl.Job("stuck-1-train"))
 	_, err = h.cs.CoreV1().ConfigMaps("default").Get(t.Context(), "sluice-run-stuck-1", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "a run whose Jobs are all gone leaves no record: %v", err)
 }
@@ -119,8 +119,8 @@ func TestUnschedulableIsShownWhileItWaits(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	clk := testingclock.NewFakeClock(time.Now())
-	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
+	clk := h.clk // the cluster's clock times the orchestrator too
+	h.cl.SetScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("wait", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{Infra: 2}), struct{}{})
 	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "wait-1"})
@@ -134,9 +134,9 @@ func TestUnschedulableIsShownWhileItWaits(t *testing.T) {
 	assert.False(t, clk.HasWaiters(), "no timeout to wake for")
 
 	// Placed, but its image cannot be pulled.
-	pods := h.cl.podsOf("wait-1-train")
+	pods := h.cl.PodsOf("wait-1-train")
 	require.Len(t, pods, 1)
-	h.cl.modifyPod(pods[0].Name, func(pod *corev1.Pod) {
+	h.cl.ModifyPod(pods[0].Name, func(pod *corev1.Pod) {
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: kubejob.ContainerName, State: corev1.ContainerState{
 			Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: `failed to pull image "registry.example/sluice-suite:v1": not found`},
@@ -152,7 +152,7 @@ func TestUnschedulableIsShownWhileItWaits(t *testing.T) {
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	assert.Equal(t, backends.PhaseCanceled, st.Phase)
 	assert.Equal(t, backends.PhaseCanceled, step(t, st, "train").Phase)
-	assert.Nil(t, h.cl.job("wait-1-train"), "deleted by the cancel")
+	assert.Nil(t, h.cl.Job("wait-1-train"), "deleted by the cancel")
 }
 
 // A pending timeout is kept in the run's record: an orchestrator that
@@ -163,8 +163,8 @@ func TestPendingTimeoutSurvivesResume(t *testing.T) {
 	h := newHarness(t)
 	defer h.Close()
 	creates := jobCreates(t, h)
-	clk := testingclock.NewFakeClock(time.Now())
-	h.cl.setScheduler(func(*corev1.Pod) string { return noNode })
+	clk := h.clk // the cluster's clock times the orchestrator too
+	h.cl.SetScheduler(func(*corev1.Pod) string { return noNode })
 	p := pipeline.New("again", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
 	pipeline.Add(p, spotTask(task.Retry{Infra: 1, PendingTimeout: time.Minute}), struct{}{})
 	opts := &kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "again-1"}
@@ -175,13 +175,13 @@ func TestPendingTimeoutSurvivesResume(t *testing.T) {
 	clk.Step(time.Minute)
 	waitFor(t, func() bool {
 		s := r.step("train")
-		return s.Phase == backends.PhasePending && len(s.Attempts) == 2 && h.cl.job("again-1-train") == nil
+		return s.Phase == backends.PhasePending && len(s.Attempts) == 2 && h.cl.Job("again-1-train") == nil
 	}, "the retry's pod is unschedulable too")
 	require.NoError(t, b1.Close())
 	_, err := r.wait(t)
 	require.Error(t, err, "the orchestrator stopped")
 
-	h.cl.setScheduler(nil) // capacity came
+	h.cl.SetScheduler(nil) // capacity came
 	b2 := h.backend(opts)
 	kubejob.SetClock(b2.Backend, clk)
 	st, err := startRun(t.Context(), p, b2).wait(t)

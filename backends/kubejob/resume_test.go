@@ -25,6 +25,8 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/kubesim"
+	"github.com/sluice-ml/sluice/internal/simtime"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -161,48 +163,70 @@ func jobCreates(t *testing.T, h *harness) func() map[string]int {
 // step runs exactly once.
 func TestFaultInjection(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var mu sync.Mutex // guards the totals
 	var eligible, failed int
 	injected := map[string]int{}
+	// The seeds run at once: each spends most of its time waiting out
+	// client-go's backoffs.
+	var seeds sync.WaitGroup
 	for seed := range int64(6) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			h := newHarness(t)
-			defer h.Close()
-			created := jobCreates(t, h)
-			f := injectFaults(h.cs, 0.2, seed)
-			// Watches drop during the first second. Informers back off
-			// exponentially (0.8 s, doubling, up to 30 s) after each
-			// watch that ends early, so dropping them all run long would
-			// test client-go's patience, not the orchestrator.
-			f.dropWatches(200 * time.Millisecond)
-			calm := time.AfterFunc(time.Second, func() { f.dropWatches(0) })
-			defer calm.Stop()
-			c := &counter{}
-			b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: fmt.Sprintf("faults-%d", seed)})
-			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-			defer cancel()
-			st, err := pipeline.Run(ctx, workload(c), b, nil)
-			f.stop()
-			require.NoError(t, err)
-			assert.Equal(t, backends.PhaseSucceeded, st.Phase)
-			assert.Equal(t, workloadSteps, c.counts(), "every step ran exactly once")
-			for name, n := range created() {
-				assert.Equal(t, 1, n, "Job %s created once", name)
-			}
-			assert.Len(t, created(), len(workloadSteps), "one Job per step and instance (the fan-out step itself has none)")
-			assert.Equal(t, `55`, string(step(t, st, "sum").Output), "(3+1) + 3*2 + 3*(0+1+2+3+4+5)")
+		seeds.Go(func() {
+			t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+				h := newPlainHarness(t)
+				defer h.Close()
+				created := jobCreates(t, h)
+				// The lives of watches are timed on a clock of their own,
+				// which the test steps.
+				wclk := simtime.New(time.Now())
+				f := kubesim.InjectFaults(h.cs, 0.2, seed, wclk)
+				f.DropWatches(200 * time.Millisecond)
+				c := &counter{}
+				b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: fmt.Sprintf("faults-%d", seed)})
+				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+				defer cancel()
+				r := startRun(ctx, workload(c), b)
+				// Two rounds of drops of the watches the informers (jobs,
+				// pods, configmaps) have open. The first ends each with 410
+				// Gone, so they re-list. The second, half a second later on
+				// the injector's clock, just closes those that have had
+				// events (a watch without events lasts 1.1 s), so their
+				// informers watch again where they were. Informers back off
+				// exponentially (0.8 s, doubling, up to 30 s) after a 410 or
+				// a watch that ends early and empty, so dropping watches all
+				// run long would test client-go's patience, not the
+				// orchestrator.
+				for _, d := range []time.Duration{1500 * time.Millisecond, 500 * time.Millisecond} {
+					waitFor(t, func() bool { return wclk.Waiters() >= 3 || r.ended() }, "the informers watch")
+					wclk.Step(d)
+				}
+				f.DropWatches(0)
+				st, err := r.wait(t)
+				f.Stop()
+				require.NoError(t, err)
+				assert.Equal(t, backends.PhaseSucceeded, st.Phase)
+				assert.Equal(t, workloadSteps, c.counts(), "every step ran exactly once")
+				for name, n := range created() {
+					assert.Equal(t, 1, n, "Job %s created once", name)
+				}
+				assert.Len(t, created(), len(workloadSteps), "one Job per step and instance (the fan-out step itself has none)")
+				assert.Equal(t, `55`, string(step(t, st, "sum").Output), "(3+1) + 3*2 + 3*(0+1+2+3+4+5)")
 
-			_, n, in := f.counts()
-			t.Logf("%d eligible calls, faults: %v", n, in)
-			eligible += n
-			failed += f.total()
-			for k, v := range in {
-				injected[k] += v
-			}
+				_, n, in := f.Counts()
+				t.Logf("%d eligible calls, faults: %v", n, in)
+				mu.Lock()
+				defer mu.Unlock()
+				eligible += n
+				failed += f.Total()
+				for k, v := range in {
+					injected[k] += v
+				}
+			})
 		})
 	}
+	seeds.Wait()
 	t.Logf("all seeds: %d eligible calls, %d faults: %v", eligible, failed, injected)
 	assert.GreaterOrEqual(t, float64(failed), 0.10*float64(eligible), "at least 10%% of the calls failed")
-	for _, k := range []string{faultInternal, faultThrottled, faultLost, faultWatchDropped} {
+	for _, k := range []string{kubesim.FaultInternal, kubesim.FaultThrottled, kubesim.FaultLost, kubesim.FaultWatchDropped} {
 		assert.Positive(t, injected[k], "faults of kind %s", k)
 	}
 }
@@ -217,7 +241,7 @@ func TestCrashResume(t *testing.T) {
 	midRun := 0
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			h := newHarness(t)
+			h := newPlainHarness(t)
 			defer h.Close()
 			created := jobCreates(t, h)
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
@@ -393,7 +417,7 @@ func dump(t *testing.T, h *harness, st *backends.RunStatus) {
 	}
 	jobs, _ := h.cs.Tracker().List(batchv1.SchemeGroupVersion.WithResource("jobs"), batchv1.SchemeGroupVersion.WithKind("Job"), "default")
 	for _, j := range jobs.(*batchv1.JobList).Items {
-		t.Logf("job %s: active=%d succeeded=%d failed=%d conditions=%v pods=%d", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions, len(h.cl.podsOf(j.Name)))
+		t.Logf("job %s: active=%d succeeded=%d failed=%d conditions=%v pods=%d", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions, len(h.cl.PodsOf(j.Name)))
 	}
 }
 

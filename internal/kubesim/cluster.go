@@ -1,4 +1,4 @@
-package kubejob_test
+package kubesim
 
 import (
 	"context"
@@ -26,16 +26,14 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
+	"github.com/sluice-ml/sluice/internal/simtime"
 	"github.com/sluice-ml/sluice/task"
 )
-
-// The cluster simulator: the Kubernetes 1.35 Job controller, scheduler and
-// kubelet for namespace "default" of a fake clientset, enough to test the
-// orchestrator against. See cluster.
 
 var (
 	jobsGVR = batchv1.SchemeGroupVersion.WithResource("jobs")
@@ -51,11 +49,14 @@ const (
 	labelBatchJobName     = "batch.kubernetes.io/job-name"
 	labelControllerUID    = "controller-uid"
 	labelBatchControllerU = "batch.kubernetes.io/controller-uid"
-	// The orchestrator's labels for a fan-out instance's index and an
-	// on-demand fall-back Job, read for task.Attempt.
+	// The orchestrator's label for a fan-out instance's index, read for
+	// task.Attempt.
 	labelInstance = "sluice.dev/instance"
-	labelOnDemand = "sluice.dev/on-demand"
 )
+
+// LabelOnDemand is the orchestrator's label of an on-demand fall-back Job
+// and its pods ("true"), read for task.Attempt.OnDemand.
+const LabelOnDemand = "sluice.dev/on-demand"
 
 // Messages and reasons as Kubernetes 1.35 writes them.
 const (
@@ -71,111 +72,25 @@ const (
 	simNode           = "sim-node-0"
 )
 
-// exitStatus, returned (wrapped or not) by a simulated Go task, makes its
-// container exit with that status and the error text on stderr, like
-// the task-invocation mode does for status 1 and 3.
-type exitStatus int
+// ExitStatus, returned (wrapped or not) by a simulated Go task, makes its
+// container exit with that status and the error text on stderr, as the
+// task-invocation mode does for status 1 and 3.
+type ExitStatus int
 
-func (e exitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+func (e ExitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
-// errExit3 makes a task exit with backends.ExitInfrastructure, as the real
-// task-invocation mode does for an error wrapping task.ErrInfrastructure.
-// (In the simulator, an error wrapping task.ErrInfrastructure itself is a
-// preemption instead; see cluster.)
-var errExit3 error = exitStatus(backends.ExitInfrastructure)
+// ErrExitInfrastructure makes a task exit with backends.ExitInfrastructure,
+// as the real task-invocation mode does for an error wrapping
+// task.ErrInfrastructure. (In the simulator, an error wrapping
+// task.ErrInfrastructure itself is a preemption instead; see the package
+// doc.)
+var ErrExitInfrastructure error = ExitStatus(backends.ExitInfrastructure)
 
-// cluster simulates, on a fake clientset, what a Kubernetes 1.35 cluster
-// does with the orchestrator's Jobs, for namespace "default":
-//
-//   - the API server: objects created through cs get a UID and a creation
-//     timestamp (whole seconds, strictly increasing across the cluster),
-//     generateName is honoured, Jobs get their defaults (backoffLimit 6,
-//     completions and parallelism 1, selector and template labels
-//     controller-uid/job-name), and an update of a Job or Pod through cs
-//     keeps the stored status, as the status subresource does. Jobs put
-//     straight into the tracker are defaulted when the simulator first
-//     sees them;
-//   - the Job controller: one pod "<job>-<n>" at a time (n from 0) while the
-//     Job is neither suspended nor finished, podFailurePolicy (FailJob,
-//     Ignore, Count; first matching rule wins), backoffLimit, the Job's
-//     activeDeadlineSeconds, suspend/resume, and status: startTime,
-//     active, ready, failed, succeeded, terminating (0), the conditions
-//     SuccessCriteriaMet then Complete (with completionTime), FailureTarget
-//     then Failed (same reason and message), Suspended;
-//   - the scheduler and kubelet: a pod is bound to a node, goes Running
-//     (after the delay given to setStartDelay) and runs its container,
-//     unless the function given to setScheduler says it cannot be placed:
-//     then it stays Pending with PodScheduled=False, reason Unschedulable
-//     and that message, until setScheduler is called again. A Go task is invoked in
-//     process through the registered Plan's Step(NAME).Invoke with the
-//     arguments of backends.InvokeArgs, under task.WithAttempt and with
-//     the pod's activeDeadlineSeconds as the context's deadline. The real
-//     task-invocation mode passes no attempt; the simulator's, as the local
-//     backend's, has Number counting the tasks started for the same run
-//     (label sluice.dev/run), step and instance across all their Jobs, from
-//     1; Instance is the label sluice.dev/instance (else read from the Job
-//     name "<run>-<step>-<i>", else -1); OnDemand is the label
-//     sluice.dev/on-demand=true or a Job name ending in "-od".
-//
-// How a Go task ends decides how its pod ends:
-//
-//   - nil error: Succeeded, exit 0; the output is the termination message
-//     when -output-file is the container's terminationMessagePath (of a
-//     longer output, the last 4096 bytes, as the kubelet keeps them with
-//     terminationMessagePolicy File);
-//   - an error wrapping task.ErrInfrastructure: a preemption: the pod gets
-//     DisruptionTarget=True (reason PreemptionByScheduler) while running,
-//     then fails with exit 143;
-//   - an error wrapping errExit3 (or any exitStatus): that exit status;
-//   - any other error: exit 1;
-//   - still running when the pod's activeDeadlineSeconds passes: Failed with
-//     reason DeadlineExceeded, exit 143, whatever the task returns later
-//     (the kubelet stops the pod with SIGTERM, on which the real
-//     task-invocation mode exits 143).
-//
-// A failed container's termination message follows its
-// terminationMessagePolicy: the output file's content for File, and with
-// FallbackToLogsOnError, when that is empty, the tail (2048 bytes) of its
-// stderr, "<pipeline> task <step>: <error>", as the task-invocation mode
-// prints it. A failed Go task's error text is the file's content when
-// $SLUICE_TERMINATION_LOG (else /dev/termination-log) is the container's
-// terminationMessagePath, as the task-invocation mode writes it there. A wrong invocation (no such step, input that is not JSON,
-// unknown flag) exits 2 without calling any task. A container task (no
-// "task" subcommand in its arguments) runs the function given to
-// runContainers, or else succeeds at once with an empty message.
-//
-// Deleting a Job deletes its pods and cancels their tasks' contexts; so
-// does suspending it (those pods are not counted as failed). killPod
-// deletes one running pod as "kubectl delete pod" does: its task is
-// stopped (exit 143, no DisruptionTarget), the pod fails and is gone
-// before the Job controller marks the Job; setDeleteDisrupted makes
-// preempted pods go the same way, as evicted and preempted pods do. Pods
-// are never deleted otherwise. A task that ignores its context keeps its
-// goroutine until it returns, but its result is discarded.
-//
-// The simulator reads, writes and watches only through cs.Tracker(), so
-// reactors on cs (injectFaults) never affect it, and it holds cs's lock
-// around each read-modify-write, so its writes never race with API calls
-// made through cs. All cluster state changes happen on one goroutine, in
-// the order of the events (API writes, pod starts, task results, timers),
-// so the same sequence of API writes gives the same cluster.
-//
-// Known deviations from a real cluster: no retry backoff between pods
-// (the Job controller waits 10s, 20s, …); no graceful termination (deleted
-// pods vanish at once, with no Terminating phase, no finalizers such as
-// batch.kubernetes.io/job-tracking, no deletionTimestamp), preempted pods
-// stay (Failed) rather than being deleted unless setDeleteDisrupted was
-// called; the Job controller marks a Job Complete in the same step as its
-// pod Succeeded, not a batch period (1s) later, unless holdCompletions
-// holds it; no resourceVersion or
-// optimistic concurrency (the fake tracker has none: use injectFaults for
-// 409 Conflicts); only completions = parallelism = 1 and NonIndexed Jobs;
-// pod names are "<job>-<n>", not "<job>-<random>"; creation timestamps run
-// ahead of the wall clock when objects are created faster than one per
-// second; an error wrapping task.ErrInfrastructure is a preemption here,
-// where the real task-invocation mode exits 3 (errExit3 gives that);
-// -input-file is a wrong invocation (the simulator has no files).
-type cluster struct {
+// Cluster simulates the Job controller, scheduler and kubelet of
+// namespace "default" on a fake clientset; the package doc says what it
+// models. Its methods are safe for concurrent use. The zero value is not
+// usable; use New.
+type Cluster struct {
 	t  testing.TB
 	cs *fake.Clientset
 	tr clienttesting.ObjectTracker
@@ -187,13 +102,17 @@ type cluster struct {
 	tasks  sync.WaitGroup // running tasks
 	once   sync.Once
 
-	qmu   sync.Mutex // guards queue, timer, done
+	clk *simtime.Clock
+
+	qmu   sync.Mutex // guards queue and done; never held while calling clk
 	queue []func()
 	wake  chan struct{}
-	timer map[*time.Timer]bool
 	done  bool
 
-	cmu       sync.Mutex // guards the clock
+	tmu   sync.Mutex // guards timer; never held while calling clk
+	timer map[clock.Timer]bool
+
+	cmu       sync.Mutex // guards the timestamps
 	lastTick  time.Time
 	uidSerial int
 
@@ -218,8 +137,8 @@ type simJob struct {
 	failed    int32     // status.failed
 	succeeded int32
 	finished  bool
-	startedAt time.Time   // wall clock at status.startTime, for the deadline
-	deadline  *time.Timer // the Job's activeDeadlineSeconds
+	startedAt time.Time   // clk at status.startTime, for the deadline
+	deadline  clock.Timer // the Job's activeDeadlineSeconds
 }
 
 // simPod is one pod of a Job, and its task while it runs.
@@ -228,26 +147,30 @@ type simPod struct {
 	index     int // 0 for the Job's first pod
 	running   bool
 	waiting   bool               // not placed: unschedulable
-	deleted   bool               // killPod: gone once it has failed
+	deleted   bool               // KillPod: gone once it has failed
 	stop      context.CancelFunc // cancels the task
 	deadline  time.Time          // zero without activeDeadlineSeconds
 }
 
-// newCluster starts simulating the Job controller and kubelet for
-// namespace "default" on cs. It is closed by t.Cleanup.
-func newCluster(t testing.TB, cs *fake.Clientset) *cluster {
+// New starts simulating the Job controller, scheduler and kubelet for
+// namespace "default" on cs, timed by clk (nil: a clock of its own at the
+// current time, which only the test moves). It is closed by t.Cleanup.
+func New(t testing.TB, cs *fake.Clientset, clk *simtime.Clock) *Cluster {
+	if clk == nil {
+		clk = simtime.New(time.Now())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &cluster{
+	c := &Cluster{
 		t: t, cs: cs, tr: cs.Tracker(), ns: metav1.NamespaceDefault,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, clk: clk,
 		wake:      make(chan struct{}, 1),
-		timer:     map[*time.Timer]bool{},
+		timer:     map[clock.Timer]bool{},
 		plans:     map[string]*backends.Plan{},
 		jobs:      map[string]*simJob{},
 		startedN:  map[string]int{},
 		attemptsN: map[string]int{},
 	}
-	cs.PrependReactor("*", "*", c.apiServer)
+	cs.PrependReactor("*", "*", c.APIServer)
 	// Watch before listing, so no Job is missed; a Job seen twice is
 	// synced twice, which is harmless.
 	w, err := c.tr.Watch(jobsGVR, c.ns)
@@ -264,36 +187,37 @@ func newCluster(t testing.TB, cs *fake.Clientset) *cluster {
 	c.loops.Add(2)
 	go c.watch(w)
 	go c.control()
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	return c
 }
 
-// registerPlan lets the Jobs of pipeline plan.Name run: their Go tasks
+// RegisterPlan lets the Jobs of pipeline plan.Name run: their Go tasks
 // are plan.Step(NAME).Invoke. Jobs created before are held until then.
-func (c *cluster) registerPlan(plan *backends.Plan) {
+func (c *Cluster) RegisterPlan(plan *backends.Plan) {
 	c.mu.Lock()
 	c.plans[plan.Name] = plan
 	c.mu.Unlock()
 	c.post(c.syncAll)
 }
 
-// setStartDelay makes pods created from now on wait d before they run.
-func (c *cluster) setStartDelay(d time.Duration) {
+// SetStartDelay makes pods created from now on wait d, on the cluster's
+// clock, before they run.
+func (c *Cluster) SetStartDelay(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startDelay = d
 }
 
-// setScheduler makes f the scheduler's verdict on pods: "" places a pod,
+// SetScheduler makes f the scheduler's verdict on pods: "" places a pod,
 // any other text leaves it Pending and unschedulable with that message.
 // Pods left Pending before are tried again. nil places every pod.
-func (c *cluster) setScheduler(f func(pod *corev1.Pod) (unschedulable string)) {
+func (c *Cluster) SetScheduler(f func(pod *corev1.Pod) (unschedulable string)) {
 	c.mu.Lock()
 	c.schedule = f
 	c.mu.Unlock()
 	c.post(func() {
 		for _, sj := range c.jobs {
-			j := c.job(sj.name)
+			j := c.Job(sj.name)
 			if p := sj.active; p != nil && p.waiting && j != nil {
 				if plan := c.plans[j.Labels[kubejob.LabelPipeline]]; plan != nil {
 					c.startPod(sj, p, plan)
@@ -303,35 +227,35 @@ func (c *cluster) setScheduler(f func(pod *corev1.Pod) (unschedulable string)) {
 	})
 }
 
-// runContainers makes f the program of every container task's container
+// RunContainers makes f the program of every container task's container
 // (a container without the "task" subcommand): it returns what the
 // container writes to its termination message file, and an error that
-// ends the container as a Go task's would (see cluster). Without it,
+// ends the container as a Go task's would (see the package doc). Without it,
 // such containers succeed at once with an empty message.
-func (c *cluster) runContainers(f func(ctx context.Context, pod *corev1.Pod) (message string, err error)) {
+func (c *Cluster) RunContainers(f func(ctx context.Context, pod *corev1.Pod) (message string, err error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.containers = f
 }
 
-// preempt disrupts running pod name as the scheduler's preemption does,
+// Preempt disrupts running pod name as the scheduler's preemption does,
 // whatever its task is doing: the task's context is canceled, the pod gets
 // DisruptionTarget=True and fails with exit 143, and the Job controller
 // reacts. It reports whether the pod was running.
-func (c *cluster) preempt(name string) bool {
+func (c *Cluster) Preempt(name string) bool {
 	return c.stopRunning(name, false, result{exit: exitSIGTERM, preempted: true})
 }
 
 // stopRunning stops running pod name, marks it deleted if asked, and ends
 // it with res; it reports whether the pod was running.
-func (c *cluster) stopRunning(name string, deleted bool, res result) bool {
+func (c *Cluster) stopRunning(name string, deleted bool, res result) bool {
 	done := make(chan bool, 1)
 	c.post(func() {
 		for _, sj := range c.jobs {
 			if p := sj.active; p != nil && p.name == name && p.running {
 				p.stop()
 				p.deleted = p.deleted || deleted
-				c.podExited(sj, p, res)
+				c.podExited(sj, p, res, c.clk.Now())
 				done <- true
 				return
 			}
@@ -346,37 +270,41 @@ func (c *cluster) stopRunning(name string, deleted bool, res result) bool {
 	}
 }
 
-// setDeleteDisrupted makes pods that fail with DisruptionTarget (see
-// preempt) disappear once they have failed, before the Job controller
+// SetDeleteDisrupted makes pods that fail with DisruptionTarget (see
+// Preempt) disappear once they have failed, before the Job controller
 // marks their Job Failed, as the kubelet deletes an evicted or preempted
 // pod once the Job controller has counted it.
-func (c *cluster) setDeleteDisrupted(on bool) {
+func (c *Cluster) SetDeleteDisrupted(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.delDisrupt = on
 }
 
-// killPod deletes running pod name as "kubectl delete pod" does: its task
+// KillPod deletes running pod name as "kubectl delete pod" does: its task
 // is stopped, the container exits 143 (the task mode's status for
 // SIGTERM), the pod fails without DisruptionTarget and is gone before the
 // Job controller reacts. It reports whether the pod was running.
-func (c *cluster) killPod(name string) bool {
+func (c *Cluster) KillPod(name string) bool {
 	return c.stopRunning(name, true, result{exit: exitSIGTERM, output: "stopped (terminated signal received): context canceled"})
 }
 
-// close stops the simulation: it cancels the running tasks and waits for
+// Close stops the simulation: it cancels the running tasks and waits for
 // every goroutine of the simulator, tasks included (a task still running
 // ten seconds after its context was canceled is reported as an error).
 // It is idempotent.
-func (c *cluster) close() {
+func (c *Cluster) Close() {
 	c.once.Do(func() {
 		c.qmu.Lock()
 		c.done = true
-		for tm := range c.timer {
-			tm.Stop()
-		}
 		c.queue = nil
 		c.qmu.Unlock()
+		c.tmu.Lock()
+		timers := c.timer
+		c.timer = map[clock.Timer]bool{}
+		c.tmu.Unlock()
+		for tm := range timers {
+			tm.Stop()
+		}
 		c.cancel()
 		c.loops.Wait()
 		done := make(chan struct{})
@@ -389,8 +317,8 @@ func (c *cluster) close() {
 	})
 }
 
-// podsOf returns the pods of Job job that exist now, oldest first.
-func (c *cluster) podsOf(job string) []*corev1.Pod {
+// PodsOf returns the pods of Job job that exist now, oldest first.
+func (c *Cluster) PodsOf(job string) []*corev1.Pod {
 	list, err := c.tr.List(podsGVR, podsGVK, c.ns)
 	if err != nil {
 		c.t.Errorf("sim: list pods: %v", err)
@@ -408,16 +336,16 @@ func (c *cluster) podsOf(job string) []*corev1.Pod {
 	return out
 }
 
-// started returns how many pods of Job job (of any Job of that name, over
+// Started returns how many pods of Job job (of any Job of that name, over
 // the life of the cluster) went Running.
-func (c *cluster) started(job string) int {
+func (c *Cluster) Started(job string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.startedN[job]
 }
 
-// job returns Job name as stored now, or nil.
-func (c *cluster) job(name string) *batchv1.Job {
+// Job returns Job name as stored now, or nil.
+func (c *Cluster) Job(name string) *batchv1.Job {
 	obj, err := c.tr.Get(jobsGVR, c.ns, name)
 	if err != nil {
 		return nil
@@ -425,10 +353,10 @@ func (c *cluster) job(name string) *batchv1.Job {
 	return obj.(*batchv1.Job)
 }
 
-// finished returns the type (Complete or Failed) and reason of Job name's
+// Finished returns the type (Complete or Failed) and reason of Job name's
 // terminal condition, or "" while it has none.
-func (c *cluster) finished(name string) (batchv1.JobConditionType, string) {
-	j := c.job(name)
+func (c *Cluster) Finished(name string) (batchv1.JobConditionType, string) {
+	j := c.Job(name)
 	if j == nil {
 		return "", ""
 	}
@@ -441,7 +369,7 @@ func (c *cluster) finished(name string) (batchv1.JobConditionType, string) {
 }
 
 // post queues f for the controller goroutine.
-func (c *cluster) post(f func()) {
+func (c *Cluster) post(f func()) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if c.done {
@@ -454,36 +382,32 @@ func (c *cluster) post(f func()) {
 	}
 }
 
-// after posts f after d.
-func (c *cluster) after(d time.Duration, f func()) *time.Timer {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	if c.done {
+// after posts f once d has passed on the cluster's clock.
+func (c *Cluster) after(d time.Duration, f func()) clock.Timer {
+	if d <= 0 {
+		c.post(f)
 		return nil
 	}
-	var tm *time.Timer
-	tm = time.AfterFunc(d, func() {
-		c.qmu.Lock()
-		delete(c.timer, tm)
-		c.qmu.Unlock()
-		c.post(f)
-	})
+	// The callback runs under the clock's lock: it only queues.
+	tm := c.clk.AfterFunc(d, func() { c.post(f) })
+	c.tmu.Lock()
 	c.timer[tm] = true
+	c.tmu.Unlock()
 	return tm
 }
 
-func (c *cluster) stopTimer(tm *time.Timer) {
+func (c *Cluster) stopTimer(tm clock.Timer) {
 	if tm == nil {
 		return
 	}
 	tm.Stop()
-	c.qmu.Lock()
+	c.tmu.Lock()
 	delete(c.timer, tm)
-	c.qmu.Unlock()
+	c.tmu.Unlock()
 }
 
 // control runs queued events one at a time.
-func (c *cluster) control() {
+func (c *Cluster) control() {
 	defer c.loops.Done()
 	for {
 		select {
@@ -509,7 +433,7 @@ func (c *cluster) control() {
 
 // watch turns Job events into syncs. It never blocks on the controller,
 // since the tracker panics when a watcher falls 100 events behind.
-func (c *cluster) watch(w watch.Interface) {
+func (c *Cluster) watch(w watch.Interface) {
 	defer c.loops.Done()
 	defer w.Stop()
 	for {
@@ -529,11 +453,11 @@ func (c *cluster) watch(w watch.Interface) {
 }
 
 // tick returns a creation timestamp: whole seconds, strictly increasing,
-// never behind the wall clock.
-func (c *cluster) tick() metav1.Time {
+// never behind the cluster's clock.
+func (c *Cluster) tick() metav1.Time {
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
-	t := time.Now().Truncate(time.Second)
+	t := c.clk.Now().Truncate(time.Second)
 	if !t.After(c.lastTick) {
 		t = c.lastTick.Add(time.Second)
 	}
@@ -543,10 +467,10 @@ func (c *cluster) tick() metav1.Time {
 
 // now returns the time for status fields: whole seconds, never behind
 // the last creation timestamp.
-func (c *cluster) now() metav1.Time {
+func (c *Cluster) now() metav1.Time {
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
-	t := time.Now().Truncate(time.Second)
+	t := c.clk.Now().Truncate(time.Second)
 	if t.Before(c.lastTick) {
 		t = c.lastTick
 	}
@@ -554,19 +478,20 @@ func (c *cluster) now() metav1.Time {
 }
 
 // newUID returns a deterministic UUID-shaped UID.
-func (c *cluster) newUID() types.UID {
+func (c *Cluster) newUID() types.UID {
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
 	c.uidSerial++
 	return types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", c.uidSerial))
 }
 
-// apiServer is a reactor playing the API server's part in calls made
-// through cs: it fills in what the server would on create and keeps the
-// status on updates of the main resource. It changes the action's copy
-// and lets the chain go on, so it composes with other reactors in any
-// order.
-func (c *cluster) apiServer(action clienttesting.Action) (bool, runtime.Object, error) {
+// APIServer is the reactor New prepends to cs, playing the API server's
+// part in calls made through cs: it fills in what the server would on
+// create and keeps the status on updates of the main resource. It changes
+// the action's copy and lets the chain go on, so it composes with other
+// reactors in any order; a reactor that ends the chain itself can call it
+// first.
+func (c *Cluster) APIServer(action clienttesting.Action) (bool, runtime.Object, error) {
 	switch a := action.(type) {
 	case clienttesting.CreateActionImpl:
 		if a.GetSubresource() != "" {
@@ -653,7 +578,7 @@ func defaultJob(j *batchv1.Job) {
 
 // modify applies f to the stored object gvr/name and writes it back when
 // f returns true, holding cs's lock so that no API call interleaves.
-func (c *cluster) modify(gvr schema.GroupVersionResource, name string, f func(runtime.Object) bool) (runtime.Object, error) {
+func (c *Cluster) modify(gvr schema.GroupVersionResource, name string, f func(runtime.Object) bool) (runtime.Object, error) {
 	c.cs.Lock()
 	defer c.cs.Unlock()
 	obj, err := c.tr.Get(gvr, c.ns, name)
@@ -666,7 +591,7 @@ func (c *cluster) modify(gvr schema.GroupVersionResource, name string, f func(ru
 	return obj, c.tr.Update(gvr, obj, c.ns)
 }
 
-func (c *cluster) modifyJob(name string, f func(*batchv1.Job) bool) (*batchv1.Job, error) {
+func (c *Cluster) modifyJob(name string, f func(*batchv1.Job) bool) (*batchv1.Job, error) {
 	obj, err := c.modify(jobsGVR, name, func(o runtime.Object) bool { return f(o.(*batchv1.Job)) })
 	if err != nil {
 		return nil, err
@@ -674,7 +599,10 @@ func (c *cluster) modifyJob(name string, f func(*batchv1.Job) bool) (*batchv1.Jo
 	return obj.(*batchv1.Job), nil
 }
 
-func (c *cluster) modifyPod(name string, f func(*corev1.Pod)) {
+// ModifyPod applies f to the stored pod name and writes it back, for a
+// test to show a state the simulator does not reach by itself (an image
+// that cannot be pulled, say).
+func (c *Cluster) ModifyPod(name string, f func(*corev1.Pod)) {
 	_, err := c.modify(podsGVR, name, func(o runtime.Object) bool { f(o.(*corev1.Pod)); return true })
 	if err != nil && !apierrors.IsNotFound(err) {
 		c.t.Errorf("sim: update pod %s: %v", name, err)
@@ -682,7 +610,7 @@ func (c *cluster) modifyPod(name string, f func(*corev1.Pod)) {
 }
 
 // syncAll syncs every stored Job.
-func (c *cluster) syncAll() {
+func (c *Cluster) syncAll() {
 	list, err := c.tr.List(jobsGVR, jobsGVK, c.ns)
 	if err != nil {
 		c.t.Errorf("sim: list jobs: %v", err)
@@ -694,7 +622,7 @@ func (c *cluster) syncAll() {
 }
 
 // sync is the Job controller's reconciliation of Job name.
-func (c *cluster) sync(name string) {
+func (c *Cluster) sync(name string) {
 	obj, err := c.tr.Get(jobsGVR, c.ns, name)
 	if apierrors.IsNotFound(err) {
 		c.gone(name)
@@ -736,7 +664,7 @@ func (c *cluster) sync(name string) {
 	}
 	plan := c.plans[job.Labels[kubejob.LabelPipeline]]
 	if plan == nil {
-		return // held until registerPlan
+		return // held until RegisterPlan
 	}
 	if *job.Spec.Completions != 1 || *job.Spec.Parallelism != 1 || *job.Spec.CompletionMode != batchv1.NonIndexedCompletion {
 		c.t.Errorf("sim: Job %s: only completions = parallelism = 1 and NonIndexed are simulated", name)
@@ -764,10 +692,10 @@ func (c *cluster) sync(name string) {
 		}
 		if st.StartTime == nil {
 			st.StartTime = ptr.To(now)
-			sj.startedAt = time.Now()
+			sj.startedAt = c.clk.Now()
 		}
 	})
-	job = c.job(name)
+	job = c.Job(name)
 	if job == nil {
 		return
 	}
@@ -777,11 +705,12 @@ func (c *cluster) sync(name string) {
 	if ads := job.Spec.ActiveDeadlineSeconds; ads != nil && (sj.deadline == nil || resumed) {
 		c.stopTimer(sj.deadline)
 		end := sj.startedAt.Add(time.Duration(*ads) * time.Second)
-		if !time.Now().Before(end) {
+		now := c.clk.Now()
+		if !now.Before(end) {
 			c.jobDeadline(sj)
 			return
 		}
-		sj.deadline = c.after(time.Until(end), func() { c.jobDeadline(sj) })
+		sj.deadline = c.after(end.Sub(now), func() { c.jobDeadline(sj) })
 	}
 	if sj.active == nil && sj.succeeded == 0 {
 		c.createPod(job, sj, plan)
@@ -789,7 +718,7 @@ func (c *cluster) sync(name string) {
 }
 
 // gone forgets a deleted Job: its pods are deleted and their tasks stopped.
-func (c *cluster) gone(name string) {
+func (c *Cluster) gone(name string) {
 	sj := c.jobs[name]
 	if sj == nil {
 		return
@@ -808,7 +737,7 @@ func (c *cluster) gone(name string) {
 }
 
 // deletePod deletes the active pod of sj and stops its task.
-func (c *cluster) deletePod(sj *simJob, p *simPod) {
+func (c *Cluster) deletePod(sj *simJob, p *simPod) {
 	if p.stop != nil {
 		p.stop()
 	}
@@ -864,7 +793,7 @@ func setJobCondition(st *batchv1.JobStatus, typ batchv1.JobConditionType, status
 
 // setJobStatus applies f to Job name's stored status and writes it when
 // it changed.
-func (c *cluster) setJobStatus(name string, f func(*batchv1.JobStatus)) {
+func (c *Cluster) setJobStatus(name string, f func(*batchv1.JobStatus)) {
 	_, err := c.modifyJob(name, func(j *batchv1.Job) bool {
 		old := j.Status.DeepCopy()
 		f(&j.Status)
@@ -888,7 +817,7 @@ func equalJSON(a, b any) bool {
 }
 
 // createPod creates the next pod of job and schedules its start.
-func (c *cluster) createPod(job *batchv1.Job, sj *simJob, plan *backends.Plan) {
+func (c *Cluster) createPod(job *batchv1.Job, sj *simJob, plan *backends.Plan) {
 	n := len(sj.pods)
 	name := fmt.Sprintf("%s-%d", job.Name, n)
 	for {
@@ -940,7 +869,7 @@ func (c *cluster) createPod(job *batchv1.Job, sj *simJob, plan *backends.Plan) {
 }
 
 // startPod binds pod p, runs it, and starts its task.
-func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
+func (c *Cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 	if sj.active != p || c.jobs[sj.name] != sj {
 		return // deleted meanwhile
 	}
@@ -953,7 +882,7 @@ func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 	if c.schedule != nil {
 		if why := c.schedule(pod); why != "" {
 			p.waiting = true
-			c.modifyPod(p.name, func(pod *corev1.Pod) {
+			c.ModifyPod(p.name, func(pod *corev1.Pod) {
 				pod.Status.Conditions = []corev1.PodCondition{{
 					Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 					Reason: corev1.PodReasonUnschedulable, Message: why, LastTransitionTime: now,
@@ -963,7 +892,7 @@ func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 		}
 	}
 	p.waiting = false
-	c.modifyPod(p.name, func(pod *corev1.Pod) {
+	c.ModifyPod(p.name, func(pod *corev1.Pod) {
 		pod.Spec.NodeName = simNode
 		st := &pod.Status
 		st.Phase = corev1.PodRunning
@@ -986,14 +915,15 @@ func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 	c.startedN[sj.name]++
 	c.setJobStatus(sj.name, func(st *batchv1.JobStatus) { st.Ready = ptr.To[int32](1) })
 
-	ctx, cancel := c.ctx, context.CancelFunc(nil)
+	// The task's context ends at the pod's deadline on the cluster's
+	// clock, and when the pod is stopped.
+	base, cancel := context.WithCancel(c.ctx)
 	if ads := pod.Spec.ActiveDeadlineSeconds; ads != nil {
-		p.deadline = time.Now().Add(time.Duration(*ads) * time.Second)
-		ctx, cancel = context.WithDeadline(ctx, p.deadline)
-		c.after(time.Until(p.deadline), func() { c.podDeadline(sj, p) })
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
+		start := c.clk.Now()
+		p.deadline = start.Add(time.Duration(*ads) * time.Second)
+		c.after(p.deadline.Sub(start), func() { c.podDeadline(sj, p) })
 	}
+	ctx, end := c.clk.Start(base, p.deadline)
 	p.stop = cancel
 	run := c.program(pod, sj, p, plan)
 	c.tasks.Add(1)
@@ -1001,7 +931,9 @@ func (c *cluster) startPod(sj *simJob, p *simPod, plan *backends.Plan) {
 		defer c.tasks.Done()
 		defer cancel()
 		r := run(ctx)
-		c.post(func() { c.podExited(sj, p, r) })
+		at := c.clk.Now() // before end, which may let the clock skip ahead
+		c.post(func() { c.podExited(sj, p, r, at) })
+		end()
 	}()
 }
 
@@ -1015,7 +947,7 @@ type result struct {
 
 // program returns the container's process: the Go task its arguments
 // name, run as the task-invocation mode would.
-func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends.Plan) func(context.Context) result {
+func (c *Cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends.Plan) func(context.Context) result {
 	ctr := pod.Spec.Containers[0]
 	argv := append(slices.Clone(ctr.Command), ctr.Args...)
 	i := slices.Index(argv, backends.InvokeCommand)
@@ -1080,7 +1012,7 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 	}
 	errToLog := errLog == tmPath
 	attempt := task.Attempt{Step: s.Name, Instance: instanceOf(sj.name, pod.Labels, s.Name),
-		OnDemand: pod.Labels[labelOnDemand] == "true" || strings.HasSuffix(sj.name, "-od")}
+		OnDemand: pod.Labels[LabelOnDemand] == "true" || strings.HasSuffix(sj.name, "-od")}
 	unit := fmt.Sprintf("%s/%s/%d", pod.Labels[kubejob.LabelRun], s.Name, attempt.Instance)
 	c.attemptsN[unit]++
 	attempt.Number = c.attemptsN[unit]
@@ -1105,7 +1037,7 @@ func (c *cluster) program(pod *corev1.Pod, sj *simJob, p *simPod, plan *backends
 // outcome is how a container whose program returned out and err ends;
 // toLog says whether out went to the termination message file.
 func outcome(out []byte, err error, toLog bool, stderr func() string) result {
-	var code exitStatus
+	var code ExitStatus
 	switch {
 	case err == nil:
 		r := result{}
@@ -1142,7 +1074,7 @@ func instanceOf(job string, labels map[string]string, step string) int {
 }
 
 // podDeadline fails pod p once its activeDeadlineSeconds has passed.
-func (c *cluster) podDeadline(sj *simJob, p *simPod) {
+func (c *Cluster) podDeadline(sj *simJob, p *simPod) {
 	if sj.active != p || c.jobs[sj.name] != sj {
 		return
 	}
@@ -1150,12 +1082,12 @@ func (c *cluster) podDeadline(sj *simJob, p *simPod) {
 	c.podFailed(sj, p, result{exit: exitSIGTERM}, reasonPodDeadline, msgPodDeadline)
 }
 
-// podExited records how p's container ended.
-func (c *cluster) podExited(sj *simJob, p *simPod, r result) {
+// podExited records how p's container ended, at time at.
+func (c *Cluster) podExited(sj *simJob, p *simPod, r result, at time.Time) {
 	if sj.active != p || c.jobs[sj.name] != sj {
 		return // deleted, suspended or timed out meanwhile: discarded
 	}
-	if !p.deadline.IsZero() && !time.Now().Before(p.deadline) {
+	if !p.deadline.IsZero() && !at.Before(p.deadline) {
 		c.podDeadline(sj, p)
 		return
 	}
@@ -1165,7 +1097,7 @@ func (c *cluster) podExited(sj *simJob, p *simPod, r result) {
 	}
 	if r.preempted {
 		now := c.now()
-		c.modifyPod(p.name, func(pod *corev1.Pod) {
+		c.ModifyPod(p.name, func(pod *corev1.Pod) {
 			pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
 				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 				Reason: corev1.PodReasonPreemptionByScheduler, Message: msgPreemption, LastTransitionTime: now,
@@ -1176,10 +1108,10 @@ func (c *cluster) podExited(sj *simJob, p *simPod, r result) {
 }
 
 // terminate writes p's end: phase, container state, Ready=False.
-func (c *cluster) terminate(p *simPod, phase corev1.PodPhase, r result, reason, msg string) *corev1.Pod {
+func (c *Cluster) terminate(p *simPod, phase corev1.PodPhase, r result, reason, msg string) *corev1.Pod {
 	now := c.now()
 	var out *corev1.Pod
-	c.modifyPod(p.name, func(pod *corev1.Pod) {
+	c.ModifyPod(p.name, func(pod *corev1.Pod) {
 		st := &pod.Status
 		st.Phase, st.Reason, st.Message = phase, reason, msg
 		for i := range st.Conditions {
@@ -1231,8 +1163,8 @@ func terminationMessage(ctr corev1.Container, r result) string {
 }
 
 // podSucceeded completes p and with it the Job (unless completions are
-// held, see holdCompletions).
-func (c *cluster) podSucceeded(sj *simJob, p *simPod, r result) {
+// held, see HoldCompletions).
+func (c *Cluster) podSucceeded(sj *simJob, p *simPod, r result) {
 	c.terminate(p, corev1.PodSucceeded, r, "", "")
 	sj.active = nil
 	sj.succeeded = 1
@@ -1245,11 +1177,11 @@ func (c *cluster) podSucceeded(sj *simJob, p *simPod, r result) {
 	c.complete(sj)
 }
 
-// holdCompletions(true) leaves the Jobs whose pod succeeds from now on
+// HoldCompletions(true) leaves the Jobs whose pod succeeds from now on
 // without SuccessCriteriaMet and Complete, as the real Job controller does
 // for a while (it batches pod updates for a second, and its client is
-// rate-limited); holdCompletions(false) completes them.
-func (c *cluster) holdCompletions(on bool) {
+// rate-limited); HoldCompletions(false) completes them.
+func (c *Cluster) HoldCompletions(on bool) {
 	done := make(chan struct{})
 	c.post(func() {
 		c.holdDone = on
@@ -1270,7 +1202,7 @@ func (c *cluster) holdCompletions(on bool) {
 }
 
 // complete writes a succeeded Job's conditions.
-func (c *cluster) complete(sj *simJob) {
+func (c *Cluster) complete(sj *simJob) {
 	now := c.now()
 	c.setJobStatus(sj.name, func(st *batchv1.JobStatus) {
 		st.Active, st.Ready, st.Succeeded = 0, ptr.To[int32](0), sj.succeeded
@@ -1284,10 +1216,10 @@ func (c *cluster) complete(sj *simJob) {
 
 // podFailed fails p, then applies the Job's podFailurePolicy and
 // backoffLimit.
-func (c *cluster) podFailed(sj *simJob, p *simPod, r result, reason, msg string) {
+func (c *Cluster) podFailed(sj *simJob, p *simPod, r result, reason, msg string) {
 	pod := c.terminate(p, corev1.PodFailed, r, reason, msg)
 	sj.active = nil
-	job := c.job(sj.name)
+	job := c.Job(sj.name)
 	if job == nil || pod == nil {
 		return
 	}
@@ -1329,7 +1261,7 @@ func (c *cluster) podFailed(sj *simJob, p *simPod, r result, reason, msg string)
 
 // failJob fails the Job: FailureTarget, its active pod deleted, then
 // Failed with the same reason and message.
-func (c *cluster) failJob(sj *simJob, reason, msg string) {
+func (c *Cluster) failJob(sj *simJob, reason, msg string) {
 	sj.finished = true
 	c.stopTimer(sj.deadline)
 	now := c.now()
@@ -1348,11 +1280,11 @@ func (c *cluster) failJob(sj *simJob, reason, msg string) {
 
 // jobDeadline fails the Job once its activeDeadlineSeconds has passed;
 // a pod it kills counts as failed.
-func (c *cluster) jobDeadline(sj *simJob) {
+func (c *Cluster) jobDeadline(sj *simJob) {
 	if c.jobs[sj.name] != sj || sj.finished {
 		return
 	}
-	job := c.job(sj.name)
+	job := c.Job(sj.name)
 	if job == nil || (job.Spec.Suspend != nil && *job.Spec.Suspend) {
 		return
 	}
@@ -1394,3 +1326,6 @@ func matchPodFailurePolicy(pfp *batchv1.PodFailurePolicy, pod *corev1.Pod) (batc
 	}
 	return "", "", false
 }
+
+// Clock returns the cluster's clock.
+func (c *Cluster) Clock() *simtime.Clock { return c.clk }

@@ -1,4 +1,4 @@
-package kubejob_test
+package kubesim
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/simtime"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -34,15 +35,19 @@ type simNum struct{ V int }
 
 type simOneIn struct{ X pipeline.Ref[simNum] }
 
-// simEnv returns a fake clientset with a cluster on it; the cluster is
-// closed and goroutine leaks checked when the test ends.
-func simEnv(t *testing.T) (*fake.Clientset, *cluster) {
+// t0 is where the tests' clocks start.
+var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// simEnv returns a fake clientset with a cluster on it, on a clock at t0
+// that only the test moves; the cluster is closed and goroutine leaks
+// checked when the test ends.
+func simEnv(t *testing.T) (*fake.Clientset, *Cluster) {
 	t.Helper()
 	opt := goleak.IgnoreCurrent()
-	cs := fake.NewClientset()
-	c := newCluster(t, cs)
+	cs := fake.NewSimpleClientset()
+	c := New(t, cs, simtime.New(t0))
 	t.Cleanup(func() {
-		c.close()
+		c.Close()
 		goleak.VerifyNone(t, opt)
 	})
 	return cs, c
@@ -98,11 +103,11 @@ func eventually(t *testing.T, cond func() bool, format string, args ...any) {
 }
 
 // waitFinished waits for Job name's terminal condition and returns it.
-func waitFinished(t *testing.T, c *cluster, name string) (batchv1.JobConditionType, string) {
+func waitFinished(t *testing.T, c *Cluster, name string) (batchv1.JobConditionType, string) {
 	t.Helper()
 	var typ batchv1.JobConditionType
 	var reason string
-	eventually(t, func() bool { typ, reason = c.finished(name); return typ != "" }, "Job %s finishes", name)
+	eventually(t, func() bool { typ, reason = c.Finished(name); return typ != "" }, "Job %s finishes", name)
 	return typ, reason
 }
 
@@ -122,8 +127,19 @@ func terminated(t *testing.T, p *corev1.Pod) *corev1.ContainerStateTerminated {
 	return tr
 }
 
+// flush returns once the controller has handled every event queued
+// before the call, such as the timers a step of the clock fired.
+func (c *Cluster) flush() {
+	done := make(chan struct{})
+	c.post(func() { close(done) })
+	select {
+	case <-done:
+	case <-c.ctx.Done():
+	}
+}
+
 // known reports whether the simulator has seen Job name.
-func (c *cluster) known(name string) bool {
+func (c *Cluster) known(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.jobs[name] != nil
@@ -166,13 +182,13 @@ func TestSimSuccessAndHeldJobs(t *testing.T) {
 	// Created before its plan is registered: held.
 	createJob(t, cs, materialize(jobs["prep"], nil))
 	eventually(t, func() bool { return c.known("r1-prep") }, "the sim sees the Job")
-	require.Empty(t, c.podsOf("r1-prep"), "held until registerPlan")
-	c.registerPlan(plan)
+	require.Empty(t, c.PodsOf("r1-prep"), "held until registerPlan")
+	c.RegisterPlan(plan)
 
 	typ, reason := waitFinished(t, c, "r1-prep")
 	require.Equal(t, batchv1.JobComplete, typ)
 	require.Equal(t, batchv1.JobReasonCompletionsReached, reason)
-	j := c.job("r1-prep")
+	j := c.Job("r1-prep")
 	require.Equal(t, []batchv1.JobConditionType{batchv1.JobSuccessCriteriaMet, batchv1.JobComplete}, conditionTypes(j))
 	require.NotEmpty(t, j.UID)
 	require.NotNil(t, j.Status.StartTime)
@@ -181,7 +197,7 @@ func TestSimSuccessAndHeldJobs(t *testing.T) {
 	require.EqualValues(t, 0, j.Status.Active)
 	require.EqualValues(t, 0, j.Status.Failed)
 
-	pods := c.podsOf("r1-prep")
+	pods := c.PodsOf("r1-prep")
 	require.Len(t, pods, 1)
 	pod := pods[0]
 	require.Equal(t, "r1-prep-0", pod.Name)
@@ -197,13 +213,13 @@ func TestSimSuccessAndHeldJobs(t *testing.T) {
 	tr := terminated(t, pod)
 	require.EqualValues(t, 0, tr.ExitCode)
 	require.JSONEq(t, `{"V":7}`, tr.Message)
-	require.Equal(t, 1, c.started("r1-prep"))
+	require.Equal(t, 1, c.Started("r1-prep"))
 
 	// The next step, with the output substituted as the orchestrator does.
 	createJob(t, cs, materialize(jobs["double"], map[string]string{"prep": tr.Message}))
 	typ, _ = waitFinished(t, c, "r1-double")
 	require.Equal(t, batchv1.JobComplete, typ)
-	dp := c.podsOf("r1-double")
+	dp := c.PodsOf("r1-double")
 	require.Len(t, dp, 1)
 	require.JSONEq(t, `{"V":14}`, terminated(t, dp[0]).Message)
 	require.True(t, dp[0].CreationTimestamp.After(pod.CreationTimestamp.Time), "creation timestamps increase")
@@ -219,7 +235,7 @@ func TestSimAppFailureBackoffLimit(t *testing.T) {
 		return simNum{}, errors.New("boom")
 	}).WithRetry(task.Retry{App: 2}), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	job := materialize(jobs["fail"], nil)
 	require.EqualValues(t, 2, *job.Spec.BackoffLimit)
 	createJob(t, cs, job)
@@ -227,7 +243,7 @@ func TestSimAppFailureBackoffLimit(t *testing.T) {
 	typ, reason := waitFinished(t, c, "r1-fail")
 	require.Equal(t, batchv1.JobFailed, typ)
 	require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, reason)
-	j := c.job("r1-fail")
+	j := c.Job("r1-fail")
 	require.Equal(t, []batchv1.JobConditionType{batchv1.JobFailureTarget, batchv1.JobFailed}, conditionTypes(j))
 	require.Equal(t, j.Status.Conditions[0].Reason, j.Status.Conditions[1].Reason)
 	require.Equal(t, "Job has reached the specified backoff limit", j.Status.Conditions[1].Message)
@@ -235,7 +251,7 @@ func TestSimAppFailureBackoffLimit(t *testing.T) {
 	require.EqualValues(t, 0, j.Status.Active)
 	require.Nil(t, j.Status.CompletionTime)
 
-	pods := c.podsOf("r1-fail")
+	pods := c.PodsOf("r1-fail")
 	require.Len(t, pods, 3)
 	// The task mode writes the error to the termination log; without
 	// it, FallbackToLogsOnError would take the stderr line.
@@ -250,7 +266,7 @@ func TestSimAppFailureBackoffLimit(t *testing.T) {
 			require.True(t, pod.CreationTimestamp.After(pods[i-1].CreationTimestamp.Time))
 		}
 	}
-	require.Equal(t, 3, c.started("r1-fail"))
+	require.Equal(t, 3, c.Started("r1-fail"))
 	var numbers []int
 	for _, a := range seen.list() {
 		numbers = append(numbers, a.Number)
@@ -284,11 +300,11 @@ func TestSimPreemptionWithCompiledPolicy(t *testing.T) {
 		return simNum{V: 1}, nil
 	}).WithRetry(task.Retry{App: 1, Infra: 2}), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	createJob(t, cs, materialize(jobs["train"], nil))
 	typ, reason := waitFinished(t, c, "r1-train")
 
-	pods := c.podsOf("r1-train")
+	pods := c.PodsOf("r1-train")
 	first := pods[0]
 	require.Equal(t, corev1.PodFailed, first.Status.Phase)
 	require.EqualValues(t, 143, terminated(t, first).ExitCode)
@@ -297,7 +313,7 @@ func TestSimPreemptionWithCompiledPolicy(t *testing.T) {
 	require.Equal(t, corev1.ConditionTrue, first.Status.Conditions[i].Status)
 	require.Equal(t, "PreemptionByScheduler", first.Status.Conditions[i].Reason)
 
-	j := c.job("r1-train")
+	j := c.Job("r1-train")
 	switch action := disruptionAction(t, jobs["train"]); action {
 	case batchv1.PodFailurePolicyActionIgnore:
 		require.Equal(t, batchv1.JobComplete, typ)
@@ -331,10 +347,10 @@ func TestSimPodFailurePolicy(t *testing.T) {
 		if in.Mode == "preempt" {
 			return simNum{}, fmt.Errorf("spot reclaimed: %w", task.ErrInfrastructure)
 		}
-		return simNum{}, fmt.Errorf("failed: %w", exitStatus(in.Code))
+		return simNum{}, fmt.Errorf("failed: %w", ExitStatus(in.Code))
 	}), simModeIn{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 
 	onCond := func(a batchv1.PodFailurePolicyAction) batchv1.PodFailurePolicyRule {
 		return batchv1.PodFailurePolicyRule{Action: a, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
@@ -396,7 +412,7 @@ func TestSimPodFailurePolicy(t *testing.T) {
 			typ, reason := waitFinished(t, c, tc.name)
 			require.Equal(t, tc.want, typ)
 			require.Equal(t, tc.reason, reason)
-			j := c.job(tc.name)
+			j := c.Job(tc.name)
 			require.Equal(t, tc.failed, j.Status.Failed)
 			if tc.message != "" {
 				require.Equal(t, tc.message, j.Status.Conditions[len(j.Status.Conditions)-1].Message)
@@ -418,16 +434,16 @@ func TestSimWrongInvocationExits2(t *testing.T) {
 		return simNum{}, nil
 	}).WithRetry(task.Retry{App: 3}), simOneIn{X: up.Output()})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	// The ${up} placeholder left in: the input is not JSON.
 	createJob(t, cs, materialize(jobs["down"], nil))
 	typ, reason := waitFinished(t, c, "r1-down")
 	require.Equal(t, batchv1.JobFailed, typ)
 	require.Equal(t, batchv1.JobReasonPodFailurePolicy, reason, "the compiled policy fails the Job on exit 2")
-	pods := c.podsOf("r1-down")
+	pods := c.PodsOf("r1-down")
 	require.Len(t, pods, 1)
 	require.EqualValues(t, 2, terminated(t, pods[0]).ExitCode)
-	require.Contains(t, c.job("r1-down").Status.Conditions[1].Message, "failed with exit code 2 matching FailJob rule")
+	require.Contains(t, c.Job("r1-down").Status.Conditions[1].Message, "failed with exit code 2 matching FailJob rule")
 	mu.Lock()
 	defer mu.Unlock()
 	require.Zero(t, calls, "the task never ran")
@@ -437,28 +453,35 @@ func TestSimPodDeadline(t *testing.T) {
 	cs, c := simEnv(t)
 	var deadline time.Time
 	var mu sync.Mutex
+	started := make(chan struct{})
 	p := pipeline.New("simslow", nil)
 	pipeline.Add(p, task.New("slow", func(ctx context.Context, _ struct{}) (simNum, error) {
 		d, _ := ctx.Deadline()
 		mu.Lock()
 		deadline = d
 		mu.Unlock()
+		close(started)
 		<-ctx.Done()
 		return simNum{V: 1}, nil // too late: the pod has failed already
 	}).WithTimeout(time.Second), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	job := materialize(jobs["slow"], nil)
 	require.EqualValues(t, 1, *job.Spec.Template.Spec.ActiveDeadlineSeconds)
-	before := time.Now()
 	createJob(t, cs, job)
+	waitChan(t, started, "task start")
+	c.clk.Step(time.Second - time.Nanosecond)
+	c.flush()
+	typ, _ := c.Finished("r1-slow")
+	require.Empty(t, typ, "not before the deadline")
+	c.clk.Step(time.Nanosecond)
 	typ, reason := waitFinished(t, c, "r1-slow")
 	require.Equal(t, batchv1.JobFailed, typ)
 	// Stopped by SIGTERM, the task mode exits 143, which fails the Job
 	// at once: the orchestrator tells the timeout from the pod's reason.
 	require.Equal(t, batchv1.JobReasonPodFailurePolicy, reason)
-	require.Contains(t, c.job("r1-slow").Status.Conditions[1].Message, "failed with exit code 143 matching FailJob rule at index 3")
-	pods := c.podsOf("r1-slow")
+	require.Contains(t, c.Job("r1-slow").Status.Conditions[1].Message, "failed with exit code 143 matching FailJob rule at index 3")
+	pods := c.PodsOf("r1-slow")
 	require.Len(t, pods, 1)
 	require.Equal(t, corev1.PodFailed, pods[0].Status.Phase)
 	require.Equal(t, "DeadlineExceeded", pods[0].Status.Reason)
@@ -466,7 +489,7 @@ func TestSimPodDeadline(t *testing.T) {
 	require.EqualValues(t, 143, terminated(t, pods[0]).ExitCode)
 	mu.Lock()
 	defer mu.Unlock()
-	require.WithinRange(t, deadline, before.Add(time.Second), time.Now())
+	require.Equal(t, t0.Add(time.Second), deadline, "the pod's deadline on the cluster's clock")
 }
 
 // blocker is a task body that blocks until its context ends and reports
@@ -487,6 +510,17 @@ func (b *blocker) run(ctx context.Context) (simNum, error) {
 	return simNum{}, ctx.Err()
 }
 
+// blockedOnce is task name: its first attempt runs b, the next ones
+// return 2.
+func blockedOnce(b *blocker, name string) task.Task[struct{}, simNum] {
+	return task.New(name, func(ctx context.Context, _ struct{}) (simNum, error) {
+		if at, _ := task.AttemptFrom(ctx); at.Number == 1 {
+			return b.run(ctx)
+		}
+		return simNum{V: 2}, nil
+	})
+}
+
 func waitChan(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
@@ -502,22 +536,24 @@ func TestSimJobDeadline(t *testing.T) {
 	p := pipeline.New("simjd", nil)
 	pipeline.Add(p, task.New("long", func(ctx context.Context, _ struct{}) (simNum, error) { return b.run(ctx) }), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	job := materialize(jobs["long"], nil)
 	job.Spec.ActiveDeadlineSeconds = ptr.To[int64](1)
-	// The deadline counts from the Job's start, after its creation: a
-	// timer never fires early, so this lower bound holds on a loaded
-	// machine too (timed from the task's start, it did not).
-	start := time.Now()
+	// The deadline counts from the Job's start on the cluster's clock.
 	createJob(t, cs, job)
 	waitChan(t, b.started, "task start")
+	c.clk.Step(time.Second - time.Nanosecond)
+	c.flush()
+	typ, _ := c.Finished("r1-long")
+	require.Empty(t, typ, "not before the deadline")
+	require.Equal(t, metav1.NewTime(t0), *c.Job("r1-long").Status.StartTime)
+	c.clk.Step(time.Nanosecond)
 	typ, reason := waitFinished(t, c, "r1-long")
-	require.GreaterOrEqual(t, time.Since(start), time.Second)
 	require.Equal(t, batchv1.JobFailed, typ)
 	require.Equal(t, batchv1.JobReasonDeadlineExceeded, reason)
 	waitChan(t, b.stopped, "task canceled")
-	require.Empty(t, c.podsOf("r1-long"), "the active pod is deleted")
-	j := c.job("r1-long")
+	require.Empty(t, c.PodsOf("r1-long"), "the active pod is deleted")
+	j := c.Job("r1-long")
 	require.EqualValues(t, 1, j.Status.Failed)
 	require.EqualValues(t, 0, j.Status.Active)
 	require.Equal(t, "Job was active longer than specified deadline", j.Status.Conditions[1].Message)
@@ -527,39 +563,34 @@ func TestSimSuspendResume(t *testing.T) {
 	cs, c := simEnv(t)
 	b := newBlocker()
 	p := pipeline.New("simsus", nil)
-	pipeline.Add(p, task.New("work", func(ctx context.Context, _ struct{}) (simNum, error) {
-		if at, _ := task.AttemptFrom(ctx); at.Number == 1 {
-			return b.run(ctx)
-		}
-		return simNum{V: 2}, nil
-	}), struct{}{})
+	pipeline.Add(p, blockedOnce(b, "work"), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	createJob(t, cs, materialize(jobs["work"], nil))
 	waitChan(t, b.started, "task start")
-	eventually(t, func() bool { j := c.job("r1-work"); return j.Status.Ready != nil && *j.Status.Ready == 1 }, "ready")
+	eventually(t, func() bool { j := c.Job("r1-work"); return j.Status.Ready != nil && *j.Status.Ready == 1 }, "ready")
 
 	jobs1 := cs.BatchV1().Jobs(metav1.NamespaceDefault)
 	_, err := jobs1.Patch(t.Context(), "r1-work", types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	waitChan(t, b.stopped, "task canceled by suspend")
 	eventually(t, func() bool {
-		j := c.job("r1-work")
+		j := c.Job("r1-work")
 		cond := jobCondition(&j.Status, batchv1.JobSuspended)
 		return cond != nil && cond.Status == corev1.ConditionTrue && j.Status.Active == 0
 	}, "Suspended")
-	require.Empty(t, c.podsOf("r1-work"))
+	require.Empty(t, c.PodsOf("r1-work"))
 
 	_, err = jobs1.Patch(t.Context(), "r1-work", types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	typ, _ := waitFinished(t, c, "r1-work")
 	require.Equal(t, batchv1.JobComplete, typ)
-	j := c.job("r1-work")
+	j := c.Job("r1-work")
 	require.Equal(t, corev1.ConditionFalse, jobCondition(&j.Status, batchv1.JobSuspended).Status)
 	require.Equal(t, "JobResumed", jobCondition(&j.Status, batchv1.JobSuspended).Reason)
 	require.EqualValues(t, 0, j.Status.Failed, "suspension is not a failure")
-	require.Equal(t, 2, c.started("r1-work"))
-	pods := c.podsOf("r1-work")
+	require.Equal(t, 2, c.Started("r1-work"))
+	pods := c.PodsOf("r1-work")
 	require.Len(t, pods, 1)
 	require.Equal(t, "r1-work-1", pods[0].Name)
 }
@@ -577,7 +608,7 @@ func TestSimDeleteStopsTask(t *testing.T) {
 		return simNum{V: 1}, nil
 	}), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	createJob(t, cs, materialize(jobs["polite"], nil))
 	createJob(t, cs, materialize(jobs["stubborn"], nil))
 	waitChan(t, b.started, "polite start")
@@ -589,11 +620,11 @@ func TestSimDeleteStopsTask(t *testing.T) {
 		require.NoError(t, api.Delete(t.Context(), name, metav1.DeleteOptions{PropagationPolicy: &bg}))
 	}
 	waitChan(t, b.stopped, "polite canceled")
-	eventually(t, func() bool { return len(c.podsOf("r1-polite")) == 0 && len(c.podsOf("r1-stubborn")) == 0 }, "pods deleted")
+	eventually(t, func() bool { return len(c.PodsOf("r1-polite")) == 0 && len(c.PodsOf("r1-stubborn")) == 0 }, "pods deleted")
 	close(release)
 	eventually(t, func() bool { return !c.known("r1-stubborn") }, "forgotten")
-	c.close() // waits for the stubborn task; its result is discarded
-	require.Empty(t, c.podsOf("r1-stubborn"))
+	c.Close() // waits for the stubborn task; its result is discarded
+	require.Empty(t, c.PodsOf("r1-stubborn"))
 	_, err := api.Get(t.Context(), "r1-stubborn", metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err))
 }
@@ -605,11 +636,11 @@ func TestSimTerminationMessageIsCut(t *testing.T) {
 		return strings.Repeat("x", 5000), nil
 	}), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	createJob(t, cs, materialize(jobs["big"], nil))
 	typ, _ := waitFinished(t, c, "r1-big")
 	require.Equal(t, batchv1.JobComplete, typ)
-	msg := terminated(t, c.podsOf("r1-big")[0]).Message
+	msg := terminated(t, c.PodsOf("r1-big")[0]).Message
 	require.Len(t, msg, kubejob.MaxTerminationMessage)
 	require.True(t, strings.HasSuffix(msg, `xxx"`), "the kubelet keeps the last bytes")
 	require.False(t, strings.HasPrefix(msg, `"`), "the start is gone")
@@ -620,27 +651,27 @@ func TestSimStartDelayAndRecreatedJob(t *testing.T) {
 	p := pipeline.New("simdelay", nil)
 	pipeline.Add(p, task.New("quick", func(context.Context, struct{}) (simNum, error) { return simNum{V: 3}, nil }), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
-	c.setStartDelay(time.Hour)
+	c.RegisterPlan(plan)
+	c.SetStartDelay(time.Hour)
 	createJob(t, cs, materialize(jobs["quick"], nil))
-	eventually(t, func() bool { return len(c.podsOf("r1-quick")) == 1 }, "pod created")
-	pod := c.podsOf("r1-quick")[0]
+	eventually(t, func() bool { return len(c.PodsOf("r1-quick")) == 1 }, "pod created")
+	pod := c.PodsOf("r1-quick")[0]
 	require.Equal(t, corev1.PodPending, pod.Status.Phase)
-	eventually(t, func() bool { return c.job("r1-quick").Status.Active == 1 }, "active")
-	j := c.job("r1-quick")
+	eventually(t, func() bool { return c.Job("r1-quick").Status.Active == 1 }, "active")
+	j := c.Job("r1-quick")
 	require.EqualValues(t, 0, *j.Status.Ready)
 	oldUID := j.UID
 
 	// Deleted and created again under the same name: a new Job.
 	require.NoError(t, cs.BatchV1().Jobs(metav1.NamespaceDefault).Delete(t.Context(), "r1-quick", metav1.DeleteOptions{}))
-	eventually(t, func() bool { return len(c.podsOf("r1-quick")) == 0 }, "pods deleted")
-	c.setStartDelay(0)
+	eventually(t, func() bool { return len(c.PodsOf("r1-quick")) == 0 }, "pods deleted")
+	c.SetStartDelay(0)
 	createJob(t, cs, materialize(jobs["quick"], nil))
 	typ, _ := waitFinished(t, c, "r1-quick")
 	require.Equal(t, batchv1.JobComplete, typ)
-	j = c.job("r1-quick")
+	j = c.Job("r1-quick")
 	require.NotEqual(t, oldUID, j.UID)
-	pods := c.podsOf("r1-quick")
+	pods := c.PodsOf("r1-quick")
 	require.Len(t, pods, 1)
 	require.Equal(t, string(j.UID), pods[0].Labels["controller-uid"])
 }
@@ -649,12 +680,12 @@ func TestSimStartDelayAndRecreatedJob(t *testing.T) {
 // fault injector on cs does not reach it.
 func TestSimIgnoresFaults(t *testing.T) {
 	cs, c := simEnv(t)
-	f := injectFaults(cs, 0.5, 3)
-	f.dropWatches(5 * time.Millisecond)
+	f := InjectFaults(cs, 0.5, 3, c.clk)
+	f.DropWatches(5 * time.Millisecond)
 	p := pipeline.New("simfaults", nil)
 	pipeline.Add(p, task.New("a", func(context.Context, struct{}) (simNum, error) { return simNum{V: 5}, nil }), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	job := materialize(jobs["a"], nil)
 	for {
 		_, err := cs.BatchV1().Jobs(metav1.NamespaceDefault).Create(t.Context(), job, metav1.CreateOptions{})
@@ -664,7 +695,7 @@ func TestSimIgnoresFaults(t *testing.T) {
 	}
 	typ, _ := waitFinished(t, c, "r1-a")
 	require.Equal(t, batchv1.JobComplete, typ)
-	f.stop()
+	f.Stop()
 }
 
 // faultRun makes a fixed sequence of calls and returns their errors.
@@ -702,16 +733,16 @@ func faultRun(t *testing.T, cs *fake.Clientset, n int) []string {
 func TestFaultRate(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const rate = 0.2
-	cs := fake.NewClientset()
-	f := injectFaults(cs, rate, 42)
+	cs := fake.NewSimpleClientset()
+	f := InjectFaults(cs, rate, 42, simtime.New(t0))
 	first := faultRun(t, cs, 150)
-	calls, eligible, injected := f.counts()
+	calls, eligible, injected := f.Counts()
 	require.Equal(t, 1050, calls)
 	require.Equal(t, calls, eligible)
-	got := float64(f.total()) / float64(eligible)
+	got := float64(f.Total()) / float64(eligible)
 	want := rate * (6 + listWatchShare) / 7 // one call in seven is a list
 	require.InDelta(t, want, got, 0.03, "injected %v of %d calls", injected, eligible)
-	for _, k := range []string{faultInternal, faultThrottled, faultLost, faultConflict} {
+	for _, k := range []string{FaultInternal, FaultThrottled, FaultLost, FaultConflict} {
 		require.Positive(t, injected[k], k)
 	}
 	failed := 0
@@ -720,25 +751,25 @@ func TestFaultRate(t *testing.T) {
 			failed++
 		}
 	}
-	require.GreaterOrEqual(t, failed, f.total(), "every fault is an error the caller sees")
+	require.GreaterOrEqual(t, failed, f.Total(), "every fault is an error the caller sees")
 
-	again := injectFaults(fake.NewClientset(), rate, 42)
+	again := InjectFaults(fake.NewSimpleClientset(), rate, 42, simtime.New(t0))
 	cs2 := again.cs
 	require.Equal(t, first, faultRun(t, cs2, 150), "same seed, same faults")
 
-	f.stop()
-	before := f.total()
+	f.Stop()
+	before := f.Total()
 	ctx := t.Context()
 	for i := range 50 {
 		_, err := cs.CoreV1().ConfigMaps(metav1.NamespaceDefault).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("after-%d", i)}}, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	require.Equal(t, before, f.total(), "no faults after stop")
+	require.Equal(t, before, f.Total(), "no faults after stop")
 }
 
 func TestFaultAppliedButLost(t *testing.T) {
-	cs := fake.NewClientset()
-	f := injectFaults(cs, 1, 7)
+	cs := fake.NewSimpleClientset()
+	f := InjectFaults(cs, 1, 7, simtime.New(t0))
 	ctx := t.Context()
 	api := cs.BatchV1().Jobs(metav1.NamespaceDefault)
 	var lost []string
@@ -751,10 +782,10 @@ func TestFaultAppliedButLost(t *testing.T) {
 			lost = append(lost, name)
 		}
 	}
-	_, _, injected := f.counts()
-	require.Equal(t, injected[faultLost], len(lost))
+	_, _, injected := f.Counts()
+	require.Equal(t, injected[FaultLost], len(lost))
 	require.NotEmpty(t, lost)
-	f.stop()
+	f.Stop()
 	for _, name := range lost {
 		_, err := api.Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		require.True(t, apierrors.IsAlreadyExists(err), "the retry finds the Job: %v", err)
@@ -763,9 +794,10 @@ func TestFaultAppliedButLost(t *testing.T) {
 
 func TestFaultDroppedWatches(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cs := fake.NewClientset()
-	f := injectFaults(cs, 0, 1)
-	f.dropWatches(20 * time.Millisecond)
+	cs := fake.NewSimpleClientset()
+	clk := simtime.New(t0)
+	f := InjectFaults(cs, 0, 1, clk)
+	f.DropWatches(20 * time.Millisecond) // each watch lasts 10 to 30ms on clk
 	pods := cs.CoreV1().Pods(metav1.NamespaceDefault)
 	add := func(name string) {
 		require.NoError(t, cs.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceDefault}}))
@@ -797,6 +829,7 @@ func TestFaultDroppedWatches(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, watch.Added, ev.Type)
 		require.Equal(t, name, ev.Object.(*corev1.Pod).Name)
+		clk.Step(30 * time.Millisecond) // its life is over
 		for {
 			ev, ok := next(w)
 			if !ok {
@@ -808,18 +841,40 @@ func TestFaultDroppedWatches(t *testing.T) {
 		}
 		add(fmt.Sprintf("gap-%d", i)) // between the drop and the next watch
 	}
-	_, _, injected := f.counts()
-	require.Equal(t, 6, injected[faultWatchDropped])
+	_, _, injected := f.Counts()
+	require.Equal(t, 6, injected[FaultWatchDropped])
 	require.Equal(t, 1, gone, "the first drop says 410 Gone, the next ones (within goneEvery) just close")
 
-	// A watch without events lasts over a second, or client-go backs off.
-	start := time.Now()
+	// A watch without events lasts over a second, or client-go backs off:
+	// its end is put off until then.
+	start := clk.Now()
 	w, err := cs.CoreV1().ConfigMaps(metav1.NamespaceDefault).Watch(t.Context(), metav1.ListOptions{})
 	require.NoError(t, err)
-	for range w.ResultChan() {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for range w.ResultChan() {
+		}
+	}()
+	for isOpen(closed) {
+		require.Less(t, clk.Since(start), 2*time.Second, "the watch ends")
+		clk.Step(10 * time.Millisecond)
+		eventually(t, func() bool { return f.ending.Load() == 0 }, "the watch's end is handled")
+		if clk.Since(start) < time.Second {
+			require.True(t, isOpen(closed), "ended after %v", clk.Since(start))
+		}
 	}
-	require.GreaterOrEqual(t, time.Since(start), time.Second)
-	f.stop()
+	require.GreaterOrEqual(t, clk.Since(start), time.Second)
+	f.Stop()
+}
+
+func isOpen(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return false
+	default:
+		return true
+	}
 }
 
 func TestSimContainerTasks(t *testing.T) {
@@ -828,10 +883,10 @@ func TestSimContainerTasks(t *testing.T) {
 	pipeline.Add(p, task.Container[struct{}, simNum]("ok", "busybox:1").WithCommand("true"), struct{}{})
 	pipeline.Add(p, task.Container[struct{}, simNum]("bad", "busybox:1").WithCommand("false"), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
-	c.runContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
+	c.RegisterPlan(plan)
+	c.RunContainers(func(_ context.Context, pod *corev1.Pod) (string, error) {
 		if pod.Spec.Containers[0].Command[0] == "false" {
-			return "", fmt.Errorf("false: %w", exitStatus(4))
+			return "", fmt.Errorf("false: %w", ExitStatus(4))
 		}
 		return `{"V":1}`, nil
 	})
@@ -839,11 +894,11 @@ func TestSimContainerTasks(t *testing.T) {
 	createJob(t, cs, materialize(jobs["bad"], nil))
 	typ, _ := waitFinished(t, c, "r1-ok")
 	require.Equal(t, batchv1.JobComplete, typ)
-	require.JSONEq(t, `{"V":1}`, terminated(t, c.podsOf("r1-ok")[0]).Message)
+	require.JSONEq(t, `{"V":1}`, terminated(t, c.PodsOf("r1-ok")[0]).Message)
 	typ, reason := waitFinished(t, c, "r1-bad")
 	require.Equal(t, batchv1.JobFailed, typ)
 	require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, reason)
-	tr := terminated(t, c.podsOf("r1-bad")[0])
+	tr := terminated(t, c.PodsOf("r1-bad")[0])
 	require.EqualValues(t, 4, tr.ExitCode)
 	if jobs["bad"].Spec.Template.Spec.Containers[0].TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 		require.Equal(t, "false: exit status 4\n", tr.Message)
@@ -854,14 +909,9 @@ func TestSimPreemptFromOutside(t *testing.T) {
 	cs, c := simEnv(t)
 	b := newBlocker()
 	p := pipeline.New("simout", nil)
-	pipeline.Add(p, task.New("long", func(ctx context.Context, _ struct{}) (simNum, error) {
-		if at, _ := task.AttemptFrom(ctx); at.Number == 1 {
-			return b.run(ctx)
-		}
-		return simNum{V: 2}, nil
-	}), struct{}{})
+	pipeline.Add(p, blockedOnce(b, "long"), struct{}{})
 	jobs, plan := simCompile(t, p)
-	c.registerPlan(plan)
+	c.RegisterPlan(plan)
 	job := materialize(jobs["long"], nil)
 	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
 		Action:          batchv1.PodFailurePolicyActionIgnore,
@@ -869,13 +919,13 @@ func TestSimPreemptFromOutside(t *testing.T) {
 	}}}
 	createJob(t, cs, job)
 	waitChan(t, b.started, "task start")
-	require.False(t, c.preempt("no-such-pod"))
-	require.True(t, c.preempt("r1-long-0"))
+	require.False(t, c.Preempt("no-such-pod"))
+	require.True(t, c.Preempt("r1-long-0"))
 	waitChan(t, b.stopped, "task canceled")
 	typ, _ := waitFinished(t, c, "r1-long")
 	require.Equal(t, batchv1.JobComplete, typ)
-	pods := c.podsOf("r1-long")
+	pods := c.PodsOf("r1-long")
 	require.Len(t, pods, 2)
 	require.EqualValues(t, 143, terminated(t, pods[0]).ExitCode)
-	require.EqualValues(t, 0, c.job("r1-long").Status.Failed)
+	require.EqualValues(t, 0, c.Job("r1-long").Status.Failed)
 }

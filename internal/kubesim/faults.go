@@ -1,4 +1,4 @@
-package kubejob_test
+package kubesim
 
 import (
 	"errors"
@@ -16,50 +16,52 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 )
 
-// Kinds of injected faults, the keys of faults.injected.
+// Kinds of injected faults, the keys of the map [Faults.Counts] returns.
 const (
-	// faultInternal is a 500 InternalError before the call takes effect.
-	faultInternal = "InternalError"
-	// faultThrottled is a 429 TooManyRequests (retry after 0 or 1 s)
+	// FaultInternal is a 500 InternalError before the call takes effect.
+	FaultInternal = "InternalError"
+	// FaultThrottled is a 429 TooManyRequests (retry after 0 or 1 s)
 	// before the call takes effect.
-	faultThrottled = "TooManyRequests"
-	// faultLost is a create or delete that took effect but whose response
+	FaultThrottled = "TooManyRequests"
+	// FaultLost is a create or delete that took effect but whose response
 	// was lost: a 500 or a 504 timeout, so that a retry meets 409
 	// AlreadyExists or 404 NotFound.
-	faultLost = "AppliedButLost"
-	// faultConflict is a 409 Conflict on an update or patch, as a stale
+	FaultLost = "AppliedButLost"
+	// FaultConflict is a 409 Conflict on an update or patch, as a stale
 	// resourceVersion gets.
-	faultConflict = "Conflict"
-	// faultWatchFailed is a watch that could not be started (500).
-	faultWatchFailed = "WatchFailed"
-	// faultWatchDropped is a watch ended by the server: its channel
+	FaultConflict = "Conflict"
+	// FaultWatchFailed is a watch that could not be started (500).
+	FaultWatchFailed = "WatchFailed"
+	// FaultWatchDropped is a watch ended by the server: its channel
 	// closes, the first time for a resource (and then at most every
 	// goneEvery) after an Error event 410 Gone ("too old resource
 	// version"), so informers re-list and watch again; other times the
 	// next watch of the resource resumes where the dropped one ended, as
 	// a real server does from the resourceVersion.
-	faultWatchDropped = "WatchDropped"
+	FaultWatchDropped = "WatchDropped"
 )
 
-// faults makes API calls made through a fake clientset's typed clients
+// Faults makes API calls made through a fake clientset's typed clients
 // fail now and then, the way a busy API server does. Calls on jobs, pods
 // and configmaps are eligible: get, list and watch on all three, and
 // create, update, patch, delete and deletecollection on jobs and
 // configmaps (pods are written only by the cluster, which bypasses cs).
 // The choice of faults is drawn from a generator seeded by the caller, so
 // a sequence of calls gets the same faults again. Safe for concurrent use.
-type faults struct {
-	cs *fake.Clientset
-	tr clienttesting.ObjectTracker
+type Faults struct {
+	cs  *fake.Clientset
+	tr  clienttesting.ObjectTracker
+	clk clock.WithDelayedExecution // times the lives of watches
 
 	mu      sync.Mutex
 	rng     *rand.Rand
 	rate    float64
 	stopped bool
 	every   time.Duration // mean life of a watch; 0: watches are not dropped
-	timers  []*time.Timer
+	timers  []clock.Timer
 	// goneEvery spaces the drops that end with 410 Gone, per resource:
 	// client-go re-lists after those, but only after a backoff that
 	// doubles (from 0.8 s) when they come often. Others just close, and
@@ -67,17 +69,20 @@ type faults struct {
 	goneEvery time.Duration
 	lastGone  map[string]time.Time
 	handover  map[string][]*handover
+	ending    atomic.Int64   // watch ends due on the clock, not yet handled
 	calls     int            // every call made through cs (watches included)
 	eligible  int            // calls that could have failed
 	injected  map[string]int // faults by kind
 }
 
-// injectFaults prepends reactors to cs so that about rate of the eligible
+// InjectFaults prepends reactors to cs so that about rate of the eligible
 // API calls made through cs's typed clients fail (lists and watches at a
-// quarter of it, see listWatchShare), drawn from seed.
-func injectFaults(cs *fake.Clientset, rate float64, seed int64) *faults {
-	f := &faults{
-		cs: cs, tr: cs.Tracker(), rate: rate,
+// quarter of it: client-go backs off for seconds after each), drawn from
+// seed. The lives of watches (DropWatches) are timed on clk: a watch is
+// dropped only when the test moves clk past its end.
+func InjectFaults(cs *fake.Clientset, rate float64, seed int64, clk clock.WithDelayedExecution) *Faults {
+	f := &Faults{
+		cs: cs, tr: cs.Tracker(), rate: rate, clk: clk,
 		rng:       rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
 		injected:  map[string]int{},
 		goneEvery: 10 * time.Second,
@@ -89,18 +94,18 @@ func injectFaults(cs *fake.Clientset, rate float64, seed int64) *faults {
 	return f
 }
 
-// dropWatches makes watches started from now on end after a random time
-// between every/2 and 3*every/2 (a watch without events lasts at least
-// 1.1 s, so that client-go does not back off). Zero stops dropping new
-// watches.
-func (f *faults) dropWatches(every time.Duration) {
+// DropWatches makes watches started from now on end after a random time
+// between every/2 and 3*every/2 on f's clock (a watch without events
+// lasts at least 1.1 s, so that client-go does not back off). Zero stops
+// dropping new watches.
+func (f *Faults) DropWatches(every time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.every = every
 }
 
-// stop ends the faults: no more errors, no more dropped watches.
-func (f *faults) stop() {
+// Stop ends the faults: no more errors, no more dropped watches.
+func (f *Faults) Stop() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopped = true
@@ -110,9 +115,9 @@ func (f *faults) stop() {
 	f.timers = nil
 }
 
-// counts returns the calls made through cs, the eligible ones, and the
+// Counts returns the calls made through cs, the eligible ones, and the
 // faults injected by kind.
-func (f *faults) counts() (calls, eligible int, injected map[string]int) {
+func (f *Faults) Counts() (calls, eligible int, injected map[string]int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	injected = map[string]int{}
@@ -122,9 +127,9 @@ func (f *faults) counts() (calls, eligible int, injected map[string]int) {
 	return f.calls, f.eligible, injected
 }
 
-// total returns how many faults were injected, of every kind.
-func (f *faults) total() int {
-	_, _, in := f.counts()
+// Total returns how many faults were injected, of every kind.
+func (f *Faults) Total() int {
+	_, _, in := f.Counts()
 	n := 0
 	for _, v := range in {
 		n += v
@@ -143,7 +148,7 @@ const listWatchShare = 0.25
 
 // draw decides, for an eligible call, which of kinds to inject, if any,
 // at share of the rate.
-func (f *faults) draw(share float64, kinds ...string) string {
+func (f *Faults) draw(share float64, kinds ...string) string {
 	f.eligible++
 	if f.stopped || f.rng.Float64() >= f.rate*share {
 		return ""
@@ -153,7 +158,7 @@ func (f *faults) draw(share float64, kinds ...string) string {
 	return k
 }
 
-func (f *faults) react(action clienttesting.Action) (bool, runtime.Object, error) {
+func (f *Faults) react(action clienttesting.Action) (bool, runtime.Object, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -165,24 +170,24 @@ func (f *faults) react(action clienttesting.Action) (bool, runtime.Object, error
 	var kind string
 	switch action.GetVerb() {
 	case "get":
-		kind = f.draw(1, faultInternal, faultThrottled)
+		kind = f.draw(1, FaultInternal, FaultThrottled)
 	case "list":
-		kind = f.draw(listWatchShare, faultInternal, faultThrottled)
+		kind = f.draw(listWatchShare, FaultInternal, FaultThrottled)
 	case "create":
 		if writable {
-			kind = f.draw(1, faultInternal, faultThrottled, faultLost)
+			kind = f.draw(1, FaultInternal, FaultThrottled, FaultLost)
 		}
 	case "update", "patch":
 		if writable {
-			kind = f.draw(1, faultInternal, faultThrottled, faultConflict)
+			kind = f.draw(1, FaultInternal, FaultThrottled, FaultConflict)
 		}
 	case "delete":
 		if writable {
-			kind = f.draw(1, faultInternal, faultThrottled, faultLost)
+			kind = f.draw(1, FaultInternal, FaultThrottled, FaultLost)
 		}
 	case "delete-collection":
 		if writable {
-			kind = f.draw(1, faultInternal, faultThrottled)
+			kind = f.draw(1, FaultInternal, FaultThrottled)
 		}
 	}
 	name := ""
@@ -193,13 +198,13 @@ func (f *faults) react(action clienttesting.Action) (bool, runtime.Object, error
 	switch kind {
 	case "":
 		return false, nil, nil
-	case faultInternal:
+	case FaultInternal:
 		return true, nil, apierrors.NewInternalError(errors.New("injected: etcdserver: leader changed"))
-	case faultThrottled:
+	case FaultThrottled:
 		return true, nil, apierrors.NewTooManyRequests("injected: the server has received too many requests", f.rng.IntN(2))
-	case faultConflict:
+	case FaultConflict:
 		return true, nil, apierrors.NewConflict(gr, name, errors.New("the object has been modified; please apply your changes to the latest version and try again"))
-	case faultLost:
+	case FaultLost:
 		return true, nil, f.applyAndLose(action, gr)
 	}
 	return false, nil, nil
@@ -208,7 +213,7 @@ func (f *faults) react(action clienttesting.Action) (bool, runtime.Object, error
 // applyAndLose performs a create or delete on the tracker and returns the
 // error of a response that never arrived (or the call's own error, such as
 // AlreadyExists, which the server would have sent).
-func (f *faults) applyAndLose(action clienttesting.Action, gr schema.GroupResource) error {
+func (f *Faults) applyAndLose(action clienttesting.Action, gr schema.GroupResource) error {
 	var err error
 	switch a := action.(type) {
 	case clienttesting.CreateActionImpl:
@@ -230,7 +235,7 @@ func (f *faults) applyAndLose(action clienttesting.Action, gr schema.GroupResour
 	return apierrors.NewInternalError(errors.New("injected: http2: client connection lost"))
 }
 
-func (f *faults) watch(action clienttesting.Action) (bool, watch.Interface, error) {
+func (f *Faults) watch(action clienttesting.Action) (bool, watch.Interface, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -238,7 +243,7 @@ func (f *faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	if !faultResources[res.Resource] {
 		return false, nil, nil
 	}
-	if f.draw(listWatchShare, faultWatchFailed) != "" {
+	if f.draw(listWatchShare, FaultWatchFailed) != "" {
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
 	key := res.String() + "|" + action.GetNamespace()
@@ -266,49 +271,59 @@ func (f *faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 			return true, nil, err
 		}
 	}
-	fw := &flakyWatch{inner: inner, out: make(chan watch.Event), stopCh: make(chan struct{}), drop: make(chan *watch.Event, 1), start: time.Now()}
+	fw := &flakyWatch{inner: inner, out: make(chan watch.Event), stopCh: make(chan struct{}), drop: make(chan *watch.Event, 1), start: f.clk.Now()}
 	go fw.run()
 	f.schedule(fw, key, res, action.GetNamespace(), f.every/2+time.Duration(f.rng.Int64N(int64(f.every)+1)))
 	return true, fw, nil
 }
 
-// schedule ends fw after life; f.mu is held.
-func (f *faults) schedule(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string, life time.Duration) {
-	var t *time.Timer
-	t = time.AfterFunc(life, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.stopped || fw.stopped() {
-			return
-		}
-		if fw.events.Load() == 0 && time.Since(fw.start) < minWatchLife {
-			// client-go takes a watch that ends within a second without
-			// events for a broken server and backs off for seconds.
-			f.schedule(fw, key, gvr, ns, min(f.every/2+time.Millisecond, minWatchLife-time.Since(fw.start)))
-			return
-		}
-		f.injected[faultWatchDropped]++
-		if now := time.Now(); now.Sub(f.lastGone[key]) >= f.goneEvery {
-			f.lastGone[key] = now
-			st := apierrors.NewResourceExpired("injected: too old resource version").Status()
-			fw.drop <- &watch.Event{Type: watch.Error, Object: &st}
-			return
-		}
-		if next, err := f.tr.Watch(gvr, ns); err == nil {
-			h := &handover{w: next}
-			h.expire = time.AfterFunc(handoverWait, func() {
+// schedule ends fw after life on f's clock; f.mu is held.
+func (f *Faults) schedule(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string, life time.Duration) {
+	// A clock callback runs under the clock's lock; f.mu is taken on a
+	// goroutine of its own, since f.mu is held while the clock is called.
+	t := f.clk.AfterFunc(life, func() {
+		f.ending.Add(1)
+		go f.end(fw, key, gvr, ns)
+	})
+	f.timers = append(f.timers, t)
+}
+
+// end drops fw, or reschedules its end if it is too young.
+func (f *Faults) end(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string) {
+	defer f.ending.Add(-1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped || fw.stopped() {
+		return
+	}
+	if fw.events.Load() == 0 && f.clk.Since(fw.start) < minWatchLife {
+		// client-go takes a watch that ends within a second without
+		// events for a broken server and backs off for seconds.
+		f.schedule(fw, key, gvr, ns, min(f.every/2+time.Millisecond, minWatchLife-f.clk.Since(fw.start)))
+		return
+	}
+	f.injected[FaultWatchDropped]++
+	if now := f.clk.Now(); now.Sub(f.lastGone[key]) >= f.goneEvery {
+		f.lastGone[key] = now
+		st := apierrors.NewResourceExpired("injected: too old resource version").Status()
+		fw.drop <- &watch.Event{Type: watch.Error, Object: &st}
+		return
+	}
+	if next, err := f.tr.Watch(gvr, ns); err == nil {
+		h := &handover{w: next}
+		h.expire = f.clk.AfterFunc(handoverWait, func() {
+			go func() {
 				f.mu.Lock()
 				defer f.mu.Unlock()
 				if i := slices.Index(f.handover[key], h); i >= 0 {
 					f.handover[key] = slices.Delete(f.handover[key], i, i+1)
 					next.Stop()
 				}
-			})
-			f.handover[key] = append(f.handover[key], h)
-		}
-		fw.drop <- nil
-	})
-	f.timers = append(f.timers, t)
+			}()
+		})
+		f.handover[key] = append(f.handover[key], h)
+	}
+	fw.drop <- nil
 }
 
 const (
@@ -324,7 +339,7 @@ const (
 // client's next watch call.
 type handover struct {
 	w      watch.Interface
-	expire *time.Timer
+	expire clock.Timer
 }
 
 // flakyWatch forwards a tracker watch and counts its events, until its

@@ -1,4 +1,4 @@
-package argo_test
+package argosim
 
 import (
 	"context"
@@ -21,46 +21,43 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/simtime"
 	"github.com/sluice-ml/sluice/task"
 )
 
-// sim plays Argo's controller for workflows compiled by this package,
-// against the fake clientset: it walks the DAG by depends, evaluates when,
-// expands withParam, substitutes parameters with Argo's own template
-// engine (util/template, workflow/common), runs each Go task in process
-// through the plan step's Invoker with the substituted input (as the pod
-// would run "prog task"), applies retryStrategy (limit, expression,
-// backoff), memoize and activeDeadlineSeconds, runs onExit, and writes
-// node statuses into the Workflow status for Watch to map. A task error
-// wrapping task.ErrInfrastructure stands for a pod Argo marks Error (a
-// preemption), unless it also wraps errOwnInfra; an error wrapping
-// errStopped for a pod stopped by SIGTERM; any other error for a main
-// container that failed, with Argo v3.7's node message for it ("main:
-// Error (exit code 1): " and the termination message, where the task mode
-// writes the error); a pod past its activeDeadlineSeconds exits 143 with
-// the kubelet's message.
-// errOwnInfra, wrapped by a task error together with
+var workflowsGVR = wfv1.SchemeGroupVersion.WithResource("workflows")
+
+// ErrOwnInfra, wrapped by a task error together with
 // task.ErrInfrastructure, stands for the task's own infrastructure failure
 // (a device or mount it depends on went away): the pod's main container
 // exits with backends.ExitInfrastructure and Argo marks the node Failed,
 // where a preemption is an Error node.
-var errOwnInfra = errors.New("the task's own infrastructure failure")
+var ErrOwnInfra = errors.New("the task's own infrastructure failure")
 
-// errStopped, wrapped by a task error, stands for a pod deleted or evicted
+// ErrStopped, wrapped by a task error, stands for a pod deleted or evicted
 // while its task ran without Argo marking the node Error: SIGTERM stops
 // the task, the task mode exits backends.ExitTerminated and Argo marks the
 // node Failed with the container's termination message.
-var errStopped = errors.New("pod deleted")
+var ErrStopped = errors.New("pod deleted")
 
-// containerFunc runs a container task's container in the simulator: it
+// ContainerFunc runs a container task's container in the simulator: it
 // gets the container as Argo substituted it and returns the files the
 // container wrote (path -> content) or an error (exit status 1).
-type containerFunc func(ctx context.Context, c *corev1.Container) (files map[string]string, err error)
+type ContainerFunc func(ctx context.Context, c *corev1.Container) (files map[string]string, err error)
 
-type sim struct {
-	// containers runs container tasks; nil makes one a test failure.
-	containers containerFunc
+// Options configures a Sim. The zero value is ready to use.
+type Options struct {
+	// Containers runs container tasks; nil makes one a panic.
+	Containers ContainerFunc
+}
+
+// Sim plays Argo's workflow controller for the workflows it is told to
+// run; the package doc says what it models. Its methods are safe for
+// concurrent use. The zero value is not usable; use New.
+type Sim struct {
+	containers ContainerFunc
 	cs         *fake.Clientset
+	clk        *simtime.Clock
 	ns         string
 	memo       sync.Map // memoize key -> output
 	runs       sync.WaitGroup
@@ -69,25 +66,40 @@ type sim struct {
 	abort      context.CancelFunc
 }
 
-func newSim(cs *fake.Clientset) *sim {
+// New returns a simulator of Argo's controller for namespace "default" of
+// cs, timed by clk (nil: a clock of its own at the current time, which
+// only the test moves). opts may be nil.
+func New(cs *fake.Clientset, clk *simtime.Clock, opts *Options) *Sim {
+	if clk == nil {
+		clk = simtime.New(time.Now())
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &sim{cs: cs, ns: "default", ctx: ctx, abort: cancel}
+	return &Sim{containers: opts.Containers, cs: cs, clk: clk, ns: "default", ctx: ctx, abort: cancel}
 }
 
-func (s *sim) close() { s.abort(); s.runs.Wait() }
+// Clock returns the simulator's clock.
+func (s *Sim) Clock() *simtime.Clock { return s.clk }
 
-// start runs the workflow named name in the background.
-func (s *sim) start(name string, plan *backends.Plan) {
+// Close stops every run and waits for them, tasks included.
+func (s *Sim) Close() { s.abort(); s.runs.Wait() }
+
+// Start runs the workflow named name in the background, as the controller
+// does once it is created; plan is the Plan it was compiled from, whose
+// Go tasks its pods run.
+func (s *Sim) Start(name string, plan *backends.Plan) {
 	s.runs.Add(1)
 	go func() {
 		defer s.runs.Done()
-		r := &simRun{sim: s, plan: plan}
+		r := &simRun{Sim: s, plan: plan}
 		r.run(name)
 	}()
 }
 
 type simRun struct {
-	*sim
+	*Sim
 	stepsCtx context.Context // canceled when the run is shut down
 	plan     *backends.Plan
 	wf       *wfv1.Workflow
@@ -111,31 +123,46 @@ func (r *simRun) run(name string) {
 	}
 	r.update(func() {
 		r.wf.Status.Phase = wfv1.WorkflowRunning
-		r.wf.Status.StartedAt = metav1.Now()
+		r.wf.Status.StartedAt = r.now()
 		r.wf.Status.Nodes = wfv1.Nodes{}
 	})
 	// Cancel sets spec.shutdown; like the controller, notice it and stop
 	// the running steps (the exit handler still runs, with r.ctx).
 	var stopCtx context.CancelFunc
 	r.stepsCtx, stopCtx = context.WithCancel(r.ctx)
-	polled := make(chan struct{})
-	defer func() { stopCtx(); <-polled }()
+	w, err := r.cs.Tracker().Watch(workflowsGVR, r.ns)
+	if err != nil {
+		panic(fmt.Sprintf("sim: watch workflows: %v", err))
+	}
+	watched := make(chan struct{})
+	defer func() { stopCtx(); w.Stop(); <-watched }()
 	go func() {
-		defer close(polled)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
+		defer close(watched)
+		shutdown := func(cur *wfv1.Workflow) bool {
+			if cur.Name != name || cur.Spec.Shutdown == "" {
+				return false
+			}
+			r.mu.Lock()
+			r.wf.Spec.Shutdown = cur.Spec.Shutdown
+			r.mu.Unlock()
+			stopCtx()
+			return true
+		}
+		// Set before the watch started?
+		if cur, err := r.cs.Tracker().Get(workflowsGVR, r.ns, name); err == nil && shutdown(cur.(*wfv1.Workflow)) {
+			return
+		}
 		for {
 			select {
 			case <-r.stepsCtx.Done():
 				return
-			case <-tick.C:
-			}
-			if cur, err := r.cs.ArgoprojV1alpha1().Workflows(r.ns).Get(r.ctx, name, metav1.GetOptions{}); err == nil && cur.Spec.Shutdown != "" {
-				r.mu.Lock()
-				r.wf.Spec.Shutdown = cur.Spec.Shutdown
-				r.mu.Unlock()
-				stopCtx()
-				return
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				if cur, ok := ev.Object.(*wfv1.Workflow); ok && shutdown(cur) {
+					return
+				}
 			}
 		}
 	}()
@@ -164,9 +191,12 @@ func (r *simRun) run(name string) {
 	}
 	r.update(func() {
 		r.wf.Status.Phase = status
-		r.wf.Status.FinishedAt = metav1.Now()
+		r.wf.Status.FinishedAt = r.now()
 	})
 }
+
+// now is the time for status fields, on the simulator's clock.
+func (r *simRun) now() metav1.Time { return metav1.NewTime(r.clk.Now()) }
 
 // update applies f to the workflow and writes it to the fake API.
 func (r *simRun) update(f func()) {
@@ -460,7 +490,7 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 	case tmpl.RetryStrategy != nil:
 		typ = wfv1.NodeTypeRetry
 	}
-	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
+	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: r.now()}
 	r.setNode(n, nodeID(parent))
 	// Argo gives a template the name of the DAG task calling it (for a
 	// loop, the expanded name "task(i:item)").
@@ -471,7 +501,7 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 	if n.Phase == wfv1.NodeRunning {
 		n.Phase = ph
 	}
-	n.Outputs, n.FinishedAt = out, metav1.Now()
+	n.Outputs, n.FinishedAt = out, r.now()
 	if n.Type == wfv1.NodeTypeRetry && n.Phase != wfv1.NodeSucceeded {
 		n.Message = "No more retries left"
 		if r.stopped() && !strings.Contains(name, ".onExit") {
@@ -536,10 +566,10 @@ func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments, 
 			panic("sim: podSpecPatch is not JSON: " + p)
 		}
 		child := fmt.Sprintf("%s(%d)", name, i)
-		c := wfv1.NodeStatus{ID: nodeID(child), Name: child, DisplayName: fmt.Sprintf("%s(%d)", r.display(name), i), Type: wfv1.NodeTypePod, TemplateName: t.Name, Phase: wfv1.NodeRunning, StartedAt: metav1.Now()}
+		c := wfv1.NodeStatus{ID: nodeID(child), Name: child, DisplayName: fmt.Sprintf("%s(%d)", r.display(name), i), Type: wfv1.NodeTypePod, TemplateName: t.Name, Phase: wfv1.NodeRunning, StartedAt: r.now()}
 		r.setNode(c, nodeID(name))
 		ph, out, msg, code := r.attempt(ti, name)
-		c.Phase, c.Message, c.FinishedAt = ph, msg, metav1.Now()
+		c.Phase, c.Message, c.FinishedAt = ph, msg, r.now()
 		c.Outputs = out
 		if out == nil && code != "" {
 			c.Outputs = &wfv1.Outputs{ExitCode: &code}
@@ -579,7 +609,9 @@ func (r *simRun) pod(name string, t, orig *wfv1.Template, args *wfv1.Arguments, 
 			if cp, err := time.ParseDuration(b.Cap); err == nil && d > cp {
 				d = cp
 			}
-			time.Sleep(d)
+			if r.clk.Wait(r.ctx, d) != nil {
+				return ph, nil // the simulator is closing
+			}
 		}
 	}
 }
@@ -606,13 +638,15 @@ func unresolved(s string) bool {
 // as Argo's wait container does.
 func (r *simRun) containerAttempt(t *wfv1.Template) (phase wfv1.NodePhase, out *wfv1.Outputs, msg, exitCode string) {
 	if r.containers == nil {
-		panic("sim: a container task, but the sim has no containers func")
+		panic("sim: a container task, but Options.Containers is nil")
 	}
 	c := t.Container.DeepCopy()
 	if b, _ := json.Marshal(c); unresolved(string(b)) {
 		panic("sim: container with unresolved tags: " + string(b))
 	}
-	files, err := r.containers(r.ctx, c)
+	ctx, end := r.clk.Start(r.ctx, time.Time{})
+	files, err := r.containers(ctx, c)
+	end()
 	if err != nil {
 		return wfv1.NodeFailed, nil, "Error (exit code 1): " + err.Error(), "1"
 	}
@@ -654,26 +688,29 @@ func (r *simRun) attempt(t *wfv1.Template, node string) (phase wfv1.NodePhase, o
 	if strings.Contains(node, ".onExit") {
 		ctx = r.ctx
 	}
+	// The task runs until the pod's deadline on the simulator's clock.
+	var deadline time.Time
 	if d := t.ActiveDeadlineSeconds; d != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(d.IntValue())*time.Second)
-		defer cancel()
+		deadline = r.clk.Now().Add(time.Duration(d.IntValue()) * time.Second)
 	}
-	res, err := s.Invoke.Invoke(ctx, []byte(input))
+	tctx, end := r.clk.Start(ctx, deadline)
+	res, err := s.Invoke.Invoke(tctx, []byte(input))
+	at, ended := r.clk.Now(), tctx.Err() != nil // before end, which may let the clock skip ahead
+	end()
 	switch {
-	case ctx.Err() != nil && r.stopped():
+	case ended && r.stopped():
 		// The controller terminated the pod.
 		return wfv1.NodeFailed, nil, "workflow shutdown with strategy:  " + string(wfv1.ShutdownStrategyStop), "143"
-	case ctx.Err() == context.DeadlineExceeded:
+	case !deadline.IsZero() && !at.Before(deadline):
 		// The kubelet stops the pod with SIGTERM, on which the task mode
 		// exits 143; Argo's message is the pod's.
 		return wfv1.NodeFailed, nil, "Pod was active on the node longer than the specified deadline", strconv.Itoa(backends.ExitTerminated)
-	case errors.Is(err, errStopped):
+	case errors.Is(err, ErrStopped):
 		// The task mode's exit status when SIGTERM stopped the task, its
 		// message in the termination message, which Argo appends.
 		code := strconv.Itoa(backends.ExitTerminated)
 		return wfv1.NodeFailed, nil, "main: Error (exit code " + code + "): stopped (terminated signal received): " + err.Error(), code
-	case errors.Is(err, errOwnInfra):
+	case errors.Is(err, ErrOwnInfra):
 		// The task mode's exit status for a task's own infrastructure
 		// failure; Argo marks the node Failed, as for any non-zero exit.
 		code := strconv.Itoa(backends.ExitInfrastructure)
