@@ -44,20 +44,14 @@ type harness struct {
 	backends []*kubejob.Backend
 }
 
-func newHarness(t testing.TB) *harness { return newHarnessOn(t, fake.NewClientset()) }
-
-// newPlainHarness is newHarness on the plain object tracker of
-// fake.NewSimpleClientset, for the tests that run many whole workloads:
-// the field-managed tracker of fake.NewClientset builds a REST mapper on
-// every write, a third of the simulated cluster's CPU time (nothing here
-// uses server-side apply). That cost also spaces out the cluster's
-// writes, which the other tests rely on: on the plain tracker a Job can
-// fail BackoffLimitExceeded before the orchestrator's pod informer has
-// seen its pod, and the orchestrator then reports the Job's condition
-// instead of the task's error (a real Job controller's one-second batch
-// period hides that race; see the report of the change that added this).
-// The plain harness's workloads have no failing tasks.
-func newPlainHarness(t testing.TB) *harness { return newHarnessOn(t, fake.NewSimpleClientset()) }
+// newHarness runs the simulated cluster on the plain object tracker of
+// fake.NewSimpleClientset: the field-managed tracker of fake.NewClientset
+// builds a REST mapper on every write, a third of the simulated cluster's
+// CPU time, and nothing here uses server-side apply. Its writes come as
+// fast as the cluster makes them, so a Job can fail BackoffLimitExceeded
+// before the orchestrator's pod informer has seen the pod; the
+// orchestrator reads the Job's pods then (see jobFailed).
+func newHarness(t testing.TB) *harness { return newHarnessOn(t, fake.NewSimpleClientset()) }
 
 func newHarnessOn(t testing.TB, cs *fake.Clientset) *harness {
 	replayingWatches(cs)

@@ -869,6 +869,23 @@ func (o *orchestrator) failRule(p *pass, s *backends.Step, latest link) (failJob
 
 func onDemandJob(j *batchv1.Job) bool { return j.Labels[onDemandMarker] == "true" }
 
+// failedPod reads the pods of Job name from the API server and returns
+// its latest failed one, adding them to the pass, or nil when it has
+// none; it reports false when the read failed.
+func (o *orchestrator) failedPod(p *pass, name string) (*corev1.Pod, bool) {
+	list, err := o.client.CoreV1().Pods(o.ns).List(p.ctx, metav1.ListOptions{LabelSelector: jobNameLabel + "=" + name})
+	if err != nil {
+		p.fail(fmt.Errorf("kubejob: list the pods of Job %s: %w", name, err))
+		return nil, false
+	}
+	pods := make([]*corev1.Pod, 0, len(list.Items))
+	for i := range list.Items {
+		pods = append(pods, &list.Items[i])
+	}
+	p.pods[name] = sortPods(pods)
+	return lastPod(p.pods[name], corev1.PodFailed), true
+}
+
 // attempts lists the task's attempts into u, in order: the recorded ones
 // of deleted Jobs, a pod per attempt of the others, and a pod that failed
 // a Job and is gone from its Failed condition. It returns how many were
@@ -932,8 +949,21 @@ func (o *orchestrator) jobFailed(p *pass, t *unitTask, u unitState, latest link,
 	var pod *corev1.Pod
 	if end.pod != "" {
 		pod = podNamed(pods, end.pod)
-	} else {
-		pod = lastPod(pods, corev1.PodFailed)
+	} else if pod = lastPod(pods, corev1.PodFailed); pod == nil && !o.vanish["job/"+latest.name] {
+		// The Job failed on a pod the lister has not shown failed yet
+		// (its informer is behind the Job's), or one that is gone. A
+		// read of the Job's pods tells which.
+		var ok bool
+		if pod, ok = o.failedPod(p, latest.name); !ok {
+			u.phase = backends.PhaseRunning
+			return u
+		}
+		if pod == nil {
+			o.vanish["job/"+latest.name] = true
+		} else {
+			u.attempts = nil // the read's pods are the Job's attempts now
+			appFailures = o.attempts(p, t, latest, &u)
+		}
 	}
 	var failed backends.Attempt
 	switch {
@@ -961,7 +991,7 @@ func (o *orchestrator) jobFailed(p *pass, t *unitTask, u unitState, latest link,
 // task's latest Job (final: no retry can follow) and waits out the
 // backoff, creates the retry's Job or fails the task.
 func (o *orchestrator) afterFailure(p *pass, t *unitTask, u unitState, latest link, failed backends.Attempt, final bool, appFailures int) unitState {
-	tries := append(slices.Clone(u.attempts[:len(u.attempts)-1]), failed)
+	tries := append(slices.Clone(u.attempts[:max(len(u.attempts)-1, 0)]), failed)
 	tries[len(tries)-1].Number = len(tries)
 	next := runstate.AfterFailure(t.s, tries, final)
 	k := slices.Index(t.names, latest.name)

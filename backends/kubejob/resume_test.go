@@ -172,7 +172,7 @@ func TestFaultInjection(t *testing.T) {
 	for seed := range int64(6) {
 		seeds.Go(func() {
 			t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-				h := newPlainHarness(t)
+				h := newHarness(t)
 				defer h.Close()
 				created := jobCreates(t, h)
 				// The lives of watches are timed on a clock of their own,
@@ -241,7 +241,7 @@ func TestCrashResume(t *testing.T) {
 	midRun := 0
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			h := newPlainHarness(t)
+			h := newHarness(t)
 			defer h.Close()
 			created := jobCreates(t, h)
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
