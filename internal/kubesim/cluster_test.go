@@ -829,6 +829,9 @@ func TestFaultDroppedWatches(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, watch.Added, ev.Type)
 		require.Equal(t, name, ev.Object.(*corev1.Pod).Name)
+		// The watch's timer is on clk once its goroutine has started:
+		// step only then, or the step passes unseen.
+		require.Eventually(t, func() bool { return clk.Waiters() > 0 }, 10*time.Second, time.Millisecond)
 		clk.Step(30 * time.Millisecond) // its life is over
 		for {
 			ev, ok := next(w)
