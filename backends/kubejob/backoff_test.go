@@ -69,7 +69,7 @@ func (r *liveRun) wait(t *testing.T) (*backends.RunStatus, error) {
 	t.Helper()
 	select {
 	case <-r.done:
-	case <-time.After(time.Minute):
+	case <-time.After(4 * time.Minute): // a ceiling for a hung run, on a loaded machine too
 		t.Fatal("the run did not end")
 	}
 	return r.st, r.err

@@ -182,7 +182,11 @@ func TestFaultInjection(t *testing.T) {
 				f.DropWatches(200 * time.Millisecond)
 				c := &counter{}
 				b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: fmt.Sprintf("faults-%d", seed)})
-				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+				// A ceiling for a hung run, not a measure: client-go's
+				// informers back off in real time (up to 30 s) after
+				// failed watches, and six seeds run at once, on a machine
+				// other tests may load.
+				ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 				defer cancel()
 				r := startRun(ctx, workload(c), b)
 				// Two rounds of drops of the watches the informers (jobs,
