@@ -28,15 +28,17 @@ import (
 
 // The property test holds the Argo Workflows a plan compiles to to the run
 // rules of package runstate. For random plans (dependencies, conditions on
-// upstream outputs, retry budgets, timeouts, an exit handler reading the
-// run's outcome) and random outcome scripts (which attempts fail, and how:
+// upstream outputs, retry budgets, timeouts, fan-outs, an exit handler
+// reading the run's outcome) and random outcome scripts (which attempts fail, and how:
 // the task's error, its own infrastructure failure, a preemption, an
 // eviction, SIGTERM, a timeout, a wrong invocation), it plays the run
 // twice: once by runstate's functions, once by Argo v3.7.18's own logic
 // over the compiled Workflow — depends expanded by workflow/common and
 // evaluated by util/expr/argoexpr as the controller's DAG does, when and
-// the exit handler's arguments substituted by util/template, the retry
-// strategy's limit and expression evaluated with the controller's scope.
+// the exit handler's arguments substituted by util/template, a fan-out's
+// withParam group and its children laid out as the controller does, the
+// retry strategy's limit and expression evaluated with the controller's
+// scope.
 // Then it compares which steps ran, their attempts and phases, the RunInfo
 // the exit handler gets, and the status Watch reports for the Workflow
 // (argo.Status over the node statuses Argo would write) word for word.
@@ -95,6 +97,7 @@ func (o outcome) String() string { return outcomeNames[o] }
 
 type pOut struct{ V int }
 type pIn struct{}
+type pItemIn struct{ X pipeline.Ref[int] }
 type pExitIn struct {
 	Info pipeline.Ref[pipeline.RunInfo]
 }
@@ -103,47 +106,80 @@ type pExitIn struct {
 type propCase struct {
 	desc    []string
 	p       *pipeline.Pipeline
-	script  map[string][]outcome // step -> the outcomes of its attempts; then ok
-	outputs map[string]int       // step -> the V of its output
+	script  map[string][]outcome // step, or "step[i]" for an instance -> the outcomes of its attempts; then ok
+	outputs map[string]int       // the same -> the V of its output
+	items   map[string]int       // fan-out step -> its number of instances
 }
 
 func (c *propCase) String() string { return strings.Join(c.desc, "\n") }
 
 func randomCase(rng *rand.Rand) *propCase {
-	c := &propCase{p: pipeline.New("prop", nil), script: map[string][]outcome{}, outputs: map[string]int{}}
+	c := &propCase{p: pipeline.New("prop", nil), script: map[string][]outcome{}, outputs: map[string]int{}, items: map[string]int{}}
 	n := 1 + rng.IntN(6)
-	var steps []pipeline.Step[pOut]
-	fn := func(context.Context, pIn) (pOut, error) { return pOut{}, nil }
+	var all []pipeline.Dependency  // every step and fan-out so far
+	var plain []pipeline.Step[pOut] // the steps a condition may read
 	for i := range n {
 		name := fmt.Sprintf("s%d", i)
-		t := task.New(name, fn)
 		r := task.Retry{App: rng.IntN(3), Infra: rng.IntN(3)}
-		t = t.WithRetry(r)
 		timeout := rng.IntN(3) == 0
+		var deps []pipeline.Dependency
+		var depNames []string
+		var ups []pipeline.Step[pOut]
+		for k, d := range all {
+			if rng.IntN(5) < 2 {
+				deps = append(deps, d)
+				depNames = append(depNames, fmt.Sprint("s", k))
+				if st, ok := d.(pipeline.Step[pOut]); ok {
+					ups = append(ups, st)
+				}
+			}
+		}
+		line := fmt.Sprintf("%s after %v retry app=%d infra=%d timeout=%v", name, depNames, r.App, r.Infra, timeout)
+		var cond *pipeline.Cond
+		if len(ups) > 0 && rng.IntN(3) == 0 {
+			up, k := ups[rng.IntN(len(ups))], rng.IntN(3)
+			cd := pipeline.Gt(pipeline.Field[int](up.Output(), "V"), k)
+			cond = &cd
+			line += fmt.Sprintf(" when %s.V > %d", up.Name(), k)
+		}
+		if rng.IntN(4) == 0 { // a fan-out over 1 to 3 elements
+			t := task.New(name, func(context.Context, pItemIn) (pOut, error) { return pOut{}, nil }).WithRetry(r)
+			if timeout {
+				t = t.WithTimeout(time.Minute)
+			}
+			k := 1 + rng.IntN(3)
+			items := make([]int, k)
+			for j := range items {
+				items[j] = j
+			}
+			f := pipeline.ForEach(c.p, t, pipeline.Const(items), func(x pipeline.Ref[int]) pItemIn { return pItemIn{X: x} }).After(deps...)
+			if cond != nil {
+				f = f.When(*cond)
+			}
+			c.items[name] = k
+			line += fmt.Sprintf(" for each of %d:", k)
+			for j := range k {
+				key := fmt.Sprintf("%s[%d]", name, j)
+				c.script[key] = randomScript(rng, timeout)
+				line += fmt.Sprintf(" %v", c.script[key])
+			}
+			c.desc = append(c.desc, line)
+			all = append(all, f)
+			continue
+		}
+		t := task.New(name, func(context.Context, pIn) (pOut, error) { return pOut{}, nil }).WithRetry(r)
 		if timeout {
 			t = t.WithTimeout(time.Minute)
 		}
-		s := pipeline.Add(c.p, t, pIn{})
-		var deps []pipeline.Dependency
-		var depNames []string
-		for k := range steps {
-			if rng.IntN(5) < 2 {
-				deps = append(deps, steps[k])
-				depNames = append(depNames, steps[k].Name())
-			}
-		}
-		s = s.After(deps...)
-		line := fmt.Sprintf("%s after %v retry app=%d infra=%d timeout=%v", name, depNames, r.App, r.Infra, timeout)
-		if len(deps) > 0 && rng.IntN(3) == 0 {
-			up := deps[rng.IntN(len(deps))].(pipeline.Step[pOut])
-			k := rng.IntN(3)
-			s = s.When(pipeline.Gt(pipeline.Field[int](up.Output(), "V"), k))
-			line += fmt.Sprintf(" when %s.V > %d", up.Name(), k)
+		s := pipeline.Add(c.p, t, pIn{}).After(deps...)
+		if cond != nil {
+			s = s.When(*cond)
 		}
 		c.script[name], c.outputs[name] = randomScript(rng, timeout), rng.IntN(4)
 		c.desc = append(c.desc, fmt.Sprintf("%s: script %v output %d", line, c.script[name], c.outputs[name]))
-		steps = append(steps, s)
+		all, plain = append(all, s), append(plain, s)
 	}
+	_ = plain
 	if rng.IntN(2) == 0 {
 		exit := task.New("notify", func(context.Context, pExitIn) (pOut, error) { return pOut{}, nil })
 		pipeline.OnExit(c.p, exit, pExitIn{Info: c.p.Status()})
@@ -170,8 +206,8 @@ func randomScript(rng *rand.Rand, timeout bool) []outcome {
 
 // attempt is one attempt as both sides see it: runstate's Attempt, and
 // the pod node Argo v3.7 writes for it.
-func (c *propCase) attempt(s *backends.Step, n int) (backends.Attempt, wfv1.NodeStatus, bool) {
-	script := c.script[s.Name]
+func (c *propCase) attempt(s *backends.Step, key string, n int) (backends.Attempt, wfv1.NodeStatus, bool) {
+	script := c.script[key]
 	o := ok
 	if n <= len(script) {
 		o = script[n-1]
@@ -187,7 +223,7 @@ func (c *propCase) attempt(s *backends.Step, n int) (backends.Attempt, wfv1.Node
 	switch o {
 	case ok:
 		a = backends.Attempt{Number: n, Phase: backends.PhaseSucceeded}
-		out := fmt.Sprintf(`{"V":%d}`, c.outputs[s.Name])
+		out := fmt.Sprintf(`{"V":%d}`, c.outputs[key])
 		node = wfv1.NodeStatus{Phase: wfv1.NodeSucceeded, Outputs: &wfv1.Outputs{ExitCode: ptrTo("0"),
 			Parameters: []wfv1.Parameter{{Name: "o", Value: wfv1.AnyStringPtr(out)}}}}
 	case appFail:
@@ -239,18 +275,13 @@ func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backe
 	outputs := map[string]json.RawMessage{}
 	phase := map[string]backends.Phase{}
 	values := backends.Values{Output: func(s string) (json.RawMessage, bool) { v, ok := outputs[s]; return v, ok }}
-	runStep := func(s *backends.Step, v backends.Values) backends.StepStatus {
-		st := backends.StepStatus{Name: s.Name}
-		verdict := runstate.Gate(s, func(k int) backends.Phase { return phase[s.DependsOn[k]] }, false, v.Value)
-		if !verdict.Run {
-			st.Phase, st.Message = verdict.Phase, verdict.Message
-			return st
-		}
+	runTask := func(s *backends.Step, key string) backends.StepStatus {
+		st := backends.StepStatus{Name: key}
 		for n := 1; ; n++ {
-			a, _, permanent := c.attempt(s, n)
+			a, _, permanent := c.attempt(s, key, n)
 			st.Attempts = append(st.Attempts, a)
 			if a.Phase == backends.PhaseSucceeded {
-				st.Phase, st.Output = backends.PhaseSucceeded, json.RawMessage(fmt.Sprintf(`{"V":%d}`, c.outputs[s.Name]))
+				st.Phase, st.Output = backends.PhaseSucceeded, json.RawMessage(fmt.Sprintf(`{"V":%d}`, c.outputs[key]))
 				return st
 			}
 			next := runstate.AfterFailure(s, st.Attempts, permanent)
@@ -263,6 +294,22 @@ func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backe
 				return st
 			}
 		}
+	}
+	runStep := func(s *backends.Step, v backends.Values) backends.StepStatus {
+		verdict := runstate.Gate(s, func(k int) backends.Phase { return phase[s.DependsOn[k]] }, false, v.Value)
+		if !verdict.Run {
+			return backends.StepStatus{Name: s.Name, Phase: verdict.Phase, Message: verdict.Message}
+		}
+		if s.ForEach == nil {
+			return runTask(s, s.Name)
+		}
+		st := backends.StepStatus{Name: s.Name}
+		for k := range c.items[s.Name] {
+			st.Instances = append(st.Instances, runTask(s, fmt.Sprintf("%s[%d]", s.Name, k)))
+		}
+		end := runstate.FanOutEnd(s, st.Instances)
+		st.Phase, st.Message, st.Output = end.Phase, end.Message, end.Output
+		return st
 	}
 	for i := range plan.Steps {
 		st := runStep(&plan.Steps[i], values)
@@ -364,6 +411,10 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 		default:
 			return fmt.Errorf("when of %s evaluated to %q", dt.Name, got.When)
 		}
+		if w := r.tmpls[got.Template]; w != nil && w.DAG != nil {
+			r.fanOut(name, dt, w)
+			continue
+		}
 		if err := r.retries(name, dt, &got); err != nil {
 			return err
 		}
@@ -378,11 +429,11 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 	return nil
 }
 
-// retries runs the attempts of one task as the controller's retry node
-// does: a pod per attempt until one succeeds, the limit is reached or the
-// expression says no.
+// retries runs the attempts of one DAG task (not a fan-out) and records
+// its outcome; for the exit handler, it keeps the RunInfo its arguments
+// carry.
 func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
-	s, tmpl := r.steps[dt.Name], r.tmpls[dt.Template]
+	s := r.steps[dt.Name]
 	if r.plan.Exit != nil && s == r.plan.Exit {
 		var in struct{ Info backends.RunInfo }
 		for _, p := range got.Arguments.Parameters {
@@ -394,15 +445,57 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
 		}
 		r.info = &in.Info
 	}
+	last, err := r.tries(name, dt.Name, s, s.Name, r.tmpls[dt.Template])
+	if err != nil {
+		return err
+	}
+	r.result[dt.Name] = last.Phase
+	if last.Phase == wfv1.NodeSucceeded {
+		for _, p := range last.Outputs.Parameters {
+			r.scope["tasks."+dt.Name+".outputs.parameters."+p.Name] = p.Value.String()
+		}
+	}
+	return nil
+}
+
+// fanOut runs a withParam fan-out as Argo does: the wrapper DAG's node,
+// its task group "each", and one child per element, each with its
+// attempts; the group, and the wrapper, fail when a child fails.
+func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template) {
+	s, inner := r.steps[dt.Name], r.tmpls[wrap.DAG.Tasks[0].Template]
+	group := name + "." + wrap.DAG.Tasks[0].Name
+	phase := wfv1.NodeSucceeded
+	var kids []string
+	for k := range r.c.items[s.Name] {
+		display := fmt.Sprintf("%s(%d:%d)", wrap.DAG.Tasks[0].Name, k, k)
+		last, err := r.tries(name+"."+display, display, s, fmt.Sprintf("%s[%d]", s.Name, k), inner)
+		if err != nil {
+			panic(err) // the retry expression did not evaluate: tries reports it for plain tasks
+		}
+		kids = append(kids, "n-"+name+"."+display)
+		if last.Phase != wfv1.NodeSucceeded {
+			phase = wfv1.NodeFailed
+		}
+	}
+	r.node(wfv1.NodeStatus{Name: group, DisplayName: wrap.DAG.Tasks[0].Name, Type: wfv1.NodeTypeTaskGroup, Phase: phase, Children: kids})
+	r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeDAG, Phase: phase, Children: []string{"n-" + group}})
+	r.result[dt.Name] = phase
+}
+
+// tries runs the attempts of one task (key names its script) as the
+// controller's retry node does: a pod per attempt until one succeeds, the
+// limit is reached or the expression says no. It writes the nodes, named
+// name and shown as display, and returns the last pod's.
+func (r *argoRun) tries(name, display string, s *backends.Step, key string, tmpl *wfv1.Template) (wfv1.NodeStatus, error) {
 	rs := tmpl.RetryStrategy
 	var pods []string
 	var last wfv1.NodeStatus
 	why := "" // the retry node's message, as the controller writes it
 	for n := 1; ; n++ {
-		_, pod, _ := r.c.attempt(s, n)
-		pod.Name, pod.DisplayName, pod.Type = name, dt.Name, wfv1.NodeTypePod
+		_, pod, _ := r.c.attempt(s, key, n)
+		pod.Name, pod.DisplayName, pod.Type = name, display, wfv1.NodeTypePod
 		if rs != nil {
-			pod.Name, pod.DisplayName = fmt.Sprintf("%s(%d)", name, n-1), fmt.Sprintf("%s(%d)", dt.Name, n-1)
+			pod.Name, pod.DisplayName = fmt.Sprintf("%s(%d)", name, n-1), fmt.Sprintf("%s(%d)", display, n-1)
 		}
 		r.node(pod)
 		pods, last = append(pods, "n-"+pod.Name), pod
@@ -422,24 +515,18 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
 			"lastRetry.duration": "1", "lastRetry.message": pod.Message,
 		}))
 		if err != nil {
-			return fmt.Errorf("retry expression of %s: %w", dt.Name, err)
+			return last, fmt.Errorf("retry expression of %s: %w", display, err)
 		}
 		if !again {
 			why = "retryStrategy.expression evaluated to false"
 			break
 		}
 	}
-	r.result[dt.Name] = last.Phase
-	if last.Phase == wfv1.NodeSucceeded {
-		for _, p := range last.Outputs.Parameters {
-			r.scope["tasks."+dt.Name+".outputs.parameters."+p.Name] = p.Value.String()
-		}
-	}
 	if rs != nil {
-		r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeRetry, Phase: last.Phase, Children: pods,
+		r.node(wfv1.NodeStatus{Name: name, DisplayName: display, Type: wfv1.NodeTypeRetry, Phase: last.Phase, Children: pods,
 			Message: why, Outputs: last.Outputs})
 	}
-	return nil
+	return last, nil
 }
 
 // check plays c both ways and compares. It reports whether c met the
@@ -523,16 +610,35 @@ func compare(got *backends.RunStatus, info *backends.RunInfo, want []backends.St
 				w.Name, g.Phase, g.Message, len(g.Attempts), w.Name, w.Phase, w.Message, len(w.Attempts)))
 			continue
 		}
-		for k := range w.Attempts {
-			ga, wa := g.Attempts[k], w.Attempts[k]
-			if ga.Phase != wa.Phase || ga.Reason != wa.Reason || ga.Message != wa.Message {
-				diffs = append(diffs, fmt.Sprintf("step %s attempt %d: Argo %s/%s %q, runstate %s/%s %q", w.Name, k+1, ga.Phase, ga.Reason, ga.Message, wa.Phase, wa.Reason, wa.Message))
+		diffs = append(diffs, compareAttempts(w.Name, g.Attempts, w.Attempts)...)
+		if len(g.Instances) != len(w.Instances) {
+			diffs = append(diffs, fmt.Sprintf("step %s: Argo %d instances, runstate %d", w.Name, len(g.Instances), len(w.Instances)))
+			continue
+		}
+		for k, wi := range w.Instances {
+			gi := g.Instances[k]
+			if gi.Name != wi.Name || gi.Phase != wi.Phase || gi.Message != wi.Message || len(gi.Attempts) != len(wi.Attempts) {
+				diffs = append(diffs, fmt.Sprintf("instance %s: Argo %s %s %q, %d attempts; runstate %s %s %q, %d attempts",
+					wi.Name, gi.Name, gi.Phase, gi.Message, len(gi.Attempts), wi.Name, wi.Phase, wi.Message, len(wi.Attempts)))
+				continue
 			}
+			diffs = append(diffs, compareAttempts(wi.Name, gi.Attempts, wi.Attempts)...)
 		}
 	}
 	end := runstate.End(want, false)
 	if got.Phase != end.Phase || got.Message != end.Message {
 		diffs = append(diffs, fmt.Sprintf("run: Argo %s %q, runstate %s %q", got.Phase, got.Message, end.Phase, end.Message))
+	}
+	return diffs
+}
+
+func compareAttempts(name string, got, want []backends.Attempt) []string {
+	var diffs []string
+	for k := range want {
+		ga, wa := got[k], want[k]
+		if ga.Phase != wa.Phase || ga.Reason != wa.Reason || ga.Message != wa.Message {
+			diffs = append(diffs, fmt.Sprintf("%s attempt %d: Argo %s/%s %q, runstate %s/%s %q", name, k+1, ga.Phase, ga.Reason, ga.Message, wa.Phase, wa.Reason, wa.Message))
+		}
 	}
 	return diffs
 }
