@@ -116,7 +116,7 @@ func (c *propCase) String() string { return strings.Join(c.desc, "\n") }
 func randomCase(rng *rand.Rand) *propCase {
 	c := &propCase{p: pipeline.New("prop", nil), script: map[string][]outcome{}, outputs: map[string]int{}, items: map[string]int{}}
 	n := 1 + rng.IntN(6)
-	var all []pipeline.Dependency  // every step and fan-out so far
+	var all []pipeline.Dependency   // every step and fan-out so far
 	var plain []pipeline.Step[pOut] // the steps a condition may read
 	for i := range n {
 		name := fmt.Sprintf("s%d", i)
