@@ -423,7 +423,7 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 				a.Reason = backends.ReasonInfra
 			}
 			if m.wf.Spec.Shutdown != "" && stoppedMessage(c.Message) {
-				a.Phase, a.Reason = backends.PhaseCanceled, ""
+				a.Phase, a.Reason, a.Message = backends.PhaseCanceled, "", runstate.MsgCanceled
 			}
 		default:
 			a.Phase = backends.PhaseRunning

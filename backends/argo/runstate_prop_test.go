@@ -32,14 +32,17 @@ import (
 // reading the run's outcome) and random outcome scripts (which attempts fail, and how:
 // the task's error, its own infrastructure failure, a preemption, an
 // eviction, SIGTERM, a timeout, a wrong invocation), it plays the run
-// twice: once by runstate's functions, once by Argo v3.7.18's own logic
+// twice, once by runstate's functions, once by Argo v3.7.18's own logic
 // over the compiled Workflow — depends expanded by workflow/common and
 // evaluated by util/expr/argoexpr as the controller's DAG does, when and
 // the exit handler's arguments substituted by util/template, a fan-out's
 // withParam group and its children laid out as the controller does, the
 // retry strategy's limit and expression evaluated with the controller's
 // scope.
-// Then it compares which steps ran, their attempts and phases, the RunInfo
+// A third of the runs without fan-outs are canceled midway, on a clock
+// where a step starts when its last dependency ends and an attempt takes
+// one unit: the attempts then running stop, nothing starts after, and
+// the exit handler still runs. Then it compares which steps ran, their attempts and phases, the RunInfo
 // the exit handler gets, and the status Watch reports for the Workflow
 // (argo.Status over the node statuses Argo would write) word for word.
 //
@@ -60,9 +63,15 @@ func TestArgoFollowsRunstate(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	const cases = 1000
-	mixed := 0
+	mixed, fanOuts, cancels := 0, 0, 0
 	for i := range cases {
 		c := randomCase(rng)
+		if len(c.items) > 0 {
+			fanOuts++
+		}
+		if c.cancelAt > 0 {
+			cancels++
+		}
 		diverged, err := c.check(t.Context())
 		if err != nil {
 			t.Fatalf("case %d of seed %d (replay: SLUICE_PROP_SEED=%d go test -run TestArgoFollowsRunstate ./backends/argo/):\n%s\n%v", i, seed, seed, c, err)
@@ -71,7 +80,7 @@ func TestArgoFollowsRunstate(t *testing.T) {
 			mixed++
 		}
 	}
-	t.Logf("seed %d: %d cases, %d with the documented one-retry-count difference", seed, cases, mixed)
+	t.Logf("seed %d: %d cases (%d with fan-outs, %d canceled), %d with the documented one-retry-count difference", seed, cases, fanOuts, cancels, mixed)
 	if mixed == cases {
 		t.Fatalf("seed %d: every case diverged; the comparison checked nothing", seed)
 	}
@@ -109,7 +118,18 @@ type propCase struct {
 	script  map[string][]outcome // step, or "step[i]" for an instance -> the outcomes of its attempts; then ok
 	outputs map[string]int       // the same -> the V of its output
 	items   map[string]int       // fan-out step -> its number of instances
+	// cancelAt, when not zero, is when Cancel comes, on a clock where a
+	// step starts when its last dependency ends, an attempt takes 1 and
+	// a retry follows at once. It is never a whole number, so nothing
+	// starts or ends exactly then.
+	cancelAt float64
 }
+
+// stopped reports whether Cancel stops an attempt running from t to t+1.
+func (c *propCase) stopped(t float64) bool { return c.cancelAt > 0 && c.cancelAt < t+1 }
+
+// notStarted reports whether a step that would start at t never does.
+func (c *propCase) notStarted(t float64) bool { return c.cancelAt > 0 && t > c.cancelAt }
 
 func (c *propCase) String() string { return strings.Join(c.desc, "\n") }
 
@@ -180,6 +200,10 @@ func randomCase(rng *rand.Rand) *propCase {
 		all, plain = append(all, s), append(plain, s)
 	}
 	_ = plain
+	if len(c.items) == 0 && rng.IntN(3) == 0 {
+		c.cancelAt = float64(rng.IntN(6)) + 0.5
+		c.desc = append(c.desc, fmt.Sprintf("cancel at %.1f", c.cancelAt))
+	}
 	if rng.IntN(2) == 0 {
 		exit := task.New("notify", func(context.Context, pExitIn) (pOut, error) { return pOut{}, nil })
 		pipeline.OnExit(c.p, exit, pExitIn{Info: c.p.Status()})
@@ -271,13 +295,20 @@ func oneCount(s *backends.Step, tries []backends.Attempt, permanent bool) bool {
 
 // reference plays the run by package runstate; with argoCount, retries
 // follow oneCount instead of runstate.AfterFailure.
-func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backends.StepStatus, info *backends.RunInfo) {
+func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backends.StepStatus, info *backends.RunInfo, canceled bool) {
 	outputs := map[string]json.RawMessage{}
 	phase := map[string]backends.Phase{}
 	values := backends.Values{Output: func(s string) (json.RawMessage, bool) { v, ok := outputs[s]; return v, ok }}
-	runTask := func(s *backends.Step, key string) backends.StepStatus {
+	end := map[string]float64{} // when each step ended
+	runTask := func(s *backends.Step, key string, start float64, cancelable bool) backends.StepStatus {
 		st := backends.StepStatus{Name: key}
 		for n := 1; ; n++ {
+			end[s.Name] = start + float64(n)
+			if cancelable && c.stopped(start+float64(n-1)) {
+				st.Attempts = append(st.Attempts, backends.Attempt{Number: n, Phase: backends.PhaseCanceled, Message: runstate.MsgCanceled})
+				st.Phase, st.Message, end[s.Name] = backends.PhaseCanceled, runstate.MsgCanceled, c.cancelAt
+				return st
+			}
 			a, _, permanent := c.attempt(s, key, n)
 			st.Attempts = append(st.Attempts, a)
 			if a.Phase == backends.PhaseSucceeded {
@@ -295,36 +326,48 @@ func (c *propCase) reference(plan *backends.Plan, argoCount bool) (steps []backe
 			}
 		}
 	}
-	runStep := func(s *backends.Step, v backends.Values) backends.StepStatus {
+	runStep := func(s *backends.Step, v backends.Values, cancelable bool) backends.StepStatus {
+		start := 0.0
+		for _, d := range s.DependsOn {
+			start = max(start, end[d])
+		}
+		end[s.Name] = start
+		if cancelable && c.notStarted(start) {
+			v := runstate.Gate(s, nil, true, nil)
+			return backends.StepStatus{Name: s.Name, Phase: v.Phase, Message: v.Message}
+		}
 		verdict := runstate.Gate(s, func(k int) backends.Phase { return phase[s.DependsOn[k]] }, false, v.Value)
 		if !verdict.Run {
 			return backends.StepStatus{Name: s.Name, Phase: verdict.Phase, Message: verdict.Message}
 		}
 		if s.ForEach == nil {
-			return runTask(s, s.Name)
+			return runTask(s, s.Name, start, cancelable)
 		}
 		st := backends.StepStatus{Name: s.Name}
 		for k := range c.items[s.Name] {
-			st.Instances = append(st.Instances, runTask(s, fmt.Sprintf("%s[%d]", s.Name, k)))
+			st.Instances = append(st.Instances, runTask(s, fmt.Sprintf("%s[%d]", s.Name, k), start, cancelable))
 		}
 		end := runstate.FanOutEnd(s, st.Instances)
 		st.Phase, st.Message, st.Output = end.Phase, end.Message, end.Output
 		return st
 	}
+	last := 0.0
 	for i := range plan.Steps {
-		st := runStep(&plan.Steps[i], values)
+		st := runStep(&plan.Steps[i], values, true)
 		phase[st.Name] = st.Phase
 		if st.Phase == backends.PhaseSucceeded {
 			outputs[st.Name] = st.Output
 		}
 		steps = append(steps, st)
+		last = max(last, end[st.Name])
 	}
+	canceled = c.cancelAt > 0 && c.cancelAt <= last // Cancel came before the steps ended (a step it stopped ended then)
 	if plan.Exit != nil {
-		in := runstate.Info(steps, false)
+		in := runstate.Info(steps, canceled)
 		info = &in
-		steps = append(steps, runStep(plan.Exit, backends.Values{Output: values.Output, Info: info}))
+		steps = append(steps, runStep(plan.Exit, backends.Values{Output: values.Output, Info: info}, false))
 	}
-	return steps, info
+	return steps, info, canceled
 }
 
 // argoRun plays the compiled Workflow by Argo's logic and writes the node
@@ -337,6 +380,7 @@ type argoRun struct {
 	tasks  map[string]*wfv1.DAGTask
 	scope  map[string]any
 	result map[string]wfv1.NodePhase // DAG task -> phase
+	end    map[string]float64        // DAG task -> when it ended (see propCase.cancelAt)
 	steps  map[string]*backends.Step // DAG task -> step
 	info   *backends.RunInfo         // what the exit handler got
 }
@@ -376,6 +420,15 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 		name := parent + "." + dt.Name
 		children = append(children, "n-"+name)
 		deps, logic := common.GetTaskDependencies(dt, r)
+		start := 0.0
+		for d := range deps {
+			start = max(start, r.end[d])
+		}
+		r.end[dt.Name] = start
+		cancelable := parent == r.wf.Name
+		if cancelable && r.c.notStarted(start) {
+			continue // shut down before it was due: Argo creates no node
+		}
 		results := map[string]taskResults{}
 		for d := range deps {
 			ph := r.result[d]
@@ -412,10 +465,10 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 			return fmt.Errorf("when of %s evaluated to %q", dt.Name, got.When)
 		}
 		if w := r.tmpls[got.Template]; w != nil && w.DAG != nil {
-			r.fanOut(name, dt, w)
+			r.fanOut(name, dt, w, start)
 			continue
 		}
-		if err := r.retries(name, dt, &got); err != nil {
+		if err := r.retries(name, dt, &got, start, cancelable); err != nil {
 			return err
 		}
 	}
@@ -432,7 +485,7 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 // retries runs the attempts of one DAG task (not a fan-out) and records
 // its outcome; for the exit handler, it keeps the RunInfo its arguments
 // carry.
-func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
+func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask, start float64, cancelable bool) error {
 	s := r.steps[dt.Name]
 	if r.plan.Exit != nil && s == r.plan.Exit {
 		var in struct{ Info backends.RunInfo }
@@ -445,7 +498,8 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
 		}
 		r.info = &in.Info
 	}
-	last, err := r.tries(name, dt.Name, s, s.Name, r.tmpls[dt.Template])
+	last, took, err := r.tries(name, dt.Name, s, s.Name, r.tmpls[dt.Template], start, cancelable)
+	r.end[dt.Name] = start + took
 	if err != nil {
 		return err
 	}
@@ -461,14 +515,15 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask) error {
 // fanOut runs a withParam fan-out as Argo does: the wrapper DAG's node,
 // its task group "each", and one child per element, each with its
 // attempts; the group, and the wrapper, fail when a child fails.
-func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template) {
+func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, start float64) {
 	s, inner := r.steps[dt.Name], r.tmpls[wrap.DAG.Tasks[0].Template]
 	group := name + "." + wrap.DAG.Tasks[0].Name
 	phase := wfv1.NodeSucceeded
 	var kids []string
 	for k := range r.c.items[s.Name] {
 		display := fmt.Sprintf("%s(%d:%d)", wrap.DAG.Tasks[0].Name, k, k)
-		last, err := r.tries(name+"."+display, display, s, fmt.Sprintf("%s[%d]", s.Name, k), inner)
+		last, took, err := r.tries(name+"."+display, display, s, fmt.Sprintf("%s[%d]", s.Name, k), inner, start, false)
+		r.end[dt.Name] = max(r.end[dt.Name], start+took)
 		if err != nil {
 			panic(err) // the retry expression did not evaluate: tries reports it for plain tasks
 		}
@@ -482,24 +537,34 @@ func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template) {
 	r.result[dt.Name] = phase
 }
 
-// tries runs the attempts of one task (key names its script) as the
-// controller's retry node does: a pod per attempt until one succeeds, the
-// limit is reached or the expression says no. It writes the nodes, named
-// name and shown as display, and returns the last pod's.
-func (r *argoRun) tries(name, display string, s *backends.Step, key string, tmpl *wfv1.Template) (wfv1.NodeStatus, error) {
+// tries runs the attempts of one task (key names its script), from
+// start, as the controller's retry node does: a pod per attempt until one
+// succeeds, the limit is reached, the expression says no or (when
+// cancelable) the workflow is shut down. It writes the nodes, named name
+// and shown as display, and returns the last pod's and how long it took.
+func (r *argoRun) tries(name, display string, s *backends.Step, key string, tmpl *wfv1.Template, start float64, cancelable bool) (wfv1.NodeStatus, float64, error) {
 	rs := tmpl.RetryStrategy
 	var pods []string
 	var last wfv1.NodeStatus
 	why := "" // the retry node's message, as the controller writes it
+	took := 0.0
 	for n := 1; ; n++ {
+		took = float64(n)
 		_, pod, _ := r.c.attempt(s, key, n)
+		if cancelable && r.c.stopped(start+float64(n-1)) {
+			// The controller stops the running pod: its main container
+			// gets SIGTERM, and the node says why.
+			pod = wfv1.NodeStatus{Phase: wfv1.NodeFailed, Message: "workflow shutdown with strategy:  Stop",
+				Outputs: &wfv1.Outputs{ExitCode: ptrTo("143")}}
+			why, took = "Stopped with strategy 'Stop'", r.c.cancelAt-start
+		}
 		pod.Name, pod.DisplayName, pod.Type = name, display, wfv1.NodeTypePod
 		if rs != nil {
 			pod.Name, pod.DisplayName = fmt.Sprintf("%s(%d)", name, n-1), fmt.Sprintf("%s(%d)", display, n-1)
 		}
 		r.node(pod)
 		pods, last = append(pods, "n-"+pod.Name), pod
-		if pod.Phase == wfv1.NodeSucceeded || rs == nil {
+		if pod.Phase == wfv1.NodeSucceeded || rs == nil || why != "" {
 			break
 		}
 		if limit := rs.Limit.IntValue(); n > limit {
@@ -515,7 +580,7 @@ func (r *argoRun) tries(name, display string, s *backends.Step, key string, tmpl
 			"lastRetry.duration": "1", "lastRetry.message": pod.Message,
 		}))
 		if err != nil {
-			return last, fmt.Errorf("retry expression of %s: %w", display, err)
+			return last, took, fmt.Errorf("retry expression of %s: %w", display, err)
 		}
 		if !again {
 			why = "retryStrategy.expression evaluated to false"
@@ -526,7 +591,7 @@ func (r *argoRun) tries(name, display string, s *backends.Step, key string, tmpl
 		r.node(wfv1.NodeStatus{Name: name, DisplayName: display, Type: wfv1.NodeTypeRetry, Phase: last.Phase, Children: pods,
 			Message: why, Outputs: last.Outputs})
 	}
-	return last, nil
+	return last, took, nil
 }
 
 // check plays c both ways and compares. It reports whether c met the
@@ -546,13 +611,13 @@ func (c *propCase) check(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	want, wantInfo := c.reference(plan, false)
-	diffs := compare(got, info, want, wantInfo)
+	want, wantInfo, canceled := c.reference(plan, false)
+	diffs := compare(got, info, want, wantInfo, canceled)
 	if len(diffs) == 0 {
 		return false, nil
 	}
-	want, wantInfo = c.reference(plan, true)
-	if more := compare(got, info, want, wantInfo); len(more) > 0 {
+	want, wantInfo, canceled = c.reference(plan, true)
+	if more := compare(got, info, want, wantInfo, canceled); len(more) > 0 {
 		return false, fmt.Errorf("against runstate:\n%s\nagainst runstate with Argo's documented one retry count:\n%s",
 			strings.Join(diffs, "\n"), strings.Join(more, "\n"))
 	}
@@ -564,7 +629,7 @@ func (c *propCase) check(ctx context.Context) (bool, error) {
 func (c *propCase) playArgo(plan *backends.Plan, wf *wfv1.Workflow) (*backends.RunStatus, *backends.RunInfo, error) {
 	wf.Name = "prop-1"
 	r := &argoRun{c: c, wf: wf, plan: plan, tmpls: map[string]*wfv1.Template{}, scope: map[string]any{},
-		result: map[string]wfv1.NodePhase{}, steps: map[string]*backends.Step{}}
+		result: map[string]wfv1.NodePhase{}, end: map[string]float64{}, steps: map[string]*backends.Step{}}
 	wf.Status.Nodes = wfv1.Nodes{}
 	for i := range wf.Spec.Templates {
 		r.tmpls[wf.Spec.Templates[i].Name] = &wf.Spec.Templates[i]
@@ -575,8 +640,15 @@ func (c *propCase) playArgo(plan *backends.Plan, wf *wfv1.Workflow) (*backends.R
 	if err := r.dag(wf.Name, r.tmpls["main"]); err != nil {
 		return nil, nil, err
 	}
+	last := 0.0
+	for _, e := range r.end {
+		last = max(last, e)
+	}
+	if c.cancelAt > 0 && c.cancelAt <= last {
+		wf.Spec.Shutdown = wfv1.ShutdownStrategyStop
+	}
 	wf.Status.Phase = wfv1.WorkflowSucceeded
-	if r.wf.Status.Nodes["n-"+wf.Name].Phase != wfv1.NodeSucceeded {
+	if r.wf.Status.Nodes["n-"+wf.Name].Phase != wfv1.NodeSucceeded || wf.Spec.Shutdown != "" {
 		wf.Status.Phase = wfv1.WorkflowFailed
 	}
 	if plan.Exit != nil {
@@ -595,7 +667,7 @@ func (c *propCase) playArgo(plan *backends.Plan, wf *wfv1.Workflow) (*backends.R
 
 // compare lists how Argo's run (got, and the RunInfo its exit handler got)
 // differs from the reference's.
-func compare(got *backends.RunStatus, info *backends.RunInfo, want []backends.StepStatus, wantInfo *backends.RunInfo) []string {
+func compare(got *backends.RunStatus, info *backends.RunInfo, want []backends.StepStatus, wantInfo *backends.RunInfo, canceled bool) []string {
 	var diffs []string
 	if (info == nil) != (wantInfo == nil) || (info != nil && fmt.Sprint(*info) != fmt.Sprint(*wantInfo)) {
 		diffs = append(diffs, fmt.Sprintf("exit handler's RunInfo: Argo %+v, runstate %+v", info, wantInfo))
@@ -625,7 +697,7 @@ func compare(got *backends.RunStatus, info *backends.RunInfo, want []backends.St
 			diffs = append(diffs, compareAttempts(wi.Name, gi.Attempts, wi.Attempts)...)
 		}
 	}
-	end := runstate.End(want, false)
+	end := runstate.End(want, canceled)
 	if got.Phase != end.Phase || got.Message != end.Message {
 		diffs = append(diffs, fmt.Sprintf("run: Argo %s %q, runstate %s %q", got.Phase, got.Message, end.Phase, end.Message))
 	}

@@ -88,6 +88,12 @@ func testCancelMidRun(t *testing.T, b backends.Backend, _ Capabilities) {
 	block := step(t, st, "block")
 	assert.Equal(t, backends.PhaseCanceled, block.Phase)
 	assert.Equal(t, runstate.MsgCanceled, block.Message)
+	if assert.NotEmpty(t, block.Attempts) {
+		last := block.Attempts[len(block.Attempts)-1]
+		assert.Equal(t, backends.PhaseCanceled, last.Phase)
+		assert.Equal(t, runstate.MsgCanceled, last.Message, "a canceled attempt says so, in the same words everywhere")
+		assert.Empty(t, last.Reason, "a canceled attempt consumes no budget")
+	}
 	for _, name := range []string{"join", "later"} {
 		s := step(t, st, name)
 		assert.Equal(t, backends.PhaseCanceled, s.Phase, name)

@@ -1068,11 +1068,11 @@ func (o *orchestrator) succeeded(p *pass, t *unitTask, u unitState, pods []*core
 func (o *orchestrator) cancelRunning(p *pass, u unitState, latest link) unitState {
 	for i := range u.attempts {
 		if !u.attempts[i].Phase.Done() {
-			u.attempts[i].Phase, u.attempts[i].Finished = backends.PhaseCanceled, p.now
+			u.attempts[i].Phase, u.attempts[i].Message, u.attempts[i].Finished = backends.PhaseCanceled, runstate.MsgCanceled, p.now
 		}
 	}
 	if len(u.attempts) == 0 {
-		u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Finished: p.now})
+		u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Message: runstate.MsgCanceled, Finished: p.now})
 	}
 	if err := o.recordGone(p.ctx, recordStopped, latest.name, &timedOut{Attempts: u.attempts}); err != nil {
 		p.fail(err)

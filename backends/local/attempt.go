@@ -65,7 +65,10 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 		ss := statusAt(st, at)
 		a := &ss.Attempts[len(ss.Attempts)-1]
 		a.Phase, a.Reason, a.Finished = phase, reason, now
-		if err != nil {
+		switch {
+		case phase == backends.PhaseCanceled:
+			a.Message = runstate.MsgCanceled
+		case err != nil:
 			a.Message = err.Error()
 		}
 	})

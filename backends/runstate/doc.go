@@ -50,7 +50,8 @@
 // Infra budget is used up run on on-demand capacity ([Retry.OnDemand]).
 // Cancel during the wait for a retry ends the task Canceled, "canceled
 // while waiting to retry after: <message>" ([CanceledInBackoff]); Cancel
-// during an attempt ends it Canceled, "canceled" ([MsgCanceled]).
+// during an attempt ends the attempt and the task Canceled, both
+// "canceled" ([MsgCanceled]).
 //
 // # Fan-outs
 //
