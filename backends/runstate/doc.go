@@ -16,8 +16,9 @@
 // A step is considered once every step in its DependsOn has ended. [Gate]
 // then decides, in this order of precedence:
 //
-//  1. the run was canceled, or an upstream step was canceled: the step
-//     ends Canceled, "canceled before it started" ([MsgNotStarted]);
+//  1. Cancel came before that moment, or an upstream step was canceled:
+//     the step ends Canceled, "canceled before it started"
+//     ([MsgNotStarted]);
 //  2. an upstream step failed: Skipped, `upstream step "a" failed` (the
 //     first failed step in DependsOn order);
 //  3. an upstream step was skipped: Skipped, `upstream step "a" was

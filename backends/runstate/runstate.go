@@ -35,8 +35,10 @@ type Verdict struct {
 
 // Gate decides whether step s, whose DependsOn have all ended, runs.
 // upstream(k) returns the phase of s.DependsOn[k]; canceled is whether
-// Cancel came; values resolves the refs of s's condition. See "Starting a
-// step" in the package doc.
+// Cancel came before the last of them ended (the moment a step is
+// decided: a step whose dependencies ended before Cancel was decided
+// then, and Cancel stops it only if it runs); values resolves the refs of
+// s's condition. See "Starting a step" in the package doc.
 func Gate(s *backends.Step, upstream func(k int) backends.Phase, canceled bool, values func(backends.Ref) (json.RawMessage, error)) Verdict {
 	if v, decided := Upstream(s, upstream, canceled); decided {
 		return v
