@@ -5,6 +5,7 @@ package pipelines
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -35,11 +36,13 @@ const (
 	Chain     = "chain"
 	Stockout  = "stockout"
 	DAG200    = "dag200"
+	Tolerant  = "tolerant"
+	Cancel    = "cancel"
 )
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -61,6 +64,10 @@ func Build(name string) *pipeline.Pipeline {
 		return stockout()
 	case DAG200:
 		return layered(DAGLayers, DAGWidth)
+	case Tolerant:
+		return tolerant()
+	case Cancel:
+		return cancelMidRun()
 	}
 	i := slices.IndexFunc(backendtest.Cases(), func(c backendtest.Case) bool { return c.Name == name })
 	if i < 0 {
@@ -258,5 +265,59 @@ func layered(layers, width int) *pipeline.Pipeline {
 		}
 		prev = cur
 	}
+	return p
+}
+
+// item is the input of an instance of the tolerant pipeline's fan-out.
+type item struct{ X pipeline.Ref[int] }
+
+// sumIn is the input of the tolerant pipeline's last step.
+type sumIn struct{ Xs pipeline.Ref[[]int] }
+
+// tolerant: "try" runs once per element of [0 1 2 3 4]; the odd ones
+// fail, and the fan-out tolerates two failures; "count" adds up what was
+// collected (0 + 20 + 40).
+func tolerant() *pipeline.Pipeline {
+	p := pipeline.New("tolerant", nil)
+	try := task.New("try", func(_ context.Context, in item) (int, error) {
+		if v := in.X.Get(); v%2 == 1 {
+			return 0, fmt.Errorf("item %d: no convergence", v)
+		}
+		return in.X.Get() * 10, nil
+	})
+	fan := pipeline.ForEach(p, try, pipeline.Const([]int{0, 1, 2, 3, 4}), func(x pipeline.Ref[int]) item { return item{X: x} }).Tolerate(2)
+	pipeline.Add(p, task.New("count", func(_ context.Context, in sumIn) (int, error) {
+		n := 0
+		for _, v := range in.Xs.Get() {
+			n += v
+		}
+		return n, nil
+	}), sumIn{Xs: fan.Collect()})
+	return p
+}
+
+// reportIn is the input of the cancel pipeline's exit handler.
+type reportIn struct{ Run pipeline.Ref[pipeline.RunInfo] }
+
+// cancelMidRun: "bad" fails at once; "block" runs until it is stopped;
+// "join" needs both and "later" needs "block"; the exit handler returns
+// the RunInfo it got. The test cancels the run once "bad" has failed and
+// "block" runs.
+func cancelMidRun() *pipeline.Pipeline {
+	p := pipeline.New("cancel", nil)
+	bad := pipeline.Add(p, named("bad", func(context.Context, int) error { return errors.New("bad: scripted failure") }), none{})
+	block := pipeline.Add(p, named("block", func(ctx context.Context, _ int) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Minute):
+			return errors.New("block: not canceled within 10 minutes")
+		}
+	}), none{})
+	pipeline.Add(p, named("join", ok), none{}).After(bad, block)
+	pipeline.Add(p, named("later", ok), none{}).After(block)
+	pipeline.OnExit(p, task.New("report", func(_ context.Context, in reportIn) (pipeline.RunInfo, error) {
+		return in.Run.Get(), nil
+	}), reportIn{Run: p.Status()})
 	return p
 }
