@@ -297,7 +297,9 @@ func tolerant() *pipeline.Pipeline {
 }
 
 // reportIn is the input of the cancel pipeline's exit handler.
-type reportIn struct{ Run pipeline.Ref[pipeline.RunInfo] }
+type reportIn struct {
+	Run pipeline.Ref[pipeline.RunInfo]
+}
 
 // cancelMidRun: "bad" fails at once; "block" runs until it is stopped;
 // "join" needs both and "later" needs "block"; the exit handler returns
