@@ -105,7 +105,9 @@
 // output is an object or list and of strings otherwise; the wrapper's
 // output expression decodes both forms into the list of outputs in
 // element order that the Plan promises ([] for an empty list, where Argo
-// skips the loop).
+// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is an
+// error wrapping errors.ErrUnsupported: Argo fails a withParam group on
+// its first failed child.
 //
 // # Naming
 //
@@ -300,8 +302,12 @@
 // program's trace. Watch reads the Workflow and follows it with a watch,
 // reading and watching again when the watch drops and retrying transient
 // API errors with backoff, and maps its nodes onto [backends.RunStatus]:
-// steps in plan order and the exit handler last; Skipped and Omitted nodes
-// as Skipped; memoization hits as Cached; fan-out instances as "step[i]";
+// steps in plan order and the exit handler last, in package runstate's
+// words (why a step was skipped or canceled, how a step, a fan-out and the
+// run failed), from the nodes and the annotations Compile leaves for it
+// (sluice.dev/conditions, sluice.dev/infra-retries); Skipped and Omitted
+// nodes as Skipped; memoization hits as Cached; fan-out instances as
+// "step[i]";
 // each retry child as an attempt whose reason is infra for an Error node,
 // an eviction, exit status 3 or exit status 143 without a deadline, and
 // app otherwise, and whose message, for a Go task whose main container

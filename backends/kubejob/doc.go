@@ -26,13 +26,16 @@
 // shared informers on the run's Jobs, Pods and record (label
 // sluice.dev/run), one rate-limited work queue, and a reconcile that
 // derives every step's state from what the cluster holds and creates or
-// deletes what that state calls for. A step's Job is created once its
-// dependencies have ended, with the step's input resolved into it (refs
-// and conditions mean what they mean on the local backend: the same
+// deletes what that state calls for, asking package runstate, the rules
+// every backend follows, at each decision. A step's Job is created once
+// its dependencies have ended, with the step's input resolved into it
+// (refs and conditions mean what they mean on the local backend: the same
 // [backends.Values]); a condition that is false, or an upstream step that
 // failed or was skipped, skips the step without a Job. A dynamic fan-out
 // creates one Job per element, "<run>-<step>-<i>", at most
-// ForEach.Parallelism at once, and its output is the list of theirs. The
+// ForEach.Parallelism at once; runstate.FanOutEnd decides how it ends
+// (its failure tolerance included), and its output is the list of the
+// successful instances' outputs. The
 // exit handler's Job is created when every other step has ended, with the
 // run's outcome as its input. API errors (429, 500, 409, timeouts) are
 // retried with exponential backoff; a Job that the API server rejects
@@ -71,7 +74,9 @@
 // Cancel records "Canceled" in the run's record, so every orchestrator
 // of the run (this one, an in-cluster one, one resumed later) stops it:
 // running steps' Jobs are deleted with background propagation, so their
-// pods go too; steps not yet started end Canceled; the exit handler still
+// pods go too, after their attempts are written into the run's record
+// (so the step stays Canceled, "canceled", with its attempts, once the
+// Job is gone); steps not yet started end Canceled; the exit handler still
 // runs, with the run's phase Canceled. A step (or fan-out instance) that
 // waits out a retry's backoff ends Canceled too ("canceled while waiting
 // to retry after: …"), and its retry is not started. Finished Jobs stay
