@@ -435,6 +435,9 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 	// the step while it waits.
 	if k := len(tries); k > 0 && !s.Phase.Done() && s.Message == "" && tries[k-1].Phase == wfv1.NodePending {
 		s.Message = tries[k-1].Message
+		if why, ok := strings.CutPrefix(s.Message, "Unschedulable: "); ok {
+			s.Message = runstate.Unschedulable(why) // Argo's node message; runstate's words
+		}
 	}
 	switch k := len(s.Attempts); {
 	case s.Phase == backends.PhaseCanceled:

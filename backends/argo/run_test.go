@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/internal/argosim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
@@ -378,7 +379,8 @@ func TestCancelReportsCanceled(t *testing.T) {
 }
 
 // A step whose pod waits to be scheduled shows the scheduler's message
-// while it waits (Argo has no pending timeout; see "# Retries").
+// while it waits, worded as on kubejob (Argo has no pending timeout; see
+// "# Retries").
 func TestStatusShowsWhyAStepWaits(t *testing.T) {
 	p := pipeline.New("wait", nil)
 	pipeline.Add(p, inc.WithName("train").WithRetry(task.Retry{Infra: 2}), one{})
@@ -391,7 +393,8 @@ func TestStatusShowsWhyAStepWaits(t *testing.T) {
 	st := argo.Status(wf)
 	require.Len(t, st.Steps, 1)
 	assert.Equal(t, backends.PhaseRunning, st.Steps[0].Phase)
-	assert.Equal(t, why, st.Steps[0].Message)
+	assert.Equal(t, runstate.Unschedulable("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), st.Steps[0].Message,
+		"the scheduler's message, in the words every backend uses")
 
 	pod.Phase, pod.Message = wfv1.NodeRunning, ""
 	wf.Status.Nodes["p0"] = pod

@@ -1101,11 +1101,11 @@ func (o *orchestrator) running(p *pass, t *unitTask, u unitState, latest link) u
 	why, ok := unschedulable(pod)
 	if !ok {
 		if w := waiting(pod); w != "" {
-			u.phase, u.message = backends.PhasePending, "waiting: "+w
+			u.phase, u.message = backends.PhasePending, runstate.Waiting(w)
 		}
 		return u
 	}
-	u.phase, u.message = backends.PhasePending, "unschedulable: "+why
+	u.phase, u.message = backends.PhasePending, runstate.Unschedulable(why)
 	if t.retry.PendingTimeout <= 0 {
 		return u
 	}
@@ -1128,7 +1128,7 @@ func (o *orchestrator) running(p *pass, t *unitTask, u unitState, latest link) u
 		a := attemptOf(t.s, q, onDemandJob(latest.job))
 		if q == pod {
 			a.Phase, a.Reason, a.Finished = backends.PhaseFailed, backends.ReasonInfra, p.now
-			a.Message = fmt.Sprintf("unschedulable for %v: %s", t.retry.PendingTimeout, why)
+			a.Message = runstate.PendingTimedOut(t.retry.PendingTimeout, why)
 		}
 		g.Attempts = append(g.Attempts, a)
 	}

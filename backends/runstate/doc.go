@@ -49,6 +49,12 @@
 // API server refuses — is permanent and never retried. With
 // OnDemandFallback on a preemptible step, the attempts made once the
 // Infra budget is used up run on on-demand capacity ([Retry.OnDemand]).
+// While a task's pod waits, its message says why: "unschedulable: <the
+// scheduler's words>" ([Unschedulable]) or "waiting: <why the container
+// cannot start>" ([Waiting]); a pod unschedulable past the retry policy's
+// PendingTimeout fails its attempt, "unschedulable for 1m0s: …"
+// ([PendingTimedOut]).
+//
 // Cancel during the wait for a retry ends the task Canceled, "canceled
 // while waiting to retry after: <message>" ([CanceledInBackoff]); Cancel
 // during an attempt ends the attempt and the task Canceled, both

@@ -188,6 +188,20 @@ func CanceledInBackoff(last backends.Attempt) string {
 	return "canceled while waiting to retry after: " + last.Message
 }
 
+// Unschedulable is the message of a task whose pod the scheduler cannot
+// place, saying why (the scheduler's words), while it waits.
+func Unschedulable(why string) string { return "unschedulable: " + why }
+
+// PendingTimedOut is the message of the attempt that Retry.PendingTimeout
+// d ended, an infrastructure failure: its pod stayed unschedulable.
+func PendingTimedOut(d time.Duration, why string) string {
+	return "unschedulable for " + d.String() + ": " + why
+}
+
+// Waiting is the message of a task whose container cannot start yet,
+// saying why (an image that cannot be pulled, a missing ConfigMap…).
+func Waiting(why string) string { return "waiting: " + why }
+
 // TimedOut is the message of an attempt stopped by its step's timeout d.
 func TimedOut(d time.Duration) string { return "timed out after " + d.String() }
 
