@@ -136,8 +136,7 @@ func (c *propCase) String() string { return strings.Join(c.desc, "\n") }
 func randomCase(rng *rand.Rand) *propCase {
 	c := &propCase{p: pipeline.New("prop", nil), script: map[string][]outcome{}, outputs: map[string]int{}, items: map[string]int{}}
 	n := 1 + rng.IntN(6)
-	var all []pipeline.Dependency   // every step and fan-out so far
-	var plain []pipeline.Step[pOut] // the steps a condition may read
+	var all []pipeline.Dependency // every step and fan-out so far
 	for i := range n {
 		name := fmt.Sprintf("s%d", i)
 		r := task.Retry{App: rng.IntN(3), Infra: rng.IntN(3)}
@@ -197,9 +196,8 @@ func randomCase(rng *rand.Rand) *propCase {
 		}
 		c.script[name], c.outputs[name] = randomScript(rng, timeout), rng.IntN(4)
 		c.desc = append(c.desc, fmt.Sprintf("%s: script %v output %d", line, c.script[name], c.outputs[name]))
-		all, plain = append(all, s), append(plain, s)
+		all = append(all, s)
 	}
-	_ = plain
 	if len(c.items) == 0 && rng.IntN(3) == 0 {
 		c.cancelAt = float64(rng.IntN(6)) + 0.5
 		c.desc = append(c.desc, fmt.Sprintf("cancel at %.1f", c.cancelAt))
@@ -465,7 +463,9 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 			return fmt.Errorf("when of %s evaluated to %q", dt.Name, got.When)
 		}
 		if w := r.tmpls[got.Template]; w != nil && w.DAG != nil {
-			r.fanOut(name, dt, w, start)
+			if err := r.fanOut(name, dt, w, start); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := r.retries(name, dt, &got, start, cancelable); err != nil {
@@ -515,7 +515,7 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask, start float64, can
 // fanOut runs a withParam fan-out as Argo does: the wrapper DAG's node,
 // its task group "each", and one child per element, each with its
 // attempts; the group, and the wrapper, fail when a child fails.
-func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, start float64) {
+func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, start float64) error {
 	s, inner := r.steps[dt.Name], r.tmpls[wrap.DAG.Tasks[0].Template]
 	group := name + "." + wrap.DAG.Tasks[0].Name
 	phase := wfv1.NodeSucceeded
@@ -525,7 +525,7 @@ func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, sta
 		last, took, err := r.tries(name+"."+display, display, s, fmt.Sprintf("%s[%d]", s.Name, k), inner, start, false)
 		r.end[dt.Name] = max(r.end[dt.Name], start+took)
 		if err != nil {
-			panic(err) // the retry expression did not evaluate: tries reports it for plain tasks
+			return err
 		}
 		kids = append(kids, "n-"+name+"."+display)
 		if last.Phase != wfv1.NodeSucceeded {
@@ -535,6 +535,7 @@ func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, sta
 	r.node(wfv1.NodeStatus{Name: group, DisplayName: wrap.DAG.Tasks[0].Name, Type: wfv1.NodeTypeTaskGroup, Phase: phase, Children: kids})
 	r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeDAG, Phase: phase, Children: []string{"n-" + group}})
 	r.result[dt.Name] = phase
+	return nil
 }
 
 // tries runs the attempts of one task (key names its script), from

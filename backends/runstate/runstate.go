@@ -251,7 +251,8 @@ func FanOutEnd(s *backends.Step, insts []backends.StepStatus) Outcome {
 			allCached = false
 		}
 	}
-	if tol := Tolerated(s, len(insts)); len(failed) > tol {
+	tol := Tolerated(s, len(insts))
+	if len(failed) > tol {
 		first := failed[0]
 		msg := fmt.Sprintf("instance %d failed: %s", first, insts[first].Message)
 		if tol > 0 {
@@ -275,7 +276,7 @@ func FanOutEnd(s *backends.Step, insts []backends.StepStatus) Outcome {
 	o := Outcome{Phase: backends.PhaseSucceeded, Output: b}
 	switch {
 	case len(failed) > 0:
-		o.Message = toleratedMessage(failed, insts, Tolerated(s, len(insts)))
+		o.Message = toleratedMessage(failed, insts, tol)
 	case allCached:
 		o.Phase = backends.PhaseCached
 	}
