@@ -1,0 +1,247 @@
+package artifact
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gocloud.dev/gcerrors"
+)
+
+// ErrCorrupt is wrapped by the error of a read whose bytes do not match
+// the artifact's size or digest: the object was changed or damaged after
+// it was written.
+var ErrCorrupt = errors.New("artifact bytes do not match their digest")
+
+// Open returns a reader of the artifact's bytes from the store of the
+// task that runs in ctx (or, for an artifact outside it, from the store
+// its URI names). The reader checks the size and the SHA-256 digest as it
+// goes: its last Read returns an error wrapping [ErrCorrupt] instead of
+// io.EOF when they do not match, so a reader that reads to the end never
+// takes damaged bytes for good ones.
+func (a Artifact) Open(ctx context.Context) (io.ReadCloser, error) {
+	sc, err := scopeOf(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", a, err)
+	}
+	return a.open(ctx, sc.Store)
+}
+
+func (a Artifact) open(ctx context.Context, s *Store) (io.ReadCloser, error) {
+	if err := a.readable(); err != nil {
+		return nil, err
+	}
+	b, key, err := s.locate(ctx, a.URI)
+	if err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	r, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("artifact %s is gone from the store (deleted, or its run's artifacts were removed); run step %q of run %s again to produce it: %w", a.URI, a.Producer.Step, a.Producer.Run, err)
+		}
+		return nil, fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	return &verifier{r: r, h: sha256.New(), a: a}, nil
+}
+
+func (a Artifact) readable() error {
+	switch {
+	case a.Pending():
+		return fmt.Errorf("artifact %s: not uploaded yet (a local artifact is uploaded when its task returns)", a)
+	case a.URI == "":
+		return errors.New("artifact has no URI: the field was never set (is the producing step's output field filled?)")
+	case !strings.HasPrefix(a.Digest, "sha256:"):
+		return fmt.Errorf("artifact %s: no sha256 digest to check its bytes against", a.URI)
+	}
+	return nil
+}
+
+// verifier checks size and digest while it reads.
+type verifier struct {
+	r   io.ReadCloser
+	h   hash.Hash
+	n   int64
+	a   Artifact
+	err error
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.a.Size {
+		v.err = v.corrupt(fmt.Sprintf("it has more than the %d bytes written", v.a.Size))
+		return n, v.err
+	}
+	if err == io.EOF {
+		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); v.n != v.a.Size || got != v.a.Digest {
+			v.err = v.corrupt(fmt.Sprintf("read %d bytes hashing to %s; it was written as %d bytes hashing to %s", v.n, got, v.a.Size, v.a.Digest))
+			return n, v.err
+		}
+	}
+	if err != nil {
+		v.err = err
+	}
+	return n, err
+}
+
+func (v *verifier) corrupt(what string) error {
+	return fmt.Errorf("artifact %s (from step %q of run %s): %s; the object was changed or damaged after it was written; run the step again to produce it: %w",
+		v.a.URI, v.a.Producer.Step, v.a.Producer.Run, what, ErrCorrupt)
+}
+
+func (v *verifier) Close() error { return v.r.Close() }
+
+// ReadAll returns the artifact's bytes, checked against the digest.
+func (a Artifact) ReadAll(ctx context.Context) ([]byte, error) {
+	r, err := a.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// ReadJSON decodes the artifact's bytes, checked against the digest, into v.
+func (a Artifact) ReadJSON(ctx context.Context, v any) error {
+	b, err := a.ReadAll(ctx)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	return nil
+}
+
+// Path returns a local path holding the artifact: a file, or for a [Dir]
+// a directory. It is downloaded on the first call, checked against the
+// digest, and shared by digest between the tasks of one machine (see
+// [Scope].Dir); nothing partial is ever at the returned path. Treat it as
+// read-only.
+func (a Artifact) Path(ctx context.Context) (string, error) {
+	sc, err := scopeOf(ctx)
+	if err != nil {
+		return "", fmt.Errorf("artifact %s: %w", a, err)
+	}
+	if err := a.readable(); err != nil {
+		return "", err
+	}
+	hexd := strings.TrimPrefix(a.Digest, "sha256:")
+	dir := filepath.Join(sc.downloads(), "sha256")
+	final := filepath.Join(dir, hexd)
+	if a.Kind == KindDir {
+		final += ".d"
+	}
+	if _, err := os.Stat(final); err == nil {
+		return final, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	r, err := a.open(ctx, sc.Store)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	tmp, err := os.MkdirTemp(dir, ".partial-")
+	if err != nil {
+		return "", fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	defer os.RemoveAll(tmp)
+	got := filepath.Join(tmp, "a")
+	if a.Kind == KindDir {
+		err = untar(r, got)
+	} else {
+		err = copyFile(r, got)
+	}
+	if err != nil {
+		return "", fmt.Errorf("artifact %s: download: %w", a.URI, err)
+	}
+	if err := os.Rename(got, final); err != nil {
+		if _, serr := os.Stat(final); serr == nil {
+			return final, nil // another task downloaded it first
+		}
+		return "", fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	return final, nil
+}
+
+func copyFile(r io.Reader, name string) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// untar unpacks the tar stream r into the new directory dir. Names that
+// would leave dir are an error. The whole stream is read, so the digest
+// is checked before the directory is used.
+func untar(r io.Reader, dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.FromSlash(strings.TrimSuffix(h.Name, "/"))
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("tar entry %q leaves the directory", h.Name)
+		}
+		p := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, os.FileMode(h.Mode)&0o755|0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, p); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("tar entry %q: unsupported type %q", h.Name, h.Typeflag)
+		}
+	}
+	// Drain to the end so the digest is checked.
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
