@@ -32,12 +32,15 @@ type Store struct {
 	root   string // the normalized root URL, no trailing slash
 	base   string // the URL of the bucket's top: file:///dir, s3://bucket
 	scheme string
-	bucket *blob.Bucket
 	prefix string // the key prefix inside the bucket: "" or "a/b/"
 	query  string // the root's query, carried into artifact URIs
+	given  string // root as given, for messages
+	u      *url.URL
 
-	mu     sync.Mutex
-	others map[string]*blob.Bucket // buckets of artifacts outside root, by URL
+	mu      sync.Mutex
+	bucket  *blob.Bucket // nil until open
+	openErr error
+	others  map[string]*blob.Bucket // buckets of artifacts outside root, by URL
 }
 
 // Schemes are the URL schemes a root can have. file:// and mem:// are
@@ -58,46 +61,95 @@ var Schemes = []string{"file", "mem", "s3", "gs", "azblob"}
 // A file:// root is created when missing. Each Open of a mem:// root is a
 // new, empty, in-memory store.
 func Open(ctx context.Context, root string) (*Store, error) {
+	s, err := OpenLazy(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenLazy is [Open] that checks root's form now but reaches the store
+// only when it is first used: the local backend's way, so that a run
+// whose tasks write no artifacts never touches it.
+func OpenLazy(root string) (*Store, error) {
 	u, err := parseRoot(root)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{scheme: u.Scheme, query: u.RawQuery}
+	s := &Store{scheme: u.Scheme, query: u.RawQuery, given: root, u: u}
 	switch u.Scheme {
 	case "file":
-		dir := filepath.Clean(u.Path)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("artifact store %s: %w", root, err)
-		}
-		s.bucket, err = fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
-		s.root = "file://" + dir
+		s.root = "file://" + filepath.Clean(u.Path)
 		s.base = s.root
 	case "mem":
-		s.bucket = memblob.OpenBucket(nil)
 		s.root = "mem://" + u.Host + strings.TrimSuffix(u.Path, "/")
 		s.prefix = keyPrefix(u.Path)
 		s.base = "mem://" + u.Host
 	default:
-		s.bucket, err = blob.OpenBucket(ctx, bucketURL(u))
-		s.prefix = keyPrefix(u.Path)
 		s.root = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/")
+		s.prefix = keyPrefix(u.Path)
 		s.base = u.Scheme + "://" + u.Host
-	}
-	if err != nil {
-		return nil, storeError(root, err)
 	}
 	if s.query != "" {
 		s.root += "?" + s.query
 	}
-	ok, err := s.bucket.IsAccessible(ctx)
+	return s, nil
+}
+
+// open returns the store's bucket, opening it and checking that it can
+// be reached on the first call.
+func (s *Store) open(ctx context.Context) (*blob.Bucket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bucket != nil {
+		return s.bucket, nil
+	}
+	if s.openErr != nil {
+		return nil, s.openErr
+	}
+	b, err := s.dial(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.openErr = err // a canceled context is not the store's fault
+		}
+		return nil, err
+	}
+	s.bucket = b
+	return b, nil
+}
+
+func (s *Store) dial(ctx context.Context) (*blob.Bucket, error) {
+	var (
+		b   *blob.Bucket
+		err error
+	)
+	switch s.scheme {
+	case "file":
+		dir := filepath.Clean(s.u.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("artifact store %s: %w", s.given, err)
+		}
+		b, err = fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	case "mem":
+		b = memblob.OpenBucket(nil)
+	default:
+		b, err = blob.OpenBucket(ctx, bucketURL(s.u))
+	}
+	if err != nil {
+		return nil, storeError(s.given, err)
+	}
+	ok, err := b.IsAccessible(ctx)
 	if err == nil && !ok {
 		err = errors.New("no such bucket")
 	}
 	if err != nil {
-		s.bucket.Close()
-		return nil, accessError(root, u.Scheme, err)
+		b.Close()
+		return nil, accessError(s.given, s.scheme, err)
 	}
-	return s, nil
+	return b, nil
 }
 
 // parseRoot checks root and returns it as a URL.
@@ -190,7 +242,12 @@ func (s *Store) URL() string { return s.root }
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.bucket.Close()
+	var err error
+	if s.bucket != nil {
+		err = s.bucket.Close()
+		s.bucket = nil
+	}
+	s.openErr = errors.New("artifact store " + s.given + ": closed")
 	for _, b := range s.others {
 		err = errors.Join(err, b.Close())
 	}
@@ -240,7 +297,8 @@ func (s *Store) uri(key string) string {
 // uri is in it, else a bucket opened (once) for uri.
 func (s *Store) locate(ctx context.Context, uri string) (*blob.Bucket, string, error) {
 	if u, q, _ := strings.Cut(uri, "?"); q == s.query && strings.HasPrefix(u, s.base+"/") {
-		return s.bucket, strings.TrimPrefix(u, s.base+"/"), nil
+		b, err := s.open(ctx)
+		return b, strings.TrimPrefix(u, s.base+"/"), err
 	}
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme == "" || !slices.Contains(Schemes, u.Scheme) {
@@ -291,7 +349,11 @@ func (s *Store) List(ctx context.Context, pipeline, run string) ([]Object, error
 		return nil, err
 	}
 	prefix := s.prefix + pipeline + "/" + run + "/"
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	b, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	it := b.List(&blob.ListOptions{Prefix: prefix})
 	var out []Object
 	for {
 		o, err := it.Next(ctx)
@@ -319,7 +381,7 @@ func (s *Store) Delete(ctx context.Context, pipeline, run string) (int, error) {
 	}
 	n := 0
 	for _, o := range objs {
-		if err := s.bucket.Delete(ctx, s.prefix+o.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		if err := s.bucket.Delete(ctx, s.prefix+o.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound { // List opened it
 			return n, fmt.Errorf("artifact store %s: deleting %s: %w", s.root, o.Key, err)
 		}
 		n++
@@ -345,4 +407,19 @@ func DefaultRoot() string {
 		dir = os.TempDir()
 	}
 	return "file://" + filepath.Join(dir, "sluice", "artifacts")
+}
+
+// CheckRoot returns the error [Open] would return for root's form (not
+// for reaching it): an unknown scheme, a relative path, no bucket.
+func CheckRoot(root string) error {
+	_, err := parseRoot(root)
+	return err
+}
+
+// LocalDir returns the directory of a file:// store, without touching it.
+func (s *Store) LocalDir() (string, bool) {
+	if s.scheme != "file" {
+		return "", false
+	}
+	return filepath.Clean(s.u.Path), true
 }

@@ -296,7 +296,7 @@ func (s *Store) DeleteValues(ctx context.Context, pipeline, run string) (int, er
 		if !strings.Contains(o.Key, "/"+ValuesDir+"/") {
 			continue
 		}
-		if err := s.bucket.Delete(ctx, s.prefix+o.Key); err != nil {
+		if err := s.bucket.Delete(ctx, s.prefix+o.Key); err != nil { // List opened it
 			return n, fmt.Errorf("artifact store %s: deleting %s: %w", s.root, o.Key, err)
 		}
 		n++

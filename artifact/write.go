@@ -75,8 +75,12 @@ func newWriter(ctx context.Context, s *Store, p Producer, name string, opts ...O
 	}
 	key := s.key(p, name)
 	a.URI = s.uri(key)
+	b, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithCancel(ctx)
-	bw, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
+	bw, err := b.NewWriter(wctx, key, &blob.WriterOptions{
 		ContentType:                 a.MediaType,
 		DisableContentTypeDetection: true,
 	})

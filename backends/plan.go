@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"strconv"
 
 	"github.com/sluice-ml/sluice/resources"
@@ -43,6 +44,12 @@ type Plan struct {
 	// takes per-pool settings checks their names against it (local's
 	// Options.Pools).
 	NodePools []resources.NodePool
+	// Artifacts is the root URL of the run's artifact store (see package
+	// artifact), "" when the pipeline and the run named none: then the
+	// local backend uses artifact.DefaultRoot and the cluster backends
+	// have no store, so tasks that write artifacts fail and outputs must
+	// fit in-band.
+	Artifacts string
 }
 
 // Step returns the step named name (Steps or Exit), or nil.
@@ -462,7 +469,8 @@ func NewCacheKeyParts(s *Step, input json.RawMessage) (CacheKeyParts, error) {
 			exclude[i] = j
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(input))
+	// Artifacts count by their bytes (digest), not by where they are.
+	dec := json.NewDecoder(bytes.NewReader(artifact.Canonical(input)))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {

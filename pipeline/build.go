@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"maps"
 	"math"
 	"reflect"
@@ -55,7 +56,12 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 
 		nameErrs: map[*node][]*field.Error{},
 	}
-	plan := &backends.Plan{DisplayName: p.name, NodePools: slices.Clone(p.pools)}
+	plan := &backends.Plan{DisplayName: p.name, NodePools: slices.Clone(p.pools), Artifacts: p.store}
+	if p.store != "" {
+		if err := artifact.CheckRoot(p.store); err != nil {
+			b.errs.Add(field.Invalid(b.root.Child("artifacts"), p.store, err.Error()))
+		}
+	}
 	name, errs := checkName(b.root.Child("name"), p.name)
 	plan.Name = name
 	b.errs.Add(errs...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -25,6 +26,10 @@ type CompileOptions struct {
 	// before it is rendered: the escape hatch for fields Sluice does not
 	// model. Each backend's package doc lists the types as accepts.
 	BeforeEmit func(as func(target any) bool) error
+	// Artifacts, if set, overrides the pipeline's artifact store
+	// (Options.Artifacts) for this compile: the root URL the compiled
+	// run's artifacts go to.
+	Artifacts string
 }
 
 // Plan validates p (with the given parameter overrides) and lowers it to
@@ -64,6 +69,12 @@ func compile(ctx context.Context, p *Pipeline, b backends.Backend, opts *Compile
 	if err != nil {
 		return nil, err
 	}
+	if opts.Artifacts != "" {
+		if err := artifact.CheckRoot(opts.Artifacts); err != nil {
+			return nil, fmt.Errorf("pipeline: %q: artifacts: %w", p.name, err)
+		}
+		plan.Artifacts = opts.Artifacts
+	}
 	art, err := b.Compile(ctx, plan, &backends.CompileOptions{BeforeEmit: opts.BeforeEmit})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: compile %q with %s: %w", p.name, backends.NameOf(b), err)
@@ -83,6 +94,9 @@ type RunOptions struct {
 	RunID string
 	// Progress, if set, is called with each new status of the run.
 	Progress func(*backends.RunStatus)
+	// Artifacts, if set, overrides the pipeline's artifact store, as in
+	// [CompileOptions].
+	Artifacts string
 }
 
 // ErrRunFailed is wrapped by the error [Run] returns when the run itself
@@ -126,7 +140,7 @@ func run(ctx context.Context, p *Pipeline, b backends.Backend, opts *RunOptions)
 	if !ok {
 		return nil, fmt.Errorf("pipeline: backend %s cannot run pipelines, only compile them: %w", backends.NameOf(b), errors.ErrUnsupported)
 	}
-	art, err := Compile(ctx, p, b, &CompileOptions{Params: opts.Params, BeforeEmit: opts.BeforeEmit})
+	art, err := Compile(ctx, p, b, &CompileOptions{Params: opts.Params, BeforeEmit: opts.BeforeEmit, Artifacts: opts.Artifacts})
 	if err != nil {
 		return nil, err
 	}

@@ -226,6 +226,7 @@ func (c *cli) compile(ctx context.Context, args []string) int {
 	fs, params := c.flags("compile")
 	name := fs.String("backend", "", "the backend to compile for (required)")
 	out := fs.String("o", "yaml", "yaml or json")
+	store := fs.String("artifacts", "", "the artifact store's root URL (default: the pipeline's)")
 	if code := c.parse(fs, args); code != 0 {
 		return exitOf(code)
 	}
@@ -241,7 +242,7 @@ func (c *cli) compile(ctx context.Context, args []string) int {
 	if b == nil {
 		return code
 	}
-	art, err := Compile(ctx, c.p, b, &CompileOptions{Params: params})
+	art, err := Compile(ctx, c.p, b, &CompileOptions{Params: params, Artifacts: *store})
 	if err != nil {
 		if !c.reportInvalid(err) {
 			fmt.Fprintln(c.stderr, err)
@@ -292,6 +293,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	name := fs.String("backend", "local", "the backend to run on")
 	runID := fs.String("run-id", "", "ask the backend for this run id (resumes a run on backends that support it)")
 	report := fs.String("report", "", "write the final run status as JSON to this file")
+	store := fs.String("artifacts", "", "the artifact store's root URL, e.g. s3://bucket/prefix (default: the pipeline's; on the local backend, a directory under the user's cache dir)")
 	if code := c.parse(fs, args); code != 0 {
 		return exitOf(code)
 	}
@@ -300,7 +302,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return code
 	}
 	progress := newProgressPrinter(c.stderr)
-	st, err := Run(ctx, c.p, b, &RunOptions{Params: params, RunID: *runID, Progress: progress.update})
+	st, err := Run(ctx, c.p, b, &RunOptions{Params: params, RunID: *runID, Progress: progress.update, Artifacts: *store})
 	if st == nil {
 		if c.reportInvalid(err) {
 			return ExitInvalid

@@ -20,6 +20,7 @@ type Pipeline struct {
 	name     string
 	defaults Defaults
 	pools    []resources.NodePool
+	store    string
 	nodes    []*node
 	params   []*param
 	exits    []*node
@@ -33,6 +34,13 @@ type Options struct {
 	// NodePools are the node pools tasks may name in
 	// resources.Profile.NodePool; a profile must fit the pool it names.
 	NodePools []resources.NodePool
+	// Artifacts is the root URL of the store the pipeline's artifacts go
+	// to, such as s3://bucket/prefix?region=eu-west-1 (see package
+	// artifact for the schemes, the layout and the credentials). Empty
+	// means the backend's default: a directory under the user's cache
+	// directory on the local backend, none on the cluster backends. The
+	// run and compile flag -artifacts, and RunOptions.Artifacts, override it.
+	Artifacts string
 }
 
 // Defaults are the pipeline-level settings a task inherits. There is no
@@ -57,6 +65,7 @@ func New(name string, opts *Options) *Pipeline {
 		p.defaults = opts.Defaults
 		p.defaults.Resources = resources.Merge(resources.Profile{}, opts.Defaults.Resources)
 		p.pools = slices.Clone(opts.NodePools)
+		p.store = opts.Artifacts
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"reflect"
 	"slices"
 	"time"
@@ -203,6 +204,13 @@ func (f funcInvoker[In, Out]) Invoke(ctx context.Context, input []byte) ([]byte,
 	out, err := f(ctx, in)
 	if err != nil {
 		return nil, err
+	}
+	if artifact.Holds(reflect.TypeFor[Out]()) {
+		// Artifacts given as local paths are uploaded now, under the
+		// names of their fields.
+		if err := artifact.Finish(ctx, &out); err != nil {
+			return nil, err
+		}
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"runtime/debug"
 	"time"
 
@@ -56,6 +57,7 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 
 	actx, span := r.b.tel.startAttempt(ctx, s.Name, at.inst, n)
 	actx = task.WithAttempt(actx, task.Attempt{Step: s.Name, Instance: at.inst, Number: n, OnDemand: onDemand})
+	actx = artifact.NewContext(actx, r.scope(s, at, n))
 	out, err := r.callWithTimeout(actx, at, s, input)
 	phase, reason := classify(ctx, err)
 	r.b.tel.endAttempt(span, phase, reason, err)
@@ -154,4 +156,14 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 		return ctx.Err() == nil
 	}
 	return r.b.opts.Clock.Sleep(ctx, d) == nil
+}
+
+// scope is what attempt n of the task at at needs for its artifacts.
+func (r *run) scope(s *backends.Step, at loc, n int) artifact.Scope {
+	p := artifact.Producer{Pipeline: r.plan.Name, Run: r.id, Step: s.Name, Attempt: n}
+	if at.inst >= 0 {
+		i := at.inst
+		p.Instance = &i
+	}
+	return artifact.Scope{Store: r.store, Producer: p}
 }

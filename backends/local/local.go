@@ -1,11 +1,15 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -47,6 +51,12 @@ type Options struct {
 	// steps whose cache policy is enabled (see "Caching" in the package
 	// doc); empty disables caching.
 	CacheDir string
+	// Artifacts is the root URL of the artifact store of runs whose plan
+	// names none (pipeline.Options.Artifacts, the -artifacts flag); empty
+	// means artifact.DefaultRoot(), a directory under the user's cache
+	// directory. The store is reached only when a task first reads or
+	// writes an artifact. Package pipelinetest uses "mem://".
+	Artifacts string
 	// DryRun makes Submit record what would run without running anything
 	// (see "Dry run" in the package doc).
 	DryRun bool
@@ -177,7 +187,7 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	if err := b.check(plan); err != nil {
 		return nil, err
 	}
-	a := &artifact{plan: plan, record: newRecord(plan)}
+	a := &compiled{plan: plan, record: newRecord(plan)}
 	emit := opts != nil && opts.BeforeEmit != nil
 	if emit {
 		if err := opts.BeforeEmit(a.As); err != nil {
@@ -185,7 +195,7 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 		}
 	}
 	// Render now only if it may fail or BeforeEmit may have kept the
-	// record; otherwise on first use (see artifact).
+	// record; otherwise on first use (see compiled).
 	if emit || !a.record.renders() {
 		if err := a.render(); err != nil {
 			return nil, err
@@ -234,8 +244,13 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if opts != nil {
 		want = opts.RunID
 	}
-	r, err := b.start(ctx, plan, want)
+	store, err := artifact.OpenLazy(cmp.Or(plan.Artifacts, b.opts.Artifacts, artifact.DefaultRoot()))
 	if err != nil {
+		return "", fmt.Errorf("local: %w", err)
+	}
+	r, err := b.start(ctx, plan, want, store)
+	if err != nil {
+		store.Close()
 		return "", err
 	}
 	if b.opts.DryRun {
@@ -247,19 +262,23 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 }
 
 // start registers a new run under the wanted id, or "<plan>-<n>".
-func (b *Backend) start(ctx context.Context, plan *backends.Plan, want string) (*run, error) {
+// A generated id is also new to a file store, so that a run never
+// overwrites the artifacts of an earlier process's run.
+func (b *Backend) start(ctx context.Context, plan *backends.Plan, want string, store *artifact.Store) (*run, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
 	id := want
 	if id == "" {
-		for n := b.seq; id == "" || b.runs[id] != nil; n++ {
+		dir, _ := store.LocalDir()
+		for n := b.seq; id == "" || b.runs[id] != nil || usedIn(dir, plan.Name, id); n++ {
 			id = fmt.Sprintf("%s-%d", plan.Name, n)
 		}
 	} else if old := b.runs[id]; old != nil && !old.isOver() {
 		return nil, fmt.Errorf("local: run %q is already running", id)
 	}
 	r := newRun(ctx, b, id, b.seq, plan)
+	r.store = store
 	b.runs[id] = r
 	return r, nil
 }
@@ -361,4 +380,14 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// usedIn reports whether the file store at dir holds artifacts of run id
+// of pipeline; always false for other stores (dir "").
+func usedIn(dir, pipeline, id string) bool {
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, pipeline, id))
+	return err == nil
 }

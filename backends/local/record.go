@@ -203,7 +203,7 @@ func recordRetry(r *task.Retry) *RecordRetry {
 	return rr
 }
 
-// artifact is what Compile returns: the plan to run and its record.
+// compiled is what Compile returns: the plan to run and its record.
 //
 // Rendering the record as YAML costs tens of microseconds a step, far more
 // than running a no-op Go task, and a run never reads it. So Compile
@@ -212,7 +212,7 @@ func recordRetry(r *task.Retry) *RecordRetry {
 // later; otherwise the record is rendered on first use: by Documents, or by
 // As before it hands out the record, so the document is always the record
 // as Compile left it.
-type artifact struct {
+type compiled struct {
 	plan     *backends.Plan
 	record   *Record
 	compiled atomic.Bool // Compile returned it: As renders before handing out the record
@@ -222,7 +222,7 @@ type artifact struct {
 	err  error
 }
 
-func (a *artifact) render() error {
+func (a *compiled) render() error {
 	a.once.Do(func() {
 		doc, err := yaml.Marshal(a.record)
 		if err != nil {
@@ -235,7 +235,7 @@ func (a *artifact) render() error {
 }
 
 // Documents returns the run record as one YAML document.
-func (a *artifact) Documents() [][]byte {
+func (a *compiled) Documents() [][]byte {
 	if err := a.render(); err != nil {
 		// Unreachable: Compile rendered the record unless it proved
 		// rendering succeeds (see renders).
@@ -246,7 +246,7 @@ func (a *artifact) Documents() [][]byte {
 
 // As sets *target for a **backends.Plan (the plan Submit runs) or a
 // **Record (the record Documents renders).
-func (a *artifact) As(target any) bool {
+func (a *compiled) As(target any) bool {
 	switch t := target.(type) {
 	case **backends.Plan:
 		*t = a.plan

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type run struct {
 	deps   [][]int          // indices in steps of each step's DependsOn
 	params map[string]json.RawMessage
 	span   trace.Span
+	store  *artifact.Store // the run's artifacts; closed when it ends
 
 	exitCtx     context.Context // the exit handler's; Cancel leaves it alone
 	stepCtx     context.Context // every step's; Cancel cancels it
@@ -664,6 +666,9 @@ func (r *run) finish() {
 		r.over = true
 		close(r.overCh)
 	})
+	if err := r.store.Close(); err != nil {
+		r.logf(loc{-1, -1}, "artifact store: %v", err)
+	}
 }
 
 // logf writes one progress line for the task at at.
