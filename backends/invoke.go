@@ -54,6 +54,17 @@ import (
 //
 // The environment variable TRACEPARENT, when set, carries the trace context
 // of the run into the task (W3C Trace Context).
+//
+// Artifacts (package artifact): when [ArtifactsEnv] names the run's store,
+// the task's context carries it, with the producer made of the pipeline's
+// name, [RunIDEnv], the step, [InstanceEnv] (a fan-out instance's index)
+// and [AttemptEnv]; the store is reached only when the task first reads or
+// writes an artifact. Promoted values in the input (artifact.Resolve) are
+// restored before it is decoded. When [InlineMaxEnv] gives a limit, an
+// output whose JSON is longer is made to fit by storing its largest parts
+// out of band (artifact.Promote); with no store, such an output fails the
+// invocation with status 2 and a message that says to set one. A store
+// that cannot be reached then is an infrastructure failure (status 3).
 const (
 	// InvokeCommand is the subcommand that runs one task.
 	InvokeCommand = "task"
@@ -97,6 +108,22 @@ func InvokeArgs(step, input, outputFile string) []string {
 	}
 	return slices.Clip(args)
 }
+
+// The environment variables of the task mode's artifacts (see the protocol
+// above).
+const (
+	// ArtifactsEnv is the root URL of the run's artifact store.
+	ArtifactsEnv = "SLUICE_ARTIFACTS"
+	// RunIDEnv is the run's id.
+	RunIDEnv = "SLUICE_RUN_ID"
+	// InstanceEnv is a fan-out instance's index.
+	InstanceEnv = "SLUICE_INSTANCE"
+	// AttemptEnv is the attempt's number, from 1.
+	AttemptEnv = "SLUICE_ATTEMPT"
+	// InlineMaxEnv is the most bytes of output JSON the backend carries
+	// in-band.
+	InlineMaxEnv = "SLUICE_INLINE_MAX"
+)
 
 // TraceParentEnv is the environment variable that carries the run's trace
 // context into a task's container, in W3C Trace Context form.

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -484,6 +486,17 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		return invalid("the input of step %q is not valid JSON", *step)
 	}
 	tctx := backends.ContextWithTraceParent(ctx, os.Getenv(backends.TraceParentEnv))
+	tctx, closeStore, err := taskArtifacts(tctx, plan.Name, *step)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	defer closeStore()
+	if in, err = artifact.Resolve(tctx, in); err != nil {
+		msg := fmt.Sprintf("step %q: reading its input's values stored out of band: %v", *step, err)
+		fmt.Fprintf(c.stderr, "%s task %s: %s\n", c.p.name, *step, msg)
+		writeTerminationMessage(msg)
+		return backends.ExitInfrastructure
+	}
 	tctx, span := tracer().Start(tctx, "sluice.task", trace.WithAttributes(
 		attribute.String("sluice.pipeline", c.p.name), attribute.String("sluice.step", *step)))
 	out, err := invokeTask(tctx, s.Invoke, in, c.stderr)
@@ -508,6 +521,19 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		return code
 	}
 	span.End()
+	if limit, _ := strconv.Atoi(os.Getenv(backends.InlineMaxEnv)); limit > 0 {
+		promoted, err := artifact.Promote(tctx, out, limit)
+		if err != nil {
+			if _, ok := artifact.FromContext(tctx); !ok {
+				return invalid("step %q: %v; set the pipeline's artifact store (pipeline.Options.Artifacts, or -artifacts URL) so that large outputs are stored out of band", *step, err)
+			}
+			msg := fmt.Sprintf("step %q: storing its output out of band: %v", *step, err)
+			fmt.Fprintf(c.stderr, "%s task %s: %s\n", c.p.name, *step, msg)
+			writeTerminationMessage(msg)
+			return backends.ExitInfrastructure
+		}
+		out = promoted
+	}
 	if err := os.MkdirAll(filepath.Dir(*outputFile), 0o755); err != nil {
 		return invalid("%v", err)
 	}
@@ -515,6 +541,36 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		return invalid("%v", err)
 	}
 	return ExitOK
+}
+
+// taskArtifacts returns ctx carrying the artifact scope the environment
+// describes (see the task-invocation protocol in package backends), and
+// the function that closes its store; ctx as it is when no store is named.
+func taskArtifacts(ctx context.Context, pipeline, step string) (context.Context, func(), error) {
+	root := os.Getenv(backends.ArtifactsEnv)
+	if root == "" {
+		return ctx, func() {}, nil
+	}
+	store, err := artifact.OpenLazy(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", backends.ArtifactsEnv, err)
+	}
+	p := artifact.Producer{Pipeline: pipeline, Run: os.Getenv(backends.RunIDEnv), Step: step}
+	if p.Run == "" {
+		store.Close()
+		return nil, nil, fmt.Errorf("%s is set but %s is not: artifacts need the run's id", backends.ArtifactsEnv, backends.RunIDEnv)
+	}
+	if v := os.Getenv(backends.InstanceEnv); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 {
+			store.Close()
+			return nil, nil, fmt.Errorf("%s=%q: not an instance index", backends.InstanceEnv, v)
+		}
+		p.Instance = &i
+	}
+	p.Attempt, _ = strconv.Atoi(os.Getenv(backends.AttemptEnv))
+	ctx = artifact.NewContext(ctx, artifact.Scope{Store: store, Producer: p})
+	return ctx, func() { store.Close() }, nil
 }
 
 // stopGrace is backends.StopGrace; tests shorten it.
