@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -61,14 +62,17 @@ const (
 	eachTask     = "each"
 	// The input and output parameters of a Go task's template. They
 	// are named in every step (and every ref to a step), so briefly.
-	inputParam   = "i"
-	outputParam  = "o"
-	stepParam    = "step"
-	outputPrefix = "out-"
-	inputPrefix  = "in-"
-	tmpVolume    = "sluice-tmp"
-	tmpDir       = "/tmp/sluice"
-	apiVersion   = "argoproj.io/v1alpha1"
+	inputParam  = "i"
+	outputParam = "o"
+	stepParam   = "step"
+	// instanceParam is a Go task's fan-out instance index ("" outside a
+	// fan-out), for the layout of its artifacts.
+	instanceParam = "n"
+	outputPrefix  = "out-"
+	inputPrefix   = "in-"
+	tmpVolume     = "sluice-tmp"
+	tmpDir        = "/tmp/sluice"
+	apiVersion    = "argoproj.io/v1alpha1"
 )
 
 var paramName = regexp.MustCompile(`^[-a-zA-Z0-9_]+$`)
@@ -370,7 +374,12 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 		if isContainer(s) {
 			inst, err = c.containerItem(s)
 		} else {
-			inst, err = c.inputExpr(s.Input)
+			// Each item of a Go fan-out is the JSON text of {"n": its
+			// index, "i": its input document}: the index names the
+			// instance's artifacts (backends.InstanceEnv).
+			if inst, err = c.inputExpr(s.Input); err == nil {
+				inst = "toJson({" + exprString(instanceParam) + ": #index, " + exprString(inputParam) + ": " + inst + "})"
+			}
 		}
 		if err != nil {
 			return dt, err
@@ -444,7 +453,8 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 	// An empty loop is skipped and leaves no output: the default [].
 	args := []wfv1.Parameter{
 		{Name: stepParam, Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
-		{Name: inputParam, Value: wfv1.AnyStringPtr("{{item}}")},
+		{Name: inputParam, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", inputParam)))},
+		{Name: instanceParam, Value: wfv1.AnyStringPtr(exprTag("string(" + member("fromJSON(item)", instanceParam) + ")"))},
 	}
 	out := "toJson(map(fromJSON(" + taskOutput(eachTask, outputParam) + "), type(#) == 'string' ? fromJSON(#) : #))"
 	if isContainer(s) {
@@ -576,6 +586,7 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	inv := kubepod.Invocation{
 		Step: "{{inputs.parameters." + stepParam + "}}", Input: "{{inputs.parameters." + inputParam + "}}",
 		OutputFile: backends.DefaultOutputFile, Rewrite: c.placeholders(s),
+		Env: c.artifactEnv(),
 	}
 	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
 	if err != nil {
@@ -602,7 +613,8 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		// calling the template: Argo substitutes it into the parameter
 		// before the parameters into the template. A fan-out instance
 		// and a renamed step pass their name.
-		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam}}
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam},
+			{Name: instanceParam, Default: wfv1.AnyStringPtr("")}}
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)
@@ -1260,4 +1272,26 @@ func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
 	}
 	return fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates; the largest is %s, about %d bytes): %w",
 		len(doc), maxSize, len(c.plan.Steps), len(spec.Templates), culprit, most, ErrTooLarge)
+}
+
+// MaxInlineOutput is the most bytes of a Go task's output JSON that an
+// Argo run carries in a workflow parameter; a longer output is stored in
+// the run's artifact store by the task (see package artifact, "Values too
+// large to travel in-band"), so that a workflow of many steps stays
+// inside Argo's 1 MiB object limit.
+const MaxInlineOutput = 16 << 10
+
+// artifactEnv is the task mode's environment of a Go task's template:
+// the run's artifact store (when the plan names one), the in-band limit,
+// the run's id (the workflow's name) and the fan-out instance.
+func (c *compiler) artifactEnv() []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: backends.InlineMaxEnv, Value: strconv.Itoa(MaxInlineOutput)},
+		{Name: backends.RunIDEnv, Value: "{{workflow.name}}"},
+		{Name: backends.InstanceEnv, Value: "{{inputs.parameters." + instanceParam + "}}"},
+	}
+	if c.plan.Artifacts != "" {
+		env = append(env, corev1.EnvVar{Name: backends.ArtifactsEnv, Value: c.plan.Artifacts})
+	}
+	return env
 }

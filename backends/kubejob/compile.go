@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -362,6 +363,7 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 				s.Name, len(in), MaxInputArg, ErrTooLarge)
 		}
 		inv.Input = in
+		inv.Env = artifactEnv(c.plan.Artifacts, MaxTerminationMessage)
 	}
 	// A container task's placeholders ({{.Field}}) stay for the
 	// orchestrator to fill in from the resolved input when it creates the
@@ -489,4 +491,16 @@ func (c *compiler) orchestratorJob() *batchv1.Job {
 		ObjectMeta: c.meta(orchestratorJobName(c.runID), labels, nil),
 		Spec:       spec,
 	}
+}
+
+// artifactEnv is the task mode's environment for the run's artifact store
+// root ("" for none) and the in-band limit of outputs (see
+// backends.ArtifactsEnv). The run's id and the instance are added when
+// each Job is created.
+func artifactEnv(root string, inlineMax int) []corev1.EnvVar {
+	env := []corev1.EnvVar{{Name: backends.InlineMaxEnv, Value: strconv.Itoa(inlineMax)}}
+	if root != "" {
+		env = append(env, corev1.EnvVar{Name: backends.ArtifactsEnv, Value: root})
+	}
+	return env
 }

@@ -1274,6 +1274,10 @@ func (o *orchestrator) newJob(s *backends.Step, parts []string, name string, inp
 			return nil, fmt.Errorf("the Job template of step %q has no -input argument", s.Name)
 		}
 		ctr.Args[i+1] = string(input)
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.RunIDEnv, Value: o.run})
+		if len(parts) > 0 {
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.InstanceEnv, Value: parts[0]})
+		}
 	}
 	if o.trace != "" {
 		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: backends.TraceParentEnv, Value: o.trace})

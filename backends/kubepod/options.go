@@ -39,6 +39,16 @@ type Options struct {
 	// SecurityContext replaces the default container security context
 	// ([RestrictedSecurityContext]).
 	SecurityContext *corev1.SecurityContext
+	// ArtifactSecret names a Secret in the run's namespace whose keys
+	// become the environment of Go tasks (envFrom), for the artifact
+	// store's credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+	// for s3://, GOOGLE_APPLICATION_CREDENTIALS pointing at a mounted
+	// key for gs://, AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY for
+	// azblob:// (see package artifact, "Stores and credentials"). The
+	// manifests name the Secret, never a value. Leave it empty where the
+	// platform gives pods credentials through the service account (EKS
+	// IRSA or Pod Identity, GKE or Azure Workload Identity).
+	ArtifactSecret string
 	// Labels and Annotations are added to the compiled objects; each
 	// backend's doc says which objects get them.
 	Labels, Annotations map[string]string

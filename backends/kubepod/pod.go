@@ -39,6 +39,9 @@ type Invocation struct {
 	// task, for a backend that turns {{.Field}} placeholders into its own
 	// references; nil keeps them as they are.
 	Rewrite func(string) string
+	// Env is more environment of a Go task (the task mode's artifact
+	// variables, see [backends.ArtifactsEnv]); ignored for a container task.
+	Env []corev1.EnvVar
 }
 
 // Spec returns the pod that runs step s: one container, named
@@ -46,7 +49,7 @@ type Invocation struct {
 // requests and limits, the container security context and, for a Go task,
 // Options.Command with the task-mode arguments of inv, the termination
 // message at [backends.TerminationLog] and [backends.TerminationLogEnv]
-// naming it; for a container task, its command, args and env (through
+// naming it, inv.Env, and the environment of Options.ArtifactSecret; for a container task, its command, args and env (through
 // inv.Rewrite). The pod has restartPolicy Never (retries are the
 // backend's), the service account and pod security context of opts, the
 // step's placement, a memory-backed /dev/shm when the profile asks for
@@ -78,7 +81,10 @@ func Spec(opts *Options, s *backends.Step, inv Invocation) (corev1.PodSpec, erro
 		// The task mode writes a failed task's error there: the
 		// attempt's message.
 		ctr.TerminationMessagePath = backends.TerminationLog
-		ctr.Env = []corev1.EnvVar{{Name: backends.TerminationLogEnv, Value: backends.TerminationLog}}
+		ctr.Env = append([]corev1.EnvVar{{Name: backends.TerminationLogEnv, Value: backends.TerminationLog}}, inv.Env...)
+		if opts.ArtifactSecret != "" {
+			ctr.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: opts.ArtifactSecret}}}}
+		}
 	}
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever,
