@@ -217,8 +217,15 @@ func accessError(root, scheme string, err error) error {
 	case gcerrors.PermissionDenied:
 		hint = "; access denied: check the credentials the environment gives (" + credentialHint(scheme) + ")"
 	}
-	if hint == "" && strings.Contains(err.Error(), "no such bucket") {
+	msg := err.Error()
+	switch {
+	case hint != "":
+	case strings.Contains(msg, "no such bucket") || strings.Contains(msg, "NoSuchBucket"):
 		hint = "; the bucket does not exist: create it, or fix the bucket name in the URL"
+	case strings.Contains(msg, "StatusCode: 403") || strings.Contains(msg, "SignatureDoesNotMatch") ||
+		strings.Contains(msg, "InvalidAccessKeyId") || strings.Contains(msg, "AccessDenied"):
+		// S3 drivers report refused credentials with an unknown code.
+		hint = "; access denied: check the credentials the environment gives (" + credentialHint(scheme) + ")"
 	}
 	return fmt.Errorf("artifact store %s: cannot reach the bucket: %w%s", root, err, hint)
 }
