@@ -303,3 +303,25 @@ func (s *Store) DeleteValues(ctx context.Context, pipeline, run string) (int, er
 	}
 	return n, nil
 }
+
+// IsValue reports whether v, a JSON document, is one promoted value (see
+// [Promote]): the description that stands in for the value.
+func IsValue(v json.RawMessage) bool {
+	t := bytes.TrimSpace(v)
+	if len(t) == 0 || t[0] != '{' || !bytes.Contains(t, valueMarker) {
+		return false
+	}
+	a, ok := asArtifact(t)
+	return ok && a.Kind == KindValue
+}
+
+// HasValues reports whether doc holds promoted values anywhere. Backends
+// do not cache such an output: its values are deleted with its run.
+func HasValues(doc json.RawMessage) bool { return bytes.Contains(doc, valueMarker) }
+
+// Resolve is the package's [Resolve] with s as the store: for backends
+// that look inside a step's output themselves (a ref to a field of a
+// promoted value, a fan-out over a promoted list).
+func (s *Store) Resolve(ctx context.Context, doc json.RawMessage) (json.RawMessage, error) {
+	return resolve(ctx, s, doc)
+}

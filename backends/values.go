@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
 	"strings"
 )
 
@@ -27,6 +28,12 @@ type Values struct {
 	HasItem bool
 	// Info is the run's outcome, for the exit handler.
 	Info *RunInfo
+	// Resolve, if set, restores a value a task stored out of band
+	// because it was too large to travel in-band (artifact.Promote):
+	// Value calls it when a ref's path leads into one, and Items when the
+	// list is one. Nil leaves such values as they are: a path into one
+	// is then an error that says so.
+	Resolve func(json.RawMessage) (json.RawMessage, error)
 }
 
 // ParamValues returns the plan's parameters' values by name.
@@ -54,7 +61,24 @@ func (v Values) Value(ref Ref) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Select(w, ref.Path)
+	if len(ref.Path) == 0 {
+		return w, nil
+	}
+	for i, p := range ref.Path {
+		if artifact.IsValue(w) {
+			if v.Resolve == nil {
+				return nil, fmt.Errorf("%s: %s was stored out of band, being too large to travel in-band, and this backend cannot look inside it; take the whole value as the input and select %s in the task",
+					ref, strings.Join(ref.Path[:i], "."), strings.Join(ref.Path[i:], "."))
+			}
+			if w, err = v.Resolve(w); err != nil {
+				return nil, fmt.Errorf("%s: %w", ref, err)
+			}
+		}
+		if w, err = Select(w, []string{p}); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 func (v Values) whole(ref Ref) (json.RawMessage, error) {
@@ -112,6 +136,14 @@ func (v Values) Items(s *Step) ([]json.RawMessage, error) {
 	w, err := v.Value(s.ForEach.Items)
 	if err != nil {
 		return nil, fmt.Errorf("forEach items %s: %w", s.ForEach.Items, err)
+	}
+	if artifact.IsValue(w) {
+		if v.Resolve == nil {
+			return nil, fmt.Errorf("forEach items %s: the list was stored out of band, being too large to travel in-band, and this backend cannot read it", s.ForEach.Items)
+		}
+		if w, err = v.Resolve(w); err != nil {
+			return nil, fmt.Errorf("forEach items %s: %w", s.ForEach.Items, err)
+		}
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(w, &items); err != nil {

@@ -238,6 +238,9 @@ func (b *Backend) kubeClient() kubernetes.Interface {
 // WorkflowTemplate or CronWorkflow Options.Kind asks for. It does not
 // contact a cluster.
 func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backends.CompileOptions) (backends.Artifact, error) {
+	if err := kubepod.CheckStore(plan.Artifacts); err != nil {
+		return nil, fmt.Errorf("argo: %w: %w", err, errors.ErrUnsupported)
+	}
 	return b.compile(plan, opts)
 }
 

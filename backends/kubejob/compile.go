@@ -35,8 +35,11 @@ type compiler struct {
 	names map[string]string // step name -> Job name
 }
 
-func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*artifact, error) {
+func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*compiled, error) {
 	c := &compiler{b: b, plan: plan}
+	if err := kubepod.CheckStore(plan.Artifacts); err != nil {
+		return nil, fmt.Errorf("kubejob: %w: %w", err, errors.ErrUnsupported)
+	}
 	var err error
 	if c.runID, err = runID(plan.Name, b.opts.RunID); err != nil {
 		return nil, err
@@ -45,7 +48,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if c.names, err = jobNames(c.runID, steps); err != nil {
 		return nil, err
 	}
-	a := &artifact{plan: plan}
+	a := &compiled{plan: plan}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
 	for _, s := range steps {
 		j, err := c.job(s)

@@ -229,8 +229,8 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	return b.compile(plan, opts)
 }
 
-// artifact is what Compile returns.
-type artifact struct {
+// compiled is what Compile returns.
+type compiled struct {
 	plan *backends.Plan
 	objs objects
 	docs [][]byte
@@ -244,7 +244,7 @@ type objects struct {
 	jobs []*batchv1.Job
 }
 
-func (a *artifact) Documents() [][]byte {
+func (a *compiled) Documents() [][]byte {
 	out := make([][]byte, len(a.docs))
 	for i, d := range a.docs {
 		out[i] = append([]byte(nil), d...)
@@ -252,7 +252,7 @@ func (a *artifact) Documents() [][]byte {
 	return out
 }
 
-func (a *artifact) As(target any) bool { return a.objs.as(a.plan, target) }
+func (a *compiled) As(target any) bool { return a.objs.as(a.plan, target) }
 
 func (o *objects) as(plan *backends.Plan, target any) bool {
 	switch t := target.(type) {

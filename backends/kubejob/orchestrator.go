@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"maps"
 	"reflect"
 	"regexp"
@@ -87,6 +89,10 @@ type orchestrator struct {
 	// clock times retry backoffs and pending timeouts and wakes the
 	// worker for them.
 	clock clock.WithDelayedExecution
+	// store is the run's artifact store (nil when the plan names none),
+	// reached only to look inside promoted values and to delete them
+	// when the run ends.
+	store *artifact.Store
 
 	factory informers.SharedInformerFactory // set by start, under mu
 	jobs    batchlisters.JobLister
@@ -356,6 +362,7 @@ func (o *orchestrator) work(ctx context.Context) {
 		}
 		o.queue.Done(k)
 		if done {
+			o.deleteValues(ctx)
 			o.end(nil) // the run is over: stop watching it
 			return
 		}
@@ -505,6 +512,9 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 		v, ok := outputs[s]
 		return v, ok
 	}}
+	if o.store != nil {
+		values.Resolve = func(v json.RawMessage) (json.RawMessage, error) { return o.store.Resolve(p.ctx, v) }
+	}
 	done := true
 	for i := range o.plan.Steps {
 		s := &o.plan.Steps[i]
@@ -523,7 +533,7 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 	ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
 	if done {
 		info := runstate.Info(st.Steps, p.canceled)
-		v := backends.Values{Params: o.params, Output: values.Output, Info: &info}
+		v := backends.Values{Params: o.params, Output: values.Output, Info: &info, Resolve: values.Resolve}
 		in, ierr := e.Input.Resolve(v.Value)
 		ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
 	}
@@ -1054,8 +1064,10 @@ func (o *orchestrator) succeeded(p *pass, t *unitTask, u unitState, pods []*core
 		return u
 	}
 	u.phase, u.output = backends.PhaseSucceeded, out
-	if u.cacheKey != "" && !o.stored[u.cacheKey] && !o.observe {
-		if err := o.store(p.ctx, t.s, u.cacheKey, out); err != nil {
+	// An output holding promoted values is not cached: they are deleted
+	// with the run.
+	if u.cacheKey != "" && !o.stored[u.cacheKey] && !o.observe && !artifact.HasValues(out) {
+		if err := o.storeCache(p.ctx, t.s, u.cacheKey, out); err != nil {
 			p.fail(err)
 		}
 	}
@@ -1330,7 +1342,7 @@ func (o *orchestrator) lookup(ctx context.Context, key string) (json.RawMessage,
 
 // store writes the output of a successful cached task; an entry already
 // there (another run's) is left as it is.
-func (o *orchestrator) store(ctx context.Context, s *backends.Step, key string, out json.RawMessage) error {
+func (o *orchestrator) storeCache(ctx context.Context, s *backends.Step, key string, out json.RawMessage) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: cacheName(key), Namespace: o.ns,
@@ -1678,4 +1690,19 @@ func sizeHint(msg []byte) string {
 			len(msg), MaxTerminationMessage)
 	}
 	return ""
+}
+
+// deleteValues deletes the values the run's tasks stored out of band
+// (artifact.Promote) once the run is over; the run's artifacts stay. A
+// failure is logged: the values are garbage, not the run's outcome.
+func (o *orchestrator) deleteValues(ctx context.Context) {
+	if o.store == nil || o.observe {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := o.store.DeleteValues(ctx, o.plan.Name, o.run); err != nil {
+		utilruntime.HandleError(fmt.Errorf("kubejob: run %s: deleting its promoted values: %w", o.run, err))
+	}
+	o.store.Close()
 }

@@ -32,7 +32,7 @@ var (
 // with other parameters, is an error. The orchestrator keeps running in
 // the background until the run is over, Cancel, or Close.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
-	art, ok := a.(*artifact)
+	art, ok := a.(*compiled)
 	if !ok {
 		return "", fmt.Errorf("kubejob: Submit needs an artifact this backend compiled, got %T", a)
 	}
@@ -81,7 +81,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 // runIDFor returns the run id to submit art with: the one opts or the
 // Backend's Options ask for, else the pipeline's name and a random
 // suffix; it must fit the names of the run's objects.
-func (b *Backend) runIDFor(art *artifact, opts *backends.SubmitOptions) (string, error) {
+func (b *Backend) runIDFor(art *compiled, opts *backends.SubmitOptions) (string, error) {
 	id := ""
 	if opts != nil {
 		id = opts.RunID
@@ -136,7 +136,7 @@ func (b *Backend) register(id string, o *orchestrator) error {
 
 // createOrchestratorJob creates the Job that orchestrates run id in the
 // cluster, owned by the run's record; one that exists counts as created.
-func (b *Backend) createOrchestratorJob(ctx context.Context, client kubernetes.Interface, ns string, art *artifact, id string, o *orchestrator) error {
+func (b *Backend) createOrchestratorJob(ctx context.Context, client kubernetes.Interface, ns string, art *compiled, id string, o *orchestrator) error {
 	j := (&compiler{b: b, plan: art.plan, runID: id}).orchestratorJob()
 	j.Namespace = ns
 	j.OwnerReferences = []metav1.OwnerReference{o.owner}
@@ -244,7 +244,7 @@ func (b *Backend) run(id string) *orchestrator {
 
 // ensureRBAC creates the orchestrator's ServiceAccount, Role and
 // RoleBinding where they are missing; existing ones are left as they are.
-func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, ns string, art *artifact) error {
+func (b *Backend) ensureRBAC(ctx context.Context, client kubernetes.Interface, ns string, art *compiled) error {
 	sa, role, rb := art.objs.sa.DeepCopy(), art.objs.role.DeepCopy(), art.objs.rb.DeepCopy()
 	sa.Namespace, role.Namespace, rb.Namespace = ns, ns, ns
 	for i := range rb.Subjects {
@@ -297,7 +297,7 @@ func randomSuffix() string {
 
 // namesFor checks that the step Jobs of run id have names that cannot
 // collide.
-func (a *artifact) namesFor(id string) error {
+func (a *compiled) namesFor(id string) error {
 	var steps []*backends.Step
 	for i := range a.plan.Steps {
 		steps = append(steps, &a.plan.Steps[i])
@@ -311,7 +311,7 @@ func (a *artifact) namesFor(id string) error {
 
 // templates returns the compiled Jobs by step name, labelled for run id.
 // They are the Jobs as compiled, after CompileOptions.BeforeEmit.
-func (a *artifact) templates(id string) map[string]*batchv1.Job {
+func (a *compiled) templates(id string) map[string]*batchv1.Job {
 	out := make(map[string]*batchv1.Job, len(a.objs.jobs))
 	for _, j := range a.objs.jobs {
 		c := j.DeepCopy()

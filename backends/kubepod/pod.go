@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
@@ -128,4 +129,15 @@ func containerCommand(ctr *corev1.Container, t task.Spec, rewrite func(string) s
 	for _, e := range t.Env {
 		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: rewrite(e.Value)})
 	}
+}
+
+// CheckStore returns an error when the artifact store root cannot be
+// shared by a run's pods: a mem:// store lives in one process. A
+// file:// store works only where every pod mounts the same directory at
+// that path (a shared volume), which the backends cannot check.
+func CheckStore(root string) error {
+	if strings.HasPrefix(root, "mem:") {
+		return fmt.Errorf("the artifact store %s is in the memory of one process, which the run's pods cannot share; use a bucket (s3://, gs://, azblob://)", root)
+	}
+	return nil
 }

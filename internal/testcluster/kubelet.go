@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -546,6 +547,27 @@ func (k *Kubelet) command(pod *corev1.Pod, c *container, mounts map[string]map[s
 	}
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, "HOSTNAME=" + pod.Name}
 	env = append(env, img.Env...)
+	// envFrom first, then env, which wins, as a kubelet does.
+	for _, from := range c.spec.EnvFrom {
+		switch {
+		case from.SecretRef != nil:
+			sec, err := k.c.Client.CoreV1().Secrets(pod.Namespace).Get(k.ctx, from.SecretRef.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("envFrom secret %q: %w", from.SecretRef.Name, err)
+			}
+			for _, key := range slices.Sorted(maps.Keys(sec.Data)) {
+				env = append(env, from.Prefix+key+"="+string(sec.Data[key]))
+			}
+		case from.ConfigMapRef != nil:
+			cm, err := k.c.Client.CoreV1().ConfigMaps(pod.Namespace).Get(k.ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("envFrom configMap %q: %w", from.ConfigMapRef.Name, err)
+			}
+			for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
+				env = append(env, from.Prefix+key+"="+cm.Data[key])
+			}
+		}
+	}
 	for _, e := range c.spec.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
