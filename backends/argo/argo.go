@@ -244,8 +244,8 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	return b.compile(plan, opts)
 }
 
-// artifact is what Compile returns.
-type artifact struct {
+// compiled is what Compile returns.
+type compiled struct {
 	plan *backends.Plan
 	wf   *wfv1.Workflow // the Workflow, or the spec holder of the others
 	wft  *wfv1.WorkflowTemplate
@@ -253,9 +253,9 @@ type artifact struct {
 	doc  []byte
 }
 
-func (a *artifact) Documents() [][]byte { return [][]byte{a.doc} }
+func (a *compiled) Documents() [][]byte { return [][]byte{a.doc} }
 
-func (a *artifact) As(target any) bool { return asTarget(a.plan, a.wf, a.wft, a.cwf, target) }
+func (a *compiled) As(target any) bool { return asTarget(a.plan, a.wf, a.wft, a.cwf, target) }
 
 func asTarget(plan *backends.Plan, wf *wfv1.Workflow, wft *wfv1.WorkflowTemplate, cwf *wfv1.CronWorkflow, target any) bool {
 	switch t := target.(type) {

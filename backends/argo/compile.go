@@ -127,7 +127,7 @@ func (c *compiler) task(name string) string {
 	return name
 }
 
-func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*artifact, error) {
+func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*compiled, error) {
 	c := &compiler{b: b, plan: plan, byBody: map[string]string{}, tmplOf: map[string]string{}}
 	if err := c.taskNames(); err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &artifact{plan: plan}
+	a := &compiled{plan: plan}
 	labels := map[string]string{LabelPipeline: plan.Name}
 	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
@@ -199,7 +199,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	return a, nil
 }
 
-func specOf(a *artifact) *wfv1.WorkflowSpec {
+func specOf(a *compiled) *wfv1.WorkflowSpec {
 	switch {
 	case a.wft != nil:
 		return &a.wft.Spec

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ml/sluice/artifact"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"reflect"
 	"regexp"
 	"slices"
@@ -88,8 +90,15 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	}
 	wfs := client.ArgoprojV1alpha1().Workflows(b.namespace())
 	var last *backends.RunStatus
+	cleaned := false
 	publish := func(wf *wfv1.Workflow) bool {
 		st := Status(wf)
+		if wf.Status.Phase.Completed() && !cleaned {
+			// Before the last status goes out, so that a caller who
+			// sees the run end sees its temporary values gone.
+			cleaned = true
+			deleteValues(ctx, wf)
+		}
 		if last == nil || !reflect.DeepEqual(last, st) {
 			last = st
 			if opts != nil && opts.Progress != nil {
@@ -694,4 +703,37 @@ func (b *Backend) SuspendSchedule(ctx context.Context, name string, suspend bool
 		_, err := cwfs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
+}
+
+// deleteValues deletes the values the tasks of the ended run wf stored
+// out of band (artifact.Promote), from the store its templates name; the
+// run's artifacts stay. Watch calls it when it sees the run end, so a
+// run nobody watches keeps them until "prog artifacts rm". A failure is
+// logged: the values are garbage, not the run's outcome.
+func deleteValues(ctx context.Context, wf *wfv1.Workflow) {
+	root := ""
+	for _, t := range wf.Spec.Templates {
+		if t.Container == nil {
+			continue
+		}
+		for _, e := range t.Container.Env {
+			if e.Name == backends.ArtifactsEnv {
+				root = e.Value
+			}
+		}
+	}
+	pipeline := wf.Labels[LabelPipeline]
+	if root == "" || pipeline == "" {
+		return
+	}
+	s, err := artifact.OpenLazy(root)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := s.DeleteValues(ctx, pipeline, wf.Name); err != nil {
+		utilruntime.HandleError(fmt.Errorf("argo: run %s: deleting its promoted values: %w", wf.Name, err))
+	}
 }
