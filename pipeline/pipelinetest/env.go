@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -52,11 +53,13 @@ func (f Fault) String() string {
 // virtual clock, with typed stubs and injected faults. Create it with
 // [NewEnv]; the zero value is not usable. An Env may run several
 // pipelines, one after another; stubs and faults apply to all of them,
-// and with [Env.EnableCache] so does the cache.
+// and with [Env.EnableCache] so does the cache. All its runs share one
+// in-memory artifact store (see [Env.Store]).
 type Env struct {
 	t        testing.TB
 	clock    *Clock
 	cacheDir string
+	store    *artifact.Store
 
 	mu     sync.Mutex
 	stubs  map[string]task.Invoker // by task name
@@ -64,9 +67,16 @@ type Env struct {
 	calls  []string // invocations in order, "step" or "step[i]"
 }
 
-// NewEnv returns an environment for t.
+// NewEnv returns an environment for t, with a fresh, empty in-memory
+// artifact store that is closed when the test ends.
 func NewEnv(t testing.TB) *Env {
-	return &Env{t: t, clock: NewClock(Epoch), stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
+	t.Helper()
+	store, err := artifact.Open(context.Background(), "mem://pipelinetest")
+	if err != nil {
+		t.Fatalf("pipelinetest: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &Env{t: t, clock: NewClock(Epoch), store: store, stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
 }
 
 // Clock returns the environment's virtual clock. A stub that stands for
@@ -122,7 +132,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 	e.mu.Lock()
 	e.calls = nil
 	e.mu.Unlock()
-	res := &Result{t: e.t}
+	res := &Result{t: e.t, store: e.store}
 	plan, err := p.Plan(params)
 	if err != nil {
 		res.err = err
@@ -141,6 +151,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		Clock:       e.clock,
 		CacheDir:    e.cacheDir,
 		Runner:      noRunner{},
+		Store:       e.store,
 		Log:         testLog{e.t},
 	})
 	ctx := context.Background()
@@ -249,6 +260,7 @@ type Result struct {
 	err   error
 	plan  *backends.Plan
 	order []string
+	store *artifact.Store
 }
 
 // Err is nil for a run that succeeded. It holds every validation problem
