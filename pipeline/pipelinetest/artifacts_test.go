@@ -205,3 +205,20 @@ func TestArtifactContextCallsATaskDirectly(t *testing.T) {
 	require.NoError(t, ds.ReadJSON(ctx, &rows))
 	assert.Equal(t, []Row{{1, 1}}, rows)
 }
+
+func TestRunsOfOnePipelineKeepTheirArtifacts(t *testing.T) {
+	p := pipeline.New("twice", nil)
+	data := pipeline.Add(p, makeRows, struct{}{})
+	env := pipelinetest.NewEnv(t)
+
+	first, second := env.Run(p), env.Run(p)
+
+	require.NoError(t, first.Err())
+	require.NoError(t, second.Err())
+	assert.Equal(t, "twice-1", first.Status.RunID)
+	assert.Equal(t, "twice-2", second.Status.RunID)
+	require.Len(t, first.Artifacts(), 1)
+	assert.Equal(t, "twice/twice-1/make-rows/train", first.Artifacts()[0].Key)
+	_, err := env.ReadArtifact(pipelinetest.Output(first, data).Train.Artifact)
+	assert.NoError(t, err, "the second run did not replace the first's artifact")
+}

@@ -60,6 +60,7 @@ type Env struct {
 	clock    *Clock
 	cacheDir string
 	store    *artifact.Store
+	runs     map[string]int // runs so far, by plan name: run ids are <plan>-<n>
 
 	mu     sync.Mutex
 	stubs  map[string]task.Invoker // by task name
@@ -76,7 +77,7 @@ func NewEnv(t testing.TB) *Env {
 		t.Fatalf("pipelinetest: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &Env{t: t, clock: NewClock(Epoch), store: store, stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
+	return &Env{t: t, clock: NewClock(Epoch), store: store, runs: map[string]int{}, stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
 }
 
 // Clock returns the environment's virtual clock. A stub that stands for
@@ -124,6 +125,8 @@ func (e *Env) Inject(step Named, attempt int, f Fault) {
 // Run runs p with its parameters' defaults and returns the result. An
 // invalid pipeline gives a Result whose Err holds every problem and whose
 // Status is nil.
+// The runs of a pipeline in an Env have the ids <pipeline>-1,
+// <pipeline>-2, … in order (Result.Status.RunID).
 func (e *Env) Run(p *pipeline.Pipeline) *Result { return e.RunWithParams(p, nil) }
 
 // RunWithParams runs p with parameter overrides, as -p name=value does.
@@ -159,7 +162,13 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 	if err != nil {
 		e.t.Fatalf("pipelinetest: compile %q: %v", p.Name(), err)
 	}
-	id, err := b.Submit(ctx, art, &backends.SubmitOptions{})
+	// Each run has its own id, <plan>-<n>, so that runs of one pipeline
+	// in the Env keep their own artifacts in the shared store.
+	e.mu.Lock()
+	e.runs[plan.Name]++
+	runID := fmt.Sprintf("%s-%d", plan.Name, e.runs[plan.Name])
+	e.mu.Unlock()
+	id, err := b.Submit(ctx, art, &backends.SubmitOptions{RunID: runID})
 	if err != nil {
 		e.t.Fatalf("pipelinetest: submit %q: %v", p.Name(), err)
 	}
