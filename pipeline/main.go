@@ -50,6 +50,7 @@ const (
 //	                                                  manifests to stdout, one YAML document each
 //	prog graph   [-format mermaid|dot]                the DAG as a picture
 //	prog lint    [-p name=value]...                   validate only
+//	prog artifacts ls|rm -run ID [-artifacts URL]     list or delete a run's artifacts
 //	prog task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
 //	                                                  run one Go task (used inside pods;
 //	                                                  see package backends)
@@ -87,6 +88,8 @@ func Exec(ctx context.Context, p *Pipeline, args []string, stdout, stderr io.Wri
 		return c.graph(args)
 	case "lint":
 		return c.lint(args)
+	case "artifacts":
+		return c.artifacts(ctx, args)
 	case backends.InvokeCommand:
 		return c.invoke(ctx, args)
 	case "help":
@@ -112,6 +115,7 @@ func (c *cli) usage() {
   %[1]s compile -backend NAME [-o yaml|json] [-p name=value]...
   %[1]s graph   [-format mermaid|dot]
   %[1]s lint    [-p name=value]...
+  %[1]s artifacts ls|rm -run ID [-artifacts URL]
   %[1]s task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
 backends linked: %[2]s
 `, c.p.name, strings.Join(names, ", "))

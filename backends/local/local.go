@@ -55,8 +55,14 @@ type Options struct {
 	// names none (pipeline.Options.Artifacts, the -artifacts flag); empty
 	// means artifact.DefaultRoot(), a directory under the user's cache
 	// directory. The store is reached only when a task first reads or
-	// writes an artifact. Package pipelinetest uses "mem://".
+	// writes an artifact. Package pipelinetest uses Store instead.
 	Artifacts string
+	// Store, if set, is the artifact store of every run, whatever its
+	// plan or Artifacts name: the caller opened it, shares it with its
+	// runs, and closes it after they end; runs never close it. Package
+	// pipelinetest uses it so that a test reads and seeds, in memory, the
+	// very store its runs write to.
+	Store *artifact.Store
 	// DryRun makes Submit record what would run without running anything
 	// (see "Dry run" in the package doc).
 	DryRun bool
@@ -244,15 +250,23 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if opts != nil {
 		want = opts.RunID
 	}
-	store, err := artifact.OpenLazy(cmp.Or(plan.Artifacts, b.opts.Artifacts, artifact.DefaultRoot()))
-	if err != nil {
-		return "", fmt.Errorf("local: %w", err)
+	store, own := b.opts.Store, false
+	if store == nil {
+		var err error
+		store, err = artifact.OpenLazy(cmp.Or(plan.Artifacts, b.opts.Artifacts, artifact.DefaultRoot()))
+		if err != nil {
+			return "", fmt.Errorf("local: %w", err)
+		}
+		own = true
 	}
 	r, err := b.start(ctx, plan, want, store)
 	if err != nil {
-		store.Close()
+		if own {
+			store.Close()
+		}
 		return "", err
 	}
+	r.ownStore = own
 	if b.opts.DryRun {
 		r.dryRun()
 	} else {

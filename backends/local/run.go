@@ -41,7 +41,9 @@ type run struct {
 	deps   [][]int          // indices in steps of each step's DependsOn
 	params map[string]json.RawMessage
 	span   trace.Span
-	store  *artifact.Store // the run's artifacts; closed when it ends
+	store  *artifact.Store // the run's artifacts; closed when it ends if ownStore
+
+	ownStore bool // the run opened store (not Options.Store), so closes it
 
 	exitCtx     context.Context // the exit handler's; Cancel leaves it alone
 	stepCtx     context.Context // every step's; Cancel cancels it
@@ -666,8 +668,10 @@ func (r *run) finish() {
 		r.over = true
 		close(r.overCh)
 	})
-	if err := r.store.Close(); err != nil {
-		r.logf(loc{-1, -1}, "artifact store: %v", err)
+	if r.ownStore {
+		if err := r.store.Close(); err != nil {
+			r.logf(loc{-1, -1}, "artifact store: %v", err)
+		}
 	}
 }
 

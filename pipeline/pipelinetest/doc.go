@@ -32,6 +32,42 @@
 // Clock().Sleep move virtual time instantly, and a step's timeout fires
 // exactly when virtual time passes it.
 //
+// # Artifacts
+//
+// Each Env has its own artifact store, in memory ([Env.Store]), which all
+// its runs write to: tests never touch the disk store, and see what the
+// tasks wrote. [Seed] puts an input artifact into it, to feed to a step
+// as a fixed input or to return from a stub; [Env.ReadArtifact] reads an
+// artifact back, checked against its digest; [Result.Artifacts] lists
+// what a run stored:
+//
+//	func TestPrepSplitsTheRawData(t *testing.T) {
+//		env := pipelinetest.NewEnv(t)
+//		raw := pipelinetest.Seed[artifact.Dataset](env, "raw", []byte("a,b\n1,2\n"), artifact.MediaType("text/csv"))
+//		p := pipeline.New("prep", nil)
+//		prep := pipeline.Add(p, prepTask, PrepIn{Raw: raw})
+//
+//		res := env.Run(p)
+//
+//		require.NoError(t, res.Err())
+//		train, err := env.ReadArtifact(pipelinetest.Output(res, prep).Train.Artifact)
+//		require.NoError(t, err)
+//		assert.Equal(t, "a,b\n1,2\n", string(train))
+//		assert.Len(t, res.Artifacts(), 1)
+//	}
+//
+// A stub returns artifacts as a task does: it writes them through its
+// context (artifact.Write, artifact.WriteJSON), returns artifact.Local,
+// or returns a seeded one:
+//
+//	model := pipelinetest.Seed[artifact.Model](env, "model", onnxBytes, artifact.Meta("framework", "onnx"))
+//	pipelinetest.Stub(env, train, func(context.Context, TrainIn) (TrainOut, error) {
+//		return TrainOut{Model: model}, nil
+//	})
+//
+// [Env.ArtifactContext] gives a context with the Env's store, to call a
+// task's function directly or to read an artifact with its own methods.
+//
 // # Determinism
 //
 // An Env runs one task at a time, in plan order (a topological order in

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -52,11 +53,14 @@ func (f Fault) String() string {
 // virtual clock, with typed stubs and injected faults. Create it with
 // [NewEnv]; the zero value is not usable. An Env may run several
 // pipelines, one after another; stubs and faults apply to all of them,
-// and with [Env.EnableCache] so does the cache.
+// and with [Env.EnableCache] so does the cache. All its runs share one
+// in-memory artifact store (see [Env.Store]).
 type Env struct {
 	t        testing.TB
 	clock    *Clock
 	cacheDir string
+	store    *artifact.Store
+	runs     map[string]int // runs so far, by plan name: run ids are <plan>-<n>
 
 	mu     sync.Mutex
 	stubs  map[string]task.Invoker // by task name
@@ -64,9 +68,16 @@ type Env struct {
 	calls  []string // invocations in order, "step" or "step[i]"
 }
 
-// NewEnv returns an environment for t.
+// NewEnv returns an environment for t, with a fresh, empty in-memory
+// artifact store that is closed when the test ends.
 func NewEnv(t testing.TB) *Env {
-	return &Env{t: t, clock: NewClock(Epoch), stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
+	t.Helper()
+	store, err := artifact.Open(context.Background(), "mem://pipelinetest")
+	if err != nil {
+		t.Fatalf("pipelinetest: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &Env{t: t, clock: NewClock(Epoch), store: store, runs: map[string]int{}, stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
 }
 
 // Clock returns the environment's virtual clock. A stub that stands for
@@ -114,6 +125,8 @@ func (e *Env) Inject(step Named, attempt int, f Fault) {
 // Run runs p with its parameters' defaults and returns the result. An
 // invalid pipeline gives a Result whose Err holds every problem and whose
 // Status is nil.
+// The runs of a pipeline in an Env have the ids <pipeline>-1,
+// <pipeline>-2, … in order (Result.Status.RunID).
 func (e *Env) Run(p *pipeline.Pipeline) *Result { return e.RunWithParams(p, nil) }
 
 // RunWithParams runs p with parameter overrides, as -p name=value does.
@@ -122,7 +135,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 	e.mu.Lock()
 	e.calls = nil
 	e.mu.Unlock()
-	res := &Result{t: e.t}
+	res := &Result{t: e.t, store: e.store}
 	plan, err := p.Plan(params)
 	if err != nil {
 		res.err = err
@@ -141,6 +154,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		Clock:       e.clock,
 		CacheDir:    e.cacheDir,
 		Runner:      noRunner{},
+		Store:       e.store,
 		Log:         testLog{e.t},
 	})
 	ctx := context.Background()
@@ -148,7 +162,13 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 	if err != nil {
 		e.t.Fatalf("pipelinetest: compile %q: %v", p.Name(), err)
 	}
-	id, err := b.Submit(ctx, art, &backends.SubmitOptions{})
+	// Each run has its own id, <plan>-<n>, so that runs of one pipeline
+	// in the Env keep their own artifacts in the shared store.
+	e.mu.Lock()
+	e.runs[plan.Name]++
+	runID := fmt.Sprintf("%s-%d", plan.Name, e.runs[plan.Name])
+	e.mu.Unlock()
+	id, err := b.Submit(ctx, art, &backends.SubmitOptions{RunID: runID})
 	if err != nil {
 		e.t.Fatalf("pipelinetest: submit %q: %v", p.Name(), err)
 	}
@@ -249,6 +269,7 @@ type Result struct {
 	err   error
 	plan  *backends.Plan
 	order []string
+	store *artifact.Store
 }
 
 // Err is nil for a run that succeeded. It holds every validation problem
