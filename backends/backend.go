@@ -57,6 +57,14 @@ type SubmitOptions struct {
 	RunID string
 }
 
+// Warner is implemented by compiled artifacts that carry warnings: what
+// the run may meet that the plan cannot rule out, such as data that a
+// backend must carry in-band. The program's compile and run commands
+// print them on stderr.
+type Warner interface {
+	Warnings() []string
+}
+
 // Watcher is implemented by backends that can report a run's progress.
 type Watcher interface {
 	// Watch blocks until the run ends or ctx is done, calling

@@ -255,6 +255,7 @@ func (c *cli) compile(ctx context.Context, args []string) int {
 		}
 		return ExitInvalid
 	}
+	printWarnings(c.stderr, c.p.name, art)
 	text, err := renderDocuments(art.Documents(), *out)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s compile: %v\n", c.p.name, err)
@@ -575,6 +576,15 @@ func taskArtifacts(ctx context.Context, pipeline, step string) (context.Context,
 	p.Attempt, _ = strconv.Atoi(os.Getenv(backends.AttemptEnv))
 	ctx = artifact.NewContext(ctx, artifact.Scope{Store: store, Producer: p})
 	return ctx, func() { store.Close() }, nil
+}
+
+// printWarnings prints the warnings of a compiled artifact, if any.
+func printWarnings(w io.Writer, name string, art backends.Artifact) {
+	if wa, ok := art.(backends.Warner); ok {
+		for _, m := range wa.Warnings() {
+			fmt.Fprintf(w, "%s: warning: %s\n", name, m)
+		}
+	}
 }
 
 // stopGrace is backends.StopGrace; tests shorten it.

@@ -247,6 +247,7 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 // compiled is what Compile returns.
 type compiled struct {
 	plan *backends.Plan
+	warn []string
 	wf   *wfv1.Workflow // the Workflow, or the spec holder of the others
 	wft  *wfv1.WorkflowTemplate
 	cwf  *wfv1.CronWorkflow
@@ -254,6 +255,10 @@ type compiled struct {
 }
 
 func (a *compiled) Documents() [][]byte { return [][]byte{a.doc} }
+
+// Warnings are what the compiled workflow may meet at run time that the
+// plan cannot rule out (see [backends.Warner]).
+func (a *compiled) Warnings() []string { return a.warn }
 
 func (a *compiled) As(target any) bool { return asTarget(a.plan, a.wf, a.wft, a.cwf, target) }
 

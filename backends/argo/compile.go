@@ -136,7 +136,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan}
+	a := &compiled{plan: plan, warn: c.warnings()}
 	labels := map[string]string{LabelPipeline: plan.Name}
 	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
@@ -586,7 +586,7 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	inv := kubepod.Invocation{
 		Step: "{{inputs.parameters." + stepParam + "}}", Input: "{{inputs.parameters." + inputParam + "}}",
 		OutputFile: backends.DefaultOutputFile, Rewrite: c.placeholders(s),
-		Env: c.artifactEnv(),
+		Env: c.artifactEnv(s),
 	}
 	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
 	if err != nil {
@@ -1281,12 +1281,22 @@ func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
 // inside Argo's 1 MiB object limit.
 const MaxInlineOutput = 16 << 10
 
+// MaxInlineItems is the in-band limit of the output of a step whose
+// output (or a field of it) is the list a fan-out iterates over: Argo
+// expands the list from the workflow's own parameters, so it must stay
+// in-band. Compile warns about every such fan-out.
+const MaxInlineItems = 256 << 10
+
 // artifactEnv is the task mode's environment of a Go task's template:
 // the run's artifact store (when the plan names one), the in-band limit,
 // the run's id (the workflow's name) and the fan-out instance.
-func (c *compiler) artifactEnv() []corev1.EnvVar {
+func (c *compiler) artifactEnv(s *backends.Step) []corev1.EnvVar {
+	limit := MaxInlineOutput
+	if c.feedsFanOut(s.Name) {
+		limit = MaxInlineItems
+	}
 	env := []corev1.EnvVar{
-		{Name: backends.InlineMaxEnv, Value: strconv.Itoa(MaxInlineOutput)},
+		{Name: backends.InlineMaxEnv, Value: strconv.Itoa(limit)},
 		{Name: backends.RunIDEnv, Value: "{{workflow.name}}"},
 		{Name: backends.InstanceEnv, Value: "{{inputs.parameters." + instanceParam + "}}"},
 	}
@@ -1294,4 +1304,30 @@ func (c *compiler) artifactEnv() []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: backends.ArtifactsEnv, Value: c.plan.Artifacts})
 	}
 	return env
+}
+
+// feedsFanOut reports whether the output of step name is the list some
+// fan-out iterates over.
+func (c *compiler) feedsFanOut(name string) bool {
+	for i := range c.plan.Steps {
+		if fe := c.plan.Steps[i].ForEach; fe != nil && fe.Items.Kind == backends.RefStep && fe.Items.Step == name {
+			return true
+		}
+	}
+	return false
+}
+
+// warnings are what Compile warns about: fan-outs whose list Argo must
+// carry in-band.
+func (c *compiler) warnings() []string {
+	var out []string
+	for i := range c.plan.Steps {
+		s := &c.plan.Steps[i]
+		if fe := s.ForEach; fe != nil && fe.Items.Kind == backends.RefStep {
+			out = append(out, fmt.Sprintf("step %q fans out over %s: Argo expands the list from the workflow's parameters, so it travels in-band "+
+				"(step %q may output up to %d KiB; a longer output fails the run); keep the elements few and small, e.g. indices or artifact descriptions rather than data",
+				s.Name, fe.Items, fe.Items.Step, MaxInlineItems>>10))
+		}
+	}
+	return out
 }
