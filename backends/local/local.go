@@ -55,7 +55,8 @@ type Options struct {
 	// names none (pipeline.Options.Artifacts, the -artifacts flag); empty
 	// means artifact.DefaultRoot(), a directory under the user's cache
 	// directory. The store is reached only when a task first reads or
-	// writes an artifact. Package pipelinetest uses "mem://".
+	// writes an artifact. Package pipelinetest uses a directory of
+	// the test's.
 	Artifacts string
 	// DryRun makes Submit record what would run without running anything
 	// (see "Dry run" in the package doc).

@@ -52,11 +52,15 @@ func (f Fault) String() string {
 // virtual clock, with typed stubs and injected faults. Create it with
 // [NewEnv]; the zero value is not usable. An Env may run several
 // pipelines, one after another; stubs and faults apply to all of them,
-// and with [Env.EnableCache] so does the cache.
+// and with [Env.EnableCache] so does the cache. Artifacts of pipelines
+// that name no store go to a directory of the test's, shared by the
+// Env's runs (so that a cached step's artifacts stay readable), never to
+// the user's cache directory.
 type Env struct {
-	t        testing.TB
-	clock    *Clock
-	cacheDir string
+	t         testing.TB
+	clock     *Clock
+	cacheDir  string
+	artifacts string
 
 	mu     sync.Mutex
 	stubs  map[string]task.Invoker // by task name
@@ -129,6 +133,9 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		return res
 	}
 	res.plan = plan
+	if e.artifacts == "" {
+		e.artifacts = e.t.TempDir()
+	}
 	for i := range plan.Steps {
 		e.wrap(&plan.Steps[i])
 	}
@@ -142,6 +149,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		CacheDir:    e.cacheDir,
 		Runner:      noRunner{},
 		Log:         testLog{e.t},
+		Artifacts:   e.artifacts,
 	})
 	ctx := context.Background()
 	art, err := b.Compile(ctx, plan, &backends.CompileOptions{})
