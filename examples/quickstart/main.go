@@ -22,9 +22,17 @@
 // hold the program at /ko-app/quickstart, where
 // "ko build ./examples/quickstart" puts it: the Argo backend starts it by
 // that path (argo.Options.Pod.Command).
+//
+// Its data sets and models go to an artifact store, the run flag
+// -artifacts: locally a directory under the user's cache directory by
+// default; on a cluster, whose pods share no file system, a bucket, such
+// as -artifacts s3://bucket/prefix?region=eu-west-1, gs://bucket/prefix or
+// azblob://container/prefix. The program links those drivers (package
+// artifact/stores).
 package main
 
 import (
+	_ "github.com/sluice-ml/sluice/artifact/stores" // s3://, gs://, azblob:// artifact stores
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"

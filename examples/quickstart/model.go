@@ -42,7 +42,7 @@ func newRand(seed int64, stream uint64) *rand.Rand {
 // Gaussian noise ε whose spread is a quarter of the signal's, so about 8%
 // of labels disagree with the rule and no model can be perfect. Two of
 // the features carry no signal. Values are rounded to 4 decimals to keep
-// the JSON that carries them between steps small.
+// the data set's JSON (artifacts.go) small.
 func generate(seed int64, rows, features int) (Dataset, []float64) {
 	rng := newRand(seed, 1)
 	w := make([]float64, features)

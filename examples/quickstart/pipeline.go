@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -23,10 +24,17 @@ import (
 //	                              └─ select-best ─ evaluate ─ publish (if accurate enough)
 //	report (on exit)
 //
-// Data travels in-band, as the JSON every step boundary uses: 2 000 rows of
-// 8 features rounded to 4 decimals are about 130 KB, and the 1 400 training
-// rows each trial reads about 90 KB. A real data set would be written to
-// object storage by make-dataset and passed on as a URI instead.
+// Data sets and models travel as artifacts (package artifact, and
+// artifacts.go): make-dataset writes its 2 000 rows to the run's artifact
+// store, split writes the train, validation and test sets there, and each
+// trial writes its model there. What crosses a step boundary in-band is
+// only their descriptions — URI, size, digest, metadata, a few hundred
+// bytes — and small values: parameters, the grid, each trial's
+// hyperparameters and validation metrics, the test metrics. So every
+// step's output fits the cluster backends' in-band limits (4 KiB a step on
+// kubejob) whatever the data's size. The store is the run flag -artifacts
+// (s3://, gs://, azblob://, a directory); locally it defaults to a
+// directory under the user's cache directory.
 
 // Names of the steps, as they appear in run status and on the command line.
 const (
@@ -79,7 +87,7 @@ var (
 	publishTask     = task.New(stepPublish, publish)
 )
 
-// small is the profile of tasks that only shuffle a little JSON.
+// small is the profile of tasks that only handle a little in-band JSON.
 var small = resources.Profile{CPU: "250m", Memory: "256Mi"}
 
 var gridTask = task.New(stepGrid, grid).WithResources(small)
@@ -130,8 +138,8 @@ func build() *pipeline.Pipeline {
 	})
 	trials := pipeline.ForEach(p, trainTask, points.Output(), func(hp pipeline.Ref[HParams]) TrainIn {
 		return TrainIn{
-			Train:      pipeline.Field[Dataset](splits.Output(), "Train"),
-			Validation: pipeline.Field[Dataset](splits.Output(), "Validation"),
+			Train:      pipeline.Field[artifact.Dataset](splits.Output(), "Train"),
+			Validation: pipeline.Field[artifact.Dataset](splits.Output(), "Validation"),
 			HP:         hp,
 			Seed:       seed.Ref(),
 		}
@@ -139,7 +147,7 @@ func build() *pipeline.Pipeline {
 	best := pipeline.Add(p, selectTask, SelectIn{Trials: trials.Collect()})
 	metrics := pipeline.Add(p, evaluateTask, EvalIn{
 		Best: best.Output(),
-		Test: pipeline.Field[Dataset](splits.Output(), "Test"),
+		Test: pipeline.Field[artifact.Dataset](splits.Output(), "Test"),
 	})
 	// The promotion gate: publish only a model at least as accurate as the
 	// min_accuracy parameter (-p min_accuracy=0.9).
@@ -156,30 +164,47 @@ type DatasetIn struct {
 	Rows pipeline.Ref[int]   `json:"rows"`
 }
 
-func makeDataset(_ context.Context, in DatasetIn) (Dataset, error) {
+// makeDataset generates the data set and writes it to the artifact
+// "data" (JSON lines).
+func makeDataset(ctx context.Context, in DatasetIn) (artifact.Dataset, error) {
 	if in.Rows.Get() < 20 {
-		return Dataset{}, fmt.Errorf("make-dataset: rows is %d; ask for at least 20", in.Rows.Get())
+		return artifact.Dataset{}, fmt.Errorf("make-dataset: rows is %d; ask for at least 20", in.Rows.Get())
 	}
 	d, _ := generate(in.Seed.Get(), in.Rows.Get(), features)
-	return d, nil
+	return writeDataset(ctx, "data", d)
 }
 
 // SplitIn is the input of split.
 type SplitIn struct {
-	Data pipeline.Ref[Dataset] `json:"data"`
-	Seed pipeline.Ref[int64]   `json:"seed"`
+	Data pipeline.Ref[artifact.Dataset] `json:"data"`
+	Seed pipeline.Ref[int64]            `json:"seed"`
 }
 
-// Splits are the train, validation and test sets (70/15/15).
+// Splits are the train, validation and test sets (70/15/15), each an
+// artifact of split's.
 type Splits struct {
-	Train      Dataset `json:"train"`
-	Validation Dataset `json:"validation"`
-	Test       Dataset `json:"test"`
+	Train      artifact.Dataset `json:"train"`
+	Validation artifact.Dataset `json:"validation"`
+	Test       artifact.Dataset `json:"test"`
 }
 
-func split(_ context.Context, in SplitIn) (Splits, error) {
-	tr, va, te := splitRows(in.Data.Get(), in.Seed.Get())
-	return Splits{Train: tr, Validation: va, Test: te}, nil
+func split(ctx context.Context, in SplitIn) (Splits, error) {
+	d, err := readDataset(ctx, in.Data.Get())
+	if err != nil {
+		return Splits{}, fmt.Errorf("split: %w", err)
+	}
+	var out Splits
+	tr, va, te := splitRows(d, in.Seed.Get())
+	for _, s := range []struct {
+		name string
+		rows Dataset
+		to   *artifact.Dataset
+	}{{"train", tr, &out.Train}, {"validation", va, &out.Validation}, {"test", te, &out.Test}} {
+		if *s.to, err = writeDataset(ctx, s.name, s.rows); err != nil {
+			return Splits{}, fmt.Errorf("split: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // GridIn is the search space: every combination is one trial.
@@ -219,22 +244,31 @@ func grid(_ context.Context, in GridIn) ([]HParams, error) {
 
 // TrainIn is the input of one trial.
 type TrainIn struct {
-	Train      pipeline.Ref[Dataset] `json:"train"`
-	Validation pipeline.Ref[Dataset] `json:"validation"`
-	HP         pipeline.Ref[HParams] `json:"hp"`
-	Seed       pipeline.Ref[int64]   `json:"seed"`
+	Train      pipeline.Ref[artifact.Dataset] `json:"train"`
+	Validation pipeline.Ref[artifact.Dataset] `json:"validation"`
+	HP         pipeline.Ref[HParams]          `json:"hp"`
+	Seed       pipeline.Ref[int64]            `json:"seed"`
 }
 
-// Trial is the outcome of one trial: its model and validation metrics.
+// Trial is the outcome of one trial: its model, an artifact, and its
+// validation metrics, in-band for select-best to compare.
 type Trial struct {
-	HP          HParams `json:"hp"`
-	Model       Model   `json:"model"`
-	ValLogLoss  float64 `json:"valLogLoss"`
-	ValAccuracy float64 `json:"valAccuracy"`
+	HP          HParams        `json:"hp"`
+	Model       artifact.Model `json:"model"`
+	ValLogLoss  float64        `json:"valLogLoss"`
+	ValAccuracy float64        `json:"valAccuracy"`
 }
 
 func train(ctx context.Context, in TrainIn) (Trial, error) {
-	hp, tr, va := in.HP.Get(), in.Train.Get(), in.Validation.Get()
+	hp := in.HP.Get()
+	tr, err := readDataset(ctx, in.Train.Get())
+	if err != nil {
+		return Trial{}, fmt.Errorf("train: %w", err)
+	}
+	va, err := readDataset(ctx, in.Validation.Get())
+	if err != nil {
+		return Trial{}, fmt.Errorf("train: %w", err)
+	}
 	if tr.Len() == 0 || va.Len() == 0 {
 		return Trial{}, errors.New("train: empty training or validation set")
 	}
@@ -244,7 +278,11 @@ func train(ctx context.Context, in TrainIn) (Trial, error) {
 	// Each trial shuffles with its own stream: trials are independent of
 	// each other and of the order they run in.
 	m := fit(tr, hp.LearningRate, hp.L2, hp.Epochs, hp.BatchSize, newRand(in.Seed.Get(), 100+uint64(hp.Trial)))
-	return Trial{HP: hp, Model: m, ValLogLoss: logLoss(m, va), ValAccuracy: accuracy(m, va)}, nil
+	model, err := writeModel(ctx, m, hp)
+	if err != nil {
+		return Trial{}, fmt.Errorf("train: %w", err)
+	}
+	return Trial{HP: hp, Model: model, ValLogLoss: logLoss(m, va), ValAccuracy: accuracy(m, va)}, nil
 }
 
 // SelectIn is the fan-in of all trials.
@@ -274,8 +312,8 @@ func bestTrial(trials []Trial) Trial {
 
 // EvalIn is the input of evaluate.
 type EvalIn struct {
-	Best pipeline.Ref[Trial]   `json:"best"`
-	Test pipeline.Ref[Dataset] `json:"test"`
+	Best pipeline.Ref[Trial]            `json:"best"`
+	Test pipeline.Ref[artifact.Dataset] `json:"test"`
 }
 
 // Metrics are the chosen model's scores on the held-out test set.
@@ -285,15 +323,23 @@ type Metrics struct {
 	AUC      float64 `json:"auc"`
 }
 
-func evaluate(_ context.Context, in EvalIn) (Metrics, error) {
-	best, test := in.Best.Get(), in.Test.Get()
+func evaluate(ctx context.Context, in EvalIn) (Metrics, error) {
+	best := in.Best.Get()
+	model, err := readModel(ctx, best.Model)
+	if err != nil {
+		return Metrics{}, fmt.Errorf("evaluate: %w", err)
+	}
+	test, err := readDataset(ctx, in.Test.Get())
+	if err != nil {
+		return Metrics{}, fmt.Errorf("evaluate: %w", err)
+	}
 	scores := make([]float64, test.Len())
 	for i, x := range test.X {
-		scores[i] = best.Model.Prob(x)
+		scores[i] = model.Prob(x)
 	}
 	m := Metrics{
-		Accuracy: accuracy(best.Model, test),
-		LogLoss:  logLoss(best.Model, test),
+		Accuracy: accuracy(model, test),
+		LogLoss:  logLoss(model, test),
 		AUC:      auc(scores, test.Y),
 	}
 	fmt.Printf("best trial: %v  val logloss=%.3f  test accuracy=%.3f logloss=%.3f auc=%.3f\n",
@@ -315,9 +361,15 @@ type Published struct {
 	Path string `json:"path"`
 }
 
-// publish "publishes" the model: it writes its hyperparameters, weights and
-// metrics as JSON. A real pipeline would push to a model registry.
-func publish(_ context.Context, in PublishIn) (Published, error) {
+// publish "publishes" the model: it reads the model artifact and writes its
+// hyperparameters, weights and metrics as JSON. A real pipeline would
+// push to a model registry.
+func publish(ctx context.Context, in PublishIn) (Published, error) {
+	best := in.Best.Get()
+	model, err := readModel(ctx, best.Model)
+	if err != nil {
+		return Published{}, fmt.Errorf("publish: %w", err)
+	}
 	dir := in.Dir.Get()
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "sluice-quickstart")
@@ -329,7 +381,7 @@ func publish(_ context.Context, in PublishIn) (Published, error) {
 		HP      HParams `json:"hp"`
 		Model   Model   `json:"model"`
 		Metrics Metrics `json:"metrics"`
-	}{in.Best.Get().HP, in.Best.Get().Model, in.Metrics.Get()}, "", "  ")
+	}{best.HP, model, in.Metrics.Get()}, "", "  ")
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
@@ -24,10 +25,13 @@ import (
 )
 
 // newLocal is the executor main.go uses: a machine with two 1g.10gb MIG
-// slices, so two trials train at once.
+// slices, so two trials train at once. Its artifacts are in memory, so
+// that tests write nothing into the user's cache directory (the store
+// main.go's runs default to).
 func newLocal() *local.Backend {
 	return local.New(&local.Options{
-		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
+		Capacity:  &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
+		Artifacts: "mem://quickstart",
 	})
 }
 
@@ -96,6 +100,64 @@ func TestRunLocal(t *testing.T) {
 			assert.Equal(t, backends.PhaseSucceeded, st.Step(stepReport).Phase, "the exit handler ran")
 		})
 	}
+}
+
+// inBandLimit is what a step's output may take in-band in the test below:
+// well under the 4 KiB a kubejob step's termination message keeps.
+const inBandLimit = 3 << 10
+
+// The data sets and models travel as artifacts, so that every output
+// that crosses a step boundary in-band is small whatever the data's size:
+// each step's, each trial's, and each element of the collected trials.
+// The store is a directory with a path as long as a real one.
+func TestInBandOutputsAreSmall(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "home", "someone", ".cache", "sluice", "artifacts")
+	st, err := pipeline.Run(t.Context(), build(), newLocal(), &pipeline.RunOptions{
+		Params:    map[string]string{"publish_dir": t.TempDir()},
+		Artifacts: store,
+	})
+	require.NoError(t, err)
+	require.Equal(t, backends.PhaseSucceeded, st.Phase, "run %s: %s", st.RunID, st.Message)
+	total := 0
+	for _, s := range st.Steps {
+		total += len(s.Output)
+		if len(s.Instances) == 0 {
+			t.Logf("%-13s %5d bytes", s.Name, len(s.Output))
+			assert.Less(t, len(s.Output), inBandLimit, "the output of %s", s.Name)
+			continue
+		}
+		// A fan-out: each instance's output leaves its own pod; the
+		// collected list is the orchestrator's (a list, like the grid).
+		var elems []json.RawMessage
+		require.NoError(t, json.Unmarshal(s.Output, &elems))
+		require.Len(t, elems, len(s.Instances))
+		most := 0
+		for i, in := range s.Instances {
+			most = max(most, len(in.Output))
+			assert.Less(t, len(in.Output), inBandLimit, "the output of %s[%d]", s.Name, i)
+			assert.Less(t, len(elems[i]), inBandLimit, "element %d of the collected output of %s", i, s.Name)
+		}
+		t.Logf("%-13s %5d bytes at most per instance, %d collected", s.Name, most, len(s.Output))
+	}
+	// Argo keeps a run's outputs in its Workflow object, 1 MiB in all.
+	t.Logf("all steps: %d bytes", total)
+	assert.Less(t, total, 32<<10, "the run's outputs together")
+
+	// The data went to the store instead: the data set, its three splits
+	// and a model per trial, each described in-band by its digest.
+	var splits Splits
+	require.NoError(t, json.Unmarshal(st.Step(stepSplit).Output, &splits))
+	assert.Equal(t, "1400", splits.Train.Metadata["rows"])
+	assert.Equal(t, "8", splits.Train.Metadata["features"])
+	assert.Equal(t, "application/jsonl", splits.Test.MediaType)
+	assert.Greater(t, splits.Train.Size, int64(50_000), "the training rows are not in-band")
+	assert.FileExists(t, filepath.Join(store, "quickstart", st.RunID, stepDataset, "data"))
+	var best Trial
+	require.NoError(t, json.Unmarshal(st.Step(stepSelect).Output, &best))
+	assert.Equal(t, "sluice-logreg", best.Model.Metadata["framework"])
+	assert.Equal(t, strconv.Itoa(best.HP.Epochs), best.Model.Metadata["epochs"])
+	assert.Equal(t, "sha256:", best.Model.Digest[:7])
+	assert.FileExists(t, filepath.Join(store, "quickstart", st.RunID, stepTrain, strconv.Itoa(best.HP.Trial), "model"))
 }
 
 // maxOverlap is the largest number of instances running at one instant.
@@ -330,4 +392,40 @@ func TestGridAndBestTrial(t *testing.T) {
 		{HP: HParams{Trial: 3}, ValLogLoss: 0.20, ValAccuracy: 0.91}, // full tie: earlier wins
 	}
 	assert.Equal(t, 2, bestTrial(trials).HP.Trial)
+}
+
+// Data sets and models read back from their artifacts exactly as they
+// were written, so steps compute on the very numbers upstream produced.
+func TestArtifactsRoundTrip(t *testing.T) {
+	store, err := artifact.Open(t.Context(), "mem://roundtrip")
+	require.NoError(t, err)
+	defer store.Close()
+	ctx := artifact.NewContext(t.Context(), artifact.Scope{
+		Store:    store,
+		Producer: artifact.Producer{Pipeline: "quickstart", Run: "quickstart-1", Step: stepTrain},
+	})
+
+	d, _ := generate(7, 300, features)
+	a, err := writeDataset(ctx, "data", d)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"rows": "300", "features": "8"}, a.Metadata)
+	assert.Equal(t, "application/jsonl", a.MediaType)
+	got, err := readDataset(ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, d, got)
+
+	hp := HParams{Trial: 3, LearningRate: 0.1, L2: 3e-2, Epochs: 16, BatchSize: 32}
+	m := fit(d, hp.LearningRate, hp.L2, hp.Epochs, hp.BatchSize, newRand(7, 103))
+	ma, err := writeModel(ctx, m, hp)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"framework": "sluice-logreg", "trial": "3", "learningRate": "0.1", "l2": "0.03", "epochs": "16", "batchSize": "32",
+	}, ma.Metadata)
+	gotM, err := readModel(ctx, ma)
+	require.NoError(t, err)
+	assert.Equal(t, m, gotM)
+
+	ma.Metadata = map[string]string{"framework": "onnx"}
+	_, err = readModel(ctx, ma)
+	assert.ErrorContains(t, err, `framework "onnx"`)
 }

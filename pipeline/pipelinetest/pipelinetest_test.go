@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/pipeline/pipelinetest"
@@ -262,4 +264,40 @@ func TestClockFiresDeadlinesInOrder(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, []string{"1s", "3s"}, fired)
 	assert.Equal(t, pipelinetest.Epoch.Add(3*time.Second), c.Now(), "sleep stopped when its context ended")
+}
+
+// Artifacts of a pipeline that names no store go to a directory of the
+// test's, never to the user's cache directory, and stay readable across
+// the Env's runs: a cached step's model is read by the next run.
+func TestArtifactsStayInTheTest(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // os.UserCacheDir on Linux
+	t.Setenv("HOME", t.TempDir())           // and on macOS
+	userCache, err := os.UserCacheDir()
+	require.NoError(t, err)
+
+	fit := task.New("fit", func(ctx context.Context, _ struct{}) (artifact.Model, error) {
+		return artifact.WriteJSON[artifact.Model](ctx, "model", map[string]float64{"w": 2})
+	}).WithCache(task.Cache{Enabled: true, Version: "1"})
+	use := task.New("use", func(ctx context.Context, in struct{ Model pipeline.Ref[artifact.Model] }) (float64, error) {
+		var m map[string]float64
+		err := in.Model.Get().ReadJSON(ctx, &m)
+		return m["w"], err
+	})
+	p := pipeline.New("artifacts", nil)
+	f := pipeline.Add(p, fit, struct{}{})
+	u := pipeline.Add(p, use, struct{ Model pipeline.Ref[artifact.Model] }{f.Output()})
+	env := pipelinetest.NewEnv(t)
+	env.EnableCache()
+
+	first := env.Run(p)
+	second := env.Run(p)
+
+	require.NoError(t, first.Err())
+	require.NoError(t, second.Err())
+	assert.True(t, second.Cached(f))
+	assert.Equal(t, 2.0, pipelinetest.Output(second, u))
+	assert.NotEqual(t, first.Status.RunID, second.Status.RunID, "a run never overwrites an earlier one's artifacts")
+	entries, err := os.ReadDir(userCache)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing in the user's cache directory")
 }
