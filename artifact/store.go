@@ -176,6 +176,9 @@ func parseRoot(root string) (*url.URL, error) {
 	case u.Scheme != "file" && u.Host == "":
 		return nil, fmt.Errorf("artifact store %q: no bucket; give %s://BUCKET[/prefix]", root, u.Scheme)
 	}
+	if u.Scheme != "file" && u.Scheme != "mem" && !blob.DefaultURLMux().ValidBucketScheme(u.Scheme) {
+		return nil, fmt.Errorf("artifact store %q: the program has no driver for %s://; add import _ \"github.com/sluice-ml/sluice/artifact/stores\" to it", root, u.Scheme)
+	}
 	if u.Scheme == "file" && u.RawQuery != "" {
 		return nil, fmt.Errorf("artifact store %q: a file URL takes no query parameters", root)
 	}

@@ -2,14 +2,22 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
+	"github.com/sluice-ml/sluice/pipeline"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-ml/sluice/artifact"
 	_ "github.com/sluice-ml/sluice/artifact/stores"
@@ -81,4 +89,77 @@ func TestS3Artifacts(t *testing.T) {
 	assert.Contains(t, err.Error(), "cannot reach the bucket")
 	assert.Contains(t, err.Error(), "access denied: check the credentials")
 	t.Logf("wrong credentials: %v", err)
+}
+
+// quickstartSecret is the Secret the quickstart's pods take the store's
+// credentials from (QUICKSTART_ARTIFACT_SECRET).
+const quickstartSecret = "quickstart-artifacts"
+
+// quickstartStore starts an S3 server for t, with a bucket, and returns
+// the artifact root the quickstart runs with. The credentials go into
+// the environment of the programs t starts (the local run and the
+// orchestrators) and into a Secret of each namespace in nss, for the
+// pods.
+func quickstartStore(t *testing.T, nss ...string) string {
+	t.Helper()
+	srv := s3test.StartT(t)
+	srv.Setenv(t)
+	t.Setenv("QUICKSTART_ARTIFACT_SECRET", quickstartSecret)
+	require.NoError(t, srv.CreateBucket(t.Context(), "quickstart"))
+	for _, ns := range nss {
+		secretFromEnv(t, ns, quickstartSecret, srv.Env())
+	}
+	return rootURL(srv, "quickstart", "runs")
+}
+
+// secretFromEnv creates Secret name in ns holding env (NAME=value).
+func secretFromEnv(t *testing.T, ns, name string, env []string) {
+	t.Helper()
+	data := map[string][]byte{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		data[k] = []byte(v)
+	}
+	_, err := cl.Client.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data,
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+// TestBigValues runs a pipeline whose outputs are far over the in-band
+// limits (a 550 KB list, a fan-out over 40 KB of strings) on each cluster
+// backend with an S3 store: the large parts travel out of band, refs to
+// small fields and the fan-out still work, the results are the local
+// run's, and the promoted values are gone once the run ends.
+func TestBigValues(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	srv := s3test.StartT(t)
+	srv.Setenv(t)
+	require.NoError(t, srv.CreateBucket(ctx, "values"))
+	root := rootURL(srv, "values", "e2e")
+
+	want, err := pipeline.Run(ctx, pipelines.Build(pipelines.BigValues), local.New(nil), &pipeline.RunOptions{Artifacts: root})
+	require.NoError(t, err)
+	for _, backend := range clusterBackends {
+		t.Run(backend, func(t *testing.T) {
+			ns, _ := namespace(t, true)
+			secretFromEnv(t, ns, "store", srv.Env())
+			b := clusterBackendWith(t, backend, kubepod.Options{Namespace: ns, Image: imageFor(t, backend, pipelines.BigValues), ArtifactSecret: "store"})
+			got, err := pipeline.Run(ctx, pipelines.Build(pipelines.BigValues), b, &pipeline.RunOptions{Artifacts: root})
+			require.NoError(t, err, summary(got))
+			for _, step := range []string{"sum", "total"} {
+				assert.Equal(t, string(want.Step(step).Output), string(got.Step(step).Output), step)
+			}
+			assert.True(t, artifact.HasValues(got.Step("make").Output), "make's output went out of band: %.200s", got.Step("make").Output)
+			s, err := artifact.Open(ctx, root)
+			require.NoError(t, err)
+			defer s.Close()
+			objs, err := s.List(ctx, "bigvalues", got.RunID)
+			require.NoError(t, err)
+			assert.Empty(t, objs, "the promoted values are deleted when the run ends")
+		})
+	}
+	assert.Equal(t, "40000", string(want.Step("total").Output))
 }

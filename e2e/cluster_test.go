@@ -379,9 +379,10 @@ func TestLeastPrivilege(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	ns, admin := namespace(t, true)
+	root := quickstartStore(t, ns)
 
 	nobody := kubeconfigAs(t, ctx, ns, "nobody")
-	r := runProg(t, ctx, "quickstart", nobody, "run", "-backend", "kubejob", "-p", quickstartRows)
+	r := runProg(t, ctx, "quickstart", nobody, "run", "-backend", "kubejob", "-p", quickstartRows, "-artifacts", root)
 	require.NotEqual(t, 0, r.code, "a run without any permission must fail:\n%s", r.stdout)
 	assert.Contains(t, r.stderr, "forbidden")
 	assert.Contains(t, r.stderr, "quickstart-orchestrator", "the error names the Role compile prints")
@@ -405,7 +406,7 @@ func TestLeastPrivilege(t *testing.T) {
 	require.Equal(t, 3, applied, "compile prints a ServiceAccount, a Role and a RoleBinding")
 
 	orch := kubeconfigAs(t, ctx, ns, "quickstart-orchestrator")
-	r = runProg(t, ctx, "quickstart", orch, "run", "-backend", "kubejob", "-p", quickstartRows)
+	r = runProg(t, ctx, "quickstart", orch, "run", "-backend", "kubejob", "-p", quickstartRows, "-artifacts", root)
 	require.Equal(t, 0, r.code, "the run as the compiled Role:\n%s\n%s", r.stdout, r.stderr)
 }
 

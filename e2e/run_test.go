@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/sluice-ml/sluice/artifact"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,31 +29,44 @@ import (
 // clusterBackends are the backends that run on the cluster.
 var clusterBackends = []string{"kubejob", "argo"}
 
-// quickstartRows is the data set size the quickstart runs with on the
-// cluster until outputs can leave the pod out of band (artifacts): with
-// 40 rows every step's output fits in the 4 KiB a termination message
-// keeps.
+// quickstartRows is a small data set, for the tests of other things
+// than the quickstart's size.
 const quickstartRows = "rows=40"
 
 var bestTrial = regexp.MustCompile(`(?m)^best trial: .*$`)
 
-// TestQuickstart runs the quickstart program as a user would, with a
-// kubeconfig, on each cluster backend, and checks it trains the same
-// models as the local run: same best trial, same metrics.
+// TestQuickstart runs the quickstart program at its default parameters
+// as a user would, with a kubeconfig and an S3 artifact store, on each
+// cluster backend, and checks it trains the same models as the local
+// run: same steps, same best trial, same metrics. Its data sets (126 KB)
+// and models travel as artifacts; only their descriptions cross the
+// 4 KiB termination message (kubejob) and the Workflow (Argo).
 func TestQuickstart(t *testing.T) {
 	need(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	want := runProg(t, ctx, "quickstart", "", "run", "-p", quickstartRows)
+	nss := map[string]string{}
+	kubeconfigs := map[string]string{}
+	var names []string
+	for _, backend := range clusterBackends {
+		// The namespaces of the subtests below, made first so that the
+		// store's Secret is in each.
+		ns, kc := namespace(&namedT{T: t, name: t.Name() + "/" + backend}, true)
+		nss[backend], kubeconfigs[backend] = ns, kc
+		names = append(names, ns)
+	}
+	root := quickstartStore(t, names...)
+	want := runProg(t, ctx, "quickstart", "", "run", "-artifacts", root)
 	require.Equal(t, 0, want.code, "local run:\n%s%s", want.stdout, want.stderr)
 	wantBest := bestTrial.FindString(want.stdout)
 	require.NotEmpty(t, wantBest, want.stdout)
 	for _, backend := range clusterBackends {
 		t.Run(backend, func(t *testing.T) {
-			ns, kubeconfig := namespace(t, true)
-			got := runProg(t, ctx, "quickstart", kubeconfig, "run", "-backend", backend, "-p", quickstartRows)
+			ns := nss[backend]
+			got := runProg(t, ctx, "quickstart", kubeconfigs[backend], "run", "-backend", backend, "-artifacts", root)
 			require.Equal(t, 0, got.code, "run -backend %s:\n%s\n%s", backend, got.stdout, got.stderr)
 			assert.Equal(t, stepLines(want.stdout), stepLines(got.stdout), "steps, phases and attempts")
+			assertStored(t, root, got.stdout)
 			// On a cluster the evaluate step prints its line in its pod's
 			// log (kubectl logs), not on the terminal of the run.
 			evals := podsByStep(t, ctx, ns)["evaluate"]
@@ -65,29 +78,38 @@ func TestQuickstart(t *testing.T) {
 	}
 }
 
-// TestQuickstartDefaultSize is the quickstart at its default parameters
-// on the cluster. Its 126 KB data set does not fit the 4 KiB termination
-// message (kubejob) or Argo's parameter and object limits; it needs data
-// out of band (the artifacts issue). Set SLUICE_E2E_DEFAULT_SIZE=1 to see
-// it fail.
-func TestQuickstartDefaultSize(t *testing.T) {
-	need(t)
-	if os.Getenv("SLUICE_E2E_DEFAULT_SIZE") != "1" {
-		t.Skip("the quickstart's default 126 KB data set cannot cross a step boundary in band on a cluster until artifacts are built; SLUICE_E2E_DEFAULT_SIZE=1 runs it anyway")
+// runLine is the summary's first line: "run ID of PIPELINE: …".
+var runLine = regexp.MustCompile(`(?m)^run (\S+) of quickstart:`)
+
+// assertStored checks what the run that printed summary left in the
+// store at root: its data sets and each trial's model, at their layout
+// paths, and no promoted value.
+func assertStored(t *testing.T, root, summary string) {
+	t.Helper()
+	m := runLine.FindStringSubmatch(summary)
+	require.NotNil(t, m, summary)
+	s, err := artifact.Open(t.Context(), root)
+	require.NoError(t, err)
+	defer s.Close()
+	objs, err := s.List(t.Context(), "quickstart", m[1])
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, strings.TrimPrefix(o.Key, "quickstart/"+m[1]+"/"))
+		assert.NotContains(t, o.Key, "/"+artifact.ValuesDir+"/", "promoted values are deleted when the run ends")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	want := runProg(t, ctx, "quickstart", "", "run")
-	require.Equal(t, 0, want.code, "local run:\n%s%s", want.stdout, want.stderr)
-	for _, backend := range clusterBackends {
-		t.Run(backend, func(t *testing.T) {
-			_, kubeconfig := namespace(t, true)
-			got := runProg(t, ctx, "quickstart", kubeconfig, "run", "-backend", backend)
-			require.Equal(t, 0, got.code, "run -backend %s:\n%s\n%s", backend, got.stdout, got.stderr)
-			assert.Equal(t, bestTrial.FindString(want.stdout), bestTrial.FindString(got.stdout))
-		})
-	}
+	assert.Contains(t, keys, "make-dataset/data")
+	assert.Contains(t, keys, "train/0/model")
+	assert.Contains(t, keys, "train/11/model")
 }
+
+// namedT gives namespace another test's name.
+type namedT struct {
+	*testing.T
+	name string
+}
+
+func (n *namedT) Name() string { return n.name }
 
 // stepLines are the per-step lines of a run summary without durations.
 func stepLines(summary string) []string {
@@ -116,16 +138,22 @@ func imageFor(t testing.TB, backend, name string) string {
 // clusterBackend returns backend (kubejob or argo) running in namespace
 // ns with the given image.
 func clusterBackend(t testing.TB, backend, ns, image string) backends.Backend {
+	return clusterBackendWith(t, backend, kubepod.Options{Namespace: ns, Image: image})
+}
+
+// clusterBackendWith is clusterBackend with more pod settings.
+func clusterBackendWith(t testing.TB, backend string, pod kubepod.Options) backends.Backend {
 	switch backend {
 	case "kubejob":
-		b := kubejob.New(cl.Client, &kubejob.Options{Pod: kubepod.Options{Namespace: ns, Image: image}})
+		b := kubejob.New(cl.Client, &kubejob.Options{Pod: pod})
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	case "argo":
 		ac, err := argoclient.NewForConfig(cl.Config)
 		require.NoError(t, err)
+		pod.Command = []string{pipelines.Entrypoint}
 		return argo.New(ac, &argo.Options{
-			Pod:        kubepod.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}},
+			Pod:        pod,
 			KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace,
 		})
 	}

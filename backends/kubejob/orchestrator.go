@@ -147,6 +147,11 @@ func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sluice-" + run}),
 	}
 	o.digest = o.computeDigest()
+	if plan.Artifacts != "" {
+		// Its form was checked by Compile; it is reached only when
+		// used.
+		o.store, _ = artifact.OpenLazy(plan.Artifacts)
+	}
 	o.life, o.stop = context.WithCancel(context.Background())
 	return o
 }

@@ -28,10 +28,15 @@
 // default; on a cluster, whose pods share no file system, a bucket, such
 // as -artifacts s3://bucket/prefix?region=eu-west-1, gs://bucket/prefix or
 // azblob://container/prefix. The program links those drivers (package
-// artifact/stores).
+// artifact/stores). Its pods get the store's credentials from their
+// service account (IRSA, Workload Identity) or, when the environment
+// variable QUICKSTART_ARTIFACT_SECRET names one, from that Secret
+// (kubepod.Options.ArtifactSecret).
 package main
 
 import (
+	"os"
+
 	_ "github.com/sluice-ml/sluice/artifact/stores" // s3://, gs://, azblob:// artifact stores
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubejob"
@@ -48,9 +53,12 @@ const image = "ghcr.io/sluice-ml/quickstart:latest"
 // image.
 var command = []string{"/ko-app/quickstart"}
 
+// secret names the Secret holding the artifact store's credentials.
+var secret = os.Getenv("QUICKSTART_ARTIFACT_SECRET")
+
 func main() {
 	pipeline.Main(build(), local.New(&local.Options{
 		Capacity: &local.Capacity{CPU: "8", Memory: "32Gi", MIG: map[string]int{"1g.10gb": 2}},
-	}), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: image, Command: command}}),
-		kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: image}}))
+	}), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: image, Command: command, ArtifactSecret: secret}}),
+		kubejob.New(nil, &kubejob.Options{Pod: kubepod.Options{Image: image, ArtifactSecret: secret}}))
 }

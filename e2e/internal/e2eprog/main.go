@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	_ "github.com/sluice-ml/sluice/artifact/stores" // s3:// for the artifact tests
 	"os"
 
 	"github.com/sluice-ml/sluice/backends/argo"

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-ml/sluice/backends/backendtest"
@@ -38,11 +40,12 @@ const (
 	DAG200    = "dag200"
 	Tolerant  = "tolerant"
 	Cancel    = "cancel"
+	BigValues = "bigvalues"
 )
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel, BigValues}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -68,6 +71,8 @@ func Build(name string) *pipeline.Pipeline {
 		return tolerant()
 	case Cancel:
 		return cancelMidRun()
+	case BigValues:
+		return bigValues()
 	}
 	i := slices.IndexFunc(backendtest.Cases(), func(c backendtest.Case) bool { return c.Name == name })
 	if i < 0 {
@@ -321,5 +326,61 @@ func cancelMidRun() *pipeline.Pipeline {
 	pipeline.OnExit(p, task.New("report", func(_ context.Context, in reportIn) (pipeline.RunInfo, error) {
 		return in.Run.Get(), nil
 	}), reportIn{Run: p.Status()})
+	return p
+}
+
+// bigOut is an output far over every backend's in-band limits: Rows alone
+// is about 550 KB, each of Chunks 2 KB.
+type bigOut struct {
+	Rows   []float64 `json:"rows"`
+	N      int       `json:"n"`
+	Chunks []string  `json:"chunks"`
+}
+
+type rowsIn struct {
+	Rows pipeline.Ref[[]float64]
+	N    pipeline.Ref[int]
+}
+
+type chunkIn struct {
+	Chunk pipeline.Ref[string]
+}
+
+// bigValues: "make" outputs bigOut; "sum" takes its Rows and N by field
+// ref; "each" fans out over its Chunks; "total" collects their lengths.
+// On kubejob (4 KiB) and Argo (16 KiB, 256 KiB for a fan-out's list) the
+// large parts travel out of band and come back identical.
+func bigValues() *pipeline.Pipeline {
+	p := pipeline.New("bigvalues", nil)
+	mk := pipeline.Add(p, task.New("make", func(context.Context, struct{}) (bigOut, error) {
+		out := bigOut{N: 30000}
+		for i := range out.N {
+			out.Rows = append(out.Rows, float64(i)/7)
+		}
+		for i := range 20 {
+			out.Chunks = append(out.Chunks, strings.Repeat(string(rune('a'+i)), 2000))
+		}
+		return out, nil
+	}), struct{}{})
+	pipeline.Add(p, task.New("sum", func(_ context.Context, in rowsIn) (float64, error) {
+		if len(in.Rows.Get()) != in.N.Get() {
+			return 0, fmt.Errorf("got %d rows, want %d", len(in.Rows.Get()), in.N.Get())
+		}
+		s := 0.0
+		for _, r := range in.Rows.Get() {
+			s += r
+		}
+		return math.Round(s), nil
+	}), rowsIn{Rows: pipeline.Field[[]float64](mk.Output(), "Rows"), N: pipeline.Field[int](mk.Output(), "N")})
+	each := pipeline.ForEach(p, task.New("each", func(_ context.Context, in chunkIn) (int, error) {
+		return len(in.Chunk.Get()), nil
+	}), pipeline.Field[[]string](mk.Output(), "Chunks"), func(c pipeline.Ref[string]) chunkIn { return chunkIn{Chunk: c} })
+	pipeline.Add(p, task.New("total", func(_ context.Context, in sumIn) (int, error) {
+		n := 0
+		for _, v := range in.Xs.Get() {
+			n += v
+		}
+		return n, nil
+	}), sumIn{Xs: each.Collect()})
 	return p
 }
