@@ -255,7 +255,30 @@
 // task that names none). Argo re-encodes numbers of the input through
 // float64, so a number written differently (1e2 for 100) or beyond 2^53
 // gives another key than on the local backend; for the usual inputs the
-// keys are equal. Hits are reported with the phase Cached and no attempt.
+// keys are equal. An artifact in the input counts by its whole
+// description on Argo, its URI included, where the other backends count
+// its bytes (artifact.Canonical): the same data written by another run is
+// a miss on Argo. Hits are reported with the phase Cached and no attempt.
+//
+// # Artifacts
+//
+// The run's artifact store (pipeline.Options.Artifacts, the -artifacts
+// flag) reaches each Go task's pod as [backends.ArtifactsEnv], with the
+// workflow's name as the run's id and a fan-out instance's index, so its
+// artifacts land at <root>/<pipeline>/<run>/<step>[/<instance>]/<name>;
+// a mem:// store is a Compile error. The pods' credentials come from the
+// service account or from the Secret Options.Pod.ArtifactSecret names.
+//
+// A Go task's output travels in a workflow parameter; the task mode keeps
+// it under [MaxInlineOutput] (16 KiB) by storing its largest parts in the
+// store (package artifact, "Values too large to travel in-band"), so that
+// many steps fit Argo's 1 MiB object. A step whose output a fan-out
+// iterates over may keep [MaxInlineItems] (256 KiB) in-band, because Argo
+// expands the list from the parameter itself; Compile warns about every
+// such fan-out ([backends.Warner]). Argo evaluates refs in its
+// controller, which cannot read the store: a ref into a part that was
+// stored out of band fails (take the whole field as the input instead).
+// Watch deletes a run's stored parts when it sees the run end.
 //
 // # Size budget
 //

@@ -237,8 +237,14 @@
 // JSON output to its termination message, /dev/termination-log, where
 // the orchestrator reads it from the pod's status. The kubelet keeps at most 4 KiB
 // ([MaxTerminationMessage]) of it, the last bytes of a longer one, so a
-// larger output loses its start and fails the step as not JSON, with that
-// said: pass large data by a URI to object storage instead. An empty
+// larger output would lose its start. So the task mode is told the limit
+// ([backends.InlineMaxEnv]) and stores the largest parts of a longer
+// output in the run's artifact store (see package artifact, "Values too
+// large to travel in-band"); the orchestrator reads them back where it
+// must look inside (a ref to a field of one, a fan-out over one), passes
+// them on as they are otherwise, never caches an output holding them, and
+// deletes them when the run ends. Without a store such an output fails
+// the step and says to set one. An empty
 // termination message fails the step with "the container wrote no
 // output" (a Go task's program always writes one, "{}" at least; the
 // message is empty when the container runs some other program), and so
@@ -251,6 +257,19 @@
 // the kubelet reads it as the termination message; a container task with
 // more than one output field is an error wrapping errors.ErrUnsupported
 // (give it an output type with one field, which may hold an object).
+//
+// # Artifacts
+//
+// The run's artifact store (pipeline.Options.Artifacts, the -artifacts
+// flag) reaches each Go task's pod as [backends.ArtifactsEnv], with the
+// run's id and the fan-out instance's index, so its artifacts land at
+// <root>/<pipeline>/<run>/<step>[/<instance>]/<name>. The store must be
+// one every pod reaches: a bucket (a mem:// store is a Compile error).
+// The pods' credentials come from their service account (EKS IRSA or Pod
+// Identity, GKE or Azure Workload Identity) or from the Secret that
+// Options.Pod.ArtifactSecret names, as envFrom; no value is in a Job.
+// The orchestrator reaches the store too, with the credentials of its
+// own environment.
 //
 // # Templates
 //
