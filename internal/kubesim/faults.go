@@ -403,9 +403,12 @@ func (w *flakyWatch) run() {
 			if !ok {
 				return
 			}
+			// Counted before it is handed over: a consumer that got it may
+			// act (step the clock) before this goroutine runs again, and
+			// the watch must not look eventless then.
+			w.events.Add(1)
 			select {
 			case w.out <- ev:
-				w.events.Add(1)
 			case <-w.stopCh:
 				return
 			}
