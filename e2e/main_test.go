@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +52,10 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	if !needsCluster() {
+		skipReason = "the cluster is started only when a test or benchmark that needs it runs"
+		return m.Run()
+	}
 	bin, skip, err := testcluster.BinDir()
 	if err != nil {
 		if !skip {
@@ -127,6 +132,28 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// clusterBenchmarks are the benchmarks that need the cluster.
+var clusterBenchmarks = []string{"BenchmarkKubejobOrchestration", "BenchmarkMakespan"}
+
+// needsCluster reports whether the run may need the cluster: not when it
+// runs no test (-run '^$') and only benchmarks that start their own
+// servers (BenchmarkS3Artifact).
+func needsCluster() bool {
+	if flag.Lookup("test.run").Value.String() != "^$" {
+		return true
+	}
+	bench := flag.Lookup("test.bench").Value.String()
+	if bench == "" {
+		return false
+	}
+	top, _, _ := strings.Cut(bench, "/")
+	re, err := regexp.Compile(top)
+	if err != nil {
+		return true
+	}
+	return slices.ContainsFunc(clusterBenchmarks, re.MatchString)
 }
 
 // need skips t when there is no cluster.
