@@ -39,7 +39,9 @@ type Profile struct {
 	// It is at most what 8 GPUs hold of that profile.
 	MIGCount int `json:"migCount,omitempty"`
 	// MIGStrategy is how the NVIDIA device plugin exposes MIG slices on the
-	// nodes. The zero value means the pool's strategy, else [MIGMixed].
+	// nodes. The zero value means the pool's strategy, else [MIGMixed]. It
+	// must be empty on a pool of GKE's managed GPU stack ([GPUStackGKE]),
+	// which has no strategy.
 	MIGStrategy MIGStrategy `json:"migStrategy,omitempty"`
 
 	// NodePool names a pool declared to the pipeline (see [NodePool]). The
@@ -74,7 +76,7 @@ const (
 )
 
 // Provider is the cloud convention a node pool follows for pool labels and
-// spot/preemptible capacity.
+// spot/preemptible capacity; it also picks the pool's default [GPUStack].
 type Provider string
 
 const (

@@ -79,9 +79,18 @@ type Resolved struct {
 //   - gpuModel (Required): the single MIG strategy needs a GPU model, from
 //     the profile or the pool, to build the product label;
 //   - mig (Invalid): the pool's GPU model does not offer the MIG profile;
-//   - migStrategy (Invalid): it differs from the pool's strategy;
-//   - nodePool (Invalid): the pool's provider or MIG strategy is not
-//     supported, so the profile cannot be placed on it;
+//   - migStrategy (Invalid): it differs from the pool's strategy, or the
+//     pool runs GKE's managed GPU stack, which has none;
+//   - nodePool (Invalid): the pool's provider, GPU stack or MIG strategy is
+//     not supported, so the profile cannot be placed on it;
+//   - gpuModel (Invalid): the pool is on GKE's managed stack and GKE does
+//     not offer the model;
+//   - mig (Invalid): the pool's stack cannot cut its GPUs into the profile
+//     (no media-extension partitions on GKE, only the profiles of AKS's
+//     GPU instance profiles on AKS);
+//   - gpus (Invalid): the pool's GPUs are all cut into MIG slices (GKE's and
+//     AKS's stacks and the single strategy, with node.mig known), so whole
+//     GPUs cannot be had there;
 //   - cpu, memory, ephemeralStorage, gpus, mig (Invalid): the request does
 //     not fit one node of the named pool, where the pool's Node says what a
 //     node offers (unknown capacities are not checked). When no pool is
@@ -111,10 +120,17 @@ type Resolved struct {
 //     with Spot but no SpotTaints, a non-preemptible pod gets a required
 //     node affinity that keeps it off nodes carrying all SpotLabels.
 //
-// GPUs are requested (and limited) as nvidia.com/gpu. MIG slices are
+// GPUs are requested (and limited) as nvidia.com/gpu. MIG slices depend on
+// the pool's GPU stack (see the package documentation): on GKE's managed
+// stack they are nvidia.com/gpu with the node selector
+// cloud.google.com/gke-gpu-partition-size=<profile>, and GPU pods of a known
+// model also select cloud.google.com/gke-accelerator=<type> unless the
+// pool's labels set it; under the NVIDIA device plugin they are
 // nvidia.com/mig-<profile> under the mixed strategy, and nvidia.com/gpu plus
 // the node selector nvidia.com/gpu.product=<Product>-MIG-<profile> under the
-// single strategy. With a known GPU model and no pool, the pod selects
+// single strategy; on AKS MIG pools they are named as under the device
+// plugin, without the product label (the pool is one slice size). With a
+// known GPU model and no pool, the pod selects
 // nvidia.com/gpu.product=<Product>. A pod asking for GPUs or MIG slices
 // also tolerates the common GPU node taint nvidia.com/gpu (operator Exists,
 // NoSchedule; see [TaintGPU]). Last, the profile's own NodeSelector (which
