@@ -35,21 +35,74 @@
 // profile naming a MIG profile its model does not have is an error that
 // suggests the closest one.
 //
-// The NVIDIA device plugin exposes MIG slices in one of two ways, and a
-// profile must match what the nodes run ([Profile.MIGStrategy], else the
-// pool's, else mixed):
+// # GPU stacks: what each platform schedules on
 //
-//   - mixed: each slice size is its own resource,
-//     nvidia.com/mig-3g.40gb ([MIGResourceName]);
-//   - single: every GPU of a node is cut the same way and slices are
-//     nvidia.com/gpu; the size is chosen with the node label
+// What a pod must ask for, and which node labels it must select, depends on
+// the software that exposes a pool's GPUs to Kubernetes: its [GPUStack]
+// ([NodePool.GPUStack], defaulting by provider; see [NodePool.Stack]).
+// Resolve emits, per platform and stack:
+//
+//   - GKE, GKE's managed stack ([GPUStackGKE], the default on GKE): whole
+//     GPUs and MIG partitions alike are nvidia.com/gpu. A pod selects the
+//     pool's labels, cloud.google.com/gke-accelerator=<type>
+//     ([GPUModel.GKEAccelerator]) when the model is known, and, for MIG,
+//     cloud.google.com/gke-gpu-partition-size=<profile>: a GKE MIG pool
+//     cuts every GPU into one partition size, and each partition is one
+//     nvidia.com/gpu. GKE taints GPU nodes nvidia.com/gpu=present
+//     (NoSchedule). There is no MIG strategy. See
+//     https://cloud.google.com/kubernetes-engine/docs/how-to/gpus and
+//     https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi.
+//   - GKE with the NVIDIA GPU Operator (pools created with
+//     gpu-driver-version=disabled and labelled
+//     gke-no-default-nvidia-gpu-device-plugin=true, see
+//     https://cloud.google.com/kubernetes-engine/docs/how-to/gpu-operator):
+//     declare gpuStack: nvidia, or just the pool's migStrategy, and the
+//     pool places as the NVIDIA device plugin below.
+//   - EKS, on premises, and any cluster running the NVIDIA device plugin
+//     with GPU Feature Discovery, as the GPU Operator deploys them
+//     ([GPUStackNVIDIA], the default on EKS and generic pools; the
+//     EKS-optimized accelerated AMIs carry the driver and the device plugin
+//     is installed with Helm or the GPU Operator, or ships with
+//     Bottlerocket: https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-optimized-ami.html,
+//     https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-k8s-device-plugin.html).
+//     Whole GPUs are nvidia.com/gpu. MIG slices follow the strategy the
+//     plugin runs with ([Profile.MIGStrategy], else the pool's, else mixed;
+//     https://docs.nvidia.com/datacenter/cloud-native/kubernetes/latest/index.html,
+//     https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/gpu-operator-mig.html):
+//     mixed makes each slice size its own resource,
+//     nvidia.com/mig-3g.40gb ([MIGResourceName]); single cuts every GPU of
+//     a node the same way and makes slices nvidia.com/gpu, the size being
+//     chosen with GPU Feature Discovery's label
 //     nvidia.com/gpu.product=<product>-MIG-3g.40gb ([GPUModel.MIGProduct]),
 //     so the GPU model must be known.
+//   - AKS GPU node pools ([GPUStackAKS], the default on AKS): AKS installs
+//     the driver and cuts every GPU of a MIG node pool with the pool's GPU
+//     instance profile (--gpu-instance-profile MIG1g…MIG7g, fixed when the
+//     pool is created: [GPUModel.AKSInstanceProfile]); the NVIDIA device
+//     plugin exposes the slices with the pool's strategy, as
+//     nvidia.com/mig-<profile> (mixed) or nvidia.com/gpu (single). AKS runs
+//     no GPU Feature Discovery, so pods select the pool by its labels only.
+//     AKS does not taint GPU nodes; declare the taint the pool was created
+//     with (the documentation suggests sku=gpu:NoSchedule). See
+//     https://learn.microsoft.com/en-us/azure/aks/gpu-cluster,
+//     https://learn.microsoft.com/en-us/azure/aks/gpu-multi-instance and
+//     https://learn.microsoft.com/en-us/azure/aks/aks-managed-gpu-nodes.
 //
-// GPUModel picks a catalog model. With no node pool named it also selects
-// the model's nodes through the nvidia.com/gpu.product label that NVIDIA GPU
-// Feature Discovery sets. Pods that ask for GPUs or slices tolerate the
-// nvidia.com/gpu taint ([TaintGPU]) that GPU node pools commonly carry.
+// With no pool named the stack is unknown and the NVIDIA device plugin's
+// names are used; a known GPU model then selects its nodes through the
+// nvidia.com/gpu.product label that GPU Feature Discovery sets. Pods that
+// ask for GPUs or slices tolerate the nvidia.com/gpu taint ([TaintGPU])
+// on every stack.
+//
+// A profile that the named pool's stack cannot give is an error of
+// [Resolve] naming the pool and why: a MIG profile that is not the pool's
+// partition size or that AKS's instance profiles cannot cut, a GPU model
+// the pool lacks or GKE does not offer, more GPUs or slices than a node
+// has, whole GPUs from a pool whose GPUs are all partitioned, or a MIG
+// strategy on GKE's managed stack. [NodePool.Validate] reports pools that
+// contradict their stack: GKE's stack off GKE or with a MIG strategy, a
+// GPU model GKE does not offer, several slice sizes on a node whose GPUs
+// are all cut one way.
 //
 // # Node pools and spot capacity
 //

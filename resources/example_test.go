@@ -12,7 +12,9 @@ import (
 	"github.com/sluice-ml/sluice/resources"
 )
 
-// A MIG slice on the spot capacity of a GKE node pool.
+// A MIG slice on the spot capacity of a GKE node pool whose A100 is cut
+// into 3g.40gb partitions by GKE's managed GPU stack: the slice is an
+// nvidia.com/gpu on a node labelled with that partition size.
 func ExampleResolve() {
 	pools := []resources.NodePool{{
 		Name:     "a100",
@@ -44,13 +46,17 @@ func ExampleResolve() {
 	printPlacement(*r.OnDemand)
 	// Output:
 	// gpu model: A100-80GB
-	// requests: cpu=4 memory=32Gi nvidia.com/mig-3g.40gb=1
-	// limits:   memory=32Gi nvidia.com/mig-3g.40gb=1
+	// requests: cpu=4 memory=32Gi nvidia.com/gpu=1
+	// limits:   memory=32Gi nvidia.com/gpu=1
+	//   select cloud.google.com/gke-accelerator=nvidia-a100-80gb
+	//   select cloud.google.com/gke-gpu-partition-size=3g.40gb
 	//   select cloud.google.com/gke-nodepool=a100
 	//   select cloud.google.com/gke-spot=true
 	//   tolerate cloud.google.com/gke-spot Equal true NoSchedule
 	//   tolerate nvidia.com/gpu Exists  NoSchedule
 	// on-demand fall-back:
+	//   select cloud.google.com/gke-accelerator=nvidia-a100-80gb
+	//   select cloud.google.com/gke-gpu-partition-size=3g.40gb
 	//   select cloud.google.com/gke-nodepool=a100
 	//   tolerate nvidia.com/gpu Exists  NoSchedule
 	//   require cloud.google.com/gke-spot DoesNotExist

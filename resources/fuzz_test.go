@@ -24,6 +24,10 @@ func FuzzProfileValidate(f *testing.F) {
 	f.Add("", "", "", "", "A30-24GB", "2g.12gb+me", 0, 3, "single", "", false, "nvidia.com/gpu.product", "x", "")
 	f.Add("1", "1", "1", "1", "\x00", "\xff", 0, 0, "\u00e9", "cpu", true, "\u00e9", "\u00e9", "Exists")
 	f.Add("1e-999999999", "1e99", "123e+45", "1E", "", "", 0, 0, "", "cpu", false, "", "", "")
+	// The fuzzed pool's GPU stack is selValue: GKE's, AKS's, the device plugin's.
+	f.Add("2", "8Gi", "", "", "A100-80GB", "1g.10gb", 7, 1, "gke", "mig", false, "cloud.google.com/gke-nodepool", "gke", "Exists")
+	f.Add("", "", "", "", "A100-40GB", "3g.20gb", 2, 8, "aks", "mig", true, "kubernetes.azure.com/agentpool", "aks", "")
+	f.Add("", "", "", "", "H100-80GB", "1g.10gb+me", 8, 8, "gke", "mig", false, "k", "nvidia", "Equal")
 
 	f.Fuzz(func(t *testing.T, cpu, memory, ephemeral, shm, model, mig string, gpus, migCount int,
 		strategy, pool string, preemptible bool, selKey, selValue, tolOp string) {
@@ -40,6 +44,7 @@ func FuzzProfileValidate(f *testing.F) {
 			Labels:      map[string]string{selKey: selValue},
 			Node:        resources.Capacity{CPU: memory, Memory: cpu, GPUModel: model, GPUs: migCount, MIG: map[string]int{mig: gpus}},
 			MIGStrategy: resources.MIGStrategy(strategy),
+			GPUStack:    resources.GPUStack(selValue),
 		})
 
 		verr := p.Validate()

@@ -21,6 +21,14 @@ type GPUModel struct {
 	Product string
 	// MemoryGiB is the GPU's memory.
 	MemoryGiB int
+	// GKEAccelerator is the GPU type as GKE names it in the node label
+	// cloud.google.com/gke-accelerator ([LabelGKEAccelerator]), for example
+	// "nvidia-a100-80gb" (see
+	// https://cloud.google.com/kubernetes-engine/docs/how-to/gpus); empty
+	// for models GKE does not offer. For the H100 80GB it is the A3 High
+	// type, nvidia-h100-80gb; an A3 Mega pool (nvidia-h100-mega-80gb) sets
+	// the label in its Labels, which win.
+	GKEAccelerator string
 	// MIG lists the Multi-Instance GPU profiles the model offers, smallest
 	// first; it is empty for models without MIG.
 	MIG []MIGProfile
@@ -213,10 +221,10 @@ func mig(name string, computeSlices, memoryGB, maxInstances int) MIGProfile {
 // 7g×1; on the A30 1g×4, 1g+me×1, 2g×2, 2g+me×1, 4g×1.
 var catalog = []GPUModel{
 	// Whole GPUs only: these models have no MIG.
-	{Name: "T4", Product: "Tesla-T4", MemoryGiB: 16},
-	{Name: "V100-16GB", Product: "Tesla-V100-SXM2-16GB", MemoryGiB: 16},
+	{Name: "T4", Product: "Tesla-T4", MemoryGiB: 16, GKEAccelerator: "nvidia-tesla-t4"},
+	{Name: "V100-16GB", Product: "Tesla-V100-SXM2-16GB", MemoryGiB: 16, GKEAccelerator: "nvidia-tesla-v100"},
 	{Name: "A10G", Product: "NVIDIA-A10G", MemoryGiB: 24},
-	{Name: "L4", Product: "NVIDIA-L4", MemoryGiB: 24},
+	{Name: "L4", Product: "NVIDIA-L4", MemoryGiB: 24, GKEAccelerator: "nvidia-l4"},
 	{Name: "L40S", Product: "NVIDIA-L40S", MemoryGiB: 48},
 
 	// MIG-capable.
@@ -227,7 +235,7 @@ var catalog = []GPUModel{
 		mig("2g.12gb+me", 2, 12, 1),
 		mig("4g.24gb", 4, 24, 1),
 	}},
-	{Name: "A100-40GB", Product: "NVIDIA-A100-SXM4-40GB", MemoryGiB: 40, MIG: []MIGProfile{
+	{Name: "A100-40GB", Product: "NVIDIA-A100-SXM4-40GB", MemoryGiB: 40, GKEAccelerator: "nvidia-tesla-a100", MIG: []MIGProfile{
 		mig("1g.5gb", 1, 5, 7),
 		mig("1g.5gb+me", 1, 5, 1),
 		mig("1g.10gb", 1, 10, 4),
@@ -236,8 +244,8 @@ var catalog = []GPUModel{
 		mig("4g.20gb", 4, 20, 1),
 		mig("7g.40gb", 7, 40, 1),
 	}},
-	{Name: "A100-80GB", Product: "NVIDIA-A100-SXM4-80GB", MemoryGiB: 80, MIG: mig80GB},
-	{Name: "H100-80GB", Product: "NVIDIA-H100-80GB-HBM3", MemoryGiB: 80, MIG: mig80GB},
+	{Name: "A100-80GB", Product: "NVIDIA-A100-SXM4-80GB", MemoryGiB: 80, GKEAccelerator: "nvidia-a100-80gb", MIG: mig80GB},
+	{Name: "H100-80GB", Product: "NVIDIA-H100-80GB-HBM3", MemoryGiB: 80, GKEAccelerator: "nvidia-h100-80gb", MIG: mig80GB},
 	// H100 NVL.
 	{Name: "H100-94GB", Product: "NVIDIA-H100-NVL", MemoryGiB: 94, MIG: []MIGProfile{
 		mig("1g.12gb", 1, 12, 7),
@@ -248,7 +256,7 @@ var catalog = []GPUModel{
 		mig("4g.47gb", 4, 47, 1),
 		mig("7g.94gb", 7, 94, 1),
 	}},
-	{Name: "H200-141GB", Product: "NVIDIA-H200", MemoryGiB: 141, MIG: []MIGProfile{
+	{Name: "H200-141GB", Product: "NVIDIA-H200", MemoryGiB: 141, GKEAccelerator: "nvidia-h200-141gb", MIG: []MIGProfile{
 		mig("1g.18gb", 1, 18, 7),
 		mig("1g.18gb+me", 1, 18, 1),
 		mig("1g.35gb", 1, 35, 4),

@@ -39,7 +39,9 @@ type Profile struct {
 	// It is at most what 8 GPUs hold of that profile.
 	MIGCount int `json:"migCount,omitempty"`
 	// MIGStrategy is how the NVIDIA device plugin exposes MIG slices on the
-	// nodes. The zero value means the pool's strategy, else [MIGMixed].
+	// nodes. The zero value means the pool's strategy, else [MIGMixed]. It
+	// must be empty on a pool of GKE's managed GPU stack ([GPUStackGKE]),
+	// which has no strategy.
 	MIGStrategy MIGStrategy `json:"migStrategy,omitempty"`
 
 	// NodePool names a pool declared to the pipeline (see [NodePool]). The
@@ -74,7 +76,7 @@ const (
 )
 
 // Provider is the cloud convention a node pool follows for pool labels and
-// spot/preemptible capacity.
+// spot/preemptible capacity; it also picks the pool's default [GPUStack].
 type Provider string
 
 const (
@@ -111,7 +113,16 @@ type NodePool struct {
 	// Node is what one node of the pool offers; the zero value is unknown
 	// and disables the fit check for this pool.
 	Node Capacity `json:"node,omitempty"`
-	// MIGStrategy is the device plugin strategy on this pool's nodes.
+	// GPUStack is the software that exposes the pool's GPUs to Kubernetes:
+	// it decides the resource names, node labels and MIG layout a pod must
+	// match. The zero value is the provider's default (see [GPUStack] and
+	// [NodePool.Stack]): GKE's managed stack on GKE, unless MIGStrategy is
+	// set; AKS's own on AKS; the NVIDIA device plugin elsewhere.
+	GPUStack GPUStack `json:"gpuStack,omitempty"`
+	// MIGStrategy is the NVIDIA device plugin strategy on this pool's
+	// nodes. Setting it declares that the pool runs the NVIDIA device plugin
+	// (so on GKE, with no GPUStack, it selects [GPUStackNVIDIA]); GKE's
+	// managed stack has no strategy and rejects it.
 	MIGStrategy MIGStrategy `json:"migStrategy,omitempty"`
 	// Spot says the pool has spot/preemptible capacity; for
 	// ProviderGeneric, SpotLabels and SpotTaints say how to reach it.
@@ -134,6 +145,9 @@ type Capacity struct {
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is how many slices of each MIG profile one node exposes, when its
 	// GPUs are partitioned, for example {"3g.40gb": 16}. When it is set, a
-	// profile not listed counts as zero slices; nil means unknown.
+	// profile not listed counts as zero slices; nil means unknown. Under
+	// GKE's and AKS's stacks and the single strategy every GPU of a node is
+	// cut the same way, so it names one profile: GKE's gpu-partition-size,
+	// AKS's --gpu-instance-profile.
 	MIG map[string]int `json:"mig,omitempty"`
 }

@@ -79,9 +79,18 @@ type Resolved struct {
 //   - gpuModel (Required): the single MIG strategy needs a GPU model, from
 //     the profile or the pool, to build the product label;
 //   - mig (Invalid): the pool's GPU model does not offer the MIG profile;
-//   - migStrategy (Invalid): it differs from the pool's strategy;
-//   - nodePool (Invalid): the pool's provider or MIG strategy is not
-//     supported, so the profile cannot be placed on it;
+//   - migStrategy (Invalid): it differs from the pool's strategy, or the
+//     pool runs GKE's managed GPU stack, which has none;
+//   - nodePool (Invalid): the pool's provider, GPU stack or MIG strategy is
+//     not supported, so the profile cannot be placed on it;
+//   - gpuModel (Invalid): the pool is on GKE's managed stack and GKE does
+//     not offer the model;
+//   - mig (Invalid): the pool's stack cannot cut its GPUs into the profile
+//     (no media-extension partitions on GKE, only the profiles of AKS's
+//     GPU instance profiles on AKS);
+//   - gpus (Invalid): the pool's GPUs are all cut into MIG slices (GKE's and
+//     AKS's stacks and the single strategy, with node.mig known), so whole
+//     GPUs cannot be had there;
 //   - cpu, memory, ephemeralStorage, gpus, mig (Invalid): the request does
 //     not fit one node of the named pool, where the pool's Node says what a
 //     node offers (unknown capacities are not checked). When no pool is
@@ -111,10 +120,17 @@ type Resolved struct {
 //     with Spot but no SpotTaints, a non-preemptible pod gets a required
 //     node affinity that keeps it off nodes carrying all SpotLabels.
 //
-// GPUs are requested (and limited) as nvidia.com/gpu. MIG slices are
+// GPUs are requested (and limited) as nvidia.com/gpu. MIG slices depend on
+// the pool's GPU stack (see the package documentation): on GKE's managed
+// stack they are nvidia.com/gpu with the node selector
+// cloud.google.com/gke-gpu-partition-size=<profile>, and GPU pods of a known
+// model also select cloud.google.com/gke-accelerator=<type> unless the
+// pool's labels set it; under the NVIDIA device plugin they are
 // nvidia.com/mig-<profile> under the mixed strategy, and nvidia.com/gpu plus
 // the node selector nvidia.com/gpu.product=<Product>-MIG-<profile> under the
-// single strategy. With a known GPU model and no pool, the pod selects
+// single strategy; on AKS MIG pools they are named as under the device
+// plugin, without the product label (the pool is one slice size). With a
+// known GPU model and no pool, the pod selects
 // nvidia.com/gpu.product=<Product>. A pod asking for GPUs or MIG slices
 // also tolerates the common GPU node taint nvidia.com/gpu (operator Exists,
 // NoSchedule; see [TaintGPU]). Last, the profile's own NodeSelector (which
@@ -128,7 +144,9 @@ func Resolve(p Profile, pools []NodePool) (Resolved, error) {
 	c := p.check(&l)
 	pool := namedPool(&l, p.NodePool, pools)
 	model := effectiveModel(&l, p, &c, pool)
-	strategy := effectiveStrategy(&l, p, c, pool, model)
+	stack := effectiveStack(&l, p, pool)
+	strategy := effectiveStrategy(&l, p, c, pool, model, stack)
+	checkStack(&l, p, c, pool, model, stack)
 	checkPreemptible(&l, p, pool)
 	ds := demands(p, c)
 	switch {
@@ -140,7 +158,7 @@ func Resolve(p Profile, pools []NodePool) (Resolved, error) {
 	if l.Len() > 0 {
 		return Resolved{}, l.Err()
 	}
-	return resolved(p, c, pool, model, strategy), nil
+	return resolved(p, c, pool, model, strategy, stack), nil
 }
 
 // namedPool returns the pool p names, or nil when it names none or one
@@ -192,8 +210,16 @@ func effectiveModel(l *field.List, p Profile, c *checked, pool *NodePool) *GPUMo
 // profile's, else the pool's, else mixed. It reports a profile strategy
 // that differs from the pool's, a pool strategy that is not supported, and
 // a single strategy without a GPU model to build the product label from.
-func effectiveStrategy(l *field.List, p Profile, c checked, pool *NodePool, model *GPUModel) MIGStrategy {
+func effectiveStrategy(l *field.List, p Profile, c checked, pool *NodePool, model *GPUModel, stack GPUStack) MIGStrategy {
 	strategy := p.MIGStrategy
+	if stack == GPUStackGKE {
+		if p.MIGStrategy != "" && p.MIG != "" {
+			l.Add(field.Invalid(field.NewPath("migStrategy"), string(p.MIGStrategy),
+				"pool %q runs GKE's managed GPU stack, which has no MIG strategy: it exposes MIG partitions as %s on nodes labelled %s; remove migStrategy",
+				pool.Name, GPUResource, LabelGKEGPUPartitionSize))
+		}
+		return ""
+	}
 	if pool != nil && pool.MIGStrategy != "" {
 		switch {
 		case strategy == "":
@@ -213,7 +239,7 @@ func effectiveStrategy(l *field.List, p Profile, c checked, pool *NodePool, mode
 		l.Add(field.Invalid(field.NewPath("nodePool"), p.NodePool,
 			"the pool's migStrategy %q is not supported (use mixed or single); check the pools with ValidatePools", strategy))
 	}
-	if strategy == MIGSingle && model == nil && p.GPUModel == "" {
+	if strategy == MIGSingle && stack == GPUStackNVIDIA && model == nil && p.GPUModel == "" {
 		l.Add(field.Required(field.NewPath("gpuModel"),
 			"the single MIG strategy selects nodes by %s=<product>-MIG-%s, which needs the GPU model; set gpuModel, or node.gpuModel on the pool",
 			LabelGPUProduct, p.MIG))
@@ -242,9 +268,9 @@ func checkPreemptible(l *field.List, p Profile, pool *NodePool) {
 }
 
 // resolved builds the Resolved of a profile that passed every check.
-func resolved(p Profile, c checked, pool *NodePool, model *GPUModel, strategy MIGStrategy) Resolved {
+func resolved(p Profile, c checked, pool *NodePool, model *GPUModel, strategy MIGStrategy, stack GPUStack) Resolved {
 	var res Resolved
-	res.Requests, res.Limits = requestsAndLimits(p, c, strategy)
+	res.Requests, res.Limits = requestsAndLimits(p, c, strategy, stack)
 	if c.sharedMemory != nil {
 		shm := c.sharedMemory.DeepCopy()
 		res.SharedMemory = &shm
@@ -252,9 +278,9 @@ func resolved(p Profile, c checked, pool *NodePool, model *GPUModel, strategy MI
 	if model != nil && (p.GPUs > 0 || p.MIG != "") {
 		res.GPUModel = model.Name
 	}
-	res.Placement = place(p, pool, model, strategy, p.Preemptible)
+	res.Placement = place(p, pool, model, strategy, stack, p.Preemptible)
 	if p.Preemptible {
-		od := place(p, pool, model, strategy, false)
+		od := place(p, pool, model, strategy, stack, false)
 		res.OnDemand = &od
 	}
 	return res
@@ -262,7 +288,7 @@ func resolved(p Profile, c checked, pool *NodePool, model *GPUModel, strategy MI
 
 // requestsAndLimits returns the container's resource requests and limits,
 // each nil when empty: see [Resolved.Limits] for what is limited.
-func requestsAndLimits(p Profile, c checked, strategy MIGStrategy) (req, lim corev1.ResourceList) {
+func requestsAndLimits(p Profile, c checked, strategy MIGStrategy, stack GPUStack) (req, lim corev1.ResourceList) {
 	req, lim = corev1.ResourceList{}, corev1.ResourceList{}
 	if c.cpu != nil {
 		req[corev1.ResourceCPU] = c.cpu.DeepCopy()
@@ -280,7 +306,7 @@ func requestsAndLimits(p Profile, c checked, strategy MIGStrategy) (req, lim cor
 	}
 	if p.MIG != "" {
 		name := MIGResourceName(p.MIG)
-		if strategy == MIGSingle {
+		if strategy == MIGSingle || stack == GPUStackGKE {
 			name = GPUResource
 		}
 		req[name] = *resource.NewQuantity(int64(migCount(p)), resource.DecimalSI)
@@ -455,7 +481,7 @@ func fitAny(l *field.List, pools []NodePool, ds []demand) {
 }
 
 // place computes the placement of p on pool (nil: none named).
-func place(p Profile, pool *NodePool, model *GPUModel, strategy MIGStrategy, preemptible bool) Placement {
+func place(p Profile, pool *NodePool, model *GPUModel, strategy MIGStrategy, stack GPUStack, preemptible bool) Placement {
 	sel := map[string]string{}
 	var tols []corev1.Toleration
 	var terms []corev1.NodeSelectorTerm // required node affinity, ORed
@@ -467,7 +493,15 @@ func place(p Profile, pool *NodePool, model *GPUModel, strategy MIGStrategy, pre
 		tols = appendTolerations(tols, corev1.Toleration{
 			Key: TaintGPU, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
 		switch {
-		case p.MIG != "" && strategy == MIGSingle && model != nil:
+		case stack == GPUStackGKE:
+			// The pool's own labels win: an A3 Mega pool names its type.
+			if _, set := sel[LabelGKEAccelerator]; !set && model != nil && model.GKEAccelerator != "" {
+				sel[LabelGKEAccelerator] = model.GKEAccelerator
+			}
+			if p.MIG != "" {
+				sel[LabelGKEGPUPartitionSize] = p.MIG
+			}
+		case p.MIG != "" && strategy == MIGSingle && stack == GPUStackNVIDIA && model != nil:
 			sel[LabelGPUProduct] = model.MIGProduct(p.MIG)
 		case model != nil && pool == nil:
 			sel[LabelGPUProduct] = model.Product

@@ -51,7 +51,8 @@ func testPools() []resources.NodePool {
 			Node: resources.Capacity{CPU: "16", Memory: "64Gi", EphemeralStorage: "200Gi"},
 		},
 		{
-			Name: "gke-a100", Provider: resources.ProviderGKE, Spot: true,
+			// A GKE pool running the NVIDIA GPU Operator (mixed strategy).
+			Name: "gke-a100", Provider: resources.ProviderGKE, GPUStack: resources.GPUStackNVIDIA, Spot: true,
 			Labels: map[string]string{"cloud.google.com/gke-nodepool": "a100"},
 			Taints: []corev1.Taint{{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}},
 			Node: resources.Capacity{CPU: "96", Memory: "1360Gi", GPUModel: "A100-80GB", GPUs: 8,
@@ -257,7 +258,8 @@ func TestResolve(t *testing.T) {
 				Limits:   corev1.ResourceList{"nvidia.com/gpu": n(1)},
 				GPUModel: "L4",
 				Placement: resources.Placement{
-					NodeSelector: map[string]string{"cloud.google.com/gke-nodepool": "l4"},
+					// GKE's managed stack: the pool's accelerator type too.
+					NodeSelector: map[string]string{"cloud.google.com/gke-nodepool": "l4", "cloud.google.com/gke-accelerator": "nvidia-l4"},
 					Tolerations:  []corev1.Toleration{gpuToleration},
 				},
 			},

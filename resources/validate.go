@@ -168,6 +168,7 @@ func (n NodePool) check(l *field.List) {
 		l.Add(field.NotSupported(field.NewPath("migStrategy"), n.MIGStrategy, []MIGStrategy{MIGMixed, MIGSingle}))
 	}
 	checkSpotConfig(l, n)
+	checkGPUStack(l, n)
 }
 
 // checkNode checks what a node of a pool offers, at path node.

@@ -23,7 +23,9 @@ import (
 )
 
 var (
-	gpuPool = resources.NodePool{Name: "a100", Provider: resources.ProviderGKE,
+	// gpuPool runs the NVIDIA GPU Operator (mixed strategy), not GKE's
+	// managed GPU stack.
+	gpuPool = resources.NodePool{Name: "a100", Provider: resources.ProviderGKE, GPUStack: resources.GPUStackNVIDIA,
 		Labels: map[string]string{"cloud.google.com/gke-nodepool": "a100"},
 		Taints: []corev1.Taint{{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}}}
 	singlePool = resources.NodePool{Name: "a100-single", Provider: resources.ProviderGKE, MIGStrategy: resources.MIGSingle,

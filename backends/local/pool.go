@@ -72,6 +72,11 @@ func demandOf(s *backends.Step, pools map[string]Capacity) amounts {
 			d = amounts{dimSlots: 1}
 		}
 		dim := string(name)
+		if mig := s.Task.Resources.MIG; mig != "" && name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+			// Slices count against their profile whatever the pool's GPU
+			// stack calls them (GKE's managed stack: nvidia.com/gpu).
+			dim = string(resources.MIGResourceName(mig))
+		}
 		if pool != "" {
 			dim = poolDim(pool, dim)
 		}

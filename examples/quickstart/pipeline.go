@@ -63,17 +63,20 @@ var (
 		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
 	}
 	// gpuPool is a2-ultragpu-1g nodes (12 vCPU, 170 GB, one A100 80GB)
-	// whose GPU is cut into seven 1g.10gb MIG slices, exposed by the NVIDIA
-	// device plugin with the mixed strategy (nvidia.com/mig-1g.10gb). It
-	// has Spot VMs, which trials use; GKE taints GPU nodes with
-	// nvidia.com/gpu, which every GPU task tolerates.
+	// created with gpu-partition-size=1g.10gb, so GKE's managed GPU stack
+	// cuts the GPU into seven 1g.10gb MIG partitions, each one
+	// nvidia.com/gpu on nodes labelled
+	// cloud.google.com/gke-gpu-partition-size=1g.10gb. It has Spot VMs,
+	// which trials use; GKE taints GPU nodes with nvidia.com/gpu, which
+	// every GPU task tolerates. (A pool running the NVIDIA GPU Operator
+	// instead would set GPUStack: resources.GPUStackNVIDIA and its
+	// MIGStrategy.)
 	gpuPool = resources.NodePool{
-		Name:        "gpu-pool",
-		Provider:    resources.ProviderGKE,
-		Labels:      map[string]string{"cloud.google.com/gke-nodepool": "a100-mig"},
-		Node:        resources.Capacity{CPU: "12", Memory: "170Gi", GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}},
-		MIGStrategy: resources.MIGMixed,
-		Spot:        true,
+		Name:     "gpu-pool",
+		Provider: resources.ProviderGKE,
+		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "a100-mig"},
+		Node:     resources.Capacity{CPU: "12", Memory: "170Gi", GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}},
+		Spot:     true,
 	}
 )
 

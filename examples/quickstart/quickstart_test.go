@@ -276,11 +276,15 @@ func TestPlanResources(t *testing.T) {
 	require.NotNil(t, tr.ForEach)
 	assert.Equal(t, 2, tr.ForEach.Parallelism)
 	assert.Equal(t, "A100-80GB", tr.Resolved.GPUModel, "the model comes from the pool")
-	q := tr.Resolved.Limits["nvidia.com/mig-1g.10gb"]
+	// GKE's managed GPU stack: a 1g.10gb partition is one nvidia.com/gpu
+	// on a node labelled with that partition size.
+	q := tr.Resolved.Limits["nvidia.com/gpu"]
 	assert.Equal(t, int64(1), q.Value())
 	assert.Equal(t, map[string]string{
-		"cloud.google.com/gke-nodepool": "a100-mig",
-		"cloud.google.com/gke-spot":     "true",
+		"cloud.google.com/gke-nodepool":           "a100-mig",
+		"cloud.google.com/gke-spot":               "true",
+		"cloud.google.com/gke-accelerator":        "nvidia-a100-80gb",
+		"cloud.google.com/gke-gpu-partition-size": "1g.10gb",
 	}, tr.Resolved.Placement.NodeSelector)
 	assert.NotNil(t, tr.Resolved.OnDemand)
 	assert.Equal(t, 1, tr.Task.Retry.App)

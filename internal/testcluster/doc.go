@@ -14,9 +14,10 @@
 // # Nodes
 //
 // Node pools mirror the clusters Sluice targets ([DefaultPools]): CPU
-// nodes, A100 nodes whose GPU is cut into MIG slices and exposed with the
-// device plugin's mixed strategy (nvidia.com/mig-1g.10gb, tainted
-// nvidia.com/gpu), on spot VMs (GKE's cloud.google.com/gke-spot label and
+// nodes, A100 nodes whose GPU GKE's managed GPU stack cuts into 1g.10gb
+// MIG partitions (each one nvidia.com/gpu, nodes labelled
+// cloud.google.com/gke-gpu-partition-size, tainted nvidia.com/gpu), on spot
+// VMs (GKE's cloud.google.com/gke-spot label and
 // taint) and on demand, and CPU spot nodes. They are Node objects that
 // kwok keeps Ready; their labels, taints and capacity are what the real
 // scheduler places pods by.

@@ -30,9 +30,13 @@ const (
 	LabelNodePool    = "cloud.google.com/gke-nodepool"
 	LabelSpot        = "cloud.google.com/gke-spot"
 	LabelAccelerator = "cloud.google.com/gke-accelerator"
-	// ResourceMIG1g10gb is the extended resource of one 1g.10gb slice of
-	// an A100 80GB under the NVIDIA device plugin's mixed strategy.
-	ResourceMIG1g10gb = "nvidia.com/mig-1g.10gb"
+	// LabelPartitionSize is the MIG partition size of every GPU of a GKE
+	// node created with a gpu-partition-size.
+	LabelPartitionSize = "cloud.google.com/gke-gpu-partition-size"
+	// ResourceGPU is the extended resource of GKE's managed GPU stack for
+	// whole GPUs and for MIG partitions alike: on a node whose A100 is cut
+	// into 1g.10gb partitions, each partition is one nvidia.com/gpu.
+	ResourceGPU = "nvidia.com/gpu"
 )
 
 // Pool names of [DefaultPools].
@@ -58,10 +62,13 @@ const (
 //   - scarce-ondemand: 1 such node on demand, pool label "scarce": a pool
 //     whose spot capacity has run out (it has no spot nodes), for the
 //     pending timeout and its on-demand fall-back;
-//   - a100-mig-spot: 2 A100 80GB nodes on Spot VMs whose GPU is cut into
-//     seven 1g.10gb MIG slices (mixed strategy: nvidia.com/mig-1g.10gb),
-//     tainted nvidia.com/gpu=present:NoSchedule as GKE taints GPU nodes,
-//     and with the spot label and taint; their pool label is a100-mig;
+//   - a100-mig-spot: 2 A100 80GB nodes on Spot VMs whose GPU GKE's
+//     managed GPU stack cuts into seven 1g.10gb MIG partitions (capacity
+//     nvidia.com/gpu: 7, labels cloud.google.com/gke-accelerator=nvidia-a100-80gb
+//     and cloud.google.com/gke-gpu-partition-size=1g.10gb; no NVIDIA GPU
+//     Feature Discovery labels, which stock GKE does not run), tainted
+//     nvidia.com/gpu=present:NoSchedule as GKE taints GPU nodes, and with
+//     the spot label and taint; their pool label is a100-mig;
 //   - a100-mig-ondemand: 1 such node on demand (pool label a100-mig, no
 //     spot label or taint), where an on-demand fall-back lands.
 func DefaultPools() []Pool {
@@ -74,17 +81,14 @@ func DefaultPools() []Pool {
 		corev1.ResourceCPU:    resource.MustParse("12"),
 		corev1.ResourceMemory: resource.MustParse("170Gi"),
 		corev1.ResourcePods:   resource.MustParse("110"),
-		ResourceMIG1g10gb:     resource.MustParse("7"),
+		ResourceGPU:           resource.MustParse("7"),
 	}
 	spotTaint := corev1.Taint{Key: LabelSpot, Value: "true", Effect: corev1.TaintEffectNoSchedule}
 	gpuTaint := corev1.Taint{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}
 	a100 := map[string]string{
-		LabelNodePool:                "a100-mig",
-		LabelAccelerator:             "nvidia-a100-80gb",
-		"nvidia.com/gpu.product":     "NVIDIA-A100-SXM4-80GB",
-		"nvidia.com/mig.strategy":    "mixed",
-		"cloud.google.com/gke-gpu":   "true",
-		"node.kubernetes.io/gpu-mig": "1g.10gb",
+		LabelNodePool:      "a100-mig",
+		LabelAccelerator:   "nvidia-a100-80gb",
+		LabelPartitionSize: "1g.10gb",
 	}
 	withSpot := func(m map[string]string) map[string]string {
 		m = maps.Clone(m)

@@ -96,13 +96,13 @@ var (
 		Node:     resources.Capacity{CPU: "8", Memory: "32Gi"},
 		Spot:     true,
 	}
+	// GPUPool is on GKE's managed GPU stack: 1g.10gb partitions.
 	GPUPool = resources.NodePool{
-		Name:        "a100-mig",
-		Provider:    resources.ProviderGKE,
-		Labels:      map[string]string{"cloud.google.com/gke-nodepool": "a100-mig"},
-		Node:        resources.Capacity{CPU: "12", Memory: "170Gi", GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}},
-		MIGStrategy: resources.MIGMixed,
-		Spot:        true,
+		Name:     "a100-mig",
+		Provider: resources.ProviderGKE,
+		Labels:   map[string]string{"cloud.google.com/gke-nodepool": "a100-mig"},
+		Node:     resources.Capacity{CPU: "12", Memory: "170Gi", GPUModel: "A100-80GB", GPUs: 1, MIG: map[string]int{"1g.10gb": 7}},
+		Spot:     true,
 	}
 )
 
