@@ -134,7 +134,9 @@ func (t Task[In, Out]) WithEnv(name, value string) Task[In, Out] {
 
 // WithOutput returns a copy of t that reads the output field named field
 // (Go or JSON name of an exported field of Out) from path. The file holds
-// JSON, or raw text for a string field.
+// JSON, or raw text for a string field. path must be one file inside
+// [OutputDir]: absolute, clean, without "..", and no other output's file
+// or directory (Validate reports any other path).
 func (t Task[In, Out]) WithOutput(field, path string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	name := jsonName(t.spec.OutputType, field)
