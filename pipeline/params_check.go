@@ -154,7 +154,7 @@ func checkParamValue(p *field.Path, given string, v any, t reflect.Type) []*fiel
 		for _, k := range slices.Sorted(mapKeys(obj)) {
 			i := slices.IndexFunc(keys, func(f paramKey) bool { return f.name == k })
 			if i < 0 {
-				errs = append(errs, field.NotFound(p.Child(k), k, "%s: %v has no key %q%s; its keys are %s", given, t, k, suggest.DidYouMean(k, names), suggest.Quote(names)))
+				errs = append(errs, field.NotFound(p.Child(k), k, "%s: %v has no key %q; its keys are %s%s", given, t, k, suggest.Quote(names), suggest.DidYouMean(k, names)))
 				continue
 			}
 			errs = append(errs, checkParamValue(p.Child(k), given, obj[k], keys[i].typ)...)
@@ -226,10 +226,15 @@ func wantParam(t reflect.Type) string {
 	case reflect.String:
 		return fmt.Sprintf("a %v (a JSON string)", t)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		bits := t.Bits()
-		return fmt.Sprintf("an integer (%v, from %d to %d)", t, int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)
+		if bits := t.Bits(); bits < 64 {
+			return fmt.Sprintf("an integer (%v, from %d to %d)", t, int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)
+		}
+		return fmt.Sprintf("an integer (%v)", t)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return fmt.Sprintf("a non-negative integer (%v, at most %d)", t, ^uint64(0)>>(64-t.Bits()))
+		if t.Bits() < 64 {
+			return fmt.Sprintf("a non-negative integer (%v, at most %d)", t, ^uint64(0)>>(64-t.Bits()))
+		}
+		return fmt.Sprintf("a non-negative integer (%v)", t)
 	case reflect.Float32, reflect.Float64:
 		return fmt.Sprintf("a number (%v)", t)
 	case reflect.Slice:
@@ -304,5 +309,5 @@ func describeJSON(v any) string {
 
 // unknownParam is the detail of an override that names no parameter.
 func unknownParam(name string, known []string) string {
-	return fmt.Sprintf("the pipeline declares no such parameter%s; it has: %s", suggest.DidYouMean(name, known), strings.Join(known, ", "))
+	return fmt.Sprintf("the pipeline declares no such parameter; it has: %s%s", strings.Join(known, ", "), suggest.DidYouMean(name, known))
 }

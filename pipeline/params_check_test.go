@@ -59,7 +59,7 @@ func TestValidateParamsRejects(t *testing.T) {
 		{"BoolNull", "deploy", "null", []vKey{vk("pipeline.params[deploy]", vInvalid)}, []string{"null", "bool"}},
 		{"BoolNumber", "deploy", "1", []vKey{vk("pipeline.params[deploy]", vInvalid)}, []string{"got 1"}},
 		{"BoolQuoted", "deploy", `"true"`, []vKey{vk("pipeline.params[deploy]", vInvalid)}, []string{`got "true"`}},
-		{"IntFraction", "epochs", "1.5", []vKey{vk("pipeline.params[epochs]", vInvalid)}, []string{"an integer (int,", "got 1.5"}},
+		{"IntFraction", "epochs", "1.5", []vKey{vk("pipeline.params[epochs]", vInvalid)}, []string{"an integer (int)", "got 1.5"}},
 		{"IntExponent", "epochs", "1e3", []vKey{vk("pipeline.params[epochs]", vInvalid)}, []string{"got 1e3"}},
 		{"IntNull", "epochs", "null", []vKey{vk("pipeline.params[epochs]", vInvalid)}, []string{"null"}},
 		{"IntWord", "epochs", "ten", []vKey{vk("pipeline.params[epochs]", vInvalid)}, []string{"not JSON"}},

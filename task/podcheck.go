@@ -46,7 +46,7 @@ func imageHint(ref string, err error) string {
 	if strings.TrimSpace(ref) != ref || strings.ContainsAny(ref, " \t\n") {
 		return "remove the white space; " + form
 	}
-	if errors.Is(err, reference.ErrNameContainsUppercase) {
+	if errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(err.Error(), "must be lowercase") {
 		name, rest := splitImage(ref)
 		if fixed := strings.ToLower(name) + rest; fixed != ref {
 			if _, err := reference.ParseNormalizedNamed(fixed); err == nil {
