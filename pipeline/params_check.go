@@ -175,8 +175,8 @@ func mapKeys(m map[string]any) func(func(string) bool) {
 }
 
 type paramKey struct {
-	name string
-	typ  reflect.Type
+	name, goName string
+	typ          reflect.Type
 }
 
 // paramKeys returns the JSON keys of struct type t as encoding/json names
@@ -206,7 +206,7 @@ func paramKeys(t reflect.Type) []paramKey {
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, paramKey{name: name, typ: f.Type})
+		out = append(out, paramKey{name: name, goName: f.Name, typ: f.Type})
 	}
 	return out
 }
@@ -310,4 +310,23 @@ func describeJSON(v any) string {
 // unknownParam is the detail of an override that names no parameter.
 func unknownParam(name string, known []string) string {
 	return fmt.Sprintf("the pipeline declares no such parameter; it has: %s%s", strings.Join(known, ", "), suggest.DidYouMean(name, known))
+}
+
+// fieldSuggestion is `; did you mean "x"?` for name, a misspelled field
+// (Go or JSON name) of struct type t, or "".
+func fieldSuggestion(t reflect.Type, name string) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	var cands []string
+	for _, k := range paramKeys(t) {
+		cands = append(cands, k.name)
+		if k.goName != k.name {
+			cands = append(cands, k.goName)
+		}
+	}
+	return suggest.DidYouMean(name, cands)
 }

@@ -130,11 +130,21 @@ func TestValidateRejectsPod(t *testing.T) {
 		{"ContainerOutChanField", podWith(podCtr[podChan]()), []vKey{vk("pipeline.tasks[ctr].outputType", vInvalid)}, ""},
 
 		// Did you mean, for field names and placeholders.
-		{"PlaceholderTypo", podWith(vCtr().WithArgs("--data={{.Dta}}")), []vKey{vk("pipeline.tasks[ctr].args[0]", vNotFound)}, `did you mean "data"?`},
-		{"PlaceholderGoNameTypo", podWith(vCtr().WithCommand("run", "{{.Epoch}}")), []vKey{vk("pipeline.tasks[ctr].command[1]", vNotFound)}, `did you mean "epochs"?`},
+		{"PlaceholderTypo", podWith(vCtr().WithArgs("--data={{.Dta}}")), []vKey{vk("pipeline.tasks[ctr].args[0]", vNotFound)}, `did you mean "Data"?`},
+		{"PlaceholderGoNameTypo", podWith(vCtr().WithCommand("run", "{{.Epoch}}")), []vKey{vk("pipeline.tasks[ctr].command[1]", vNotFound)}, `did you mean "Epochs"?`},
 		{"EnvPlaceholderTypo", podWith(vCtr().WithEnv("DATA", "{{.data_}}")), []vKey{vk("pipeline.tasks[ctr].env[0].value", vNotFound)}, `did you mean "data"?`},
 		{"OutputFieldTypo", podWith(vCtr().WithOutput("modle", out+"/m")), []vKey{vk("pipeline.tasks[ctr].outputs[2].field", vNotFound)}, `did you mean "model"?`},
 		{"CacheExcludeTypo", podWith(vCtr().WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{"epoch"}})), []vKey{vk("pipeline.tasks[ctr].cache.excludeInputs[0]", vNotFound)}, `did you mean "epochs"?`},
+		{"RefFieldTypo", func() *pipeline.Pipeline {
+			p, a := vOne(nil)
+			pipeline.Add(p, vTask("b"), vIn{Score: pipeline.Field[float64](a.Output(), "acuracy")})
+			return p
+		}, []vKey{vk("pipeline.tasks[b].input.Score", vInvalid)}, `did you mean "accuracy"?`},
+		{"RefFieldGoNameTypo", func() *pipeline.Pipeline {
+			p, a := vOne(nil)
+			pipeline.Add(p, vTask("b"), vIn{Name: pipeline.Field[string](a.Output(), "Modle")})
+			return p
+		}, []vKey{vk("pipeline.tasks[b].input.Name", vInvalid)}, `did you mean "Model"?`},
 		{"PlaceholderNoSuggestion", podWith(vCtr().WithArgs("{{.Zzzzzz}}")), []vKey{vk("pipeline.tasks[ctr].args[0]", vNotFound)}, "has no exported field of that name"},
 
 		// Every mistake of one task in one pass.

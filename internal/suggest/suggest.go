@@ -16,7 +16,8 @@ const maxInput = 64
 // Closest returns the candidate nearest to s by edit distance (compared
 // case-insensitively), or "" when none is near enough to be a plausible
 // typo: at most 2 edits (1 for an input of 1 or 2 bytes), or half the
-// candidate's length for long names.
+// candidate's length for long names. Among candidates as near, one that
+// also matches in case wins.
 // Ties go to the earliest candidate, so the result is deterministic. A
 // candidate equal to s is never suggested.
 func Closest(s string, candidates []string) string {
@@ -37,8 +38,14 @@ func Closest(s string, candidates []string) string {
 		if d > limit {
 			continue
 		}
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
+		// Between candidates as near when case is ignored, the one
+		// nearer in case wins ("Modle" suggests "Model" over "model").
+		score := 2 * d
+		if levenshtein(s, c) > d {
+			score++
+		}
+		if bestD < 0 || score < bestD {
+			best, bestD = c, score
 		}
 	}
 	return best

@@ -16,6 +16,8 @@ func TestClosest(t *testing.T) {
 		{"lr", []string{"lr"}, ""},
 		{"x", []string{"lr", "y"}, "y"},
 		{"dta", []string{"data", "date"}, "data"},
+		{"Modle", []string{"model", "Model"}, "Model"},
+		{"modle", []string{"Model", "model"}, "model"},
 	} {
 		if got := Closest(c.in, c.cand); got != c.want {
 			t.Errorf("Closest(%q, %q) = %q, want %q", c.in, c.cand, got, c.want)
