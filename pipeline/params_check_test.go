@@ -149,3 +149,21 @@ func TestValidateParamsMessageNamesParameterTypeAndValue(t *testing.T) {
 	assert.False(t, strings.Contains(msg, "invalid character"), "the decoder's message leaks: %s", msg)
 	assert.Equal(t, `pipeline.params[deploy]: Invalid "maybe": -p deploy=maybe: want a bool: true or false, got "maybe", which is not JSON`, msg)
 }
+
+func TestExecLintParamMessages(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lint", "-p", "lr=fast"}, `pipeline.params[lr]: Invalid "fast": -p lr=fast: want a number (float64), got "fast", which is not JSON` + "\n"},
+		{[]string{"lint", "-p", "lr=null"}, `pipeline.params[lr]: Invalid "null": -p lr=null: want a number (float64), got null; null is no value of float64 (leave the parameter out to use its default)` + "\n"},
+		{[]string{"lint", "-p", "Lr=0.1"}, `pipeline.params[Lr]: NotFound "Lr": the pipeline declares no such parameter; it has: lr; did you mean "lr"?` + "\n"},
+	} {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+			code, out, errs := exec(t, validPipeline(), tc.args)
+			assert.Equal(t, pipeline.ExitInvalid, code)
+			assert.Empty(t, out)
+			assert.Equal(t, tc.want, errs)
+		})
+	}
+}
