@@ -170,23 +170,26 @@ func checkOutputs(s Spec) []*field.Error {
 			}
 		}
 	}
-	byPath := make(map[string]int, len(s.Outputs))
+	var good []int // outputs with a valid path, in order
+outputs:
 	for i, o := range s.Outputs {
 		p := field.NewPath("outputs").Index(i).Child("path")
 		if e := checkOutputPath(p, o); e != nil {
 			errs = append(errs, e)
 			continue
 		}
-		if j, ok := byPath[o.Path]; ok {
-			errs = append(errs, field.Duplicate(p, o.Path, "outputs[%d] (field %q) is read from the same file; give each output its own file", j, s.Outputs[j].Field))
-			continue
-		}
-		for q, j := range byPath {
-			if strings.HasPrefix(o.Path, q+"/") || strings.HasPrefix(q, o.Path+"/") {
+		for _, j := range good {
+			q := s.Outputs[j].Path
+			switch {
+			case q == o.Path:
+				errs = append(errs, field.Duplicate(p, o.Path, "outputs[%d] (field %q) is read from the same file; give each output its own file", j, s.Outputs[j].Field))
+				continue outputs
+			case strings.HasPrefix(o.Path, q+"/") || strings.HasPrefix(q, o.Path+"/"):
 				errs = append(errs, field.Invalid(p, o.Path, "outputs[%d] is read from %q: one of the two paths would have to be a directory and a file at once; give each output its own file", j, q))
+				continue outputs
 			}
 		}
-		byPath[o.Path] = i
+		good = append(good, i)
 	}
 	return errs
 }
@@ -206,11 +209,11 @@ func checkOutputPath(p *field.Path, o Output) *field.Error {
 	}
 	if slices.Contains(strings.Split(o.Path, "/"), "..") {
 		why = append(why, `must not contain ".."`)
-	} else if path.Clean(o.Path) != o.Path && o.Path[0] == '/' && !strings.HasSuffix(o.Path, "/") {
-		why = append(why, fmt.Sprintf("must be clean (%q)", path.Clean(o.Path)))
+	} else if t := strings.TrimSuffix(o.Path, "/"); o.Path[0] == '/' && t != "" && path.Clean(t) != t {
+		why = append(why, fmt.Sprintf("must be clean (%q)", path.Clean(t)))
 	}
 	if len(why) == 0 && !strings.HasPrefix(o.Path, OutputDir+"/") {
-		why = append(why, fmt.Sprintf("must be inside the output directory %s, which every backend provides and collects", OutputDir))
+		why = append(why, fmt.Sprintf("must be inside the output directory %s (task.OutputDir)", OutputDir))
 	}
 	if len(why) == 0 {
 		return nil
