@@ -144,9 +144,8 @@ func (b *builder) params(overrides map[string]string) []backends.Param {
 		}
 		val := def
 		if s, ok := overrides[pm.name]; ok {
-			v, err := parseParam(pm.typ, s)
-			if err != nil {
-				b.errs.Add(field.Invalid(pp, s, "does not parse as %v: %v", pm.typ, err))
+			if v, errs := checkParam(pp, pm.name, pm.typ, s); len(errs) > 0 {
+				b.errs.Add(errs...)
 			} else {
 				val = v
 			}
@@ -159,7 +158,7 @@ func (b *builder) params(overrides map[string]string) []backends.Param {
 			for _, pm := range b.p.params {
 				known = append(known, pm.name)
 			}
-			b.errs.Add(field.NotFound(path.Key(name), name, "the pipeline declares no such parameter; it has: %s", strings.Join(known, ", ")))
+			b.errs.Add(field.NotFound(path.Key(name), name, "%s", unknownParam(name, known)))
 		}
 	}
 	return out

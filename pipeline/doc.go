@@ -70,6 +70,12 @@
 // Use [FieldErrors] or errors.As to inspect them, matching Type (one of the
 // [ErrorType] constants, such as [ErrorTypeRequired]) and Field.
 //
+// Parameter overrides (-p name=value, [CompileOptions.Params]) are checked
+// against the parameter's type before they are decoded: null, a number
+// that does not fit, a key that is not one of a struct's JSON names and a
+// value of the wrong type are each reported at their key
+// (pipeline.params[cfg].epochs) with the type wanted and the value given.
+//
 // # Backends
 //
 // [Compile] validates the pipeline, lowers it to a backends.Plan (the
@@ -84,6 +90,10 @@
 // compile, graph and lint, and the task-invocation mode that remote
 // backends use to run one Go task inside a container. The exit status is 0
 // on success, 1 when the run failed and 2 for an invalid pipeline or usage.
+// lint validates and then compiles the pipeline for every backend the
+// program links, without contacting a cluster, so what only one backend
+// rejects (a step named like another step's retry Job on kubejob) is
+// reported before anything runs.
 //
 // # Testing pipelines
 //

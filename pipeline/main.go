@@ -49,7 +49,8 @@ const (
 //	prog compile -backend NAME [-o yaml|json] [-p name=value]...
 //	                                                  manifests to stdout, one YAML document each
 //	prog graph   [-format mermaid|dot]                the DAG as a picture
-//	prog lint    [-p name=value]...                   validate only
+//	prog lint    [-p name=value]...                   validate, and compile for every linked
+//	                                                  backend without contacting a cluster
 //	prog artifacts ls|rm -run ID [-artifacts URL]     list or delete a run's artifacts
 //	prog task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
 //	                                                  run one Go task (used inside pods;
@@ -205,6 +206,9 @@ func (c *cli) lint(args []string) int {
 	if err != nil {
 		c.reportInvalid(err)
 		return ExitInvalid
+	}
+	if code := c.lintBackends(params); code != 0 {
+		return code
 	}
 	fmt.Fprintf(c.stdout, "%s: valid, %d steps\n", c.p.name, len(plan.Steps))
 	return ExitOK

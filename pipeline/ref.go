@@ -145,7 +145,7 @@ func Field[T, S any](r Ref[S], name string) Ref[T] {
 	var errText string
 	switch {
 	case !ok:
-		errText = fmt.Sprintf("Field(%q): %v has no exported field of that name", name, st)
+		errText = fmt.Sprintf("Field(%q): %v has no exported field of that name%s", name, st, fieldSuggestion(st, name))
 		jname = name
 	case !ft.AssignableTo(typeOf[T]()):
 		errText = fmt.Sprintf("Field[%v](%q): the field has type %v", typeOf[T](), name, ft)

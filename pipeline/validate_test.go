@@ -702,7 +702,7 @@ func TestValidateRejects(t *testing.T) {
 		},
 		{
 			name:  "ContainerOutputForMissingField",
-			build: vWithTask(nil, vCtr().WithOutput("loss", "/out/loss"), vCIn{}),
+			build: vWithTask(nil, vCtr().WithOutput("loss", "/tmp/sluice/outputs/loss"), vCIn{}),
 			want:  []vKey{vk("pipeline.tasks[ctr].outputs[2].field", vNotFound)},
 		},
 		{

@@ -22,7 +22,7 @@
 //	var evalTask = task.Container[EvalIn, EvalOut]("eval", "registry.example/eval:1.4").
 //		WithCommand("python", "-m", "eval").
 //		WithArgs("--model={{.Model}}", "--threshold={{.Threshold}}").
-//		WithOutput("Accuracy", "/tmp/outputs/accuracy")
+//		WithOutput("Accuracy", "/tmp/sluice/outputs/acc.json")
 //
 // {{.Field}} placeholders in the command, arguments and environment are
 // replaced by fields of the input (strings as is, other values as JSON); no

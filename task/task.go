@@ -100,6 +100,9 @@ func (t Task[In, Out]) WithName(name string) Task[In, Out] {
 }
 
 // WithImage returns a copy of t that runs in the given container image.
+// Validate checks ref against the OCI distribution reference grammar
+// ([registry[:port]/]repository[:tag][@digest], repository in lowercase),
+// as container runtimes read it.
 func (t Task[In, Out]) WithImage(ref string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	t.spec.Image = ref
@@ -107,7 +110,8 @@ func (t Task[In, Out]) WithImage(ref string) Task[In, Out] {
 }
 
 // WithCommand returns a copy of t with the container command replaced.
-// Placeholders {{.Field}} name exported fields of In.
+// Placeholders {{.Field}} name exported fields of In. An empty element is
+// a Validate error.
 func (t Task[In, Out]) WithCommand(cmd ...string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	t.spec.Command = slices.Clone(cmd)
@@ -125,7 +129,9 @@ func (t Task[In, Out]) WithArgs(args ...string) Task[In, Out] {
 }
 
 // WithEnv returns a copy of t with one more environment variable; value may
-// hold {{.Field}} placeholders as in [Task.WithArgs].
+// hold {{.Field}} placeholders as in [Task.WithArgs]. Validate checks that
+// name is one Kubernetes accepts, is set once, and does not start with
+// [ReservedEnvPrefix].
 func (t Task[In, Out]) WithEnv(name, value string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	t.spec.Env = append(t.spec.Env, EnvVar{Name: name, Value: value})
@@ -134,7 +140,9 @@ func (t Task[In, Out]) WithEnv(name, value string) Task[In, Out] {
 
 // WithOutput returns a copy of t that reads the output field named field
 // (Go or JSON name of an exported field of Out) from path. The file holds
-// JSON, or raw text for a string field.
+// JSON, or raw text for a string field. path must be one file inside
+// [OutputDir]: absolute, clean, without "..", and no other output's file
+// or directory (Validate reports any other path).
 func (t Task[In, Out]) WithOutput(field, path string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	name := jsonName(t.spec.OutputType, field)

@@ -17,6 +17,8 @@ func (s Spec) Validate() error {
 	if s.Name == "" {
 		l.Add(field.Required(field.NewPath("name"), "every task needs a name"))
 	}
+	l.Add(checkImage(field.NewPath("image"), s.Image))
+	l.Add(checkOutputType(s.OutputType))
 	switch s.Kind {
 	case KindGo:
 	case KindContainer:
@@ -39,12 +41,12 @@ func (s Spec) Validate() error {
 		for i, o := range s.Outputs {
 			p := field.NewPath("outputs").Index(i)
 			if _, _, ok := FieldByName(s.OutputType, o.Field); !ok {
-				l.Add(field.NotFound(p.Child("field"), o.Field, "%v has no exported field of that name", s.OutputType))
-			}
-			if o.Path == "" || o.Path[0] != '/' {
-				l.Add(field.Invalid(p.Child("path"), o.Path, "must be an absolute path in the container"))
+				l.Add(field.NotFound(p.Child("field"), o.Field, "%s", noField(s.OutputType, o.Field)))
 			}
 		}
+		l.Add(checkCommandLine(s)...)
+		l.Add(checkEnvNames(s.Env)...)
+		l.Add(checkOutputs(s)...)
 	default:
 		l.Add(field.NotSupported(field.NewPath("kind"), s.Kind, []Kind{KindGo, KindContainer}))
 	}
@@ -56,7 +58,7 @@ func (s Spec) Validate() error {
 	}
 	for i, x := range s.Cache.ExcludeInputs {
 		if _, _, ok := FieldByName(s.InputType, x); !ok {
-			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%v has no exported field of that name", s.InputType))
+			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%s", noField(s.InputType, x)))
 		}
 	}
 	return l.Err()
@@ -99,7 +101,7 @@ func checkArg(p *field.Path, s string, in reflect.Type) *field.Error {
 	}
 	for _, name := range Placeholders(s) {
 		if _, _, ok := FieldByName(in, name); !ok {
-			return field.NotFound(p, s, "placeholder {{.%s}}: %v has no exported field of that name", name, in)
+			return field.NotFound(p, s, "placeholder {{.%s}}: %s", name, noField(in, name))
 		}
 	}
 	return nil

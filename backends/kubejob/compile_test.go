@@ -260,7 +260,7 @@ func TestContainerTask(t *testing.T) {
 	p := pipeline.New("ctr", nil)
 	pipeline.Add(p, task.Container[trainIn, trainOut]("train", "registry.example/train:1").
 		WithCommand("python", "train.py").WithArgs("--lr={{.LR}}", "--data", "{{.Data}}").
-		WithEnv("MODE", "{{.Data}}").WithOutput("Loss", "/tmp/out/loss"),
+		WithEnv("MODE", "{{.Data}}").WithOutput("Loss", "/tmp/sluice/outputs/loss-file"),
 		trainIn{LR: 0.1, Data: "s3://b/d"})
 	_, c := compile(t, p, &kubejob.Options{Pod: kubepod.Options{Command: []string{"/prog"}}}, nil)
 	j := c.job(t, "train")
@@ -270,7 +270,7 @@ func TestContainerTask(t *testing.T) {
 	assert.Equal(t, []string{"--lr={{.LR}}", "--data", "{{.Data}}"}, ctr.Args)
 	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "{{.Data}}"}}, ctr.Env)
 	assert.JSONEq(t, `{"LR":0.1,"Data":"s3://b/d"}`, j.Annotations[kubejob.AnnotationInput])
-	assert.JSONEq(t, `[{"field":"Loss","path":"/tmp/out/loss"}]`, j.Annotations[kubejob.AnnotationOutputs])
+	assert.JSONEq(t, `[{"field":"Loss","path":"/tmp/sluice/outputs/loss-file"}]`, j.Annotations[kubejob.AnnotationOutputs])
 	// A container's exit statuses are its own, but for 143, SIGTERM's.
 	require.Len(t, j.Spec.PodFailurePolicy.Rules, 2)
 	assert.Equal(t, []int32{backends.ExitTerminated}, j.Spec.PodFailurePolicy.Rules[1].OnExitCodes.Values)

@@ -46,7 +46,7 @@ func plan(t *testing.T) *backends.Plan {
 	type evalOut struct{ Score float64 }
 	eval := task.Container[trainIn, evalOut]("eval", "registry.example/eval:1").
 		WithCommand("python", "eval.py").WithArgs("--lr={{.LR}}").WithEnv("LR", "{{.LR}}").
-		WithOutput("Score", "/tmp/score").WithResources(prof)
+		WithOutput("Score", "/tmp/sluice/outputs/score-file").WithResources(prof)
 	pipeline.Add(p, eval, trainIn{LR: 0.2})
 	pl, err := p.Plan(nil)
 	require.NoError(t, err)
