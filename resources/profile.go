@@ -29,8 +29,8 @@ type Profile struct {
 	// With no pool named, it selects nodes of that model through the
 	// nvidia.com/gpu.product label.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of whole GPUs, requested as nvidia.com/gpu. It
-	// cannot be combined with MIG.
+	// GPUs is the number of whole GPUs, requested as nvidia.com/gpu: 0 to
+	// [MaxGPUs]. It cannot be combined with MIG.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is a Multi-Instance GPU profile of GPUModel, for example
 	// "3g.40gb". It cannot be combined with GPUs.
@@ -130,7 +130,8 @@ type Capacity struct {
 	EphemeralStorage string `json:"ephemeralStorage,omitempty"`
 	// GPUModel is the catalog model of the node's GPUs.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of physical GPUs per node; zero means unknown.
+	// GPUs is the number of physical GPUs per node, 0 to [MaxGPUs]; zero
+	// means unknown.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is how many slices of each MIG profile one node exposes, when its
 	// GPUs are partitioned, for example {"3g.40gb": 16}. When it is set, a
