@@ -307,7 +307,7 @@ func checkQuantity(l *field.List, p *field.Path, s string) *resource.Quantity {
 	case q.Sign() <= 0:
 		l.Add(field.Invalid(p, s, "must be positive; leave it empty to ask for nothing"))
 		return nil
-	case !inRange(q):
+	case !inRange(q, s):
 		l.Add(field.Invalid(p, s, rangeDetail))
 		return nil
 	}
@@ -320,12 +320,7 @@ func parseQuantity(s string) (resource.Quantity, bool) {
 		return resource.Quantity{}, false
 	}
 	q, err := resource.ParseQuantity(s)
-	return q, err == nil && q.Sign() > 0 && inRange(q)
-}
-
-func inRange(q resource.Quantity) bool {
-	q = q.DeepCopy() // Cmp may rewrite q's internal form, which callers compare
-	return q.Cmp(minQuantity) >= 0 && q.Cmp(maxQuantity) <= 0
+	return q, err == nil && q.Sign() > 0 && inRange(q, s)
 }
 
 func unknownModel(p *field.Path, name string) *field.Error {
