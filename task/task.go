@@ -189,8 +189,14 @@ type Invoker interface {
 
 // FuncInvoker adapts fn to an [Invoker]: the input is decoded into In with
 // encoding/json (pipeline.Ref fields decode their resolved values), and the
-// output is encoded with encoding/json.
-func FuncInvoker[In, Out any](fn Func[In, Out]) Invoker { return funcInvoker[In, Out](fn) }
+// output is encoded with encoding/json. FuncInvoker panics if fn is nil,
+// as [New] does.
+func FuncInvoker[In, Out any](fn Func[In, Out]) Invoker {
+	if fn == nil {
+		panic(fmt.Sprintf("task: FuncInvoker[%v, %v] with a nil Func", reflect.TypeFor[In](), reflect.TypeFor[Out]()))
+	}
+	return funcInvoker[In, Out](fn)
+}
 
 type funcInvoker[In, Out any] Func[In, Out]
 
