@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"testing"
 	"time"
@@ -368,6 +367,7 @@ func TestBackoffDelayStaysInRange(t *testing.T) {
 		{Initial: task.MaxBackoffDelay, Factor: task.MaxBackoffFactor},
 		{Initial: time.Nanosecond},
 		{Initial: time.Second, Factor: 1},
+		{Initial: time.Second, Factor: math.Nextafter(1, 2)}, // d×f rounds to d
 		{Initial: time.Second, Factor: 2, Max: time.Minute},
 	} {
 		require.NoError(t, task.Retry{App: 1, Backoff: b}.Validate())
@@ -382,7 +382,6 @@ func TestBackoffDelayStaysInRange(t *testing.T) {
 			require.LessOrEqual(t, d, cap, "%+v: Delay(%d)", b, n)
 			prev = d
 		}
+		require.LessOrEqual(t, b.Delay(math.MaxInt), cap, "%+v: Delay(MaxInt)", b)
 	}
 }
-
-var _ = errors.Is

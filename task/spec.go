@@ -1,6 +1,7 @@
 package task
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -134,14 +135,10 @@ func (b Backoff) Delay(n int) time.Duration {
 	if b.Initial >= b.Max || !(f >= 1) { // !(f >= 1) also catches NaN
 		return min(b.Initial, b.Max)
 	}
-	d := float64(b.Initial)
-	for i := 1; i < n; i++ {
-		d *= f
-		if b.Max > 0 && d >= float64(b.Max) {
-			return b.Max
-		}
-	}
-	if b.Max > 0 && time.Duration(d) > b.Max {
+	// Pow, not a loop: n may be large, and a factor of 1 (or just above)
+	// never reaches the cap.
+	d := float64(b.Initial) * math.Pow(f, float64(n-1))
+	if d >= float64(b.Max) { // also +Inf
 		return b.Max
 	}
 	return time.Duration(d)
