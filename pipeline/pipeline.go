@@ -54,7 +54,8 @@ type Defaults struct {
 	Resources resources.Profile
 	// Retry is the policy of tasks that set none.
 	Retry task.Retry
-	// Timeout bounds each attempt of tasks that set none; zero is none.
+	// Timeout bounds each attempt of tasks that set none, up to
+	// task.MaxTimeout; zero is none.
 	Timeout time.Duration
 }
 

@@ -10,6 +10,8 @@ import (
 //
 // Quantities are strings in Kubernetes notation ("500m", "16Gi") and are
 // parsed with k8s.io/apimachinery's resource.Quantity by [Profile.Validate].
+// Each is between 1n and 8Ei; CPU is at most 8Pi cores, so that its
+// millicores fit in 64 bits.
 type Profile struct {
 	// CPU is the CPU request, for example "4" or "500m".
 	CPU string `json:"cpu,omitempty"`

@@ -32,7 +32,8 @@ type Spec struct {
 	Resources resources.Profile
 	// Retry is the task's retry policy; nil inherits the pipeline default.
 	Retry *Retry
-	// Timeout bounds each attempt; zero inherits the pipeline default.
+	// Timeout bounds each attempt, up to [MaxTimeout]; zero inherits the
+	// pipeline default.
 	Timeout time.Duration
 	// Cache is the task's cache policy.
 	Cache Cache

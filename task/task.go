@@ -165,8 +165,8 @@ func (t Task[In, Out]) WithRetry(r Retry) Task[In, Out] {
 	return t
 }
 
-// WithTimeout returns a copy of t whose every attempt is stopped after d.
-// Zero inherits the pipeline's default.
+// WithTimeout returns a copy of t whose every attempt is stopped after d,
+// at most [MaxTimeout]. Zero inherits the pipeline's default.
 func (t Task[In, Out]) WithTimeout(d time.Duration) Task[In, Out] {
 	t.spec.Timeout = d
 	return t
