@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/naming"
 	"github.com/sluice-ml/sluice/resources"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // MaxNameLength is the longest task or pipeline name accepted: names become
@@ -47,6 +48,9 @@ type builder struct {
 
 // build validates p and, when it is valid, lowers it to a Plan.
 func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
+	if p == nil {
+		return nil, misuse("Validate of a nil *Pipeline; create one with pipeline.New")
+	}
 	b := &builder{
 		p:     p,
 		root:  field.NewPath("pipeline"),
@@ -115,9 +119,7 @@ func (b *builder) checkDefaults() {
 	b.defaultResErrs = field.Errors(d.Resources.Validate())
 	b.errs.AddUnder(path.Child("resources"), d.Resources.Validate())
 	b.errs.AddUnder(path.Child("retry"), d.Retry.Validate())
-	if d.Timeout < 0 {
-		b.errs.Add(field.Invalid(path.Child("timeout"), d.Timeout.String(), "must not be negative; zero means no timeout"))
-	}
+	b.errs.AddUnder(path.Child("timeout"), task.ValidateTimeout(d.Timeout))
 }
 
 func (b *builder) params(overrides map[string]string) []backends.Param {
@@ -483,9 +485,7 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 
 func (b *builder) forEach(n *node, path *field.Path) *backends.ForEach {
 	fe := n.forEach
-	if fe.parallelism < 0 {
-		b.errs.Add(field.Invalid(path.Child("parallelism"), fe.parallelism, "must not be negative; zero means no limit"))
-	}
+	b.checkFanBounds(path, fe) // pipeline/bounds.go
 	if fe.maxFailed < 0 {
 		b.errs.Add(field.Invalid(path.Child("maxFailed"), fe.maxFailed, "must not be negative; zero tolerates no failed instance"))
 	}

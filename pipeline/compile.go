@@ -37,6 +37,9 @@ type CompileOptions struct {
 // call it: [Compile] and [Run] do. It is useful to inspect what a backend
 // will see, and to test backends.
 func (p *Pipeline) Plan(params map[string]string) (*backends.Plan, error) {
+	if p == nil {
+		return nil, misuse("Plan of a nil *Pipeline; create one with pipeline.New")
+	}
 	plan, err := p.build(params)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %q is invalid:\n%w", p.name, err)
@@ -48,6 +51,9 @@ func (p *Pipeline) Plan(params map[string]string) (*backends.Plan, error) {
 // A validation failure returns an error holding every problem (see
 // [FieldErrors]) and b is not called. opts may be nil.
 func Compile(ctx context.Context, p *Pipeline, b backends.Backend, opts *CompileOptions) (backends.Artifact, error) {
+	if err := checkPipelineAndBackend("Compile", p, b); err != nil {
+		return nil, err
+	}
 	if opts == nil {
 		opts = &CompileOptions{}
 	}
@@ -116,6 +122,9 @@ var ErrRunFailed = errors.New("pipeline: run failed")
 // The error is nil only for a run that succeeded; a run that failed or was
 // canceled returns its status and an error wrapping [ErrRunFailed].
 func Run(ctx context.Context, p *Pipeline, b backends.Backend, opts *RunOptions) (*backends.RunStatus, error) {
+	if err := checkPipelineAndBackend("Run", p, b); err != nil {
+		return nil, err
+	}
 	if opts == nil {
 		opts = &RunOptions{}
 	}

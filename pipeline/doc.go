@@ -76,6 +76,24 @@
 // value of the wrong type are each reported at their key
 // (pipeline.params[cfg].epochs) with the type wanted and the value given.
 //
+// Every numeric setting has a documented range that every backend can
+// represent, and a value outside it is an Invalid error at its field,
+// with the range: retries and backoff (task.MaxRetries,
+// task.MaxBackoffFactor, task.MaxBackoffDelay), timeouts
+// (task.MaxTimeout), GPUs and quantities (resources.MaxGPUs, 1n to 8Ei),
+// and fan-out parallelism ([MaxParallelism]). So whatever Validate accepts
+// compiles on every backend.
+//
+// Misuse of the API itself is not a validation error. A nil *Pipeline
+// given to a builder ([Add], [ForEach], [NewParam], …), a nil bind
+// function, or a method of a zero [Step] or [Fan] (one that Add or
+// ForEach never returned) panics at the call site with a message naming
+// the misuse, as task.New does for a nil function; [Compile], [Run],
+// [Pipeline.Validate] and [WriteGraph] given a nil pipeline, backend,
+// plan or writer return an error wrapping [ErrMisuse]. A zero Step, Fan
+// or Param used as data (its Output, Collect or Ref) is reported by
+// Validate where it is used.
+//
 // # Backends
 //
 // [Compile] validates the pipeline, lowers it to a backends.Plan (the

@@ -22,6 +22,9 @@ const (
 // "for each", a conditional step shows its condition), one edge per
 // dependency, and the exit handler apart. The output is deterministic.
 func WriteGraph(w io.Writer, plan *backends.Plan, format GraphFormat) error {
+	if err := checkGraphArgs(w, plan); err != nil {
+		return err
+	}
 	var b strings.Builder
 	switch format {
 	case Mermaid, "":

@@ -54,7 +54,8 @@ type Defaults struct {
 	Resources resources.Profile
 	// Retry is the policy of tasks that set none.
 	Retry task.Retry
-	// Timeout bounds each attempt of tasks that set none; zero is none.
+	// Timeout bounds each attempt of tasks that set none, up to
+	// task.MaxTimeout; zero is none.
 	Timeout time.Duration
 }
 
@@ -71,11 +72,17 @@ func New(name string, opts *Options) *Pipeline {
 }
 
 // Name returns the pipeline's name as given to New.
-func (p *Pipeline) Name() string { return p.name }
+func (p *Pipeline) Name() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}
 
 // Status returns a reference to the run's outcome. Only the exit handler
 // (see [OnExit]) may read it; anywhere else it is a validation error.
 func (p *Pipeline) Status() Ref[RunInfo] {
+	mustPipeline(p, "Pipeline.Status")
 	return Ref[RunInfo]{src: newSource(&source{kind: srcRun, pipe: p, typ: typeOf[RunInfo]()})}
 }
 

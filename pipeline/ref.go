@@ -235,6 +235,7 @@ type param struct {
 // NewParam declares a parameter of p named name with default def, and
 // returns it. Names are identifiers ([A-Za-z_][A-Za-z0-9_]*).
 func NewParam[T any](p *Pipeline, name string, def T) Param[T] {
+	mustPipeline(p, "NewParam")
 	pm := &param{pipe: p, index: len(p.params), name: name, typ: typeOf[T](), def: def}
 	pm.ref = newSource(&source{kind: srcParam, pipe: p, param: pm, typ: pm.typ})
 	p.params = append(p.params, pm)
@@ -262,7 +263,7 @@ func (pm Param[T]) Default() T {
 // Ref returns a reference to the parameter's value in a run.
 func (pm Param[T]) Ref() Ref[T] {
 	if pm.p == nil {
-		return Ref[T]{}
+		return Ref[T]{src: zeroParamSource(typeOf[T]())}
 	}
 	return Ref[T]{src: pm.p.ref}
 }

@@ -13,8 +13,11 @@ type Step[Out any] struct{ n *node }
 // Add adds t to p with input in and returns the new step. Each exported
 // Ref field of in becomes a dependency edge. In and Out are inferred from
 // t, so call sites never write type arguments. The step is named after the
-// task; add the same definition twice with [task.Task.WithName].
+// task; add the same definition twice with [task.Task.WithName]. A nil p
+// is a programmer error and panics with a message that says so; every
+// other problem is reported by Validate.
 func Add[In, Out any](p *Pipeline, t task.Task[In, Out], in In) Step[Out] {
+	mustPipeline(p, "Add")
 	return Step[Out]{n: p.addNode(t.Spec(), t.Invoker(), in)}
 }
 
@@ -23,6 +26,7 @@ func Add[In, Out any](p *Pipeline, t task.Task[In, Out], in In) Step[Out] {
 // may read parameters and [Pipeline.Status], not step outputs (which may
 // not exist). A pipeline has at most one exit handler.
 func OnExit[In, Out any](p *Pipeline, t task.Task[In, Out], in In) Step[Out] {
+	mustPipeline(p, "OnExit")
 	n := p.addNode(t.Spec(), t.Invoker(), in)
 	n.exit = true
 	p.exits = append(p.exits, n)
@@ -50,6 +54,7 @@ func (s Step[Out]) Output() Ref[Out] {
 // After orders s after deps, in addition to its data dependencies, and
 // returns s.
 func (s Step[Out]) After(deps ...Dependency) Step[Out] {
+	mustAdded(s.n, "Step.After")
 	if s.n != nil {
 		s.n.addAfter(deps)
 	}
@@ -60,6 +65,7 @@ func (s Step[Out]) After(deps ...Dependency) Step[Out] {
 // is skipped, and so is every step that depends on it. Calling When again
 // adds a condition (all must hold). It returns s.
 func (s Step[Out]) When(c Cond) Step[Out] {
+	mustAdded(s.n, "Step.When")
 	if s.n != nil {
 		s.n.when = append(s.n.when, c)
 	}
@@ -92,12 +98,17 @@ type Fan[Out any] struct{ n *node }
 // items refers to. bind builds each instance's input from a reference to
 // its element; it runs once, at definition time, so it must only wire
 // references (as in any input literal). The instances' outputs are
-// gathered, in element order, by [Fan.Collect].
+// gathered, in element order, by [Fan.Collect]. ForEach panics if p or
+// bind is nil, as [Add] does for a nil p.
 //
 //	trials := pipeline.ForEach(p, train, grid.Output(), func(hp pipeline.Ref[HParams]) TrainIn {
 //		return TrainIn{Data: data.Output(), HP: hp}
 //	}).Limit(4)
 func ForEach[Item, In, Out any](p *Pipeline, t task.Task[In, Out], items Ref[[]Item], bind func(item Ref[Item]) In) Fan[Out] {
+	mustPipeline(p, "ForEach")
+	if bind == nil {
+		panic(fmt.Sprintf("pipeline: ForEach(%q) with a nil bind function; pass one that builds each instance's input from its element", t.Name()))
+	}
 	n := p.addNode(t.Spec(), t.Invoker(), nil)
 	n.forEach = &forEach{items: items.src}
 	if items.src == nil {
@@ -105,18 +116,14 @@ func ForEach[Item, In, Out any](p *Pipeline, t task.Task[In, Out], items Ref[[]I
 		n.forEach.items = newSource(&source{kind: srcConst, typ: typeOf[[]Item](), constVal: items.val})
 	}
 	item := Ref[Item]{src: newSource(&source{kind: srcItem, node: n, typ: typeOf[Item]()})}
-	if bind != nil {
-		n.input = bind(item)
-	} else {
-		var zero In
-		n.input = zero
-	}
+	n.input = bind(item)
 	return Fan[Out]{n: n}
 }
 
 // FanOut adds one step per input, named "<task>-<index>", and returns
 // them: a static fan-out. Gather their outputs with [Collect].
 func FanOut[In, Out any](p *Pipeline, t task.Task[In, Out], ins []In) []Step[Out] {
+	mustPipeline(p, "FanOut")
 	steps := make([]Step[Out], len(ins))
 	for i, in := range ins {
 		s := Add(p, t, in)
@@ -144,8 +151,10 @@ func (f Fan[Out]) Collect() Ref[[]Out] {
 	return Ref[[]Out]{src: newSource(&source{kind: srcStep, node: f.n, typ: typeOf[[]Out]()})}
 }
 
-// Limit caps how many instances run at once (zero: no cap) and returns f.
+// Limit caps how many instances run at once, 0 to [MaxParallelism] (zero:
+// no cap), and returns f.
 func (f Fan[Out]) Limit(n int) Fan[Out] {
+	mustAdded(f.n, "Fan.Limit")
 	if f.n != nil {
 		f.n.forEach.parallelism = n
 		f.n.forEach.limitSet = true
@@ -159,6 +168,7 @@ func (f Fan[Out]) Limit(n int) Fan[Out] {
 // failures. A search that can afford to lose some trials (HPO's
 // maxFailedTrials) uses it. Zero, the default, tolerates none.
 func (f Fan[Out]) Tolerate(n int) Fan[Out] {
+	mustAdded(f.n, "Fan.Tolerate")
 	if f.n != nil {
 		f.n.forEach.maxFailed = n
 	}
@@ -169,6 +179,7 @@ func (f Fan[Out]) Tolerate(n int) Fan[Out] {
 // down to whole instances) fail without failing the fan-out, as
 // [Fan.Tolerate] does; with both set, the larger allowance applies.
 func (f Fan[Out]) TolerateFraction(x float64) Fan[Out] {
+	mustAdded(f.n, "Fan.TolerateFraction")
 	if f.n != nil {
 		f.n.forEach.maxFailedF = x
 	}
@@ -177,6 +188,7 @@ func (f Fan[Out]) TolerateFraction(x float64) Fan[Out] {
 
 // After orders the whole fan-out after deps and returns f.
 func (f Fan[Out]) After(deps ...Dependency) Fan[Out] {
+	mustAdded(f.n, "Fan.After")
 	if f.n != nil {
 		f.n.addAfter(deps)
 	}
@@ -185,6 +197,7 @@ func (f Fan[Out]) After(deps ...Dependency) Fan[Out] {
 
 // When makes the whole fan-out conditional, as [Step.When] does.
 func (f Fan[Out]) When(c Cond) Fan[Out] {
+	mustAdded(f.n, "Fan.When")
 	if f.n != nil {
 		f.n.when = append(f.n.when, c)
 	}

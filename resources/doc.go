@@ -25,6 +25,11 @@
 // memory-backed /dev/shm and counts against Memory. The zero Profile asks
 // for nothing.
 //
+// Every number has a range that every backend represents, and Validate
+// reports a value outside it at the field: quantities 1n to 8Ei (CPU 1n
+// to 8Pi cores, so that millicores fit in 64 bits), GPUs 0 to [MaxGPUs],
+// MIGCount up to what 8 GPUs of the model hold.
+//
 // # GPUs and MIG
 //
 // GPUs asks for whole GPUs, requested as nvidia.com/gpu. MIG asks for

@@ -10,6 +10,8 @@ import (
 //
 // Quantities are strings in Kubernetes notation ("500m", "16Gi") and are
 // parsed with k8s.io/apimachinery's resource.Quantity by [Profile.Validate].
+// Each is between 1n and 8Ei; CPU is at most 8Pi cores, so that its
+// millicores fit in 64 bits.
 type Profile struct {
 	// CPU is the CPU request, for example "4" or "500m".
 	CPU string `json:"cpu,omitempty"`
@@ -29,8 +31,8 @@ type Profile struct {
 	// With no pool named, it selects nodes of that model through the
 	// nvidia.com/gpu.product label.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of whole GPUs, requested as nvidia.com/gpu. It
-	// cannot be combined with MIG.
+	// GPUs is the number of whole GPUs, requested as nvidia.com/gpu: 0 to
+	// [MaxGPUs]. It cannot be combined with MIG.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is a Multi-Instance GPU profile of GPUModel, for example
 	// "3g.40gb". It cannot be combined with GPUs.
@@ -141,7 +143,8 @@ type Capacity struct {
 	EphemeralStorage string `json:"ephemeralStorage,omitempty"`
 	// GPUModel is the catalog model of the node's GPUs.
 	GPUModel string `json:"gpuModel,omitempty"`
-	// GPUs is the number of physical GPUs per node; zero means unknown.
+	// GPUs is the number of physical GPUs per node, 0 to [MaxGPUs]; zero
+	// means unknown.
 	GPUs int `json:"gpus,omitempty"`
 	// MIG is how many slices of each MIG profile one node exposes, when its
 	// GPUs are partitioned, for example {"3g.40gb": 16}. When it is set, a

@@ -500,7 +500,7 @@ func TestResolveErrors(t *testing.T) {
 			want: []key{k("mig", invalid)}},
 		{name: "ExtremePoolCapacityIsUnknown", p: resources.Profile{CPU: "1", Memory: "1Gi", NodePool: "x"},
 			pools: []resources.NodePool{{Name: "x", Node: resources.Capacity{CPU: "1e-999999999", Memory: "1e999999999"}}}},
-		{name: "UnknownCapacityIsNotChecked", p: resources.Profile{CPU: "1000", GPUs: 64, NodePool: "aks-spot"}},
+		{name: "UnknownCapacityIsNotChecked", p: resources.Profile{CPU: "1000", GPUs: resources.MaxGPUs, NodePool: "aks-spot"}},
 
 		// No pool named: fit some declared pool.
 		{name: "FitsSomePool", p: resources.Profile{CPU: "90", GPUs: 8}},
@@ -517,7 +517,7 @@ func TestResolveErrors(t *testing.T) {
 			{Name: "big-cpu", Node: resources.Capacity{CPU: "64", GPUs: 1}},
 			{Name: "small-gpu", Node: resources.Capacity{CPU: "8", GPUs: 8}},
 		}, want: []key{k("nodePool", invalid)}},
-		{name: "PoolsWithUnknownCapacity", p: resources.Profile{CPU: "1000", GPUs: 100}, pools: []resources.NodePool{{Name: "a"}, {Name: "b"}}},
+		{name: "PoolsWithUnknownCapacity", p: resources.Profile{CPU: "1000", GPUs: resources.MaxGPUs}, pools: []resources.NodePool{{Name: "a"}, {Name: "b"}}},
 		{name: "AskingNothingFitsAnything", p: resources.Profile{NodeSelector: map[string]string{"a": "b"}}},
 
 		{name: "EveryProblemAtOnce", p: resources.Profile{

@@ -56,7 +56,7 @@ func (p Profile) check(l *field.List) checked {
 // sharedMemory, and reports shared memory larger than memory.
 func checkQuantities(l *field.List, p Profile) checked {
 	var c checked
-	c.cpu = checkQuantity(l, field.NewPath("cpu"), p.CPU)
+	c.cpu = checkCPU(l, field.NewPath("cpu"), p.CPU, checkQuantity(l, field.NewPath("cpu"), p.CPU))
 	c.memory = checkQuantity(l, field.NewPath("memory"), p.Memory)
 	c.ephemeralStorage = checkQuantity(l, field.NewPath("ephemeralStorage"), p.EphemeralStorage)
 	c.sharedMemory = checkQuantity(l, field.NewPath("sharedMemory"), p.SharedMemory)
@@ -79,9 +79,7 @@ func checkGPUs(l *field.List, p Profile) *GPUModel {
 			l.Add(unknownModel(field.NewPath("gpuModel"), p.GPUModel))
 		}
 	}
-	if p.GPUs < 0 {
-		l.Add(field.Invalid(field.NewPath("gpus"), p.GPUs, "must not be negative; zero asks for no GPU"))
-	}
+	checkGPUCount(l, field.NewPath("gpus"), p.GPUs, "zero asks for no GPU")
 	if p.GPUModel != "" && p.GPUs == 0 && p.MIG == "" {
 		l.Add(field.Invalid(field.NewPath("gpuModel"), p.GPUModel,
 			"names a GPU model but the profile asks for no GPU; set gpus or mig (a task that sets gpus or mig replaces the inherited gpuModel too), or remove gpuModel"))
@@ -173,7 +171,7 @@ func (n NodePool) check(l *field.List) {
 
 // checkNode checks what a node of a pool offers, at path node.
 func checkNode(l *field.List, node *field.Path, n Capacity) {
-	checkQuantity(l, node.Child("cpu"), n.CPU)
+	checkCPU(l, node.Child("cpu"), n.CPU, checkQuantity(l, node.Child("cpu"), n.CPU))
 	checkQuantity(l, node.Child("memory"), n.Memory)
 	checkQuantity(l, node.Child("ephemeralStorage"), n.EphemeralStorage)
 	var model *GPUModel
@@ -182,9 +180,7 @@ func checkNode(l *field.List, node *field.Path, n Capacity) {
 			l.Add(unknownModel(node.Child("gpuModel"), n.GPUModel))
 		}
 	}
-	if n.GPUs < 0 {
-		l.Add(field.Invalid(node.Child("gpus"), n.GPUs, "must not be negative; zero means unknown"))
-	}
+	checkGPUCount(l, node.Child("gpus"), n.GPUs, "zero means unknown")
 	for _, name := range slices.Sorted(maps.Keys(n.MIG)) {
 		checkNodeMIG(l, node.Child("mig").Key(name), name, n.MIG[name], model, n.GPUs)
 	}
@@ -271,9 +267,7 @@ func ValidatePools(pools []NodePool) error {
 // are rejected before parsing: resource.ParseQuantity and Quantity.Cmp take
 // unbounded time on inputs such as "1e-999999999".
 const (
-	minQuantity    = 1e-9             // 1n, the finest precision Kubernetes keeps
-	maxQuantity    = float64(1 << 63) // 8Ei
-	maxQuantityLen = 64
+	maxQuantityLen = 64 // minQuantity and maxQuantity: resources/bounds.go
 	rangeDetail    = "is out of range: must be between 1n and 8Ei"
 )
 
@@ -314,7 +308,7 @@ func checkQuantity(l *field.List, p *field.Path, s string) *resource.Quantity {
 	case q.Sign() <= 0:
 		l.Add(field.Invalid(p, s, "must be positive; leave it empty to ask for nothing"))
 		return nil
-	case !inRange(q):
+	case !inRange(q, s):
 		l.Add(field.Invalid(p, s, rangeDetail))
 		return nil
 	}
@@ -327,12 +321,7 @@ func parseQuantity(s string) (resource.Quantity, bool) {
 		return resource.Quantity{}, false
 	}
 	q, err := resource.ParseQuantity(s)
-	return q, err == nil && q.Sign() > 0 && inRange(q)
-}
-
-func inRange(q resource.Quantity) bool {
-	f := q.AsApproximateFloat64()
-	return f >= minQuantity && f <= maxQuantity
+	return q, err == nil && q.Sign() > 0 && inRange(q, s)
 }
 
 func unknownModel(p *field.Path, name string) *field.Error {

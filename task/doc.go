@@ -52,6 +52,15 @@
 // the task, its image, its version and its inputs (minus excluded ones)
 // are unchanged.
 //
+// # Ranges
+//
+// Every numeric field has a range that every backend can represent, and
+// Validate reports a value outside it at the field, with the range:
+// Retry.App and Retry.Infra 0 to [MaxRetries] (and their sum at most
+// MaxRetries); Backoff.Initial and Backoff.Max 0 to [MaxBackoffDelay];
+// Backoff.Factor 1 to [MaxBackoffFactor] (0 means 2); Timeout and
+// Retry.PendingTimeout 0 to [MaxTimeout]. See [ValidateTimeout].
+//
 // # For backend authors
 //
 // [Spec] is the non-generic, plain-data description of a task, and

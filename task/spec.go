@@ -1,6 +1,7 @@
 package task
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -31,7 +32,8 @@ type Spec struct {
 	Resources resources.Profile
 	// Retry is the task's retry policy; nil inherits the pipeline default.
 	Retry *Retry
-	// Timeout bounds each attempt; zero inherits the pipeline default.
+	// Timeout bounds each attempt, up to [MaxTimeout]; zero inherits the
+	// pipeline default.
 	Timeout time.Duration
 	// Cache is the task's cache policy.
 	Cache Cache
@@ -78,9 +80,11 @@ func (s Spec) Clone() Spec {
 // So a spot preemption never uses up the retries meant for real bugs, and a
 // bug is never retried as often as spot capacity needs.
 type Retry struct {
-	// App is how many times an application failure is retried.
+	// App is how many times an application failure is retried: 0 to
+	// [MaxRetries], and App + Infra at most MaxRetries.
 	App int `json:"app,omitempty"`
-	// Infra is how many times an infrastructure failure is retried.
+	// Infra is how many times an infrastructure failure is retried: 0 to
+	// [MaxRetries], and App + Infra at most MaxRetries.
 	Infra int `json:"infra,omitempty"`
 	// Backoff spaces the attempts; the zero value retries at once.
 	Backoff Backoff `json:"backoff,omitempty"`
@@ -92,8 +96,9 @@ type Retry struct {
 	// that long is stopped and the attempt counts as an infrastructure
 	// failure ("unschedulable for D: <the scheduler's message>"), so the
 	// Infra budget and OnDemandFallback apply, as for spot capacity that
-	// never comes. Zero waits as long as it takes. Backends say in their
-	// package docs whether they support it (see "# Retries" there).
+	// never comes. Zero waits as long as it takes; at most [MaxTimeout].
+	// Backends say in their package docs whether they support it (see
+	// "# Retries" there).
 	PendingTimeout time.Duration `json:"pendingTimeout,omitempty"`
 }
 
@@ -103,15 +108,20 @@ func (r Retry) MaxAttempts() int { return 1 + r.App + r.Infra }
 // Backoff is an exponential backoff: the n-th retry (n from 1) waits
 // Initial × Factor^(n-1), capped at Max.
 type Backoff struct {
-	// Initial is the first delay; zero retries at once.
+	// Initial is the first delay, 0 to [MaxBackoffDelay]; zero retries at
+	// once.
 	Initial time.Duration `json:"initial,omitempty"`
-	// Factor multiplies the delay after each retry; zero means 2.
+	// Factor multiplies the delay after each retry: 1 to
+	// [MaxBackoffFactor], or zero for 2. Argo takes whole factors only.
 	Factor float64 `json:"factor,omitempty"`
-	// Max caps the delay; zero means no cap.
+	// Max caps the delay: Initial to [MaxBackoffDelay]; zero means a cap
+	// of MaxBackoffDelay.
 	Max time.Duration `json:"max,omitempty"`
 }
 
-// Delay returns how long to wait before retry n (n ≥ 1).
+// Delay returns how long to wait before retry n (n ≥ 1): never negative,
+// and at most Max, or [MaxBackoffDelay] when Max is zero, even for a
+// backoff that Validate rejects.
 func (b Backoff) Delay(n int) time.Duration {
 	if b.Initial <= 0 || n < 1 {
 		return 0
@@ -120,14 +130,16 @@ func (b Backoff) Delay(n int) time.Duration {
 	if f == 0 {
 		f = 2
 	}
-	d := float64(b.Initial)
-	for i := 1; i < n; i++ {
-		d *= f
-		if b.Max > 0 && d >= float64(b.Max) {
-			return b.Max
-		}
+	if b.Max <= 0 || b.Max > MaxBackoffDelay {
+		b.Max = MaxBackoffDelay
 	}
-	if b.Max > 0 && time.Duration(d) > b.Max {
+	if b.Initial >= b.Max || !(f >= 1) { // !(f >= 1) also catches NaN
+		return min(b.Initial, b.Max)
+	}
+	// Pow, not a loop: n may be large, and a factor of 1 (or just above)
+	// never reaches the cap.
+	d := float64(b.Initial) * math.Pow(f, float64(n-1))
+	if d >= float64(b.Max) { // also +Inf
 		return b.Max
 	}
 	return time.Duration(d)

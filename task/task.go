@@ -173,8 +173,8 @@ func (t Task[In, Out]) WithRetry(r Retry) Task[In, Out] {
 	return t
 }
 
-// WithTimeout returns a copy of t whose every attempt is stopped after d.
-// Zero inherits the pipeline's default.
+// WithTimeout returns a copy of t whose every attempt is stopped after d,
+// at most [MaxTimeout]. Zero inherits the pipeline's default.
 func (t Task[In, Out]) WithTimeout(d time.Duration) Task[In, Out] {
 	t.spec.Timeout = d
 	return t
@@ -197,8 +197,14 @@ type Invoker interface {
 
 // FuncInvoker adapts fn to an [Invoker]: the input is decoded into In with
 // encoding/json (pipeline.Ref fields decode their resolved values), and the
-// output is encoded with encoding/json.
-func FuncInvoker[In, Out any](fn Func[In, Out]) Invoker { return funcInvoker[In, Out](fn) }
+// output is encoded with encoding/json. FuncInvoker panics if fn is nil,
+// as [New] does.
+func FuncInvoker[In, Out any](fn Func[In, Out]) Invoker {
+	if fn == nil {
+		panic(fmt.Sprintf("task: FuncInvoker[%v, %v] with a nil Func", reflect.TypeFor[In](), reflect.TypeFor[Out]()))
+	}
+	return funcInvoker[In, Out](fn)
+}
 
 type funcInvoker[In, Out any] Func[In, Out]
 

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"math"
 	"reflect"
 
 	"github.com/sluice-ml/sluice/internal/field"
@@ -53,9 +52,7 @@ func (s Spec) Validate() error {
 	if s.Retry != nil {
 		l.AddUnder(field.NewPath("retry"), s.Retry.Validate())
 	}
-	if s.Timeout < 0 {
-		l.Add(field.Invalid(field.NewPath("timeout"), s.Timeout.String(), "must not be negative; zero means no timeout"))
-	}
+	l.AddUnder(field.NewPath("timeout"), ValidateTimeout(s.Timeout))
 	for i, x := range s.Cache.ExcludeInputs {
 		if _, _, ok := FieldByName(s.InputType, x); !ok {
 			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%s", noField(s.InputType, x)))
@@ -67,28 +64,7 @@ func (s Spec) Validate() error {
 // Validate reports every problem in r with paths relative to the policy.
 func (r Retry) Validate() error {
 	var l field.List
-	if r.App < 0 {
-		l.Add(field.Invalid(field.NewPath("app"), r.App, "must not be negative"))
-	}
-	if r.Infra < 0 {
-		l.Add(field.Invalid(field.NewPath("infra"), r.Infra, "must not be negative"))
-	}
-	b := field.NewPath("backoff")
-	if r.Backoff.Initial < 0 {
-		l.Add(field.Invalid(b.Child("initial"), r.Backoff.Initial.String(), "must not be negative"))
-	}
-	if r.Backoff.Max < 0 {
-		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be negative"))
-	}
-	if f := r.Backoff.Factor; math.IsNaN(f) || math.IsInf(f, 0) || (f != 0 && f < 1) {
-		l.Add(field.Invalid(b.Child("factor"), r.Backoff.Factor, "must be at least 1 (or 0 for the default of 2)"))
-	}
-	if r.Backoff.Max > 0 && r.Backoff.Max < r.Backoff.Initial {
-		l.Add(field.Invalid(b.Child("max"), r.Backoff.Max.String(), "must not be less than backoff.initial"))
-	}
-	if r.PendingTimeout < 0 {
-		l.Add(field.Invalid(field.NewPath("pendingTimeout"), r.PendingTimeout.String(), "must not be negative; zero means no pending timeout"))
-	}
+	checkRetryBounds(&l, r) // task/bounds.go: one range per numeric field
 	if r.OnDemandFallback && r.Infra == 0 {
 		l.Add(field.Invalid(field.NewPath("onDemandFallback"), true, "falls back on the last infrastructure retry, so set infra to at least 1"))
 	}

@@ -665,6 +665,10 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 			return unsupported(s, "retry backoff: Argo backs off by whole factors, not %v; use a whole Factor such as 2", b.Factor)
 		}
 		rs.Backoff = &wfv1.Backoff{Duration: b.Initial.String(), Factor: ptr.To(intstr.FromInt(int(f)))}
+		// Argo computes duration × factor^retries with no bound of its
+		// own, so the cap is always set: Max, else task.MaxBackoffDelay,
+		// which is also what task.Backoff.Delay caps at.
+		rs.Backoff.Cap = task.MaxBackoffDelay.String()
 		if b.Max > 0 {
 			rs.Backoff.Cap = b.Max.String()
 		}
