@@ -300,3 +300,28 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestWriteSummaryShowsRetriesByReason(t *testing.T) {
+	infra, app, ok := backends.Attempt{Reason: backends.ReasonInfra}, backends.Attempt{Reason: backends.ReasonApp}, backends.Attempt{}
+	inst := func(as ...backends.Attempt) backends.StepStatus {
+		return backends.StepStatus{Phase: backends.PhaseSucceeded, Attempts: as}
+	}
+	st := &backends.RunStatus{RunID: "r-1", Pipeline: "p", Phase: backends.PhaseFailed, Steps: []backends.StepStatus{
+		{Name: "once", Phase: backends.PhaseSucceeded, Attempts: []backends.Attempt{ok}},
+		{Name: "flaky", Phase: backends.PhaseSucceeded, Attempts: []backends.Attempt{infra, app, ok}},
+		{Name: "broken", Phase: backends.PhaseFailed, Attempts: []backends.Attempt{app}, Message: "boom"},
+		{Name: "sweep", Phase: backends.PhaseSucceeded, Instances: []backends.StepStatus{inst(infra, infra, ok), inst(ok), inst(infra, ok)}},
+		{Name: "calm", Phase: backends.PhaseSucceeded, Instances: []backends.StepStatus{inst(ok), inst(ok)}},
+	}}
+	var b strings.Builder
+
+	pipeline.WriteSummary(&b, st)
+
+	assert.Equal(t, `run r-1 of p: Failed
+  once    Succeeded  attempts=1
+  flaky   Succeeded  attempts=3 · retries: infra 1, app 1
+  broken  Failed     attempts=1  boom
+  sweep   Succeeded  instances=3 · retries: infra 3, app 0
+  calm    Succeeded  instances=2
+`, b.String())
+}

@@ -684,7 +684,10 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 }
 
 // WriteSummary writes a short human summary of a run: one line per step
-// with its phase, attempts (and the reasons of failed ones) and duration.
+// with its phase, attempts (or a fan-out's instances), the retries by
+// reason when there were any ("retries: infra 3, app 0", over all
+// instances for a fan-out), its duration, and the message of a step that
+// did not succeed.
 func WriteSummary(w io.Writer, st *backends.RunStatus) {
 	fmt.Fprintf(w, "run %s of %s: %s", st.RunID, st.Pipeline, st.Phase)
 	if !st.Started.IsZero() && !st.Finished.IsZero() {
@@ -697,20 +700,19 @@ func WriteSummary(w io.Writer, st *backends.RunStatus) {
 	}
 	for _, s := range st.Steps {
 		line := fmt.Sprintf("  %-*s  %-9s", width, s.Name, s.Phase)
+		var r retries
 		if n := len(s.Attempts); n > 0 {
-			var reasons []string
-			for _, a := range s.Attempts {
-				if a.Reason != "" {
-					reasons = append(reasons, string(a.Reason))
-				}
-			}
 			line += fmt.Sprintf("  attempts=%d", n)
-			if len(reasons) > 0 {
-				line += " failed=" + strings.Join(reasons, ",")
-			}
+			r.add(s.Attempts)
 		}
 		if n := len(s.Instances); n > 0 {
 			line += fmt.Sprintf("  instances=%d", n)
+			for _, in := range s.Instances {
+				r.add(in.Attempts)
+			}
+		}
+		if r.infra+r.app > 0 {
+			line += fmt.Sprintf(" · retries: infra %d, app %d", r.infra, r.app)
 		}
 		if !s.Started.IsZero() && !s.Finished.IsZero() {
 			line += "  " + s.Finished.Sub(s.Started).Round(time.Millisecond).String()
@@ -719,6 +721,22 @@ func WriteSummary(w io.Writer, st *backends.RunStatus) {
 			line += "  " + s.Message
 		}
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}
+
+// retries counts retries by the budget they consumed.
+type retries struct{ infra, app int }
+
+// add counts the retries of one step or instance: every attempt but the
+// last was followed by another, so its failure's reason was retried.
+func (r *retries) add(as []backends.Attempt) {
+	for _, a := range as[:max(len(as)-1, 0)] {
+		switch a.Reason {
+		case backends.ReasonInfra:
+			r.infra++
+		case backends.ReasonApp:
+			r.app++
+		}
 	}
 }
 
