@@ -469,7 +469,11 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	select {
 	case r = <-done:
 	case <-ctx.Done():
-		progress.printf("%s: %v: stopping the run and waiting for it to end (its exit handler still runs); interrupt again to stop waiting", c.p.name, context.Cause(ctx))
+		again := ""
+		if c.abort != nil {
+			again = "; interrupt again to stop waiting"
+		}
+		progress.printf("%s: %v: stopping the run and waiting for it to end (its exit handler still runs)%s", c.p.name, context.Cause(ctx), again)
 		select {
 		case r = <-done:
 		case <-c.abort:
