@@ -509,13 +509,16 @@ func (c *cli) run(ctx context.Context, args []string) int {
 
 // stillRunning says, after a second interrupt, what may still be running:
 // the steps and instances that were running or pending at the last status
-// (asked of the backend when it can tell, else the last progress report).
+// (asked of a backend on this machine, else the last progress report).
 func (c *cli) stillRunning(b backends.Backend, last *backends.RunStatus, backend string) string {
 	if last == nil {
 		return fmt.Sprintf("%s: interrupted again: not waiting any more; the run on %s may have started, and its id is not known yet: check the backend for what is still running", c.p.name, backend)
 	}
-	if w, ok := b.(backends.Watcher); ok {
-		// A done context asks for the current status without waiting.
+	_, here := b.(backends.MachineConfigurer)
+	if w, ok := b.(backends.Watcher); ok && here {
+		// A done context asks the local backend for the current status
+		// without waiting. A cluster backend might still make a call,
+		// which would be waiting again: its last progress report does.
 		done, cancel := context.WithCancel(context.Background())
 		cancel()
 		if st, _ := w.Watch(done, last.RunID, &backends.WatchOptions{}); st != nil {
@@ -541,7 +544,7 @@ func (c *cli) stillRunning(b backends.Backend, last *backends.RunStatus, backend
 		what = "these were running or about to start, and may still be: " + strings.Join(active, ", ")
 	}
 	where := "on " + backend
-	if _, ok := b.(backends.MachineConfigurer); ok {
+	if here {
 		where = "on this machine: in-process tasks end with this program; host processes of container tasks were sent a kill when the run was canceled"
 	}
 	return fmt.Sprintf("%s: interrupted again: not waiting any more for run %s to stop (%s); %s", c.p.name, last.RunID, where, what)
