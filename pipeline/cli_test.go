@@ -325,3 +325,52 @@ func TestWriteSummaryShowsRetriesByReason(t *testing.T) {
   calm    Succeeded  instances=2
 `, b.String())
 }
+
+// stuckCluster is a backend whose runs never stop once canceled, as a
+// cluster's may not while its pods terminate.
+type stuckCluster struct {
+	fakeBackend
+	release chan struct{}
+}
+
+func (s *stuckCluster) Submit(context.Context, backends.Artifact, *backends.SubmitOptions) (string, error) {
+	return "c-1", nil
+}
+
+func (s *stuckCluster) Watch(ctx context.Context, id string, o *backends.WatchOptions) (*backends.RunStatus, error) {
+	st := &backends.RunStatus{RunID: id, Pipeline: "churn", Phase: backends.PhaseRunning, Steps: []backends.StepStatus{
+		{Name: "prep", Phase: backends.PhaseSucceeded},
+		{Name: "train", Phase: backends.PhaseRunning},
+	}}
+	if o.Progress != nil {
+		o.Progress(st.Clone())
+	}
+	select {
+	case <-ctx.Done():
+		return st, ctx.Err()
+	case <-s.release:
+		return st, nil
+	}
+}
+
+func (s *stuckCluster) Cancel(context.Context, string) error { return nil }
+
+func TestExecSecondInterruptOnAClusterBackend(t *testing.T) {
+	b := &stuckCluster{fakeBackend: fakeBackend{name: "cluster"}, release: make(chan struct{})}
+	t.Cleanup(func() { close(b.release) })
+	reported := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(pipeline.SetProgressHook(func(*backends.RunStatus) { once.Do(func() { close(reported) }) }))
+	sigs := make(chan os.Signal, 2)
+	go func() {
+		<-reported
+		sigs <- os.Interrupt
+		sigs <- os.Interrupt
+	}()
+	var stdout, stderr syncBuffer
+
+	code := pipeline.ExecSignals(validPipeline(), []string{"-backend", "cluster"}, &stdout, &stderr, sigs, b)
+
+	assert.Equal(t, pipeline.ExitInterrupted, code, stderr.String())
+	assert.Contains(t, stderr.String(), "not waiting any more for run c-1 to stop (on cluster); these were running or about to start, and may still be: train")
+}
