@@ -19,7 +19,7 @@ import (
 //
 // Capabilities beyond compiling are optional interfaces that package
 // pipeline discovers with a type assertion: [Submitter], [Watcher],
-// [Canceler], [Namer].
+// [Canceler], [Namer], [MachineConfigurer].
 type Backend interface {
 	Compile(ctx context.Context, plan *Plan, opts *CompileOptions) (Artifact, error)
 }

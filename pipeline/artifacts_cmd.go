@@ -22,13 +22,13 @@ func (c *cli) artifacts(ctx context.Context, args []string) int {
 	prog := c.p.name + " artifacts"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(c.stderr, "%s: give a subcommand: ls or rm\n", prog)
-		c.usage()
+		c.usage(c.stderr)
 		return ExitInvalid
 	}
 	sub, args := args[0], args[1:]
 	if sub != "ls" && sub != "rm" {
 		fmt.Fprintf(c.stderr, "%s: unknown subcommand %q; use ls or rm\n", prog, sub)
-		c.usage()
+		c.usage(c.stderr)
 		return ExitInvalid
 	}
 	prog += " " + sub

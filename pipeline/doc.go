@@ -105,13 +105,17 @@
 // # The program entrypoint
 //
 // A pipeline program ends with [Main], which gives it the subcommands run,
-// compile, graph and lint, and the task-invocation mode that remote
-// backends use to run one Go task inside a container. The exit status is 0
-// on success, 1 when the run failed and 2 for an invalid pipeline or usage.
-// lint validates and then compiles the pipeline for every backend the
-// program links, without contacting a cluster, so what only one backend
-// rejects (a step named like another step's retry Job on kubejob) is
-// reported before anything runs.
+// compile, graph, lint, artifacts and help, and the task-invocation mode
+// that remote backends use to run one Go task inside a container. "help"
+// and "run -h" list the pipeline's parameters with their types and
+// defaults. On the local backend, run caches in the user's cache directory
+// (-cache-dir, -no-cache) and streams the tasks' output to stderr (-q
+// silences it). lint validates and then compiles the pipeline for every
+// backend the program links, without contacting a cluster, so what only
+// one backend rejects (a step named like another step's retry Job on
+// kubejob) is reported before anything runs. The exit status is 0 on
+// success, 1 when the run failed, 2 for an invalid pipeline or usage, and
+// 130 when a second interrupt stopped waiting for a run.
 //
 // # Testing pipelines
 //

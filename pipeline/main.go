@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/sluice-ml/sluice/artifact"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -33,6 +37,10 @@ const (
 	ExitOK      = 0 // success
 	ExitFailed  = 1 // the run (or the invoked task) failed
 	ExitInvalid = 2 // invalid pipeline or usage
+
+	// ExitInterrupted is the status of a run that a second interrupt
+	// stopped waiting for (128+SIGINT): the run may still be running.
+	ExitInterrupted = 130
 )
 
 // Main is the entrypoint of a pipeline program: it parses os.Args, runs the
@@ -45,7 +53,9 @@ const (
 //
 // The program then understands:
 //
-//	prog [run]   [-backend NAME] [-p name=value]...   run (default backend: local)
+//	prog [run]   [-backend NAME] [-p name=value]... [-run-id ID] [-report PATH]
+//	             [-artifacts URL] [-cache-dir DIR | -no-cache] [-q]
+//	                                                  run (default backend: local)
 //	prog compile -backend NAME [-o yaml|json] [-p name=value]...
 //	                                                  manifests to stdout, one YAML document each
 //	prog graph   [-format mermaid|dot]                the DAG as a picture
@@ -55,18 +65,63 @@ const (
 //	prog task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
 //	                                                  run one Go task (used inside pods;
 //	                                                  see package backends)
+//	prog help                                         this, the run flags and the parameters
+//
+// "prog help" and "prog run -h" list the pipeline's parameters with their
+// types and defaults.
+//
+// On a backend that runs tasks on this machine (local; see
+// [backends.MachineConfigurer]) run caches the outputs of steps whose
+// cache policy is enabled in sluice/cache under the user's cache
+// directory (os.UserCacheDir), unless the backend was given a CacheDir;
+// -cache-dir DIR caches in DIR instead and -no-cache not at all. The
+// tasks' output (a container task's stdout and stderr, a Go task's
+// panic) streams to stderr, each line prefixed with "[step] ", unless
+// the backend was given a Log; -q silences it. A library call of [Run]
+// does neither: there the backend's Options are the only defaults.
+// -report PATH is checked before the run starts: a path that cannot be
+// written is a usage error.
 //
 // Exit status: 0 success; 1 the run failed; 2 invalid pipeline or usage,
 // with every validation problem on stderr, one per line. An interrupt
-// (SIGINT, SIGTERM) cancels the run; the exit handler still runs. In the
-// task mode it stops the task: the program then exits with status 143
-// ([backends.ExitTerminated]), which backends count as an infrastructure
-// failure (see package backends for the task mode's statuses).
+// (SIGINT, SIGTERM) cancels the run and waits for it to stop (the exit
+// handler still runs); a second one stops waiting: the program says what
+// may still be running and exits with status 130 ([ExitInterrupted]). In
+// the task mode an interrupt stops the task: the program then exits with
+// status 143 ([backends.ExitTerminated]), which backends count as an
+// infrastructure failure; a malformed invocation of the task mode
+// (-h included) exits with status 2 (see package backends for the task
+// mode's statuses).
 func Main(p *Pipeline, bs ...backends.Backend) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Exec(ctx, p, os.Args[1:], os.Stdout, os.Stderr, bs...)
-	stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	code := execSignals(p, os.Args[1:], os.Stdout, os.Stderr, sigs, bs...)
+	signal.Stop(sigs)
 	os.Exit(code)
+}
+
+// execSignals is [Exec] driven by signals: the first one received on
+// sigs cancels the context (with the cause "<signal> signal received",
+// as signal.NotifyContext does), the second one tells a run to stop
+// waiting.
+func execSignals(p *Pipeline, args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, bs ...backends.Backend) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	abort, done := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); cancel(nil) }()
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(errors.New(s.String() + " signal received"))
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			close(abort)
+		case <-done:
+		}
+	}()
+	return exec(ctx, abort, p, args, stdout, stderr, bs...)
 }
 
 // Exec is [Main] without the process: it runs the command line args (not
@@ -75,11 +130,27 @@ func Main(p *Pipeline, bs ...backends.Backend) {
 // in a program with its own CLI. ctx ending is what SIGINT and SIGTERM do
 // to Main: it cancels a run, and stops a task in the task mode.
 func Exec(ctx context.Context, p *Pipeline, args []string, stdout, stderr io.Writer, bs ...backends.Backend) int {
+	return exec(ctx, nil, p, args, stdout, stderr, bs...)
+}
+
+// exec is Exec with the channel that a second interrupt closes (nil: it
+// never is).
+func exec(ctx context.Context, abort <-chan struct{}, p *Pipeline, args []string, stdout, stderr io.Writer, bs ...backends.Backend) int {
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if p == nil {
+		fmt.Fprintln(stderr, "pipeline: Exec or Main called with a nil *Pipeline")
+		return ExitInvalid
+	}
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
-	c := &cli{p: p, bs: bs, stdout: stdout, stderr: stderr}
+	c := &cli{p: p, bs: bs, stdout: stdout, stderr: stderr, abort: abort}
 	switch cmd {
 	case "run":
 		return c.run(ctx, args)
@@ -94,11 +165,12 @@ func Exec(ctx context.Context, p *Pipeline, args []string, stdout, stderr io.Wri
 	case backends.InvokeCommand:
 		return c.invoke(ctx, args)
 	case "help":
-		c.usage()
+		c.usage(c.stdout)
+		c.runHelp(c.stdout)
 		return ExitOK
 	}
 	fmt.Fprintf(stderr, "%s: unknown command %q\n", p.name, cmd)
-	c.usage()
+	c.usage(stderr)
 	return ExitInvalid
 }
 
@@ -107,19 +179,49 @@ type cli struct {
 	bs     []backends.Backend
 	stdout io.Writer
 	stderr io.Writer
+	abort  <-chan struct{} // closed by a second interrupt
 }
 
-func (c *cli) usage() {
+func (c *cli) usage(w io.Writer) {
 	names := c.backendNames()
-	fmt.Fprintf(c.stderr, `usage:
-  %[1]s [run]   [-backend NAME] [-p name=value]...
+	fmt.Fprintf(w, `usage:
+  %[1]s [run]   [-backend NAME] [-p name=value]... [-run-id ID] [-report PATH]
+                [-artifacts URL] [-cache-dir DIR | -no-cache] [-q]
   %[1]s compile -backend NAME [-o yaml|json] [-p name=value]...
   %[1]s graph   [-format mermaid|dot]
   %[1]s lint    [-p name=value]...
   %[1]s artifacts ls|rm -run ID [-artifacts URL]
   %[1]s task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
+  %[1]s help
 backends linked: %[2]s
 `, c.p.name, strings.Join(names, ", "))
+}
+
+// runHelp prints the run command's flags and the pipeline's parameters.
+func (c *cli) runHelp(w io.Writer) {
+	fmt.Fprintln(w, "run flags:")
+	fs, _ := c.runFlags()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	c.paramHelp(w)
+}
+
+// paramHelp lists the pipeline's parameters: name, Go type and default.
+func (c *cli) paramHelp(w io.Writer) {
+	if len(c.p.params) == 0 {
+		fmt.Fprintf(w, "parameters: none (%s declares none)\n", c.p.name)
+		return
+	}
+	fmt.Fprintln(w, "parameters (override with -p name=value; a string as is, anything else as JSON):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, pm := range c.p.params {
+		def, err := json.Marshal(pm.def)
+		if err != nil {
+			def = []byte(fmt.Sprintf("%v (not JSON: %v)", pm.def, err))
+		}
+		fmt.Fprintf(tw, "  %s\t%v\tdefault %s\n", pm.name, pm.typ, def)
+	}
+	tw.Flush()
 }
 
 func (c *cli) backendNames() []string {
@@ -299,21 +401,91 @@ func renderDocuments(docs [][]byte, format string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (c *cli) run(ctx context.Context, args []string) int {
+// runOpts are the run command's flags.
+type runOpts struct {
+	backend, runID, report, store, cacheDir *string
+	noCache, quiet                          *bool
+	params                                  paramFlags
+}
+
+func (c *cli) runFlags() (*flag.FlagSet, *runOpts) {
 	fs, params := c.flags("run")
-	name := fs.String("backend", "local", "the backend to run on")
-	runID := fs.String("run-id", "", "ask the backend for this run id (resumes a run on backends that support it)")
-	report := fs.String("report", "", "write the final run status as JSON to this file")
-	store := fs.String("artifacts", "", "the artifact store's root URL, e.g. s3://bucket/prefix (default: the pipeline's; on the local backend, a directory under the user's cache dir)")
+	o := &runOpts{params: params}
+	o.backend = fs.String("backend", "local", "the backend to run on")
+	o.runID = fs.String("run-id", "", "ask the backend for this run id (resumes a run on backends that support it)")
+	o.report = fs.String("report", "", "write the final run status as JSON to this file (checked before the run starts)")
+	o.store = fs.String("artifacts", "", "the artifact store's root URL, e.g. s3://bucket/prefix (default: the pipeline's; on the local backend, a directory under the user's cache dir)")
+	o.cacheDir = fs.String("cache-dir", "", "cache step outputs in DIR (backends that run on this machine; default: sluice/cache under the user's cache dir, unless the program set one)")
+	o.noCache = fs.Bool("no-cache", false, "do not read or write the step cache")
+	o.quiet = fs.Bool("q", false, "do not stream the tasks' output to stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "usage: %s run [flags]\n", c.p.name)
+		fs.PrintDefaults()
+		c.paramHelp(c.stderr)
+	}
+	return fs, o
+}
+
+func (c *cli) run(ctx context.Context, args []string) int {
+	fs, o := c.runFlags()
 	if code := c.parse(fs, args); code != 0 {
 		return exitOf(code)
 	}
-	b, code := c.backend(*name)
+	if *o.noCache && *o.cacheDir != "" {
+		fmt.Fprintf(c.stderr, "%s run: give -cache-dir or -no-cache, not both\n", c.p.name)
+		return ExitInvalid
+	}
+	b, code := c.backend(*o.backend)
 	if b == nil {
 		return code
 	}
+	if *o.report != "" {
+		if err := checkWritable(*o.report); err != nil {
+			fmt.Fprintf(c.stderr, "%s run: -report %s: cannot write the report there: %v\n", c.p.name, *o.report, err)
+			return ExitInvalid
+		}
+	}
 	progress := newProgressPrinter(c.stderr)
-	st, err := Run(ctx, c.p, b, &RunOptions{Params: params, RunID: *runID, Progress: progress.update, Artifacts: *store})
+	if mc, ok := b.(backends.MachineConfigurer); ok {
+		cfg := backends.MachineConfig{CacheDir: *o.cacheDir, NoCache: *o.noCache}
+		if dir, err := os.UserCacheDir(); err == nil {
+			cfg.DefaultCacheDir = filepath.Join(dir, "sluice", "cache")
+		}
+		if !*o.quiet {
+			cfg.Log = progress
+		}
+		b = mc.WithMachineConfig(cfg)
+	} else if *o.cacheDir != "" || *o.noCache {
+		fmt.Fprintf(c.stderr, "%s run: -cache-dir and -no-cache are for backends that run on this machine (local); backend %s caches as its own options say\n", c.p.name, *o.backend)
+		return ExitInvalid
+	}
+
+	type result struct {
+		st  *backends.RunStatus
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := Run(ctx, c.p, b, &RunOptions{Params: o.params, RunID: *o.runID, Progress: progress.update, Artifacts: *o.store})
+		done <- result{st, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		again := ""
+		if c.abort != nil {
+			again = "; interrupt again to stop waiting"
+		}
+		progress.printf("%s: %v: stopping the run and waiting for it to end (its exit handler still runs)%s", c.p.name, context.Cause(ctx), again)
+		select {
+		case r = <-done:
+		case <-c.abort:
+			progress.printf("%s", c.stillRunning(b, progress.last(), *o.backend))
+			return ExitInterrupted
+		}
+	}
+	st, err := r.st, r.err
 	if st == nil {
 		if c.reportInvalid(err) {
 			return ExitInvalid
@@ -325,9 +497,9 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return ExitFailed
 	}
 	WriteSummary(c.stdout, st)
-	if *report != "" {
+	if *o.report != "" {
 		j, _ := json.MarshalIndent(st, "", "  ")
-		if werr := os.WriteFile(*report, append(j, '\n'), 0o644); werr != nil {
+		if werr := os.WriteFile(*o.report, append(j, '\n'), 0o644); werr != nil {
 			fmt.Fprintln(c.stderr, werr)
 			return ExitFailed
 		}
@@ -339,12 +511,85 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	return ExitOK
 }
 
+// stillRunning says, after a second interrupt, what may still be running:
+// the steps and instances that were running or pending at the last status
+// (asked of a backend on this machine, else the last progress report).
+func (c *cli) stillRunning(b backends.Backend, last *backends.RunStatus, backend string) string {
+	if last == nil {
+		return fmt.Sprintf("%s: interrupted again: not waiting any more; the run on %s may have started, and its id is not known yet: check the backend for what is still running", c.p.name, backend)
+	}
+	_, here := b.(backends.MachineConfigurer)
+	if w, ok := b.(backends.Watcher); ok && here {
+		// A done context asks the local backend for the current status
+		// without waiting. A cluster backend might still make a call,
+		// which would be waiting again: its last progress report does.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		if st, _ := w.Watch(done, last.RunID, &backends.WatchOptions{}); st != nil {
+			last = st
+		}
+	}
+	var active []string
+	for _, s := range last.Steps {
+		if len(s.Instances) > 0 {
+			for _, in := range s.Instances {
+				if in.Phase == backends.PhaseRunning || in.Phase == backends.PhasePending {
+					active = append(active, in.Name)
+				}
+			}
+			continue
+		}
+		if s.Phase == backends.PhaseRunning || s.Phase == backends.PhasePending {
+			active = append(active, s.Name)
+		}
+	}
+	what := "no step was running at the last update (the exit handler may be)"
+	if len(active) > 0 {
+		what = "these were running or about to start, and may still be: " + strings.Join(active, ", ")
+	}
+	where := "on " + backend
+	if here {
+		where = "on this machine: in-process tasks end with this program; host processes of container tasks were sent a kill when the run was canceled"
+	}
+	return fmt.Sprintf("%s: interrupted again: not waiting any more for run %s to stop (%s); %s", c.p.name, last.RunID, where, what)
+}
+
+// checkWritable reports whether a file can be written at path, without
+// changing what is there: an existing file is opened for writing, and a
+// new one is tried as a temporary file next to it, then removed.
+func checkWritable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return errors.New("it is a directory")
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".sluice-report-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
 // progressPrinter reports a run's progress on stderr. On a terminal it
 // keeps one status line up to date (steps done, running and failed, and
 // the time since the run started); elsewhere it is quiet but for failed
-// attempts and steps, one line each, so CI logs stay short.
+// attempts and steps, one line each, so CI logs stay short. It is also
+// the log of a backend that runs on this machine (Write): a log line
+// clears the status line first. It is safe for concurrent use.
 type progressPrinter struct {
+	mu     sync.Mutex
 	w      io.Writer
+	st     *backends.RunStatus // the last status
 	tty    bool
 	start  time.Time
 	seen   map[string]int // failed attempts reported, by step
@@ -365,7 +610,49 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// progressHook, if set, holds a function called with every status after
+// it is printed; tests set it.
+var progressHook atomic.Pointer[func(*backends.RunStatus)]
+
+// Write writes the lines of p, clearing the status line first.
+func (pp *progressPrinter) Write(p []byte) (int, error) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	pp.clearLine()
+	return pp.w.Write(p)
+}
+
+// printf prints one line, clearing the status line first.
+func (pp *progressPrinter) printf(format string, args ...any) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	pp.clearLine()
+	fmt.Fprintf(pp.w, format+"\n", args...)
+}
+
+func (pp *progressPrinter) clearLine() {
+	if pp.live {
+		fmt.Fprint(pp.w, "\r\033[K")
+		pp.live = false
+	}
+}
+
+// last returns the last status reported, or nil.
+func (pp *progressPrinter) last() *backends.RunStatus {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.st
+}
+
 func (pp *progressPrinter) update(st *backends.RunStatus) {
+	pp.mu.Lock()
+	defer func() {
+		pp.mu.Unlock()
+		if f := progressHook.Load(); f != nil {
+			(*f)(st)
+		}
+	}()
+	pp.st = st
 	var done, running, failed int
 	var lines []string
 	for _, s := range st.Steps {
@@ -389,9 +676,8 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 			lines = append(lines, fmt.Sprintf("%s: failed: %s", s.Name, s.Message))
 		}
 	}
-	if pp.live && len(lines) > 0 {
-		fmt.Fprint(pp.w, "\r\033[K")
-		pp.live = false
+	if len(lines) > 0 {
+		pp.clearLine()
 	}
 	for _, l := range lines {
 		fmt.Fprintln(pp.w, l)
@@ -409,7 +695,10 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 }
 
 // WriteSummary writes a short human summary of a run: one line per step
-// with its phase, attempts (and the reasons of failed ones) and duration.
+// with its phase, attempts (or a fan-out's instances), the retries by
+// reason when there were any ("retries: infra 3, app 0", over all
+// instances for a fan-out), its duration, and the message of a step that
+// did not succeed.
 func WriteSummary(w io.Writer, st *backends.RunStatus) {
 	fmt.Fprintf(w, "run %s of %s: %s", st.RunID, st.Pipeline, st.Phase)
 	if !st.Started.IsZero() && !st.Finished.IsZero() {
@@ -422,20 +711,19 @@ func WriteSummary(w io.Writer, st *backends.RunStatus) {
 	}
 	for _, s := range st.Steps {
 		line := fmt.Sprintf("  %-*s  %-9s", width, s.Name, s.Phase)
+		var r retries
 		if n := len(s.Attempts); n > 0 {
-			var reasons []string
-			for _, a := range s.Attempts {
-				if a.Reason != "" {
-					reasons = append(reasons, string(a.Reason))
-				}
-			}
 			line += fmt.Sprintf("  attempts=%d", n)
-			if len(reasons) > 0 {
-				line += " failed=" + strings.Join(reasons, ",")
-			}
+			r.add(s.Attempts)
 		}
 		if n := len(s.Instances); n > 0 {
 			line += fmt.Sprintf("  instances=%d", n)
+			for _, in := range s.Instances {
+				r.add(in.Attempts)
+			}
+		}
+		if r.infra+r.app > 0 {
+			line += fmt.Sprintf(" · retries: infra %d, app %d", r.infra, r.app)
 		}
 		if !s.Started.IsZero() && !s.Finished.IsZero() {
 			line += "  " + s.Finished.Sub(s.Started).Round(time.Millisecond).String()
@@ -447,15 +735,28 @@ func WriteSummary(w io.Writer, st *backends.RunStatus) {
 	}
 }
 
+// retries counts retries by the budget they consumed.
+type retries struct{ infra, app int }
+
+// add counts the retries of one step or instance: every attempt but the
+// last was followed by another, so its failure's reason was retried.
+func (r *retries) add(as []backends.Attempt) {
+	for _, a := range as[:max(len(as)-1, 0)] {
+		switch a.Reason {
+		case backends.ReasonInfra:
+			r.infra++
+		case backends.ReasonApp:
+			r.app++
+		}
+	}
+}
+
 func (c *cli) invoke(ctx context.Context, args []string) int {
 	fs, _ := c.flags(backends.InvokeCommand)
 	step := fs.String("step", "", "the plan name of the step to run (required)")
 	input := fs.String("input", "", "the resolved input, as JSON")
 	inputFile := fs.String("input-file", "", "read the resolved input from this file")
 	outputFile := fs.String("output-file", backends.DefaultOutputFile, "write the output JSON here")
-	if code := c.parse(fs, args); code != 0 {
-		return exitOf(code)
-	}
 	// invalid reports a wrong invocation, on stderr and in the
 	// termination message.
 	invalid := func(format string, args ...any) int {
@@ -463,6 +764,11 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, msg)
 		writeTerminationMessage(msg)
 		return ExitInvalid
+	}
+	// Every malformed invocation exits 2, -h included: the task mode is
+	// a protocol, where 0 means the task ran and wrote its output.
+	if code := c.parse(fs, args); code != 0 {
+		return invalid("malformed invocation: %s %s", backends.InvokeCommand, strings.Join(args, " "))
 	}
 	plan, err := c.p.build(nil)
 	if err != nil {
@@ -524,6 +830,8 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 			}
 		case errors.Is(err, task.ErrInfrastructure):
 			code = backends.ExitInfrastructure
+		case isInputDecodeError(err):
+			code = ExitInvalid // no retry can mend the input
 		}
 		fmt.Fprintf(c.stderr, "%s task %s: %s\n", c.p.name, *step, msg)
 		writeTerminationMessage(msg)
@@ -550,6 +858,17 @@ func (c *cli) invoke(ctx context.Context, args []string) int {
 		return invalid("%v", err)
 	}
 	return ExitOK
+}
+
+// isInputDecodeError reports whether err is the error of a Go task's
+// invoker that could not decode its input (task.FuncInvoker), which is a
+// malformed invocation, not a failure of the task. The invoker has no
+// sentinel for it, so this matches its message and the JSON error it
+// wraps.
+func isInputDecodeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	return (errors.As(err, &te) || errors.As(err, &se)) && strings.HasPrefix(err.Error(), "task: decode input")
 }
 
 // taskArtifacts returns ctx carrying the artifact scope the environment

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -58,7 +60,10 @@ const OutputDirEnv = "SLUICE_OUTPUT_DIR"
 // plus Env and OutputDirEnv. The process runs in its own process group,
 // which is killed when ctx is done and when the process exits, so nothing
 // it started outlives it. Each line it writes to stdout or stderr goes to
-// the Container's writer prefixed with "[step] ".
+// the Container's writer prefixed with "[step] ". A process that fails
+// says why: the error ends with the last lines it wrote to stderr (else
+// stdout), as a pod's termination message falls back to its log on
+// kubejob.
 //
 // Output paths are container paths, rooted at OutputDir on the host: the
 // output path /tmp/sluice/outputs/acc is read from
@@ -85,11 +90,12 @@ func (HostRunner) Run(ctx context.Context, c Container) (map[string][]byte, erro
 	ownProcessGroup(cmd)
 
 	prefix := "[" + c.Step + "] "
-	stdout, waitOut, err := linePipe(c.Stdout, prefix)
+	var outTail, errTail tail
+	stdout, waitOut, err := linePipe(c.Stdout, prefix, &outTail)
 	if err != nil {
 		return nil, err
 	}
-	stderr, waitErr, err := linePipe(c.Stderr, prefix)
+	stderr, waitErr, err := linePipe(c.Stderr, prefix, &errTail)
 	if err != nil {
 		stdout.Close()
 		waitOut()
@@ -106,9 +112,49 @@ func (HostRunner) Run(ctx context.Context, c Container) (map[string][]byte, erro
 	waitOut()
 	waitErr()
 	if err != nil {
+		// Like a pod's termination message with FallbackToLogsOnError
+		// (kubejob): the end of what it wrote says why it failed.
+		if last := cmp.Or(errTail.String(), outTail.String()); last != "" && ctx.Err() == nil {
+			return nil, fmt.Errorf("local: %s: %w; its output ends: %s", argv[0], err, last)
+		}
 		return nil, fmt.Errorf("local: %s: %w", argv[0], err)
 	}
 	return readOutputs(c)
+}
+
+// tail keeps the last lines a process wrote to one stream, for the
+// message of a failed attempt.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const (
+	tailLines    = 3   // lines kept
+	tailLineSize = 200 // bytes kept of each
+)
+
+func (t *tail) add(line string) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return
+	}
+	if len(line) > tailLineSize {
+		line = line[:tailLineSize] + "…"
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, line)
+	if len(t.lines) > tailLines {
+		t.lines = t.lines[len(t.lines)-tailLines:]
+	}
+}
+
+// String returns the lines kept, joined by " / ".
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, " / ")
 }
 
 // hostPath is where the container path p lives under dir; p cannot
@@ -139,8 +185,8 @@ const pipeGrace = 2 * time.Second
 // linePipe returns the write end of a pipe whose lines are copied to dst
 // with prefix, and a function that waits until the copy has ended, which
 // is when every holder of the write end closed it, or pipeGrace after the
-// call. A nil dst discards.
-func linePipe(dst io.Writer, prefix string) (*os.File, func(), error) {
+// call. A nil dst discards. Each line also goes to last.
+func linePipe(dst io.Writer, prefix string, last *tail) (*os.File, func(), error) {
 	if dst == nil {
 		dst = io.Discard
 	}
@@ -159,6 +205,7 @@ func linePipe(dst io.Writer, prefix string) (*os.File, func(), error) {
 					line += "\n"
 				}
 				dst.Write([]byte(prefix + line))
+				last.add(line)
 			}
 			if err != nil {
 				return

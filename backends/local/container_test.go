@@ -73,6 +73,8 @@ func TestHostRunnerFailures(t *testing.T) {
 		wantMsg string
 	}{
 		{"NonZeroExit", []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}, "exit status 3"},
+		{"NonZeroExitSaysWhatStderrEndsWith", []string{"/bin/sh", "-c", "echo progress; for i in 1 2 3 4; do echo line$i >&2; done; exit 1"}, "exit status 1; its output ends: line2 / line3 / line4"},
+		{"NonZeroExitFallsBackToStdout", []string{"/bin/sh", "-c", "echo; echo no input given; exit 1"}, "exit status 1; its output ends: no input given"},
 		{"MissingOutput", []string{"/bin/sh", "-c", "true"}, `wrote no output "Greeting"`},
 		{"NotJSON", []string{"/bin/sh", "-c", `echo hi > $SLUICE_OUTPUT_DIR/tmp/sluice/outputs/Greeting; echo many > $SLUICE_OUTPUT_DIR/tmp/sluice/outputs/count`}, `output "count": many is not JSON`},
 		{"NoCommand", nil, "has no command"},

@@ -55,6 +55,13 @@
 //
 // # Caching
 //
+// A library call of pipeline.Run caches only with Options.CacheDir set.
+// The program entrypoint's run command (pipeline.Main) caches by default:
+// it calls [Backend.WithMachineConfig], which fills an empty CacheDir with
+// sluice/cache under the user's cache directory, and an unset Log with
+// the program's stderr; its flags -cache-dir, -no-cache and -q change
+// that.
+//
 // With Options.CacheDir set, a step whose cache policy is enabled (each
 // instance, for a fan-out) is looked up by a key: the SHA-256 of
 // [KeyParts], that is the task's name, kind, image, command, args, env and

@@ -145,6 +145,8 @@ var (
 	_ backends.Watcher   = (*Backend)(nil)
 	_ backends.Canceler  = (*Backend)(nil)
 	_ backends.Namer     = (*Backend)(nil)
+
+	_ backends.MachineConfigurer = (*Backend)(nil)
 )
 
 // New returns a local Backend; opts may be nil.
@@ -181,6 +183,28 @@ func New(opts *Options) *Backend {
 	b.capErr = err
 	b.pool = newPool(o.Parallelism, limits, o.Capacity != nil)
 	return b
+}
+
+// WithMachineConfig returns a new Backend with b's Options changed by
+// what the program entrypoint's run flags ask (see
+// [backends.MachineConfigurer]): c.CacheDir replaces Options.CacheDir;
+// c.DefaultCacheDir fills it in when it is empty; c.NoCache empties it;
+// c.Log fills in Options.Log when that is nil. The new Backend shares no
+// runs with b. b is unchanged.
+func (b *Backend) WithMachineConfig(c backends.MachineConfig) backends.Backend {
+	o := b.opts
+	switch {
+	case c.NoCache:
+		o.CacheDir = ""
+	case c.CacheDir != "":
+		o.CacheDir = c.CacheDir
+	case o.CacheDir == "":
+		o.CacheDir = c.DefaultCacheDir
+	}
+	if o.Log == nil {
+		o.Log = c.Log
+	}
+	return New(&o)
 }
 
 // Name returns "local", the name the program entrypoint selects it by.

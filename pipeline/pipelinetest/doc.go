@@ -28,7 +28,13 @@
 // [Env.Inject] fails a given attempt of a step with an application error,
 // a preemption or a timeout, so retry policies (separate application and
 // infrastructure budgets, on-demand fall-back, backoff) can be tested
-// without a cluster. The [Clock] is virtual: backoff waits and a stub's
+// without a cluster. [Instance] names one instance of a ForEach fan-out,
+// to fail only that one (env.Inject(pipelinetest.Instance(trials, 3), 1,
+// pipelinetest.Preemption)) and to read its attempts and reasons. A
+// handle that names nothing the run has (a step of another pipeline, an
+// instance beyond the fan-out, a whole fan-out's attempts) fails the test
+// with the list of the pipeline's steps, never silently does nothing.
+// The [Clock] is virtual: backoff waits and a stub's
 // Clock().Sleep move virtual time instantly, and a step's timeout fires
 // exactly when virtual time passes it.
 //

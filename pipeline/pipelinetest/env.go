@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +17,50 @@ import (
 	"github.com/sluice-ml/sluice/task"
 )
 
-// Named is a step handle: a [pipeline.Step] or a [pipeline.Fan].
+// Named is a step handle: a [pipeline.Step], a [pipeline.Fan], or one
+// instance of a fan-out ([Instance]).
 type Named interface{ Name() string }
+
+// Instance names instance i (from 0, in element order) of fan-out f, for
+// [Env.Inject] (a fault in that instance only) and for the accessors of
+// [Result] (that instance's status, attempts and reasons).
+func Instance[Out any](f pipeline.Fan[Out], i int) Named {
+	return instance{fan: f.Name(), i: i}
+}
+
+type instance struct {
+	fan string
+	i   int
+}
+
+func (in instance) Name() string { return fmt.Sprintf("%s[%d]", in.fan, in.i) }
+
+// target is what a Named handle designates: a step by its display name,
+// and an instance index, or -1 for the whole step.
+type target struct {
+	step string
+	inst int
+}
+
+// badInstance reports whether n is an Instance with a negative index.
+func badInstance(n Named) bool {
+	in, ok := n.(instance)
+	return ok && in.i < 0
+}
+
+func targetOf(n Named) target {
+	if in, ok := n.(instance); ok {
+		return target{in.fan, in.i}
+	}
+	return target{n.Name(), -1}
+}
+
+func (t target) String() string {
+	if t.inst >= 0 {
+		return fmt.Sprintf("%s[%d]", t.step, t.inst)
+	}
+	return t.step
+}
 
 // Fault is a failure injected into one attempt of a step.
 type Fault int
@@ -63,9 +106,10 @@ type Env struct {
 	runs     map[string]int // runs so far, by plan name: run ids are <plan>-<n>
 
 	mu     sync.Mutex
-	stubs  map[string]task.Invoker // by task name
-	faults map[string]map[int]Fault
-	calls  []string // invocations in order, "step" or "step[i]"
+	stubs  map[string]task.Invoker  // by task name
+	faults map[target]map[int]Fault // by step or instance, then attempt
+	fresh  []target                 // faults not yet checked against a run's pipeline
+	calls  []string                 // invocations in order, "step" or "step[i]"
 }
 
 // NewEnv returns an environment for t, with a fresh, empty in-memory
@@ -77,7 +121,7 @@ func NewEnv(t testing.TB) *Env {
 		t.Fatalf("pipelinetest: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &Env{t: t, clock: NewClock(Epoch), store: store, runs: map[string]int{}, stubs: map[string]task.Invoker{}, faults: map[string]map[int]Fault{}}
+	return &Env{t: t, clock: NewClock(Epoch), store: store, runs: map[string]int{}, stubs: map[string]task.Invoker{}, faults: map[target]map[int]Fault{}}
 }
 
 // Clock returns the environment's virtual clock. A stub that stands for
@@ -110,16 +154,112 @@ func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
 }
 
 // Inject makes attempt number attempt (from 1) of step fail with f. For a
-// ForEach, it applies to that attempt of every instance.
+// ForEach, it applies to that attempt of every instance; to fail one
+// instance only, pass [Instance](fan, i). A fault for an instance wins
+// over one for its whole fan-out.
+//
+// The next run checks the faults injected since the previous one: one
+// that names a step the pipeline does not have (or an instance of a step
+// that is not a ForEach, or beyond the instances the fan-out ran) fails
+// the test, listing the pipeline's steps. An attempt below 1 or an
+// unknown Fault fails the test at once.
 func (e *Env) Inject(step Named, attempt int, f Fault) {
+	e.t.Helper()
+	tg := targetOf(step)
+	switch {
+	case tg.step == "":
+		e.t.Fatalf("pipelinetest: Inject(%s): a zero step handle names no step", f)
+	case attempt < 1:
+		e.t.Fatalf("pipelinetest: Inject(%q, %d, %s): attempts are numbered from 1", tg, attempt, f)
+	case f < AppError || f > Timeout:
+		e.t.Fatalf("pipelinetest: Inject(%q, %d, %s): not a fault; use AppError, Preemption or Timeout", tg, attempt, f)
+	case badInstance(step):
+		e.t.Fatalf("pipelinetest: Inject(%q): instances are numbered from 0", step.Name())
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	m := e.faults[step.Name()]
+	m := e.faults[tg]
 	if m == nil {
 		m = map[int]Fault{}
-		e.faults[step.Name()] = m
+		e.faults[tg] = m
 	}
 	m[attempt] = f
+	e.fresh = append(e.fresh, tg)
+}
+
+// checkFaults fails the test when a fault injected since the last run
+// names no step (or no fan-out) of plan.
+func (e *Env) checkFaults(plan *backends.Plan) []target {
+	e.t.Helper()
+	e.mu.Lock()
+	fresh := e.fresh
+	e.fresh = nil
+	e.mu.Unlock()
+	for _, tg := range fresh {
+		s := planStep(plan, tg.step)
+		switch {
+		case s == nil:
+			e.t.Fatalf("pipelinetest: Inject(%q): pipeline %q has no step %q; its steps: %s", tg, plan.DisplayName, tg.step, strings.Join(stepNames(plan), ", "))
+		case tg.inst >= 0 && s.ForEach == nil:
+			e.t.Fatalf("pipelinetest: Inject(%q): step %q of pipeline %q is not a ForEach fan-out; its fan-outs: %s", tg, tg.step, plan.DisplayName, strings.Join(fanNames(plan), ", "))
+		}
+	}
+	return fresh
+}
+
+// checkInstances fails the test when an instance fault of fresh names an
+// instance beyond those its fan-out ran.
+func (e *Env) checkInstances(plan *backends.Plan, st *backends.RunStatus, fresh []target) {
+	e.t.Helper()
+	for _, tg := range fresh {
+		if tg.inst < 0 {
+			continue
+		}
+		ss := st.Step(planStep(plan, tg.step).Name)
+		if ss == nil || ss.Phase == backends.PhaseSkipped || ss.Phase == backends.PhaseCanceled {
+			continue
+		}
+		if tg.inst >= len(ss.Instances) {
+			e.t.Fatalf("pipelinetest: Inject(%q): fan-out %q ran %d instances (0 to %d)", tg, tg.step, len(ss.Instances), len(ss.Instances)-1)
+		}
+	}
+}
+
+// planStep returns the step of plan (exit handler included) whose display
+// name is name, or nil.
+func planStep(plan *backends.Plan, name string) *backends.Step {
+	for i := range plan.Steps {
+		if plan.Steps[i].DisplayName == name {
+			return &plan.Steps[i]
+		}
+	}
+	if plan.Exit != nil && plan.Exit.DisplayName == name {
+		return plan.Exit
+	}
+	return nil
+}
+
+// stepNames lists the display names of plan's steps, exit handler last.
+func stepNames(plan *backends.Plan) []string {
+	var names []string
+	for _, s := range append(slices.Clone(plan.Steps), exitOf(plan)...) {
+		names = append(names, s.DisplayName)
+	}
+	return names
+}
+
+// fanNames lists the display names of plan's ForEach steps, or "none".
+func fanNames(plan *backends.Plan) []string {
+	var names []string
+	for _, s := range plan.Steps {
+		if s.ForEach != nil {
+			names = append(names, s.DisplayName)
+		}
+	}
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
 }
 
 // Run runs p with its parameters' defaults and returns the result. An
@@ -142,6 +282,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		return res
 	}
 	res.plan = plan
+	fresh := e.checkFaults(plan)
 	for i := range plan.Steps {
 		e.wrap(&plan.Steps[i])
 	}
@@ -177,6 +318,7 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 		e.t.Fatalf("pipelinetest: watch %q: %v", p.Name(), err)
 	}
 	res.Status = st
+	e.checkInstances(plan, st, fresh)
 	if st.Phase != backends.PhaseSucceeded {
 		res.err = fmt.Errorf("%w: %s", pipeline.ErrRunFailed, firstNonEmpty(st.Message, string(st.Phase)))
 	}
@@ -222,7 +364,10 @@ func (inv *invoker) Invoke(ctx context.Context, input []byte) ([]byte, error) {
 	}
 	inv.e.mu.Lock()
 	inv.e.calls = append(inv.e.calls, name)
-	fault := inv.e.faults[inv.step][a.Number]
+	fault, ok := inv.e.faults[target{inv.step, a.Instance}][a.Number]
+	if !ok {
+		fault = inv.e.faults[target{inv.step, -1}][a.Number]
+	}
 	inv.e.mu.Unlock()
 
 	switch fault {
@@ -282,22 +427,48 @@ func (r *Result) Err() error { return r.err }
 // attempts included. It is the same on every run.
 func (r *Result) Order() []string { return r.order }
 
-// Step returns the status of step s; it fails the test if the run has no
-// such step.
+// Step returns the status of step s, or of one fan-out instance
+// ([Instance]); it fails the test, listing the run's steps, if the run
+// has no such step or instance.
 func (r *Result) Step(s Named) *backends.StepStatus {
 	r.t.Helper()
 	if r.Status == nil {
 		r.t.Fatalf("pipelinetest: the pipeline did not run: %v", r.err)
 	}
-	for _, ps := range append(append([]backends.Step(nil), r.plan.Steps...), exitOf(r.plan)...) {
-		if ps.DisplayName == s.Name() {
-			if st := r.Status.Step(ps.Name); st != nil {
-				return st
-			}
-		}
+	if badInstance(s) {
+		r.t.Fatalf("pipelinetest: %q: instances are numbered from 0", s.Name())
 	}
-	r.t.Fatalf("pipelinetest: the run has no step %q", s.Name())
-	return nil
+	tg := targetOf(s)
+	ps := planStep(r.plan, tg.step)
+	var st *backends.StepStatus
+	if ps != nil {
+		st = r.Status.Step(ps.Name)
+	}
+	if st == nil {
+		r.t.Fatalf("pipelinetest: the run of %q has no step %q; its steps: %s", r.plan.DisplayName, tg, strings.Join(stepNames(r.plan), ", "))
+		return nil
+	}
+	if tg.inst < 0 {
+		return st
+	}
+	if ps.ForEach == nil {
+		r.t.Fatalf("pipelinetest: step %q is not a ForEach fan-out, so it has no instance %d; the run's fan-outs: %s", tg.step, tg.inst, strings.Join(fanNames(r.plan), ", "))
+	}
+	if tg.inst >= len(st.Instances) {
+		r.t.Fatalf("pipelinetest: fan-out %q ran %d instances, so none is %q (phase %s)", tg.step, len(st.Instances), tg, st.Phase)
+	}
+	return &st.Instances[tg.inst]
+}
+
+// attemptsOf returns the attempts of a plain step or of one instance; it
+// fails the test for a whole fan-out, whose attempts are per instance.
+func (r *Result) attemptsOf(s Named, what string) []backends.Attempt {
+	r.t.Helper()
+	st := r.Step(s)
+	if tg := targetOf(s); tg.inst < 0 && planStep(r.plan, tg.step).ForEach != nil {
+		r.t.Fatalf("pipelinetest: %s(%q): a fan-out's attempts are per instance; ask for one with pipelinetest.Instance(fan, i)", what, s.Name())
+	}
+	return st.Attempts
 }
 
 func exitOf(p *backends.Plan) []backends.Step {
@@ -333,16 +504,23 @@ func (r *Result) Skipped(s Named) bool { r.t.Helper(); return r.Step(s).Phase ==
 // Cached reports whether step s's output came from the cache.
 func (r *Result) Cached(s Named) bool { r.t.Helper(); return r.Step(s).Phase == backends.PhaseCached }
 
-// Attempts returns the attempts of step s (of a plain step; a fan-out's
-// are per instance in Step(s).Instances).
-func (r *Result) Attempts(s Named) []backends.Attempt { r.t.Helper(); return r.Step(s).Attempts }
+// Attempts returns the attempts of step s: a plain step, or one instance
+// of a fan-out ([Instance]). It fails the test for a step the run does
+// not have, and for a whole fan-out, whose attempts are per instance.
+func (r *Result) Attempts(s Named) []backends.Attempt {
+	r.t.Helper()
+	return r.attemptsOf(s, "Attempts")
+}
 
-// Reasons returns, for each attempt of step s, the budget its failure
-// consumed ("app" or "infra"), or "" for the attempt that succeeded.
+// Reasons returns, for each attempt of step s (a plain step, or one
+// instance of a fan-out: [Instance]), the budget its failure consumed
+// ("app" or "infra"), or "" for the attempt that succeeded. Like
+// [Result.Attempts], it fails the test for a step the run does not have
+// and for a whole fan-out.
 func (r *Result) Reasons(s Named) []backends.Reason {
 	r.t.Helper()
 	var out []backends.Reason
-	for _, a := range r.Step(s).Attempts {
+	for _, a := range r.attemptsOf(s, "Reasons") {
 		out = append(out, a.Reason)
 	}
 	return out
