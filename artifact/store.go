@@ -433,3 +433,36 @@ func (s *Store) LocalDir() (string, bool) {
 	}
 	return filepath.Clean(s.u.Path), true
 }
+
+// Runs returns the ids of the runs of pipeline that have objects in the
+// store, in name order.
+func (s *Store) Runs(ctx context.Context, pipeline string) ([]string, error) {
+	if !namePattern.MatchString(pipeline) {
+		return nil, fmt.Errorf("artifact store: pipeline %q is not a valid name", pipeline)
+	}
+	b, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.prefix + pipeline + "/"
+	it := b.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	var out []string
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("artifact store %s: listing the runs of %s: %w", s.root, pipeline, err)
+		}
+		if o.IsDir {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), "/"))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Shared reports whether the store outlives the process and is seen by
+// others: every scheme but mem://.
+func (s *Store) Shared() bool { return s.scheme != "mem" }

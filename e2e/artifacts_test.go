@@ -7,6 +7,7 @@ import (
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
 	"io"
 	"strings"
 	"testing"
@@ -74,6 +75,19 @@ func TestS3Artifacts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.ReadAll(tctx)
 	require.ErrorIs(t, err, artifact.ErrCorrupt)
+
+	runs, err := s.Runs(ctx, "qs")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"qs-1"}, runs)
+
+	// A new process's local run picks an id the bucket has not seen.
+	p := pipeline.New("qs", nil)
+	pipeline.Add(p, task.New("train", func(ctx context.Context, _ struct{}) (artifact.File, error) {
+		return artifact.WriteJSON[artifact.File](ctx, "f", 1)
+	}), struct{}{})
+	st, err := pipeline.Run(ctx, p, local.New(nil), &pipeline.RunOptions{Artifacts: root})
+	require.NoError(t, err)
+	assert.Equal(t, "qs-2", st.RunID, "qs-1 is in the bucket already")
 
 	n, err := s.Delete(ctx, "qs", "qs-1")
 	require.NoError(t, err)

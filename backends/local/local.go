@@ -300,16 +300,31 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 }
 
 // start registers a new run under the wanted id, or "<plan>-<n>".
-// A generated id is also new to a file store, so that a run never
-// overwrites the artifacts of an earlier process's run.
+// A generated id is also new to the store (a file store or a bucket; an
+// in-memory store is the process's own), so that a run never overwrites
+// the artifacts of an earlier process's run. Two processes starting runs
+// of one pipeline at the same moment can still pick the same id: give
+// concurrent runs ids of their own (-run-id).
 func (b *Backend) start(ctx context.Context, plan *backends.Plan, want string, store *artifact.Store) (*run, error) {
+	// A bucket's runs are listed once, before the lock: it is a call over
+	// the network. A store that cannot be listed fails the run's first
+	// artifact with a clearer error than this would.
+	var taken map[string]bool
+	if _, file := store.LocalDir(); want == "" && !file && store.Shared() {
+		if runs, err := store.Runs(ctx, plan.Name); err == nil {
+			taken = make(map[string]bool, len(runs))
+			for _, r := range runs {
+				taken[r] = true
+			}
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
 	id := want
 	if id == "" {
 		dir, _ := store.LocalDir()
-		for n := b.seq; id == "" || b.runs[id] != nil || usedIn(dir, plan.Name, id); n++ {
+		for n := b.seq; id == "" || b.runs[id] != nil || usedIn(dir, plan.Name, id) || taken[id]; n++ {
 			id = fmt.Sprintf("%s-%d", plan.Name, n)
 		}
 	} else if old := b.runs[id]; old != nil && !old.isOver() {
