@@ -698,8 +698,15 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 // with its phase, attempts (or a fan-out's instances), the retries by
 // reason when there were any ("retries: infra 3, app 0", over all
 // instances for a fan-out), its duration, and the message of a step that
-// did not succeed.
+// did not succeed. It panics with a message naming the misuse when w or
+// st is nil (see "Validation errors" in the package doc).
 func WriteSummary(w io.Writer, st *backends.RunStatus) {
+	if isNil(w) {
+		panic("pipeline: WriteSummary with a nil writer")
+	}
+	if st == nil {
+		panic("pipeline: WriteSummary with a nil run status")
+	}
 	fmt.Fprintf(w, "run %s of %s: %s", st.RunID, st.Pipeline, st.Phase)
 	if !st.Started.IsZero() && !st.Finished.IsZero() {
 		fmt.Fprintf(w, " in %s", st.Finished.Sub(st.Started).Round(time.Millisecond))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,6 +66,8 @@ func TestNilAndZeroValuesPanicAtTheCallSite(t *testing.T) {
 		{"ZeroFanWhen", func() { pipeline.Fan[bdOut]{}.When(pipeline.Cond{}) }, "Fan.When on a zero value"},
 		{"TaskNewNilFunc", func() { task.New[bdIn, bdOut]("t", nil) }, "nil Func"},
 		{"FuncInvokerNilFunc", func() { task.FuncInvoker[bdIn, bdOut](nil) }, "nil Func"},
+		{"WriteSummaryNilWriter", func() { pipeline.WriteSummary(nil, &backends.RunStatus{}) }, "WriteSummary with a nil writer"},
+		{"WriteSummaryNilStatus", func() { pipeline.WriteSummary(io.Discard, nil) }, "WriteSummary with a nil run status"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
