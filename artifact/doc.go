@@ -64,7 +64,11 @@
 //     do not share a file system, so cluster runs need a bucket.
 //   - s3://bucket/prefix?region=eu-west-1 for AWS S3; an S3-compatible
 //     server (MinIO, Ceph, versitygw) adds
-//     &endpoint=https://host:port&use_path_style=true. Credentials come
+//     &endpoint=https://host:port&use_path_style=true. The AWS SDK's own
+//     CRC checksums are asked only where S3 requires them
+//     (request_checksum_calculation and response_checksum_validation
+//     default to when_required; set them in the URL to choose): every
+//     read is checked against the artifact's SHA-256 anyway. Credentials come
 //     from the AWS SDK's default chain: AWS_ACCESS_KEY_ID and
 //     AWS_SECRET_ACCESS_KEY (in a pod, from a Secret the backend names:
 //     kubepod.Options.ArtifactSecret), a profile, or on EKS IRSA or Pod

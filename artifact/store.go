@@ -185,11 +185,23 @@ func parseRoot(root string) (*url.URL, error) {
 	return u, nil
 }
 
-// bucketURL is the gocloud URL of u's bucket, without its path.
+// bucketURL is the gocloud URL of u's bucket, without its path. For
+// s3, the SDK's own CRC checksums of uploads and downloads are asked
+// only where the service requires them, unless the URL says otherwise:
+// every artifact read is checked against its SHA-256 digest already, and
+// the second hash costs a core.
 func bucketURL(u *url.URL) string {
+	q := u.Query()
+	if u.Scheme == "s3" {
+		for _, k := range []string{"request_checksum_calculation", "response_checksum_validation"} {
+			if !q.Has(k) {
+				q.Set(k, "when_required")
+			}
+		}
+	}
 	b := u.Scheme + "://" + u.Host
-	if u.RawQuery != "" {
-		b += "?" + u.RawQuery
+	if len(q) > 0 {
+		b += "?" + q.Encode()
 	}
 	return b
 }
