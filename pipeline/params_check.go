@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ml/sluice/task"
 	"math"
 	"reflect"
 	"slices"
@@ -145,19 +146,19 @@ func checkParamValue(p *field.Path, given string, v any, t reflect.Type) []*fiel
 		if !ok {
 			return bad()
 		}
-		keys := paramKeys(t)
+		keys := task.JSONFields(t)
 		names := make([]string, len(keys))
 		for i, k := range keys {
-			names[i] = k.name
+			names[i] = k.Name
 		}
 		var errs []*field.Error
 		for _, k := range slices.Sorted(mapKeys(obj)) {
-			i := slices.IndexFunc(keys, func(f paramKey) bool { return f.name == k })
+			i := slices.IndexFunc(keys, func(f task.JSONField) bool { return f.Name == k })
 			if i < 0 {
 				errs = append(errs, field.NotFound(p.Child(k), k, "%s: %v has no key %q; its keys are %s%s", given, t, k, suggest.Quote(names), suggest.DidYouMean(k, names)))
 				continue
 			}
-			errs = append(errs, checkParamValue(p.Child(k), given, obj[k], keys[i].typ)...)
+			errs = append(errs, checkParamValue(p.Child(k), given, obj[k], keys[i].Type)...)
 		}
 		return errs
 	}
@@ -172,43 +173,6 @@ func mapKeys(m map[string]any) func(func(string) bool) {
 			}
 		}
 	}
-}
-
-type paramKey struct {
-	name, goName string
-	typ          reflect.Type
-}
-
-// paramKeys returns the JSON keys of struct type t as encoding/json names
-// them: exported fields, tag names, embedded structs flattened.
-func paramKeys(t reflect.Type) []paramKey {
-	var out []paramKey
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		ft := f.Type
-		if f.Anonymous && name == "" {
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				out = append(out, paramKeys(ft)...)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out = append(out, paramKey{name: name, goName: f.Name, typ: f.Type})
-	}
-	return out
 }
 
 // wantParam says in words what a value of t looks like on the command line.
@@ -248,8 +212,8 @@ func wantParam(t reflect.Type) string {
 		return fmt.Sprintf("a JSON object (%v)", t)
 	case reflect.Struct:
 		var names []string
-		for _, k := range paramKeys(t) {
-			names = append(names, k.name)
+		for _, k := range task.JSONFields(t) {
+			names = append(names, k.Name)
 		}
 		return fmt.Sprintf("a JSON object (%v) with the keys %s", t, suggest.Quote(names))
 	}
@@ -322,10 +286,10 @@ func fieldSuggestion(t reflect.Type, name string) string {
 		return ""
 	}
 	var cands []string
-	for _, k := range paramKeys(t) {
-		cands = append(cands, k.name)
-		if k.goName != k.name {
-			cands = append(cands, k.goName)
+	for _, k := range task.JSONFields(t) {
+		cands = append(cands, k.Name)
+		if k.GoName != k.Name {
+			cands = append(cands, k.GoName)
 		}
 	}
 	return suggest.DidYouMean(name, cands)

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"github.com/sluice-ml/sluice/internal/suggest"
 	"strconv"
 	"strings"
 )
@@ -21,7 +22,7 @@ func closest(s string, candidates []string) string {
 	ls := strings.ToLower(s)
 	best, bestScore := "", -1
 	for _, c := range candidates {
-		d := levenshtein(ls, strings.ToLower(c))
+		d := suggest.Distance(ls, strings.ToLower(c))
 		if d > max(2, len(c)/2) {
 			continue
 		}
@@ -48,27 +49,6 @@ func sliceDistance(a, b string) int {
 		return 1
 	}
 	return min(3, max(na-nb, nb-na))
-}
-
-// levenshtein returns the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // didYouMean returns `; did you mean "x"?` for the closest candidate, or

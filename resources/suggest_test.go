@@ -6,23 +6,6 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestLevenshtein(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"a", "", 1},
-		{"", "abc", 3},
-		{"3g.20gb", "3g.40gb", 1},
-		{"kitten", "sitting", 3},
-		{"1g.10gb.me", "1g.10gb+me", 1},
-	} {
-		assert.Equal(t, tc.want, levenshtein(tc.a, tc.b), "%q %q", tc.a, tc.b)
-		assert.Equal(t, tc.want, levenshtein(tc.b, tc.a), "%q %q", tc.b, tc.a)
-	}
-}
-
 func TestClosest(t *testing.T) {
 	a100 := []string{"1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"}
 	for _, tc := range []struct {

@@ -169,6 +169,26 @@ func jsonNames(t reflect.Type) []string {
 	return out
 }
 
+// JSONField is one key of a struct type as encoding/json names it. For
+// the pipeline package and backend authors.
+type JSONField struct {
+	// Name is the JSON key, GoName the field's Go name.
+	Name, GoName string
+	Type         reflect.Type
+}
+
+// JSONFields returns the keys of struct type t (or a pointer to one) as
+// encoding/json names them: exported fields, tag names, embedded
+// structs flattened, "-" left out; nil for any other type.
+func JSONFields(t reflect.Type) []JSONField {
+	fs := jsonFields(t)
+	out := make([]JSONField, len(fs))
+	for i, f := range fs {
+		out[i] = JSONField{Name: f.json, GoName: f.goName, Type: f.typ}
+	}
+	return out
+}
+
 type jsonField struct {
 	goName, json string
 	typ          reflect.Type

@@ -34,14 +34,14 @@ func Closest(s string, candidates []string) string {
 		if len(s) <= 2 {
 			limit = 1
 		}
-		d := levenshtein(ls, strings.ToLower(c))
+		d := Distance(ls, strings.ToLower(c))
 		if d > limit {
 			continue
 		}
 		// Between candidates as near when case is ignored, the one
 		// nearer in case wins ("Modle" suggests "Model" over "model").
 		score := 2 * d
-		if levenshtein(s, c) > d {
+		if Distance(s, c) > d {
 			score++
 		}
 		if bestD < 0 || score < bestD {
@@ -72,8 +72,9 @@ func Quote(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// levenshtein returns the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
+// Distance returns the Levenshtein edit distance between a and b, in
+// bytes.
+func Distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
