@@ -14,18 +14,43 @@ import (
 
 // RenderCommand returns a container task's command, args and environment
 // with their {{.Field}} placeholders filled from the resolved input, which
-// must then be a JSON object. Placeholders name input fields by Go or JSON
-// name. Every backend that starts containers itself uses it.
+// must then be a JSON object, and their {{outputs.Field}} placeholders
+// with the output's path in the container ([task.Spec.OutputPath]).
+// Placeholders name fields by Go or JSON name. Every backend that starts
+// containers itself uses it (or [RenderCommandWith]).
 func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, env []task.EnvVar, err error) {
+	return RenderCommandWith(t, input, nil)
+}
+
+// RenderCommandWith is [RenderCommand] for a backend whose process finds
+// the output files elsewhere than at their container paths (the local
+// backend's host processes): outputPath returns where the process must
+// write output o. nil means o.Path.
+func RenderCommandWith(t task.Spec, input json.RawMessage, outputPath func(o task.Output) string) (command, args []string, env []task.EnvVar, err error) {
 	command, args, env = slices.Clone(t.Command), slices.Clone(t.Args), slices.Clone(t.Env)
 	var fields map[string]json.RawMessage
 	goNames := map[string]string{}
+	path := func(name string) (string, bool) {
+		j, _, ok := task.FieldByName(t.OutputType, name)
+		if !ok {
+			j = name
+		}
+		for _, o := range t.Outputs {
+			if o.Field == j {
+				if outputPath != nil {
+					return outputPath(o), true
+				}
+				return o.Path, true
+			}
+		}
+		return "", false
+	}
 	fill := func(s *string) error {
 		names := task.Placeholders(*s)
-		if len(names) == 0 {
+		if len(names) == 0 && len(task.OutputPlaceholders(*s)) == 0 {
 			return nil
 		}
-		if fields == nil {
+		if len(names) > 0 && fields == nil {
 			if err := json.Unmarshal(input, &fields); err != nil || fields == nil {
 				return fmt.Errorf("placeholders need an object input, got %s", input)
 			}
@@ -35,7 +60,11 @@ func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, 
 				goNames[n] = j
 			}
 		}
-		out, err := placeholder.Render(*s, fields, goNames)
+		in := fields
+		if in == nil {
+			in = map[string]json.RawMessage{} // no input placeholder here
+		}
+		out, err := placeholder.RenderAll(*s, in, goNames, path)
 		*s = out
 		return err
 	}

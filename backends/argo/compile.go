@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -136,7 +137,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan, warn: c.warnings()}
+	a := &compiled{plan: plan, warn: append(c.warnings(), kubepod.SecurityWarnings(&b.opts.Pod, plan)...)}
 	labels := map[string]string{LabelPipeline: plan.Name}
 	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
@@ -604,6 +605,11 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		Tolerations:  pod.Tolerations,
 		Affinity:     pod.Affinity,
 	}
+	if s.Task.Security != nil {
+		// The workflow's pod security context is every other pod's; a
+		// template's replaces it.
+		t.SecurityContext = pod.SecurityContext
+	}
 	if isContainer(s) {
 		if err := c.containerTask(s, &t); err != nil {
 			return t, err
@@ -855,16 +861,22 @@ var placeholderRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}
 
 // placeholders returns the rewrite of a container task's command, args
 // and env values: each {{.Field}} placeholder becomes the input parameter
-// of the field.
+// of the field, for Argo to fill in; each {{outputs.Field}} placeholder
+// becomes the output's path in the container, here, as it does not
+// depend on the input (and Argo would refuse an unknown variable). The
+// outputs are filled in after the inputs, whose rewrites they never
+// match, and the paths are not read again.
 func (c *compiler) placeholders(s *backends.Step) func(string) string {
 	return func(str string) string {
-		return placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
+		str = placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
 			f := placeholderRE.FindStringSubmatch(m)[1]
 			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
 				f = j
 			}
 			return "{{inputs.parameters." + inputPrefix + f + "}}"
 		})
+		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
+		return out
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -48,7 +49,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if c.names, err = jobNames(c.runID, steps); err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan}
+	a := &compiled{plan: plan, warn: kubepod.SecurityWarnings(&c.b.opts.Pod, plan)}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
 	for _, s := range steps {
 		j, err := c.job(s)
@@ -368,9 +369,14 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		inv.Input = in
 		inv.Env = artifactEnv(c.plan.Artifacts, MaxTerminationMessage)
 	}
-	// A container task's placeholders ({{.Field}}) stay for the
+	// A container task's input placeholders ({{.Field}}) stay for the
 	// orchestrator to fill in from the resolved input when it creates the
-	// Job.
+	// Job; its output placeholders ({{outputs.Field}}) are the output
+	// paths in the container, which the orchestrator fills in alike.
+	inv.Rewrite = func(str string) string {
+		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
+		return out
+	}
 	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
 	if err != nil {
 		return corev1.PodSpec{}, err
