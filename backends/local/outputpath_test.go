@@ -74,4 +74,3 @@ func TestSecurityOverrideLocally(t *testing.T) {
 	require.NotNil(t, got["uid"])
 	assert.Equal(t, []int64{4000}, got["uid"].SupplementalGroups)
 }
-
