@@ -27,6 +27,8 @@ import (
 var goldenManifests = []string{
 	"backends/argo/testdata/*/*.golden.yaml",
 	"backends/kubejob/testdata/*/*.golden.yaml",
+	"backends/argo/testdata/TestOutputPlaceholderGolden.golden.yaml",
+	"backends/kubejob/testdata/TestOutputPlaceholderGolden.golden.yaml",
 	"examples/quickstart/testdata/TestCompile/argo.golden.yaml",
 	"examples/quickstart/testdata/TestCompile/kubejob.golden.yaml",
 }

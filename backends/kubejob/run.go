@@ -47,6 +47,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if running, err := b.orchestrating(id); running || err != nil {
 		return id, err
 	}
+	if err := b.checkPodSecurity(ctx, client, ns, art); err != nil {
+		return "", err
+	}
 	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
 	if remote {
 		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -86,4 +88,40 @@ func TestSecurityGolden(t *testing.T) {
 	require.Len(t, warn, 1)
 	assert.Contains(t, warn[0], `step "root": its security override (task.WithSecurity) fails Pod Security "restricted"`)
 	assert.Contains(t, warn[0], "pod-security.kubernetes.io/enforce=baseline")
+}
+
+// Submitting to a namespace whose enforce level a task's override fails
+// is an error before anything is created: the API server would accept
+// the Job and refuse its pods, and the step would wait for ever.
+func TestSubmitChecksPodSecurityLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level   string
+		wantErr string
+	}{
+		{"restricted", `kubejob: namespace "ml" enforces Pod Security "restricted", and the API server would refuse the pods of tasks whose security override (task.WithSecurity) fails it: step "root" needs "baseline"`},
+		{"baseline", ""},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			client := fake.NewSimpleClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml", Labels: map[string]string{"pod-security.kubernetes.io/enforce": tc.level}}})
+			opts := testOptions()
+			opts.Pod.Namespace = "ml"
+			b := kubejob.New(client, opts)
+			t.Cleanup(func() { _ = b.Close() })
+			art, err := pipeline.Compile(t.Context(), backendtest.Security(shImage), b, nil)
+			require.NoError(t, err)
+			_, err = b.Submit(t.Context(), art, nil)
+			jobs, lerr := client.BatchV1().Jobs("ml").List(t.Context(), metav1.ListOptions{})
+			require.NoError(t, lerr)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.Empty(t, jobs.Items, "nothing created")
+			cms, lerr := client.CoreV1().ConfigMaps("ml").List(t.Context(), metav1.ListOptions{})
+			require.NoError(t, lerr)
+			assert.Empty(t, cms.Items, "no run record")
+		})
+	}
 }

@@ -2,6 +2,7 @@ package kubepod
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,14 +79,7 @@ func PodSecurityLevel(pod *corev1.PodSpec) (level api.Level, why string, err err
 // their compiled artifacts (backends.Warner). opts may be nil.
 func SecurityWarnings(opts *Options, plan *backends.Plan) []string {
 	var out []string
-	steps := make([]*backends.Step, 0, len(plan.Steps)+1)
-	for i := range plan.Steps {
-		steps = append(steps, &plan.Steps[i])
-	}
-	if plan.Exit != nil {
-		steps = append(steps, plan.Exit)
-	}
-	for _, s := range steps {
+	for _, s := range stepsOf(plan) {
 		if s.Task.Security == nil {
 			continue
 		}
@@ -106,4 +100,56 @@ func SecurityWarnings(opts *Options, plan *backends.Plan) []string {
 			s.Name, why, api.EnforceLevelLabel, level))
 	}
 	return out
+}
+
+// CheckSecurityLevel returns an error naming every step of plan whose
+// task's security override makes its pod fail level, the Pod Security
+// level that namespace ns enforces (its label
+// pod-security.kubernetes.io/enforce): the API server would refuse the
+// pod, and a Job's pod is refused without failing the Job. nil when every
+// such pod passes, and for an empty or unknown level (nothing enforced).
+// Backends call it before they create anything. opts may be nil.
+func CheckSecurityLevel(opts *Options, plan *backends.Plan, ns string, level api.Level) error {
+	want, err := api.ParseLevel(string(level))
+	if err != nil || want == api.LevelPrivileged {
+		return nil
+	}
+	var bad []string
+	need := want
+	for _, s := range stepsOf(plan) {
+		if s.Task.Security == nil {
+			continue
+		}
+		pod, err := Spec(opts, s, Invocation{})
+		if err != nil {
+			continue
+		}
+		got, why, err := PodSecurityLevel(&pod)
+		if err != nil {
+			return err
+		}
+		if got == api.LevelPrivileged || (got == api.LevelBaseline && want == api.LevelRestricted) {
+			bad = append(bad, fmt.Sprintf("step %q needs %q (%s)", s.Name, got, why))
+			if got == api.LevelPrivileged || need == api.LevelRestricted {
+				need = got
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("namespace %q enforces Pod Security %q, and the API server would refuse the pods of tasks whose security override (task.WithSecurity) fails it: %s; "+
+		"run in a namespace labelled %s=%s, or change the override", ns, want, strings.Join(bad, "; "), api.EnforceLevelLabel, need)
+}
+
+// stepsOf returns the steps of plan, the exit handler last.
+func stepsOf(plan *backends.Plan) []*backends.Step {
+	steps := make([]*backends.Step, 0, len(plan.Steps)+1)
+	for i := range plan.Steps {
+		steps = append(steps, &plan.Steps[i])
+	}
+	if plan.Exit != nil {
+		steps = append(steps, plan.Exit)
+	}
+	return steps
 }
