@@ -59,9 +59,9 @@ func TestContainerOutputPlaceholder(t *testing.T) {
 // "restricted", with admission's reason, and accepted in one enforcing
 // "baseline", where the other tasks' pods (a non-root UID, groups, a
 // read-only root filesystem, and no override) are accepted in both. Run
-// on Argo, whose controller builds the pods from the templates, the
-// root task fails in the "restricted" namespace with that reason while
-// the others succeed, and the whole run succeeds in the "baseline" one.
+// on either backend, the run is refused before anything is created in the
+// "restricted" namespace and succeeds in the "baseline" one, where Argo's
+// controller builds the pods from the templates with the override.
 func TestSecurityOverride(t *testing.T) {
 	need(t)
 	registerSh(t)
@@ -78,7 +78,7 @@ func TestSecurityOverride(t *testing.T) {
 	_, err = cl.Client.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{})
 	require.NoError(t, err)
 
-	t.Run("kubejob", func(t *testing.T) {
+	t.Run("admission", func(t *testing.T) {
 		art, err := pipeline.Compile(ctx, backendtest.Security(shImage), kubejob.New(nil, &kubejob.Options{}), nil)
 		require.NoError(t, err)
 		require.Len(t, art.(backends.Warner).Warnings(), 1)
@@ -109,18 +109,45 @@ func TestSecurityOverride(t *testing.T) {
 		assert.Equal(t, 6, pods)
 	})
 
-	t.Run("argo", func(t *testing.T) {
-		st, err := pipeline.Run(ctx, backendtest.Security(shImage), clusterBackend(t, "argo", restricted, ""), nil)
-		require.ErrorIs(t, err, pipeline.ErrRunFailed)
-		assert.Equal(t, backends.PhaseSucceeded, st.Step("plain").Phase)
-		assert.Equal(t, backends.PhaseSucceeded, st.Step("uid").Phase, st.Step("uid").Message)
-		assert.Equal(t, backends.PhaseFailed, st.Step("root").Phase)
-		assert.Contains(t, st.Step("root").Message, "violates PodSecurity")
+	for _, backend := range clusterBackends {
+		t.Run(backend, func(t *testing.T) {
+			_, err := pipeline.Run(ctx, backendtest.Security(shImage), clusterBackend(t, backend, restricted, ""), nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), `enforces Pod Security "restricted", and the API server would refuse the pods of tasks whose security override (task.WithSecurity) fails it: step "root" needs "baseline"`)
 
-		st, err = pipeline.Run(ctx, backendtest.Security(shImage), clusterBackend(t, "argo", baseline, ""), nil)
-		require.NoError(t, err)
-		assert.JSONEq(t, `{"greeting":"hello root x1"}`, string(st.Step("root").Output))
-	})
+			st, err := pipeline.Run(ctx, backendtest.Security(shImage), clusterBackend(t, backend, baseline, ""), nil)
+			require.NoError(t, err)
+			for _, s := range []string{"plain", "uid", "root"} {
+				assert.JSONEq(t, `{"greeting":"hello `+s+` x1"}`, string(st.Step(s).Output), s)
+			}
+			if backend != "argo" {
+				return
+			}
+			// The pods Argo's controller made carry the templates'
+			// security contexts.
+			pods, err := cl.Client.CoreV1().Pods(baseline).List(ctx, metav1.ListOptions{LabelSelector: testcluster.LabelArgoWorkflow})
+			require.NoError(t, err)
+			var root, uid *corev1.Pod
+			for i, p := range pods.Items {
+				for _, c := range p.Spec.Containers {
+					if c.Name != "main" || c.SecurityContext == nil || c.SecurityContext.RunAsUser == nil {
+						continue
+					}
+					switch *c.SecurityContext.RunAsUser {
+					case 0:
+						root = &pods.Items[i]
+					case 1000:
+						uid = &pods.Items[i]
+					}
+				}
+			}
+			require.NotNil(t, root, "a pod running as root")
+			assert.Nil(t, root.Spec.SecurityContext.RunAsNonRoot)
+			require.NotNil(t, uid, "a pod running as 1000")
+			require.NotNil(t, uid.Spec.SecurityContext.FSGroup)
+			assert.Equal(t, int64(2000), *uid.Spec.SecurityContext.FSGroup)
+		})
+	}
 }
 
 func joinDocs(docs [][]byte) []byte {

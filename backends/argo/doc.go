@@ -136,7 +136,12 @@
 // dropped ([kubepod.RestrictedPodSecurityContext] and
 // [kubepod.RestrictedSecurityContext]; replace them with
 // Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
-// image must run as a non-root user. Argo's
+// image must run as a non-root user, or the task must say which user it
+// runs as with a security override (task.WithSecurity), set over these
+// contexts on its pod (the template's pod security context). Submit refuses, before creating anything, a run
+// with a task whose override fails the Pod Security level its namespace
+// enforces (a task running as root in a "restricted" namespace), which
+// Compile warns about (kubepod.SecurityWarnings). Argo's
 // own init and wait containers are configured in the controller (see Pod
 // Security).
 //

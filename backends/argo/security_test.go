@@ -4,9 +4,11 @@ import (
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
@@ -84,4 +86,36 @@ func removeTemplate(ts []wfv1.Template, name string) []wfv1.Template {
 		}
 	}
 	return out
+}
+
+// Submitting to a namespace whose enforce level a task's override fails
+// is an error before anything is created, as on kubejob; a level it
+// passes is not.
+func TestSubmitChecksTaskSecurityLevel(t *testing.T) {
+	fragment := argo.RestrictedExecutorConfig
+	for _, tc := range []struct {
+		level   string
+		wantErr string
+	}{
+		{"restricted", `argo: namespace "ml" enforces Pod Security "restricted", and the API server would refuse the pods of tasks whose security override (task.WithSecurity) fails it: step "root" needs "baseline"`},
+		{"baseline", ""},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			kc := kubefake.NewClientset(namespace("ml", tc.level), controllerConfig("argo", map[string]string{"executor": fragment[len("executor:\n"):]}))
+			cs := fake.NewSimpleClientset()
+			nameOnCreate(cs)
+			b := argo.New(cs, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand, Namespace: "ml"}, KubeClient: kc})
+			art, err := pipeline.Compile(t.Context(), backendtest.Security(shImage), b, nil)
+			require.NoError(t, err)
+			_, err = b.Submit(t.Context(), art, &backends.SubmitOptions{})
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				assert.Len(t, cs.Actions(), 1, "the workflow is created")
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.Empty(t, cs.Actions(), "nothing is created")
+		})
+	}
 }

@@ -133,7 +133,12 @@
 // capabilities dropped ([kubepod.RestrictedPodSecurityContext] and
 // [kubepod.RestrictedSecurityContext]; replace them with
 // Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
-// image must run as a non-root user. Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
+// image must run as a non-root user, or the task must say which user it
+// runs as with a security override (task.WithSecurity), set over these
+// contexts on its pod. Submit refuses, before creating anything, a run
+// with a task whose override fails the Pod Security level its namespace
+// enforces (a task running as root in a "restricted" namespace), which
+// Compile warns about (kubepod.SecurityWarnings). Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
 // by default).
 //
 // # Retries

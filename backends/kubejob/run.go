@@ -29,8 +29,11 @@ var (
 // Options.RunID, else "<pipeline>-<5 random characters>". Submitting a
 // run id that exists in the cluster resumes that run (see "# Resuming" in
 // the package doc); a run id taken by another pipeline, or by this one
-// with other parameters, is an error. The orchestrator keeps running in
-// the background until the run is over, Cancel, or Close.
+// with other parameters, is an error. A task whose security override
+// fails the Pod Security level the namespace enforces is an error before
+// anything is created (when the namespace can be read). The orchestrator
+// keeps running in the background until the run is over, Cancel, or
+// Close.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	art, ok := a.(*compiled)
 	if !ok {
