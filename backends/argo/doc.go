@@ -76,7 +76,9 @@
 // A container task runs its image, command (required, see above) and
 // args; each {{.Field}}
 // placeholder becomes the template parameter "in-Field" (a string as is,
-// anything else as JSON), and each output field the output parameter
+// anything else as JSON), which Argo fills in, each {{outputs.Field}}
+// placeholder the output's path in the container, which Compile writes
+// in (Argo never sees it), and each output field the output parameter
 // "out-Field" read from its file. Downstream refs assemble the step's
 // output object from those parameters (a string field is the file's text
 // without its trailing line break, any other field is parsed as JSON; the

@@ -286,7 +286,9 @@
 // field of it, ${params.lr} for a parameter, ${item} for the element of a
 // fan-out, ${run} for the exit handler's RunInfo; constants are inline. A
 // container task's command, args and env keep their {{.Field}}
-// placeholders, which the orchestrator fills in from the resolved input.
+// placeholders, which the orchestrator fills in from the resolved input;
+// their {{outputs.Field}} placeholders are the outputs' paths in the
+// container.
 // The Jobs also record the run's structure for people and tools:
 // sluice.dev/depends-on (a JSON list of step names), sluice.dev/when,
 // sluice.dev/for-each, sluice.dev/exit-handler, sluice.dev/retry,

@@ -38,7 +38,8 @@ type Invocation struct {
 	Step, Input, OutputFile string
 	// Rewrite, if set, maps each command, arg and env value of a container
 	// task, for a backend that turns {{.Field}} placeholders into its own
-	// references; nil keeps them as they are.
+	// references (and fills {{outputs.Field}} in with the output paths);
+	// nil keeps them as they are.
 	Rewrite func(string) string
 	// Env is more environment of a Go task (the task mode's artifact
 	// variables, see [backends.ArtifactsEnv]); ignored for a container task.
