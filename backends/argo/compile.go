@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -599,6 +600,9 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	ctr := &pod.Containers[0]
 	ctr.Name = ""
 	ctr.VolumeMounts = append([]corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}}, ctr.VolumeMounts...)
+	if isContainer(s) {
+		ctr.VolumeMounts = append(ctr.VolumeMounts, outputDirMounts(s)...)
+	}
 	t := wfv1.Template{
 		Volumes:      append([]corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}, pod.Volumes...),
 		NodeSelector: pod.NodeSelector,
@@ -642,6 +646,28 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		return t, err
 	}
 	return t, nil
+}
+
+// outputDirMounts returns the mounts that make the directories of a
+// container task's output files exist when its command starts, as they do
+// on the other backends (a command may write to {{outputs.Field}} at
+// once): each directory below the emptyDir at tmpDir is the emptyDir's
+// subdirectory of the same relative path, which the kubelet creates (with
+// the emptyDir's mode, writable by any user), mounted at its path, so the
+// files are the same seen through either mount.
+func outputDirMounts(s *backends.Step) []corev1.VolumeMount {
+	var dirs []string
+	for _, o := range s.Task.Outputs {
+		if d := path.Dir(o.Path); strings.HasPrefix(d, tmpDir+"/") && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	slices.Sort(dirs)
+	var out []corev1.VolumeMount
+	for _, d := range dirs {
+		out = append(out, corev1.VolumeMount{Name: tmpVolume, MountPath: d, SubPath: strings.TrimPrefix(d, tmpDir+"/")})
+	}
+	return out
 }
 
 // retry sets the retry strategy (and the on-demand fall-back) of t.
