@@ -32,7 +32,9 @@
 // command must write it, which differs by backend: the path in the
 // container on kubejob and Argo (Spec.Outputs), a host path under the
 // attempt's output directory on the local backend, whose host runner
-// runs the command as a host process. So a script never hard-codes it:
+// runs the command as a host process. On every backend the file's
+// directory exists when the command starts. So a script never hard-codes
+// it:
 //
 //	WithCommand("/bin/sh", "-c", `train "$1" > "$2"`, "sh").
 //	WithArgs("{{.Data}}", "{{outputs.Model}}")

@@ -132,7 +132,9 @@
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity.
 // Shared memory is a memory-backed emptyDir at /dev/shm with the size as
-// its limit; /tmp/sluice is a writable emptyDir for outputs. Pods run
+// its limit; /tmp/sluice is a writable emptyDir for outputs, in which
+// the directory of each output file of a container task exists when its
+// command starts (the emptyDir's subdirectory, mounted there). Pods run
 // secure by default and pass Pod Security "restricted": runAsNonRoot,
 // RuntimeDefault seccomp, no privilege escalation, all capabilities
 // dropped ([kubepod.RestrictedPodSecurityContext] and
