@@ -152,12 +152,13 @@ type Ref struct {
 	Param string          // RefParam
 	Elems []Ref           // RefCollect
 	Value json.RawMessage // RefConst
+	Meta  Meta            // RefMeta
 	// Path selects a field of the value by JSON names, outermost first.
 	Path []string
 }
 
 // String renders r for messages and graphs: "train", "train.Accuracy",
-// "params.lr", "item", "[a, b]".
+// "params.lr", "item", "runID", "[a, b]".
 func (r Ref) String() string {
 	var s string
 	switch r.Kind {
@@ -171,6 +172,8 @@ func (r Ref) String() string {
 		s = "run"
 	case RefConst:
 		s = string(r.Value)
+	case RefMeta:
+		s = string(r.Meta)
 	case RefCollect:
 		var b bytes.Buffer
 		b.WriteByte('[')
