@@ -75,6 +75,10 @@ type Param struct {
 	Default json.RawMessage
 	// Value is the value to run with, as JSON: the default or an override.
 	Value json.RawMessage
+	// Text reports that every value of the parameter is a JSON string
+	// (its type's kind is string), so a backend may keep it as plain
+	// text: Argo stores it without JSON quotes.
+	Text bool
 }
 
 // Step is one node of a Plan.

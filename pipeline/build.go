@@ -152,7 +152,7 @@ func (b *builder) params(overrides map[string]string) []backends.Param {
 				val = v
 			}
 		}
-		out = append(out, backends.Param{Name: pm.name, Type: pm.typ.String(), Default: def, Value: val})
+		out = append(out, backends.Param{Name: pm.name, Type: pm.typ.String(), Default: def, Value: val, Text: textParam(pm.typ, def, val)})
 	}
 	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		if !seen[name] {
