@@ -49,7 +49,7 @@ const (
 	recordPipeline  = "pipeline"
 	recordDigest    = "digest"
 	recordPhase     = "phase"
-	recordScheduled = "scheduled" // the time the run is for (SubmitOptions.Scheduled), when given
+	recordScheduled = "scheduled"      // the time the run is for (SubmitOptions.Scheduled), when given
 	recordTimedOut  = "unschedulable." // + Job name: a Job deleted by the pending timeout
 	recordStopped   = "canceled."      // + Job name: a running Job deleted by Cancel
 	cachePrefix     = "sluice-cache-"
@@ -109,15 +109,15 @@ type orchestrator struct {
 	// scheduled is the time the run is for, given to Submit; the
 	// record keeps the first one a run was submitted with.
 	scheduled time.Time
-	cached  map[string]json.RawMessage // cache key -> output; nil value: a miss
-	stored  map[string]bool            // cache keys written by this run
-	failed  map[string]string          // Job name -> why it cannot be created
-	seen    map[string]time.Time       // Job name -> when its failure was first seen
-	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
-	pending map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
-	gone    map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
-	vanish  map[string]bool            // pods a Job's Failed condition names that a read found gone
-	timer   clock.Timer                // wakes the worker for a backoff or a pending timeout
+	cached    map[string]json.RawMessage // cache key -> output; nil value: a miss
+	stored    map[string]bool            // cache keys written by this run
+	failed    map[string]string          // Job name -> why it cannot be created
+	seen      map[string]time.Time       // Job name -> when its failure was first seen
+	created   map[string]bool            // Jobs created (or found) here, which the lister may not show yet
+	pending   map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
+	gone      map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
+	vanish    map[string]bool            // pods a Job's Failed condition names that a read found gone
+	timer     clock.Timer                // wakes the worker for a backoff or a pending timeout
 
 	canceling atomic.Bool // Cancel was called in this process
 
