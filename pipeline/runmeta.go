@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -51,4 +52,25 @@ func condValue(v any) any {
 		return t.UTC()
 	}
 	return v
+}
+
+// timeFlag is the value of the run command's -scheduled flag: an RFC 3339
+// time, or a date (midnight UTC).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f == nil || f.t.IsZero() {
+		return ""
+	}
+	return backends.MetaTime(f.t)
+}
+
+func (f *timeFlag) Set(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			f.t = t
+			return nil
+		}
+	}
+	return fmt.Errorf("not a time: give RFC 3339 (2026-12-01T06:00:00Z) or a date (2026-12-01, midnight UTC)")
 }

@@ -2,7 +2,10 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +118,32 @@ func TestRunMetadataHasNoFields(t *testing.T) {
 	_, err := p.Plan(nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Field(\"X\"): string has no exported field of that name")
+}
+
+// "run -scheduled" backfills: the run's steps get the time given, a date
+// meaning its midnight UTC; anything else is a usage error naming the
+// flag and the forms it takes.
+func TestRunScheduledFlag(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"2026-11-30", "dt=2026-11-30/"},
+		{"2026-11-30T23:30:00-02:00", "dt=2026-12-01/"},
+	} {
+		p, _, _, _ := daily()
+		report := t.TempDir() + "/report.json"
+		var out, errb strings.Builder
+		code := pipeline.Exec(t.Context(), p, []string{"run", "-q", "-no-cache", "-scheduled", tc.arg, "-report", report}, &out, &errb, local.New(nil))
+		require.Equal(t, pipeline.ExitOK, code, errb.String())
+		b, err := os.ReadFile(report)
+		require.NoError(t, err)
+		var st backends.RunStatus
+		require.NoError(t, json.Unmarshal(b, &st))
+		var got string
+		require.NoError(t, json.Unmarshal(st.Step("partition").Output, &got))
+		assert.True(t, strings.HasPrefix(got, tc.want), "%s: %s", tc.arg, got)
+	}
+	p, _, _, _ := daily()
+	var out, errb strings.Builder
+	code := pipeline.Exec(t.Context(), p, []string{"run", "-scheduled", "yesterday"}, &out, &errb, local.New(nil))
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	assert.Contains(t, errb.String(), `invalid value "yesterday" for flag -scheduled: not a time: give RFC 3339 (2026-12-01T06:00:00Z) or a date (2026-12-01, midnight UTC)`)
 }
