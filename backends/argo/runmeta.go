@@ -62,8 +62,8 @@ func (c *compiler) textExpr(r backends.Ref) (e string, ok bool, err error) {
 	return "", false, nil
 }
 
-// scheduled returns wf with its scheduled time set to at, as a
-// CronWorkflow sets it, so that workflow.scheduledTime is at.
+// scheduled sets the scheduled time of wf to at, as a CronWorkflow does
+// on the Workflows it starts, so that workflow.scheduledTime is at.
 func scheduled(wf *wfv1.Workflow, at string) {
 	a := maps.Clone(wf.Annotations)
 	if a == nil {

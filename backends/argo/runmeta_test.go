@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/argosim"
 	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -139,5 +140,22 @@ func TestRunTimeExpressions(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(out), &got))
 			assert.JSONEq(t, tc.want, got)
 		})
+	}
+}
+
+// The run's facts and a string parameter compile for every kind and pass
+// Argo's validation: a CronWorkflow's Workflows get workflow.scheduledTime.
+func TestRunMetadataKinds(t *testing.T) {
+	for _, opts := range []*argo.Options{
+		{Pod: kubepod.Options{Image: testImage, Command: testCommand}, Kind: argo.KindWorkflowTemplate},
+		{Pod: kubepod.Options{Image: testImage, Command: testCommand}, Kind: argo.KindCronWorkflow, Cron: &argo.CronOptions{Schedules: []string{"0 3 * * *"}, Timezone: "Europe/Paris"}},
+	} {
+		for _, p := range []*pipeline.Pipeline{backendtest.RunMetadata(), labelled()} {
+			art, err := pipeline.Compile(t.Context(), p, argo.New(nil, opts), nil)
+			require.NoError(t, err)
+			doc := string(art.Documents()[0])
+			checkDocument(t, []byte(doc))
+			assert.Contains(t, doc, "workflow.scheduledTime", "%s %s", opts.Kind, p.Name())
+		}
 	}
 }
