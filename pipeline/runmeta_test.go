@@ -147,3 +147,28 @@ func TestRunScheduledFlag(t *testing.T) {
 	assert.Equal(t, pipeline.ExitInvalid, code)
 	assert.Contains(t, errb.String(), `invalid value "yesterday" for flag -scheduled: not a time: give RFC 3339 (2026-12-01T06:00:00Z) or a date (2026-12-01, midnight UTC)`)
 }
+
+// argsRunner records a container's arguments and writes no output.
+type argsRunner struct{ args *[]string }
+
+func (r argsRunner) Run(_ context.Context, c local.Container) (map[string][]byte, error) {
+	*r.args = c.Args
+	return map[string][]byte{}, nil
+}
+
+// A container task's {{.Field}} placeholder gets a run's fact as text:
+// the id, and a time in RFC 3339 UTC.
+func TestRunMetadataContainerPlaceholders(t *testing.T) {
+	type in struct {
+		Day pipeline.Ref[time.Time]
+		Run pipeline.Ref[string]
+	}
+	p := pipeline.New("ctr", nil)
+	pipeline.Add(p, task.Container[in, struct{}]("export", "registry.example/export:1").
+		WithCommand("/export").WithArgs("--day={{.Day}}", "--run={{.Run}}"), in{Day: pipeline.RunScheduled(), Run: pipeline.RunID()})
+	var args []string
+	b := local.New(&local.Options{Runner: argsRunner{&args}, Clock: pipelinetest.NewClock(time.Date(2026, 12, 1, 6, 0, 3, 0, time.UTC))})
+	_, err := pipeline.Run(t.Context(), p, b, &pipeline.RunOptions{RunID: "r7", Scheduled: time.Date(2026, 12, 1, 6, 0, 0, 0, time.FixedZone("", 3600))})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"--day=2026-12-01T05:00:00Z", "--run=r7"}, args)
+}
