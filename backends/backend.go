@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // Backend turns a Plan into an Artifact: manifests for a cluster, or the
@@ -55,6 +56,12 @@ type SubmitOptions struct {
 	// RunID, if set, asks for this run id; a backend whose runs are
 	// resumable continues an earlier run with the same id.
 	RunID string
+	// Scheduled, if set, is the time the run is for, as a scheduler
+	// would start it (a backfill of an earlier day): what the
+	// pipeline.RunScheduled ref gives (see [MetaRunScheduled]). Zero
+	// means the run's start time. A backend that resumes a run keeps the
+	// time the run was first submitted with.
+	Scheduled time.Time
 }
 
 // Warner is implemented by compiled artifacts that carry warnings: what

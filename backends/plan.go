@@ -75,6 +75,10 @@ type Param struct {
 	Default json.RawMessage
 	// Value is the value to run with, as JSON: the default or an override.
 	Value json.RawMessage
+	// Text reports that every value of the parameter is a JSON string
+	// (its type's kind is string), so a backend may keep it as plain
+	// text: Argo stores it without JSON quotes.
+	Text bool
 }
 
 // Step is one node of a Plan.
@@ -152,12 +156,13 @@ type Ref struct {
 	Param string          // RefParam
 	Elems []Ref           // RefCollect
 	Value json.RawMessage // RefConst
+	Meta  Meta            // RefMeta
 	// Path selects a field of the value by JSON names, outermost first.
 	Path []string
 }
 
 // String renders r for messages and graphs: "train", "train.Accuracy",
-// "params.lr", "item", "[a, b]".
+// "params.lr", "item", "runID", "[a, b]".
 func (r Ref) String() string {
 	var s string
 	switch r.Kind {
@@ -171,6 +176,8 @@ func (r Ref) String() string {
 		s = "run"
 	case RefConst:
 		s = string(r.Value)
+	case RefMeta:
+		s = string(r.Meta)
 	case RefCollect:
 		var b bytes.Buffer
 		b.WriteByte('[')

@@ -28,6 +28,9 @@ type Values struct {
 	HasItem bool
 	// Info is the run's outcome, for the exit handler.
 	Info *RunInfo
+	// Meta is what RefMeta refs read; nil in a dry run, where they fail
+	// with ErrUnknown.
+	Meta *RunMeta
 	// Resolve, if set, restores a value a task stored out of band
 	// because it was too large to travel in-band (artifact.Promote):
 	// Value calls it when a ref's path leads into one, and Items when the
@@ -127,6 +130,11 @@ func (v Values) whole(ref Ref) (json.RawMessage, error) {
 			return nil, ErrUnknown
 		}
 		return nil, errors.New("the run's outcome is used outside the exit handler")
+	case RefMeta:
+		if v.Meta == nil {
+			return nil, ErrUnknown
+		}
+		return v.Meta.Value(ref.Meta)
 	}
 	return nil, fmt.Errorf("unknown ref kind %q", ref.Kind)
 }

@@ -152,7 +152,7 @@ func (b *builder) params(overrides map[string]string) []backends.Param {
 				val = v
 			}
 		}
-		out = append(out, backends.Param{Name: pm.name, Type: pm.typ.String(), Default: def, Value: val})
+		out = append(out, backends.Param{Name: pm.name, Type: pm.typ.String(), Default: def, Value: val, Text: textParam(pm.typ, def, val)})
 	}
 	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		if !seen[name] {
@@ -284,7 +284,7 @@ func (b *builder) useRef(n *node, path *field.Path, s *source) bool {
 			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs last, so no step can read its output"))
 			return false
 		case n.exit:
-			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs even when steps fail, so it can read only parameters and Pipeline.Status"))
+			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs even when steps fail, so it can read only parameters, the run's facts (RunID, RunStarted, RunScheduled) and Pipeline.Status"))
 			return false
 		case s.node == n:
 			b.errs.Add(field.Invalid(path, s.node.name, "a step cannot read its own output"))
@@ -338,6 +338,8 @@ func (b *builder) planRef(s *source) backends.Ref {
 	case srcConst:
 		r.Kind = backends.RefConst
 		r.Value, _ = json.Marshal(s.constVal)
+	case srcMeta:
+		r.Kind, r.Meta = backends.RefMeta, s.meta
 	case srcCollect:
 		r.Kind = backends.RefCollect
 		for _, e := range s.elems {
@@ -473,7 +475,7 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 		return out, true
 	}
 	if c.c.op != "true" {
-		v, err := json.Marshal(c.c.value)
+		v, err := json.Marshal(condValue(c.c.value))
 		if err != nil {
 			b.errs.Add(field.Invalid(path, fmt.Sprint(c.c.value), "cannot be encoded as JSON: %v", err))
 			return nil, false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sluice-ml/sluice/artifact"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -98,6 +99,10 @@ type RunOptions struct {
 	BeforeEmit func(as func(target any) bool) error
 	// RunID asks the backend for this run id (see backends.SubmitOptions).
 	RunID string
+	// Scheduled, if set, is the time the run is for, what [RunScheduled]
+	// gives its steps: to backfill an earlier day's run (see
+	// backends.SubmitOptions).
+	Scheduled time.Time
 	// Progress, if set, is called with each new status of the run.
 	Progress func(*backends.RunStatus)
 	// Artifacts, if set, overrides the pipeline's artifact store, as in
@@ -153,7 +158,7 @@ func run(ctx context.Context, p *Pipeline, b backends.Backend, opts *RunOptions)
 	if err != nil {
 		return nil, err
 	}
-	id, err := sub.Submit(ctx, art, &backends.SubmitOptions{RunID: opts.RunID})
+	id, err := sub.Submit(ctx, art, &backends.SubmitOptions{RunID: opts.RunID, Scheduled: opts.Scheduled})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: submit %q to %s: %w", p.name, backends.NameOf(b), err)
 	}

@@ -35,6 +35,19 @@
 // cross step boundaries as JSON. [Field] refers to one field of a
 // struct-valued Ref. [Step.After] adds ordering without data.
 //
+// [RunID], [RunStarted] and [RunScheduled] refer to the run itself: its
+// id, when it was created, and the time it is for (a CronWorkflow's
+// scheduled time on Argo, [RunOptions.Scheduled] or "run -scheduled" for
+// a backfill, else the start). They are Refs like any other, in a task's
+// input, a condition or a container's {{.Field}} placeholder, and read
+// the same on every backend: the times in UTC, to the second, as RFC 3339
+// text. A daily job names its data partition from them:
+//
+//	type TrainIn struct {
+//		Day pipeline.Ref[time.Time] // in the task: in.Day.Get().Format("2006-01-02")
+//	}
+//	pipeline.Add(p, train, TrainIn{Day: pipeline.RunScheduled()})
+//
 // # Control flow
 //
 //   - [Step.When] runs a step only if a [Cond] holds ([Eq], [Gt], [IsTrue],
@@ -128,6 +141,10 @@
 //	pipelinetest.Stub(env, train, func(ctx context.Context, in TrainIn) (TrainOut, error) { … })
 //	env.Inject(steps.Train, 1, pipelinetest.Preemption)
 //	res := env.Run(p)
+//
+// env.RunWith fixes the run's id, start and scheduled time
+// (pipelinetest.RunOptions), so logic that depends on them is tested
+// exactly.
 //
 // Package backends/local runs the same pipeline for real, and
 // backends/backendtest holds the conformance suite every backend passes.

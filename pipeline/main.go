@@ -406,6 +406,7 @@ type runOpts struct {
 	backend, runID, report, store, cacheDir *string
 	noCache, quiet                          *bool
 	params                                  paramFlags
+	scheduled                               timeFlag
 }
 
 func (c *cli) runFlags() (*flag.FlagSet, *runOpts) {
@@ -418,6 +419,7 @@ func (c *cli) runFlags() (*flag.FlagSet, *runOpts) {
 	o.cacheDir = fs.String("cache-dir", "", "cache step outputs in DIR (backends that run on this machine; default: sluice/cache under the user's cache dir, unless the program set one)")
 	o.noCache = fs.Bool("no-cache", false, "do not read or write the step cache")
 	o.quiet = fs.Bool("q", false, "do not stream the tasks' output to stderr")
+	fs.Var(&o.scheduled, "scheduled", "the time the run is for, what pipeline.RunScheduled gives (a backfill): RFC 3339, or a date for its midnight UTC (default: the run's start)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "usage: %s run [flags]\n", c.p.name)
 		fs.PrintDefaults()
@@ -466,7 +468,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	done := make(chan result, 1)
 	go func() {
-		st, err := Run(ctx, c.p, b, &RunOptions{Params: o.params, RunID: *o.runID, Progress: progress.update, Artifacts: *o.store})
+		st, err := Run(ctx, c.p, b, &RunOptions{Params: o.params, RunID: *o.runID, Scheduled: o.scheduled.t, Progress: progress.update, Artifacts: *o.store})
 		done <- result{st, err}
 	}()
 	var r result

@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/task"
 )
 
 // Ref is a typed reference to a value that exists only at run time: a
-// step's output, a parameter, an element of a fan-out, a collected list.
+// step's output, a parameter, an element of a fan-out, a collected list,
+// a fact about the run ([RunID], [RunStarted], [RunScheduled]).
 // A Ref field in a task's input struct (found by reflection over exported
 // fields, as encoding/json does, including nested structs, slices and maps)
 // is a data dependency. When the task runs, the field holds the resolved
@@ -77,6 +79,7 @@ const (
 	srcRun                    // run outcome (exit handler)
 	srcInvalid                // a bad Field projection of a constant
 	srcConst                  // a constant, constVal
+	srcMeta                   // a fact about the run, meta (runmeta.go)
 )
 
 // source says where a Ref's value comes from.
@@ -97,6 +100,8 @@ type source struct {
 	err string
 	// constVal is the value of a srcConst.
 	constVal any
+	// meta is the fact a srcMeta refers to.
+	meta backends.Meta
 }
 
 var sourceIDs atomic.Int64
@@ -127,6 +132,8 @@ func (s *source) describe() string {
 		d = "invalid"
 	case srcConst:
 		d = fmt.Sprintf("const(%v)", s.constVal)
+	case srcMeta:
+		d = string(s.meta)
 	}
 	for _, p := range s.path {
 		d += "." + p

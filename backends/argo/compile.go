@@ -222,7 +222,7 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 	}
 	for _, p := range c.plan.Params {
 		spec.Arguments.Parameters = append(spec.Arguments.Parameters, wfv1.Parameter{
-			Name: p.Name, Value: wfv1.AnyStringPtr(compactJSON(p.Value)),
+			Name: p.Name, Value: wfv1.AnyStringPtr(argument(p)),
 		})
 	}
 	// Reserve "main" and "exit" first so step templates never take them.
@@ -555,6 +555,9 @@ func (c *compiler) containerItem(s *backends.Step) (string, error) {
 func (c *compiler) fieldExpr(in backends.Input, raw json.RawMessage) (string, error) {
 	for i := range in.Refs {
 		if string(raw) == backends.Placeholder(i) {
+			if t, ok, err := c.textExpr(in.Refs[i]); ok || err != nil {
+				return t, err
+			}
 			e, err := c.refExpr(in.Refs[i])
 			if err != nil {
 				return "", err
@@ -968,6 +971,9 @@ func (c *compiler) fieldValue(s *backends.Step, in backends.Input, raw json.RawM
 	}
 	for i := range in.Refs {
 		if string(raw) == backends.Placeholder(i) {
+			if t, ok, err := c.textExpr(in.Refs[i]); ok || err != nil {
+				return exprTag(t), err
+			}
 			e, err := c.refExpr(in.Refs[i])
 			if err != nil {
 				return "", err
@@ -1020,7 +1026,13 @@ func (c *compiler) refTag(r backends.Ref) (string, error) {
 				return "{{tasks." + c.task(r.Step) + ".outputs.parameters." + outputParam + "}}", nil
 			}
 		case backends.RefParam:
-			return "{{workflow.parameters." + r.Param + "}}", nil
+			if !c.rawParam(r.Param) {
+				return "{{workflow.parameters." + r.Param + "}}", nil
+			}
+		case backends.RefMeta:
+			if r.Meta == backends.MetaRunID { // a DNS name: no escaping
+				return `"{{workflow.name}}"`, nil
+			}
 		case backends.RefConst:
 			return escapeLiteral(compactJSON(r.Value)), nil
 		}
@@ -1054,7 +1066,13 @@ func (c *compiler) refExpr(r backends.Ref) (string, error) {
 			e = taskOutput(c.task(r.Step), outputParam)
 		}
 	case backends.RefParam:
-		e = member("workflow.parameters", r.Param)
+		e = c.paramExpr(r.Param)
+	case backends.RefMeta:
+		t, err := metaText(r.Meta)
+		if err != nil {
+			return "", err
+		}
+		e = "toJson(" + t + ")"
 	case backends.RefItem:
 		e = "toJson(#)"
 	case backends.RefConst:

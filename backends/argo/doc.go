@@ -57,9 +57,19 @@
 // input is the parameter "i", a JSON document in which Argo substitutes
 // the refs: a step's output is {{tasks.X.outputs.parameters.o}}, a
 // parameter
-// {{workflow.parameters.NAME}}, a field of either an expression
+// {{workflow.parameters.NAME}} ({{=toJson(workflow.parameters['NAME'])}}
+// for a string parameter, see below), a field of either an expression
 // {{=toJson(fromJSON(...)['Field'])}}, the exit handler's RunInfo an
-// expression over workflow.status and workflow.failures. The output is
+// expression over workflow.status and workflow.failures. The run's facts
+// are Argo's own variables: pipeline.RunID is {{workflow.name}} (the run
+// id is the Workflow's name), pipeline.RunStarted
+// workflow.creationTimestamp, and pipeline.RunScheduled
+// workflow.scheduledTime, which Argo sets only on a Workflow that a
+// CronWorkflow started (from the annotation
+// workflows.argoproj.io/scheduled-time, which Submit also sets for
+// SubmitOptions.Scheduled), else workflow.creationTimestamp; both times
+// are converted to UTC with sprig (the controller formats them in its
+// own zone, a CronWorkflow in its timezone). The output is
 // the output parameter "o", read from the file (valueFrom.path). (Both
 // names are one letter because every step and every ref repeats them.)
 // Literal "{{" in inputs, and in the items of a fan-out, is escaped as
@@ -68,10 +78,14 @@
 // time that holds the tag of a variable Argo knows, such as
 // "{{pod.name}}", is replaced there; other "{{" pass through.)
 //
-// Workflow parameters hold JSON: the string parameter label defaults to
-// "\"base\"" (with the quotes), so that substituting it keeps the input
-// valid JSON. Give overrides as JSON when submitting with the argo CLI
-// (-p label='"tuned"'); prog run -p label=tuned does the encoding.
+// A string parameter (one whose type's kind is string) is stored as its
+// text: label defaults to "base", which is what Argo's UI shows and what
+// a user edits, and argo submit -p label=tuned gives the string tuned;
+// the refs to it encode it as JSON where the workflow needs JSON (toJson
+// in a Go task's input, the text itself in a container's placeholder and
+// in a condition). Every other parameter holds JSON: give overrides as
+// JSON with the argo CLI (-p lr=0.1, -p cfg='{"epochs":3}'); prog run -p
+// does the encoding.
 //
 // A container task runs its image, command (required, see above) and
 // args; each {{.Field}}

@@ -29,7 +29,9 @@ import (
 
 // Submit creates the Workflow of a (compiled by this backend) and returns
 // its name, which Argo generates from the pipeline name, as the run id.
-// With opts.RunID set, the Workflow gets that name instead. With
+// With opts.RunID set, the Workflow gets that name instead; with
+// opts.Scheduled, the annotation AnnotationScheduledTime, which a
+// CronWorkflow sets on the Workflows it starts. With
 // Options.KubeClient, it first checks that Argo's executor, and the pod
 // of every task with a security override, pass the Pod Security level of
 // the namespace (see "# Pod Security" in the package doc) and fails,
@@ -57,6 +59,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	if opts != nil && opts.RunID != "" {
 		wf.Name, wf.GenerateName = opts.RunID, ""
+	}
+	if opts != nil && !opts.Scheduled.IsZero() {
+		scheduled(wf, backends.MetaTime(opts.Scheduled))
 	}
 	created, err := client.ArgoprojV1alpha1().Workflows(b.namespace()).Create(ctx, wf, metav1.CreateOptions{})
 	if err != nil {

@@ -94,4 +94,5 @@ var conformance = []struct {
 	{"WeirdNames", testWeirdNames},
 	{"CancelMidRun", testCancelMidRun},
 	{"FanOutTolerance", testFanOutTolerance},
+	{"RunMetadata", testRunMetadata},
 }

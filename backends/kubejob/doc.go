@@ -284,7 +284,10 @@
 // annotation) shows the step's input template with each run-time value as
 // a ${REF} placeholder: ${train} for a step's output, ${stats.count} for a
 // field of it, ${params.lr} for a parameter, ${item} for the element of a
-// fan-out, ${run} for the exit handler's RunInfo; constants are inline. A
+// fan-out, ${run} for the exit handler's RunInfo, ${runID},
+// ${runStarted} and ${runScheduled} for the run's facts (the run id, the
+// creation of the run's record, and the time the run is for, which the
+// record keeps when Submit was given one); constants are inline. A
 // container task's command, args and env keep their {{.Field}}
 // placeholders, which the orchestrator fills in from the resolved input;
 // their {{outputs.Field}} placeholders are the outputs' paths in the

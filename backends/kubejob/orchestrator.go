@@ -49,6 +49,7 @@ const (
 	recordPipeline  = "pipeline"
 	recordDigest    = "digest"
 	recordPhase     = "phase"
+	recordScheduled = "scheduled"      // the time the run is for (SubmitOptions.Scheduled), when given
 	recordTimedOut  = "unschedulable." // + Job name: a Job deleted by the pending timeout
 	recordStopped   = "canceled."      // + Job name: a running Job deleted by Cancel
 	cachePrefix     = "sluice-cache-"
@@ -104,15 +105,19 @@ type orchestrator struct {
 	// Worker state: only the worker goroutine uses it.
 	owner   metav1.OwnerReference
 	started time.Time
-	cached  map[string]json.RawMessage // cache key -> output; nil value: a miss
-	stored  map[string]bool            // cache keys written by this run
-	failed  map[string]string          // Job name -> why it cannot be created
-	seen    map[string]time.Time       // Job name -> when its failure was first seen
-	created map[string]bool            // Jobs created (or found) here, which the lister may not show yet
-	pending map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
-	gone    map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
-	vanish  map[string]bool            // pods a Job's Failed condition names that a read found gone
-	timer   clock.Timer                // wakes the worker for a backoff or a pending timeout
+	meta    backends.RunMeta // what RefMeta refs read, from the record
+	// scheduled is the time the run is for, given to Submit; the
+	// record keeps the first one a run was submitted with.
+	scheduled time.Time
+	cached    map[string]json.RawMessage // cache key -> output; nil value: a miss
+	stored    map[string]bool            // cache keys written by this run
+	failed    map[string]string          // Job name -> why it cannot be created
+	seen      map[string]time.Time       // Job name -> when its failure was first seen
+	created   map[string]bool            // Jobs created (or found) here, which the lister may not show yet
+	pending   map[types.UID]time.Time    // unschedulable pod -> when this orchestrator first saw it so
+	gone      map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
+	vanish    map[string]bool            // pods a Job's Failed condition names that a read found gone
+	timer     clock.Timer                // wakes the worker for a backoff or a pending timeout
 
 	canceling atomic.Bool // Cancel was called in this process
 
@@ -297,6 +302,9 @@ func (o *orchestrator) ensureRecord(ctx context.Context) error {
 		},
 		Data: map[string]string{recordPipeline: o.plan.Name, recordDigest: o.digest},
 	}
+	if !o.scheduled.IsZero() {
+		want.Data[recordScheduled] = backends.MetaTime(o.scheduled)
+	}
 	var got *corev1.ConfigMap
 	err := kubepod.Retry(ctx, func() error {
 		cm, err := o.client.CoreV1().ConfigMaps(o.ns).Create(ctx, want, metav1.CreateOptions{})
@@ -318,7 +326,7 @@ func (o *orchestrator) ensureRecord(ctx context.Context) error {
 	if o.started.IsZero() {
 		o.started = o.clock.Now()
 	}
-	return nil
+	return o.recordMeta(got)
 }
 
 // markCanceled records in the run's record that the run was canceled, so
@@ -513,7 +521,7 @@ func (o *orchestrator) observePass(ctx context.Context) (*pass, error) {
 func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 	outputs := map[string]json.RawMessage{}
 	phases := map[string]backends.Phase{}
-	values := backends.Values{Params: o.params, Output: func(s string) (json.RawMessage, bool) {
+	values := backends.Values{Params: o.params, Meta: &o.meta, Output: func(s string) (json.RawMessage, bool) {
 		v, ok := outputs[s]
 		return v, ok
 	}}
@@ -538,7 +546,7 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 	ss := backends.StepStatus{Name: e.Name, Phase: backends.PhasePending}
 	if done {
 		info := runstate.Info(st.Steps, p.canceled)
-		v := backends.Values{Params: o.params, Output: values.Output, Info: &info, Resolve: values.Resolve}
+		v := backends.Values{Params: o.params, Meta: values.Meta, Output: values.Output, Info: &info, Resolve: values.Resolve}
 		in, ierr := e.Input.Resolve(v.Value)
 		ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
 	}

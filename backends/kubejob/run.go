@@ -62,6 +62,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	o := newOrchestrator(client, ns, art.plan, id, art.templates(id), backends.TraceParent(ctx))
 	o.observe = remote
 	o.role = art.objs.role.Name
+	if opts != nil {
+		o.scheduled = opts.Scheduled
+	}
 	if b.clock != nil {
 		o.clock = b.clock
 	}

@@ -291,6 +291,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		return "", err
 	}
 	r.ownStore = own
+	if opts != nil {
+		r.meta.Scheduled = opts.Scheduled
+	}
 	if b.opts.DryRun {
 		r.dryRun()
 	} else {

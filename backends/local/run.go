@@ -40,6 +40,7 @@ type run struct {
 	index  map[string]int   // step name to index in steps, for refs
 	deps   [][]int          // indices in steps of each step's DependsOn
 	params map[string]json.RawMessage
+	meta   backends.RunMeta // what RefMeta refs read; Scheduled set by Submit
 	span   trace.Span
 	store  *artifact.Store // the run's artifacts; closed when it ends if ownStore
 
@@ -94,6 +95,7 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 		r.params[p.Name] = p.Value
 	}
 	r.status = backends.RunStatus{RunID: id, Pipeline: plan.Name, Phase: backends.PhaseRunning, Started: b.opts.Clock.Now()}
+	r.meta = backends.RunMeta{ID: id, Started: r.status.Started}
 	if len(r.steps) > 0 {
 		r.status.Steps = make([]backends.StepStatus, len(r.steps))
 	}
@@ -620,7 +622,7 @@ func (r *run) isOver() bool {
 // resolver resolves refs against the run's parameters and outputs (and,
 // for the exit handler, its outcome).
 func (r *run) resolver() backends.Values {
-	return backends.Values{Params: r.params, Output: r.outputFn, Info: r.info.Load()}
+	return backends.Values{Params: r.params, Output: r.outputFn, Info: r.info.Load(), Meta: &r.meta}
 }
 
 func (r *run) output(step string) (json.RawMessage, bool) {

@@ -118,6 +118,7 @@ func (r *simRun) run(name string) {
 		r.tmpls[wf.Spec.Templates[i].Name] = &wf.Spec.Templates[i]
 	}
 	r.globals = common.Parameters{"workflow.name": wf.Name, "workflow.namespace": r.ns}
+	r.runFacts(wf)
 	for _, p := range wf.Spec.Arguments.Parameters {
 		r.globals["workflow.parameters."+p.Name] = p.Value.String()
 	}

@@ -38,6 +38,20 @@
 // Clock().Sleep move virtual time instantly, and a step's timeout fires
 // exactly when virtual time passes it.
 //
+// # The run's id and times
+//
+// A run in an Env has the id <pipeline>-<n> and starts at the virtual
+// clock's time ([Epoch] for the first). [Env.RunWith] fixes them, and
+// the time the run is scheduled for, which pipeline.RunID,
+// pipeline.RunStarted and pipeline.RunScheduled give the steps:
+//
+//	res := env.RunWith(p, pipelinetest.RunOptions{
+//		RunID:     "nightly-42",
+//		Start:     time.Date(2026, 12, 1, 6, 0, 3, 0, time.UTC),
+//		Scheduled: time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC),
+//	})
+//	assert.Equal(t, "dt=2026-12-01", pipelinetest.Output(res, partition))
+//
 // # Artifacts
 //
 // Each Env has its own artifact store, in memory ([Env.Store]), which all

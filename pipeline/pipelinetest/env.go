@@ -272,11 +272,17 @@ func (e *Env) Run(p *pipeline.Pipeline) *Result { return e.RunWithParams(p, nil)
 // RunWithParams runs p with parameter overrides, as -p name=value does.
 func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Result {
 	e.t.Helper()
+	return e.RunWith(p, RunOptions{Params: params})
+}
+
+// RunWith runs p with the parameters, run id and times of opts.
+func (e *Env) RunWith(p *pipeline.Pipeline, opts RunOptions) *Result {
+	e.t.Helper()
 	e.mu.Lock()
 	e.calls = nil
 	e.mu.Unlock()
 	res := &Result{t: e.t, store: e.store}
-	plan, err := p.Plan(params)
+	plan, err := p.Plan(opts.Params)
 	if err != nil {
 		res.err = err
 		return res
@@ -305,11 +311,17 @@ func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Res
 	}
 	// Each run has its own id, <plan>-<n>, so that runs of one pipeline
 	// in the Env keep their own artifacts in the shared store.
-	e.mu.Lock()
-	e.runs[plan.Name]++
-	runID := fmt.Sprintf("%s-%d", plan.Name, e.runs[plan.Name])
-	e.mu.Unlock()
-	id, err := b.Submit(ctx, art, &backends.SubmitOptions{RunID: runID})
+	runID := opts.RunID
+	if runID == "" {
+		e.mu.Lock()
+		e.runs[plan.Name]++
+		runID = fmt.Sprintf("%s-%d", plan.Name, e.runs[plan.Name])
+		e.mu.Unlock()
+	}
+	if !opts.Start.IsZero() {
+		e.clock.set(opts.Start)
+	}
+	id, err := b.Submit(ctx, art, &backends.SubmitOptions{RunID: runID, Scheduled: opts.Scheduled})
 	if err != nil {
 		e.t.Fatalf("pipelinetest: submit %q: %v", p.Name(), err)
 	}

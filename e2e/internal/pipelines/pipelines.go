@@ -45,7 +45,7 @@ const (
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel, BigValues}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel, BigValues, backendtest.RunMetadataName}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -73,6 +73,8 @@ func Build(name string) *pipeline.Pipeline {
 		return cancelMidRun()
 	case BigValues:
 		return bigValues()
+	case backendtest.RunMetadataName:
+		return backendtest.RunMetadata()
 	}
 	i := slices.IndexFunc(backendtest.Cases(), func(c backendtest.Case) bool { return c.Name == name })
 	if i < 0 {
