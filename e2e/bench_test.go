@@ -183,4 +183,5 @@ func BenchmarkMakespan(b *testing.B) {
 	b.ReportMetric(took["kubejob"].Seconds()/n, "kubejob-s")
 	b.ReportMetric(took["argo"].Seconds()/n, "argo-s")
 	b.ReportMetric(float64(took["kubejob"])/float64(took["argo"]), "kubejob/argo")
+	b.ReportMetric(float64(cl.ControllerQPS()), "controller-qps")
 }

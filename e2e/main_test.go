@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +103,8 @@ func runMain(m *testing.M) int {
 			imageQuickstart: {Program: progs["quickstart"], Entrypoint: []string{"/ko-app/quickstart"}},
 			imageE2E:        {Program: progs["e2eprog"], Entrypoint: []string{"/ko-app/e2eprog"}},
 		},
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+		ControllerQPS: controllerQPS(),
+		Logf:          func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
@@ -218,4 +220,13 @@ func runProg(t *testing.T, ctx context.Context, name, kubeconfig string, args ..
 		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	}
 	return r
+}
+
+// controllerQPS is $SLUICE_E2E_CONTROLLER_QPS, the client budget of
+// kube-controller-manager and of Argo's controller, for measuring at
+// another one (20 is both controllers' upstream default); unset or
+// invalid means testcluster.DefaultControllerQPS.
+func controllerQPS() int {
+	n, _ := strconv.Atoi(os.Getenv("SLUICE_E2E_CONTROLLER_QPS"))
+	return max(n, 0)
 }

@@ -54,6 +54,21 @@
 // a Job of its own (see [Options].InCluster): the submitting process only
 // creates it and may exit; Watch from it derives the status read-only.
 //
+// # Throughput
+//
+// Each step is a Job, and Kubernetes' Job controller in
+// kube-controller-manager makes its pod and keeps its status: the pod, a
+// few status updates and the removal of the pod's tracking finalizer,
+// several API writes per Job, all through the controller-manager's one
+// client budget (--kube-api-qps, upstream default 20, burst 30). A run of
+// many short steps is then paced by that budget, not by the orchestrator:
+// on the project's test control plane, a 200-step DAG (20 layers of 10
+// trivial steps) took 56 s with the upstream default and 23 s at 100 (burst
+// 150), against 44 s for Argo's controller at either budget
+// (BenchmarkMakespan in ./e2e). Where many short steps run at once, size
+// the controller-manager's budget for it (managed control planes choose
+// it themselves); long steps, the usual case for training, do not notice.
+//
 // # Resuming
 //
 // Nothing of a run lives only in the orchestrator's memory. The run's

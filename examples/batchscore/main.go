@@ -8,7 +8,8 @@
 //
 //	go run ./examples/batchscore                              # score the default partition locally
 //	go run ./examples/batchscore -p shift=1.5                 # drifted data: the alert runs
-//	go run ./examples/batchscore -p partition=2026-11-30      # another day
+//	go run ./examples/batchscore -p partition=2026-11-30      # another day (default: yesterday)
+//	go run ./examples/batchscore -scheduled 2026-11-15        # a backfill: the run for that date
 //	go run ./examples/batchscore compile -backend kubejob     # or argo: the cluster's manifests
 //
 // The pipeline (pipeline.go) asks for what it would get on an EKS cluster:

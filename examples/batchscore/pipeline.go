@@ -113,18 +113,22 @@ func build() *pipeline.Pipeline {
 		},
 		NodePools: []resources.NodePool{cpuPool, gpuPool},
 	})
-	partition := pipeline.NewParam(p, "partition", "2026-12-01")
+	// partition is the day to score, YYYY-MM-DD; empty means the day before
+	// the run's scheduled time (its start, unless a scheduler or
+	// run -scheduled set one), so that a nightly schedule scores
+	// yesterday and a backfill the day before the date it is run for.
+	partition := pipeline.NewParam(p, "partition", "")
 	rows := pipeline.NewParam(p, "rows", 5000)
 	// shift moves the synthetic features, to try the drift alert:
 	// -p shift=1.5.
 	shift := pipeline.NewParam(p, "shift", 0.0)
 	maxDrift := pipeline.NewParam(p, "max_drift", 0.2)
 
-	events := pipeline.Add(p, extractTask, ExtractIn{Partition: partition.Ref(), Rows: rows.Ref(), Shift: shift.Ref()})
+	events := pipeline.Add(p, extractTask, ExtractIn{Partition: partition.Ref(), Scheduled: pipeline.RunScheduled(), Rows: rows.Ref(), Shift: shift.Ref()})
 	scores := pipeline.Add(p, scoreTask, ScoreIn{Features: pipeline.Field[artifact.Dataset](events.Output(), "Features")})
 	psi := pipeline.Add(p, driftTask, DriftIn{Histogram: pipeline.Field[[]float64](scores.Output(), "Histogram")})
 	pipeline.Add(p, alertTask, AlertIn{
-		Partition: partition.Ref(),
+		Partition: pipeline.Field[string](events.Output(), "Partition"),
 		PSI:       pipeline.Field[float64](psi.Output(), "PSI"),
 		MaxDrift:  maxDrift.Ref(),
 	}).When(pipeline.Compare(pipeline.Field[float64](psi.Output(), "PSI"), ">", maxDrift.Ref()))

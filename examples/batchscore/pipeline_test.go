@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,6 +67,34 @@ func TestDriftRaisesTheAlert(t *testing.T) {
 	assert.Greater(t, alerted.PSI.Get(), 0.25)
 }
 
+// With no partition given, a run scores the day before its scheduled time:
+// a nightly schedule scores yesterday, a backfill the day before its date.
+func TestPartitionIsTheDayBeforeTheScheduledTime(t *testing.T) {
+	env := pipelinetest.NewEnv(t)
+	var alerted AlertIn
+	stubAlert(env, &alerted)
+
+	res := env.RunWith(build(), pipelinetest.RunOptions{
+		Params:    map[string]string{"shift": "1.5"},
+		Start:     time.Date(2026, 12, 2, 1, 30, 0, 0, time.UTC),
+		Scheduled: time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC),
+	})
+
+	require.NoError(t, res.Err())
+	var ex Extracted
+	require.NoError(t, json.Unmarshal(res.Step(named(stepExtract)).Output, &ex))
+	assert.Equal(t, "2026-11-14", ex.Partition)
+	assert.Equal(t, "2026-11-14", alerted.Partition.Get())
+}
+
+// A partition that is not a day fails extract with the fix.
+func TestPartitionMustBeADay(t *testing.T) {
+	res := pipelinetest.NewEnv(t).RunWithParams(build(), map[string]string{"partition": "yesterday"})
+
+	require.Error(t, res.Err())
+	assert.Contains(t, res.Step(named(stepExtract)).Message, "give it as YYYY-MM-DD")
+}
+
 // Spot interruptions of the scoring node use the Infra budget; the last
 // retry runs on on-demand capacity and the night's run still succeeds.
 func TestSpotInterruptionsFallBackToOnDemand(t *testing.T) {
@@ -106,7 +135,7 @@ func TestScoringBugFailsTheRun(t *testing.T) {
 func TestRunLocalWithTheAlertContainer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := pipeline.Exec(t.Context(), build(), []string{
-		"-p", "shift=1.5", "-artifacts", t.TempDir(), "-no-cache",
+		"-scheduled", "2026-12-02", "-p", "shift=1.5", "-artifacts", t.TempDir(), "-no-cache",
 	}, &stdout, &stderr, newLocal())
 	require.Equal(t, pipeline.ExitOK, code, "stderr:\n%s", stderr.String())
 	assert.Contains(t, stderr.String(), "[alert] score drift on partition 2026-12-01: PSI ")

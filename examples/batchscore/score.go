@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -34,25 +35,35 @@ var (
 
 // ExtractIn is the input of extract.
 type ExtractIn struct {
-	Partition pipeline.Ref[string]  `json:"partition"`
-	Rows      pipeline.Ref[int]     `json:"rows"`
-	Shift     pipeline.Ref[float64] `json:"shift"`
+	Partition pipeline.Ref[string]    `json:"partition"`
+	Scheduled pipeline.Ref[time.Time] `json:"scheduled"`
+	Rows      pipeline.Ref[int]       `json:"rows"`
+	Shift     pipeline.Ref[float64]   `json:"shift"`
 }
 
 // Extracted is extract's output: the partition's rows, as an artifact.
 type Extracted struct {
-	Features artifact.Dataset `json:"features"`
-	Rows     int              `json:"rows"`
+	// Partition is the day scored, YYYY-MM-DD.
+	Partition string           `json:"partition"`
+	Features  artifact.Dataset `json:"features"`
+	Rows      int              `json:"rows"`
 }
 
-// extract writes the feature rows of in.Partition to the artifact
-// "features", one JSON array a line.
+// extract writes the feature rows of the partition to the artifact
+// "features", one JSON array a line: in.Partition, or when it is empty
+// the day before in.Scheduled.
 func extract(ctx context.Context, in ExtractIn) (Extracted, error) {
+	day := in.Partition.Get()
+	if day == "" {
+		day = in.Scheduled.Get().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	} else if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return Extracted{}, fmt.Errorf("extract: partition %q is not a day; give it as YYYY-MM-DD, or leave it empty for the day before the run's scheduled time", day)
+	}
 	n := in.Rows.Get()
 	if n < 1 || n > 10_000_000 {
 		return Extracted{}, fmt.Errorf("extract: rows is %d; give 1 to 10000000", n)
 	}
-	x := sample(in.Partition.Get(), n, in.Shift.Get())
+	x := sample(day, n, in.Shift.Get())
 	a, err := artifact.Write[artifact.Dataset](ctx, "features", func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
@@ -62,8 +73,8 @@ func extract(ctx context.Context, in ExtractIn) (Extracted, error) {
 			}
 		}
 		return bw.Flush()
-	}, artifact.MediaType("application/jsonl"), artifact.Meta("partition", in.Partition.Get()), artifact.Meta("rows", strconv.Itoa(n)))
-	return Extracted{Features: a, Rows: n}, err
+	}, artifact.MediaType("application/jsonl"), artifact.Meta("partition", day), artifact.Meta("rows", strconv.Itoa(n)))
+	return Extracted{Partition: day, Features: a, Rows: n}, err
 }
 
 // sample draws n rows for partition, each feature normal with mean shift

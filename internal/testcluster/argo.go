@@ -3,6 +3,7 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ func (c *Cluster) startArgo(ctx, pctx context.Context) error {
 		"--configmap=" + ArgoConfigMap,
 		"--executor-image=quay.io/argoproj/argoexec:v3.7.18",
 		"--loglevel=info",
+		"--qps=" + strconv.Itoa(c.qps()), "--burst=" + strconv.Itoa(c.qps()*3/2),
 	}
 	env := []string{
 		"LEADER_ELECTION_DISABLE=true",
