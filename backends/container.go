@@ -24,26 +24,19 @@ func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, 
 
 // RenderCommandWith is [RenderCommand] for a backend whose process finds
 // the output files elsewhere than at their container paths (the local
-// backend's host processes): outputPath returns where the process must
-// write output o. nil means o.Path.
-func RenderCommandWith(t task.Spec, input json.RawMessage, outputPath func(o task.Output) string) (command, args []string, env []task.EnvVar, err error) {
+// backend's host processes): outputPath maps an output's path in the
+// container to where the process must write it. nil keeps the container
+// path.
+func RenderCommandWith(t task.Spec, input json.RawMessage, outputPath func(containerPath string) string) (command, args []string, env []task.EnvVar, err error) {
 	command, args, env = slices.Clone(t.Command), slices.Clone(t.Args), slices.Clone(t.Env)
 	var fields map[string]json.RawMessage
 	goNames := map[string]string{}
 	path := func(name string) (string, bool) {
-		j, _, ok := task.FieldByName(t.OutputType, name)
-		if !ok {
-			j = name
+		p, ok := t.OutputPath(name)
+		if ok && outputPath != nil {
+			p = outputPath(p)
 		}
-		for _, o := range t.Outputs {
-			if o.Field == j {
-				if outputPath != nil {
-					return outputPath(o), true
-				}
-				return o.Path, true
-			}
-		}
-		return "", false
+		return p, ok
 	}
 	fill := func(s *string) error {
 		names := task.Placeholders(*s)

@@ -280,9 +280,9 @@ func (r *run) runContainer(ctx context.Context, at loc, s *backends.Step, input 
 // output files of an attempt whose output directory is dir.
 func render(s *backends.Step, input json.RawMessage, dir string, runner Runner) (Container, error) {
 	c := Container{Step: s.Name, Image: s.Task.Image, Outputs: slices.Clone(s.Task.Outputs), OutputDir: dir, Security: s.Task.Security.Clone()}
-	var path func(task.Output) string
+	var path func(string) string
 	if op, ok := runner.(OutputPather); ok {
-		path = func(o task.Output) string { return op.OutputPath(dir, o.Path) }
+		path = func(p string) string { return op.OutputPath(dir, p) }
 	}
 	var err error
 	c.Command, c.Args, c.Env, err = backends.RenderCommandWith(s.Task, input, path)
