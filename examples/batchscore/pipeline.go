@@ -88,8 +88,8 @@ var (
 	// input fields rendered into its environment, its output read from the
 	// file it writes. Locally it runs as a host process (sh must be on
 	// the PATH); on a cluster in its own pod. busybox runs as root unless
-// told otherwise, which Pod Security "restricted" (the default) refuses,
-// so it runs as nobody (65534).
+	// told otherwise, which Pod Security "restricted" (the default) refuses,
+	// so it runs as nobody (65534).
 	alertTask = task.Container[AlertIn, AlertOut](stepAlert, "busybox:1.37").
 			WithCommand("sh", "-c", alertScript).
 			WithEnv("PARTITION", "{{.Partition}}").
