@@ -90,33 +90,38 @@ type compiler struct {
 
 // taskNames maps step names to DAG task names: Argo rejects task names
 // that begin with a digit when tasks use depends, so those get the prefix
-// "s-". The step's own name then travels in the "step" argument.
-func (c *compiler) taskNames() error {
+// "s-". The step's own name then travels in the "step" argument. It
+// returns a field error for every step whose new name is another step's.
+func (c *compiler) taskNames() []*field.Error {
 	c.tasks = make(map[string]string, len(c.plan.Steps)+1)
 	c.steps = make(map[string]*backends.Step, len(c.plan.Steps)+1)
-	used := make(map[string]bool, len(c.plan.Steps))
-	for i := range c.plan.Steps {
-		used[c.plan.Steps[i].Name] = true
-		c.steps[c.plan.Steps[i].Name] = &c.plan.Steps[i]
-	}
-	if c.plan.Exit != nil {
-		c.steps[c.plan.Exit.Name] = c.plan.Exit
-	}
+	used := make(map[string]*backends.Step, len(c.plan.Steps)+1)
 	all := c.plan.Steps
 	if c.plan.Exit != nil {
 		all = append(slices.Clip(all), *c.plan.Exit)
 	}
-	for _, s := range all {
+	for i := range c.plan.Steps {
+		used[c.plan.Steps[i].Name] = &c.plan.Steps[i]
+		c.steps[c.plan.Steps[i].Name] = &c.plan.Steps[i]
+	}
+	if c.plan.Exit != nil {
+		used[c.plan.Exit.Name] = c.plan.Exit
+		c.steps[c.plan.Exit.Name] = c.plan.Exit
+	}
+	var errs []*field.Error
+	for i := range all {
+		s := &all[i]
 		n := s.Name
 		if n != "" && n[0] >= '0' && n[0] <= '9' {
 			n = "s-" + n
-			if used[n] {
-				return fmt.Errorf("argo: step %q would be renamed %q, the name of another step; rename one of them: %w", s.Name, n, errors.ErrUnsupported)
+			if o := used[n]; o != nil {
+				errs = append(errs, field.Duplicate(backends.TaskField(s, "name"), s.DisplayName,
+					"on argo a task name cannot start with a digit, so this step's task would be named %q, the name of step %q; rename one of them", n, o.DisplayName))
 			}
 		}
 		c.tasks[s.Name] = n
 	}
-	return nil
+	return errs
 }
 
 // task returns the DAG task name of step name.
@@ -129,8 +134,8 @@ func (c *compiler) task(name string) string {
 
 func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*compiled, error) {
 	c := &compiler{b: b, plan: plan, byBody: map[string]string{}, tmplOf: map[string]string{}}
-	if err := c.taskNames(); err != nil {
-		return nil, err
+	if errs := c.taskNames(); len(errs) > 0 {
+		return nil, backends.LintErrors(errs...)
 	}
 	spec, err := c.spec()
 	if err != nil {

@@ -434,7 +434,7 @@ func TestUnsupported(t *testing.T) {
 		{"RenameCollision", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithName("1a"), one{})
 			pipeline.Add(p, inc.WithName("s-1a"), one{})
-		}, []string{`step "1a"`, "rename one of them"}},
+		}, []string{`pipeline.tasks[1a].name: Duplicate "1a"`, `"s-1a"`, "rename one of them"}},
 		{"ContainerFieldName", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, task.Container[dotted, struct{}]("ctr", "busybox").WithCommand("echo").WithArgs("{{.X}}"), dotted{X: "x"})
 		}, []string{`step "ctr"`, `"a.b"`, "give it a JSON name"}},

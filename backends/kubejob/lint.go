@@ -1,0 +1,33 @@
+package kubejob
+
+import "github.com/sluice-ml/sluice/backends"
+
+var _ backends.Linter = (*Backend)(nil)
+
+// Lint reports every step of plan whose Job name kubejob cannot use, as
+// field errors at "pipeline.tasks[<step>].name": a name that collides
+// with another step's Job, or with an instance or retry Job the
+// orchestrator creates for another step ("train-r1" next to a step
+// "train" whose retries need Jobs of their own, "square-0" next to a
+// fan-out "square"). Compile returns the same error (see
+// [backends.Linter]). It does not contact a cluster.
+func (b *Backend) Lint(plan *backends.Plan) error {
+	run, err := runID(plan.Name, b.opts.RunID)
+	if err != nil {
+		return err
+	}
+	_, errs := jobNames(run, planSteps(plan))
+	return backends.LintErrors(errs...)
+}
+
+// planSteps returns the plan's steps in order, the exit handler last.
+func planSteps(plan *backends.Plan) []*backends.Step {
+	out := make([]*backends.Step, 0, len(plan.Steps)+1)
+	for i := range plan.Steps {
+		out = append(out, &plan.Steps[i])
+	}
+	if plan.Exit != nil {
+		out = append(out, plan.Exit)
+	}
+	return out
+}
