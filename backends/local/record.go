@@ -224,7 +224,13 @@ type compiled struct {
 
 func (a *compiled) render() error {
 	a.once.Do(func() {
-		doc, err := yaml.Marshal(a.record)
+		// yaml.Marshal is json.Marshal, then JSONToYAML, which parses
+		// the JSON as YAML: make the JSON YAML can read first.
+		j, err := json.Marshal(a.record)
+		var doc []byte
+		if err == nil {
+			doc, err = yaml.JSONToYAML(yamlSafeJSON(j))
+		}
 		if err != nil {
 			a.err = fmt.Errorf("local: render the run record: %w", err)
 			return
