@@ -117,7 +117,11 @@
 // "<pipeline>". DAG tasks are named after steps; a step name that begins
 // with a digit, which Argo rejects in tasks that use depends, gets the
 // prefix "s-" (the step's own name travels in the task's "step"
-// argument, which Watch reports). Step templates are named "t1", "t2", …
+// argument, which Watch reports); a step whose prefixed name is another
+// step's ("1a" next to "s-1a"), and a pipeline with no step but an exit
+// handler (a DAG needs a task), are reported by [Backend.Lint] and
+// Compile as field errors, every one at once (see backends.Linter).
+// Step templates are named "t1", "t2", …
 // in order of first use (every DAG task names its template, so the name
 // is kept short), fan-out wrappers "each-<step>". Compiled output is
 // deterministic.
