@@ -87,7 +87,7 @@ func fsCheck(t *testing.T, data []byte) {
 			if !errors.Is(cerr, errors.ErrUnsupported) && len(pipeline.FieldErrors(cerr)) == 0 {
 				t.Fatalf("Validate accepted the pipeline but %s cannot compile it: %v", name, cerr)
 			}
-			if strings.Contains(cerr.Error(), "goroutine ") || strings.Contains(cerr.Error(), "panic") {
+			if msg := cerr.Error(); strings.Contains(msg, " [running]:") || strings.Contains(msg, "runtime error:") {
 				t.Fatalf("%s: an error with a stack trace: %v", name, cerr)
 			}
 			continue

@@ -86,7 +86,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 }
 
 // allSteps returns the plan's steps in order, the exit handler last.
-func (c *compiler) allSteps() []*backends.Step { return planSteps(c.plan) }
+func (c *compiler) allSteps() []*backends.Step { return c.plan.AllSteps() }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
 

@@ -16,18 +16,6 @@ func (b *Backend) Lint(plan *backends.Plan) error {
 	if err != nil {
 		return err
 	}
-	_, errs := jobNames(run, planSteps(plan))
+	_, errs := jobNames(run, plan.AllSteps())
 	return backends.LintErrors(errs...)
-}
-
-// planSteps returns the plan's steps in order, the exit handler last.
-func planSteps(plan *backends.Plan) []*backends.Step {
-	out := make([]*backends.Step, 0, len(plan.Steps)+1)
-	for i := range plan.Steps {
-		out = append(out, &plan.Steps[i])
-	}
-	if plan.Exit != nil {
-		out = append(out, plan.Exit)
-	}
-	return out
 }

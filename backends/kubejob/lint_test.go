@@ -1,24 +1,14 @@
 package kubejob_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
+	"github.com/sluice-ml/sluice/backends/backendtest"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
-
-type lintKey struct {
-	Field string
-	Type  pipeline.ErrorType
-	Value any
-}
 
 // Lint reports every step whose Job name kubejob cannot use as a field
 // error at the step's name, all at once; Compile returns the same errors
@@ -29,41 +19,41 @@ func TestLintReportsJobNameCollisions(t *testing.T) {
 		pipeline.ForEach(p, task.New(name, func(_ context.Context, in pipeline.Ref[int]) (int, error) { return in.Get(), nil }).WithRetry(r),
 			list.Output(), func(item pipeline.Ref[int]) pipeline.Ref[int] { return item })
 	}
-	dup := func(name string) lintKey {
-		return lintKey{"pipeline.tasks[" + name + "].name", pipeline.ErrorTypeDuplicate, name}
+	dup := func(name string) backendtest.LintKey {
+		return backendtest.LintKey{Field: "pipeline.tasks[" + name + "].name", Type: pipeline.ErrorTypeDuplicate, Value: name}
 	}
 	for _, tc := range []struct {
 		name  string
 		build func(p *pipeline.Pipeline)
-		want  []lintKey // nil: lint passes
+		want  []backendtest.LintKey // nil: lint passes
 	}{
 		{"StepNamedLikeAnInfraRetry", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, constant("train").WithRetry(task.Retry{Infra: 1}), none{})
 			pipeline.Add(p, constant("train-r1"), none{})
-		}, []lintKey{dup("train-r1")}},
+		}, []backendtest.LintKey{dup("train-r1")}},
 		{"StepNamedLikeATimedAppRetry", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, constant("train").WithRetry(task.Retry{App: 2}).WithTimeout(60e9), none{})
 			pipeline.Add(p, constant("train-r2"), none{})
-		}, []lintKey{dup("train-r2")}},
+		}, []backendtest.LintKey{dup("train-r2")}},
 		{"StepNamedLikeAFanOutInstance", func(p *pipeline.Pipeline) {
 			square(p, "square", task.Retry{})
 			pipeline.Add(p, constant("square-0"), none{})
-		}, []lintKey{dup("square-0")}},
+		}, []backendtest.LintKey{dup("square-0")}},
 		{"StepNamedLikeARetryOfAnInstance", func(p *pipeline.Pipeline) {
 			square(p, "square", task.Retry{Infra: 1})
 			pipeline.Add(p, constant("square-3-r1"), none{})
-		}, []lintKey{dup("square-3-r1")}},
+		}, []backendtest.LintKey{dup("square-3-r1")}},
 		{"ExitHandlerNamedLikeARetry", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, constant("train").WithRetry(task.Retry{Infra: 1}), none{})
 			pipeline.OnExit(p, constant("train-r9"), none{})
-		}, []lintKey{dup("train-r9")}},
+		}, []backendtest.LintKey{dup("train-r9")}},
 		{"EveryCollisionAtOnce", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, constant("train").WithRetry(task.Retry{Infra: 1}), none{})
 			pipeline.Add(p, constant("train-r1"), none{})
 			square(p, "square", task.Retry{})
 			pipeline.Add(p, constant("square-12"), none{})
 			pipeline.Add(p, constant("train-r2"), none{})
-		}, []lintKey{dup("train-r1"), dup("square-12"), dup("train-r2")}},
+		}, []backendtest.LintKey{dup("train-r1"), dup("square-12"), dup("train-r2")}},
 		{"RetryWithoutJobOfItsOwn", func(p *pipeline.Pipeline) {
 			// An App retry without a timeout stays inside the Job: no clash.
 			pipeline.Add(p, constant("train").WithRetry(task.Retry{App: 1}), none{})
@@ -79,33 +69,7 @@ func TestLintReportsJobNameCollisions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pipeline.New("clash", nil)
 			tc.build(p)
-			be := kubejob.New(nil, testOptions())
-			plan, err := p.Plan(nil)
-			require.NoError(t, err)
-
-			lerr := be.Lint(plan)
-			_, cerr := pipeline.Compile(t.Context(), p, be, nil)
-			var out, errb bytes.Buffer
-			code := pipeline.Exec(t.Context(), p, []string{"lint"}, &out, &errb, be)
-			if tc.want == nil {
-				assert.NoError(t, lerr)
-				assert.NoError(t, cerr)
-				assert.Equal(t, pipeline.ExitOK, code, errb.String())
-				return
-			}
-			var got []lintKey
-			for _, fe := range pipeline.FieldErrors(lerr) {
-				got = append(got, lintKey{fe.Field, fe.Type, fe.BadValue})
-				assert.Contains(t, fe.Detail, "on kubejob")
-				assert.Contains(t, fe.Detail, "rename one of them")
-			}
-			assert.Equal(t, tc.want, got, "%v", lerr)
-			assert.ErrorIs(t, lerr, errors.ErrUnsupported)
-			assert.Equal(t, pipeline.FieldErrors(lerr), pipeline.FieldErrors(cerr), "compile reports what lint does")
-
-			assert.Equal(t, pipeline.ExitInvalid, code)
-			assert.Equal(t, lerr.Error()+"\n", errb.String(), "lint prints one field error per line")
-			assert.Empty(t, out.String())
+			backendtest.CheckLint(t, p, kubejob.New(nil, testOptions()), tc.want)
 		})
 	}
 }

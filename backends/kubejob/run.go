@@ -298,7 +298,7 @@ func randomSuffix() string {
 // namesFor checks that the step Jobs of run id have names that cannot
 // collide.
 func (a *compiled) namesFor(id string) error {
-	_, errs := jobNames(id, planSteps(a.plan))
+	_, errs := jobNames(id, a.plan.AllSteps())
 	return backends.LintErrors(errs...)
 }
 
