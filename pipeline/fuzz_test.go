@@ -590,6 +590,11 @@ func (g *fzGraph) wire(in *fzIn) {
 			in.X = make(chan int)
 		}
 	}
+	if d.raw && d.oneIn(6) {
+		// A constant map whose key the program chose: long keys are
+		// longer than YAML's implicit keys.
+		in.X = map[string]any{strings.Repeat(d.str([]string{"k", "key "}), 1+5*d.intn(256)): g.strRef()}
+	}
 	if d.oneIn(8) {
 		in.Meta = map[string]int{"$sluice": 0}
 	}

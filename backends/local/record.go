@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/task"
@@ -225,11 +224,11 @@ type compiled struct {
 func (a *compiled) render() error {
 	a.once.Do(func() {
 		// yaml.Marshal is json.Marshal, then JSONToYAML, which parses
-		// the JSON as YAML: make the JSON YAML can read first.
+		// the JSON as YAML: jsonToYAML renders what YAML cannot read.
 		j, err := json.Marshal(a.record)
 		var doc []byte
 		if err == nil {
-			doc, err = yaml.JSONToYAML(yamlSafeJSON(j))
+			doc, err = jsonToYAML(j)
 		}
 		if err != nil {
 			a.err = fmt.Errorf("local: render the run record: %w", err)

@@ -2,10 +2,60 @@ package local
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+	"sigs.k8s.io/yaml"
 )
+
+// jsonToYAML renders the run record's JSON as YAML. It is
+// sigs.k8s.io/yaml's JSONToYAML (what yaml.Marshal does), which parses
+// the JSON as YAML, on JSON made readable to YAML (see yamlSafeJSON).
+// What YAML still cannot read as JSON (a mapping key longer than the 1024
+// characters of an implicit key, as a constant map with a long key makes
+// it, or nesting past the parser's limit) is rendered from the decoded
+// JSON instead: keys sorted as JSONToYAML sorts them, numbers as integers
+// or floats where they are, and long keys as explicit keys ("? key").
+func jsonToYAML(j []byte) ([]byte, error) {
+	doc, err := yaml.JSONToYAML(yamlSafeJSON(j))
+	if err == nil {
+		return doc, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil, err
+	}
+	return yamlv2.Marshal(yamlNumbers(v))
+}
+
+// yamlNumbers replaces the json.Numbers in v by int64 or float64 values
+// where they fit one, as a YAML parser reads them.
+func yamlNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i
+		}
+		if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+			return f
+		}
+		return string(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = yamlNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = yamlNumbers(e)
+		}
+	}
+	return v
+}
 
 // yamlSafeJSON rewrites JSON so that a YAML parser reads it as the same
 // value, as sigs.k8s.io/yaml's JSONToYAML does to render the run record:

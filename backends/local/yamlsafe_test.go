@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,6 +30,11 @@ func TestRecordRendersWhatYAMLCannotReadAsIs(t *testing.T) {
 		{"SurrogatePairEscape", "x", `{"s":"\ud83d\ude00 \uD83D\uDE00"}`},
 		{"LoneSurrogateEscapes", "x", `{"s":"\uDFFF \ud800x \ud800\u0041"}`},
 		{"AllowedAsIs", "é 😀 \ufffd", `{"s":"\u003c é \\u \" \u0085 😀"}`},
+		// A key longer than YAML's implicit keys, as a constant map with
+		// a long key makes it: rendered from the decoded JSON.
+		{"LongKey", "x", `{"` + strings.Repeat("k", 2000) + `":[1,-2,1.5,12345678901234567890,"7",true,null,{}]}`},
+		{"LongKeyAndDEL", "a\x7f", "{\"" + strings.Repeat("k", 1100) + "\":\"\x7f\"}"},
+		{"DeepNesting", "x", strings.Repeat("[", 1500) + strings.Repeat("]", 1500)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &Record{Pipeline: "p", Steps: []RecordStep{{
