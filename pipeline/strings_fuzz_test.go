@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
@@ -148,20 +149,11 @@ func fsCheckKubejob(t *testing.T, docs [][]byte) {
 		}
 		switch tm.Kind {
 		case "ServiceAccount":
-			var sa corev1.ServiceAccount
-			fsDecode(t, doc, &sa)
-			fsCheckName(t, "ServiceAccount", sa.Name, validation.IsDNS1123Subdomain)
-			fsCheckLabels(t, "ServiceAccount "+sa.Name, sa.Labels)
+			fsCheckObject(t, doc, &corev1.ServiceAccount{})
 		case "Role":
-			var r rbacv1.Role
-			fsDecode(t, doc, &r)
-			fsCheckName(t, "Role", r.Name, validation.IsDNS1123Subdomain)
-			fsCheckLabels(t, "Role "+r.Name, r.Labels)
+			fsCheckObject(t, doc, &rbacv1.Role{})
 		case "RoleBinding":
-			var rb rbacv1.RoleBinding
-			fsDecode(t, doc, &rb)
-			fsCheckName(t, "RoleBinding", rb.Name, validation.IsDNS1123Subdomain)
-			fsCheckLabels(t, "RoleBinding "+rb.Name, rb.Labels)
+			fsCheckObject(t, doc, &rbacv1.RoleBinding{})
 		case "Job":
 			var j batchv1.Job
 			fsDecode(t, doc, &j)
@@ -175,6 +167,15 @@ func fsCheckKubejob(t *testing.T, docs [][]byte) {
 			t.Fatalf("kubejob: a document of kind %q", tm.Kind)
 		}
 	}
+}
+
+// fsCheckObject decodes doc into obj and checks its name and labels.
+func fsCheckObject(t *testing.T, doc []byte, obj metav1.Object) {
+	t.Helper()
+	fsDecode(t, doc, obj)
+	what := fmt.Sprintf("%T", obj)
+	fsCheckName(t, what, obj.GetName(), validation.IsDNS1123Subdomain)
+	fsCheckLabels(t, what+" "+obj.GetName(), obj.GetLabels())
 }
 
 var fsArgoGetters = sync.OnceValues(func() (templateresolution.WorkflowTemplateNamespacedGetter, templateresolution.ClusterWorkflowTemplateGetter) {

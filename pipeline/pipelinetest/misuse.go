@@ -2,10 +2,10 @@ package pipelinetest
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/isnil"
 )
 
 // Misuse of the test kit fails the test with a message that names the
@@ -14,18 +14,8 @@ import (
 // nil or zero Env, Result or Clock), the call panics with such a message
 // instead of dereferencing nil.
 
-// isNil reports whether v is nil or a nil pointer, map, func… in an
-// interface.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
-}
+// isNil reports whether v is nil or holds a nil pointer, map, func….
+func isNil(v any) bool { return isnil.IsNil(v) }
 
 func misuse(format string, args ...any) {
 	panic("pipelinetest: " + fmt.Sprintf(format, args...))
