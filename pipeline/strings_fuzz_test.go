@@ -237,13 +237,10 @@ func fsCheckAnnotations(t *testing.T, what string, annotations map[string]string
 	}
 }
 
+// fsCheckSelector checks a node selector: label keys and values.
 func fsCheckSelector(t *testing.T, what string, sel map[string]string) {
 	t.Helper()
-	for k, v := range sel {
-		if msgs := slices.Concat(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)); len(msgs) > 0 {
-			t.Errorf("%s: node selector %q=%q: %v", what, k, v, msgs)
-		}
-	}
+	fsCheckLabels(t, what+" node selector", sel)
 }
 
 func fsCheckTolerations(t *testing.T, what string, tols []corev1.Toleration) {
