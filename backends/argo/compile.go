@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -357,13 +356,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	}
 	c.tmplOf[s.Name] = name
 	if s.ForEach != nil {
-		if fe := s.ForEach; fe.MaxFailed > 0 || fe.MaxFailedFraction > 0 {
-			// Argo fails a withParam group as soon as one child fails,
-			// and continueOn would let any number fail: neither is the
-			// tolerance runstate defines.
-			return dt, unsupported(s, "a fan-out's failure tolerance (Tolerate, TolerateFraction) is not supported on Argo yet: "+
-				"Argo fails the fan-out on the first failed instance; run it on kubejob or local, or drop the tolerance")
-		}
+		// A failure tolerance was rejected by Lint (see lintStep).
 		wrap, err := c.eachTemplate(s, name)
 		if err != nil {
 			return dt, err
@@ -645,14 +638,9 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 
 // retry sets the retry strategy (and the on-demand fall-back) of t.
 func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
+	// Lint rejected a pending timeout and a backoff factor that is not
+	// whole (see lintStep).
 	r := s.Task.Retry
-	if r != nil && r.PendingTimeout > 0 {
-		// Silently waiting forever for spot capacity that never comes is
-		// what the user set the timeout to prevent.
-		return unsupported(s, "retry.pendingTimeout %v: Argo v3.7 has no timeout for a pod that stays Pending "+
-			"(a template's timeout also counts the time it runs, and activeDeadlineSeconds starts once the pod runs); "+
-			"leave it unset for Argo", r.PendingTimeout)
-	}
 	if r == nil || r.App+r.Infra == 0 {
 		return nil
 	}
@@ -665,9 +653,6 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 		f := b.Factor
 		if f == 0 {
 			f = 2
-		}
-		if f != math.Trunc(f) || f < 1 {
-			return unsupported(s, "retry backoff: Argo backs off by whole factors, not %v; use a whole Factor such as 2", b.Factor)
 		}
 		rs.Backoff = &wfv1.Backoff{Duration: b.Initial.String(), Factor: ptr.To(intstr.FromInt(int(f)))}
 		// Argo computes duration × factor^retries with no bound of its
