@@ -121,9 +121,10 @@
 // output is an object or list and of strings otherwise; the wrapper's
 // output expression decodes both forms into the list of outputs in
 // element order that the Plan promises ([] for an empty list, where Argo
-// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is an
-// error wrapping errors.ErrUnsupported: Argo fails a withParam group on
-// its first failed child.
+// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is a
+// lint field error (see [Backend.Lint]), which wraps
+// errors.ErrUnsupported: Argo fails a withParam group on its first failed
+// child.
 //
 // # Naming
 //
@@ -133,7 +134,11 @@
 // "<pipeline>". DAG tasks are named after steps; a step name that begins
 // with a digit, which Argo rejects in tasks that use depends, gets the
 // prefix "s-" (the step's own name travels in the task's "step"
-// argument, which Watch reports). Step templates are named "t1", "t2", …
+// argument, which Watch reports); a step whose prefixed name is another
+// step's ("1a" next to "s-1a"), and a pipeline with no step but an exit
+// handler (a DAG needs a task), are reported by [Backend.Lint] and
+// Compile as field errors, every one at once (see backends.Linter).
+// Step templates are named "t1", "t2", …
 // in order of first use (every DAG task names its template, so the name
 // is kept short), fan-out wrappers "each-<step>". Compiled output is
 // deterministic.
@@ -226,10 +231,11 @@
 // quota and other transient refusals without failing the node). The
 // expression reads Argo v3.7's lastRetry.status, lastRetry.exitCode and
 // lastRetry.message. The backoff is duration
-// Initial, a whole-number factor (a fractional Factor is an error wrapping
-// errors.ErrUnsupported) and cap Max.
+// Initial, a whole-number factor (a fractional Factor is a lint field
+// error, which wraps errors.ErrUnsupported) and cap Max.
 //
-// Retry.PendingTimeout is an error wrapping errors.ErrUnsupported: Argo
+// Retry.PendingTimeout is a lint field error wrapping
+// errors.ErrUnsupported: Argo
 // v3.7 has no timeout for a pod that stays Pending (a template's timeout
 // also counts the time the pod runs, and activeDeadlineSeconds starts
 // only once it runs), and ignoring it would leave a run waiting forever

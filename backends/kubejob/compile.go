@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -46,8 +47,9 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		return nil, err
 	}
 	steps := c.allSteps()
-	if c.names, err = jobNames(c.runID, steps); err != nil {
-		return nil, err
+	var nameErrs []*field.Error
+	if c.names, nameErrs = jobNames(c.runID, steps); len(nameErrs) > 0 {
+		return nil, backends.LintErrors(nameErrs...)
 	}
 	a := &compiled{plan: plan, warn: kubepod.SecurityWarnings(&c.b.opts.Pod, plan)}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
@@ -85,16 +87,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 }
 
 // allSteps returns the plan's steps in order, the exit handler last.
-func (c *compiler) allSteps() []*backends.Step {
-	var out []*backends.Step
-	for i := range c.plan.Steps {
-		out = append(out, &c.plan.Steps[i])
-	}
-	if c.plan.Exit != nil {
-		out = append(out, c.plan.Exit)
-	}
-	return out
-}
+func (c *compiler) allSteps() []*backends.Step { return c.plan.AllSteps() }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
 

@@ -115,9 +115,11 @@
 // stay unique and deterministic. A step whose Job name could be taken for
 // one of those another step's orchestration creates (a step "train-0"
 // next to a fan-out "train", "train-r1" next to a step "train" with an
-// Infra budget, or an App budget and a timeout) is an error wrapping
-// errors.ErrUnsupported,
-// since Job names are what make creation idempotent when resuming.
+// Infra budget, or an App budget and a timeout) is rejected, since Job
+// names are what make creation idempotent when resuming: [Backend.Lint]
+// and Compile report every such step as a field error at
+// "pipeline.tasks[<step>].name", in an error that wraps
+// errors.ErrUnsupported (see backends.Linter).
 //
 // The orchestrator's ServiceAccount, Role and RoleBinding are all named
 // Options.OrchestratorServiceAccount, by default

@@ -307,15 +307,8 @@ func randomSuffix() string {
 // namesFor checks that the step Jobs of run id have names that cannot
 // collide.
 func (a *compiled) namesFor(id string) error {
-	var steps []*backends.Step
-	for i := range a.plan.Steps {
-		steps = append(steps, &a.plan.Steps[i])
-	}
-	if a.plan.Exit != nil {
-		steps = append(steps, a.plan.Exit)
-	}
-	_, err := jobNames(id, steps)
-	return err
+	_, errs := jobNames(id, a.plan.AllSteps())
+	return backends.LintErrors(errs...)
 }
 
 // templates returns the compiled Jobs by step name, labelled for run id.
