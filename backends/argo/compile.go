@@ -42,9 +42,10 @@ const (
 	// it, as the local backend does.
 	AnnotationTimeout = "sluice.dev/timeout"
 	// AnnotationConditions, on the main DAG template, maps the DAG task
-	// of each step with a condition to the condition as the pipeline
-	// writes it (a JSON object), so that Watch says why a step was
-	// skipped in the same words as every backend (package runstate).
+	// of each step with a condition to that condition, a
+	// backends.Condition in JSON (fields left out when empty), so that
+	// Watch says why a step was skipped in the same words, and with the
+	// same values, as every backend (package runstate).
 	AnnotationConditions = "sluice.dev/conditions"
 	// AnnotationInfraRetries, on the template of a step that retries, is
 	// the Infra budget of its retry policy: Argo's retry strategy holds
@@ -254,14 +255,14 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 
 // annotateConditions writes AnnotationConditions on the main template.
 func (c *compiler) annotateConditions() error {
-	conds := map[string]string{}
+	conds := map[string]json.RawMessage{}
 	for _, s := range c.plan.Steps {
 		if s.When != nil {
-			conds[c.task(s.Name)] = s.When.String()
+			conds[c.task(s.Name)] = encodeCondition(*s.When)
 		}
 	}
 	if e := c.plan.Exit; e != nil && e.When != nil {
-		conds[c.task(e.Name)] = e.When.String()
+		conds[c.task(e.Name)] = encodeCondition(*e.When)
 	}
 	if len(conds) == 0 {
 		return nil

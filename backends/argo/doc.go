@@ -31,8 +31,15 @@
 // X) and any other as a bare "X", which is the same there: only a task
 // with a condition ends Skipped. A skipped or failed upstream thus leaves
 // the task Omitted (reported as Skipped). A condition becomes when: "{{=EXPR}}", an expr-lang expression
-// over the decoded JSON values that Argo evaluates to true or false. The
-// exit handler is the DAG template "exit", named by onExit.
+// over the decoded JSON values that Argo evaluates to true or false; the
+// condition itself goes into the annotation sluice.dev/conditions, from
+// which Watch words a skip with the values that decided it, evaluating
+// the condition again over the upstream outputs and workflow parameters
+// the Workflow holds (and the run's outcome, for the exit handler). A
+// value a task stored out of band (artifact.Promote) is in the artifact
+// store, which Watch does not read for this: such a skip says
+// "condition … is false" without values. The exit handler is the DAG
+// template "exit", named by onExit.
 //
 // A Go task runs the step's image (or Options.Pod.Image) with the command
 // Options.Pod.Command, the path of the pipeline program in the image

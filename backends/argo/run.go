@@ -225,7 +225,7 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 	for i := range spec.Templates {
 		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
 	}
-	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}}
+	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}, outputs: map[string]json.RawMessage{}}
 	if t := tmpls[mainTemplate]; t != nil {
 		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
 	}
@@ -235,6 +235,8 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 		}
 	}
 	if t := tmpls[spec.OnExit]; spec.OnExit != "" && t != nil && t.DAG != nil {
+		info := runstate.Info(st.Steps, wf.Spec.Shutdown != "")
+		m.info = &info // what the exit handler's condition reads
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+".onExit."+dt.Name, dt))
 		}
@@ -265,13 +267,19 @@ func runPhase(wf *wfv1.Workflow) backends.Phase {
 }
 
 type mapper struct {
-	phases map[string]backends.Phase // DAG task name -> phase of the steps mapped so far
-	names  map[string]string         // DAG task name -> step name, of the steps mapped so far
-	conds  map[string]string         // DAG task name -> its condition (AnnotationConditions)
-	wf     *wfv1.Workflow
-	nodes  wfv1.Nodes
-	byName map[string]*wfv1.NodeStatus
-	tmpls  map[string]*wfv1.Template
+	phases map[string]backends.Phase  // DAG task name -> phase of the steps mapped so far
+	names  map[string]string          // DAG task name -> step name, of the steps mapped so far
+	conds  map[string]json.RawMessage // DAG task name -> its condition (AnnotationConditions)
+	// outputs are the outputs of the steps mapped so far that succeeded,
+	// by step name; params and info are what else a condition reads (see
+	// conditionFalse).
+	outputs map[string]json.RawMessage
+	params  map[string]json.RawMessage
+	info    *backends.RunInfo
+	wf      *wfv1.Workflow
+	nodes   wfv1.Nodes
+	byName  map[string]*wfv1.NodeStatus
+	tmpls   map[string]*wfv1.Template
 }
 
 func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
@@ -290,6 +298,9 @@ func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
 		m.notRun(&s, n, dt)
 	}
 	m.phases[dt.Name], m.names[dt.Name] = s.Phase, s.Name
+	if s.Phase == backends.PhaseSucceeded || s.Phase == backends.PhaseCached {
+		m.outputs[s.Name] = s.Output
+	}
 	return s
 }
 
@@ -313,7 +324,7 @@ func (m *mapper) notRun(s *backends.StepStatus, n *wfv1.NodeStatus, dt wfv1.DAGT
 	case decided:
 		s.Phase, s.Message = v.Phase, v.Message
 	case n != nil && n.Phase == wfv1.NodeSkipped && ok:
-		s.Phase, s.Message = backends.PhaseSkipped, runstate.ConditionFalse(cond)
+		s.Phase, s.Message = backends.PhaseSkipped, m.conditionFalse(cond)
 	case m.wf.Spec.Shutdown != "":
 		s.Phase, s.Message = backends.PhaseCanceled, runstate.MsgNotStarted
 	}

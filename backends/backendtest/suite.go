@@ -145,7 +145,10 @@ func testConditionSkip(t *testing.T, b backends.Backend, _ Capabilities) {
 	assert.Equal(t, backends.PhaseSucceeded, step(t, st, "check").Phase)
 	assert.Zero(t, r.count("promote"))
 	assert.Zero(t, r.count("announce"))
-	assert.Regexp(t, `^condition .+ is false$`, step(t, st, "promote").Message)
+	assert.Equal(t, msgPromoteSkipped, step(t, st, "promote").Message, "the values that decided, each next to its ref")
+	assert.Equal(t, backends.PhaseSkipped, step(t, st, "hold").Phase)
+	assert.Equal(t, msgHoldSkipped, step(t, st, "hold").Message, "the operands that decided an or, an and and a not")
+	assert.Zero(t, r.count("hold"))
 	assert.Equal(t, runstate.UpstreamSkipped("promote"), step(t, st, "announce").Message)
 	assert.Empty(t, step(t, st, "promote").Attempts, "a skipped step makes no attempt")
 }

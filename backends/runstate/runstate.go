@@ -92,19 +92,27 @@ func Condition(s *backends.Step, values func(backends.Ref) (json.RawMessage, err
 	if s.When == nil {
 		return Verdict{Run: true}
 	}
-	ok, err := s.When.Eval(values)
+	ok, why, err := s.When.Explain(values)
 	switch {
 	case err != nil:
 		return Verdict{Phase: backends.PhaseFailed, Message: ConditionError(s.When.String(), err)}
 	case !ok:
-		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(s.When.String())}
+		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(s.When.String(), why)}
 	}
 	return Verdict{Run: true}
 }
 
 // ConditionFalse is the message of a step skipped because its condition,
-// written cond (backends.Condition.String), is false.
-func ConditionFalse(cond string) string { return "condition " + cond + " is false" }
+// written cond (backends.Condition.String), is false; why gives the values
+// that made it so (backends.Condition.Explain): "condition cond is false:
+// why". A backend that cannot know those values passes why "", and the
+// message ends after "is false".
+func ConditionFalse(cond, why string) string {
+	if why == "" {
+		return "condition " + cond + " is false"
+	}
+	return "condition " + cond + " is false: " + why
+}
 
 // ConditionError is the message of a step failed because its condition,
 // written cond, could not be evaluated.
