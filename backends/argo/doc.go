@@ -220,7 +220,11 @@
 // for capacity the user asked to give up on. An unschedulable pod's node
 // stays Pending with the scheduler's message ("Unschedulable: 0/3 nodes
 // are available: …"), which Watch reports as the step's message while it
-// waits.
+// waits. When Cancel ends such a step, Argo marks the node failed by the
+// shutdown and the scheduler's words are gone from the Workflow; the
+// Watch that saw the pod wait keeps them: "canceled while unschedulable:
+// 0/3 nodes are available: …" (runstate.CanceledWaiting), on the step and
+// its attempt. A Watch started after the run ended says "canceled".
 //
 // Argo keeps one retry count per step, not one per budget, so the
 // semantics differ from the local backend's in one way: an application

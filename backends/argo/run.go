@@ -82,7 +82,9 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 // Watch follows the run through a watch on its Workflow; when the watch
 // ends early (a dropped connection, an expired resource version) it reads
 // the Workflow again and watches anew. Transient API errors are retried
-// with backoff; others are returned.
+// with backoff; others are returned. A step that Cancel ended while its
+// pod was unschedulable keeps the scheduler's words it waited with, which
+// Argo drops (see keepWaiting).
 func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
 	client, err := b.connect()
 	if err != nil {
@@ -93,6 +95,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	cleaned := false
 	publish := func(wf *wfv1.Workflow) bool {
 		st := Status(wf)
+		keepWaiting(last, st)
 		if wf.Status.Phase.Completed() && !cleaned {
 			// Before the last status goes out, so that a caller who
 			// sees the run end sees its temporary values gone.

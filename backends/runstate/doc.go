@@ -72,7 +72,13 @@
 // Cancel during the wait for a retry ends the task Canceled, "canceled
 // while waiting to retry after: <message>" ([CanceledInBackoff]); Cancel
 // during an attempt ends the attempt and the task Canceled, both
-// "canceled" ([MsgCanceled]).
+// "canceled" ([MsgCanceled]), or, when the attempt's pod was waiting,
+// both "canceled while " and the message it waited with: "canceled while
+// unschedulable: <the scheduler's words>" ([CanceledWaiting]; on Argo,
+// whose Workflow drops the scheduler's words on Cancel, when the Watch
+// saw the pod wait). The message a step ends with — these, a pending
+// timeout's, a failure's, a skip's — is what the run's summary
+// (pipeline.WriteSummary) shows on the step's line.
 //
 // # Fan-outs
 //

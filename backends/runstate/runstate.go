@@ -210,6 +210,18 @@ func PendingTimedOut(d time.Duration, why string) string {
 // saying why (an image that cannot be pulled, a missing ConfigMap…).
 func Waiting(why string) string { return "waiting: " + why }
 
+// Waits reports whether msg is the message of a task whose pod waits:
+// [Unschedulable] or [Waiting].
+func Waits(msg string) bool {
+	return strings.HasPrefix(msg, Unschedulable("")) || strings.HasPrefix(msg, Waiting(""))
+}
+
+// CanceledWaiting is the message of a task, and of its attempt, that
+// Cancel ended while its pod waited, with waiting the message it waited
+// with ([Unschedulable] or [Waiting]): "canceled while unschedulable:
+// <the scheduler's words>".
+func CanceledWaiting(waiting string) string { return "canceled while " + waiting }
+
 // TimedOut is the message of an attempt stopped by its step's timeout d.
 func TimedOut(d time.Duration) string { return "timed out after " + d.String() }
 
