@@ -455,9 +455,12 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 	}
 	// A pod that waits (unschedulable, an image that cannot be pulled)
 	// leaves its node Pending with the reason as its message; show it on
-	// the step while it waits.
-	if k := len(tries); k > 0 && !s.Phase.Done() && s.Message == "" && tries[k-1].Phase == wfv1.NodePending {
-		s.Message = tries[k-1].Message
+	// the step while it waits (the task's own node when it has no retry
+	// node, else its latest try).
+	if k := len(tries); k > 0 && !s.Phase.Done() && tries[k-1].Phase == wfv1.NodePending {
+		if m := tries[k-1].Message; m != "" {
+			s.Message = m
+		}
 		if why, ok := strings.CutPrefix(s.Message, "Unschedulable: "); ok {
 			s.Message = runstate.Unschedulable(why) // Argo's node message; runstate's words
 		}
