@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -313,7 +314,8 @@ type score struct {
 // (skipped), "announce" depends on it (skipped by propagation), "retrain"
 // needs < 0.5 (runs), "check" needs Ready (runs), "hold" needs the
 // parameter deploy (false) or a score of at least 0.5 (skipped: both
-// operands of its "or" decide). The skip messages give the values that
+// operands of its "or" decide); the exit handler "report" runs only
+// when the run failed (skipped). The skip messages give the values that
 // decided them, in the same words on every backend.
 func conditions(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("conditions", nil)
@@ -331,6 +333,8 @@ func conditions(r *recorder) *pipeline.Pipeline {
 		When(pipeline.And(ready, pipeline.Not(pipeline.Eq(value, 1.0))))
 	pipeline.Add(p, constant(r, "hold", 4), none{}).
 		When(pipeline.Or(pipeline.IsTrue(deploy.Ref()), pipeline.And(ready, pipeline.Not(pipeline.Lt(value, 0.5)))))
+	pipeline.OnExit(p, reporter(r), reportIn{Run: p.Status()}).
+		When(pipeline.Eq(pipeline.Field[backends.Phase](p.Status(), "Phase"), backends.PhaseFailed))
 	return p
 }
 
@@ -339,6 +343,7 @@ func conditions(r *recorder) *pipeline.Pipeline {
 const (
 	msgPromoteSkipped = "condition score.Value >= params.min_score is false: score.Value = 0.4 < params.min_score = 0.5"
 	msgHoldSkipped    = "condition (params.deploy or (score.Ready and not score.Value < 0.5)) is false: params.deploy = false; score.Value = 0.4 < 0.5"
+	msgReportSkipped  = `condition run.phase == "Failed" is false: run.phase = "Succeeded" != "Failed"`
 )
 
 var errScripted = errors.New("scripted failure")

@@ -149,6 +149,9 @@ func testConditionSkip(t *testing.T, b backends.Backend, _ Capabilities) {
 	assert.Equal(t, backends.PhaseSkipped, step(t, st, "hold").Phase)
 	assert.Equal(t, msgHoldSkipped, step(t, st, "hold").Message, "the operands that decided an or, an and and a not")
 	assert.Zero(t, r.count("hold"))
+	assert.Equal(t, backends.PhaseSkipped, step(t, st, "report").Phase, "an exit handler's condition")
+	assert.Equal(t, msgReportSkipped, step(t, st, "report").Message)
+	assert.Zero(t, r.count("report"))
 	assert.Equal(t, runstate.UpstreamSkipped("promote"), step(t, st, "announce").Message)
 	assert.Empty(t, step(t, st, "promote").Attempts, "a skipped step makes no attempt")
 }

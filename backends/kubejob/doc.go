@@ -38,7 +38,8 @@
 // (its failure tolerance included), and its output is the list of the
 // successful instances' outputs. The
 // exit handler's Job is created when every other step has ended, with the
-// run's outcome as its input. API errors (429, 500, 409, timeouts) are
+// run's outcome as its input, unless its condition (which may read that
+// outcome) is false. API errors (429, 500, 409, timeouts) are
 // retried with exponential backoff; a Job that the API server rejects
 // (invalid, forbidden) fails its step with the server's message. A
 // Forbidden error says which Role the orchestrator lacks (see Naming);

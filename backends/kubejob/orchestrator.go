@@ -539,8 +539,12 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 	if done {
 		info := runstate.Info(st.Steps, p.canceled)
 		v := backends.Values{Params: o.params, Output: values.Output, Info: &info, Resolve: values.Resolve}
-		in, ierr := e.Input.Resolve(v.Value)
-		ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
+		if c := runstate.Condition(e, v.Value); !c.Run {
+			ss.Phase, ss.Message = c.Phase, c.Message // its condition, on the run's outcome
+		} else {
+			in, ierr := e.Input.Resolve(v.Value)
+			ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
+		}
 	}
 	st.Steps = append(st.Steps, ss)
 	return done && ss.Phase.Done()
