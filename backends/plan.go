@@ -278,7 +278,8 @@ type Condition struct {
 	Op string
 	// Ref is the compared value.
 	Ref *Ref
-	// Value is the JSON constant compared against, unless Other is set.
+	// Value is the JSON constant compared against, unless Other is set;
+	// nil is the constant null.
 	Value json.RawMessage
 	// Other, if set, is the run-time value compared against.
 	Other *Ref
@@ -329,114 +330,6 @@ func (c Condition) Refs() []Ref {
 	}
 	return out
 }
-
-// Eval evaluates c with value resolving refs to JSON.
-func (c Condition) Eval(value func(Ref) (json.RawMessage, error)) (bool, error) {
-	switch c.Op {
-	case "and", "or":
-		for _, a := range c.Args {
-			ok, err := a.Eval(value)
-			if err != nil {
-				return false, err
-			}
-			if c.Op == "and" && !ok {
-				return false, nil
-			}
-			if c.Op == "or" && ok {
-				return true, nil
-			}
-		}
-		return c.Op == "and", nil
-	case "not":
-		if len(c.Args) != 1 {
-			return false, fmt.Errorf("backends: not takes one operand, got %d", len(c.Args))
-		}
-		ok, err := c.Args[0].Eval(value)
-		return !ok, err
-	}
-	if c.Ref == nil {
-		return false, fmt.Errorf("backends: condition %q without a ref", c.Op)
-	}
-	v, err := value(*c.Ref)
-	if err != nil {
-		return false, err
-	}
-	if c.Op == "true" {
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
-			return false, fmt.Errorf("backends: condition on %s: %s is not a bool", c.Ref, v)
-		}
-		return b, nil
-	}
-	w := c.Value
-	if c.Other != nil {
-		if w, err = value(*c.Other); err != nil {
-			return false, err
-		}
-	}
-	return compareJSON(c.Op, v, w)
-}
-
-func compareJSON(op string, a, b json.RawMessage) (bool, error) {
-	var x, y any
-	if err := json.Unmarshal(a, &x); err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, &y); err != nil {
-		return false, err
-	}
-	var c int
-	switch xv := x.(type) {
-	case float64:
-		yv, ok := y.(float64)
-		if !ok {
-			return false, fmt.Errorf("backends: compare number %s with %s", a, b)
-		}
-		c = cmpOrdered(xv, yv)
-	case string:
-		yv, ok := y.(string)
-		if !ok {
-			return false, fmt.Errorf("backends: compare string %s with %s", a, b)
-		}
-		c = cmpOrdered(xv, yv)
-	default:
-		eq := bytes.Equal(canonical(x), canonical(y))
-		switch op {
-		case "==":
-			return eq, nil
-		case "!=":
-			return !eq, nil
-		}
-		return false, fmt.Errorf("backends: %s is not ordered", a)
-	}
-	switch op {
-	case "==":
-		return c == 0, nil
-	case "!=":
-		return c != 0, nil
-	case "<":
-		return c < 0, nil
-	case "<=":
-		return c <= 0, nil
-	case ">":
-		return c > 0, nil
-	case ">=":
-		return c >= 0, nil
-	}
-	return false, fmt.Errorf("backends: unknown operator %q", op)
-}
-
-func cmpOrdered[T float64 | string](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func canonical(v any) []byte { b, _ := json.Marshal(v); return b }
 
 // CacheKeyParts are what a step's cache key is computed from. Every backend
 // that caches computes the same key from the same parts, so a result

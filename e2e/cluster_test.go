@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
@@ -130,25 +133,63 @@ func TestPlacement(t *testing.T) {
 // TestStockout runs a preemptible step on a pool whose spot capacity has
 // run out: on kubejob the pod stays unschedulable, the step says why
 // while it waits, gives up after its pending timeout (an infrastructure
-// failure) and falls back to the pool's on-demand nodes.
+// failure) and falls back to the pool's on-demand nodes. Without a
+// pending timeout (on both backends) the step waits until the run is
+// canceled, and then its summary line says it was canceled while
+// unschedulable, in the scheduler's words.
 func TestStockout(t *testing.T) {
 	need(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	ns, _ := namespace(t, true)
-	b := clusterBackend(t, "kubejob", ns, imageFor(t, "kubejob", pipelines.Stockout))
-	st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Stockout), b, nil)
-	require.NoError(t, err, summary(st))
-	s := st.Step("wait-for-spot")
-	require.NotNil(t, s)
-	require.Len(t, s.Attempts, 2, summary(st))
-	assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
-	assert.Contains(t, s.Attempts[0].Message, fmt.Sprintf("unschedulable for %v: 0/", pipelines.PendingTimeout), "the scheduler's own words")
-	assert.Contains(t, s.Attempts[0].Message, "didn't match Pod's node affinity/selector")
-	assert.True(t, s.Attempts[1].OnDemand)
-	pods := podsByStep(t, ctx, ns)["wait-for-spot"]
-	require.NotEmpty(t, pods)
-	assert.Equal(t, testcluster.PoolScarce, cl.PoolOf(pods[len(pods)-1].Spec.NodeName))
+	t.Run("fallback", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		ns, _ := namespace(t, true)
+		b := clusterBackend(t, "kubejob", ns, imageFor(t, "kubejob", pipelines.Stockout))
+		st, err := pipeline.Run(ctx, pipelines.Build(pipelines.Stockout), b, nil)
+		require.NoError(t, err, summary(st))
+		s := st.Step("wait-for-spot")
+		require.NotNil(t, s)
+		require.Len(t, s.Attempts, 2, summary(st))
+		assert.Equal(t, backends.ReasonInfra, s.Attempts[0].Reason)
+		assert.Contains(t, s.Attempts[0].Message, fmt.Sprintf("unschedulable for %v: 0/", pipelines.PendingTimeout), "the scheduler's own words")
+		assert.Contains(t, s.Attempts[0].Message, "didn't match Pod's node affinity/selector")
+		assert.True(t, s.Attempts[1].OnDemand)
+		pods := podsByStep(t, ctx, ns)["wait-for-spot"]
+		require.NotEmpty(t, pods)
+		assert.Equal(t, testcluster.PoolScarce, cl.PoolOf(pods[len(pods)-1].Spec.NodeName))
+	})
+	for _, backend := range clusterBackends {
+		t.Run("canceled/"+backend, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			ns, _ := namespace(t, true)
+			b := clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.Stuck))
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			var waited atomic.Value // the step's message while it waited
+			st, err := pipeline.Run(runCtx, pipelines.Build(pipelines.Stuck), b, &pipeline.RunOptions{Progress: func(st *backends.RunStatus) {
+				if s := st.Step("wait-for-spot"); s != nil && strings.HasPrefix(s.Message, runstate.Unschedulable("")) {
+					waited.CompareAndSwap(nil, s.Message)
+					stop()
+				}
+			}})
+			require.NotNil(t, st, "%v", err)
+			require.Error(t, err)
+			require.NotNil(t, waited.Load(), "the step never said it was unschedulable: %s", summary(st))
+			assert.Contains(t, waited.Load(), "didn't match Pod's node affinity/selector", "the scheduler's own words")
+			assert.Equal(t, backends.PhaseCanceled, st.Phase)
+			s := st.Step("wait-for-spot")
+			require.NotNil(t, s)
+			assert.Equal(t, backends.PhaseCanceled, s.Phase)
+			want := runstate.CanceledWaiting(waited.Load().(string))
+			assert.Equal(t, want, s.Message)
+			var sum strings.Builder
+			pipeline.WriteSummary(&sum, st)
+			t.Logf("summary:\n%s", sum.String())
+			assert.Regexp(t, `(?m)^  wait-for-spot +Canceled .*`+regexp.QuoteMeta(want)+`$`, sum.String())
+		})
+	}
 }
 
 // TestPreemption evicts a step's pod through the Eviction API while its

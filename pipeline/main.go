@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -585,7 +586,8 @@ func checkWritable(path string) error {
 // progressPrinter reports a run's progress on stderr. On a terminal it
 // keeps one status line up to date (steps done, running and failed, and
 // the time since the run started); elsewhere it is quiet but for failed
-// attempts and steps, one line each, so CI logs stay short. It is also
+// attempts and steps, and why a step waits (its pod unschedulable, its
+// container unable to start), one line each, so CI logs stay short. It is also
 // the log of a backend that runs on this machine (Write): a log line
 // clears the status line first. It is safe for concurrent use.
 type progressPrinter struct {
@@ -594,13 +596,14 @@ type progressPrinter struct {
 	st     *backends.RunStatus // the last status
 	tty    bool
 	start  time.Time
-	seen   map[string]int // failed attempts reported, by step
+	seen   map[string]int  // failed attempts reported, by step
+	waits  map[string]bool // step + "\x00" + message of the waits reported
 	failed map[string]bool
 	live   bool // a status line is on screen
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
-	return &progressPrinter{w: w, tty: isTerminal(w), start: time.Now(), seen: map[string]int{}, failed: map[string]bool{}}
+	return &progressPrinter{w: w, tty: isTerminal(w), start: time.Now(), seen: map[string]int{}, waits: map[string]bool{}, failed: map[string]bool{}}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -672,6 +675,10 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 				lines = append(lines, fmt.Sprintf("%s: attempt %d failed (%s): %s", s.Name, a.Number, a.Reason, a.Message))
 				pp.seen[s.Name] = i + 1
 			}
+		}
+		if k := s.Name + "\x00" + s.Message; !s.Phase.Done() && runstate.Waits(s.Message) && !pp.waits[k] {
+			pp.waits[k] = true
+			lines = append(lines, fmt.Sprintf("%s: %s", s.Name, s.Message))
 		}
 		if s.Phase == backends.PhaseFailed && !pp.failed[s.Name] {
 			pp.failed[s.Name] = true

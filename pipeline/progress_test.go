@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/runstate"
 )
 
 func TestProgressPrinter(t *testing.T) {
@@ -51,4 +52,25 @@ func TestProgressPrinter(t *testing.T) {
 	assert.Contains(t, out, "\r\x1b[Kp: 0/2 done, 1 running, 0 failed")
 	assert.Contains(t, out, "\r\x1b[Ka: attempt 1 failed (infra): preempted\n")
 	assert.True(t, strings.HasSuffix(out, "p: 2/2 done, 0 running, 1 failed  0s\n"), "%q", out)
+}
+
+// Why a step waits is reported once per reason, on a terminal or not.
+func TestProgressPrinterSaysWhyAStepWaits(t *testing.T) {
+	const why = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+	waiting := func(msg string) *backends.RunStatus {
+		return &backends.RunStatus{Pipeline: "p", Phase: backends.PhaseRunning, Steps: []backends.StepStatus{
+			{Name: "a", Phase: backends.PhaseRunning, Message: msg},
+			{Name: "b", Phase: backends.PhaseRunning, Message: "Stopped with strategy 'Stop'"}, // not a wait
+		}}
+	}
+	var out bytes.Buffer
+	pp := newProgressPrinter(&out)
+	for _, msg := range []string{"", runstate.Unschedulable(why), runstate.Unschedulable(why), runstate.Waiting("ErrImagePull: not found"), runstate.Waiting("ErrImagePull: not found")} {
+		pp.update(waiting(msg))
+	}
+	pp.update(&backends.RunStatus{Pipeline: "p", Phase: backends.PhaseCanceled, Steps: []backends.StepStatus{
+		{Name: "a", Phase: backends.PhaseCanceled, Message: runstate.CanceledWaiting(runstate.Waiting("ErrImagePull: not found"))},
+	}})
+	assert.Equal(t, "a: unschedulable: "+why+"\n"+
+		"a: waiting: ErrImagePull: not found\n", out.String())
 }

@@ -43,10 +43,16 @@ const (
 	// it, as the local backend does.
 	AnnotationTimeout = "sluice.dev/timeout"
 	// AnnotationConditions, on the main DAG template, maps the DAG task
-	// of each step with a condition to the condition as the pipeline
-	// writes it (a JSON object), so that Watch says why a step was
-	// skipped in the same words as every backend (package runstate).
+	// of each step with a condition to that condition, a
+	// backends.Condition in JSON (fields left out when empty), so that
+	// Watch says why a step was skipped in the same words, and with the
+	// same values, as every backend (package runstate).
 	AnnotationConditions = "sluice.dev/conditions"
+	// AnnotationTextParams, on the main DAG template next to
+	// AnnotationConditions, lists the workflow parameters stored as text
+	// (comma-separated), so that Watch reads their values back as the
+	// strings they are when it explains a skip.
+	AnnotationTextParams = "sluice.dev/text-params"
 	// AnnotationInfraRetries, on the template of a step that retries, is
 	// the Infra budget of its retry policy: Argo's retry strategy holds
 	// only the sum of both budgets.
@@ -260,14 +266,14 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 
 // annotateConditions writes AnnotationConditions on the main template.
 func (c *compiler) annotateConditions() error {
-	conds := map[string]string{}
+	conds := map[string]json.RawMessage{}
 	for _, s := range c.plan.Steps {
 		if s.When != nil {
-			conds[c.task(s.Name)] = s.When.String()
+			conds[c.task(s.Name)] = encodeCondition(*s.When)
 		}
 	}
 	if e := c.plan.Exit; e != nil && e.When != nil {
-		conds[c.task(e.Name)] = e.When.String()
+		conds[c.task(e.Name)] = encodeCondition(*e.When)
 	}
 	if len(conds) == 0 {
 		return nil
@@ -277,6 +283,15 @@ func (c *compiler) annotateConditions() error {
 		return err
 	}
 	c.tmpls[0].Metadata.Annotations = map[string]string{AnnotationConditions: string(b)}
+	var text []string
+	for _, p := range c.plan.Params {
+		if p.Text {
+			text = append(text, p.Name)
+		}
+	}
+	if len(text) > 0 {
+		c.tmpls[0].Metadata.Annotations[AnnotationTextParams] = strings.Join(text, ",")
+	}
 	return nil
 }
 

@@ -31,8 +31,15 @@
 // X) and any other as a bare "X", which is the same there: only a task
 // with a condition ends Skipped. A skipped or failed upstream thus leaves
 // the task Omitted (reported as Skipped). A condition becomes when: "{{=EXPR}}", an expr-lang expression
-// over the decoded JSON values that Argo evaluates to true or false. The
-// exit handler is the DAG template "exit", named by onExit.
+// over the decoded JSON values that Argo evaluates to true or false; the
+// condition itself goes into the annotation sluice.dev/conditions, from
+// which Watch words a skip with the values that decided it, evaluating
+// the condition again over the upstream outputs and workflow parameters
+// the Workflow holds (and the run's outcome, for the exit handler). A
+// value a task stored out of band (artifact.Promote) is in the artifact
+// store, which Watch does not read for this: such a skip says
+// "condition … is false" without values. The exit handler is the DAG
+// template "exit", named by onExit.
 //
 // A Go task runs the step's image (or Options.Pod.Image) with the command
 // Options.Pod.Command, the path of the pipeline program in the image
@@ -242,7 +249,11 @@
 // for capacity the user asked to give up on. An unschedulable pod's node
 // stays Pending with the scheduler's message ("Unschedulable: 0/3 nodes
 // are available: …"), which Watch reports as the step's message while it
-// waits.
+// waits. When Cancel ends such a step, Argo marks the node failed by the
+// shutdown and the scheduler's words are gone from the Workflow; the
+// Watch that saw the pod wait keeps them: "canceled while unschedulable:
+// 0/3 nodes are available: …" (runstate.CanceledWaiting), on the step and
+// its attempt. A Watch started after the run ended says "canceled".
 //
 // Argo keeps one retry count per step, not one per budget, so the
 // semantics differ from the local backend's in one way: an application

@@ -88,7 +88,9 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 // Watch follows the run through a watch on its Workflow; when the watch
 // ends early (a dropped connection, an expired resource version) it reads
 // the Workflow again and watches anew. Transient API errors are retried
-// with backoff; others are returned.
+// with backoff; others are returned. A step that Cancel ended while its
+// pod was unschedulable keeps the scheduler's words it waited with, which
+// Argo drops (see keepWaiting).
 func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
 	client, err := b.connect()
 	if err != nil {
@@ -99,6 +101,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	cleaned := false
 	publish := func(wf *wfv1.Workflow) bool {
 		st := Status(wf)
+		keepWaiting(last, st)
 		if wf.Status.Phase.Completed() && !cleaned {
 			// Before the last status goes out, so that a caller who
 			// sees the run end sees its temporary values gone.
@@ -231,9 +234,10 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 	for i := range spec.Templates {
 		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
 	}
-	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}}
+	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}, outputs: map[string]json.RawMessage{}}
 	if t := tmpls[mainTemplate]; t != nil {
 		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
+		m.textParams = t.Metadata.Annotations[AnnotationTextParams]
 	}
 	if t := tmpls[mainTemplate]; t != nil && t.DAG != nil {
 		for _, dt := range t.DAG.Tasks {
@@ -241,6 +245,8 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 		}
 	}
 	if t := tmpls[spec.OnExit]; spec.OnExit != "" && t != nil && t.DAG != nil {
+		info := runstate.Info(st.Steps, wf.Spec.Shutdown != "")
+		m.info = &info // what the exit handler's condition reads
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+".onExit."+dt.Name, dt))
 		}
@@ -271,13 +277,22 @@ func runPhase(wf *wfv1.Workflow) backends.Phase {
 }
 
 type mapper struct {
-	phases map[string]backends.Phase // DAG task name -> phase of the steps mapped so far
-	names  map[string]string         // DAG task name -> step name, of the steps mapped so far
-	conds  map[string]string         // DAG task name -> its condition (AnnotationConditions)
-	wf     *wfv1.Workflow
-	nodes  wfv1.Nodes
-	byName map[string]*wfv1.NodeStatus
-	tmpls  map[string]*wfv1.Template
+	phases map[string]backends.Phase  // DAG task name -> phase of the steps mapped so far
+	names  map[string]string          // DAG task name -> step name, of the steps mapped so far
+	conds  map[string]json.RawMessage // DAG task name -> its condition (AnnotationConditions)
+	// outputs are the outputs of the steps mapped so far that succeeded,
+	// by step name; params and info are what else a condition reads (see
+	// conditionFalse).
+	outputs map[string]json.RawMessage
+	params  map[string]json.RawMessage
+	info    *backends.RunInfo
+	// textParams lists the parameters stored as text
+	// (AnnotationTextParams).
+	textParams string
+	wf         *wfv1.Workflow
+	nodes      wfv1.Nodes
+	byName     map[string]*wfv1.NodeStatus
+	tmpls      map[string]*wfv1.Template
 }
 
 func (m *mapper) children(n *wfv1.NodeStatus) []*wfv1.NodeStatus {
@@ -296,6 +311,9 @@ func (m *mapper) step(nodeName string, dt wfv1.DAGTask) backends.StepStatus {
 		m.notRun(&s, n, dt)
 	}
 	m.phases[dt.Name], m.names[dt.Name] = s.Phase, s.Name
+	if s.Phase == backends.PhaseSucceeded || s.Phase == backends.PhaseCached {
+		m.outputs[s.Name] = s.Output
+	}
 	return s
 }
 
@@ -319,7 +337,7 @@ func (m *mapper) notRun(s *backends.StepStatus, n *wfv1.NodeStatus, dt wfv1.DAGT
 	case decided:
 		s.Phase, s.Message = v.Phase, v.Message
 	case n != nil && n.Phase == wfv1.NodeSkipped && ok:
-		s.Phase, s.Message = backends.PhaseSkipped, runstate.ConditionFalse(cond)
+		s.Phase, s.Message = backends.PhaseSkipped, m.conditionFalse(cond)
 	case m.wf.Spec.Shutdown != "":
 		s.Phase, s.Message = backends.PhaseCanceled, runstate.MsgNotStarted
 	}
@@ -447,9 +465,12 @@ func (m *mapper) leaf(name string, n *wfv1.NodeStatus, tmpl *wfv1.Template) back
 	}
 	// A pod that waits (unschedulable, an image that cannot be pulled)
 	// leaves its node Pending with the reason as its message; show it on
-	// the step while it waits.
-	if k := len(tries); k > 0 && !s.Phase.Done() && s.Message == "" && tries[k-1].Phase == wfv1.NodePending {
-		s.Message = tries[k-1].Message
+	// the step while it waits (the task's own node when it has no retry
+	// node, else its latest try).
+	if k := len(tries); k > 0 && !s.Phase.Done() && tries[k-1].Phase == wfv1.NodePending {
+		if m := tries[k-1].Message; m != "" {
+			s.Message = m
+		}
 		if why, ok := strings.CutPrefix(s.Message, "Unschedulable: "); ok {
 			s.Message = runstate.Unschedulable(why) // Argo's node message; runstate's words
 		}

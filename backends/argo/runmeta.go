@@ -1,6 +1,8 @@
 package argo
 
 import (
+	"time"
+
 	"fmt"
 	"maps"
 
@@ -71,4 +73,15 @@ func scheduled(wf *wfv1.Workflow, at string) {
 	}
 	a[AnnotationScheduledTime] = at
 	wf.Annotations = a
+}
+
+// scheduledTime is the time wf was scheduled for, from
+// AnnotationScheduledTime, which Argo writes in RFC 3339; zero when it
+// has none or it does not parse, which RunMeta reads as the start.
+func scheduledTime(wf *wfv1.Workflow) time.Time {
+	t, err := time.Parse(time.RFC3339, wf.Annotations[AnnotationScheduledTime])
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -309,22 +310,41 @@ type score struct {
 	Ready bool
 }
 
-// conditions: score 0.4; "promote" needs ≥ 0.5 (skipped), "announce"
-// depends on it (skipped by propagation), "retrain" needs < 0.5 (runs),
-// "check" needs Ready (runs).
+// conditions: score 0.4; "promote" needs ≥ the parameter min_score 0.5
+// (skipped), "announce" depends on it (skipped by propagation), "retrain"
+// needs < 0.5 (runs), "check" needs Ready (runs), "hold" needs the
+// parameter deploy (false) or a score of at least 0.5 (skipped: both
+// operands of its "or" decide); the exit handler "report" runs only
+// when the run failed (skipped). The skip messages give the values that
+// decided them, in the same words on every backend.
 func conditions(r *recorder) *pipeline.Pipeline {
 	p := pipeline.New("conditions", nil)
+	minScore := pipeline.NewParam(p, "min_score", 0.5)
+	deploy := pipeline.NewParam(p, "deploy", false)
 	score := pipeline.Add(p, task.New("score", func(ctx context.Context, _ none) (score, error) {
 		return score{Value: 0.4, Ready: true}, nil
 	}), none{})
 	value := pipeline.Field[float64](score.Output(), "Value")
-	promote := pipeline.Add(p, constant(r, "promote", 1), none{}).When(pipeline.Ge(value, 0.5))
+	ready := pipeline.IsTrue(pipeline.Field[bool](score.Output(), "Ready"))
+	promote := pipeline.Add(p, constant(r, "promote", 1), none{}).When(pipeline.Compare(value, ">=", minScore.Ref()))
 	pipeline.Add(p, apply(r, "announce", func(v int) int { return v }), one{X: promote.Output()})
 	pipeline.Add(p, constant(r, "retrain", 2), none{}).When(pipeline.Lt(value, 0.5))
 	pipeline.Add(p, constant(r, "check", 3), none{}).
-		When(pipeline.And(pipeline.IsTrue(pipeline.Field[bool](score.Output(), "Ready")), pipeline.Not(pipeline.Eq(value, 1.0))))
+		When(pipeline.And(ready, pipeline.Not(pipeline.Eq(value, 1.0))))
+	pipeline.Add(p, constant(r, "hold", 4), none{}).
+		When(pipeline.Or(pipeline.IsTrue(deploy.Ref()), pipeline.And(ready, pipeline.Not(pipeline.Lt(value, 0.5)))))
+	pipeline.OnExit(p, reporter(r), reportIn{Run: p.Status()}).
+		When(pipeline.Eq(pipeline.Field[backends.Phase](p.Status(), "Phase"), backends.PhaseFailed))
 	return p
 }
+
+// Skip messages of the conditions pipeline, with the values that decided
+// them.
+const (
+	msgPromoteSkipped = "condition score.Value >= params.min_score is false: score.Value = 0.4 < params.min_score = 0.5"
+	msgHoldSkipped    = "condition (params.deploy or (score.Ready and not score.Value < 0.5)) is false: params.deploy = false; score.Value = 0.4 < 0.5"
+	msgReportSkipped  = `condition run.phase == "Failed" is false: run.phase = "Succeeded" != "Failed"`
+)
 
 var errScripted = errors.New("scripted failure")
 

@@ -92,7 +92,7 @@ func TestLabelsAndStructure(t *testing.T) {
 	assert.Equal(t, "[]", c.job(t, "source").Annotations[kubejob.AnnotationDependsOn])
 
 	_, c = compile(t, buildCase(t, "ConditionSkipAndPropagation"), testOptions(), nil)
-	assert.Equal(t, "score.Value >= 0.5", c.job(t, "promote").Annotations[kubejob.AnnotationWhen])
+	assert.Equal(t, "score.Value >= params.min_score", c.job(t, "promote").Annotations[kubejob.AnnotationWhen])
 	assert.NotContains(t, c.job(t, "announce").Annotations, kubejob.AnnotationWhen)
 
 	_, c = compile(t, buildCase(t, "WideFanOutWithParallelismCap"), testOptions(), nil)

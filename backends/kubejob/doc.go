@@ -30,14 +30,16 @@
 // every backend follows, at each decision. A step's Job is created once
 // its dependencies have ended, with the step's input resolved into it
 // (refs and conditions mean what they mean on the local backend: the same
-// [backends.Values]); a condition that is false, or an upstream step that
-// failed or was skipped, skips the step without a Job. A dynamic fan-out
+// [backends.Values]); a condition that is false (the message gives the
+// values that decided it, see package runstate), or an upstream step
+// that failed or was skipped, skips the step without a Job. A dynamic fan-out
 // creates one Job per element, "<run>-<step>-<i>", at most
 // ForEach.Parallelism at once; runstate.FanOutEnd decides how it ends
 // (its failure tolerance included), and its output is the list of the
 // successful instances' outputs. The
 // exit handler's Job is created when every other step has ended, with the
-// run's outcome as its input. API errors (429, 500, 409, timeouts) are
+// run's outcome as its input, unless its condition (which may read that
+// outcome) is false. API errors (429, 500, 409, timeouts) are
 // retried with exponential backoff; a Job that the API server rejects
 // (invalid, forbidden) fails its step with the server's message. A
 // Forbidden error says which Role the orchestrator lacks (see Naming);

@@ -547,8 +547,12 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 	if done {
 		info := runstate.Info(st.Steps, p.canceled)
 		v := backends.Values{Params: o.params, Meta: values.Meta, Output: values.Output, Info: &info, Resolve: values.Resolve}
-		in, ierr := e.Input.Resolve(v.Value)
-		ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
+		if c := runstate.Condition(e, v.Value); !c.Run {
+			ss.Phase, ss.Message = c.Phase, c.Message // its condition, on the run's outcome
+		} else {
+			in, ierr := e.Input.Resolve(v.Value)
+			ss = o.unit(p, e, nil, in, ierr, true, false).status(e.Name)
+		}
 	}
 	st.Steps = append(st.Steps, ss)
 	return done && ss.Phase.Done()
@@ -949,7 +953,9 @@ func (o *orchestrator) latest(p *pass, t *unitTask, u unitState, latest link, en
 	pods := p.pods[latest.name]
 	switch {
 	case latest.gone != nil && latest.gone.Attempts[len(latest.gone.Attempts)-1].Phase == backends.PhaseCanceled:
-		u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled // deleted by Cancel
+		// Deleted by Cancel: the attempt's message says whether its pod
+		// waited (cancelRunning).
+		u.phase, u.message = backends.PhaseCanceled, latest.gone.Attempts[len(latest.gone.Attempts)-1].Message
 		return u
 	case latest.gone != nil:
 		return o.afterFailure(p, t, u, latest, latest.gone.Attempts[len(latest.gone.Attempts)-1], false, appFailures)
@@ -1089,15 +1095,22 @@ func (o *orchestrator) succeeded(p *pass, t *unitTask, u unitState, pods []*core
 
 // cancelRunning cancels a task whose latest Job runs: it records the attempts,
 // then deletes the Job, so that the record keeps them, and the task's
-// Canceled, once the Job and its pods are gone.
+// Canceled, once the Job and its pods are gone. An attempt whose pod
+// waited says why (runstate.CanceledWaiting).
 func (o *orchestrator) cancelRunning(p *pass, u unitState, latest link) unitState {
+	msg := runstate.MsgCanceled
+	if pods := p.pods[latest.name]; len(pods) > 0 {
+		if w := waitingMessage(pods[len(pods)-1]); w != "" {
+			msg = runstate.CanceledWaiting(w)
+		}
+	}
 	for i := range u.attempts {
 		if !u.attempts[i].Phase.Done() {
-			u.attempts[i].Phase, u.attempts[i].Message, u.attempts[i].Finished = backends.PhaseCanceled, runstate.MsgCanceled, p.now
+			u.attempts[i].Phase, u.attempts[i].Message, u.attempts[i].Finished = backends.PhaseCanceled, msg, p.now
 		}
 	}
 	if len(u.attempts) == 0 {
-		u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Message: runstate.MsgCanceled, Finished: p.now})
+		u.attempts = append(u.attempts, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Message: msg, Finished: p.now})
 	}
 	if err := o.recordGone(p.ctx, recordStopped, latest.name, &timedOut{Attempts: u.attempts}); err != nil {
 		p.fail(err)
@@ -1109,7 +1122,7 @@ func (o *orchestrator) cancelRunning(p *pass, u unitState, latest link) unitStat
 		u.phase = backends.PhaseRunning
 		return u
 	}
-	u.phase, u.message = backends.PhaseCanceled, runstate.MsgCanceled
+	u.phase, u.message = backends.PhaseCanceled, msg
 	return u
 }
 
@@ -1197,6 +1210,21 @@ func unschedulable(pod *corev1.Pod) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// waitingMessage is the message of a task whose pod waits: unschedulable
+// or a container that cannot start; "" when the pod does not wait.
+func waitingMessage(pod *corev1.Pod) string {
+	if pod.Status.Phase != corev1.PodPending {
+		return ""
+	}
+	if why, ok := unschedulable(pod); ok {
+		return runstate.Unschedulable(why)
+	}
+	if w := waiting(pod); w != "" {
+		return runstate.Waiting(w)
+	}
+	return ""
 }
 
 // waiting returns why a pending pod's container waits, when that is more

@@ -2,6 +2,8 @@ package kubejob_test
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/internal/kubesim"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
@@ -151,8 +154,75 @@ func TestUnschedulableIsShownWhileItWaits(t *testing.T) {
 	st, err := r.wait(t)
 	require.ErrorIs(t, err, pipeline.ErrRunFailed)
 	assert.Equal(t, backends.PhaseCanceled, st.Phase)
-	assert.Equal(t, backends.PhaseCanceled, step(t, st, "train").Phase)
+	s := step(t, st, "train")
+	assert.Equal(t, backends.PhaseCanceled, s.Phase)
+	assert.Equal(t, `canceled while waiting: ErrImagePull: failed to pull image "registry.example/sluice-suite:v1": not found`, s.Message)
 	assert.Nil(t, h.cl.Job("wait-1-train"), "deleted by the cancel")
+}
+
+// A run canceled while a step's pod is unschedulable says so, with the
+// scheduler's words, on the step, its attempt and the step's line of
+// the summary.
+func TestCanceledWhileUnschedulableSaysWhy(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	h.cl.SetScheduler(func(*corev1.Pod) string { return noNode })
+	p := pipeline.New("wait", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
+	pipeline.Add(p, spotTask(task.Retry{Infra: 2}), struct{}{})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "wait-2"})
+	kubejob.SetClock(b.Backend, h.clk)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := startRun(ctx, p, b)
+	waitFor(t, func() bool { return r.step("train").Message == runstate.Unschedulable(noNode) }, "the scheduler's message")
+	cancel()
+	st, err := r.wait(t)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	s := step(t, st, "train")
+	want := "canceled while unschedulable: " + noNode
+	assert.Equal(t, backends.PhaseCanceled, s.Phase)
+	assert.Equal(t, want, s.Message)
+	require.Len(t, s.Attempts, 1)
+	assert.Equal(t, backends.Attempt{Number: 1, Phase: backends.PhaseCanceled, Message: want}, withoutTimes(s.Attempts[0]))
+	var sum strings.Builder
+	pipeline.WriteSummary(&sum, st)
+	assert.Regexp(t, `(?m)^  train +Canceled +attempts=1( +\S+)? +`+regexp.QuoteMeta(want)+`$`, sum.String())
+
+	// A watch that reads the run afterwards, from its record, says the
+	// same.
+	again, err := b.Watch(t.Context(), "wait-2", nil)
+	require.NoError(t, err)
+	assert.Equal(t, want, step(t, again, "train").Message)
+}
+
+// A step whose pending timeout used up its Infra budget ends Failed with
+// the scheduler's words on its line of the summary.
+func TestPendingTimeoutSummary(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	clk := h.clk
+	h.cl.SetScheduler(func(*corev1.Pod) string { return noNode })
+	p := pipeline.New("stuck", &pipeline.Options{NodePools: []resources.NodePool{gkeSpot}})
+	pipeline.Add(p, spotTask(task.Retry{Infra: 1, PendingTimeout: time.Minute, Backoff: task.Backoff{Initial: time.Second}}), struct{}{})
+	b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "stuck-2"})
+	kubejob.SetClock(b.Backend, clk)
+	r := startRun(t.Context(), p, b)
+	waitFor(t, func() bool { return r.step("train").Phase == backends.PhasePending && clk.HasWaiters() }, "unschedulable")
+	clk.Step(time.Minute)
+	waitFor(t, func() bool {
+		if clk.HasWaiters() && h.cl.Job("stuck-2-train-r1") == nil {
+			clk.Step(time.Second) // the backoff before the retry
+		}
+		return h.cl.Job("stuck-2-train-r1") != nil && r.step("train").Phase == backends.PhasePending && clk.HasWaiters()
+	}, "the retry unschedulable")
+	clk.Step(time.Minute)
+	st, err := r.wait(t)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	var sum strings.Builder
+	pipeline.WriteSummary(&sum, st)
+	assert.Regexp(t, `(?m)^  train +Failed +attempts=2 · retries: infra 1, app 0( +\S+)? +`+
+		regexp.QuoteMeta("unschedulable for 1m0s: "+noNode+" (the Infra budget of 1 retries is used up)")+`$`, sum.String())
 }
 
 // A pending timeout is kept in the run's record: an orchestrator that

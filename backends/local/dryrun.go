@@ -34,7 +34,7 @@ func (r *run) dryStep(i int, rv backends.Values) {
 	}
 	msg := msgDryRun
 	if s.When != nil {
-		ok, err := s.When.Eval(rv.Value)
+		ok, why, err := s.When.Explain(rv.Value)
 		switch {
 		case errors.Is(err, backends.ErrUnknown):
 			msg += fmt.Sprintf("; condition %s depends on run-time values", s.When)
@@ -42,7 +42,7 @@ func (r *run) dryStep(i int, rv backends.Values) {
 			r.end(at, backends.PhaseFailed, runstate.ConditionError(s.When.String(), err), nil)
 			return
 		case !ok:
-			r.end(at, backends.PhaseSkipped, runstate.ConditionFalse(s.When.String()), nil)
+			r.end(at, backends.PhaseSkipped, runstate.ConditionFalse(s.When.String(), why), nil)
 			return
 		}
 	}

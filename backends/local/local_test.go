@@ -146,7 +146,7 @@ func TestWhenSkipsAndPropagates(t *testing.T) {
 	assert.Equal(t, map[string]backends.Phase{
 		"seed": "Succeeded", "gated": "Skipped", "after": "Skipped", "other": "Succeeded",
 	}, phases(st))
-	assert.Equal(t, "condition seed.V > 5 is false", stepOf(t, st, "gated").Message)
+	assert.Equal(t, "condition seed.V > 5 is false: seed.V = 1 < 5", stepOf(t, st, "gated").Message)
 	assert.Equal(t, `upstream step "gated" was skipped`, stepOf(t, st, "after").Message)
 	assert.Empty(t, stepOf(t, st, "after").Attempts)
 }

@@ -217,7 +217,7 @@ func TestDryRun(t *testing.T) {
 			assert.Equal(t, "dry run; fan-out over list, known only at run time", stepOf(t, st, "unknown").Message)
 			assert.Len(t, stepOf(t, st, "known").Instances, 3)
 			if tc.params == nil {
-				assert.Equal(t, "condition params.deploy is false", stepOf(t, st, "deploy").Message)
+				assert.Equal(t, "condition params.deploy is false: params.deploy = false", stepOf(t, st, "deploy").Message)
 			}
 			entries, err := os.ReadDir(cacheDir)
 			require.NoError(t, err)

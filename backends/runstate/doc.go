@@ -24,8 +24,22 @@
 //  3. an upstream step was skipped: Skipped, `upstream step "a" was
 //     skipped`, without evaluating the step's condition;
 //  4. the step's When condition is false: Skipped, "condition
-//     params.deploy == true is false"; a condition that cannot be
-//     evaluated fails the step, "condition …: <why>";
+//     eval.ndcg >= params.min_ndcg is false: eval.ndcg = 0.463 <
+//     params.min_ndcg = 0.9" ([ConditionFalse]) — the condition as
+//     written, then the values that decided it as
+//     [backends.Condition.Explain] gives them: each comparison that
+//     decided with the relation that holds ("==" or "!=" for == and !=,
+//     "<", "==" or ">" for the orderings), a run-time value as "ref =
+//     value", a constant as the value alone, a bool as "ref = false";
+//     of an "and", its first false operand, of an "or", every operand,
+//     of a "not", its operand (the rule for each outcome is on
+//     Explain); facts joined by "; ", values as compact JSON cut to 40 characters
+//     with "…". A backend that evaluates conditions in its engine
+//     (Argo) evaluates them again over the values the engine reports,
+//     and only where a value is out of its reach (stored out of band,
+//     see artifact.Promote) says "condition … is false" alone. A
+//     condition that cannot be evaluated fails the step, "condition …:
+//     <why>";
 //  5. otherwise the step runs.
 //
 // Steps that do not depend on a failed step keep running. A step whose
@@ -58,7 +72,13 @@
 // Cancel during the wait for a retry ends the task Canceled, "canceled
 // while waiting to retry after: <message>" ([CanceledInBackoff]); Cancel
 // during an attempt ends the attempt and the task Canceled, both
-// "canceled" ([MsgCanceled]).
+// "canceled" ([MsgCanceled]), or, when the attempt's pod was waiting,
+// both "canceled while " and the message it waited with: "canceled while
+// unschedulable: <the scheduler's words>" ([CanceledWaiting]; on Argo,
+// whose Workflow drops the scheduler's words on Cancel, when the Watch
+// saw the pod wait). The message a step ends with — these, a pending
+// timeout's, a failure's, a skip's — is what the run's summary
+// (pipeline.WriteSummary) shows on the step's line.
 //
 // # Fan-outs
 //

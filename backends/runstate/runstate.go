@@ -92,19 +92,27 @@ func Condition(s *backends.Step, values func(backends.Ref) (json.RawMessage, err
 	if s.When == nil {
 		return Verdict{Run: true}
 	}
-	ok, err := s.When.Eval(values)
+	ok, why, err := s.When.Explain(values)
 	switch {
 	case err != nil:
 		return Verdict{Phase: backends.PhaseFailed, Message: ConditionError(s.When.String(), err)}
 	case !ok:
-		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(s.When.String())}
+		return Verdict{Phase: backends.PhaseSkipped, Message: ConditionFalse(s.When.String(), why)}
 	}
 	return Verdict{Run: true}
 }
 
 // ConditionFalse is the message of a step skipped because its condition,
-// written cond (backends.Condition.String), is false.
-func ConditionFalse(cond string) string { return "condition " + cond + " is false" }
+// written cond (backends.Condition.String), is false; why gives the values
+// that made it so (backends.Condition.Explain): "condition cond is false:
+// why". A backend that cannot know those values passes why "", and the
+// message ends after "is false".
+func ConditionFalse(cond, why string) string {
+	if why == "" {
+		return "condition " + cond + " is false"
+	}
+	return "condition " + cond + " is false: " + why
+}
 
 // ConditionError is the message of a step failed because its condition,
 // written cond, could not be evaluated.
@@ -201,6 +209,18 @@ func PendingTimedOut(d time.Duration, why string) string {
 // Waiting is the message of a task whose container cannot start yet,
 // saying why (an image that cannot be pulled, a missing ConfigMap…).
 func Waiting(why string) string { return "waiting: " + why }
+
+// Waits reports whether msg is the message of a task whose pod waits:
+// [Unschedulable] or [Waiting].
+func Waits(msg string) bool {
+	return strings.HasPrefix(msg, Unschedulable("")) || strings.HasPrefix(msg, Waiting(""))
+}
+
+// CanceledWaiting is the message of a task, and of its attempt, that
+// Cancel ended while its pod waited, with waiting the message it waited
+// with ([Unschedulable] or [Waiting]): "canceled while unschedulable:
+// <the scheduler's words>".
+func CanceledWaiting(waiting string) string { return "canceled while " + waiting }
 
 // TimedOut is the message of an attempt stopped by its step's timeout d.
 func TimedOut(d time.Duration) string { return "timed out after " + d.String() }

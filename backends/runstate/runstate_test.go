@@ -53,7 +53,7 @@ func TestGate(t *testing.T) {
 		// A skipped upstream skips without evaluating the condition.
 		{"skipped, condition unknown", []backends.Phase{skipped}, unknown, false, runstate.Verdict{Phase: skipped, Message: `upstream step "d0" was skipped`}},
 		{"condition true", []backends.Phase{ok}, isTrue, false, runstate.Verdict{Run: true}},
-		{"condition false", []backends.Phase{ok}, isFalse, false, runstate.Verdict{Phase: skipped, Message: "condition true == false is false"}},
+		{"condition false", []backends.Phase{ok}, isFalse, false, runstate.Verdict{Phase: skipped, Message: "condition true == false is false: true != false"}},
 		{"condition error", nil, unknown, false, runstate.Verdict{Phase: failed, Message: "condition params.x == 1: no values"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,4 +190,19 @@ func TestMessages(t *testing.T) {
 	assert.Equal(t, "timed out after 1m0s", runstate.TimedOut(time.Minute))
 	assert.Equal(t, "canceled while waiting to retry after: boom", runstate.CanceledInBackoff(backends.Attempt{Message: "boom"}))
 	assert.Equal(t, "resolve input: bad ref", runstate.InputError(errors.New("bad ref")))
+}
+
+// A skip says the values that decided it; without them, the condition
+// alone.
+func TestConditionFalse(t *testing.T) {
+	assert.Equal(t, "condition a.x > params.y is false: a.x = 1 < params.y = 2", runstate.ConditionFalse("a.x > params.y", "a.x = 1 < params.y = 2"))
+	assert.Equal(t, "condition a.x > params.y is false", runstate.ConditionFalse("a.x > params.y", ""))
+
+	x := backends.Ref{Kind: backends.RefStep, Step: "a", Path: []string{"x"}}
+	y := backends.Ref{Kind: backends.RefParam, Param: "y"}
+	s := &backends.Step{Name: "s", When: &backends.Condition{Op: ">", Ref: &x, Other: &y}}
+	values := func(r backends.Ref) (json.RawMessage, error) {
+		return map[string]json.RawMessage{"a.x": json.RawMessage(`1`), "params.y": json.RawMessage(`2`)}[r.String()], nil
+	}
+	assert.Equal(t, runstate.Verdict{Phase: backends.PhaseSkipped, Message: "condition a.x > params.y is false: a.x = 1 < params.y = 2"}, runstate.Condition(s, values))
 }

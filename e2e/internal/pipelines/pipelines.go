@@ -37,6 +37,7 @@ const (
 	Steady    = "steady"
 	Chain     = "chain"
 	Stockout  = "stockout"
+	Stuck     = "stuck"
 	DAG200    = "dag200"
 	Tolerant  = "tolerant"
 	Cancel    = "cancel"
@@ -45,7 +46,7 @@ const (
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Tolerant, Cancel, BigValues, backendtest.RunMetadataName}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, Cancel, BigValues, backendtest.RunMetadataName}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -65,6 +66,8 @@ func Build(name string) *pipeline.Pipeline {
 		return chain(ChainLength)
 	case Stockout:
 		return stockout()
+	case Stuck:
+		return stuck()
 	case DAG200:
 		return layered(DAGLayers, DAGWidth)
 	case Tolerant:
@@ -193,6 +196,15 @@ func stockout() *pipeline.Pipeline {
 	pipeline.Add(p, named("wait-for-spot", ok).
 		WithResources(resources.Profile{CPU: "500m", Memory: "256Mi", NodePool: ScarcePool.Name, Preemptible: true}).
 		WithRetry(task.Retry{Infra: 1, OnDemandFallback: true, PendingTimeout: PendingTimeout, Backoff: quick}), none{})
+	return p
+}
+
+// stuck: a preemptible step on a pool without spot capacity, with no
+// pending timeout, waits until the run is canceled.
+func stuck() *pipeline.Pipeline {
+	p := pipeline.New("stuck", &pipeline.Options{NodePools: []resources.NodePool{ScarcePool}})
+	pipeline.Add(p, named("wait-for-spot", ok).
+		WithResources(resources.Profile{CPU: "500m", Memory: "256Mi", NodePool: ScarcePool.Name, Preemptible: true}), none{})
 	return p
 }
 
