@@ -140,8 +140,10 @@ func (e *Env) EnableCache() {
 
 // Stub replaces t's implementation for runs in e: every step made from a
 // task named t.Name() (also each step of a FanOut and each instance of a
-// ForEach) calls fn instead. fn's signature is checked by the compiler
-// against t: no reflection and no run-time signature errors. Stubbing a
+// ForEach) calls fn instead, and so does a task made by task.Wrap
+// around t (such as the trials of an hpo.Search), inside its wrapper.
+// fn's signature is checked by the compiler against t: no reflection and
+// no run-time signature errors. Stubbing a
 // container task runs fn instead of the container. A later Stub of the
 // same name replaces an earlier one.
 func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
@@ -356,6 +358,10 @@ func (e *Env) wrap(s *backends.Step) {
 	inner := s.Invoke
 	if stub, ok := e.stubs[s.Task.Name]; ok {
 		inner = stub
+	} else if w, ok := inner.(task.Wrapper); ok {
+		if stub, ok := e.stubs[w.Wrapped()]; ok {
+			inner = w.Rewrap(stub) // e.g. an hpo trial: the stub runs inside the wrapper
+		}
 	}
 	e.mu.Unlock()
 	s.Invoke = &invoker{e: e, step: s.DisplayName, timeout: s.Task.Timeout, inner: inner}
