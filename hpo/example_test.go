@@ -41,8 +41,9 @@ var evaluate = task.New("branin", func(ctx context.Context, in BraninIn) (Branin
 	return BraninOut{Value: branin(p.X1, p.X2)}, nil
 })
 
-// A TPE search over Branin's domain: 40 trials in 10 rounds of 4, run
-// on the local backend. The result step's output is a typed hpo.Result.
+// A CMA-ES search over Branin's domain: 60 trials in 15 rounds of 4, run
+// on the local backend. The result step's output is a typed hpo.Result;
+// the same seed gives the same trials on every backend.
 func ExampleSearch() {
 	p := pipeline.New("branin", nil)
 	space := hpo.Space[Point]{
@@ -52,7 +53,7 @@ func ExampleSearch() {
 	search := hpo.Search(p, space, evaluate,
 		func(pt pipeline.Ref[Point]) BraninIn { return BraninIn{P: pt} },
 		func(out BraninOut) float64 { return out.Value },
-		&hpo.Options{Sampler: hpo.TPE, Seed: 1, MaxTrials: 40, ParallelTrials: 4})
+		&hpo.Options{Sampler: hpo.CMAES, Seed: 4, MaxTrials: 60, ParallelTrials: 4})
 
 	st, err := pipeline.Run(context.Background(), p, local.New(&local.Options{CacheDir: ""}), nil)
 	if err != nil {
@@ -67,8 +68,8 @@ func ExampleSearch() {
 		}
 	}
 	fmt.Println(len(st.Steps), "steps,", len(res.Trials), "trials")
-	fmt.Println("best below 3:", res.BestObjective < 3)
+	fmt.Printf("best: trial %d, x1=%.2f x2=%.2f, branin %.3f\n", res.BestTrial, res.BestParams.X1, res.BestParams.X2, res.BestObjective)
 	// Output:
 	// 21 steps, 40 trials
-	// best below 3: true
+
 }
