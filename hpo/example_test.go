@@ -70,5 +70,6 @@ func ExampleSearch() {
 	fmt.Println(len(st.Steps), "steps,", len(res.Trials), "trials")
 	fmt.Printf("best: trial %d, x1=%.2f x2=%.2f, branin %.3f\n", res.BestTrial, res.BestParams.X1, res.BestParams.X2, res.BestObjective)
 	// Output:
-
+	// 31 steps, 60 trials
+	// best: trial 46, x1=3.07 x2=2.51, branin 0.454
 }
