@@ -55,17 +55,13 @@ func ExampleSearch() {
 		func(out BraninOut) float64 { return out.Value },
 		&hpo.Options{Sampler: hpo.CMAES, Seed: 4, MaxTrials: 60, ParallelTrials: 4})
 
-	st, err := pipeline.Run(context.Background(), p, local.New(&local.Options{CacheDir: ""}), nil)
+	st, err := pipeline.Run(context.Background(), p, local.New(nil), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	var res hpo.Result[Point, BraninOut]
-	for _, s := range st.Steps {
-		if s.Name == search.Name() {
-			if err := json.Unmarshal(s.Output, &res); err != nil {
-				log.Fatal(err)
-			}
-		}
+	if err := json.Unmarshal(st.Step(search.Name()).Output, &res); err != nil {
+		log.Fatal(err)
 	}
 	fmt.Println(len(st.Steps), "steps,", len(res.Trials), "trials")
 	fmt.Printf("best: trial %d, x1=%.2f x2=%.2f, branin %.3f\n", res.BestTrial, res.BestParams.X1, res.BestParams.X2, res.BestObjective)

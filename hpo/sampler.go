@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"time"
 
 	"github.com/c-bata/goptuna"
 	"github.com/c-bata/goptuna/cmaes"
@@ -163,6 +165,44 @@ func (st *study) tell(id int, objective float64, complete bool) error {
 	return st.s.Storage.SetTrialState(id, goptuna.TrialStateComplete)
 }
 
+// add adds a finished trial with the sampler's values xs: how the
+// samplers without state of their own (Random, TPE) learn the earlier
+// rounds, in time linear in the number of trials.
+func (st *study) add(xs []float64, objective float64, complete bool) error {
+	t := goptuna.FrozenTrial{
+		State:              goptuna.TrialStateFail,
+		IntermediateValues: map[int]float64{},
+		DatetimeStart:      time.Unix(0, 0),
+		DatetimeComplete:   time.Unix(0, 0),
+		InternalParams:     make(map[string]float64, len(st.dims)),
+		Params:             make(map[string]any, len(st.dims)),
+		Distributions:      make(map[string]any, len(st.dims)),
+		UserAttrs:          map[string]string{},
+		SystemAttrs:        map[string]string{},
+	}
+	if complete {
+		t.State, t.Value = goptuna.TrialStateComplete, st.sign*objective
+	}
+	for i, d := range st.dims {
+		t.InternalParams[d.name], t.Params[d.name], t.Distributions[d.name] = xs[i], xs[i], distribution(d)
+	}
+	_, err := st.s.Storage.CloneTrial(st.s.ID, t)
+	return err
+}
+
+// stateless reports whether the sampler's proposals depend only on the
+// trials in the study and its random source: then a suggest step adds
+// the earlier trials (study.add) and seeds the sampler for its round,
+// rather than replaying every earlier proposal.
+func (s Sampler) stateless() bool { return s == Random || s == TPE }
+
+// roundSeed is the seed of round r's sampler when the sampler is
+// stateless: derived from the search's seed, and different per round so
+// that rounds do not repeat each other's random draws.
+func roundSeed(seed int64, r int) int64 {
+	return seed ^ int64(uint64(r+1)*0x9E3779B97F4A7C15)
+}
+
 // gridSize returns the number of combinations of the searched
 // dimensions' values, capped at limit+1.
 func gridSize(sp *spacePlan, limit int) int {
@@ -189,6 +229,52 @@ func gridPoint[P any](sp *spacePlan, i int) (P, error) {
 		i /= dims[k].n
 	}
 	return build[P](sp, func(k int, d *dimPlan) (reflect.Value, error) { return d.at(idx[k]) })
+}
+
+// toSampler returns the sampler's values for p: the inverse of
+// fromSampler, up to rounding.
+func toSampler[P any](sp *spacePlan, p P) ([]float64, error) {
+	pv := reflect.ValueOf(p)
+	var xs []float64
+	for _, d := range sp.searchedDims() {
+		x, err := d.internal(pv.FieldByName(d.goName))
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", d.goName, err)
+		}
+		xs = append(xs, x)
+	}
+	return xs, nil
+}
+
+// internal returns the sampler's value for the field's value v.
+func (d *dimPlan) internal(v reflect.Value) (float64, error) {
+	dim := d.dim
+	if dim.kind == dimChoice {
+		i := slices.IndexFunc(dim.values, func(c any) bool {
+			cv, err := convertTo(c, d.typ)
+			return err == nil && cv.Equal(v)
+		})
+		if i < 0 {
+			return 0, fmt.Errorf("%v is not one of the choices %v", v, dim.values)
+		}
+		return float64(i), nil
+	}
+	var x float64
+	switch {
+	case isFloatKind(v.Kind()):
+		x = v.Float()
+	case v.CanInt():
+		x = float64(v.Int())
+	case v.CanUint():
+		x = float64(v.Uint())
+	default:
+		return 0, fmt.Errorf("%v is not a number", v)
+	}
+	lo, hi, _ := d.bounds()
+	if dim.kind == dimFloatStep || dim.kind == dimIntStep {
+		x = math.Round((x - dim.lo) / dim.step)
+	}
+	return min(max(x, lo), hi), nil
 }
 
 // fromSampler returns the P for the sampler's values xs.

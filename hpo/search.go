@@ -321,7 +321,7 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 		if st.Stopped != "" {
 			return st, nil
 		}
-		next, err := s.propose(st.Trials, s.sizes[r])
+		next, err := s.propose(r, st.Trials, s.sizes[r])
 		if err != nil {
 			return st, fmt.Errorf("round %d: %w", r, err)
 		}
@@ -443,9 +443,9 @@ func (s *search[P, Out]) goalReached(trials []Trial[P, Out]) string {
 	return ""
 }
 
-// propose returns the hyperparameters of the next n trials, given every
+// propose returns the hyperparameters of round r's n trials, given every
 // earlier trial.
-func (s *search[P, Out]) propose(earlier []Trial[P, Out], n int) ([]P, error) {
+func (s *search[P, Out]) propose(r int, earlier []Trial[P, Out], n int) ([]P, error) {
 	out := make([]P, 0, n)
 	if s.sampler == Grid {
 		for i := range n {
@@ -457,6 +457,22 @@ func (s *search[P, Out]) propose(earlier []Trial[P, Out], n int) ([]P, error) {
 		}
 		return out, nil
 	}
+	if s.sampler.stateless() {
+		st, err := newStudy(s.plan, s.sampler, roundSeed(s.opts.Seed, r), s.dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range earlier {
+			xs, err := toSampler(s.plan, t.Params)
+			if err != nil {
+				return nil, fmt.Errorf("trial %d: %w", t.ID, err)
+			}
+			if err := st.add(xs, t.Objective, t.State == Complete); err != nil {
+				return nil, err
+			}
+		}
+		return s.ask(st, out, n)
+	}
 	st, err := newStudy(s.plan, s.sampler, s.opts.Seed, s.dir)
 	if err != nil {
 		return nil, err
@@ -464,6 +480,11 @@ func (s *search[P, Out]) propose(earlier []Trial[P, Out], n int) ([]P, error) {
 	if err := s.replay(st, earlier); err != nil {
 		return nil, err
 	}
+	return s.ask(st, out, n)
+}
+
+// ask appends the next n proposals of st to out.
+func (s *search[P, Out]) ask(st *study, out []P, n int) ([]P, error) {
 	for range n {
 		_, xs, err := st.ask()
 		if err != nil {
@@ -478,7 +499,7 @@ func (s *search[P, Out]) propose(earlier []Trial[P, Out], n int) ([]P, error) {
 	return out, nil
 }
 
-// replay rebuilds the study's state: round by round, it asks the sampler
+// replay rebuilds the state of a stateful sampler (CMA-ES, Sobol): round by round, it asks the sampler
 // for each earlier trial — which, seeded alike, proposes the same
 // parameters again, and so ends in the same internal state (random
 // sources, CMA-ES generations, the Sobol sequence) — then tells it the

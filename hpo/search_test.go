@@ -2,6 +2,7 @@ package hpo_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/hpo"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/pipeline/pipelinetest"
@@ -248,3 +250,19 @@ func TestLaterStepsReadTheResult(t *testing.T) {
 type named string
 
 func (n named) Name() string { return string(n) }
+
+// The local backend and the test Env run the same trials for a seed.
+func TestLocalBackendRunsTheSameTrials(t *testing.T) {
+	opts := &hpo.Options{Sampler: hpo.TPE, Seed: 11, MaxTrials: 16, ParallelTrials: 4}
+	p, search := braninSearch(opts, nil)
+	st, err := pipeline.Run(context.Background(), p, local.New(&local.Options{Parallelism: 4}), nil)
+	require.NoError(t, err)
+	var got hpo.Result[Point, BraninOut]
+	require.NoError(t, json.Unmarshal(st.Step(search.Name()).Output, &got))
+
+	p, search = braninSearch(opts, nil)
+	res := pipelinetest.NewEnv(t).Run(p)
+	require.NoError(t, res.Err())
+	assert.Equal(t, pipelinetest.Output(res, search), got)
+	assert.Len(t, got.Trials, 16)
+}
