@@ -47,7 +47,10 @@
 // manifest grows with the rounds, not with the trials: 10 and 1000
 // trials in 5 rounds compile to the same Argo Workflow. MaxTrials are
 // spread evenly over Options.Rounds, by default rounds as wide as
-// ParallelTrials.
+// ParallelTrials. A suggest step's output holds every trial so far, with
+// its output: on a cluster backend, a search whose trials do not fit the
+// backend's in-band limit needs the run's artifact store, which carries
+// larger outputs (see package artifact).
 //
 // # Seeds
 //
