@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/hpo"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/pipeline/pipelinetest"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // A search whose trial is the Branin task, with the options given.
@@ -265,4 +266,36 @@ func TestLocalBackendRunsTheSameTrials(t *testing.T) {
 	require.NoError(t, res.Err())
 	assert.Equal(t, pipelinetest.Output(res, search), got)
 	assert.Len(t, got.Trials, 16)
+}
+
+type scaledIn struct {
+	P     pipeline.Ref[Point]
+	Scale pipeline.Ref[float64] // from an upstream step
+	Shift pipeline.Ref[float64] // from a parameter
+}
+
+// A trial's input takes other Refs besides its hyperparameters: an
+// upstream step's output and a parameter, the same in every round.
+func TestTrialsReadOtherRefs(t *testing.T) {
+	p := pipeline.New("refs", nil)
+	shift := pipeline.NewParam(p, "shift", 1.0)
+	scale := pipeline.Add(p, task.New("scale", func(ctx context.Context, _ struct{}) (float64, error) { return 10, nil }), struct{}{})
+	trial := task.New("scaled", func(ctx context.Context, in scaledIn) (float64, error) {
+		return in.Scale.Get()*in.P.Get().X1 + in.Shift.Get(), nil
+	})
+	search := hpo.Search(p, gridX1(), trial,
+		func(pt pipeline.Ref[Point]) scaledIn { return scaledIn{P: pt, Scale: scale.Output(), Shift: shift.Ref()} },
+		func(v float64) float64 { return v },
+		&hpo.Options{Sampler: hpo.Grid, MaxTrials: 4, ParallelTrials: 2, Direction: hpo.Maximize})
+
+	res := pipelinetest.NewEnv(t).RunWithParams(p, map[string]string{"shift": "0.5"})
+
+	require.NoError(t, res.Err())
+	out := pipelinetest.Output(res, search)
+	var got []float64
+	for _, tr := range out.Trials {
+		got = append(got, tr.Output)
+	}
+	assert.Equal(t, []float64{0.5, 10.5, 20.5, 30.5}, got)
+	assert.Equal(t, 3, out.BestTrial)
 }
