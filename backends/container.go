@@ -14,18 +14,36 @@ import (
 
 // RenderCommand returns a container task's command, args and environment
 // with their {{.Field}} placeholders filled from the resolved input, which
-// must then be a JSON object. Placeholders name input fields by Go or JSON
-// name. Every backend that starts containers itself uses it.
+// must then be a JSON object, and their {{outputs.Field}} placeholders
+// with the output's path in the container ([task.Spec.OutputPath]).
+// Placeholders name fields by Go or JSON name. Every backend that starts
+// containers itself uses it (or [RenderCommandWith]).
 func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, env []task.EnvVar, err error) {
+	return RenderCommandWith(t, input, nil)
+}
+
+// RenderCommandWith is [RenderCommand] for a backend whose process finds
+// the output files elsewhere than at their container paths (the local
+// backend's host processes): outputPath maps an output's path in the
+// container to where the process must write it. nil keeps the container
+// path.
+func RenderCommandWith(t task.Spec, input json.RawMessage, outputPath func(containerPath string) string) (command, args []string, env []task.EnvVar, err error) {
 	command, args, env = slices.Clone(t.Command), slices.Clone(t.Args), slices.Clone(t.Env)
 	var fields map[string]json.RawMessage
 	goNames := map[string]string{}
+	path := func(name string) (string, bool) {
+		p, ok := t.OutputPath(name)
+		if ok && outputPath != nil {
+			p = outputPath(p)
+		}
+		return p, ok
+	}
 	fill := func(s *string) error {
 		names := task.Placeholders(*s)
-		if len(names) == 0 {
+		if len(names) == 0 && len(task.OutputPlaceholders(*s)) == 0 {
 			return nil
 		}
-		if fields == nil {
+		if len(names) > 0 && fields == nil {
 			if err := json.Unmarshal(input, &fields); err != nil || fields == nil {
 				return fmt.Errorf("placeholders need an object input, got %s", input)
 			}
@@ -35,7 +53,11 @@ func RenderCommand(t task.Spec, input json.RawMessage) (command, args []string, 
 				goNames[n] = j
 			}
 		}
-		out, err := placeholder.Render(*s, fields, goNames)
+		in := fields
+		if in == nil {
+			in = map[string]json.RawMessage{} // no input placeholder here
+		}
+		out, err := placeholder.RenderAll(*s, in, goNames, path)
 		*s = out
 		return err
 	}

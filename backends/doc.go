@@ -25,7 +25,9 @@
 // contact a cluster. Further capabilities are optional interfaces found by
 // type assertion, as in database/sql/driver: [Submitter] starts a run,
 // [Watcher] follows it, [Canceler] stops it, [Namer] names the backend for
-// the program entrypoint, and [MachineConfigurer] lets the entrypoint's
+// the program entrypoint, [Linter] reports what the backend cannot compile
+// as field errors (as Validate does, every problem at once), and
+// [MachineConfigurer] lets the entrypoint's
 // run flags (cache directory, task output) reach a backend that runs
 // tasks on the program's own machine. Constructors return the concrete type and assert
 // conformance at compile time:

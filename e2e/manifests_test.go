@@ -23,12 +23,16 @@ import (
 )
 
 // goldenManifests are the compiled outputs of the golden tests of the
-// cluster backends and of the quickstart, relative to the repository.
+// cluster backends and of the examples, relative to the repository.
 var goldenManifests = []string{
 	"backends/argo/testdata/*/*.golden.yaml",
 	"backends/kubejob/testdata/*/*.golden.yaml",
+	"backends/argo/testdata/TestOutputPlaceholderGolden.golden.yaml",
+	"backends/kubejob/testdata/TestOutputPlaceholderGolden.golden.yaml",
 	"examples/quickstart/testdata/TestCompile/argo.golden.yaml",
 	"examples/quickstart/testdata/TestCompile/kubejob.golden.yaml",
+	"examples/batchscore/testdata/TestCompile/argo.golden.yaml",
+	"examples/batchscore/testdata/TestCompile/kubejob.golden.yaml",
 }
 
 // warnings collects the API server's warnings (Pod Security admission

@@ -82,6 +82,13 @@ func compile(ctx context.Context, p *Pipeline, b backends.Backend, opts *Compile
 		}
 		plan.Artifacts = opts.Artifacts
 	}
+	if l, ok := b.(backends.Linter); ok {
+		// What the backend cannot compile, every problem at once as
+		// field errors: the lint command prints the same.
+		if err := l.Lint(plan); err != nil {
+			return nil, fmt.Errorf("pipeline: compile %q with %s: %w", p.name, backends.NameOf(b), err)
+		}
+	}
 	art, err := b.Compile(ctx, plan, &backends.CompileOptions{BeforeEmit: opts.BeforeEmit})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: compile %q with %s: %w", p.name, backends.NameOf(b), err)

@@ -129,7 +129,10 @@
 // silences it). lint validates and then compiles the pipeline for every
 // backend the program links, without contacting a cluster, so what only
 // one backend rejects (a step named like another step's retry Job on
-// kubejob) is reported before anything runs. The exit status is 0 on
+// kubejob) is reported before anything runs: every such problem at once,
+// one per line like a validation error, with the step's field path, the
+// value, the backend and the fix (see backends.Linter); compile prints the
+// same. The exit status is 0 on
 // success, 1 when the run failed, 2 for an invalid pipeline or usage, and
 // 130 when a second interrupt stopped waiting for a run.
 //

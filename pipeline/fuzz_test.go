@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sluice-ml/sluice/backends"
@@ -55,6 +56,34 @@ func fzWork(context.Context, *fzIn) (fzOut, error) { return fzOut{}, nil }
 type fzDec struct {
 	b []byte
 	i int
+	// raw makes str sometimes take a string from the input itself (see
+	// FuzzStringsAndEdges); FuzzValidate picks from the lists only.
+	raw bool
+}
+
+// str returns a string for a string field: one of xs or, when the decoder
+// takes raw strings, sometimes the next bytes of the input (a length byte,
+// then up to that many bytes), alone or after one of xs, so that the
+// fuzzer both invents strings and mutates ones that are almost valid.
+func (d *fzDec) str(xs []string) string {
+	if !d.raw {
+		return fzPick(d, xs)
+	}
+	switch d.intn(4) {
+	case 2:
+		return d.rawStr()
+	case 3:
+		return fzPick(d, xs) + d.rawStr()
+	}
+	return fzPick(d, xs)
+}
+
+func (d *fzDec) rawStr() string {
+	n := d.intn(100)
+	end := min(d.i+n, len(d.b))
+	s := string(d.b[min(d.i, end):end])
+	d.i = end
+	return s
 }
 
 func (d *fzDec) byte() byte {
@@ -107,28 +136,57 @@ var (
 func fzProfile(d *fzDec) resources.Profile {
 	var r resources.Profile
 	if d.oneIn(2) {
-		r.CPU = fzPick(d, fzQuantities)
+		r.CPU = d.str(fzQuantities)
 	}
 	if d.oneIn(2) {
-		r.Memory = fzPick(d, fzQuantities)
+		r.Memory = d.str(fzQuantities)
 	}
 	if d.oneIn(4) {
-		r.SharedMemory = fzPick(d, fzQuantities)
+		r.SharedMemory = d.str(fzQuantities)
 	}
 	if d.oneIn(3) {
-		r.GPUModel = fzPick(d, fzModels)
+		r.GPUModel = d.str(fzModels)
 		r.GPUs = d.intn(10) - 1
 	}
 	if d.oneIn(3) {
-		r.MIG = fzPick(d, fzMIGs)
+		r.MIG = d.str(fzMIGs)
 		r.MIGCount = d.intn(20) - 1
 		r.MIGStrategy = fzPick(d, []resources.MIGStrategy{"", resources.MIGMixed, resources.MIGSingle, "odd"})
 	}
 	if d.oneIn(2) {
-		r.NodePool = fzPick(d, fzPoolNames)
+		r.NodePool = d.str(fzPoolNames)
 		r.Preemptible = d.oneIn(2)
 	}
 	return r
+}
+
+// fzPool returns a node pool whose strings come from the input.
+func fzPool(d *fzDec) resources.NodePool {
+	np := resources.NodePool{
+		Name:     d.str(fzPoolNames),
+		Provider: resources.Provider(d.str([]string{"", "gke", "eks", "aks"})),
+		Spot:     d.oneIn(2),
+		Node:     resources.Capacity{CPU: d.str(fzQuantities), Memory: d.str(fzQuantities), GPUModel: d.str(fzModels), GPUs: d.intn(9)},
+	}
+	labelKeys := []string{"pool", "example.com/pool", "cloud.google.com/gke-nodepool", "", "a/b/c"}
+	labelValues := []string{"gpu", "", "a b", strings.Repeat("v", 64)}
+	taintEffects := []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute, "", "Sometimes"}
+	for range d.intn(3) {
+		if np.Labels == nil {
+			np.Labels = map[string]string{}
+		}
+		np.Labels[d.str(labelKeys)] = d.str(labelValues)
+	}
+	for range d.intn(3) {
+		np.Taints = append(np.Taints, corev1.Taint{Key: d.str(labelKeys), Value: d.str(labelValues), Effect: fzPick(d, taintEffects)})
+	}
+	if d.oneIn(2) {
+		np.SpotLabels = map[string]string{d.str(labelKeys): d.str(labelValues)}
+	}
+	if d.oneIn(3) {
+		np.SpotTaints = []corev1.Taint{{Key: d.str(labelKeys), Value: d.str(labelValues), Effect: fzPick(d, taintEffects)}}
+	}
+	return np
 }
 
 func fzRetry(d *fzDec) task.Retry {
@@ -147,18 +205,24 @@ func fzRetry(d *fzDec) task.Retry {
 func fzTask(d *fzDec, name string) task.Task[*fzIn, fzOut] {
 	var t task.Task[*fzIn, fzOut]
 	if d.oneIn(4) {
-		t = task.Container[*fzIn, fzOut](name, fzPick(d, []string{"registry.example/x:1", ""}))
+		t = task.Container[*fzIn, fzOut](name, d.str([]string{"registry.example/x:1", ""}))
 		if d.oneIn(2) {
-			t = t.WithArgs(fzPick(d, fzArgs), fzPick(d, fzArgs))
+			t = t.WithArgs(d.str(fzArgs), d.str(fzArgs))
 		}
 		if d.oneIn(3) {
-			t = t.WithEnv(fzPick(d, []string{"K", ""}), fzPick(d, fzArgs))
+			t = t.WithEnv(d.str([]string{"K", ""}), d.str(fzArgs))
 		}
 		if d.oneIn(3) {
-			t = t.WithOutput(fzPick(d, fzFields), fzPick(d, []string{"/out/x", "rel", ""}))
+			t = t.WithOutput(d.str(fzFields), d.str([]string{"/out/x", "rel", ""}))
 		}
 	} else {
 		t = task.New(name, fzWork)
+	}
+	if d.raw && d.oneIn(4) {
+		t = t.WithCommand(d.str(fzArgs), d.str([]string{"-c", "/bin/sh"}))
+	}
+	if d.raw && d.oneIn(4) {
+		t = t.WithImage(d.str([]string{"registry.example/x:1", "x", "localhost:5000/a/b@sha256:" + strings.Repeat("ab", 32)}))
 	}
 	if d.oneIn(3) {
 		t = t.WithResources(fzProfile(d))
@@ -170,7 +234,7 @@ func fzTask(d *fzDec, name string) task.Task[*fzIn, fzOut] {
 		t = t.WithTimeout(fzPick(d, fzDurations))
 	}
 	if d.oneIn(6) {
-		t = t.WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{fzPick(d, fzFields)}})
+		t = t.WithCache(task.Cache{Enabled: true, ExcludeInputs: []string{d.str(fzFields)}})
 	}
 	return t
 }
@@ -201,7 +265,10 @@ type fzGraph struct {
 }
 
 func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
-	d := &fzDec{b: data}
+	return fzBuildFrom(&fzDec{b: data})
+}
+
+func fzBuildFrom(d *fzDec) (*pipeline.Pipeline, map[string]string) {
 	g := &fzGraph{d: d}
 	g.other = pipeline.New("other", nil)
 	g.otherStep = pipeline.Add(g.other, task.New("o", fzWork), fzNewIn())
@@ -210,6 +277,9 @@ func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
 	opts := &pipeline.Options{}
 	for range d.intn(4) {
 		opts.NodePools = append(opts.NodePools, fzPick(d, fzPools))
+	}
+	if d.raw && d.oneIn(2) {
+		opts.NodePools = append(opts.NodePools, fzPool(d))
 	}
 	if d.oneIn(3) {
 		opts.Defaults = pipeline.Defaults{
@@ -220,19 +290,19 @@ func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
 	}
 	name := "p"
 	if d.oneIn(4) {
-		name = fzPick(d, fzWeirdNames)
+		name = d.str(fzWeirdNames)
 	}
 	g.p = pipeline.New(name, opts)
 
 	for range d.intn(5) {
-		pn := fzPick(d, fzParamNames)
+		pn := d.str(fzParamNames)
 		switch d.intn(4) {
 		case 0:
 			g.floats = append(g.floats, pipeline.NewParam(g.p, pn, 0.01))
 		case 1:
 			g.lists = append(g.lists, pipeline.NewParam(g.p, pn, []int{1, 2}))
 		case 2:
-			g.strs = append(g.strs, pipeline.NewParam(g.p, pn, "dev"))
+			g.strs = append(g.strs, pipeline.NewParam(g.p, pn, d.str([]string{"dev"})))
 		case 3:
 			pipeline.NewParam(g.p, pn, math.NaN())
 		}
@@ -241,7 +311,7 @@ func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
 	for i := range (d.intn(10) + 3) % 10 { // 3 nodes past the end
 		name := fmt.Sprintf("t%d", i)
 		if d.oneIn(4) {
-			name = fzPick(d, fzWeirdNames)
+			name = d.str(fzWeirdNames)
 		}
 		t := fzTask(d, name)
 		switch d.intn(8) {
@@ -302,7 +372,7 @@ func fzBuild(data []byte) (*pipeline.Pipeline, map[string]string) {
 		if overrides == nil {
 			overrides = map[string]string{}
 		}
-		overrides[fzPick(d, slices.Concat(fzParamNames, []string{"epochs"}))] = fzPick(d, fzOverrideVal)
+		overrides[d.str(slices.Concat(fzParamNames, []string{"epochs"}))] = d.str(fzOverrideVal)
 	}
 	return g.p, overrides
 }
@@ -343,7 +413,7 @@ func (g *fzGraph) itemsRef() pipeline.Ref[[]int] {
 	d := g.d
 	switch d.intn(8) {
 	case 1:
-		return pipeline.Field[[]int](g.out(), fzPick(d, []string{"shards", "Shards", "model", "nope"}))
+		return pipeline.Field[[]int](g.out(), d.str([]string{"shards", "Shards", "model", "nope"}))
 	case 2:
 		if len(g.lists) > 0 {
 			return fzPick(d, g.lists).Ref()
@@ -353,7 +423,7 @@ func (g *fzGraph) itemsRef() pipeline.Ref[[]int] {
 	case 4:
 		return pipeline.Field[[]int](g.otherStep.Output(), "shards")
 	case 5:
-		return pipeline.Field[[]int](pipeline.Const(fzOut{Shards: []int{1}}), fzPick(d, fzFields))
+		return pipeline.Field[[]int](pipeline.Const(fzOut{Shards: []int{1}}), d.str(fzFields))
 	case 6:
 		if len(g.nodes) > 0 {
 			if n := g.nodes[d.intn(len(g.nodes))]; n.fan != nil {
@@ -413,7 +483,7 @@ func (g *fzGraph) floatRef() pipeline.Ref[float64] {
 	case 4:
 		return pipeline.Field[float64](g.p.Status(), "phase")
 	}
-	return pipeline.Field[float64](g.out(), fzPick(d, fzFields))
+	return pipeline.Field[float64](g.out(), d.str(fzFields))
 }
 
 func (g *fzGraph) strRef() pipeline.Ref[string] {
@@ -424,9 +494,9 @@ func (g *fzGraph) strRef() pipeline.Ref[string] {
 			return fzPick(d, g.strs).Ref()
 		}
 	case 2:
-		return pipeline.Const("x")
+		return pipeline.Const(d.str([]string{"x"}))
 	}
-	return pipeline.Field[string](g.out(), fzPick(d, fzFields))
+	return pipeline.Field[string](g.out(), d.str(fzFields))
 }
 
 func (g *fzGraph) intRef() pipeline.Ref[int] {
@@ -435,7 +505,7 @@ func (g *fzGraph) intRef() pipeline.Ref[int] {
 	case 1:
 		return pipeline.Const(3)
 	case 2:
-		return pipeline.Field[int](g.out(), fzPick(d, fzFields))
+		return pipeline.Field[int](g.out(), d.str(fzFields))
 	}
 	if len(g.items) > 0 {
 		return fzPick(d, g.items)
@@ -501,7 +571,7 @@ func (g *fzGraph) wire(in *fzIn) {
 		in.R = fzPick(d, []pipeline.Ref[pipeline.RunInfo]{g.p.Status(), g.other.Status()})
 	}
 	if d.oneIn(5) {
-		r := pipeline.Field[bool](g.out(), fzPick(d, fzFields))
+		r := pipeline.Field[bool](g.out(), d.str(fzFields))
 		in.P = &r
 	} else if d.oneIn(5) {
 		in.P = nil
@@ -520,6 +590,11 @@ func (g *fzGraph) wire(in *fzIn) {
 			in.X = make(chan int)
 		}
 	}
+	if d.raw && d.oneIn(6) {
+		// A constant map whose key the program chose: long keys are
+		// longer than YAML's implicit keys.
+		in.X = map[string]any{strings.Repeat(d.str([]string{"k", "key "}), 1+5*d.intn(256)): g.strRef()}
+	}
 	if d.oneIn(8) {
 		in.Meta = map[string]int{"$sluice": 0}
 	}
@@ -535,9 +610,9 @@ func (g *fzGraph) cond(depth int) pipeline.Cond {
 	}
 	switch d.intn(9) {
 	case 0:
-		return pipeline.Gt(pipeline.Field[float64](g.out(), fzPick(d, fzFields)), 0.5)
+		return pipeline.Gt(pipeline.Field[float64](g.out(), d.str(fzFields)), 0.5)
 	case 1:
-		return pipeline.IsTrue(pipeline.Field[bool](g.out(), fzPick(d, fzFields)))
+		return pipeline.IsTrue(pipeline.Field[bool](g.out(), d.str(fzFields)))
 	case 2:
 		return pipeline.Eq(g.intRef(), 1)
 	case 3:
@@ -551,7 +626,7 @@ func (g *fzGraph) cond(depth int) pipeline.Cond {
 	case 7:
 		return pipeline.Ge(g.floatRef(), math.NaN())
 	}
-	return pipeline.Ne(g.strRef(), "x")
+	return pipeline.Ne(g.strRef(), d.str([]string{"x"}))
 }
 
 var fzTypes = []pipeline.ErrorType{pipeline.ErrorTypeRequired, pipeline.ErrorTypeInvalid, pipeline.ErrorTypeDuplicate, pipeline.ErrorTypeNotSupported,

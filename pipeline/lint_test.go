@@ -81,3 +81,61 @@ func TestExecLintCompilesForEveryLinkedBackend(t *testing.T) {
 		})
 	}
 }
+
+// lintFields is a backend that implements backends.Linter: it reports
+// every step whose name starts with "x" as a field error, and its Compile
+// does not check (package pipeline asks Lint first).
+type lintFields struct{ name string }
+
+func (b *lintFields) Name() string { return b.name }
+
+func (b *lintFields) Lint(plan *backends.Plan) error {
+	var errs []*pipeline.FieldError
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		if strings.HasPrefix(s.Name, "x") {
+			errs = append(errs, &pipeline.FieldError{Type: pipeline.ErrorTypeForbidden, Field: backends.TaskField(s, "name").String(), BadValue: s.DisplayName,
+				Detail: "on " + b.name + " a name cannot start with x; rename the step"})
+		}
+	}
+	return backends.LintErrors(errs...)
+}
+
+func (b *lintFields) Compile(context.Context, *backends.Plan, *backends.CompileOptions) (backends.Artifact, error) {
+	return fakeArtifact{docs: [][]byte{[]byte("doc: 1\n")}}, nil
+}
+
+// lint and compile print a Linter's problems as field errors, every one,
+// one per line, with the field path, the value and the backend's fix.
+func TestLintPrintsBackendFieldErrors(t *testing.T) {
+	p := pipeline.New("churn", nil)
+	pipeline.Add(p, prep.WithName("xprep"), PrepIn{})
+	pipeline.Add(p, prep.WithName("ok"), PrepIn{})
+	pipeline.Add(p, prep.WithName("xtrain"), PrepIn{})
+	want := "pipeline.tasks[xprep].name: Forbidden \"xprep\": on picky a name cannot start with x; rename the step\n" +
+		"pipeline.tasks[xtrain].name: Forbidden \"xtrain\": on picky a name cannot start with x; rename the step\n"
+
+	code, out, errs := exec(t, p, []string{"lint"}, &lintFields{name: "fine"}, &lintFields{name: "picky"})
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	assert.Empty(t, out)
+	assert.Equal(t, strings.ReplaceAll(want, "picky", "fine")+want, errs, "each backend's problems, all of them")
+
+	code, out, errs = exec(t, p, []string{"compile", "-backend", "picky"}, &lintFields{name: "picky"})
+	assert.Equal(t, pipeline.ExitInvalid, code)
+	assert.Empty(t, out)
+	assert.Equal(t, want, errs, "compile prints what lint does")
+
+	_, err := pipeline.Compile(t.Context(), p, &lintFields{name: "picky"}, nil)
+	var keys []string
+	for _, fe := range pipeline.FieldErrors(err) {
+		keys = append(keys, fe.Field+" "+string(fe.Type))
+	}
+	assert.Equal(t, []string{"pipeline.tasks[xprep].name Forbidden", "pipeline.tasks[xtrain].name Forbidden"}, keys)
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+
+	q := pipeline.New("churn", nil)
+	pipeline.Add(q, prep.WithName("ok"), PrepIn{})
+	code, out, errs = exec(t, q, []string{"lint"}, &lintFields{name: "picky"})
+	assert.Equal(t, pipeline.ExitOK, code, errs)
+	assert.Equal(t, "churn: valid, 1 steps\n", out)
+}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/isnil"
 )
 
 // Misuse of the API itself — a nil *Pipeline, a nil backend or writer, a
@@ -63,16 +64,7 @@ func checkPipelineAndBackend(fn string, p *Pipeline, b any) error {
 
 // isNil reports whether v is nil or holds a nil pointer, map, slice,
 // func or channel: a typed nil *Backend is as unusable as a nil interface.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
-}
+func isNil(v any) bool { return isnil.IsNil(v) }
 
 // zeroParamSource is what the zero Param refers to: nothing, which
 // Validate reports where the Ref is used.

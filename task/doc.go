@@ -25,10 +25,47 @@
 //		WithOutput("Accuracy", "/tmp/sluice/outputs/acc.json")
 //
 // {{.Field}} placeholders in the command, arguments and environment are
-// replaced by fields of the input (strings as is, other values as JSON); no
-// other template syntax is allowed, so every backend can render them. Each
-// exported field of Out is read from a file the container writes: by
+// replaced by fields of the input (strings as is, other values as JSON).
+// Each exported field of Out is read from a file the container writes: by
 // default [OutputDir]/<json name>, JSON or, for a string field, raw text.
+// A {{outputs.Field}} placeholder is the path of that file where the
+// command must write it, which differs by backend: the path in the
+// container on kubejob and Argo (Spec.Outputs), a host path under the
+// attempt's output directory on the local backend, whose host runner
+// runs the command as a host process. On every backend the file's
+// directory exists when the command starts. So a script never hard-codes
+// it:
+//
+//	WithCommand("/bin/sh", "-c", `train "$1" > "$2"`, "sh").
+//	WithArgs("{{.Data}}", "{{outputs.Model}}")
+//
+// Both name a field by its Go or JSON name, and Validate reports a name
+// that is no field of In (for {{.Field}}) or Out (for {{outputs.Field}}),
+// with the closest one. The two cannot collide: as in text/template, the
+// leading dot means "a field of the input", so {{.Outputs}} is an input
+// field even of an input with a field named Outputs, and {{outputs.X}},
+// without the dot, never is. No other template syntax is allowed, so every
+// backend can render them (Argo fills {{.Field}} from its parameters;
+// Sluice writes the output paths in when it compiles).
+//
+// # Security
+//
+// On the Kubernetes backends a task's pod runs Pod Security "restricted"
+// by default: non-root, no privilege escalation, every capability dropped,
+// RuntimeDefault seccomp. An image that must run as a given user, with
+// given groups or a read-only root filesystem gets a per-task override,
+// [Task.WithSecurity] with a [Security], set over that default one field
+// at a time:
+//
+//	WithSecurity(task.Security{RunAsUser: ptr.To[int64](0)}) // an image that runs as root
+//
+// Running as root (RunAsUser 0, or RunAsNonRoot false) fails
+// "restricted": the pod needs a namespace that enforces "baseline" (or
+// "privileged"), and compile and lint warn about it; every other setting
+// passes "restricted". Validate rejects contradictions (RunAsNonRoot true
+// with RunAsUser 0) and IDs Kubernetes would reject. The local backend
+// runs container tasks as host processes of the current user and ignores
+// the override, as it ignores the image.
 //
 // # Immutability
 //
@@ -71,6 +108,8 @@
 // [FieldByName] maps a field's Go or JSON name to its JSON name and type,
 // for placeholders, outputs and field references. [Placeholders] lists the
 // {{.Field}} placeholders of a string, for a backend that translates them
-// into its engine's own parameter syntax. A backend that starts
-// containers itself fills them with backends.RenderCommand instead.
+// into its engine's own parameter syntax, and [OutputPlaceholders] the
+// {{outputs.Field}} ones, whose paths [Spec.OutputPath] gives. A backend
+// that starts containers itself fills both with backends.RenderCommand
+// instead.
 package task

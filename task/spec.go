@@ -37,6 +37,9 @@ type Spec struct {
 	Timeout time.Duration
 	// Cache is the task's cache policy.
 	Cache Cache
+	// Security is the task's own security settings for its pod on
+	// Kubernetes backends ([Security]); nil keeps the backend's.
+	Security *Security
 	// InputType and OutputType are the task's In and Out types.
 	InputType, OutputType reflect.Type
 }
@@ -66,6 +69,7 @@ func (s Spec) Clone() Spec {
 		s.Retry = &r
 	}
 	s.Cache.ExcludeInputs = slices.Clone(s.Cache.ExcludeInputs)
+	s.Security = s.Security.Clone()
 	return s
 }
 

@@ -126,7 +126,9 @@ func (t Task[In, Out]) WithCommand(cmd ...string) Task[In, Out] {
 // WithArgs returns a copy of t with the container arguments replaced.
 // A placeholder {{.Field}} is replaced at run time by the value of that
 // exported field of In (by Go or JSON name): a string as is, anything else
-// as JSON. No other template syntax is accepted.
+// as JSON. A placeholder {{outputs.Field}} is replaced by the path the
+// command must write output field Field of Out to (see "Container tasks"
+// in the package doc). No other template syntax is accepted.
 func (t Task[In, Out]) WithArgs(args ...string) Task[In, Out] {
 	t.spec = t.spec.Clone()
 	t.spec.Args = slices.Clone(args)

@@ -1,8 +1,6 @@
 package task
 
 import (
-	"reflect"
-
 	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/placeholder"
 )
@@ -25,17 +23,17 @@ func (s Spec) Validate() error {
 			l.Add(field.Required(field.NewPath("image"), "a container task needs an image; pass it to task.Container or WithImage"))
 		}
 		for i, c := range s.Command {
-			l.Add(checkArg(field.NewPath("command").Index(i), c, s.InputType))
+			l.Add(checkArg(field.NewPath("command").Index(i), c, s))
 		}
 		for i, a := range s.Args {
-			l.Add(checkArg(field.NewPath("args").Index(i), a, s.InputType))
+			l.Add(checkArg(field.NewPath("args").Index(i), a, s))
 		}
 		for i, e := range s.Env {
 			p := field.NewPath("env").Index(i)
 			if e.Name == "" {
 				l.Add(field.Required(p.Child("name"), "an environment variable needs a name"))
 			}
-			l.Add(checkArg(p.Child("value"), e.Value, s.InputType))
+			l.Add(checkArg(p.Child("value"), e.Value, s))
 		}
 		for i, o := range s.Outputs {
 			p := field.NewPath("outputs").Index(i)
@@ -53,6 +51,9 @@ func (s Spec) Validate() error {
 		l.AddUnder(field.NewPath("retry"), s.Retry.Validate())
 	}
 	l.AddUnder(field.NewPath("timeout"), ValidateTimeout(s.Timeout))
+	if s.Security != nil {
+		l.AddUnder(field.NewPath("security"), s.Security.Validate())
+	}
 	for i, x := range s.Cache.ExcludeInputs {
 		if _, _, ok := FieldByName(s.InputType, x); !ok {
 			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%s", noField(s.InputType, x)))
@@ -71,14 +72,14 @@ func (r Retry) Validate() error {
 	return l.Err()
 }
 
-func checkArg(p *field.Path, s string, in reflect.Type) *field.Error {
-	if err := placeholder.Check(s); err != nil {
-		return field.Invalid(p, s, "%v", err)
+func checkArg(p *field.Path, str string, s Spec) *field.Error {
+	if err := placeholder.Check(str); err != nil {
+		return field.Invalid(p, str, "%v", err)
 	}
-	for _, name := range Placeholders(s) {
-		if _, _, ok := FieldByName(in, name); !ok {
-			return field.NotFound(p, s, "placeholder {{.%s}}: %s", name, noField(in, name))
+	for _, name := range Placeholders(str) {
+		if _, _, ok := FieldByName(s.InputType, name); !ok {
+			return field.NotFound(p, str, "placeholder {{.%s}}: %s", name, noField(s.InputType, name))
 		}
 	}
-	return nil
+	return checkOutputPlaceholders(p, str, s)
 }

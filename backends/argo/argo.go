@@ -241,6 +241,9 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	if err := kubepod.CheckStore(plan.Artifacts); err != nil {
 		return nil, fmt.Errorf("argo: %w: %w", err, errors.ErrUnsupported)
 	}
+	if err := b.Lint(plan); err != nil {
+		return nil, err
+	}
 	return b.compile(plan, opts)
 }
 

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -90,33 +91,38 @@ type compiler struct {
 
 // taskNames maps step names to DAG task names: Argo rejects task names
 // that begin with a digit when tasks use depends, so those get the prefix
-// "s-". The step's own name then travels in the "step" argument.
-func (c *compiler) taskNames() error {
+// "s-". The step's own name then travels in the "step" argument. It
+// returns a field error for every step whose new name is another step's.
+func (c *compiler) taskNames() []*field.Error {
 	c.tasks = make(map[string]string, len(c.plan.Steps)+1)
 	c.steps = make(map[string]*backends.Step, len(c.plan.Steps)+1)
-	used := make(map[string]bool, len(c.plan.Steps))
-	for i := range c.plan.Steps {
-		used[c.plan.Steps[i].Name] = true
-		c.steps[c.plan.Steps[i].Name] = &c.plan.Steps[i]
-	}
-	if c.plan.Exit != nil {
-		c.steps[c.plan.Exit.Name] = c.plan.Exit
-	}
+	used := make(map[string]*backends.Step, len(c.plan.Steps)+1)
 	all := c.plan.Steps
 	if c.plan.Exit != nil {
 		all = append(slices.Clip(all), *c.plan.Exit)
 	}
-	for _, s := range all {
+	for i := range c.plan.Steps {
+		used[c.plan.Steps[i].Name] = &c.plan.Steps[i]
+		c.steps[c.plan.Steps[i].Name] = &c.plan.Steps[i]
+	}
+	if c.plan.Exit != nil {
+		used[c.plan.Exit.Name] = c.plan.Exit
+		c.steps[c.plan.Exit.Name] = c.plan.Exit
+	}
+	var errs []*field.Error
+	for i := range all {
+		s := &all[i]
 		n := s.Name
 		if n != "" && n[0] >= '0' && n[0] <= '9' {
 			n = "s-" + n
-			if used[n] {
-				return fmt.Errorf("argo: step %q would be renamed %q, the name of another step; rename one of them: %w", s.Name, n, errors.ErrUnsupported)
+			if o := used[n]; o != nil {
+				errs = append(errs, field.Duplicate(backends.TaskField(s, "name"), s.DisplayName,
+					"on argo a task name cannot start with a digit, so this step's task would be named %q, the name of step %q; rename one of them", n, o.DisplayName))
 			}
 		}
 		c.tasks[s.Name] = n
 	}
-	return nil
+	return errs
 }
 
 // task returns the DAG task name of step name.
@@ -129,14 +135,14 @@ func (c *compiler) task(name string) string {
 
 func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*compiled, error) {
 	c := &compiler{b: b, plan: plan, byBody: map[string]string{}, tmplOf: map[string]string{}}
-	if err := c.taskNames(); err != nil {
-		return nil, err
+	if errs := c.taskNames(); len(errs) > 0 {
+		return nil, backends.LintErrors(errs...)
 	}
 	spec, err := c.spec()
 	if err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan, warn: c.warnings()}
+	a := &compiled{plan: plan, warn: append(c.warnings(), kubepod.SecurityWarnings(&b.opts.Pod, plan)...)}
 	labels := map[string]string{LabelPipeline: plan.Name}
 	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
@@ -352,13 +358,7 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	}
 	c.tmplOf[s.Name] = name
 	if s.ForEach != nil {
-		if fe := s.ForEach; fe.MaxFailed > 0 || fe.MaxFailedFraction > 0 {
-			// Argo fails a withParam group as soon as one child fails,
-			// and continueOn would let any number fail: neither is the
-			// tolerance runstate defines.
-			return dt, unsupported(s, "a fan-out's failure tolerance (Tolerate, TolerateFraction) is not supported on Argo yet: "+
-				"Argo fails the fan-out on the first failed instance; run it on kubejob or local, or drop the tolerance")
-		}
+		// A failure tolerance was rejected by Lint (see lintStep).
 		wrap, err := c.eachTemplate(s, name)
 		if err != nil {
 			return dt, err
@@ -601,11 +601,19 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	ctr := &pod.Containers[0]
 	ctr.Name = ""
 	ctr.VolumeMounts = append([]corev1.VolumeMount{{Name: tmpVolume, MountPath: tmpDir}}, ctr.VolumeMounts...)
+	if isContainer(s) {
+		ctr.VolumeMounts = append(ctr.VolumeMounts, outputDirMounts(s)...)
+	}
 	t := wfv1.Template{
 		Volumes:      append([]corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}, pod.Volumes...),
 		NodeSelector: pod.NodeSelector,
 		Tolerations:  pod.Tolerations,
 		Affinity:     pod.Affinity,
+	}
+	if s.Task.Security != nil {
+		// The workflow's pod security context is every other pod's; a
+		// template's replaces it.
+		t.SecurityContext = pod.SecurityContext
 	}
 	if isContainer(s) {
 		if err := c.containerTask(s, &t); err != nil {
@@ -641,16 +649,33 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	return t, nil
 }
 
+// outputDirMounts returns the mounts that make the directories of a
+// container task's output files exist when its command starts, as they do
+// on the other backends (a command may write to {{outputs.Field}} at
+// once): each directory below the emptyDir at tmpDir is the emptyDir's
+// subdirectory of the same relative path, which the kubelet creates (with
+// the emptyDir's mode, writable by any user), mounted at its path, so the
+// files are the same seen through either mount.
+func outputDirMounts(s *backends.Step) []corev1.VolumeMount {
+	var dirs []string
+	for _, o := range s.Task.Outputs {
+		if d := path.Dir(o.Path); strings.HasPrefix(d, tmpDir+"/") && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	slices.Sort(dirs)
+	var out []corev1.VolumeMount
+	for _, d := range dirs {
+		out = append(out, corev1.VolumeMount{Name: tmpVolume, MountPath: d, SubPath: strings.TrimPrefix(d, tmpDir+"/")})
+	}
+	return out
+}
+
 // retry sets the retry strategy (and the on-demand fall-back) of t.
 func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
+	// Lint rejected a pending timeout and a backoff factor that is not
+	// whole (see lintStep).
 	r := s.Task.Retry
-	if r != nil && r.PendingTimeout > 0 {
-		// Silently waiting forever for spot capacity that never comes is
-		// what the user set the timeout to prevent.
-		return unsupported(s, "retry.pendingTimeout %v: Argo v3.7 has no timeout for a pod that stays Pending "+
-			"(a template's timeout also counts the time it runs, and activeDeadlineSeconds starts once the pod runs); "+
-			"leave it unset for Argo", r.PendingTimeout)
-	}
 	if r == nil || r.App+r.Infra == 0 {
 		return nil
 	}
@@ -663,9 +688,6 @@ func (c *compiler) retry(s *backends.Step, t *wfv1.Template) error {
 		f := b.Factor
 		if f == 0 {
 			f = 2
-		}
-		if f != math.Trunc(f) || f < 1 {
-			return unsupported(s, "retry backoff: Argo backs off by whole factors, not %v; use a whole Factor such as 2", b.Factor)
 		}
 		rs.Backoff = &wfv1.Backoff{Duration: b.Initial.String(), Factor: ptr.To(intstr.FromInt(int(f)))}
 		// Argo computes duration × factor^retries with no bound of its
@@ -858,16 +880,22 @@ var placeholderRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}
 
 // placeholders returns the rewrite of a container task's command, args
 // and env values: each {{.Field}} placeholder becomes the input parameter
-// of the field.
+// of the field, for Argo to fill in; each {{outputs.Field}} placeholder
+// becomes the output's path in the container, here, as it does not
+// depend on the input (and Argo would refuse an unknown variable). The
+// outputs are filled in after the inputs, whose rewrites they never
+// match, and the paths are not read again.
 func (c *compiler) placeholders(s *backends.Step) func(string) string {
 	return func(str string) string {
-		return placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
+		str = placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
 			f := placeholderRE.FindStringSubmatch(m)[1]
 			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
 				f = j
 			}
 			return "{{inputs.parameters." + inputPrefix + f + "}}"
 		})
+		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
+		return out
 	}
 }
 

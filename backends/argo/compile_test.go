@@ -434,16 +434,16 @@ func TestUnsupported(t *testing.T) {
 		{"RenameCollision", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithName("1a"), one{})
 			pipeline.Add(p, inc.WithName("s-1a"), one{})
-		}, []string{`step "1a"`, "rename one of them"}},
+		}, []string{`pipeline.tasks[1a].name: Duplicate "1a"`, `"s-1a"`, "rename one of them"}},
 		{"ContainerFieldName", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, task.Container[dotted, struct{}]("ctr", "busybox").WithCommand("echo").WithArgs("{{.X}}"), dotted{X: "x"})
 		}, []string{`step "ctr"`, `"a.b"`, "give it a JSON name"}},
 		{"FractionalBackoff", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithRetry(task.Retry{App: 1, Backoff: task.Backoff{Initial: time.Second, Factor: 1.5}}), one{})
-		}, []string{`step "inc"`, "whole factors"}},
+		}, []string{`pipeline.tasks[inc].retry.backoff.factor: Invalid 1.5`, "whole factors"}},
 		{"PendingTimeout", func(p *pipeline.Pipeline) {
 			pipeline.Add(p, inc.WithRetry(task.Retry{Infra: 1, PendingTimeout: time.Minute}), one{})
-		}, []string{`step "inc"`, "retry.pendingTimeout", "no timeout for a pod that stays Pending"}},
+		}, []string{`pipeline.tasks[inc].retry.pendingTimeout: Invalid "1m0s"`, "no timeout for a pod that stays Pending"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pipeline.New("u", nil)

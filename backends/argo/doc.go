@@ -90,7 +90,9 @@
 // A container task runs its image, command (required, see above) and
 // args; each {{.Field}}
 // placeholder becomes the template parameter "in-Field" (a string as is,
-// anything else as JSON), and each output field the output parameter
+// anything else as JSON), which Argo fills in, each {{outputs.Field}}
+// placeholder the output's path in the container, which Compile writes
+// in (Argo never sees it), and each output field the output parameter
 // "out-Field" read from its file. Downstream refs assemble the step's
 // output object from those parameters (a string field is the file's text
 // without its trailing line break, any other field is parsed as JSON; the
@@ -119,9 +121,10 @@
 // output is an object or list and of strings otherwise; the wrapper's
 // output expression decodes both forms into the list of outputs in
 // element order that the Plan promises ([] for an empty list, where Argo
-// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is an
-// error wrapping errors.ErrUnsupported: Argo fails a withParam group on
-// its first failed child.
+// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is a
+// lint field error (see [Backend.Lint]), which wraps
+// errors.ErrUnsupported: Argo fails a withParam group on its first failed
+// child.
 //
 // # Naming
 //
@@ -131,7 +134,11 @@
 // "<pipeline>". DAG tasks are named after steps; a step name that begins
 // with a digit, which Argo rejects in tasks that use depends, gets the
 // prefix "s-" (the step's own name travels in the task's "step"
-// argument, which Watch reports). Step templates are named "t1", "t2", …
+// argument, which Watch reports); a step whose prefixed name is another
+// step's ("1a" next to "s-1a"), and a pipeline with no step but an exit
+// handler (a DAG needs a task), are reported by [Backend.Lint] and
+// Compile as field errors, every one at once (see backends.Linter).
+// Step templates are named "t1", "t2", …
 // in order of first use (every DAG task names its template, so the name
 // is kept short), fan-out wrappers "each-<step>". Compiled output is
 // deterministic.
@@ -144,13 +151,20 @@
 // nvidia.com/gpu, MIG slices per the device plugin strategy, as
 // resources.Resolve names them), node selector, tolerations and affinity.
 // Shared memory is a memory-backed emptyDir at /dev/shm with the size as
-// its limit; /tmp/sluice is a writable emptyDir for outputs. Pods run
+// its limit; /tmp/sluice is a writable emptyDir for outputs, in which
+// the directory of each output file of a container task exists when its
+// command starts (the emptyDir's subdirectory, mounted there). Pods run
 // secure by default and pass Pod Security "restricted": runAsNonRoot,
 // RuntimeDefault seccomp, no privilege escalation, all capabilities
 // dropped ([kubepod.RestrictedPodSecurityContext] and
 // [kubepod.RestrictedSecurityContext]; replace them with
 // Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
-// image must run as a non-root user. Argo's
+// image must run as a non-root user, or the task must say which user it
+// runs as with a security override (task.WithSecurity), set over these
+// contexts on its pod (the template's pod security context). Submit refuses, before creating anything, a run
+// with a task whose override fails the Pod Security level its namespace
+// enforces (a task running as root in a "restricted" namespace), which
+// Compile warns about (kubepod.SecurityWarnings). Argo's
 // own init and wait containers are configured in the controller (see Pod
 // Security).
 //
@@ -217,10 +231,11 @@
 // quota and other transient refusals without failing the node). The
 // expression reads Argo v3.7's lastRetry.status, lastRetry.exitCode and
 // lastRetry.message. The backoff is duration
-// Initial, a whole-number factor (a fractional Factor is an error wrapping
-// errors.ErrUnsupported) and cap Max.
+// Initial, a whole-number factor (a fractional Factor is a lint field
+// error, which wraps errors.ErrUnsupported) and cap Max.
 //
-// Retry.PendingTimeout is an error wrapping errors.ErrUnsupported: Argo
+// Retry.PendingTimeout is a lint field error wrapping
+// errors.ErrUnsupported: Argo
 // v3.7 has no timeout for a pod that stays Pending (a template's timeout
 // also counts the time the pod runs, and activeDeadlineSeconds starts
 // only once it runs), and ignoring it would leave a run waiting forever

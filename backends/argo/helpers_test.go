@@ -34,6 +34,14 @@ func decodeStrict(t *testing.T, doc []byte, out any) {
 // "restricted". It returns the workflow spec.
 func checkDocument(t *testing.T, doc []byte) *wfv1.WorkflowSpec {
 	t.Helper()
+	spec := argoValidate(t, doc)
+	checkPodSecurity(t, spec)
+	return spec
+}
+
+// argoValidate is checkDocument without the Pod Security check.
+func argoValidate(t *testing.T, doc []byte) *wfv1.WorkflowSpec {
+	t.Helper()
 	var tm struct{ Kind string }
 	require.NoError(t, yaml.Unmarshal(doc, &tm))
 	cs := fake.NewSimpleClientset()
@@ -59,7 +67,6 @@ func checkDocument(t *testing.T, doc []byte) *wfv1.WorkflowSpec {
 	default:
 		t.Fatalf("unknown kind %q", tm.Kind)
 	}
-	checkPodSecurity(t, spec)
 	return spec
 }
 

@@ -11,6 +11,9 @@ import (
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 )
 
 // Argo's workflow controller adds an init and a wait container (the
@@ -111,11 +114,13 @@ func executorOf(data map[string]string) (*corev1.Container, error) {
 	return &c, nil
 }
 
-// checkPodSecurity fails when the run's namespace enforces Pod Security
+// checkPodSecurity fails when the run's namespace enforces a Pod
+// Security level that the pod of a task of plan (nil: none) with a
+// security override fails (kubepod.CheckSecurityLevel), or enforces
 // "restricted" and the workflow controller's executor would not pass it,
 // before anything is created. What it cannot read (no Kubernetes client,
 // a Forbidden or NotFound namespace or ConfigMap) it does not check.
-func (b *Backend) checkPodSecurity(ctx context.Context, spec *wfv1.WorkflowSpec) error {
+func (b *Backend) checkPodSecurity(ctx context.Context, spec *wfv1.WorkflowSpec, plan *backends.Plan) error {
 	kc := b.kubeClient()
 	if kc == nil {
 		return nil
@@ -134,6 +139,13 @@ func (b *Backend) checkPodSecurity(ctx context.Context, spec *wfv1.WorkflowSpec)
 		return nil
 	case err != nil:
 		return fmt.Errorf("argo: read namespace %q for its Pod Security level: %w", ns, err)
+	}
+	if plan != nil {
+		if err := kubepod.CheckSecurityLevel(&b.opts.Pod, plan, ns, api.Level(level)); err != nil {
+			return fmt.Errorf("argo: %w", err)
+		}
+	}
+	switch {
 	case level != string(api.LevelRestricted):
 		return nil
 	}

@@ -32,9 +32,10 @@ import (
 // With opts.RunID set, the Workflow gets that name instead; with
 // opts.Scheduled, the annotation AnnotationScheduledTime, which a
 // CronWorkflow sets on the Workflows it starts. With
-// Options.KubeClient, it first checks that Argo's executor passes the Pod
-// Security level of the namespace (see "# Pod Security" in the package
-// doc) and fails, creating nothing, when it does not.
+// Options.KubeClient, it first checks that Argo's executor, and the pod
+// of every task with a security override, pass the Pod Security level of
+// the namespace (see "# Pod Security" in the package doc) and fails,
+// creating nothing, when they do not.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	var wf *wfv1.Workflow
 	if !a.As(&wf) {
@@ -44,7 +45,7 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if err != nil {
 		return "", err
 	}
-	if err := b.checkPodSecurity(ctx, &wf.Spec); err != nil {
+	if err := b.checkPodSecurity(ctx, &wf.Spec, planOf(a)); err != nil {
 		return "", err
 	}
 	wf = wf.DeepCopy()
@@ -636,7 +637,7 @@ func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := b.checkPodSecurity(ctx, &cwf.Spec.WorkflowSpec); err != nil {
+	if err := b.checkPodSecurity(ctx, &cwf.Spec.WorkflowSpec, planOf(a)); err != nil {
 		return "", err
 	}
 	cwfs := client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
@@ -741,4 +742,13 @@ func deleteValues(ctx context.Context, wf *wfv1.Workflow) {
 	if _, err := s.DeleteValues(ctx, pipeline, wf.Name); err != nil {
 		utilruntime.HandleError(fmt.Errorf("argo: run %s: deleting its promoted values: %w", wf.Name, err))
 	}
+}
+
+// planOf returns the plan a was compiled from, nil for an artifact of
+// another kind.
+func planOf(a backends.Artifact) *backends.Plan {
+	if c, ok := a.(*compiled); ok {
+		return c.plan
+	}
+	return nil
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/field"
+	"github.com/sluice-ml/sluice/internal/placeholder"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -45,10 +47,11 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		return nil, err
 	}
 	steps := c.allSteps()
-	if c.names, err = jobNames(c.runID, steps); err != nil {
-		return nil, err
+	var nameErrs []*field.Error
+	if c.names, nameErrs = jobNames(c.runID, steps); len(nameErrs) > 0 {
+		return nil, backends.LintErrors(nameErrs...)
 	}
-	a := &compiled{plan: plan}
+	a := &compiled{plan: plan, warn: kubepod.SecurityWarnings(&c.b.opts.Pod, plan)}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
 	for _, s := range steps {
 		j, err := c.job(s)
@@ -84,16 +87,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 }
 
 // allSteps returns the plan's steps in order, the exit handler last.
-func (c *compiler) allSteps() []*backends.Step {
-	var out []*backends.Step
-	for i := range c.plan.Steps {
-		out = append(out, &c.plan.Steps[i])
-	}
-	if c.plan.Exit != nil {
-		out = append(out, c.plan.Exit)
-	}
-	return out
-}
+func (c *compiler) allSteps() []*backends.Step { return c.plan.AllSteps() }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
 
@@ -368,9 +362,14 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 		inv.Input = in
 		inv.Env = artifactEnv(c.plan.Artifacts, MaxTerminationMessage)
 	}
-	// A container task's placeholders ({{.Field}}) stay for the
+	// A container task's input placeholders ({{.Field}}) stay for the
 	// orchestrator to fill in from the resolved input when it creates the
-	// Job.
+	// Job; its output placeholders ({{outputs.Field}}) are the output
+	// paths in the container, which the orchestrator fills in alike.
+	inv.Rewrite = func(str string) string {
+		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
+		return out
+	}
 	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
 	if err != nil {
 		return corev1.PodSpec{}, err

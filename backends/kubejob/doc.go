@@ -115,9 +115,11 @@
 // stay unique and deterministic. A step whose Job name could be taken for
 // one of those another step's orchestration creates (a step "train-0"
 // next to a fan-out "train", "train-r1" next to a step "train" with an
-// Infra budget, or an App budget and a timeout) is an error wrapping
-// errors.ErrUnsupported,
-// since Job names are what make creation idempotent when resuming.
+// Infra budget, or an App budget and a timeout) is rejected, since Job
+// names are what make creation idempotent when resuming: [Backend.Lint]
+// and Compile report every such step as a field error at
+// "pipeline.tasks[<step>].name", in an error that wraps
+// errors.ErrUnsupported (see backends.Linter).
 //
 // The orchestrator's ServiceAccount, Role and RoleBinding are all named
 // Options.OrchestratorServiceAccount, by default
@@ -148,7 +150,12 @@
 // capabilities dropped ([kubepod.RestrictedPodSecurityContext] and
 // [kubepod.RestrictedSecurityContext]; replace them with
 // Options.Pod.PodSecurityContext and Options.Pod.SecurityContext). The
-// image must run as a non-root user. Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
+// image must run as a non-root user, or the task must say which user it
+// runs as with a security override (task.WithSecurity), set over these
+// contexts on its pod. Submit refuses, before creating anything, a run
+// with a task whose override fails the Pod Security level its namespace
+// enforces (a task running as root in a "restricted" namespace), which
+// Compile warns about (kubepod.SecurityWarnings). Finished Jobs are deleted after Options.TTLSecondsAfterFinished (a day
 // by default).
 //
 // # Retries
@@ -299,7 +306,9 @@
 // creation of the run's record, and the time the run is for, which the
 // record keeps when Submit was given one); constants are inline. A
 // container task's command, args and env keep their {{.Field}}
-// placeholders, which the orchestrator fills in from the resolved input.
+// placeholders, which the orchestrator fills in from the resolved input;
+// their {{outputs.Field}} placeholders are the outputs' paths in the
+// container.
 // The Jobs also record the run's structure for people and tools:
 // sluice.dev/depends-on (a JSON list of step names), sluice.dev/when,
 // sluice.dev/for-each, sluice.dev/exit-handler, sluice.dev/retry,

@@ -234,7 +234,12 @@ type compiled struct {
 	plan *backends.Plan
 	objs objects
 	docs [][]byte
+	warn []string
 }
+
+// Warnings are the steps whose security override needs a namespace with
+// a laxer Pod Security level than "restricted" (see [backends.Warner]).
+func (a *compiled) Warnings() []string { return a.warn }
 
 // objects are the compiled objects, in document order.
 type objects struct {

@@ -2,12 +2,12 @@ package kubejob
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/naming"
 )
 
@@ -49,47 +49,78 @@ func jobName(run string, parts ...string) string {
 	return naming.Fit(run+"-"+strings.Join(parts, "-"), naming.MaxLabel)
 }
 
-// jobNames returns the Job name of every step and checks that no step's
-// Job can be confused with the instance or retry Jobs the orchestrator
-// creates for another step ("train-0" next to a fan-out "train",
-// "train-r1" next to a step "train" whose retries may need Jobs of their
-// own, see retryJobs), which would break resuming from cluster state.
-func jobNames(run string, steps []*backends.Step) (map[string]string, error) {
+// jobNames returns the Job name of every step and, as field errors, every
+// step whose Job could be confused with another step's Job or with the
+// instance or retry Jobs the orchestrator creates for another step
+// ("train-0" next to a fan-out "train", "train-r1" next to a step "train"
+// whose retries may need Jobs of their own, see retryJobs), which would
+// break resuming from cluster state.
+func jobNames(run string, steps []*backends.Step) (map[string]string, []*field.Error) {
 	names := map[string]string{}
-	owner := map[string]string{}
+	owner := map[string]*backends.Step{}
+	var errs []*field.Error
 	for _, s := range steps {
 		n := jobName(run, s.Name)
-		if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
-			return nil, fmt.Errorf("kubejob: step %q: job name %q: %s", s.Name, n, strings.Join(errs, "; "))
-		}
-		if o, ok := owner[n]; ok {
-			return nil, unsupported(s, "its Job name %q is also the name of step %q's Job", n, o)
-		}
-		owner[n] = s.Name
 		names[s.Name] = n
-	}
-	for _, s := range steps {
-		var pats []string
-		if s.ForEach != nil {
-			pats = append(pats, `[0-9]+`)
-		}
-		if retryJobs(s) > 0 {
-			pats = append(pats, retryPrefix+`[0-9]+`)
-			if s.ForEach != nil {
-				pats = append(pats, `[0-9]+-`+retryPrefix+`[0-9]+`)
-			}
-		}
-		if len(pats) == 0 {
+		if msgs := validation.IsDNS1123Label(n); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(backends.TaskField(s, "name"), s.DisplayName,
+				"on kubejob its Job would be named %q, which is not a Kubernetes name (%s); rename the step", n, strings.Join(msgs, "; ")))
 			continue
 		}
-		re := regexp.MustCompile(`^` + regexp.QuoteMeta(s.Name) + `-(` + strings.Join(pats, "|") + `)$`)
-		for _, o := range steps {
-			if o != s && re.MatchString(o.Name) {
-				return nil, unsupported(o, "its Job name would collide with a Job the orchestrator creates for step %q (instances are <step>-<i>, retries that need a Job of their own <step>-r<k>); rename one of them", s.Name)
+		if o, ok := owner[n]; ok {
+			errs = append(errs, field.Duplicate(backends.TaskField(s, "name"), s.DisplayName,
+				"on kubejob its Job would be named %q, as step %q's Job is; rename one of them", n, o.DisplayName))
+			continue
+		}
+		owner[n] = s
+	}
+	for _, o := range steps {
+		for _, s := range steps {
+			if o == s {
+				continue
+			}
+			if kind := orchestratorJob(s, o.Name); kind != "" {
+				errs = append(errs, field.Duplicate(backends.TaskField(o, "name"), o.DisplayName,
+					"on kubejob its Job would have the name of the Job of %s of step %q (%s); rename one of them", kind, s.DisplayName, jobKinds))
+				break
 			}
 		}
 	}
-	return names, nil
+	return names, errs
+}
+
+const jobKinds = "the orchestrator names instances <step>-<i>, and retries that need a Job of their own <step>-r<k>"
+
+// orchestratorJob says which Job the orchestrator may create for step s
+// under the name name ("an instance", "a retry", "a retry of an
+// instance"), or "" if none.
+func orchestratorJob(s *backends.Step, name string) string {
+	rest, ok := strings.CutPrefix(name, s.Name+"-")
+	if !ok {
+		return ""
+	}
+	retries := retryJobs(s) > 0
+	switch {
+	case s.ForEach != nil && digits(rest):
+		return "an instance"
+	case retries && isRetry(rest):
+		return "a retry"
+	case retries && s.ForEach != nil:
+		i, r, ok := strings.Cut(rest, "-")
+		if ok && digits(i) && isRetry(r) {
+			return "a retry of an instance"
+		}
+	}
+	return ""
+}
+
+func isRetry(s string) bool {
+	k, ok := strings.CutPrefix(s, retryPrefix)
+	return ok && digits(k)
+}
+
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // orchestratorJobName is the name of the Job of run's in-cluster

@@ -29,8 +29,11 @@ var (
 // Options.RunID, else "<pipeline>-<5 random characters>". Submitting a
 // run id that exists in the cluster resumes that run (see "# Resuming" in
 // the package doc); a run id taken by another pipeline, or by this one
-// with other parameters, is an error. The orchestrator keeps running in
-// the background until the run is over, Cancel, or Close.
+// with other parameters, is an error. A task whose security override
+// fails the Pod Security level the namespace enforces is an error before
+// anything is created (when the namespace can be read). The orchestrator
+// keeps running in the background until the run is over, Cancel, or
+// Close.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	art, ok := a.(*compiled)
 	if !ok {
@@ -46,6 +49,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	}
 	if running, err := b.orchestrating(id); running || err != nil {
 		return id, err
+	}
+	if err := b.checkPodSecurity(ctx, client, ns, art); err != nil {
+		return "", err
 	}
 	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
 	if remote {
@@ -301,15 +307,8 @@ func randomSuffix() string {
 // namesFor checks that the step Jobs of run id have names that cannot
 // collide.
 func (a *compiled) namesFor(id string) error {
-	var steps []*backends.Step
-	for i := range a.plan.Steps {
-		steps = append(steps, &a.plan.Steps[i])
-	}
-	if a.plan.Exit != nil {
-		steps = append(steps, a.plan.Exit)
-	}
-	_, err := jobNames(id, steps)
-	return err
+	_, errs := jobNames(id, a.plan.AllSteps())
+	return backends.LintErrors(errs...)
 }
 
 // templates returns the compiled Jobs by step name, labelled for run id.

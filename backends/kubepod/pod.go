@@ -38,7 +38,8 @@ type Invocation struct {
 	Step, Input, OutputFile string
 	// Rewrite, if set, maps each command, arg and env value of a container
 	// task, for a backend that turns {{.Field}} placeholders into its own
-	// references; nil keeps them as they are.
+	// references (and fills {{outputs.Field}} in with the output paths);
+	// nil keeps them as they are.
 	Rewrite func(string) string
 	// Env is more environment of a Go task (the task mode's artifact
 	// variables, see [backends.ArtifactsEnv]); ignored for a container task.
@@ -47,7 +48,8 @@ type Invocation struct {
 
 // Spec returns the pod that runs step s: one container, named
 // ContainerName, with the step's image ([Options.ImageOf]), its resolved
-// requests and limits, the container security context and, for a Go task,
+// requests and limits, the container security context (with the task's
+// security override, [task.Security], over it) and, for a Go task,
 // Options.Command with the task-mode arguments of inv, the termination
 // message at [backends.TerminationLog] and [backends.TerminationLogEnv]
 // naming it, inv.Env, and the environment of Options.ArtifactSecret; for a container task, its command, args and env (through
@@ -108,6 +110,7 @@ func Spec(opts *Options, s *backends.Step, inv Invocation) (corev1.PodSpec, erro
 	if s.Task.Timeout > 0 {
 		pod.ActiveDeadlineSeconds = ptr.To(int64(math.Ceil(s.Task.Timeout.Seconds())))
 	}
+	applySecurity(pod.SecurityContext, ctr.SecurityContext, s.Task.Security)
 	pod.Containers = []corev1.Container{ctr}
 	// Everything above that came from s or opts (maps, slices, pointers)
 	// is copied here at once, so no field can be missed.

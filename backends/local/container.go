@@ -47,8 +47,24 @@ type Container struct {
 	OutputDir string
 	// Outputs say where the container writes each output field.
 	Outputs []task.Output
+	// Security is the task's security override ([task.Spec].Security),
+	// nil without one, for a Runner that can apply it. [HostRunner]
+	// ignores it, as it ignores Image: see its doc.
+	Security *task.Security
 	// Stdout and Stderr receive the container's output (Options.Log).
 	Stdout, Stderr io.Writer
+}
+
+// OutputPather is implemented by a [Runner] whose processes see an
+// attempt's output files elsewhere than at their paths in the container.
+// OutputPath returns where the process must write the file of output path
+// p (a container path, [task.Output].Path) when the attempt's OutputDir
+// is dir. The backend fills {{outputs.Field}} placeholders with it; for a
+// Runner without it they are the container paths, right for a Runner
+// that runs the image with dir's copy of each output directory mounted
+// at its container path.
+type OutputPather interface {
+	OutputPath(dir, p string) string
 }
 
 // OutputDirEnv is the environment variable through which HostRunner tells
@@ -68,8 +84,19 @@ const OutputDirEnv = "SLUICE_OUTPUT_DIR"
 // Output paths are container paths, rooted at OutputDir on the host: the
 // output path /tmp/sluice/outputs/acc is read from
 // $SLUICE_OUTPUT_DIR/tmp/sluice/outputs/acc, whose directory is created
-// before the process starts. The zero value is ready to use.
+// before the process starts. A {{outputs.Field}} placeholder in the
+// command, args or env is that host path ([HostRunner.OutputPath]), so a
+// script writes to it without knowing where it runs.
+//
+// The process runs as the user running the backend: a task's security
+// override ([task.Security], Container.Security) describes the pod on
+// Kubernetes backends, and HostRunner ignores it, as it ignores the image
+// whose user the override is usually for. The zero value is ready to
+// use.
 type HostRunner struct{}
+
+// OutputPath implements [OutputPather]: p under dir on the host.
+func (HostRunner) OutputPath(dir, p string) string { return hostPath(dir, p) }
 
 // Run implements [Runner].
 func (HostRunner) Run(ctx context.Context, c Container) (map[string][]byte, error) {
@@ -226,16 +253,16 @@ func linePipe(dst io.Writer, prefix string, last *tail) (*os.File, func(), error
 // runContainer runs one attempt of container step s through the Runner
 // and assembles its output object from the files it wrote.
 func (r *run) runContainer(ctx context.Context, at loc, s *backends.Step, input json.RawMessage) (json.RawMessage, error) {
-	c, err := render(s, input)
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "sluice-"+s.Name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("local: %w: %w", task.ErrInfrastructure, err)
 	}
 	defer os.RemoveAll(dir)
-	c.OutputDir, c.Stdout, c.Stderr = dir, r.b.log, r.b.log
+	c, err := render(s, input, dir, r.b.opts.Runner)
+	if err != nil {
+		return nil, err
+	}
+	c.Stdout, c.Stderr = r.b.log, r.b.log
 	files, err := r.b.opts.Runner.Run(ctx, c)
 	if err != nil {
 		return nil, err
@@ -248,11 +275,17 @@ func (r *run) runContainer(ctx context.Context, at loc, s *backends.Step, input 
 }
 
 // render fills the {{.Field}} placeholders of the container's command
-// line and environment from the resolved input.
-func render(s *backends.Step, input json.RawMessage) (Container, error) {
-	c := Container{Step: s.Name, Image: s.Task.Image, Outputs: slices.Clone(s.Task.Outputs)}
+// line and environment from the resolved input, and its
+// {{outputs.Field}} placeholders with where runner's process finds the
+// output files of an attempt whose output directory is dir.
+func render(s *backends.Step, input json.RawMessage, dir string, runner Runner) (Container, error) {
+	c := Container{Step: s.Name, Image: s.Task.Image, Outputs: slices.Clone(s.Task.Outputs), OutputDir: dir, Security: s.Task.Security.Clone()}
+	var path func(string) string
+	if op, ok := runner.(OutputPather); ok {
+		path = func(p string) string { return op.OutputPath(dir, p) }
+	}
 	var err error
-	c.Command, c.Args, c.Env, err = backends.RenderCommand(s.Task, input)
+	c.Command, c.Args, c.Env, err = backends.RenderCommandWith(s.Task, input, path)
 	if err != nil {
 		return c, fmt.Errorf("local: %w", err)
 	}

@@ -28,7 +28,10 @@
 //
 // A Go task is called with its resolved input. A container task has the
 // {{.Field}} placeholders of its command, args and env filled from the
-// resolved input, runs through the Runner, and its output object is built
+// resolved input and its {{outputs.Field}} placeholders with where the
+// Runner's process writes the output files (a host path under the
+// attempt's output directory for [HostRunner], see [OutputPather]), runs
+// through the Runner, and its output object is built
 // from the files it wrote: a string field takes the file's text without
 // the trailing line break, any other field parses the file as JSON. A step
 // that has an Invoker runs in process even when its task is a container

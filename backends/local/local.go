@@ -408,16 +408,7 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 }
 
 // planSteps returns pointers to the plan's steps, exit handler last.
-func planSteps(plan *backends.Plan) []*backends.Step {
-	out := make([]*backends.Step, 0, len(plan.Steps)+1)
-	for i := range plan.Steps {
-		out = append(out, &plan.Steps[i])
-	}
-	if plan.Exit != nil {
-		out = append(out, plan.Exit)
-	}
-	return out
-}
+func planSteps(plan *backends.Plan) []*backends.Step { return plan.AllSteps() }
 
 // syncWriter serializes writes to w.
 type syncWriter struct {

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/task"
@@ -224,7 +223,13 @@ type compiled struct {
 
 func (a *compiled) render() error {
 	a.once.Do(func() {
-		doc, err := yaml.Marshal(a.record)
+		// yaml.Marshal is json.Marshal, then JSONToYAML, which parses
+		// the JSON as YAML: jsonToYAML renders what YAML cannot read.
+		j, err := json.Marshal(a.record)
+		var doc []byte
+		if err == nil {
+			doc, err = jsonToYAML(j)
+		}
 		if err != nil {
 			a.err = fmt.Errorf("local: render the run record: %w", err)
 			return

@@ -87,21 +87,26 @@ var (
 	// alertTask is a container task: a shell script in a stock image, its
 	// input fields rendered into its environment, its output read from the
 	// file it writes. Locally it runs as a host process (sh must be on
-	// the PATH); on a cluster in its own pod.
+	// the PATH); on a cluster in its own pod. busybox runs as root unless
+	// told otherwise, which Pod Security "restricted" (the default) refuses,
+	// so it runs as nobody (65534).
 	alertTask = task.Container[AlertIn, AlertOut](stepAlert, "busybox:1.37").
 			WithCommand("sh", "-c", alertScript).
 			WithEnv("PARTITION", "{{.Partition}}").
 			WithEnv("PSI", "{{.PSI}}").
 			WithEnv("MAX_DRIFT", "{{.MaxDrift}}").
+			WithSecurity(task.Security{RunAsUser: ptr(int64(65534)), RunAsGroup: ptr(int64(65534))}).
 			WithResources(resources.Profile{CPU: "100m", Memory: "64Mi", NodePool: cpuPool.Name})
 )
 
 // alertScript is where a real pipeline would page someone or post to a
 // chat channel; this one prints the alert and records it as the step's
-// output, the file task.OutputDir/message.
+// output: {{outputs.message}} is the file the output field Message is
+// read from, on every backend (locally a host path, in a pod the
+// container's).
 const alertScript = `msg="score drift on partition $PARTITION: PSI $PSI is above $MAX_DRIFT"
 echo "$msg" >&2
-printf '%s\n' "$msg" > "${SLUICE_OUTPUT_DIR}/tmp/sluice/outputs/message"`
+printf '%s\n' "$msg" > {{outputs.message}}`
 
 // build defines the batch-scoring pipeline.
 func build() *pipeline.Pipeline {
@@ -134,3 +139,5 @@ func build() *pipeline.Pipeline {
 	}).When(pipeline.Compare(pipeline.Field[float64](psi.Output(), "PSI"), ">", maxDrift.Ref()))
 	return p
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -34,6 +34,7 @@ func NewClock(start time.Time) *Clock { return &Clock{now: start} }
 
 // Now returns the virtual time.
 func (c *Clock) Now() time.Time {
+	c.usable("Now")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -42,6 +43,10 @@ func (c *Clock) Now() time.Time {
 // AfterFunc calls f when the virtual time reaches Now()+d. The returned
 // function stops the timer and reports whether it did so before f ran.
 func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.usable("AfterFunc")
+	if f == nil {
+		misuse("Clock.AfterFunc with a nil func")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
@@ -63,13 +68,17 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 // and stops early when ctx is done (say, because a deadline it passed was
 // ctx's own), returning ctx.Err().
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.usable("Sleep")
+	if ctx == nil {
+		misuse("Clock.Sleep(nil, %v): pass the task's context", d)
+	}
 	c.advance(d, ctx)
 	return ctx.Err()
 }
 
 // Advance moves the virtual time forward by d, firing the deadlines it
 // passes.
-func (c *Clock) Advance(d time.Duration) { c.advance(d, nil) }
+func (c *Clock) Advance(d time.Duration) { c.usable("Advance"); c.advance(d, nil) }
 
 func (c *Clock) advance(d time.Duration, ctx context.Context) {
 	c.mu.Lock()

@@ -88,6 +88,16 @@
 // [Env.ArtifactContext] gives a context with the Env's store, to call a
 // task's function directly or to read an artifact with its own methods.
 //
+// # Misuse
+//
+// A call the Env cannot honor fails the test with a message that names
+// the call and the fix, and lists the pipeline's steps when a step was
+// wrong: a nil pipeline, a nil or zero step handle (pipeline.Step{},
+// pipeline.Fan{}, an Instance of one), a step the run does not have, a
+// zero task, a stub of a task no step of the next run is made from, a
+// zero artifact. Where there is no test to fail (NewEnv(nil), a nil or
+// zero Env, Result or Clock) the call panics with such a message.
+//
 // # Determinism
 //
 // An Env runs one task at a time, in plan order (a topological order in

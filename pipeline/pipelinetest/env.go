@@ -110,11 +110,17 @@ type Env struct {
 	faults map[target]map[int]Fault // by step or instance, then attempt
 	fresh  []target                 // faults not yet checked against a run's pipeline
 	calls  []string                 // invocations in order, "step" or "step[i]"
+	// freshStubs are the task names stubbed since the last run, which
+	// the next run checks against its pipeline.
+	freshStubs []string
 }
 
 // NewEnv returns an environment for t, with a fresh, empty in-memory
 // artifact store that is closed when the test ends.
 func NewEnv(t testing.TB) *Env {
+	if isNil(t) {
+		misuse("NewEnv(nil): pass the test's *testing.T (or *testing.B, *testing.F)")
+	}
 	t.Helper()
 	store, err := artifact.Open(context.Background(), "mem://pipelinetest")
 	if err != nil {
@@ -127,12 +133,13 @@ func NewEnv(t testing.TB) *Env {
 // Clock returns the environment's virtual clock. A stub that stands for
 // slow work calls Clock().Sleep(ctx, d); it returns early with an error
 // if d runs past the step's timeout.
-func (e *Env) Clock() *Clock { return e.clock }
+func (e *Env) Clock() *Clock { e.usable("Clock"); return e.clock }
 
 // EnableCache turns on the executor's cache for the rest of the Env's
 // runs, in a directory removed when the test ends. Steps whose cache
 // policy is enabled then report Cached on a repeated run.
 func (e *Env) EnableCache() {
+	e.usable("EnableCache")
 	if e.cacheDir == "" {
 		e.cacheDir = e.t.TempDir()
 	}
@@ -147,12 +154,18 @@ func (e *Env) EnableCache() {
 // container task runs fn instead of the container. A later Stub of the
 // same name replaces an earlier one.
 func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
+	e.usable("Stub")
+	e.t.Helper()
+	if t.Name() == "" {
+		e.t.Fatalf("pipelinetest: Stub of a zero task.Task (it has no name); pass the task the pipeline's steps are made from")
+	}
 	if fn == nil {
 		e.t.Fatalf("pipelinetest: Stub(%q) with a nil func", t.Name())
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stubs[t.Name()] = task.FuncInvoker(fn)
+	e.freshStubs = append(e.freshStubs, t.Name())
 }
 
 // Inject makes attempt number attempt (from 1) of step fail with f. For a
@@ -166,11 +179,13 @@ func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
 // the test, listing the pipeline's steps. An attempt below 1 or an
 // unknown Fault fails the test at once.
 func (e *Env) Inject(step Named, attempt int, f Fault) {
+	e.usable("Inject")
 	e.t.Helper()
+	if msg := handleProblem(step); msg != "" {
+		e.t.Fatalf("pipelinetest: Inject(%s): %s", f, msg)
+	}
 	tg := targetOf(step)
 	switch {
-	case tg.step == "":
-		e.t.Fatalf("pipelinetest: Inject(%s): a zero step handle names no step", f)
 	case attempt < 1:
 		e.t.Fatalf("pipelinetest: Inject(%q, %d, %s): attempts are numbered from 1", tg, attempt, f)
 	case f < AppError || f > Timeout:
@@ -207,6 +222,21 @@ func (e *Env) checkFaults(plan *backends.Plan) []target {
 		}
 	}
 	return fresh
+}
+
+// checkStubs fails the test when a task stubbed since the last run is the
+// task of no step of plan.
+func (e *Env) checkStubs(plan *backends.Plan) {
+	e.t.Helper()
+	e.mu.Lock()
+	fresh := e.freshStubs
+	e.freshStubs = nil
+	e.mu.Unlock()
+	for _, name := range fresh {
+		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return s.Task.Name == name }) {
+			e.t.Fatalf("pipelinetest: Stub(%q): no step of pipeline %q is made from task %q; its steps: %s", name, plan.DisplayName, name, stepList(plan))
+		}
+	}
 }
 
 // checkInstances fails the test when an instance fault of fresh names an
@@ -269,17 +299,26 @@ func fanNames(plan *backends.Plan) []string {
 // Status is nil.
 // The runs of a pipeline in an Env have the ids <pipeline>-1,
 // <pipeline>-2, … in order (Result.Status.RunID).
-func (e *Env) Run(p *pipeline.Pipeline) *Result { return e.RunWithParams(p, nil) }
+func (e *Env) Run(p *pipeline.Pipeline) *Result {
+	e.usable("Run")
+	e.t.Helper()
+	return e.RunWithParams(p, nil)
+}
 
 // RunWithParams runs p with parameter overrides, as -p name=value does.
 func (e *Env) RunWithParams(p *pipeline.Pipeline, params map[string]string) *Result {
+	e.usable("RunWithParams")
 	e.t.Helper()
 	return e.RunWith(p, RunOptions{Params: params})
 }
 
 // RunWith runs p with the parameters, run id and times of opts.
 func (e *Env) RunWith(p *pipeline.Pipeline, opts RunOptions) *Result {
+	e.usable("RunWith")
 	e.t.Helper()
+	if p == nil {
+		e.t.Fatalf("pipelinetest: Run of a nil *pipeline.Pipeline; pass the pipeline to run, made with pipeline.New")
+	}
 	e.mu.Lock()
 	e.calls = nil
 	e.mu.Unlock()
@@ -290,6 +329,7 @@ func (e *Env) RunWith(p *pipeline.Pipeline, opts RunOptions) *Result {
 		return res
 	}
 	res.plan = plan
+	e.checkStubs(plan)
 	fresh := e.checkFaults(plan)
 	for i := range plan.Steps {
 		e.wrap(&plan.Steps[i])
@@ -438,18 +478,22 @@ type Result struct {
 // Err is nil for a run that succeeded. It holds every validation problem
 // of an invalid pipeline (see pipeline.FieldErrors), or wraps
 // pipeline.ErrRunFailed for a run that failed.
-func (r *Result) Err() error { return r.err }
+func (r *Result) Err() error { r.usable("Err"); return r.err }
 
 // Order lists the task invocations of the run in the order they happened,
 // by step name ("train", and "train[2]" for an instance of a fan-out),
 // attempts included. It is the same on every run.
-func (r *Result) Order() []string { return r.order }
+func (r *Result) Order() []string { r.usable("Order"); return r.order }
 
 // Step returns the status of step s, or of one fan-out instance
 // ([Instance]); it fails the test, listing the run's steps, if the run
 // has no such step or instance.
 func (r *Result) Step(s Named) *backends.StepStatus {
+	r.usable("Step")
 	r.t.Helper()
+	if msg := handleProblem(s); msg != "" {
+		r.t.Fatalf("pipelinetest: %s; the run's steps: %s", msg, stepList(r.plan))
+	}
 	if r.Status == nil {
 		r.t.Fatalf("pipelinetest: the pipeline did not run: %v", r.err)
 	}
@@ -481,6 +525,7 @@ func (r *Result) Step(s Named) *backends.StepStatus {
 // attemptsOf returns the attempts of a plain step or of one instance; it
 // fails the test for a whole fan-out, whose attempts are per instance.
 func (r *Result) attemptsOf(s Named, what string) []backends.Attempt {
+	r.usable(what)
 	r.t.Helper()
 	st := r.Step(s)
 	if tg := targetOf(s); tg.inst < 0 && planStep(r.plan, tg.step).ForEach != nil {
@@ -497,11 +542,16 @@ func exitOf(p *backends.Plan) []backends.Step {
 }
 
 // Phase returns how step s ended.
-func (r *Result) Phase(s Named) backends.Phase { r.t.Helper(); return r.Step(s).Phase }
+func (r *Result) Phase(s Named) backends.Phase {
+	r.usable("Phase")
+	r.t.Helper()
+	return r.Step(s).Phase
+}
 
 // Ran reports whether step s was attempted at least once (it may have
 // failed). Cached and skipped steps did not run.
 func (r *Result) Ran(s Named) bool {
+	r.usable("Ran")
 	r.t.Helper()
 	st := r.Step(s)
 	if len(st.Attempts) > 0 {
@@ -517,15 +567,24 @@ func (r *Result) Ran(s Named) bool {
 
 // Skipped reports whether step s was skipped: its condition was false, or
 // a step it depends on was skipped or failed.
-func (r *Result) Skipped(s Named) bool { r.t.Helper(); return r.Step(s).Phase == backends.PhaseSkipped }
+func (r *Result) Skipped(s Named) bool {
+	r.usable("Skipped")
+	r.t.Helper()
+	return r.Step(s).Phase == backends.PhaseSkipped
+}
 
 // Cached reports whether step s's output came from the cache.
-func (r *Result) Cached(s Named) bool { r.t.Helper(); return r.Step(s).Phase == backends.PhaseCached }
+func (r *Result) Cached(s Named) bool {
+	r.usable("Cached")
+	r.t.Helper()
+	return r.Step(s).Phase == backends.PhaseCached
+}
 
 // Attempts returns the attempts of step s: a plain step, or one instance
 // of a fan-out ([Instance]). It fails the test for a step the run does
 // not have, and for a whole fan-out, whose attempts are per instance.
 func (r *Result) Attempts(s Named) []backends.Attempt {
+	r.usable("Attempts")
 	r.t.Helper()
 	return r.attemptsOf(s, "Attempts")
 }
@@ -536,6 +595,7 @@ func (r *Result) Attempts(s Named) []backends.Attempt {
 // [Result.Attempts], it fails the test for a step the run does not have
 // and for a whole fan-out.
 func (r *Result) Reasons(s Named) []backends.Reason {
+	r.usable("Reasons")
 	r.t.Helper()
 	var out []backends.Reason
 	for _, a := range r.attemptsOf(s, "Reasons") {
@@ -547,6 +607,7 @@ func (r *Result) Reasons(s Named) []backends.Reason {
 // Output returns the output of step s; it fails the test when s has none
 // (it did not succeed) or it does not decode as Out.
 func Output[Out any](r *Result, s pipeline.Step[Out]) Out {
+	r.usable("Output")
 	r.t.Helper()
 	return decode[Out](r, s)
 }
@@ -554,6 +615,7 @@ func Output[Out any](r *Result, s pipeline.Step[Out]) Out {
 // Outputs returns the outputs of the instances of fan-out f, in element
 // order.
 func Outputs[Out any](r *Result, f pipeline.Fan[Out]) []Out {
+	r.usable("Outputs")
 	r.t.Helper()
 	return decode[[]Out](r, f)
 }

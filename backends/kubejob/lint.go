@@ -1,0 +1,21 @@
+package kubejob
+
+import "github.com/sluice-ml/sluice/backends"
+
+var _ backends.Linter = (*Backend)(nil)
+
+// Lint reports every step of plan whose Job name kubejob cannot use, as
+// field errors at "pipeline.tasks[<step>].name": a name that collides
+// with another step's Job, or with an instance or retry Job the
+// orchestrator creates for another step ("train-r1" next to a step
+// "train" whose retries need Jobs of their own, "square-0" next to a
+// fan-out "square"). Compile returns the same error (see
+// [backends.Linter]). It does not contact a cluster.
+func (b *Backend) Lint(plan *backends.Plan) error {
+	run, err := runID(plan.Name, b.opts.RunID)
+	if err != nil {
+		return err
+	}
+	_, errs := jobNames(run, plan.AllSteps())
+	return backends.LintErrors(errs...)
+}
