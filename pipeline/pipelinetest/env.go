@@ -224,6 +224,16 @@ func (e *Env) checkFaults(plan *backends.Plan) []target {
 	return fresh
 }
 
+// stubTarget reports whether a stub of the task named name applies to
+// step s: s is made from that task, or wraps it (task.Wrapper).
+func stubTarget(s backends.Step, name string) bool {
+	if s.Task.Name == name {
+		return true
+	}
+	w, ok := s.Invoke.(task.Wrapper)
+	return ok && w.Wrapped() == name
+}
+
 // checkStubs fails the test when a task stubbed since the last run is the
 // task of no step of plan.
 func (e *Env) checkStubs(plan *backends.Plan) {
@@ -233,7 +243,7 @@ func (e *Env) checkStubs(plan *backends.Plan) {
 	e.freshStubs = nil
 	e.mu.Unlock()
 	for _, name := range fresh {
-		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return s.Task.Name == name }) {
+		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return stubTarget(s, name) }) {
 			e.t.Fatalf("pipelinetest: Stub(%q): no step of pipeline %q is made from task %q; its steps: %s", name, plan.DisplayName, name, stepList(plan))
 		}
 	}
