@@ -284,7 +284,9 @@ func TestTrialsReadOtherRefs(t *testing.T) {
 		return in.Scale.Get()*in.P.Get().X1 + in.Shift.Get(), nil
 	})
 	search := hpo.Search(p, gridX1(), trial,
-		func(pt pipeline.Ref[Point]) scaledIn { return scaledIn{P: pt, Scale: scale.Output(), Shift: shift.Ref()} },
+		func(pt pipeline.Ref[Point]) scaledIn {
+			return scaledIn{P: pt, Scale: scale.Output(), Shift: shift.Ref()}
+		},
 		func(v float64) float64 { return v },
 		&hpo.Options{Sampler: hpo.Grid, MaxTrials: 4, ParallelTrials: 2, Direction: hpo.Maximize})
 
