@@ -74,7 +74,8 @@
 //
 // MaxTrials trials run in all, at most ParallelTrials at once. A trial
 // fails when its task fails after its retries, or when the objective is
-// NaN or infinite (or panics); up to MaxFailedTrials may fail with the
+// NaN or infinite (or panics) — an output that itself holds a NaN cannot
+// be encoded as JSON, so its task fails; up to MaxFailedTrials may fail with the
 // search going on — the fan-out tolerates that many failures
 // (pipeline.Fan.Tolerate) and each suggest step counts them — and one
 // more fails the search, naming the failed trials. If every trial fails,
