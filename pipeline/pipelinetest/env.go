@@ -150,9 +150,9 @@ func (e *Env) EnableCache() {
 // ForEach) calls fn instead, and so does a task made by task.Wrap
 // around t (such as the trials of an hpo.Search), inside its wrapper.
 // fn's signature is checked by the compiler against t: no reflection and
-// no run-time signature errors. Stubbing a
-// container task runs fn instead of the container. A later Stub of the
-// same name replaces an earlier one.
+// no run-time signature errors. Stubbing a container task runs fn
+// instead of the container. A later Stub of the same name replaces an
+// earlier one.
 func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
 	e.usable("Stub")
 	e.t.Helper()
