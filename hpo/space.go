@@ -385,7 +385,7 @@ func convertTo(x any, t reflect.Type) (reflect.Value, error) {
 		}
 		return out, err
 	}
-	return v, fmt.Errorf("a %v cannot be a value of the field's type %v", v.Type(), t)
+	return v, fmt.Errorf("a value of type %v does not fit the field's type %v", v.Type(), t)
 }
 
 // The sampler's view of a searched dimension: every searched field is a
