@@ -1,34 +1,12 @@
 package kubejob_test
 
 import (
-	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/sluice-ml/sluice/backends/local"
-	"github.com/sluice-ml/sluice/hpo"
-	"github.com/sluice-ml/sluice/pipeline"
-	"github.com/sluice-ml/sluice/task"
+	"github.com/sluice-ml/sluice/internal/hpocase"
 )
-
-// hpoSearch is an adaptive search (CMA-ES, four rounds) over a quadratic.
-func hpoSearch() (*pipeline.Pipeline, string) {
-	type xy struct{ X, Y float64 }
-	type in struct{ P pipeline.Ref[xy] }
-	p := pipeline.New("tune", nil)
-	f := task.New("f", func(ctx context.Context, in in) (float64, error) {
-		v := in.P.Get()
-		return (v.X-1)*(v.X-1) + (v.Y+2)*(v.Y+2), nil
-	})
-	s := hpo.Search(p, hpo.Space[xy]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, f,
-		func(v pipeline.Ref[xy]) in { return in{P: v} },
-		func(v float64) float64 { return v },
-		&hpo.Options{Sampler: hpo.CMAES, Seed: 5, MaxTrials: 12, ParallelTrials: 3})
-	return p, s.Name()
-}
 
 // A search runs as Jobs and gives the trials it gives in process: the
 // suggest steps run in the Jobs' pods (here, the simulated cluster's).
@@ -36,15 +14,6 @@ func TestSearchRunsTheSameTrialsAsLocal(t *testing.T) {
 	noLeaks(t)
 	h := newHarness(t)
 	defer h.Close()
-	p, name := hpoSearch()
-	st, err := pipeline.Run(t.Context(), p, h.backend(testOptions()), nil)
-	require.NoError(t, err, "%+v", st)
-	p, _ = hpoSearch()
-	want, err := pipeline.Run(t.Context(), p, local.New(nil), nil)
-	require.NoError(t, err)
-	var got, exp map[string]any
-	require.NoError(t, json.Unmarshal(st.Step(name).Output, &got))
-	require.NoError(t, json.Unmarshal(want.Step(name).Output, &exp))
-	assert.Equal(t, exp, got)
-	assert.Len(t, got["trials"], 12)
+	res := hpocase.RunLikeLocal(t, h.backend(testOptions()), false)
+	assert.Len(t, res["trials"], 12)
 }
