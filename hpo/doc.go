@@ -54,10 +54,11 @@
 //
 // # Seeds
 //
-// The same Seed, space and options give the same trials on every backend
-// and on every re-run: the suggest steps are deterministic functions of
-// the earlier results. Random and TPE seed each round's sampler from the
-// seed and the round and are told the earlier trials; CMA-ES and Sobol
+// With every sampler but TPE, the same Seed, space and options give the
+// same trials on every backend and on every re-run: the suggest steps are
+// deterministic functions of the earlier results. Random and TPE seed
+// each round's sampler from the seed and the round and are told the
+// earlier trials; CMA-ES and Sobol
 // keep state across proposals, which each suggest step rebuilds by
 // asking the sampler again for every earlier trial (it proposes the same
 // values) and telling it the results round by round. Samplers see every
@@ -66,9 +67,12 @@
 // ordered). This keeps seeded runs identical: goptuna v0.9.0's own
 // integer and categorical distributions never draw the top value in
 // random search and draw categoricals from math/rand's process-wide
-// source, which cannot be seeded since Go 1.24 — and for the same reason
-// TPE is a copy of goptuna's (hpo/internal/tpe) that draws from its own
-// seeded source.
+// source, which cannot be seeded since Go 1.24. For that reason TPE does
+// not repeat for a seed: goptuna v0.9.0's TPE picks the components of
+// its Parzen estimators from that source. A TPE search still proposes
+// every round once: a suggest step's proposals are its output, which the
+// trials and later rounds read, and a resumed run does not run a
+// finished suggest step again; Result.Trials records them.
 //
 // # Budgets, failures and the goal
 //

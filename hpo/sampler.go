@@ -10,7 +10,7 @@ import (
 	"github.com/c-bata/goptuna"
 	"github.com/c-bata/goptuna/cmaes"
 	"github.com/c-bata/goptuna/sobol"
-	"github.com/sluice-ml/sluice/hpo/internal/tpe"
+	"github.com/c-bata/goptuna/tpe"
 )
 
 // Sampler chooses the trials' hyperparameters. TPE, Random, CMAES and
@@ -19,12 +19,16 @@ import (
 type Sampler string
 
 const (
-	// TPE is the tree-structured Parzen estimator, the default: random
-	// for the first 10 finished trials, then it proposes values that
-	// were more likely in the better trials.
+	// TPE is the tree-structured Parzen estimator: random for the first
+	// 10 finished trials, then it proposes values that were more likely
+	// in the better trials. Its proposals do not repeat for a seed:
+	// goptuna v0.9.0's TPE draws the components of its Parzen estimators
+	// from math/rand's process-wide source, which Go 1.24 and later seed
+	// at random and no longer let a program seed (see "Seeds" in the
+	// package doc).
 	TPE Sampler = "tpe"
-	// Random draws every field independently and uniformly (log-uniformly
-	// for LogFloat and LogInt).
+	// Random, the default, draws every field independently and uniformly
+	// (log-uniformly for LogFloat and LogInt).
 	Random Sampler = "random"
 	// CMAES is the covariance matrix adaptation evolution strategy, for
 	// two or more searched fields.
@@ -40,7 +44,7 @@ const (
 	Grid Sampler = "grid"
 )
 
-var samplers = []Sampler{TPE, Random, CMAES, Sobol, Grid}
+var samplers = []Sampler{Random, TPE, CMAES, Sobol, Grid}
 
 // Direction says whether the objective is minimized or maximized.
 type Direction string

@@ -26,10 +26,11 @@ type Options struct {
 	// round R, and NAME, the step with the [Result]. The default is
 	// "search".
 	Name string
-	// Sampler chooses the hyperparameters; the default is [TPE].
+	// Sampler chooses the hyperparameters; the default is [Random].
 	Sampler Sampler
 	// Seed seeds the sampler: the same seed and space give the same
-	// trials on every backend and on a re-run.
+	// trials on every backend and on a re-run, with every sampler but
+	// TPE (see [TPE]).
 	Seed int64
 	// Direction says whether the objective is minimized (the default) or
 	// maximized.
@@ -146,7 +147,7 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 	case objective == nil:
 		panic(fmt.Sprintf("hpo: Search of %q with a nil objective; pass one that reads the number to optimize from the trial's output", trial.Name()))
 	}
-	s := &search[P, Out]{space: space, objective: objective, name: "search", sampler: TPE, dir: Minimize}
+	s := &search[P, Out]{space: space, objective: objective, name: "search", sampler: Random, dir: Minimize}
 	if opts != nil {
 		s.opts = *opts
 		if opts.Goal != nil {
