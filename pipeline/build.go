@@ -257,6 +257,7 @@ func (b *builder) step(n *node) *backends.Step {
 		st.ForEach = b.forEach(n, path.Child("forEach"))
 	}
 	b.after(n, path.Child("after"))
+	b.runChecks(n, path)
 	for m := range b.deps[n] {
 		st.DependsOn = append(st.DependsOn, b.names[m])
 	}

@@ -81,7 +81,10 @@
 //	pipeline.tasks[eval].after: Invalid "eval": dependency cycle: eval -> report -> eval …
 //
 // Use [FieldErrors] or errors.As to inspect them, matching Type (one of the
-// [ErrorType] constants, such as [ErrorTypeRequired]) and Field.
+// [ErrorType] constants, such as [ErrorTypeRequired]) and Field. A
+// package that adds steps with settings of its own (package hpo's search
+// space and budgets) reports their problems the same way, under the
+// step's path, with [Step.Check].
 //
 // Parameter overrides (-p name=value, [CompileOptions.Params]) are checked
 // against the parameter's type before they are decoded: null, a number

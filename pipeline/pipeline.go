@@ -108,6 +108,8 @@ type node struct {
 	exit     bool
 	// fanIndex is the element index for a step made by FanOut, else -1.
 	fanIndex int
+	// checks are validation checks added with Step.Check (check.go).
+	checks []func() error
 }
 
 type forEach struct {

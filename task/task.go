@@ -34,6 +34,8 @@ const (
 type Task[In, Out any] struct {
 	spec Spec
 	fn   Func[In, Out]
+	// inv, if set, is the Invoker in place of FuncInvoker(fn) (see Wrap).
+	inv Invoker
 }
 
 // New returns a Go task named name implemented by fn. In and Out are
@@ -86,6 +88,9 @@ func (t Task[In, Out]) Func() Func[In, Out] { return t.fn }
 // Invoker returns the task's implementation as JSON in, JSON out, or nil for a
 // container task. It is what executors and the in-pod invocation call.
 func (t Task[In, Out]) Invoker() Invoker {
+	if t.inv != nil {
+		return t.inv
+	}
 	if t.fn == nil {
 		return nil
 	}

@@ -147,10 +147,12 @@ func (e *Env) EnableCache() {
 
 // Stub replaces t's implementation for runs in e: every step made from a
 // task named t.Name() (also each step of a FanOut and each instance of a
-// ForEach) calls fn instead. fn's signature is checked by the compiler
-// against t: no reflection and no run-time signature errors. Stubbing a
-// container task runs fn instead of the container. A later Stub of the
-// same name replaces an earlier one.
+// ForEach) calls fn instead, and so does a task made by task.Wrap
+// around t (such as the trials of an hpo.Search), inside its wrapper.
+// fn's signature is checked by the compiler against t: no reflection and
+// no run-time signature errors. Stubbing a container task runs fn
+// instead of the container. A later Stub of the same name replaces an
+// earlier one.
 func Stub[In, Out any](e *Env, t task.Task[In, Out], fn task.Func[In, Out]) {
 	e.usable("Stub")
 	e.t.Helper()
@@ -222,6 +224,16 @@ func (e *Env) checkFaults(plan *backends.Plan) []target {
 	return fresh
 }
 
+// stubTarget reports whether a stub of the task named name applies to
+// step s: s is made from that task, or wraps it (task.Wrapper).
+func stubTarget(s backends.Step, name string) bool {
+	if s.Task.Name == name {
+		return true
+	}
+	w, ok := s.Invoke.(task.Wrapper)
+	return ok && w.Wrapped() == name
+}
+
 // checkStubs fails the test when a task stubbed since the last run is the
 // task of no step of plan.
 func (e *Env) checkStubs(plan *backends.Plan) {
@@ -231,7 +243,7 @@ func (e *Env) checkStubs(plan *backends.Plan) {
 	e.freshStubs = nil
 	e.mu.Unlock()
 	for _, name := range fresh {
-		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return s.Task.Name == name }) {
+		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return stubTarget(s, name) }) {
 			e.t.Fatalf("pipelinetest: Stub(%q): no step of pipeline %q is made from task %q; its steps: %s", name, plan.DisplayName, name, stepList(plan))
 		}
 	}
@@ -396,6 +408,10 @@ func (e *Env) wrap(s *backends.Step) {
 	inner := s.Invoke
 	if stub, ok := e.stubs[s.Task.Name]; ok {
 		inner = stub
+	} else if w, ok := inner.(task.Wrapper); ok {
+		if stub, ok := e.stubs[w.Wrapped()]; ok {
+			inner = w.Rewrap(stub) // e.g. an hpo trial: the stub runs inside the wrapper
+		}
 	}
 	e.mu.Unlock()
 	s.Invoke = &invoker{e: e, step: s.DisplayName, timeout: s.Task.Timeout, inner: inner}

@@ -1,0 +1,19 @@
+package kubejob_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/sluice-ml/sluice/internal/hpocase"
+)
+
+// A search runs as Jobs and gives the trials it gives in process: the
+// suggest steps run in the Jobs' pods (here, the simulated cluster's).
+func TestSearchRunsTheSameTrialsAsLocal(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	res := hpocase.RunLikeLocal(t, h.backend(testOptions()), false)
+	assert.Len(t, res["trials"], 12)
+}

@@ -1,0 +1,62 @@
+// Package hpocase holds the hpo.Search that the backends' tests run to
+// check that a search gives the same trials on them as on the local
+// backend.
+package hpocase
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/hpo"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
+)
+
+// XY are the hyperparameters.
+type XY struct{ X, Y float64 }
+
+// In is a trial's input.
+type In struct{ P pipeline.Ref[XY] }
+
+// Search returns a pipeline "tune" with an adaptive search (CMA-ES, 12
+// trials in four rounds of three) over a quadratic whose minimum is 0 at
+// (1, -2), and the name of the search's result step. With goal, the
+// search stops once a trial's objective is at most 4.
+func Search(goal bool) (*pipeline.Pipeline, string) {
+	p := pipeline.New("tune", nil)
+	f := task.New("f", func(ctx context.Context, in In) (float64, error) {
+		v := in.P.Get()
+		return (v.X-1)*(v.X-1) + (v.Y+2)*(v.Y+2), nil
+	})
+	opts := &hpo.Options{Sampler: hpo.CMAES, Seed: 5, MaxTrials: 12, ParallelTrials: 3}
+	if goal {
+		opts.Goal = new(4.0)
+	}
+	s := hpo.Search(p, hpo.Space[XY]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, f,
+		func(v pipeline.Ref[XY]) In { return In{P: v} },
+		func(v float64) float64 { return v },
+		opts)
+	return p, s.Name()
+}
+
+// RunLikeLocal runs Search(goal) on b and on the local backend and fails
+// t unless both give the same Result; it returns that Result as JSON
+// values.
+func RunLikeLocal(t *testing.T, b backends.Backend, goal bool) map[string]any {
+	t.Helper()
+	var out [2]map[string]any
+	for i, be := range []backends.Backend{b, local.New(nil)} {
+		p, name := Search(goal)
+		st, err := pipeline.Run(t.Context(), p, be, nil)
+		require.NoError(t, err, "%+v", st)
+		require.NoError(t, json.Unmarshal(st.Step(name).Output, &out[i]))
+	}
+	assert.Equal(t, out[1], out[0], "the Result on the backend, then locally")
+	return out[0]
+}
