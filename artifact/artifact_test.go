@@ -90,6 +90,9 @@ func TestCorruptedObjectIsAnError(t *testing.T) {
 	_, err = d.ReadAll(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is gone from the store")
+	_, err = d.Path(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is gone from the store")
 }
 
 func TestFailedWriteKeepsThePreviousVersion(t *testing.T) {
