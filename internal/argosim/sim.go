@@ -254,6 +254,7 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		task  string
 		phase wfv1.NodePhase
 		out   *wfv1.Outputs
+		group string // a loop's outputs.parameters, a JSON list of objects
 	}
 	done := map[string]wfv1.NodePhase{}
 	scope := map[string]any{}
@@ -306,8 +307,8 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 				snapshot[k] = v
 			}
 			go func() {
-				ph, out := r.task(name, task, snapshot)
-				results <- result{task.Name, ph, out}
+				ph, out, group := r.task(name, task, snapshot)
+				results <- result{task.Name, ph, out, group}
 			}()
 		}
 		if running == 0 {
@@ -316,6 +317,12 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		res := <-results
 		running--
 		done[res.task] = res.phase
+		if res.group != "" {
+			// Argo's processAggregateNodeOutputs; a per-parameter key
+			// below replaces it (util/expand drops a key that another
+			// one extends).
+			scope["tasks."+res.task+".outputs.parameters"] = res.group
+		}
 		if res.out != nil {
 			for _, p := range res.out.Parameters {
 				scope["tasks."+res.task+".outputs.parameters."+p.Name] = p.Value.String()
@@ -324,7 +331,7 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 	}
 	phase := wfv1.NodeSucceeded
 	for _, task := range t.DAG.Tasks {
-		if ph, ok := done[task.Name]; !ok || ph == wfv1.NodeFailed || ph == wfv1.NodeError {
+		if ph, ok := done[task.Name]; !ok || (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !task.ContinuesOn(ph) {
 			phase = wfv1.NodeFailed
 		}
 	}
@@ -333,11 +340,29 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		outs = &wfv1.Outputs{}
 		for _, p := range t.Outputs.Parameters {
 			envm := env.GetFuncMap(scope)
-			v := p.ValueFrom.Default.String()
-			if prog, err := expr.Compile(p.ValueFrom.Expression, expr.Env(envm)); err == nil {
-				if x, err := expr.Run(prog, envm); err == nil && x != nil {
-					v = fmt.Sprint(x)
+			prog, err := expr.Compile(p.ValueFrom.Expression, expr.Env(envm))
+			var x any
+			if err == nil {
+				x, err = expr.Run(prog, envm)
+			}
+			if err == nil && x == nil {
+				err = fmt.Errorf("failed to evaluate expression %q", p.ValueFrom.Expression)
+			}
+			v := fmt.Sprint(x)
+			if err != nil {
+				if p.ValueFrom.Default == nil {
+					// getTemplateOutputsFromScope fails executeDAG, and
+					// executeDAGTask marks the task's node Error.
+					msg := fmt.Sprintf("task '%s' errored: %v", name, err)
+					r.update(func() {
+						if n, ok := r.wf.Status.Nodes[nodeID(name)]; ok {
+							n.Phase, n.Message = wfv1.NodeError, msg
+							r.wf.Status.Nodes[n.ID] = n
+						}
+					})
+					return wfv1.NodeError, nil
 				}
+				v = p.ValueFrom.Default.String()
 			}
 			outs.Parameters = append(outs.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(v)})
 		}
@@ -352,7 +377,7 @@ func (r *simRun) stopped() bool {
 }
 
 // task runs one DAG task under the DAG node parent.
-func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs) {
+func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs, string) {
 	name := parent + "." + task.Name
 	b, _ := json.Marshal(task)
 	s, err := argotemplate.Replace(string(b), scope, true)
@@ -368,11 +393,12 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 			panic(fmt.Sprintf("sim: when of %s did not evaluate: %q", name, dt.When))
 		}
 		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "when '" + dt.When + "' evaluated false"}, nodeID(parent))
-		return wfv1.NodeSkipped, nil
+		return wfv1.NodeSkipped, nil, ""
 	}
 	tmpl := r.tmpls[dt.Template]
 	if dt.WithParam == "" {
-		return r.node(name, task.Name, parent, tmpl, &dt.Arguments)
+		ph, out := r.node(name, task.Name, parent, tmpl, &dt.Arguments)
+		return ph, out, ""
 	}
 	var items []wfv1.Item
 	if err := json.Unmarshal([]byte(dt.WithParam), &items); err != nil {
@@ -380,7 +406,7 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	}
 	if len(items) == 0 {
 		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "Skipped, empty params"}, nodeID(parent))
-		return wfv1.NodeSkipped, nil
+		return wfv1.NodeSkipped, nil, ""
 	}
 	r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeTaskGroup, Phase: wfv1.NodeRunning}, nodeID(parent))
 	limit := len(items)
@@ -421,10 +447,18 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	phase := wfv1.NodeSucceeded
 	vals := map[string][]string{} // output parameter -> values in order
 	var params []string
+	group := []map[string]string{}
 	for i, ph := range phases {
 		if ph != wfv1.NodeSucceeded {
 			phase = wfv1.NodeFailed
 			continue
+		}
+		if len(outs[i].Parameters) > 0 {
+			m := map[string]string{}
+			for _, p := range outs[i].Parameters {
+				m[p.Name] = p.Value.String()
+			}
+			group = append(group, m)
 		}
 		for _, p := range outs[i].Parameters {
 			if _, ok := vals[p.Name]; !ok {
@@ -442,7 +476,8 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	for _, p := range params {
 		agg.Parameters = append(agg.Parameters, wfv1.Parameter{Name: p, Value: wfv1.AnyStringPtr(aggregate(vals[p]))})
 	}
-	return phase, agg
+	b, _ = json.Marshal(group)
+	return phase, agg, string(b)
 }
 
 func (r *simRun) parentTemplate(nodeName string) *wfv1.Template {
