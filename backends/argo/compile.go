@@ -534,7 +534,7 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 			}
 			count = outputPrefix + s.Task.Outputs[0].Field
 		}
-		if err := tolerate(s, &t, count); err != nil {
+		if err := c.tolerate(s, &t, count); err != nil {
 			return t, err
 		}
 	}

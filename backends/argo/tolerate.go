@@ -16,10 +16,9 @@ import (
 // of every backend (runstate.FanOutEnd).
 const AnnotationTolerate = "sluice.dev/tolerate"
 
-// failedParam is the output parameter of a tolerant fan-out's wrapper
-// that counts its failed instances, and fails the wrapper when there are
-// more than it tolerates.
-const failedParam = "failed"
+// tolerateTask is the DAG task of a tolerant fan-out's wrapper that
+// fails the wrapper when more instances failed than it tolerates.
+const tolerateTask = "tolerate"
 
 // tolerant reports whether fan-out step s tolerates failed instances.
 func tolerant(s *backends.Step) bool {
@@ -29,22 +28,30 @@ func tolerant(s *backends.Step) bool {
 
 // tolerate makes t, the wrapper DAG of tolerant fan-out step s (see
 // eachTemplate), go on when instances fail and fail when more than
-// runstate.Tolerated of them did. The loop task continues on Failed and
-// Error, so the wrapper's DAG completes; Argo v3.7 aggregates the outputs
-// of the Succeeded children only, in loop order, so the count of values
-// of an aggregated output parameter is the count of instances that
-// succeeded (when none did, Argo leaves "tasks.each.outputs.parameters" a
-// JSON text instead of a map). failedParam, which has no default, is the
-// number of failed instances, or sprig.fail when it is more than the
-// tolerated number: Argo marks the wrapper node Error when an output
-// expression without a default fails. countParam names an output
-// parameter every succeeded instance has.
-func tolerate(s *backends.Step, t *wfv1.Template, countParam string) error {
+// runstate.Tolerated of them did, without a pod:
+//
+//   - the loop task continues on Failed and Error;
+//   - Argo v3.7 aggregates the outputs of the Succeeded children only, in
+//     loop order, so the number of values of an aggregated output
+//     parameter (countParam, which every succeeded instance has) is the
+//     number of instances that succeeded; when none did, Argo leaves
+//     "tasks.each.outputs.parameters" the JSON text "[]" instead of a
+//     map;
+//   - the task tolerateTask runs after the loop whatever its end; its
+//     when is false, or calls sprig.fail when more instances failed than
+//     tolerated: Argo then marks the task's node Error (a failed
+//     expression in a resolved when), and the wrapper's DAG, whose only
+//     leaf it is, ends Error like any failed DAG (so the tasks after the
+//     fan-out are omitted as after any failed step).
+//
+// The tolerance is computed at run time from the number of items, as
+// runstate.Tolerated does.
+func (c *compiler) tolerate(s *backends.Step, t *wfv1.Template, countParam string) error {
 	fe := s.ForEach
 	t.DAG.Tasks[0].ContinueOn = &wfv1.ContinueOn{Failed: true, Error: true}
 	n := "len(fromJSON(inputs.parameters.inputs))"
 	params := member("tasks", eachTask) + ".outputs.parameters"
-	ok := "(type(" + params + ") == 'string' ? 0 : len(fromJSON(" + taskOutput(eachTask, countParam) + ")))"
+	ok := "(type(" + params + ") == 'string' ? 0 : len(fromJSON(" + taskOutput(eachTask, countParam) + " ?? '[]')))"
 	failed := "(" + n + " - " + ok + ")"
 	// runstate.Tolerated: MaxFailed, or the fraction of the count rounded
 	// down (int truncates a positive float), whichever is larger.
@@ -54,9 +61,16 @@ func tolerate(s *backends.Step, t *wfv1.Template, countParam string) error {
 		tol = "(" + tol + " > " + frac + " ? " + tol + " : " + frac + ")"
 	}
 	msg := "string(" + failed + ") + ' of ' + string(" + n + ") + ' instances failed, more than the ' + string(" + tol + ") + ' tolerated'"
-	t.Outputs.Parameters = append(t.Outputs.Parameters, wfv1.Parameter{
-		Name:      failedParam,
-		ValueFrom: &wfv1.ValueFrom{Expression: n + " == 0 ? '0' : (" + failed + " > " + tol + " ? sprig.fail(" + msg + ") : string(" + failed + "))"},
+	noop, err := c.addTemplate("noop", wfv1.Template{Suspend: &wfv1.SuspendTemplate{Duration: "0"}})
+	if err != nil {
+		return err
+	}
+	e := eachTask + "."
+	t.DAG.Tasks = append(t.DAG.Tasks, wfv1.DAGTask{
+		Name:     tolerateTask,
+		Template: noop,
+		Depends:  e + "Succeeded || " + e + "Skipped || " + e + "Failed || " + e + "Errored",
+		When:     exprTag(n + " > 0 && " + failed + " > " + tol + " ? sprig.fail(" + msg + ") : false"),
 	})
 	b, err := json.Marshal(struct {
 		MaxFailed         int     `json:"maxFailed,omitempty"`

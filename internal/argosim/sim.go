@@ -275,20 +275,25 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 			ready, omit := true, false
 			for _, term := range strings.Split(task.Depends, " && ") {
 				// "X.Succeeded" or a bare "X", which Argo reads as
-				// X.Succeeded || X.Skipped || X.Daemoned.
-				dep, result, _ := strings.Cut(term, ".")
+				// X.Succeeded || X.Skipped || X.Daemoned, or results of
+				// one task joined by " || ".
+				var dep string
+				met := false
+				for _, alt := range strings.Split(term, " || ") {
+					d, result, _ := strings.Cut(alt, ".")
+					if dep != "" && d != dep {
+						panic("sim: unsupported depends term " + term)
+					}
+					dep = d
+					met = met || dependsMet(result, done[d])
+				}
 				if dep == "" {
 					continue
 				}
-				ph, ok := done[dep]
-				switch {
-				case !ok:
+				if _, ok := done[dep]; !ok {
 					ready = false
-				case result == "Succeeded" && ph != wfv1.NodeSucceeded,
-					result == "" && ph != wfv1.NodeSucceeded && ph != wfv1.NodeSkipped:
+				} else if !met {
 					omit = true
-				case result != "" && result != "Succeeded":
-					panic("sim: unsupported depends term " + term)
 				}
 			}
 			if omit {
@@ -376,9 +381,41 @@ func (r *simRun) stopped() bool {
 	return r.wf.Spec.Shutdown != ""
 }
 
+// dependsMet reports whether a task that ended in phase ph has the
+// depends result ("" for a bare name).
+func dependsMet(result string, ph wfv1.NodePhase) bool {
+	switch result {
+	case "":
+		return ph == wfv1.NodeSucceeded || ph == wfv1.NodeSkipped
+	case "Succeeded":
+		return ph == wfv1.NodeSucceeded
+	case "Skipped":
+		return ph == wfv1.NodeSkipped
+	case "Failed":
+		return ph == wfv1.NodeFailed
+	case "Errored":
+		return ph == wfv1.NodeError
+	}
+	panic("sim: unsupported depends result " + result)
+}
+
 // task runs one DAG task under the DAG node parent.
 func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs, string) {
 	name := parent + "." + task.Name
+	if strings.Contains(task.When, "{{=") {
+		// resolveDependencyReferences resolves when first, strictly for
+		// tasks.*: an expression that fails makes the task's node Error.
+		wb, _ := json.Marshal(task.When)
+		ws, err := argotemplate.ReplaceStrictAny(string(wb), scope, []string{"tasks", "steps"})
+		if err != nil {
+			if argotemplate.IsMissingVariableErr(err) {
+				panic(fmt.Sprintf("sim: when of %s: %v (Argo would requeue it forever)", name, err))
+			}
+			r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeError, Message: err.Error()}, nodeID(parent))
+			return wfv1.NodeError, nil, ""
+		}
+		_ = json.Unmarshal([]byte(ws), &task.When)
+	}
 	b, _ := json.Marshal(task)
 	s, err := argotemplate.Replace(string(b), scope, true)
 	if err != nil {
