@@ -30,25 +30,26 @@ func tolerant(s *backends.Step) bool {
 // eachTemplate), go on when instances fail and fail when more than
 // runstate.Tolerated of them did, without a pod:
 //
-//   - the loop task continues on Failed and Error;
 //   - Argo v3.7 aggregates the outputs of the Succeeded children only, in
 //     loop order, so the number of values of an aggregated output
 //     parameter (countParam, which every succeeded instance has) is the
 //     number of instances that succeeded; when none did, Argo leaves
 //     "tasks.each.outputs.parameters" the JSON text "[]" instead of a
 //     map;
-//   - the task tolerateTask runs after the loop whatever its end; its
-//     when is false, or calls sprig.fail when more instances failed than
-//     tolerated: Argo then marks the task's node Error (a failed
-//     expression in a resolved when), and the wrapper's DAG, whose only
-//     leaf it is, ends Error like any failed DAG (so the tasks after the
-//     fan-out are omitted as after any failed step).
+//   - the task tolerateTask runs after the loop whatever its end (its
+//     depends names every result: Argo v3.7 rejects continueOn in a DAG
+//     that uses depends); its when is false, or calls sprig.fail when
+//     more instances failed than tolerated: Argo then marks the task's
+//     node Error (a failed expression in a resolved when);
+//   - a DAG's phase is its leaves': the loop's failure does not count,
+//     tolerateTask's does, and the wrapper ends Error like any failed
+//     DAG, so the tasks after the fan-out are omitted as after any
+//     failed step.
 //
 // The tolerance is computed at run time from the number of items, as
 // runstate.Tolerated does.
 func (c *compiler) tolerate(s *backends.Step, t *wfv1.Template, countParam string) error {
 	fe := s.ForEach
-	t.DAG.Tasks[0].ContinueOn = &wfv1.ContinueOn{Failed: true, Error: true}
 	n := "len(fromJSON(inputs.parameters.inputs))"
 	params := member("tasks", eachTask) + ".outputs.parameters"
 	ok := "(type(" + params + ") == 'string' ? 0 : len(fromJSON(" + taskOutput(eachTask, countParam) + " ?? '[]')))"

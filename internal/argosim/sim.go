@@ -336,7 +336,9 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 	}
 	phase := wfv1.NodeSucceeded
 	for _, task := range t.DAG.Tasks {
-		if ph, ok := done[task.Name]; !ok || (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !task.ContinuesOn(ph) {
+		if ph, ok := done[task.Name]; !ok {
+			phase = wfv1.NodeFailed
+		} else if ph = branchPhase(t.DAG, task.Name, done); !dependedOn(t.DAG, task.Name) && (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !task.ContinuesOn(ph) {
 			phase = wfv1.NodeFailed
 		}
 	}
@@ -373,6 +375,48 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		}
 	}
 	return phase, outs
+}
+
+// dependsTerms splits a depends expression into its "X" and "X.Result"
+// terms.
+func dependsTerms(depends string) []string {
+	return strings.FieldsFunc(depends, func(r rune) bool { return r == ' ' || r == '&' || r == '|' || r == '(' || r == ')' })
+}
+
+// dependedOn reports whether a task of dag depends on task name: Argo's
+// assessDAGPhase decides a DAG's phase by the other tasks, its leaves.
+func dependedOn(dag *wfv1.DAGTemplate, name string) bool {
+	for _, t := range dag.Tasks {
+		for _, alt := range dependsTerms(t.Depends) {
+			if d, _, _ := strings.Cut(alt, "."); d == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// branchPhase is the phase of task name in Argo's assessDAGPhase: its
+// own, or for an omitted task the phase it inherits from its
+// dependencies, a failure preferred.
+func branchPhase(dag *wfv1.DAGTemplate, name string, done map[string]wfv1.NodePhase) wfv1.NodePhase {
+	ph := done[name]
+	if ph != wfv1.NodeOmitted {
+		return ph
+	}
+	inherited := wfv1.NodeSucceeded
+	for _, t := range dag.Tasks {
+		if t.Name != name {
+			continue
+		}
+		for _, alt := range dependsTerms(t.Depends) {
+			d, _, _ := strings.Cut(alt, ".")
+			if p := branchPhase(dag, d, done); p == wfv1.NodeFailed || p == wfv1.NodeError {
+				inherited = p
+			}
+		}
+	}
+	return inherited
 }
 
 func (r *simRun) stopped() bool {
