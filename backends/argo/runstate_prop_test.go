@@ -537,9 +537,11 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask, start float64, can
 // depends and when the controller evaluates over the wrapper's inputs
 // (got's arguments) and the group's outputs, aggregated from its
 // Succeeded children as processAggregateNodeOutputs does. A when whose
-// expression fails makes its node Error. The group fails when a child
-// fails; the wrapper fails as its DAG's leaves do (a leaf that continues
-// on its phase does not count).
+// expression fails makes its node Error; a suspend template of duration
+// 0 succeeds. The group fails when a child fails; the wrapper fails as
+// its DAG's leaves do (a leaf that did not complete inheriting its
+// dependencies' failure; a leaf that continues on its phase does not
+// count).
 func (r *argoRun) fanOut(name string, dt, got *wfv1.DAGTask, wrap *wfv1.Template, start float64) error {
 	s, inner := r.steps[dt.Name], r.tmpls[wrap.DAG.Tasks[0].Template]
 	each := wrap.DAG.Tasks[0].Name
@@ -615,15 +617,37 @@ func (r *argoRun) fanOut(name string, dt, got *wfv1.DAGTask, wrap *wfv1.Template
 		}
 		var when string
 		_ = json.Unmarshal([]byte(ws), &when)
-		if when != "false" {
-			return fmt.Errorf("when of %s evaluated to %q: this test runs no template there", wt.Name, when)
+		switch tm := r.tmpls[wt.Template]; {
+		case when == "false":
+			result[wt.Name] = wfv1.NodeSkipped
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped})
+		case when == "true" && tm != nil && tm.Suspend != nil && tm.Suspend.Duration == "0":
+			// executeSuspend: the duration has passed, the node succeeds.
+			result[wt.Name] = wfv1.NodeSucceeded
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSuspend, Phase: wfv1.NodeSucceeded})
+		default:
+			return fmt.Errorf("when of %s evaluated to %q: this test runs no template %s there", wt.Name, when, wt.Template)
 		}
-		result[wt.Name] = wfv1.NodeSkipped
-		r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped})
+	}
+	// assessDAGPhase: a leaf that did not complete (Skipped, Omitted)
+	// inherits its dependencies' phase, a failure preferred.
+	var branch func(name string) wfv1.NodePhase
+	branch = func(name string) wfv1.NodePhase {
+		ph := result[name]
+		if ph != wfv1.NodeSkipped && ph != wfv1.NodeOmitted {
+			return ph
+		}
+		inherited := wfv1.NodeSucceeded
+		for _, d := range (wrapContext{wrap}).GetTaskDependencies(name) {
+			if p := branch(d); p == wfv1.NodeFailed || p == wfv1.NodeError {
+				inherited = p
+			}
+		}
+		return inherited
 	}
 	wphase := wfv1.NodeSucceeded
 	for _, wt := range wrap.DAG.Tasks {
-		if ph := result[wt.Name]; !dependedOn[wt.Name] && (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !wt.ContinuesOn(ph) {
+		if ph := branch(wt.Name); !dependedOn[wt.Name] && (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !wt.ContinuesOn(ph) {
 			wphase = ph
 		}
 	}

@@ -38,13 +38,16 @@ func tolerant(s *backends.Step) bool {
 //     map;
 //   - the task tolerateTask runs after the loop whatever its end (its
 //     depends names every result: Argo v3.7 rejects continueOn in a DAG
-//     that uses depends); its when is false, or calls sprig.fail when
+//     that uses depends); its when is true, or calls sprig.fail when
 //     more instances failed than tolerated: Argo then marks the task's
-//     node Error (a failed expression in a resolved when);
-//   - a DAG's phase is its leaves': the loop's failure does not count,
-//     tolerateTask's does, and the wrapper ends Error like any failed
-//     DAG, so the tasks after the fan-out are omitted as after any
-//     failed step.
+//     node Error (a failed expression in a resolved when); when true, it
+//     runs a suspend template of duration 0, which succeeds at once
+//     without a pod;
+//   - a DAG's phase is its leaves': a leaf that succeeded decides its
+//     branch (a Skipped one would inherit the loop's failure), so the
+//     wrapper succeeds, or ends Error like any failed DAG when
+//     tolerateTask errs, and the tasks after the fan-out are omitted
+//     as after any failed step.
 //
 // The tolerance is computed at run time from the number of items, as
 // runstate.Tolerated does.
@@ -59,7 +62,10 @@ func (c *compiler) tolerate(s *backends.Step, t *wfv1.Template, countParam strin
 	tol := strconv.Itoa(fe.MaxFailed)
 	if f := fe.MaxFailedFraction; f > 0 {
 		frac := "int(" + strconv.FormatFloat(f, 'f', -1, 64) + " * " + n + " + 0.000000001)"
-		tol = "(" + tol + " > " + frac + " ? " + tol + " : " + frac + ")"
+		tol = frac
+		if fe.MaxFailed > 0 {
+			tol = "(" + strconv.Itoa(fe.MaxFailed) + " > " + frac + " ? " + strconv.Itoa(fe.MaxFailed) + " : " + frac + ")"
+		}
 	}
 	msg := "string(" + failed + ") + ' of ' + string(" + n + ") + ' instances failed, more than the ' + string(" + tol + ") + ' tolerated'"
 	noop, err := c.addTemplate("noop", wfv1.Template{Suspend: &wfv1.SuspendTemplate{Duration: "0"}})
@@ -71,7 +77,7 @@ func (c *compiler) tolerate(s *backends.Step, t *wfv1.Template, countParam strin
 		Name:     tolerateTask,
 		Template: noop,
 		Depends:  e + "Succeeded || " + e + "Skipped || " + e + "Failed || " + e + "Errored",
-		When:     exprTag(n + " > 0 && " + failed + " > " + tol + " ? sprig.fail(" + msg + ") : false"),
+		When:     exprTag(n + " == 0 || " + failed + " <= " + tol + " ? true : sprig.fail(" + msg + ")"),
 	})
 	b, err := json.Marshal(struct {
 		MaxFailed         int     `json:"maxFailed,omitempty"`

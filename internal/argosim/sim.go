@@ -245,6 +245,13 @@ func (r *simRun) exec(name string, tmpl *wfv1.Template, args *wfv1.Arguments, lo
 	if t.DAG != nil {
 		return r.dag(name, t)
 	}
+	if t.Suspend != nil {
+		if t.Suspend.Duration != "0" {
+			panic("sim: suspend template " + t.Name + " with a duration other than 0")
+		}
+		// executeSuspend: the duration has passed, the node succeeds.
+		return wfv1.NodeSucceeded, nil
+	}
 	return r.pod(name, t, tmpl, args, local)
 }
 
@@ -397,11 +404,11 @@ func dependedOn(dag *wfv1.DAGTemplate, name string) bool {
 }
 
 // branchPhase is the phase of task name in Argo's assessDAGPhase: its
-// own, or for an omitted task the phase it inherits from its
-// dependencies, a failure preferred.
+// own, or for a Skipped or Omitted task (not Completed) the phase it
+// inherits from its dependencies, a failure preferred.
 func branchPhase(dag *wfv1.DAGTemplate, name string, done map[string]wfv1.NodePhase) wfv1.NodePhase {
 	ph := done[name]
-	if ph != wfv1.NodeOmitted {
+	if ph != wfv1.NodeOmitted && ph != wfv1.NodeSkipped { // not Completed: inherited
 		return ph
 	}
 	inherited := wfv1.NodeSucceeded
@@ -606,6 +613,8 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 		typ = wfv1.NodeTypeDAG
 	case tmpl.RetryStrategy != nil:
 		typ = wfv1.NodeTypeRetry
+	case tmpl.Suspend != nil:
+		typ = wfv1.NodeTypeSuspend
 	}
 	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: r.now()}
 	r.setNode(n, nodeID(parent))
