@@ -21,3 +21,22 @@ func TestSearchRunsTheSameTrialsAsLocal(t *testing.T) {
 	assert.NotEmpty(t, res["stopped"], "the goal ends the search early")
 	assert.Less(t, len(res["trials"].([]any)), 12)
 }
+
+// A search with a failure budget (MaxFailedTrials, a tolerant fan-out
+// per round) whose trials fail now and then runs on (simulated) Argo
+// and gives the trials, failed ones included, it gives in process.
+func TestSearchWithFailedTrialsRunsLikeLocal(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs, nil)
+	t.Cleanup(s.Close)
+	res := hpocase.RunFailingLikeLocal(t, &simBackend{Backend: argo.New(cs, testOptions()), sim: s})
+	failed := 0
+	for _, tr := range res["trials"].([]any) {
+		if tr.(map[string]any)["state"] == "failed" {
+			failed++
+		}
+	}
+	assert.Positive(t, failed, "some trials failed")
+	assert.LessOrEqual(t, failed, hpocase.FailingBudget)
+}
