@@ -13,10 +13,10 @@ var _ backends.Linter = (*Backend)(nil)
 // run: a pipeline without a step (a Workflow's DAG needs a task); a step
 // whose name starts with a digit when its DAG task's name, the step name
 // after "s-", is another step's name ("1a" next to "s-1a"); the failure
-// tolerance of a container fan-out without an output field; a retry's
-// pending timeout; a backoff factor that is
-// not whole. Compile returns the same error (see [backends.Linter]). It
-// does not contact a cluster.
+// tolerance of a container fan-out without an output field (see
+// "failure tolerance" in the package doc); a retry's pending timeout; a
+// backoff factor that is not whole. Compile returns the same error (see
+// [backends.Linter]). It does not contact a cluster.
 func (b *Backend) Lint(plan *backends.Plan) error {
 	var errs []*field.Error
 	if len(plan.Steps) == 0 {
