@@ -70,11 +70,22 @@ func RunLikeLocal(t *testing.T, b backends.Backend, goal bool) map[string]any {
 }
 
 // RunFailingLikeLocal runs SearchFailing on b and on the local backend
-// and fails t unless both give the same Result; it returns that Result
-// as JSON values.
+// and fails t unless both give the same Result, with at least one and at
+// most FailingBudget failed trials; it returns that Result as JSON
+// values.
 func RunFailingLikeLocal(t *testing.T, b backends.Backend) map[string]any {
 	t.Helper()
-	return runLikeLocal(t, b, SearchFailing)
+	res := runLikeLocal(t, b, SearchFailing)
+	failed := 0
+	trials, _ := res["trials"].([]any)
+	for _, tr := range trials {
+		if m, _ := tr.(map[string]any); m["state"] == "failed" {
+			failed++
+		}
+	}
+	assert.Positive(t, failed, "some trials failed")
+	assert.LessOrEqual(t, failed, FailingBudget, "within the budget")
+	return res
 }
 
 func runLikeLocal(t *testing.T, b backends.Backend, build func() (*pipeline.Pipeline, string)) map[string]any {
