@@ -66,7 +66,7 @@
 //
 //	                          local          kubejob             argo
 //	retry counts              one per budget one per budget      one shared count (1)
-//	fan-out failure tolerance yes            yes                 Compile error (2)
+//	fan-out failure tolerance yes            yes                 yes (2)
 //	Retry.PendingTimeout      no effect (3)  yes                 Compile error (4)
 //	on-demand fall-back       recorded (5)   yes                 yes
 //	cancel                    yes            yes                 yes
@@ -76,8 +76,9 @@
 //	(1) an application failure after preemptions may find its App budget
 //	    used, and preemptions may use App budget; the template carries
 //	    sluice.dev/shared-retry-count (go doc ./backends/argo, # Retries).
-//	(2) errors.ErrUnsupported: Argo fails a withParam group on its first
-//	    failed child.
+//	(2) a container fan-out needs an output field to count by (a Lint
+//	    field error wrapping errors.ErrUnsupported otherwise); see
+//	    go doc ./backends/argo, "failure tolerance".
 //	(3) a local task is never unschedulable; the policy is recorded.
 //	(4) errors.ErrUnsupported: Argo v3.7 has no timeout for a Pending pod.
 //	(5) local has no spot capacity to leave; Attempt.OnDemand is set.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -20,10 +19,12 @@ import (
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
-// TestFanOutTolerance runs a fan-out that tolerates two failed instances
-// (two of five fail): on kubejob it ends as on the local backend, word
-// for word, with the successful outputs collected; on Argo, which
-// declares no failure tolerance, it is a Compile error.
+// TestFanOutTolerance runs a fan-out of five instances, two of which
+// fail: tolerating two (Tolerant), on kubejob and Argo it ends as on the
+// local backend, word for word, with the successful outputs collected;
+// tolerating a quarter (TolerantOver: one, counted at run time), the
+// fan-out and the run fail as on the local backend and the step after it
+// is skipped.
 func TestFanOutTolerance(t *testing.T) {
 	need(t)
 	for _, backend := range clusterBackends {
@@ -33,11 +34,6 @@ func TestFanOutTolerance(t *testing.T) {
 			defer cancel()
 			ns, _ := namespace(t, true)
 			b := clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.Tolerant))
-			if backend == "argo" {
-				_, err := pipeline.Compile(ctx, pipelines.Build(pipelines.Tolerant), b, nil)
-				require.ErrorIs(t, err, errors.ErrUnsupported)
-				return
-			}
 			want, werr := pipeline.Run(ctx, pipelines.Build(pipelines.Tolerant), local.New(nil), nil)
 			require.NoError(t, werr)
 			got, gerr := pipeline.Run(ctx, pipelines.Build(pipelines.Tolerant), b, nil)
@@ -45,6 +41,15 @@ func TestFanOutTolerance(t *testing.T) {
 			assert.Equal(t, observable(want), observable(got))
 			assert.Equal(t, "60", string(got.Step("count").Output), "0 + 20 + 40")
 			assert.Contains(t, got.Step("try").Message, "2 of 5 instances failed (at most 2 tolerated)")
+
+			want, werr = pipeline.Run(ctx, pipelines.Build(pipelines.TolerantOver), local.New(nil), nil)
+			require.ErrorIs(t, werr, pipeline.ErrRunFailed)
+			b = clusterBackend(t, backend, ns, imageFor(t, backend, pipelines.TolerantOver))
+			got, gerr = pipeline.Run(ctx, pipelines.Build(pipelines.TolerantOver), b, nil)
+			require.ErrorIs(t, gerr, pipeline.ErrRunFailed)
+			assert.Equal(t, observable(want), observable(got))
+			assert.Contains(t, got.Step("try").Message, "2 of 5 instances failed, more than the 1 tolerated")
+			assert.Equal(t, backends.PhaseSkipped, got.Step("count").Phase)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package hpo_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -38,14 +37,7 @@ func TestClusterBackendsCompileASearch(t *testing.T) {
 	opts := &hpo.Options{Sampler: hpo.TPE, MaxTrials: 20, ParallelTrials: 4, Goal: new(0.5)}
 	compiled(t, kubejob.New(nil, &kubejob.Options{Pod: pod}), opts)
 
-	doc := compiled(t, argo.New(nil, &argo.Options{Pod: pod}), opts)
-	var wf wfv1.Workflow
-	require.NoError(t, yaml.UnmarshalStrict(doc, &wf))
-	cs := fake.NewSimpleClientset()
-	require.NoError(t, validate.ValidateWorkflow(
-		templateresolution.WrapWorkflowTemplateInterface(cs.ArgoprojV1alpha1().WorkflowTemplates("default")),
-		templateresolution.WrapClusterWorkflowTemplateInterface(cs.ArgoprojV1alpha1().ClusterWorkflowTemplates()),
-		&wf, nil, validate.ValidateOpts{Submit: true}))
+	wf := validWorkflow(t, compiled(t, argo.New(nil, &argo.Options{Pod: pod}), opts))
 	// Five rounds of a suggest step and a fan-out, and the result step.
 	var tasks []string
 	for _, tm := range wf.Spec.Templates {
@@ -75,11 +67,43 @@ func TestManifestSizeDoesNotGrowWithTrials(t *testing.T) {
 	}
 }
 
-// A failure budget needs the fan-out's failure tolerance, which Argo
-// does not have yet: compiling says so rather than dropping it.
-func TestFailureBudgetIsUnsupportedOnArgo(t *testing.T) {
-	p, _ := braninSearch(&hpo.Options{MaxTrials: 4, MaxFailedTrials: 1}, nil)
-	_, err := pipeline.Compile(context.Background(), p, argo.New(nil, &argo.Options{Pod: pod}), nil)
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, errors.ErrUnsupported), "%v", err)
+// A failure budget is the trial fan-outs' failure tolerance, which
+// Argo compiles too (and its validator accepts): every round's fan-out
+// calls a wrapper that carries it.
+func TestFailureBudgetCompilesOnArgo(t *testing.T) {
+	wf := validWorkflow(t, compiled(t, argo.New(nil, &argo.Options{Pod: pod}), &hpo.Options{MaxTrials: 4, ParallelTrials: 2, MaxFailedTrials: 1}))
+	tolerance := map[string]string{}
+	for _, tm := range wf.Spec.Templates {
+		if v, ok := tm.Metadata.Annotations[argo.AnnotationTolerate]; ok {
+			tolerance[tm.Name] = v
+		}
+	}
+	var rounds []string
+	for _, tm := range wf.Spec.Templates {
+		if tm.Name != wf.Spec.Entrypoint {
+			continue
+		}
+		for _, dt := range tm.DAG.Tasks {
+			if v, ok := tolerance[dt.Template]; ok {
+				rounds = append(rounds, dt.Name+" "+v)
+			}
+		}
+	}
+	assert.Len(t, rounds, 2, "both rounds' fan-outs tolerate a failed trial: %v", rounds)
+	for _, r := range rounds {
+		assert.Contains(t, r, `{"maxFailed":1}`)
+	}
+}
+
+// validWorkflow decodes doc strictly and has Argo's own validator check it.
+func validWorkflow(t *testing.T, doc []byte) *wfv1.Workflow {
+	t.Helper()
+	var wf wfv1.Workflow
+	require.NoError(t, yaml.UnmarshalStrict(doc, &wf))
+	cs := fake.NewSimpleClientset()
+	require.NoError(t, validate.ValidateWorkflow(
+		templateresolution.WrapWorkflowTemplateInterface(cs.ArgoprojV1alpha1().WorkflowTemplates("default")),
+		templateresolution.WrapClusterWorkflowTemplateInterface(cs.ArgoprojV1alpha1().ClusterWorkflowTemplates()),
+		&wf, nil, validate.ValidateOpts{Submit: true}))
+	return &wf
 }

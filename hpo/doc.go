@@ -119,8 +119,6 @@
 //
 // Early stopping (successive halving, ASHA, Hyperband, the median rule;
 // State Pruned is reserved for it), container trials, conditional
-// parameters, trial artifacts in the Result, plots of a search, a
-// "prog hpo" command, and tolerating failed trials on Argo (whose
-// fan-outs have no failure tolerance yet: MaxFailedTrials > 0 does not
-// compile there).
+// parameters, trial artifacts in the Result, plots of a search, and a
+// "prog hpo" command.
 package hpo

@@ -57,8 +57,8 @@ type Options struct {
 	// default) to MaxTrials. One failure more fails the search, naming
 	// the failed trials. Trials that fail are retried first, by the trial
 	// task's retry policy. A tolerance above zero uses the fan-out's
-	// failure tolerance (pipeline.Fan.Tolerate), which the Argo backend
-	// does not support yet.
+	// failure tolerance (pipeline.Fan.Tolerate), the same on every
+	// backend.
 	MaxFailedTrials int
 }
 

@@ -373,7 +373,6 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	}
 	c.tmplOf[s.Name] = name
 	if s.ForEach != nil {
-		// A failure tolerance was rejected by Lint (see lintStep).
 		wrap, err := c.eachTemplate(s, name)
 		if err != nil {
 			return dt, err
@@ -500,7 +499,12 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 			}
 			kv = append(kv, exprString(o.Field)+": "+v)
 		}
-		out = "toJson(map(fromJSON(inputs.parameters.inputs), ({" + strings.Join(kv, ", ") + "})))"
+		over := "fromJSON(inputs.parameters.inputs)"
+		if tolerant(s) && len(s.Task.Outputs) > 0 {
+			// Only the succeeded instances' values are aggregated.
+			over = "fromJSON(" + taskOutput(eachTask, outputPrefix+s.Task.Outputs[0].Field) + ")"
+		}
+		out = "toJson(map(" + over + ", ({" + strings.Join(kv, ", ") + "})))"
 		out = strings.ReplaceAll(strings.ReplaceAll(out, "}}", "} }"), "{{", "{ {")
 	}
 	t := wfv1.Template{
@@ -521,6 +525,18 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 	}
 	if p := s.ForEach.Parallelism; p > 0 {
 		t.Parallelism = ptr.To(int64(p))
+	}
+	if tolerant(s) {
+		count := outputParam
+		if isContainer(s) {
+			if len(s.Task.Outputs) == 0 {
+				return t, unsupported(s, "a container fan-out without output fields cannot tolerate failures on argo")
+			}
+			count = outputPrefix + s.Task.Outputs[0].Field
+		}
+		if err := c.tolerate(s, &t, count); err != nil {
+			return t, err
+		}
 	}
 	return t, nil
 }

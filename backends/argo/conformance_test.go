@@ -64,7 +64,7 @@ func (h *harness) Close() { h.sim.Close() }
 // capabilities are Argo's documented departures from package runstate:
 // one retry count per step ("# Retries" in the package doc) and no
 // failure tolerance for a fan-out yet.
-var capabilities = backendtest.Capabilities{SharedRetryCount: true, NoFanOutTolerance: true}
+var capabilities = backendtest.Capabilities{SharedRetryCount: true}
 
 func (h *harness) Capabilities() backendtest.Capabilities { return capabilities }
 

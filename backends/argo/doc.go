@@ -128,10 +128,26 @@
 // output is an object or list and of strings otherwise; the wrapper's
 // output expression decodes both forms into the list of outputs in
 // element order that the Plan promises ([] for an empty list, where Argo
-// skips the loop). A fan-out's failure tolerance (Fan.Tolerate) is a
-// lint field error (see [Backend.Lint]), which wraps
-// errors.ErrUnsupported: Argo fails a withParam group on its first failed
-// child.
+// skips the loop).
+//
+// A fan-out's failure tolerance (Fan.Tolerate, Fan.TolerateFraction)
+// ends it as on every backend (runstate.FanOutEnd): it succeeds when at
+// most the tolerated number of instances failed, computed at run time
+// from the number of items as runstate.Tolerated does, with the outputs
+// of the instances that succeeded, in element order; otherwise it fails
+// and the steps after it are skipped. Argo v3.7 aggregates the outputs
+// of a loop's Succeeded children only, so the wrapper counts them; its
+// second task "tolerate" (template "noop", a suspend of duration 0, no
+// pod) depends on every result of the loop, and its when is true, or
+// calls sprig.fail when more instances failed than tolerated, which Argo
+// turns into an Error node that fails the wrapper DAG. The wrapper
+// template carries the tolerance as AnnotationTolerate, from which Watch
+// writes runstate's message, naming every failed instance. A tolerated
+// failure does not fail the run; the failed instances' pods still appear
+// among Argo's workflow.failures (not among RunInfo.Failed). A container
+// fan-out is counted by its first output field, so one without output
+// fields cannot tolerate failures (a lint field error wrapping
+// errors.ErrUnsupported).
 //
 // # Naming
 //

@@ -21,3 +21,15 @@ func TestSearchRunsTheSameTrialsAsLocal(t *testing.T) {
 	assert.NotEmpty(t, res["stopped"], "the goal ends the search early")
 	assert.Less(t, len(res["trials"].([]any)), 12)
 }
+
+// A search with a failure budget (MaxFailedTrials, a tolerant fan-out
+// per round) whose trials fail now and then runs on (simulated) Argo
+// and gives the trials, failed ones included, it gives in process.
+func TestSearchWithFailedTrialsRunsLikeLocal(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs, nil)
+	t.Cleanup(s.Close)
+	res := hpocase.RunFailingLikeLocal(t, &simBackend{Backend: argo.New(cs, testOptions()), sim: s})
+	assert.Len(t, res["trials"], 12)
+}

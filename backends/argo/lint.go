@@ -12,10 +12,11 @@ var _ backends.Linter = (*Backend)(nil)
 // Lint reports, as field errors, every problem of plan that Argo cannot
 // run: a pipeline without a step (a Workflow's DAG needs a task); a step
 // whose name starts with a digit when its DAG task's name, the step name
-// after "s-", is another step's name ("1a" next to "s-1a"); a fan-out's
-// failure tolerance; a retry's pending timeout; a backoff factor that is
-// not whole. Compile returns the same error (see [backends.Linter]). It
-// does not contact a cluster.
+// after "s-", is another step's name ("1a" next to "s-1a"); the failure
+// tolerance of a container fan-out without an output field (see
+// "failure tolerance" in the package doc); a retry's pending timeout; a
+// backoff factor that is not whole. Compile returns the same error (see
+// [backends.Linter]). It does not contact a cluster.
 func (b *Backend) Lint(plan *backends.Plan) error {
 	var errs []*field.Error
 	if len(plan.Steps) == 0 {
@@ -33,16 +34,15 @@ func (b *Backend) Lint(plan *backends.Plan) error {
 // lintStep reports what of step s Argo cannot honor.
 func lintStep(s *backends.Step) []*field.Error {
 	var errs []*field.Error
-	if fe := s.ForEach; fe != nil && (fe.MaxFailed > 0 || fe.MaxFailedFraction > 0) {
-		// Argo fails a withParam group as soon as one child fails, and
-		// continueOn would let any number fail: neither is the tolerance
-		// runstate defines.
-		p, v := backends.TaskField(s, "forEach", "maxFailed"), any(fe.MaxFailed)
-		if fe.MaxFailed == 0 {
-			p, v = backends.TaskField(s, "forEach", "maxFailedFraction"), fe.MaxFailedFraction
+	if tolerant(s) && isContainer(s) && len(s.Task.Outputs) == 0 {
+		// The wrapper counts the succeeded instances by the values Argo
+		// aggregates from an output parameter (see tolerate).
+		p, v := backends.TaskField(s, "forEach", "maxFailed"), any(s.ForEach.MaxFailed)
+		if s.ForEach.MaxFailed == 0 {
+			p, v = backends.TaskField(s, "forEach", "maxFailedFraction"), s.ForEach.MaxFailedFraction
 		}
-		errs = append(errs, field.Invalid(p, v, "on argo a fan-out's failure tolerance (Tolerate, TolerateFraction) is not supported yet: "+
-			"Argo fails the fan-out on the first failed instance; run it on kubejob or local, or drop the tolerance"))
+		errs = append(errs, field.Invalid(p, v, "on argo a container fan-out's failure tolerance (Tolerate, TolerateFraction) needs an output field "+
+			"to count the instances that succeeded; declare one (task.Outputs), run it on kubejob or local, or drop the tolerance"))
 	}
 	r := s.Task.Retry
 	if r == nil {

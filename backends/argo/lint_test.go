@@ -43,6 +43,12 @@ func TestLintReportsTaskNameCollisions(t *testing.T) {
 		{"FanOutTolerance", func(p *pipeline.Pipeline) {
 			pipeline.ForEach(p, inc.WithName("each"), pipeline.Const([]int{1, 2}), func(pipeline.Ref[int]) one { return one{} }).Tolerate(1)
 			pipeline.ForEach(p, inc.WithName("frac"), pipeline.Const([]int{1, 2}), func(pipeline.Ref[int]) one { return one{} }).TolerateFraction(0.5)
+			pipeline.ForEach(p, square.WithName("sq"), pipeline.Const([]int{1, 2}), func(x pipeline.Ref[int]) sqIn { return sqIn{X: x} }).Tolerate(1)
+		}, nil},
+		{"ContainerFanOutToleranceWithoutOutputs", func(p *pipeline.Pipeline) {
+			ctr := task.Container[struct{}, struct{}]("ctr", "registry.example/ctr:1").WithCommand("/ctr")
+			pipeline.ForEach(p, ctr.WithName("each"), pipeline.Const([]int{1, 2}), func(pipeline.Ref[int]) struct{} { return struct{}{} }).Tolerate(1)
+			pipeline.ForEach(p, ctr.WithName("frac"), pipeline.Const([]int{1, 2}), func(pipeline.Ref[int]) struct{} { return struct{}{} }).TolerateFraction(0.5)
 		}, []backendtest.LintKey{
 			{Field: "pipeline.tasks[each].forEach.maxFailed", Type: pipeline.ErrorTypeInvalid, Value: 1},
 			{Field: "pipeline.tasks[frac].forEach.maxFailedFraction", Type: pipeline.ErrorTypeInvalid, Value: 0.5},

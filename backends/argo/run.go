@@ -387,10 +387,11 @@ func (m *mapper) stepStatus(nodeName string, dt wfv1.DAGTask) backends.StepStatu
 			s.Instances = insts
 		}
 		s.Output = outputOf(n, nil)
-		if s.Phase == backends.PhaseFailed || s.Phase == backends.PhaseCanceled {
-			// The words of every backend; Argo fails a fan-out as soon
-			// as an instance fails (no failure tolerance, see Compile).
-			if end := runstate.FanOutEnd(&backends.Step{ForEach: &backends.ForEach{}}, s.Instances); end.Phase == s.Phase {
+		// The words of every backend, with the fan-out's failure
+		// tolerance (see tolerate): how many instances failed, and
+		// which.
+		if s.Phase.Done() {
+			if end := runstate.FanOutEnd(tolerance(tmpl), s.Instances); end.Phase == s.Phase && (end.Message != "" || s.Phase != backends.PhaseSucceeded) {
 				s.Message = end.Message
 			}
 		}

@@ -28,7 +28,8 @@ import (
 
 // The property test holds the Argo Workflows a plan compiles to to the run
 // rules of package runstate. For random plans (dependencies, conditions on
-// upstream outputs, retry budgets, timeouts, fan-outs, an exit handler
+// upstream outputs, retry budgets, timeouts, fan-outs with or without a
+// failure tolerance, an exit handler
 // reading the run's outcome) and random outcome scripts (which attempts fail, and how:
 // the task's error, its own infrastructure failure, a preemption, an
 // eviction, SIGTERM, a timeout, a wrong invocation), it plays the run
@@ -63,7 +64,7 @@ func TestArgoFollowsRunstate(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	const cases = 1000
-	mixed, fanOuts, cancels := 0, 0, 0
+	mixed, fanOuts, cancels, tolerated, overBudget := 0, 0, 0, 0, 0
 	for i := range cases {
 		c := randomCase(rng)
 		if len(c.items) > 0 {
@@ -79,8 +80,13 @@ func TestArgoFollowsRunstate(t *testing.T) {
 		if diverged {
 			mixed++
 		}
+		tolerated, overBudget = tolerated+c.tolerated, overBudget+c.overBudget
 	}
-	t.Logf("seed %d: %d cases (%d with fan-outs, %d canceled), %d with the documented one-retry-count difference", seed, cases, fanOuts, cancels, mixed)
+	t.Logf("seed %d: %d cases (%d with fan-outs, %d canceled), %d with the documented one-retry-count difference; "+
+		"tolerant fan-outs: %d succeeded with failed instances, %d failed over their tolerance", seed, cases, fanOuts, cancels, mixed, tolerated, overBudget)
+	if tolerated == 0 || overBudget == 0 {
+		t.Fatalf("seed %d: the cases hold no tolerated failure or no fan-out failing over its tolerance", seed)
+	}
 	if mixed == cases {
 		t.Fatalf("seed %d: every case diverged; the comparison checked nothing", seed)
 	}
@@ -123,6 +129,9 @@ type propCase struct {
 	// a retry follows at once. It is never a whole number, so nothing
 	// starts or ends exactly then.
 	cancelAt float64
+	// tolerated and overBudget count the tolerant fan-outs that
+	// succeeded with failed instances and that failed (set by check).
+	tolerated, overBudget int
 }
 
 // stopped reports whether Cancel stops an attempt running from t to t+1.
@@ -174,6 +183,16 @@ func randomCase(rng *rand.Rand) *propCase {
 			f := pipeline.ForEach(c.p, t, pipeline.Const(items), func(x pipeline.Ref[int]) pItemIn { return pItemIn{X: x} }).After(deps...)
 			if cond != nil {
 				f = f.When(*cond)
+			}
+			switch rng.IntN(4) { // a failure tolerance, half of the time
+			case 0:
+				n := rng.IntN(3)
+				f = f.Tolerate(n)
+				line += fmt.Sprintf(" tolerating %d", n)
+			case 1:
+				x := []float64{0.34, 0.5, 2.0 / 3, 1}[rng.IntN(4)]
+				f = f.TolerateFraction(x)
+				line += fmt.Sprintf(" tolerating %v", x)
 			}
 			c.items[name] = k
 			line += fmt.Sprintf(" for each of %d:", k)
@@ -463,7 +482,7 @@ func (r *argoRun) dag(parent string, t *wfv1.Template) error {
 			return fmt.Errorf("when of %s evaluated to %q", dt.Name, got.When)
 		}
 		if w := r.tmpls[got.Template]; w != nil && w.DAG != nil {
-			if err := r.fanOut(name, dt, w, start); err != nil {
+			if err := r.fanOut(name, dt, &got, w, start); err != nil {
 				return err
 			}
 			continue
@@ -513,15 +532,26 @@ func (r *argoRun) retries(name string, dt, got *wfv1.DAGTask, start float64, can
 }
 
 // fanOut runs a withParam fan-out as Argo does: the wrapper DAG's node,
-// its task group "each", and one child per element, each with its
-// attempts; the group, and the wrapper, fail when a child fails.
-func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, start float64) error {
+// its task group "each", one child per element, each with its attempts,
+// and the wrapper's other tasks (a tolerant fan-out's "tolerate"), whose
+// depends and when the controller evaluates over the wrapper's inputs
+// (got's arguments) and the group's outputs, aggregated from its
+// Succeeded children as processAggregateNodeOutputs does. A when whose
+// expression fails makes its node Error; a suspend template of duration
+// 0 succeeds. The group fails when a child fails; the wrapper fails as
+// its DAG's leaves do (a leaf that did not complete inheriting its
+// dependencies' failure; a leaf that continues on its phase does not
+// count).
+func (r *argoRun) fanOut(name string, dt, got *wfv1.DAGTask, wrap *wfv1.Template, start float64) error {
 	s, inner := r.steps[dt.Name], r.tmpls[wrap.DAG.Tasks[0].Template]
-	group := name + "." + wrap.DAG.Tasks[0].Name
+	each := wrap.DAG.Tasks[0].Name
+	group := name + "." + each
 	phase := wfv1.NodeSucceeded
 	var kids []string
+	params := []map[string]string{}
+	values := map[string][]string{}
 	for k := range r.c.items[s.Name] {
-		display := fmt.Sprintf("%s(%d:%d)", wrap.DAG.Tasks[0].Name, k, k)
+		display := fmt.Sprintf("%s(%d:%d)", each, k, k)
 		last, took, err := r.tries(name+"."+display, display, s, fmt.Sprintf("%s[%d]", s.Name, k), inner, start, false)
 		r.end[dt.Name] = max(r.end[dt.Name], start+took)
 		if err != nil {
@@ -530,13 +560,123 @@ func (r *argoRun) fanOut(name string, dt *wfv1.DAGTask, wrap *wfv1.Template, sta
 		kids = append(kids, "n-"+name+"."+display)
 		if last.Phase != wfv1.NodeSucceeded {
 			phase = wfv1.NodeFailed
+			continue
+		}
+		m := map[string]string{}
+		for _, p := range last.Outputs.Parameters {
+			m[p.Name] = p.Value.String()
+			values[p.Name] = append(values[p.Name], p.Value.String())
+		}
+		params = append(params, m)
+	}
+	r.node(wfv1.NodeStatus{Name: group, DisplayName: each, Type: wfv1.NodeTypeTaskGroup, Phase: phase, Children: kids})
+	// The wrapper's scope: its inputs, the group's aggregated outputs.
+	scope := map[string]any{}
+	for _, p := range got.Arguments.Parameters {
+		scope["inputs.parameters."+p.Name] = p.Value.String()
+	}
+	b, _ := json.Marshal(params)
+	scope["tasks."+each+".outputs.parameters"] = string(b)
+	for p, vs := range values {
+		var objs []json.RawMessage // the values are JSON objects: aggregated decoded
+		for _, v := range vs {
+			objs = append(objs, json.RawMessage(v))
+		}
+		b, _ := json.Marshal(objs)
+		scope["tasks."+each+".outputs.parameters."+p] = string(b)
+	}
+	result := map[string]wfv1.NodePhase{each: phase}
+	dependedOn := map[string]bool{}
+	for i := range wrap.DAG.Tasks[1:] {
+		wt := &wrap.DAG.Tasks[1+i]
+		deps, logic := common.GetTaskDependencies(wt, wrapContext{wrap})
+		results := map[string]taskResults{}
+		for d := range deps {
+			dependedOn[d] = true
+			ph := result[d]
+			results[d] = taskResults{Succeeded: ph == wfv1.NodeSucceeded, Failed: ph == wfv1.NodeFailed,
+				Errored: ph == wfv1.NodeError, Skipped: ph == wfv1.NodeSkipped, Omitted: ph == wfv1.NodeOmitted}
+		}
+		tname := name + "." + wt.Name
+		if run, err := argoexpr.EvalBool(logic, results); err != nil {
+			return fmt.Errorf("depends %q of %s: %w", logic, wt.Name, err)
+		} else if !run {
+			result[wt.Name] = wfv1.NodeOmitted
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeOmitted})
+			continue
+		}
+		wb, _ := json.Marshal(wt.When)
+		ws, err := argotemplate.ReplaceStrictAny(string(wb), scope, []string{"tasks", "steps"})
+		if err != nil {
+			if argotemplate.IsMissingVariableErr(err) {
+				return fmt.Errorf("when of %s: %w (the controller would requeue it forever)", wt.Name, err)
+			}
+			result[wt.Name] = wfv1.NodeError
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeError, Message: err.Error()})
+			continue
+		}
+		var when string
+		_ = json.Unmarshal([]byte(ws), &when)
+		switch tm := r.tmpls[wt.Template]; {
+		case when == "false":
+			result[wt.Name] = wfv1.NodeSkipped
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped})
+		case when == "true" && tm != nil && tm.Suspend != nil && tm.Suspend.Duration == "0":
+			// executeSuspend: the duration has passed, the node succeeds.
+			result[wt.Name] = wfv1.NodeSucceeded
+			r.node(wfv1.NodeStatus{Name: tname, DisplayName: wt.Name, Type: wfv1.NodeTypeSuspend, Phase: wfv1.NodeSucceeded})
+		default:
+			return fmt.Errorf("when of %s evaluated to %q: this test runs no template %s there", wt.Name, when, wt.Template)
 		}
 	}
-	r.node(wfv1.NodeStatus{Name: group, DisplayName: wrap.DAG.Tasks[0].Name, Type: wfv1.NodeTypeTaskGroup, Phase: phase, Children: kids})
-	r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeDAG, Phase: phase, Children: []string{"n-" + group}})
-	r.result[dt.Name] = phase
+	// assessDAGPhase: a leaf that did not complete (Skipped, Omitted)
+	// inherits its dependencies' phase, a failure preferred.
+	var branch func(name string) wfv1.NodePhase
+	branch = func(name string) wfv1.NodePhase {
+		ph := result[name]
+		if ph != wfv1.NodeSkipped && ph != wfv1.NodeOmitted {
+			return ph
+		}
+		inherited := wfv1.NodeSucceeded
+		for _, d := range (wrapContext{wrap}).GetTaskDependencies(name) {
+			if p := branch(d); p == wfv1.NodeFailed || p == wfv1.NodeError {
+				inherited = p
+			}
+		}
+		return inherited
+	}
+	wphase := wfv1.NodeSucceeded
+	for _, wt := range wrap.DAG.Tasks {
+		if ph := branch(wt.Name); !dependedOn[wt.Name] && (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !wt.ContinuesOn(ph) {
+			wphase = ph
+		}
+	}
+	r.node(wfv1.NodeStatus{Name: name, DisplayName: dt.Name, Type: wfv1.NodeTypeDAG, Phase: wphase, Children: []string{"n-" + group}})
+	r.result[dt.Name] = wphase
 	return nil
 }
+
+// wrapContext is the DAG context of a fan-out's wrapper template, for
+// workflow/common to expand depends with.
+type wrapContext struct{ t *wfv1.Template }
+
+func (w wrapContext) GetTask(name string) *wfv1.DAGTask {
+	for i := range w.t.DAG.Tasks {
+		if w.t.DAG.Tasks[i].Name == name {
+			return &w.t.DAG.Tasks[i]
+		}
+	}
+	return nil
+}
+func (w wrapContext) GetTaskDependencies(name string) []string {
+	deps, _ := common.GetTaskDependencies(w.GetTask(name), w)
+	var out []string
+	for d := range deps {
+		out = append(out, d)
+	}
+	return out
+}
+func (wrapContext) GetTaskFinishedAtTime(string) time.Time { return time.Time{} }
 
 // tries runs the attempts of one task (key names its script), from
 // start, as the controller's retry node does: a pod per attempt until one
@@ -613,6 +753,16 @@ func (c *propCase) check(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	want, wantInfo, canceled := c.reference(plan, false)
+	for i, w := range want {
+		if i < len(plan.Steps) && plan.Steps[i].ForEach != nil && runstate.Tolerated(&plan.Steps[i], len(w.Instances)) > 0 {
+			switch {
+			case w.Phase == backends.PhaseSucceeded && w.Message != "":
+				c.tolerated++
+			case w.Phase == backends.PhaseFailed:
+				c.overBudget++
+			}
+		}
+	}
 	diffs := compare(got, info, want, wantInfo, canceled)
 	if len(diffs) == 0 {
 		return false, nil

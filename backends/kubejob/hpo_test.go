@@ -17,3 +17,13 @@ func TestSearchRunsTheSameTrialsAsLocal(t *testing.T) {
 	res := hpocase.RunLikeLocal(t, h.backend(testOptions()), false)
 	assert.Len(t, res["trials"], 12)
 }
+
+// A search with a failure budget whose trials fail now and then runs as
+// Jobs and gives the trials, failed ones included, it gives in process.
+func TestSearchWithFailedTrialsRunsLikeLocal(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	res := hpocase.RunFailingLikeLocal(t, h.backend(testOptions()))
+	assert.Len(t, res["trials"], 12)
+}

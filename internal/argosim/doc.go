@@ -15,9 +15,20 @@
 // For a Workflow of namespace "default" that [Sim.Start] is told about
 // (the simulator does not watch for new Workflows), [Sim] walks the
 // entrypoint DAG by depends ("X.Succeeded" terms and bare "X", which Argo
-// reads as X.Succeeded || X.Skipped || X.Daemoned), evaluates when,
-// expands withParam (honouring the DAG template's parallelism) and
-// aggregates the loop's output parameters as Argo does, substitutes
+// reads as X.Succeeded || X.Skipped || X.Daemoned, and results of one
+// task joined by "||": Succeeded, Skipped, Failed, Errored), evaluates
+// when (an expression in it resolved first and strictly, as the
+// controller's resolveDependencyReferences does: one that fails makes the
+// task's node Error), expands withParam (honouring the DAG template's
+// parallelism) and aggregates the loop's output parameters as Argo does
+// (the Succeeded children only, in loop order, with
+// tasks.X.outputs.parameters the JSON list of their parameters), decides
+// a DAG's phase by its leaves as assessDAGPhase does (a Skipped or
+// Omitted leaf inheriting its dependencies' failure, a leaf's continueOn
+// honoured), fails a DAG node Error when an output expression without a
+// default fails (not the outbound nodes Argo then leaves unset, so that
+// the tasks after it are never connected and the run never ends),
+// succeeds a suspend template of duration 0, substitutes
 // parameters, and runs each Go task in process through the Plan step's
 // Invoker with the substituted input, as the pod would run "prog task". It
 // applies retryStrategy (limit, expression with lastRetry.*, backoff with
@@ -63,7 +74,8 @@
 // JSON, node selectors and tolerations are ignored), no init or wait
 // containers, no artifacts, no steps templates or nested DAGs beyond what
 // the argo backend compiles, no depends results other than Succeeded, no
-// hooks, suspend, synchronization, daemons or sidecars, no
+// hooks, suspend (other than of duration 0), synchronization, daemons or
+// sidecars, no
 // WorkflowTemplates, CronWorkflows or workflow archive, no
 // resourceVersion conflicts (the simulator writes the status with plain
 // updates), no controller restarts, and memoization in memory rather than

@@ -245,6 +245,13 @@ func (r *simRun) exec(name string, tmpl *wfv1.Template, args *wfv1.Arguments, lo
 	if t.DAG != nil {
 		return r.dag(name, t)
 	}
+	if t.Suspend != nil {
+		if t.Suspend.Duration != "0" {
+			panic("sim: suspend template " + t.Name + " with a duration other than 0")
+		}
+		// executeSuspend: the duration has passed, the node succeeds.
+		return wfv1.NodeSucceeded, nil
+	}
 	return r.pod(name, t, tmpl, args, local)
 }
 
@@ -254,6 +261,7 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		task  string
 		phase wfv1.NodePhase
 		out   *wfv1.Outputs
+		group string // a loop's outputs.parameters, a JSON list of objects
 	}
 	done := map[string]wfv1.NodePhase{}
 	scope := map[string]any{}
@@ -274,20 +282,25 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 			ready, omit := true, false
 			for _, term := range strings.Split(task.Depends, " && ") {
 				// "X.Succeeded" or a bare "X", which Argo reads as
-				// X.Succeeded || X.Skipped || X.Daemoned.
-				dep, result, _ := strings.Cut(term, ".")
+				// X.Succeeded || X.Skipped || X.Daemoned, or results of
+				// one task joined by " || ".
+				var dep string
+				met := false
+				for _, alt := range strings.Split(term, " || ") {
+					d, result, _ := strings.Cut(alt, ".")
+					if dep != "" && d != dep {
+						panic("sim: unsupported depends term " + term)
+					}
+					dep = d
+					met = met || dependsMet(result, done[d])
+				}
 				if dep == "" {
 					continue
 				}
-				ph, ok := done[dep]
-				switch {
-				case !ok:
+				if _, ok := done[dep]; !ok {
 					ready = false
-				case result == "Succeeded" && ph != wfv1.NodeSucceeded,
-					result == "" && ph != wfv1.NodeSucceeded && ph != wfv1.NodeSkipped:
+				} else if !met {
 					omit = true
-				case result != "" && result != "Succeeded":
-					panic("sim: unsupported depends term " + term)
 				}
 			}
 			if omit {
@@ -306,8 +319,8 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 				snapshot[k] = v
 			}
 			go func() {
-				ph, out := r.task(name, task, snapshot)
-				results <- result{task.Name, ph, out}
+				ph, out, group := r.task(name, task, snapshot)
+				results <- result{task.Name, ph, out, group}
 			}()
 		}
 		if running == 0 {
@@ -316,6 +329,12 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		res := <-results
 		running--
 		done[res.task] = res.phase
+		if res.group != "" {
+			// Argo's processAggregateNodeOutputs; a per-parameter key
+			// below replaces it (util/expand drops a key that another
+			// one extends).
+			scope["tasks."+res.task+".outputs.parameters"] = res.group
+		}
 		if res.out != nil {
 			for _, p := range res.out.Parameters {
 				scope["tasks."+res.task+".outputs.parameters."+p.Name] = p.Value.String()
@@ -324,7 +343,9 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 	}
 	phase := wfv1.NodeSucceeded
 	for _, task := range t.DAG.Tasks {
-		if ph, ok := done[task.Name]; !ok || ph == wfv1.NodeFailed || ph == wfv1.NodeError {
+		if ph, ok := done[task.Name]; !ok {
+			phase = wfv1.NodeFailed
+		} else if ph = branchPhase(t.DAG, task.Name, done); !dependedOn(t.DAG, task.Name) && (ph == wfv1.NodeFailed || ph == wfv1.NodeError) && !task.ContinuesOn(ph) {
 			phase = wfv1.NodeFailed
 		}
 	}
@@ -333,16 +354,76 @@ func (r *simRun) dag(name string, t *wfv1.Template) (wfv1.NodePhase, *wfv1.Outpu
 		outs = &wfv1.Outputs{}
 		for _, p := range t.Outputs.Parameters {
 			envm := env.GetFuncMap(scope)
-			v := p.ValueFrom.Default.String()
-			if prog, err := expr.Compile(p.ValueFrom.Expression, expr.Env(envm)); err == nil {
-				if x, err := expr.Run(prog, envm); err == nil && x != nil {
-					v = fmt.Sprint(x)
+			prog, err := expr.Compile(p.ValueFrom.Expression, expr.Env(envm))
+			var x any
+			if err == nil {
+				x, err = expr.Run(prog, envm)
+			}
+			if err == nil && x == nil {
+				err = fmt.Errorf("failed to evaluate expression %q", p.ValueFrom.Expression)
+			}
+			v := fmt.Sprint(x)
+			if err != nil {
+				if p.ValueFrom.Default == nil {
+					// getTemplateOutputsFromScope fails executeDAG, and
+					// executeDAGTask marks the task's node Error.
+					msg := fmt.Sprintf("task '%s' errored: %v", name, err)
+					r.update(func() {
+						if n, ok := r.wf.Status.Nodes[nodeID(name)]; ok {
+							n.Phase, n.Message = wfv1.NodeError, msg
+							r.wf.Status.Nodes[n.ID] = n
+						}
+					})
+					return wfv1.NodeError, nil
 				}
+				v = p.ValueFrom.Default.String()
 			}
 			outs.Parameters = append(outs.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(v)})
 		}
 	}
 	return phase, outs
+}
+
+// dependsTerms splits a depends expression into its "X" and "X.Result"
+// terms.
+func dependsTerms(depends string) []string {
+	return strings.FieldsFunc(depends, func(r rune) bool { return r == ' ' || r == '&' || r == '|' || r == '(' || r == ')' })
+}
+
+// dependedOn reports whether a task of dag depends on task name: Argo's
+// assessDAGPhase decides a DAG's phase by the other tasks, its leaves.
+func dependedOn(dag *wfv1.DAGTemplate, name string) bool {
+	for _, t := range dag.Tasks {
+		for _, alt := range dependsTerms(t.Depends) {
+			if d, _, _ := strings.Cut(alt, "."); d == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// branchPhase is the phase of task name in Argo's assessDAGPhase: its
+// own, or for a Skipped or Omitted task (not Completed) the phase it
+// inherits from its dependencies, a failure preferred.
+func branchPhase(dag *wfv1.DAGTemplate, name string, done map[string]wfv1.NodePhase) wfv1.NodePhase {
+	ph := done[name]
+	if ph != wfv1.NodeOmitted && ph != wfv1.NodeSkipped { // not Completed: inherited
+		return ph
+	}
+	inherited := wfv1.NodeSucceeded
+	for _, t := range dag.Tasks {
+		if t.Name != name {
+			continue
+		}
+		for _, alt := range dependsTerms(t.Depends) {
+			d, _, _ := strings.Cut(alt, ".")
+			if p := branchPhase(dag, d, done); p == wfv1.NodeFailed || p == wfv1.NodeError {
+				inherited = p
+			}
+		}
+	}
+	return inherited
 }
 
 func (r *simRun) stopped() bool {
@@ -351,9 +432,41 @@ func (r *simRun) stopped() bool {
 	return r.wf.Spec.Shutdown != ""
 }
 
+// dependsMet reports whether a task that ended in phase ph has the
+// depends result ("" for a bare name).
+func dependsMet(result string, ph wfv1.NodePhase) bool {
+	switch result {
+	case "":
+		return ph == wfv1.NodeSucceeded || ph == wfv1.NodeSkipped
+	case "Succeeded":
+		return ph == wfv1.NodeSucceeded
+	case "Skipped":
+		return ph == wfv1.NodeSkipped
+	case "Failed":
+		return ph == wfv1.NodeFailed
+	case "Errored":
+		return ph == wfv1.NodeError
+	}
+	panic("sim: unsupported depends result " + result)
+}
+
 // task runs one DAG task under the DAG node parent.
-func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs) {
+func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (wfv1.NodePhase, *wfv1.Outputs, string) {
 	name := parent + "." + task.Name
+	if strings.Contains(task.When, "{{=") {
+		// resolveDependencyReferences resolves when first, strictly for
+		// tasks.*: an expression that fails makes the task's node Error.
+		wb, _ := json.Marshal(task.When)
+		ws, err := argotemplate.ReplaceStrictAny(string(wb), scope, []string{"tasks", "steps"})
+		if err != nil {
+			if argotemplate.IsMissingVariableErr(err) {
+				panic(fmt.Sprintf("sim: when of %s: %v (Argo would requeue it forever)", name, err))
+			}
+			r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeError, Message: err.Error()}, nodeID(parent))
+			return wfv1.NodeError, nil, ""
+		}
+		_ = json.Unmarshal([]byte(ws), &task.When)
+	}
 	b, _ := json.Marshal(task)
 	s, err := argotemplate.Replace(string(b), scope, true)
 	if err != nil {
@@ -368,11 +481,12 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 			panic(fmt.Sprintf("sim: when of %s did not evaluate: %q", name, dt.When))
 		}
 		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "when '" + dt.When + "' evaluated false"}, nodeID(parent))
-		return wfv1.NodeSkipped, nil
+		return wfv1.NodeSkipped, nil, ""
 	}
 	tmpl := r.tmpls[dt.Template]
 	if dt.WithParam == "" {
-		return r.node(name, task.Name, parent, tmpl, &dt.Arguments)
+		ph, out := r.node(name, task.Name, parent, tmpl, &dt.Arguments)
+		return ph, out, ""
 	}
 	var items []wfv1.Item
 	if err := json.Unmarshal([]byte(dt.WithParam), &items); err != nil {
@@ -380,7 +494,7 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	}
 	if len(items) == 0 {
 		r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeSkipped, Phase: wfv1.NodeSkipped, Message: "Skipped, empty params"}, nodeID(parent))
-		return wfv1.NodeSkipped, nil
+		return wfv1.NodeSkipped, nil, ""
 	}
 	r.setNode(wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: task.Name, Type: wfv1.NodeTypeTaskGroup, Phase: wfv1.NodeRunning}, nodeID(parent))
 	limit := len(items)
@@ -421,10 +535,18 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	phase := wfv1.NodeSucceeded
 	vals := map[string][]string{} // output parameter -> values in order
 	var params []string
+	group := []map[string]string{}
 	for i, ph := range phases {
 		if ph != wfv1.NodeSucceeded {
 			phase = wfv1.NodeFailed
 			continue
+		}
+		if len(outs[i].Parameters) > 0 {
+			m := map[string]string{}
+			for _, p := range outs[i].Parameters {
+				m[p.Name] = p.Value.String()
+			}
+			group = append(group, m)
 		}
 		for _, p := range outs[i].Parameters {
 			if _, ok := vals[p.Name]; !ok {
@@ -442,7 +564,8 @@ func (r *simRun) task(parent string, task wfv1.DAGTask, scope map[string]any) (w
 	for _, p := range params {
 		agg.Parameters = append(agg.Parameters, wfv1.Parameter{Name: p, Value: wfv1.AnyStringPtr(aggregate(vals[p]))})
 	}
-	return phase, agg
+	b, _ = json.Marshal(group)
+	return phase, agg, string(b)
 }
 
 func (r *simRun) parentTemplate(nodeName string) *wfv1.Template {
@@ -490,6 +613,8 @@ func (r *simRun) node(name, display, parent string, tmpl *wfv1.Template, args *w
 		typ = wfv1.NodeTypeDAG
 	case tmpl.RetryStrategy != nil:
 		typ = wfv1.NodeTypeRetry
+	case tmpl.Suspend != nil:
+		typ = wfv1.NodeTypeSuspend
 	}
 	n := wfv1.NodeStatus{ID: nodeID(name), Name: name, DisplayName: display, Type: typ, TemplateName: tmpl.Name, Phase: wfv1.NodeRunning, StartedAt: r.now()}
 	r.setNode(n, nodeID(parent))

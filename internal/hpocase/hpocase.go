@@ -6,6 +6,7 @@ package hpocase
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,15 +29,30 @@ type In struct{ P pipeline.Ref[XY] }
 // trials in four rounds of three) over a quadratic whose minimum is 0 at
 // (1, -2), and the name of the search's result step. With goal, the
 // search stops once a trial's objective is at most 4.
-func Search(goal bool) (*pipeline.Pipeline, string) {
+func Search(goal bool) (*pipeline.Pipeline, string) { return search(goal, 0) }
+
+// FailingBudget is the MaxFailedTrials of SearchFailing.
+const FailingBudget = 2
+
+// SearchFailing is Search without a goal whose trials fail (an error)
+// when X is above 2, tolerating FailingBudget failed trials.
+func SearchFailing() (*pipeline.Pipeline, string) { return search(false, 2) }
+
+func search(goal bool, failAbove float64) (*pipeline.Pipeline, string) {
 	p := pipeline.New("tune", nil)
 	f := task.New("f", func(ctx context.Context, in In) (float64, error) {
 		v := in.P.Get()
+		if failAbove > 0 && v.X > failAbove {
+			return 0, fmt.Errorf("X %v is above %v", v.X, failAbove)
+		}
 		return (v.X-1)*(v.X-1) + (v.Y+2)*(v.Y+2), nil
 	})
 	opts := &hpo.Options{Sampler: hpo.CMAES, Seed: 5, MaxTrials: 12, ParallelTrials: 3}
 	if goal {
 		opts.Goal = new(4.0)
+	}
+	if failAbove > 0 {
+		opts.MaxFailedTrials = FailingBudget
 	}
 	s := hpo.Search(p, hpo.Space[XY]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, f,
 		func(v pipeline.Ref[XY]) In { return In{P: v} },
@@ -50,9 +66,33 @@ func Search(goal bool) (*pipeline.Pipeline, string) {
 // values.
 func RunLikeLocal(t *testing.T, b backends.Backend, goal bool) map[string]any {
 	t.Helper()
+	return runLikeLocal(t, b, func() (*pipeline.Pipeline, string) { return Search(goal) })
+}
+
+// RunFailingLikeLocal runs SearchFailing on b and on the local backend
+// and fails t unless both give the same Result, with at least one and at
+// most FailingBudget failed trials; it returns that Result as JSON
+// values.
+func RunFailingLikeLocal(t *testing.T, b backends.Backend) map[string]any {
+	t.Helper()
+	res := runLikeLocal(t, b, SearchFailing)
+	failed := 0
+	trials, _ := res["trials"].([]any)
+	for _, tr := range trials {
+		if m, _ := tr.(map[string]any); m["state"] == "failed" {
+			failed++
+		}
+	}
+	assert.Positive(t, failed, "some trials failed")
+	assert.LessOrEqual(t, failed, FailingBudget, "within the budget")
+	return res
+}
+
+func runLikeLocal(t *testing.T, b backends.Backend, build func() (*pipeline.Pipeline, string)) map[string]any {
+	t.Helper()
 	var out [2]map[string]any
 	for i, be := range []backends.Backend{b, local.New(nil)} {
-		p, name := Search(goal)
+		p, name := build()
 		st, err := pipeline.Run(t.Context(), p, be, nil)
 		require.NoError(t, err, "%+v", st)
 		require.NoError(t, json.Unmarshal(st.Step(name).Output, &out[i]))

@@ -40,13 +40,16 @@ const (
 	Stuck     = "stuck"
 	DAG200    = "dag200"
 	Tolerant  = "tolerant"
-	Cancel    = "cancel"
-	BigValues = "bigvalues"
+	// TolerantOver is Tolerant with a quarter of its instances tolerated
+	// (one of five, counted at run time), fewer than fail.
+	TolerantOver = "tolerant-over"
+	Cancel       = "cancel"
+	BigValues    = "bigvalues"
 )
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, Cancel, BigValues, backendtest.RunMetadataName}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, backendtest.RunMetadataName}
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -71,7 +74,9 @@ func Build(name string) *pipeline.Pipeline {
 	case DAG200:
 		return layered(DAGLayers, DAGWidth)
 	case Tolerant:
-		return tolerant()
+		return tolerant(Tolerant, func(f pipeline.Fan[int]) { f.Tolerate(2) })
+	case TolerantOver:
+		return tolerant(TolerantOver, func(f pipeline.Fan[int]) { f.TolerateFraction(0.25) })
 	case Cancel:
 		return cancelMidRun()
 	case BigValues:
@@ -294,17 +299,18 @@ type item struct{ X pipeline.Ref[int] }
 type sumIn struct{ Xs pipeline.Ref[[]int] }
 
 // tolerant: "try" runs once per element of [0 1 2 3 4]; the odd ones
-// fail, and the fan-out tolerates two failures; "count" adds up what was
-// collected (0 + 20 + 40).
-func tolerant() *pipeline.Pipeline {
-	p := pipeline.New("tolerant", nil)
+// fail, and the fan-out tolerates what tolerate sets (two failures for
+// Tolerant); "count" adds up what was collected (0 + 20 + 40).
+func tolerant(name string, tolerate func(pipeline.Fan[int])) *pipeline.Pipeline {
+	p := pipeline.New(name, nil)
 	try := task.New("try", func(_ context.Context, in item) (int, error) {
 		if v := in.X.Get(); v%2 == 1 {
 			return 0, fmt.Errorf("item %d: no convergence", v)
 		}
 		return in.X.Get() * 10, nil
 	})
-	fan := pipeline.ForEach(p, try, pipeline.Const([]int{0, 1, 2, 3, 4}), func(x pipeline.Ref[int]) item { return item{X: x} }).Tolerate(2)
+	fan := pipeline.ForEach(p, try, pipeline.Const([]int{0, 1, 2, 3, 4}), func(x pipeline.Ref[int]) item { return item{X: x} })
+	tolerate(fan)
 	pipeline.Add(p, task.New("count", func(_ context.Context, in sumIn) (int, error) {
 		n := 0
 		for _, v := range in.Xs.Get() {
