@@ -49,7 +49,7 @@ func (a Artifact) open(ctx context.Context, s *Store) (io.ReadCloser, error) {
 	r, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("artifact %s is gone from the store (deleted, or its run's artifacts were removed); run step %q of run %s again to produce it: %w", a.URI, a.Producer.Step, a.Producer.Run, err)
+			return nil, a.gone(err)
 		}
 		return nil, fmt.Errorf("artifact %s: %w", a.URI, err)
 	}
@@ -275,7 +275,7 @@ func localFile(a Artifact) (string, bool) {
 func (a Artifact) copyLocal(src, dst string) error {
 	in, err := os.Open(src)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("artifact %s is gone from the store (deleted, or its run's artifacts were removed); run step %q of run %s again to produce it: %w", a.URI, a.Producer.Step, a.Producer.Run, err)
+		return a.gone(err)
 	}
 	if err != nil {
 		return fmt.Errorf("artifact %s: %w", a.URI, err)
@@ -291,4 +291,10 @@ func (a Artifact) copyLocal(src, dst string) error {
 	defer f.Close()
 	_, err = io.Copy(io.Discard, &verifier{r: f, h: sha256.New(), a: a}) // its last Read checks the digest
 	return err
+}
+
+// gone is the error of a read of a, whose object is not in the store
+// (err says so).
+func (a Artifact) gone(err error) error {
+	return fmt.Errorf("artifact %s is gone from the store (deleted, or its run's artifacts were removed); run step %q of run %s again to produce it: %w", a.URI, a.Producer.Step, a.Producer.Run, err)
 }

@@ -46,7 +46,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if c.runID, err = runID(plan.Name, b.opts.RunID); err != nil {
 		return nil, err
 	}
-	steps := c.allSteps()
+	steps := c.plan.AllSteps()
 	var nameErrs []*field.Error
 	if c.names, nameErrs = jobNames(c.runID, steps); len(nameErrs) > 0 {
 		return nil, backends.LintErrors(nameErrs...)
@@ -85,9 +85,6 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	}
 	return a, nil
 }
-
-// allSteps returns the plan's steps in order, the exit handler last.
-func (c *compiler) allSteps() []*backends.Step { return c.plan.AllSteps() }
 
 func isContainer(s *backends.Step) bool { return s.Task.Kind == task.KindContainer }
 

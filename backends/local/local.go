@@ -250,7 +250,7 @@ func (b *Backend) check(plan *backends.Plan) error {
 			errs = append(errs, fmt.Errorf("local: Options.Pools gives the capacity of pool %q, which pipeline %q does not declare (it declares %v): fix the name, or declare the pool in pipeline.Options.NodePools", name, plan.DisplayName, declared))
 		}
 	}
-	for _, s := range planSteps(plan) {
+	for _, s := range plan.AllSteps() {
 		if err := b.pool.fitsAtAll(s.Name, demandOf(s, b.opts.Pools)); err != nil {
 			errs = append(errs, err)
 		}
@@ -406,9 +406,6 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	r.cancel()
 	return nil
 }
-
-// planSteps returns pointers to the plan's steps, exit handler last.
-func planSteps(plan *backends.Plan) []*backends.Step { return plan.AllSteps() }
 
 // syncWriter serializes writes to w.
 type syncWriter struct {

@@ -80,7 +80,7 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 	stepCtx, cancel := context.WithCancel(ctx)
 	r := &run{
 		b: b, id: id, seq: seq, plan: plan,
-		steps:       planSteps(plan),
+		steps:       plan.AllSteps(),
 		params:      map[string]json.RawMessage{},
 		span:        span,
 		exitCtx:     ctx,

@@ -226,7 +226,7 @@ func (e *Env) checkFaults(plan *backends.Plan) []target {
 
 // stubTarget reports whether a stub of the task named name applies to
 // step s: s is made from that task, or wraps it (task.Wrapper).
-func stubTarget(s backends.Step, name string) bool {
+func stubTarget(s *backends.Step, name string) bool {
 	if s.Task.Name == name {
 		return true
 	}
@@ -243,7 +243,7 @@ func (e *Env) checkStubs(plan *backends.Plan) {
 	e.freshStubs = nil
 	e.mu.Unlock()
 	for _, name := range fresh {
-		if !slices.ContainsFunc(append(slices.Clone(plan.Steps), exitOf(plan)...), func(s backends.Step) bool { return stubTarget(s, name) }) {
+		if !slices.ContainsFunc(plan.AllSteps(), func(s *backends.Step) bool { return stubTarget(s, name) }) {
 			e.t.Fatalf("pipelinetest: Stub(%q): no step of pipeline %q is made from task %q; its steps: %s", name, plan.DisplayName, name, stepList(plan))
 		}
 	}
@@ -270,13 +270,10 @@ func (e *Env) checkInstances(plan *backends.Plan, st *backends.RunStatus, fresh 
 // planStep returns the step of plan (exit handler included) whose display
 // name is name, or nil.
 func planStep(plan *backends.Plan, name string) *backends.Step {
-	for i := range plan.Steps {
-		if plan.Steps[i].DisplayName == name {
-			return &plan.Steps[i]
+	for _, s := range plan.AllSteps() {
+		if s.DisplayName == name {
+			return s
 		}
-	}
-	if plan.Exit != nil && plan.Exit.DisplayName == name {
-		return plan.Exit
 	}
 	return nil
 }
@@ -284,7 +281,7 @@ func planStep(plan *backends.Plan, name string) *backends.Step {
 // stepNames lists the display names of plan's steps, exit handler last.
 func stepNames(plan *backends.Plan) []string {
 	var names []string
-	for _, s := range append(slices.Clone(plan.Steps), exitOf(plan)...) {
+	for _, s := range plan.AllSteps() {
 		names = append(names, s.DisplayName)
 	}
 	return names
@@ -542,13 +539,6 @@ func (r *Result) attemptsOf(s Named, what string) []backends.Attempt {
 		r.t.Fatalf("pipelinetest: %s(%q): a fan-out's attempts are per instance; ask for one with pipelinetest.Instance(fan, i)", what, s.Name())
 	}
 	return st.Attempts
-}
-
-func exitOf(p *backends.Plan) []backends.Step {
-	if p.Exit == nil {
-		return nil
-	}
-	return []backends.Step{*p.Exit}
 }
 
 // Phase returns how step s ended.
