@@ -3,6 +3,7 @@ package kubejob_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,7 +71,13 @@ func (r *liveRun) wait(t *testing.T) (*backends.RunStatus, error) {
 	select {
 	case <-r.done:
 	case <-time.After(4 * time.Minute): // a ceiling for a hung run, on a loaded machine too
-		t.Fatal("the run did not end")
+		r.mu.Lock()
+		var b strings.Builder
+		if r.last != nil {
+			pipeline.WriteSummary(&b, r.last)
+		}
+		r.mu.Unlock()
+		t.Fatalf("the run did not end; its last progress (%d reports):\n%s", r.steps, b.String())
 	}
 	return r.st, r.err
 }
