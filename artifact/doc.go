@@ -36,6 +36,30 @@
 // replaced bytes are an error wrapping [ErrCorrupt] that names the
 // artifact and the step that wrote it, never silently used data.
 //
+// # Speed
+//
+// Every byte is hashed with SHA-256 as it is written, and again as it is
+// read. The hashing runs on a goroutine of its own, one 1 MiB buffer
+// behind the I/O, so that with a second core a large artifact costs
+// about the larger of the hashing and the copy rather than their sum. A
+// stream holds at most three such buffers (from a pool shared by all
+// streams), whatever its size; one shorter than a buffer is hashed
+// inline, without a goroutine. Small writes, an encoder's, are gathered
+// into 1 MiB store writes. [Writer] implements io.ReaderFrom and the
+// reader [Artifact.Open] returns implements io.WriterTo, so io.Copy moves
+// the bytes through those buffers without a further copy.
+//
+// SHA-256 sets the floor: about 1.2 GB/s on one core with the SHA
+// extensions, slower than a file copy, so a digest-checked artifact cannot
+// move as fast as io.Copy of the same file. BenchmarkLargeArtifact
+// measures the SDK against plain copies, SHA-256 alone, and a copy through
+// io.MultiWriter(file, sha256.New()) (the sum of the two) in one run. For
+// 1 GiB on a file:// store, on a two-core machine busy with other builds
+// (load 11 to 14), a read through [Artifact.Open] took 0.91 s, no more
+// than SHA-256 alone takes on that machine idle (0.90 s), against 0.31 s
+// for io.Copy; a write took 3.7 s and a Path 3.4 s, against 0.30 s and
+// 0.63 s for io.Copy to a new file and 2.5 s for the MultiWriter copy.
+//
 // # Layout and atomicity
 //
 // A run's artifacts are at
@@ -98,7 +122,12 @@
 // An output that does not fit is stored as artifacts of kind "value"
 // ([Promote]) and restored before the consumer decodes it ([Resolve]),
 // so users never meet those limits. Promoted values are temporary:
-// they are deleted when their run ends ([Store.DeleteValues]).
+// they are deleted when their run ends ([Store.DeleteValues]). Before
+// that, the backend reads them back ([Store.Resolve]) into the run's
+// final status, so the outputs a caller gets when the run ends (and the
+// run summary's per-step summaries) are whole, as on the local backend;
+// only a process that looks at the run after its values were deleted
+// (resuming or watching it again) gets the values' descriptions.
 //
 // # Retention
 //

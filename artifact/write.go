@@ -3,11 +3,8 @@ package artifact
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"maps"
@@ -40,10 +37,17 @@ func Meta(key, value string) Option {
 // visible in the store, as a whole, only when Close returns nil: a reader
 // never sees half an artifact, and a failed or retried attempt never
 // leaves a torn one. Abort (or a canceled context) discards them.
+//
+// A Writer gathers the bytes into buffers of 1 MiB: many small writes
+// (an encoder's) cost one store write per MiB, and each buffer is hashed
+// on another goroutine while the next one fills (see hashPipe). It
+// implements io.ReaderFrom, so that io.Copy from a file reads straight
+// into those buffers.
 type Writer struct {
 	w      *blob.Writer
 	cancel context.CancelFunc
-	h      hash.Hash
+	hp     *hashPipe
+	buf    []byte // bytes not yet written to w; nil before the first write
 	n      int64
 	a      Artifact
 	done   bool
@@ -88,25 +92,102 @@ func newWriter(ctx context.Context, s *Store, p Producer, name string, opts ...O
 		cancel()
 		return nil, fmt.Errorf("artifact %s: %w", a.URI, err)
 	}
-	return &Writer{w: bw, cancel: cancel, h: sha256.New(), a: a}, nil
+	return &Writer{w: bw, cancel: cancel, hp: newHashPipe(wctx), a: a}, nil
 }
 
 // Write writes p to the artifact.
 func (w *Writer) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
+	if err := w.usable(); err != nil {
+		return 0, err
 	}
-	if w.done {
-		return 0, fmt.Errorf("artifact %s: write after Close", w.a.URI)
-	}
-	n, err := w.w.Write(p)
-	w.h.Write(p[:n])
-	w.n += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("artifact %s: %w", w.a.URI, err)
-		return n, w.err
+	n := 0
+	for len(p) > 0 {
+		if w.buf == nil {
+			if err := w.next(); err != nil {
+				return n, err
+			}
+		}
+		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+c]
+		p = p[c:]
+		n += c
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
 	}
 	return n, nil
+}
+
+// ReadFrom writes what r holds to the artifact, reading straight into
+// the Writer's buffers. It returns the number of bytes read from r.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.usable(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		if w.buf == nil {
+			if err := w.next(); err != nil {
+				return n, err
+			}
+		}
+		m, rerr := r.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+m]
+		n += int64(m)
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+func (w *Writer) usable() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("artifact %s: write after Close", w.a.URI)
+	}
+	return nil
+}
+
+// next takes an empty buffer from the hash pipe.
+func (w *Writer) next() error {
+	b, err := w.hp.get()
+	if err != nil {
+		w.err = fmt.Errorf("artifact %s: %w", w.a.URI, err)
+		return w.err
+	}
+	w.buf = b
+	return nil
+}
+
+// flush hands the full buffer to the hash pipe and, while it is hashed,
+// writes it to the store.
+func (w *Writer) flush() error {
+	b := w.buf
+	w.buf = nil
+	w.hp.hand(b)
+	return w.put(b)
+}
+
+// put writes b to the store.
+func (w *Writer) put(b []byte) error {
+	m, err := w.w.Write(b)
+	w.n += int64(m)
+	if err != nil {
+		w.err = fmt.Errorf("artifact %s: %w", w.a.URI, err)
+	}
+	return w.err
 }
 
 // Close completes the artifact. After it returns nil, [Writer.Artifact]
@@ -117,7 +198,19 @@ func (w *Writer) Close() error {
 	}
 	w.done = true
 	defer w.cancel()
+	if w.err == nil && len(w.buf) > 0 {
+		w.put(w.buf)
+	}
 	if w.err != nil {
+		w.hp.stop()
+		w.cancel()
+		w.w.Close()
+		return w.err
+	}
+	digest, err := w.hp.sum(w.buf)
+	w.buf = nil
+	if err != nil {
+		w.err = fmt.Errorf("artifact %s: %w", w.a.URI, err)
 		w.cancel()
 		w.w.Close()
 		return w.err
@@ -126,7 +219,7 @@ func (w *Writer) Close() error {
 		w.err = fmt.Errorf("artifact %s: %w", w.a.URI, err)
 		return w.err
 	}
-	w.a.Digest = "sha256:" + hex.EncodeToString(w.h.Sum(nil))
+	w.a.Digest = digest
 	w.a.Size = w.n
 	w.a.Created = time.Now().UTC().Truncate(time.Millisecond)
 	return nil
@@ -140,6 +233,8 @@ func (w *Writer) Abort() {
 	}
 	w.done = true
 	w.err = fmt.Errorf("artifact %s: aborted", w.a.URI)
+	w.hp.stop()
+	w.buf = nil
 	w.cancel()
 	w.w.Close()
 }
@@ -197,7 +292,7 @@ func WriteFile[T Typed](ctx context.Context, name, path string, opts ...Option) 
 	}
 	defer f.Close()
 	return Write[T](ctx, name, func(w io.Writer) error {
-		_, err := io.Copy(w, f)
+		_, err := w.(*Writer).ReadFrom(f) // 1 MiB reads, each hashed while the next is read
 		return err
 	}, opts...)
 }

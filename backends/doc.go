@@ -72,6 +72,7 @@
 //	cancel                    yes            yes                 yes
 //	resume a run by its id    no             yes                 no (Argo resubmits)
 //	cache                     a directory    ConfigMaps          Argo memoization
+//	task.Access               ignored (6)    own SA + Roles      own SA + Roles (7)
 //
 //	(1) an application failure after preemptions may find its App budget
 //	    used, and preemptions may use App budget; the template carries
@@ -82,6 +83,10 @@
 //	(3) a local task is never unschedulable; the policy is recorded.
 //	(4) errors.ErrUnsupported: Argo v3.7 has no timeout for a Pending pod.
 //	(5) local has no spot capacity to leave; Attempt.OnDemand is set.
+//	(6) a local task uses the user's kubeconfig and rights.
+//	(7) plus Argo's executor rule (workflowtaskresults create, patch) in
+//	    the run's namespace, as the executor shares the pod's account;
+//	    go doc ./backends/argo, "# Steps' API access".
 //
 // # Task invocation
 //

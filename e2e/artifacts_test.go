@@ -3,13 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"github.com/sluice-ml/sluice/backends/kubepod"
-	"github.com/sluice-ml/sluice/backends/local"
-	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
-	"github.com/sluice-ml/sluice/pipeline"
-	"github.com/sluice-ml/sluice/task"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +20,12 @@ import (
 
 	"github.com/sluice-ml/sluice/artifact"
 	_ "github.com/sluice-ml/sluice/artifact/stores"
+	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/s3test"
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // rootURL is the artifact root of prefix in bucket on srv: the bucket's
@@ -144,7 +147,8 @@ func secretFromEnv(t *testing.T, ns, name string, env []string) {
 // limits (a 550 KB list, a fan-out over 40 KB of strings) on each cluster
 // backend with an S3 store: the large parts travel out of band, refs to
 // small fields and the fan-out still work, the results are the local
-// run's, and the promoted values are gone once the run ends.
+// run's, the promoted values are gone once the run ends, and the final
+// status holds the outputs they stood for whole.
 func TestBigValues(t *testing.T) {
 	need(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
@@ -163,10 +167,19 @@ func TestBigValues(t *testing.T) {
 			b := clusterBackendWith(t, backend, kubepod.Options{Namespace: ns, Image: imageFor(t, backend, pipelines.BigValues), ArtifactSecret: "store"})
 			got, err := pipeline.Run(ctx, pipelines.Build(pipelines.BigValues), b, &pipeline.RunOptions{Artifacts: root})
 			require.NoError(t, err, summary(got))
-			for _, step := range []string{"sum", "total"} {
+			for _, step := range []string{"sum", "total", "each"} {
 				assert.Equal(t, string(want.Step(step).Output), string(got.Step(step).Output), step)
 			}
-			assert.True(t, artifact.HasValues(got.Step("make").Output), "make's output went out of band: %.200s", got.Step("make").Output)
+			// make's output went out of band, and the values are
+			// deleted with the run: the final status holds it whole,
+			// read back before that, as the local run's does.
+			mk := got.Step("make").Output
+			assert.False(t, artifact.HasValues(mk), "make's output in the final status refers to deleted values: %.200s", mk)
+			assert.JSONEq(t, string(want.Step("make").Output), string(mk), "make's output in the final status")
+			require.Len(t, got.Step("each").Instances, len(want.Step("each").Instances))
+			for i, in := range want.Step("each").Instances {
+				assert.Equal(t, string(in.Output), string(got.Step("each").Instances[i].Output), in.Name)
+			}
 			s, err := artifact.Open(ctx, root)
 			require.NoError(t, err)
 			defer s.Close()
@@ -176,4 +189,42 @@ func TestBigValues(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "40000", string(want.Step("total").Output))
+}
+
+// A store's records on a real S3 server: a create is conditional (If-None-Match),
+// so of racing creators exactly one wins, and the loser's data is lost
+// nowhere.
+func TestS3Records(t *testing.T) {
+	srv := s3test.StartT(t)
+	srv.Setenv(t)
+	ctx := t.Context()
+	require.NoError(t, srv.CreateBucket(ctx, "records"))
+	s, err := artifact.Open(ctx, rootURL(srv, "records", "team"))
+	require.NoError(t, err)
+	defer s.Close()
+
+	require.NoError(t, s.CreateRecord(ctx, "registry/m/1.json", []byte(`{"v":1}`)))
+	require.ErrorIs(t, s.CreateRecord(ctx, "registry/m/1.json", []byte(`{"v":2}`)), artifact.ErrRecordExists)
+	got, err := s.ReadRecord(ctx, "registry/m/1.json")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":1}`, string(got))
+	_, err = s.ReadRecord(ctx, "registry/m/2.json")
+	require.ErrorIs(t, err, artifact.ErrNoRecord)
+
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			if err := s.CreateRecord(ctx, "race/key.json", fmt.Appendf(nil, `{"i":%d}`, i)); err == nil {
+				wins.Add(1)
+			} else {
+				assert.ErrorIs(t, err, artifact.ErrRecordExists)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load(), "one creator wins")
+	keys, err := s.Records(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"race/key.json", "registry/m/1.json"}, keys)
 }

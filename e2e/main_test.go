@@ -1,8 +1,9 @@
 // Package e2e runs Sluice's pipelines on a real Kubernetes control plane
 // (see internal/testcluster): the quickstart and the conformance
 // scenarios on the argo and kubejob backends, compared with the local
-// backend, placement on node pools, preemption, a killed orchestrator,
-// and every compiled manifest against the real API server.
+// backend, hyperparameter searches (internal/hpocase, TestSearch), placement
+// on node pools, preemption, a killed orchestrator, and every compiled
+// manifest against the real API server.
 //
 //	SLUICE_E2E_BIN=$(tools/e2e/build) go test ./e2e/
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/sluice-ml/sluice/artifact"
+	"github.com/sluice-ml/sluice/internal/hpocase"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,8 +100,11 @@ func assertStored(t *testing.T, root, summary string) {
 		assert.NotContains(t, o.Key, "/"+artifact.ValuesDir+"/", "promoted values are deleted when the run ends")
 	}
 	assert.Contains(t, keys, "make-dataset/data")
-	assert.Contains(t, keys, "train/0/model")
-	assert.Contains(t, keys, "train/11/model")
+	// The quickstart's search: 5 rounds of up to four runs, each writing
+	// a model, and the search's report.
+	assert.Contains(t, keys, "search-trials-0/0/model")
+	assert.Contains(t, keys, "search-trials-4/1/model")
+	assert.Contains(t, keys, "search/trials.json")
 }
 
 // namedT gives namespace another test's name.
@@ -111,13 +115,17 @@ type namedT struct {
 
 func (n *namedT) Name() string { return n.name }
 
-// stepLines are the per-step lines of a run summary without durations.
+// stepLines are the per-step lines of a run summary without durations:
+// the indented lines up to the first blank one after them (the steps'
+// own summaries, such as a search's trials table, follow).
 func stepLines(summary string) []string {
 	var out []string
 	dur := regexp.MustCompile(`\s+[0-9.]+(ns|µs|ms|s|m[0-9.]*s?|h[0-9.msh]*)$`)
 	for _, l := range strings.Split(summary, "\n") {
 		if strings.HasPrefix(l, "  ") {
 			out = append(out, dur.ReplaceAllString(strings.TrimSpace(l), ""))
+		} else if l == "" && len(out) > 0 {
+			break
 		}
 	}
 	return out
@@ -279,6 +287,7 @@ func canonical(raw json.RawMessage) string {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return string(raw)
 	}
+	hpocase.DropVolatile(v)
 	b, _ := json.Marshal(v)
 	return string(b)
 }

@@ -35,6 +35,25 @@
 // other Ref, and the objective reads the number to optimize from its
 // typed output: nothing is scraped from logs.
 //
+// # Conditional parameters
+//
+// A field that matters only for some values of a Choice is conditional
+// ([Dim.When]):
+//
+//	"Optimizer": hpo.Choice("sgd", "adam"),
+//	"Momentum":  hpo.Float(0.5, 0.99).When("Optimizer", "sgd"),
+//	"Beta2":     hpo.LogFloat(0.9, 0.9999).When("Optimizer", "adam"),
+//
+// In a trial where the condition does not hold, the field holds its
+// type's zero value (also in the CSV and the table), and the samplers do
+// not learn from it: TPE and random search leave it out of that trial,
+// so TPE models it from the trials that searched it; CMA-ES and Sobol,
+// whose search space is fixed, draw it and drop the draw; a grid
+// enumerates the active fields' values only, the conditional fields
+// varying fastest. Its plot panel shows the trials that searched it.
+// The parent must be an unconditional Choice of the same space, and the
+// values among its choices (Validate says so at space.FIELD.when).
+//
 // # The graph
 //
 // A search of R rounds adds 2R+1 steps. Round r is a suggest step,
@@ -54,11 +73,11 @@
 //
 // # Seeds
 //
-// With every sampler but TPE, the same Seed, space and options give the
-// same trials on every backend and on every re-run: the suggest steps are
-// deterministic functions of the earlier results. Random and TPE seed
-// each round's sampler from the seed and the round and are told the
-// earlier trials; CMA-ES and Sobol
+// The same Seed, space and options give the same trials on every backend
+// and on every re-run: the suggest steps are deterministic functions of
+// the earlier results. With TPE this needs math/rand's global Seed to
+// take effect (below). Random and TPE seed each round's sampler from the
+// seed and the round and are told the earlier trials; CMA-ES and Sobol
 // keep state across proposals, which each suggest step rebuilds by
 // asking the sampler again for every earlier trial (it proposes the same
 // values) and telling it the results round by round. Samplers see every
@@ -67,12 +86,39 @@
 // ordered). This keeps seeded runs identical: goptuna v0.9.0's own
 // integer and categorical distributions never draw the top value in
 // random search and draw categoricals from math/rand's process-wide
-// source, which cannot be seeded since Go 1.24. For that reason TPE does
-// not repeat for a seed: goptuna v0.9.0's TPE picks the components of
-// its Parzen estimators from that source. A TPE search still proposes
-// every round once: a suggest step's proposals are its output, which the
-// trials and later rounds read, and a resumed run does not run a
-// finished suggest step again; Result.Trials records them.
+// source.
+//
+// goptuna v0.9.0's TPE picks the components of its Parzen estimators
+// from that process-wide source, which Go 1.24 and later seed at random
+// and do not let a program seed: math/rand.Seed is a no-op unless
+// GODEBUG has randseednop=0. So for TPE to repeat for a seed, add
+//
+//	//go:debug randseednop=0
+//
+// to your main package, above its package clause (for a package's tests,
+// to one of its _test.go files; or run with GODEBUG=randseednop=0). A TPE
+// suggest step then finds out (once per process) that seeding takes
+// effect and, for each proposal, seeds the source from the seed, the
+// round and the proposal, under a lock that other TPE searches in the
+// process share, and reseeds it at random afterwards. On a cluster each
+// suggest step runs in a pod of its own; in one process, other code that
+// draws from math/rand's global functions at the same moment can still
+// take draws from a TPE proposal and change it. Without the setting, TPE
+// works as before but does not repeat for a seed. A TPE search still
+// proposes every round once: a suggest step's proposals are its output,
+// which the trials and later rounds read, and a resumed run does not run
+// a finished suggest step again (below); Result.Trials records them.
+//
+// # Resuming a search
+//
+// When the trial task caches (task.Cache), the search caches its own
+// steps too: a run that is started again with the same cache (the local
+// backend's CacheDir, a cluster backend's cache) finds its finished
+// suggest steps and trials there and runs only the rounds that had not
+// finished. The suggest and result steps' cache version is a fingerprint
+// of the search's definition — the space, the options, the seed, the
+// hyperparameter and output types — besides their inputs, so a changed
+// seed, sampler or range misses and searches anew.
 //
 // # Budgets, failures and the goal
 //
@@ -89,6 +135,85 @@
 // reached the goal and which rounds ran nothing. (A skipped step would
 // skip the result step too: a step after a skipped one is skipped.)
 //
+// # Early stopping
+//
+// Options.EarlyStopping runs each trial in rungs of growing budget — the
+// field of the hyperparameter struct it names (Budget: epochs, steps, a
+// fraction of the data), which the search sets and the space leaves out
+// — and stops the unpromising trials early:
+//
+//	type Params struct {
+//		LR     float64
+//		Epochs int // the budget
+//	}
+//	hpo.Search(p, hpo.Space[Params]{"LR": hpo.LogFloat(1e-4, 1)}, train, bind, objective,
+//		&hpo.Options{MaxTrials: 27, ParallelTrials: 9,
+//			EarlyStopping: &hpo.EarlyStopping{Budget: "Epochs", Min: 1, Max: 27}})
+//
+// The rungs' budgets are Min, Min·Eta, Min·Eta², … up to Max (Eta, the
+// reduction factor, is 3 by default), rounded for an integer field. A
+// trial is one configuration (MaxTrials counts them); each of its runs,
+// one per rung it reaches, is an instance of some round's fan-out, so
+// the graph is still two steps per round, however many trials and rungs.
+// Every round runs at most ParallelTrials runs: each suggest step first
+// promotes trials to their next rung, from the highest rung down, then
+// starts new trials from the sampler. The rules:
+//
+//   - ASHA (the default): successive halving in rounds. Rung k promotes
+//     the best of its complete results that are in its top ⌊n/Eta⌋ (n
+//     results so far) and not yet promoted — ⌊n/Eta⌋ trials in all, so
+//     the number of runs depends only on how many results each rung has,
+//     not on their values, and the rounds are known when the graph is
+//     built.
+//   - Hyperband: brackets s = 0…sMax (sMax+1 rungs) of successive
+//     halving, bracket s starting its trials at rung s. MaxTrials is
+//     split in Hyperband's proportions, Eta^h/(h+1) for a bracket that
+//     halves h times (largest remainders, ties to the earlier bracket):
+//     11 trials over budgets 1, 3, 9 are brackets of 6, 3 and 2. Trials
+//     are numbered bracket by bracket; each bracket promotes within
+//     itself.
+//   - Median: a trial at rung k goes on to k+1 while its objective is no
+//     worse than the median of the other trials' results at rung k so
+//     far; with fewer than three of those it goes on.
+//
+// A trial stopped below the last rung is Pruned — at the end of the
+// search for successive halving, whose later rounds may still promote
+// it, at once for the median rule — and Trial.Error says why. A run that
+// fails (its task, or its objective) fails the trial, which counts
+// against MaxFailedTrials as without early stopping. Trial.Budget is the
+// budget of a trial's last run, Trial.Params holds it in the budget
+// field, and Trial.Rungs lists its runs (budget, objective, state,
+// duration). Objectives at different budgets do not compare, so the best
+// trial is the best of those that got furthest (the largest budget any
+// complete or pruned trial reached: Max, unless every run there failed),
+// and the Goal counts only a complete trial at Max. The sampler is told
+// each trial's objective at its first run, which later rounds do not
+// change: a suggest step rebuilds the same study from it in every
+// round, as CMA-ES's and Sobol's replay needs, and under ASHA and the
+// median rule every trial's first run has the same budget.
+//
+// The default Options.Rounds is the fewest that finish the schedule at
+// ParallelTrials runs per round, found by simulating it with every run
+// complete (and, for the median rule, no trial stopped); fewer rounds is
+// a validation error that names that number, more run nothing. 9 trials,
+// Eta 3, Min 1, Max 9 at 9 runs per round take 3 rounds: 9 runs at
+// budget 1, the best 3 at 3, the best of those at 9.
+//
+// A promoted trial continues from its previous run: [Previous] returns,
+// inside the trial task, the trial's output at its previous rung and
+// that rung's budget. A trial that writes a checkpoint (an artifact, see
+// package artifact) names it in its output and, when continued, loads it
+// and trains budget − previous budget more epochs; one that does not
+// just trains from scratch at the new budget. A suggest step keeps only
+// each trial's last output (and each run's numbers in Rungs), so its
+// output does not grow with the rungs. The runs' cache keys differ, as
+// their inputs do (the budget field, the previous output).
+//
+// Every trial's Duration is the sum of its runs' durations, timed around
+// the trial task on the executor's clock (task.Now): the virtual clock in
+// pipelinetest, so that tests see exact durations, the wall clock
+// elsewhere. A failed run's duration is lost with its output.
+//
 // # Validation
 //
 // Builders never fail: the space and options are checked by the
@@ -104,8 +229,14 @@
 // non-positive log bound, a step that is not positive or wider than the
 // range, a bound the field's type cannot hold, an empty or duplicated
 // Choice, budgets that contradict each other, a grid over a continuous
-// range or larger than the grid, CMA-ES over fewer than two fields, and
-// a container trial are all reported this way. Passing a nil pipeline,
+// range or larger than the grid, CMA-ES over fewer than two fields, a
+// container trial, and early stopping's problems (at
+// pipeline.tasks[NAME].earlyStopping.budget, .min, .max, .eta, .rule:
+// no budget field, one of another kind or one the space also names,
+// budgets that are not 0 < Min < Max or give one rung, or integer ones
+// that round alike, Eta below 2, rounds too few for the schedule) are
+// all reported this way. Early stopping works with every sampler; with
+// Grid, it halves the grid's points in order. Passing a nil pipeline,
 // bind function or objective panics, as pipeline.ForEach does for a nil
 // bind function.
 //
@@ -115,10 +246,63 @@
 // the search's trials, so a synthetic objective tests the wiring on the
 // virtual clock; pipelinetest.Output of the search step is the Result.
 //
+// # Looking at results
+//
+// After a run, the run command prints each search's trials below the
+// run's summary (pipeline.Step.Summarize): a headline (how many trials
+// ended how, the best one), then a fixed-width table, best first — the
+// complete trials by objective, then the pruned and failed ones by id —
+// of at most 20 rows, then how to see the rest:
+//
+//	search:
+//	  40 trials: 38 complete, 2 failed; best trial 17, objective 0.0213 (minimize)
+//	  id  round  state     objective  lr         layers  act   error
+//	  17  4      complete  0.0213     0.0031     3       relu
+//	  …
+//	  … 20 more (tune hpo -run tune-7 -step search)
+//
+// When the run has an artifact store (the local backend always has one;
+// a cluster run needs pipeline.Options.Artifacts or -artifacts), the
+// result step also stores the search's report as artifacts of its step,
+// recorded in [Result].Files: trials.csv ([Result.WriteCSV]: one row per
+// trial, one column per field of P, nested fields dotted), trials.json
+// (the Result), and plot.svg and plot.png ([Result.Plot], drawn with
+// gonum.org/v1/plot: the objective per trial with the best so far, then
+// the objective against each searched field, on a log axis for LogFloat
+// and LogInt, at labelled positions for a Choice). Without a store it
+// stores nothing and says nothing. Every pipeline program that links
+// package hpo has the command
+//
+//	prog hpo -run ID [-step NAME] [-artifacts URL] [-o DIR]
+//
+// which reads each search's trials.json from the run's store, prints its
+// whole table, and with -o copies its plots, CSV and JSON to DIR/STEP/.
+// The same methods work on a Result a later step reads, or on one decoded
+// from trials.json as Result[json.RawMessage, json.RawMessage].
+//
+// # Benchmarks
+//
+// go test ./hpo -run '^$' -bench . -benchtime 1x runs each sampler and
+// ASHA against random search with the same budget, through Search on
+// pipelinetest's virtual clock, over 20 seeds, and logs the tables. On
+// 2026-12-02 (goptuna v0.9.0): CMA-ES beat random search on all 20 seeds
+// on a 5-D sphere (median best 0.108 against 7.34) and a 5-D Rosenbrock
+// (102 against 6,570), 100 trials, rounds of four. TPE on Branin with 60
+// trials had a median regret of 0.40 against random search's 0.68 and won
+// 10 of 20 seeds (sequential rounds); its options did not change that
+// beyond the seeds' spread (TestTPEOptionsSweep, HPO_TPE_SWEEP=1): it
+// models each field on its own and Branin has three minima. It reached a
+// median regret of 0.07 and won 80% of the seeds at 150 trials. ASHA (1,
+// 3, 9, 27 epochs) reached the best objective of full-budget random
+// search on 18–20 of 20 seeds with 32% of its epochs where the learning
+// curves keep their order, and 1–10 of 20 where fast starters finish
+// worse: successive halving bets that early ranks hold; start its first
+// rung later (Min) when they do not.
+//
 // # Not built yet
 //
-// Early stopping (successive halving, ASHA, Hyperband, the median rule;
-// State Pruned is reserved for it), container trials, conditional
-// parameters, trial artifacts in the Result, plots of a search, and a
-// "prog hpo" command.
+// Container trials: a trial is a Go task; run a container's work from
+// one (its outputs, artifacts included, are in Result.Trials and
+// Result.BestOutput). Conditions on a conditional field, or on a field
+// that is not a Choice.
 package hpo

@@ -69,3 +69,69 @@ func ExampleSearch() {
 	// 31 steps, 60 trials
 	// best: trial 46, x1=3.07 x2=2.51, branin 0.454
 }
+
+// Epochs is the budget of an early-stopping search: the search sets it.
+type Epochs struct {
+	X      float64
+	Epochs int
+}
+
+type EpochsIn struct {
+	HP pipeline.Ref[Epochs]
+}
+
+// EpochsOut names the trial's checkpoint; a real trial would write one
+// as an artifact.
+type EpochsOut struct {
+	Loss       float64
+	Checkpoint string
+}
+
+// Successive halving (ASHA) over the epochs a trial trains: 9 trials at
+// 1 epoch, the best 3 go on to 3 epochs and the best of those to 9, each
+// continuing from its checkpoint (hpo.Previous). Three rounds of at most
+// 9 runs.
+func ExampleSearch_earlyStopping() {
+	train := task.New("train", func(ctx context.Context, in EpochsIn) (EpochsOut, error) {
+		hp := in.HP.Get()
+		from := 0
+		if prev, prevEpochs, ok := hpo.Previous[EpochsOut](ctx); ok {
+			_ = prev.Checkpoint // load the model from it, then train the remaining epochs
+			from = int(prevEpochs)
+		}
+		// Train epochs from+1 … hp.Epochs; here, a loss that falls with
+		// the epochs.
+		loss := (hp.X-0.3)*(hp.X-0.3) + 1/float64(hp.Epochs)
+		return EpochsOut{Loss: loss, Checkpoint: fmt.Sprintf("x%.1f-e%d (%d epochs trained now)", hp.X, hp.Epochs, hp.Epochs-from)}, nil
+	})
+	p := pipeline.New("asha", nil)
+	search := hpo.Search(p, hpo.Space[Epochs]{"X": hpo.FloatStep(0, 0.8, 0.1)}, train,
+		func(hp pipeline.Ref[Epochs]) EpochsIn { return EpochsIn{HP: hp} },
+		func(out EpochsOut) float64 { return out.Loss },
+		&hpo.Options{Sampler: hpo.Grid, MaxTrials: 9, ParallelTrials: 9,
+			EarlyStopping: &hpo.EarlyStopping{Rule: hpo.ASHA, Budget: "Epochs", Min: 1, Max: 9, Eta: 3}})
+
+	st, err := pipeline.Run(context.Background(), p, local.New(nil), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var res hpo.Result[Epochs, EpochsOut]
+	if err := json.Unmarshal(st.Step(search.Name()).Output, &res); err != nil {
+		log.Fatal(err)
+	}
+	runs := map[float64]int{}
+	states := map[hpo.State]int{}
+	for _, t := range res.Trials {
+		states[t.State]++
+		for _, r := range t.Rungs {
+			runs[r.Budget]++
+		}
+	}
+	fmt.Println("runs at 1, 3, 9 epochs:", runs[1], runs[3], runs[9])
+	fmt.Println("pruned:", states[hpo.Pruned], "complete:", states[hpo.Complete])
+	fmt.Printf("best: trial %d, x=%.1f epochs=%d, checkpoint %s\n", res.BestTrial, res.BestParams.X, res.BestParams.Epochs, res.BestOutput.Checkpoint)
+	// Output:
+	// runs at 1, 3, 9 epochs: 9 3 1
+	// pruned: 8 complete: 1
+	// best: trial 3, x=0.3 epochs=9, checkpoint x0.3-e9 (6 epochs trained now)
+}

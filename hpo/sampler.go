@@ -3,8 +3,11 @@ package hpo
 import (
 	"fmt"
 	"math"
+	"math/rand"
+	randv2 "math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/c-bata/goptuna"
@@ -21,11 +24,18 @@ type Sampler string
 const (
 	// TPE is the tree-structured Parzen estimator: random for the first
 	// 10 finished trials, then it proposes values that were more likely
-	// in the better trials. Its proposals do not repeat for a seed:
-	// goptuna v0.9.0's TPE draws the components of its Parzen estimators
-	// from math/rand's process-wide source, which Go 1.24 and later seed
-	// at random and no longer let a program seed (see "Seeds" in the
-	// package doc).
+	// in the better trials. goptuna v0.9.0's TPE draws the components of
+	// its Parzen estimators from math/rand's process-wide source, which
+	// Go 1.24 and later seed at random and do not let a program seed by
+	// default: math/rand.Seed is a no-op unless GODEBUG has
+	// randseednop=0. For TPE to repeat for a seed, add
+	//
+	//	//go:debug randseednop=0
+	//
+	// to your main package, above its package clause (or run it with
+	// GODEBUG=randseednop=0); each suggest step then seeds that source
+	// from the seed and the round. Without it, TPE's proposals do not
+	// repeat for a seed (see "Seeds" in the package doc).
 	TPE Sampler = "tpe"
 	// Random, the default, draws every field independently and uniformly
 	// (log-uniformly for LogFloat and LogInt).
@@ -72,6 +82,49 @@ type study struct {
 	s    *goptuna.Study
 	dims []*dimPlan
 	sign float64 // goptuna always minimizes sign × objective
+	// seedGlobal says that each ask seeds math/rand's process-wide
+	// source (TPE, when seeding takes effect; see seedable), from seed
+	// and asks, the number of earlier asks.
+	seedGlobal bool
+	seed       int64
+	asks       int
+	// independent says that the sampler draws each field on its own
+	// (Random, TPE), so a conditional field that is not active is left
+	// out of the trial; the others draw every field of their fixed space.
+	independent bool
+	// unit says that the sampler draws each field in [0, 1], mapped
+	// onto the field's range by fromUnit.
+	unit bool
+}
+
+// globalRand serializes the studies that seed math/rand's process-wide
+// source: one holds it from seeding the source until its proposal is
+// made, so that two searches in one process do not draw from each
+// other's seeding.
+var globalRand sync.Mutex
+
+// seedable reports whether math/rand.Seed takes effect in this process:
+// since Go 1.24 it is a no-op unless GODEBUG has randseednop=0 (a
+// //go:debug line in the main package, or the environment). It is found
+// out once, by seeding twice with one value and comparing the draws.
+var seedable = sync.OnceValue(func() bool {
+	globalRand.Lock()
+	defer globalRand.Unlock()
+	draw := func() [2]int64 {
+		rand.Seed(1) //nolint:staticcheck // the point: seeding the global source goptuna's TPE draws from
+		return [2]int64{rand.Int63(), rand.Int63()}
+	}
+	ok := draw() == draw()
+	reseedGlobal()
+	return ok
+})
+
+// reseedGlobal gives math/rand's process-wide source a fresh random
+// seed (from math/rand/v2's own source), so that code drawing from it
+// after a study is not left with a sequence the study's seed decides.
+// A no-op where seeding is.
+func reseedGlobal() {
+	rand.Seed(randv2.Int64()) //nolint:staticcheck // see seedable
 }
 
 // quiet is a goptuna.Logger that logs nothing: goptuna's default logs
@@ -85,7 +138,7 @@ func (quiet) Error(string, ...any) {}
 
 // newStudy returns an empty study over the searched dimensions of sp.
 func newStudy(sp *spacePlan, s Sampler, seed int64, dir Direction) (*study, error) {
-	st := &study{dims: sp.searchedDims(), sign: 1}
+	st := &study{dims: sp.searchedDims(), sign: 1, independent: s == Random || s == TPE}
 	if dir == Maximize {
 		// CMA-ES in goptuna v0.9.0 ignores the study's direction, so
 		// every sampler is told sign × objective and minimizes.
@@ -97,14 +150,24 @@ func newStudy(sp *spacePlan, s Sampler, seed int64, dir Direction) (*study, erro
 		goptuna.StudyOptionDirection(goptuna.StudyDirectionMinimize),
 		goptuna.StudyOptionSampler(random),
 	}
+	// CMA-ES searches the unit cube, each field's range mapped onto
+	// [0, 1] (linearly, or in the log domain): goptuna v0.9.0 starts it
+	// with a step size of a sixth of the narrowest range, so over the
+	// fields' own ranges one narrow field (a log range of 0.1) would keep
+	// it from moving along the wide ones (a log range of 9).
+	st.unit = s == CMAES
 	space := make(map[string]any, len(st.dims))
 	for _, d := range st.dims {
 		space[d.name] = distribution(d)
+		if st.unit {
+			space[d.name] = goptuna.UniformDistribution{Low: 0, High: 1}
+		}
 	}
 	switch s {
 	case Random:
 	case TPE:
 		opts = append(opts, goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(seed))))
+		st.seedGlobal, st.seed = seedable(), seed
 	case CMAES:
 		opts = append(opts, goptuna.StudyOptionRelativeSampler(cmaes.NewSampler(
 			cmaes.SamplerOptionSeed(seed),
@@ -133,8 +196,18 @@ func distribution(d *dimPlan) any {
 }
 
 // ask starts a trial and returns its id in the study and the sampler's
-// value of each searched dimension.
+// value of each searched dimension. When st.seedGlobal, it holds
+// globalRand and seeds math/rand's process-wide source from the seed and
+// the number of earlier asks, so the same study asked alike proposes the
+// same values in every process where seeding takes effect.
 func (st *study) ask() (int, []float64, error) {
+	if st.seedGlobal {
+		globalRand.Lock()
+		defer globalRand.Unlock()
+		rand.Seed(askSeed(st.seed, st.asks)) //nolint:staticcheck // see seedable
+		defer reseedGlobal()
+	}
+	st.asks++
 	id, err := st.s.Storage.CreateNewTrial(st.s.ID)
 	if err != nil {
 		return 0, nil, err
@@ -144,18 +217,54 @@ func (st *study) ask() (int, []float64, error) {
 		return 0, nil, err
 	}
 	xs := make([]float64, len(st.dims))
-	for i, d := range st.dims {
-		lo, hi, log := d.bounds()
-		if log {
-			xs[i], err = t.SuggestLogFloat(d.name, lo, hi)
-		} else {
-			xs[i], err = t.SuggestFloat(d.name, lo, hi)
-		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("suggest %s: %w", d.goName, err)
+	// The unconditional fields first, in field order, then the
+	// conditional ones, whose parents are drawn by then.
+	for _, cond := range []bool{false, true} {
+		for i, d := range st.dims {
+			if d.conditional() != cond {
+				continue
+			}
+			if cond && st.independent && !st.activeIn(d, xs) {
+				xs[i] = math.NaN()
+				continue
+			}
+			lo, hi, log := d.bounds()
+			switch {
+			case st.unit:
+				var u float64
+				u, err = t.SuggestFloat(d.name, 0, 1)
+				xs[i] = fromUnit(u, lo, hi, log)
+			case log:
+				xs[i], err = t.SuggestLogFloat(d.name, lo, hi)
+			default:
+				xs[i], err = t.SuggestFloat(d.name, lo, hi)
+			}
+			if err != nil {
+				return 0, nil, fmt.Errorf("suggest %s: %w", d.goName, err)
+			}
 		}
 	}
 	return id, xs, nil
+}
+
+// fromUnit maps u in [0, 1] onto [lo, hi], in the log domain when log.
+func fromUnit(u, lo, hi float64, log bool) float64 {
+	u = min(max(u, 0), 1)
+	if log {
+		return min(max(math.Exp(math.Log(lo)+u*(math.Log(hi)-math.Log(lo))), lo), hi)
+	}
+	return min(max(lo+u*(hi-lo), lo), hi)
+}
+
+// activeIn reports whether the conditional field d is active for the
+// sampler's values xs, whose parent Choice is drawn already.
+func (st *study) activeIn(d *dimPlan, xs []float64) bool {
+	for k, p := range st.dims {
+		if p.name == d.parentName {
+			return slices.Contains(d.when, p.index(xs[k]))
+		}
+	}
+	return false
 }
 
 // tell ends trial id: complete with the objective, or failed.
@@ -188,6 +297,9 @@ func (st *study) add(xs []float64, objective float64, complete bool) error {
 		t.State, t.Value = goptuna.TrialStateComplete, st.sign*objective
 	}
 	for i, d := range st.dims {
+		if math.IsNaN(xs[i]) {
+			continue // a conditional field the trial did not search
+		}
 		t.InternalParams[d.name], t.Params[d.name], t.Distributions[d.name] = xs[i], xs[i], distribution(d)
 	}
 	_, err := st.s.Storage.CloneTrial(st.s.ID, t)
@@ -207,32 +319,104 @@ func roundSeed(seed int64, r int) int64 {
 	return seed ^ int64(uint64(r+1)*0x9E3779B97F4A7C15)
 }
 
-// gridSize returns the number of combinations of the searched
-// dimensions' values, capped at limit+1.
+// askSeed is the seed of math/rand's process-wide source for ask k of a
+// study seeded with seed: a different stream for every ask.
+func askSeed(seed int64, k int) int64 {
+	return seed ^ int64(uint64(k+1)*0xBF58476D1CE4E5B9)
+}
+
+// gridSize returns the number of points of the grid over the searched
+// dimensions, capped at limit+1.
 func gridSize(sp *spacePlan, limit int) int {
-	n := 1
-	for _, d := range sp.searchedDims() {
+	dims := sp.searchedDims()
+	for _, d := range dims {
 		if d.n == 0 {
 			return 0
 		}
-		if n > (limit+1)/d.n {
-			return limit + 1
-		}
-		n *= d.n
 	}
+	n := 0
+	eachGridPoint(dims, func([]int) bool {
+		n++
+		return n <= limit
+	})
 	return n
 }
 
-// gridPoint returns combination i of the grid, the last field varying
-// fastest.
-func gridPoint[P any](sp *spacePlan, i int) (P, error) {
+// gridPoints returns points from … from+n-1 of the grid.
+func gridPoints[P any](sp *spacePlan, from, n int) ([]P, error) {
+	var out []P
+	var err error
+	k := 0
 	dims := sp.searchedDims()
-	idx := make([]int, len(dims))
-	for k := len(dims) - 1; k >= 0; k-- {
-		idx[k] = i % dims[k].n
-		i /= dims[k].n
+	eachGridPoint(dims, func(idx []int) bool {
+		if k >= from {
+			var p P
+			p, err = build[P](sp, func(i int, d *dimPlan) (reflect.Value, error) {
+				if idx[i] < 0 {
+					return reflect.Zero(d.typ), nil
+				}
+				return d.at(idx[i])
+			})
+			if err != nil {
+				return false
+			}
+			out = append(out, p)
+		}
+		k++
+		return len(out) < n
+	})
+	return out, err
+}
+
+// eachGridPoint calls yield with the value indices of every point of the
+// grid over dims (-1 for a conditional field the point does not search),
+// until yield returns false. The unconditional fields vary in field
+// order, the last fastest; for each of their combinations, the active
+// conditional fields vary the same way, inside it.
+func eachGridPoint(dims []*dimPlan, yield func(idx []int) bool) {
+	var outer, inner []int // positions in dims
+	for i, d := range dims {
+		if d.conditional() {
+			inner = append(inner, i)
+		} else {
+			outer = append(outer, i)
+		}
 	}
-	return build[P](sp, func(k int, d *dimPlan) (reflect.Value, error) { return d.at(idx[k]) })
+	idx := make([]int, len(dims))
+	// odometer steps positions ps of idx (last fastest) and reports
+	// whether it wrapped around.
+	odometer := func(ps []int) bool {
+		for j := len(ps) - 1; j >= 0; j-- {
+			if idx[ps[j]]++; idx[ps[j]] < dims[ps[j]].n {
+				return false
+			}
+			idx[ps[j]] = 0
+		}
+		return true
+	}
+	for {
+		var active []int
+		for _, i := range inner {
+			idx[i] = -1
+			for _, o := range outer {
+				if dims[o].name == dims[i].parentName && slices.Contains(dims[i].when, idx[o]) {
+					idx[i] = 0
+					active = append(active, i)
+				}
+			}
+		}
+		for {
+			if !yield(idx) {
+				return
+			}
+			if odometer(active) {
+				break
+			}
+		}
+		if odometer(outer) {
+			return
+		}
+	}
 }
 
 // toSampler returns the sampler's values for p: the inverse of
@@ -241,6 +425,10 @@ func toSampler[P any](sp *spacePlan, p P) ([]float64, error) {
 	pv := reflect.ValueOf(p)
 	var xs []float64
 	for _, d := range sp.searchedDims() {
+		if !sp.active(d, pv) {
+			xs = append(xs, math.NaN()) // not searched in this trial
+			continue
+		}
 		x, err := d.internal(pv.FieldByName(d.goName))
 		if err != nil {
 			return nil, fmt.Errorf("field %s: %w", d.goName, err)
@@ -285,6 +473,9 @@ func (d *dimPlan) internal(v reflect.Value) (float64, error) {
 func fromSampler[P any](sp *spacePlan, xs []float64) (P, error) {
 	return build[P](sp, func(k int, d *dimPlan) (reflect.Value, error) {
 		if math.IsNaN(xs[k]) {
+			if d.conditional() {
+				return reflect.Zero(d.typ), nil // not searched in this trial
+			}
 			return reflect.Value{}, fmt.Errorf("the sampler proposed NaN")
 		}
 		return d.value(xs[k])

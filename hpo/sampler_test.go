@@ -1,8 +1,23 @@
+// The line below lets math/rand.Seed take effect in this package's test
+// binary (//go:debug lines in _test.go files apply to it), so that the
+// tests of seeded TPE run; TestSeedingOff runs it without.
+//
+//go:debug randseednop=0
 package hpo
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"math/rand"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
+
+	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/pipeline/pipelinetest"
+	"github.com/sluice-ml/sluice/task"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,12 +101,15 @@ func TestGridPoints(t *testing.T) {
 	require.Empty(t, errs)
 	assert.Equal(t, 12, gridSize(sp, 100))
 	assert.Equal(t, 11, gridSize(sp, 10), "capped at limit+1")
-	first, err := gridPoint[kinds](sp, 0)
+	first, err := gridPoints[kinds](sp, 0, 1)
 	require.NoError(t, err)
-	assert.Equal(t, kinds{F: 0.5, LF: 1, I: 1, LI: 1, IS: 3, C: "a", X: false}, first)
-	p, err := gridPoint[kinds](sp, 7) // 7 = 1·6 + 0·2 + 1: I's second value, C's first, X's second
+	assert.Equal(t, []kinds{{F: 0.5, LF: 1, I: 1, LI: 1, IS: 3, C: "a", X: false}}, first)
+	p, err := gridPoints[kinds](sp, 7, 1) // 7 = 1·6 + 0·2 + 1: I's second value, C's first, X's second
 	require.NoError(t, err)
-	assert.Equal(t, kinds{F: 0.5, LF: 1, I: 2, LI: 1, IS: 3, C: "a", X: true}, p)
+	assert.Equal(t, []kinds{{F: 0.5, LF: 1, I: 2, LI: 1, IS: 3, C: "a", X: true}}, p)
+	all, err := gridPoints[kinds](sp, 10, 5)
+	require.NoError(t, err)
+	assert.Len(t, all, 2, "past the grid's end: only what is left")
 }
 
 func branin(x1, x2 float64) float64 {
@@ -149,4 +167,132 @@ func TestMaximizeFlipsTheObjective(t *testing.T) {
 		require.NoError(t, st.tell(id, v, true))
 	}
 	assert.Equal(t, -bestOnBranin(t, CMAES, 3, 60), best)
+}
+
+// tpeOnBranin asks a TPE study for n points one at a time, past its 10
+// random start-up trials, telling it Branin's value of each; between
+// asks, other code draws from math/rand's process-wide source, as other
+// goroutines of a program may.
+func tpeOnBranin(t *testing.T, seed int64, n int, seedGlobal bool) []point {
+	sp, errs := Space[point]{"X1": Float(-5, 10), "X2": Float(0, 15)}.plan(nil)
+	require.Empty(t, errs)
+	st, err := newStudy(sp, TPE, seed, Minimize)
+	require.NoError(t, err)
+	st.seedGlobal = seedGlobal
+	var out []point
+	for range n {
+		rand.Float64() //nolint:gosec // another user of the global source
+		id, xs, err := st.ask()
+		require.NoError(t, err)
+		out = append(out, point{xs[0], xs[1]})
+		require.NoError(t, st.tell(id, branin(xs[0], xs[1]), true))
+	}
+	return out
+}
+
+// This test binary enables seeding (the //go:debug line above), and
+// seedable finds it out.
+func TestSeedingOn(t *testing.T) {
+	require.True(t, seedable(), "//go:debug randseednop=0 in a _test.go file applies to the package's test binary")
+}
+
+// With seeding on, TPE proposes the same points for a seed, past its
+// random start-up trials, whatever other code draws from the global
+// source between proposals; another seed gives other points. Without
+// it (the control), the same seed gives other points: goptuna's TPE
+// draws from the global source.
+func TestTPERepeatsForASeed(t *testing.T) {
+	a, b := tpeOnBranin(t, 7, 20, true), tpeOnBranin(t, 7, 20, true)
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, a, tpeOnBranin(t, 8, 20, true))
+
+	c, d := tpeOnBranin(t, 7, 20, false), tpeOnBranin(t, 7, 20, false)
+	assert.Equal(t, c[:10], d[:10], "the random start-up trials use TPE's own seeded source")
+	assert.NotEqual(t, c[10:], d[10:], "unseeded, the Parzen estimators' components come from the global source")
+}
+
+// A TPE search, with rounds rebuilt in every suggest step, gives the same
+// trials run after run when seeding is on.
+func TestTPESearchRepeatsForASeed(t *testing.T) {
+	type in struct{ P pipeline.Ref[point] }
+	type out struct{ V float64 }
+	evaluate := task.New("branin", func(_ context.Context, in in) (out, error) {
+		p := in.P.Get()
+		return out{branin(p.X1, p.X2)}, nil
+	})
+	run := func(seed int64) []Trial[point, out] {
+		p := pipeline.New("tpe", nil)
+		search := Search(p, Space[point]{"X1": Float(-5, 10), "X2": Float(0, 15)}, evaluate,
+			func(pt pipeline.Ref[point]) in { return in{P: pt} },
+			func(o out) float64 { return o.V },
+			&Options{Sampler: TPE, Seed: seed, MaxTrials: 24, ParallelTrials: 4})
+		res := pipelinetest.NewEnv(t).Run(p)
+		require.NoError(t, res.Err())
+		return pipelinetest.Output(res, search).Trials
+	}
+	a, b := run(7), run(7)
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, a, run(8))
+}
+
+// seedingEnv names the environment variable that makes
+// TestSeedingOff report in a child process.
+const seedingEnv = "HPO_TEST_SEEDABLE"
+
+// GODEBUG=randseednop=1 in the environment overrides the //go:debug line
+// of this binary: in a child process run so, seedable finds that seeding
+// has no effect, and TPE studies do not seed the global source.
+func TestSeedingOff(t *testing.T) {
+	if os.Getenv(seedingEnv) == "1" {
+		sp, errs := Space[point]{"X1": Float(-5, 10), "X2": Float(0, 15)}.plan(nil)
+		require.Empty(t, errs)
+		st, err := newStudy(sp, TPE, 1, Minimize)
+		require.NoError(t, err)
+		fmt.Printf("seedable=%v seedGlobal=%v\n", seedable(), st.seedGlobal)
+		return
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSeedingOff$", "-test.count=1")
+	cmd.Env = append(os.Environ(), seedingEnv+"=1", "GODEBUG=randseednop=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.True(t, strings.Contains(string(out), "seedable=false seedGlobal=false"), "%s", out)
+}
+
+// Each ask of a study has its own stream.
+func TestAskSeeds(t *testing.T) {
+	seen := map[int64]bool{}
+	for k := range 100 {
+		seen[askSeed(7, k)] = true
+	}
+	assert.Len(t, seen, 100)
+}
+
+// CMA-ES moves along a wide log range even when another field's range is
+// narrow: it searches the unit cube, not the fields' own ranges (in
+// which goptuna's first step size, a sixth of the narrowest range, kept
+// it near the centre of the wide one).
+func TestCMAESMixedScales(t *testing.T) {
+	type mixed struct {
+		LR    float64
+		Beta2 float64
+	}
+	sp, errs := Space[mixed]{"LR": LogFloat(1e-6, 1), "Beta2": LogFloat(0.9, 0.9999)}.plan(nil)
+	require.Empty(t, errs)
+	st, err := newStudy(sp, CMAES, 5, Minimize)
+	require.NoError(t, err)
+	best := math.Inf(1)
+	var bestLR float64
+	for range 60 {
+		id, xs, err := st.ask()
+		require.NoError(t, err)
+		p, err := fromSampler[mixed](sp, xs)
+		require.NoError(t, err)
+		// The optimum, LR 1e-5, is 3 decades from the range's centre.
+		v := math.Pow(math.Log10(p.LR)+5, 2) + math.Pow(p.Beta2-0.95, 2)
+		if v < best {
+			best, bestLR = v, p.LR
+		}
+		require.NoError(t, st.tell(id, v, true))
+	}
+	assert.InDelta(t, -5, math.Log10(bestLR), 0.5, "best LR %g", bestLR)
 }

@@ -2,12 +2,19 @@ package hpo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/pipeline"
+	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -39,8 +46,8 @@ type Options struct {
 	// objective reaches it (≤ Goal when minimizing, ≥ when maximizing),
 	// the remaining rounds propose no trials and the Result says why.
 	Goal *float64
-	// MaxTrials is how many trials the search runs in all, 1 to
-	// [MaxTrialCount]. Required.
+	// MaxTrials is how many trials (configurations) the search runs in
+	// all, 1 to [MaxTrialCount]. Required.
 	MaxTrials int
 	// ParallelTrials caps how many trials run at once, 1 (the default) to
 	// MaxTrials.
@@ -50,7 +57,10 @@ type Options struct {
 	// most [MaxRounds]. The MaxTrials trials are spread evenly over the
 	// rounds. The default, MaxTrials/ParallelTrials rounded up, keeps
 	// every round as wide as ParallelTrials. Fewer rounds make a smaller
-	// graph and a less adaptive search.
+	// graph and a less adaptive search. With EarlyStopping every round
+	// is ParallelTrials runs wide and the default is the fewest rounds
+	// that finish the schedule; fewer is a validation error that names
+	// them, more rounds run nothing.
 	Rounds int
 	// MaxFailedTrials is how many trials may fail (an error, or an
 	// objective that is NaN or infinite) with the search going on, 0 (the
@@ -60,7 +70,22 @@ type Options struct {
 	// failure tolerance (pipeline.Fan.Tolerate), the same on every
 	// backend.
 	MaxFailedTrials int
+	// StepResources are the resources of the search's own steps, the
+	// suggest steps and the result step, merged over the pipeline's
+	// Defaults.Resources like any task's profile (so a default node pool
+	// still applies). Nil means [DefaultStepResources]: the steps only
+	// tell the sampler the results and propose a round, or gather the
+	// Result and draw its plot.
+	StepResources *resources.Profile
+	// EarlyStopping, if set, runs each trial in rungs of growing budget
+	// and stops the unpromising ones early (ASHA, Hyperband or the
+	// median rule); see [EarlyStopping].
+	EarlyStopping *EarlyStopping
 }
+
+// DefaultStepResources is what a search's suggest and result steps ask
+// for when Options.StepResources is nil.
+var DefaultStepResources = resources.Profile{CPU: "250m", Memory: "512Mi"}
 
 // The search's state, the output of every suggest step.
 type state[P, Out any] struct {
@@ -68,14 +93,20 @@ type state[P, Out any] struct {
 	// latest round are running.
 	Trials []Trial[P, Out] `json:"trials"`
 	// Next are the trials to run in this round.
-	Next []proposal[P] `json:"next"`
+	Next []proposal[P, Out] `json:"next"`
+	// Sched is each trial's place in the early-stopping schedule, by
+	// id; empty without early stopping.
+	Sched []sched `json:"sched,omitempty"`
 	// Stopped says why the search ended before its last round.
 	Stopped string `json:"stopped,omitempty"`
 }
 
-type proposal[P any] struct {
+type proposal[P, Out any] struct {
 	ID     int `json:"id"`
 	Params P   `json:"params"`
+	// Resume is what a promoted trial continues from (early stopping),
+	// or nil.
+	Resume *resume[Out] `json:"resume"`
 }
 
 type suggestIn[P, Out any] struct {
@@ -83,24 +114,33 @@ type suggestIn[P, Out any] struct {
 	Results pipeline.Ref[[]trialOut[Out]] `json:"results"`
 }
 
-// trialIn is the input of a trial wrapped by Search: the trial's id and
-// the user's input.
-type trialIn[In any] struct {
-	ID pipeline.Ref[int] `json:"id"`
-	In In                `json:"in"`
+// trialIn is the input of a trial wrapped by Search: the trial's id,
+// what a promoted trial continues from (early stopping) and the user's
+// input.
+type trialIn[In, Out any] struct {
+	ID     pipeline.Ref[int]          `json:"id"`
+	Resume pipeline.Ref[*resume[Out]] `json:"resume,omitzero"`
+	In     In                         `json:"in"`
 }
 
 // trialOut is a trial's output tagged with its id, so that the suggest
 // step knows which trials are missing from a fan-out that tolerated
 // failures.
 type trialOut[Out any] struct {
-	ID  int `json:"id"`
-	Out Out `json:"out"`
+	ID       int           `json:"id"`
+	Out      Out           `json:"out"`
+	Duration time.Duration `json:"duration"`
 }
 
-func runTrial[In, Out any](ctx context.Context, in trialIn[In], run task.Func[In, Out]) (trialOut[Out], error) {
+// runTrial runs a trial, timing it on the executor's clock (task.Now),
+// with what it continues from in its context for [Previous].
+func runTrial[In, Out any](ctx context.Context, in trialIn[In, Out], run task.Func[In, Out]) (trialOut[Out], error) {
+	if r := in.Resume.Get(); r != nil {
+		ctx = context.WithValue(ctx, previousKey{}, *r)
+	}
+	start := task.Now(ctx)
 	out, err := run(ctx, in.In)
-	return trialOut[Out]{ID: in.ID.Get(), Out: out}, err
+	return trialOut[Out]{ID: in.ID.Get(), Out: out, Duration: task.Now(ctx).Sub(start)}, err
 }
 
 // search holds one Search's settings; its methods are the suggest and
@@ -114,8 +154,10 @@ type search[P, Out any] struct {
 	name      string
 	sampler   Sampler
 	dir       Direction
-	sizes     []int // trials per round
+	sizes     []int // trials per round (runs, under early stopping)
 	trialErrs []*field.Error
+	stop      *stopPlan // nil without early stopping
+	minRounds int       // the rounds early stopping needs
 }
 
 // Search adds a hyperparameter search to p and returns the step whose
@@ -164,8 +206,19 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 	if s.opts.Direction != "" {
 		s.dir = s.opts.Direction
 	}
-	s.plan, s.spaceErrs = space.plan(field.NewPath("space"))
-	s.sizes = roundSizes(s.opts)
+	if es := s.opts.EarlyStopping; es != nil {
+		e := *es
+		s.opts.EarlyStopping = &e
+		s.stop = newStopPlan[P](&e, s.opts.MaxTrials)
+	}
+	if s.stop != nil {
+		s.plan, s.spaceErrs = space.planExcept(field.NewPath("space"), s.stop.jname)
+		s.minRounds = s.stop.minRounds(max(s.opts.ParallelTrials, 1))
+		s.sizes = stoppingRounds(s.opts, s.minRounds)
+	} else {
+		s.plan, s.spaceErrs = space.plan(field.NewPath("space"))
+		s.sizes = roundSizes(s.opts)
+	}
 
 	spec := trial.Spec()
 	canWrap := spec.Kind == task.KindGo && trial.Func() != nil
@@ -180,24 +233,50 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 	var st pipeline.Ref[state[P, Out]]
 	var results pipeline.Ref[[]trialOut[Out]]
 	for r := range s.sizes {
-		sug := pipeline.Add(p, task.New(fmt.Sprintf("%s-suggest-%d", s.name, r), s.suggest(r)),
+		sug := pipeline.Add(p, ownStep(s, spec, task.New(fmt.Sprintf("%s-suggest-%d", s.name, r), s.suggest(r))),
 			suggestIn[P, Out]{State: st, Results: results})
 		st = sug.Output()
 		if !canWrap {
 			continue
 		}
 		trials := task.Wrap(fmt.Sprintf("%s-trials-%d", s.name, r), trial, runTrial[In, Out])
-		fan := pipeline.ForEach(p, trials, pipeline.Field[[]proposal[P]](st, "Next"),
-			func(it pipeline.Ref[proposal[P]]) trialIn[In] {
-				return trialIn[In]{ID: pipeline.Field[int](it, "ID"), In: bind(pipeline.Field[P](it, "Params"))}
+		fan := pipeline.ForEach(p, trials, pipeline.Field[[]proposal[P, Out]](st, "Next"),
+			func(it pipeline.Ref[proposal[P, Out]]) trialIn[In, Out] {
+				in := trialIn[In, Out]{ID: pipeline.Field[int](it, "ID"), In: bind(pipeline.Field[P](it, "Params"))}
+				if s.stop != nil {
+					in.Resume = pipeline.Field[*resume[Out]](it, "Resume")
+				}
+				return in
 			}).Limit(parallel)
 		if s.opts.MaxFailedTrials > 0 {
 			fan = fan.Tolerate(s.opts.MaxFailedTrials)
 		}
 		results = fan.Collect()
 	}
-	res := pipeline.Add(p, task.New(s.name, s.result), suggestIn[P, Out]{State: st, Results: results})
-	return res.Check(s.check)
+	res := pipeline.Add(p, ownStep(s, spec, task.New(s.name, s.result)), suggestIn[P, Out]{State: st, Results: results})
+	return res.Check(s.check).Summarize(summary[P, Out])
+}
+
+// ownStep sets up one of the search's own steps (a suggest step, the
+// result step): its resources (Options.StepResources), and caching when
+// the trial task caches, so that a run resumed with the same cache skips
+// the finished rounds — their suggest steps and trials hit — and runs
+// only what is left. The steps' code depends on the search's definition
+// as well as on their inputs, so the cache version is a fingerprint of
+// it (the space, the options, the types): changing the seed, the sampler
+// or a range is a miss.
+func ownStep[In, Out any](s searchDef, trial task.Spec, t task.Task[In, Out]) task.Task[In, Out] {
+	t = t.WithResources(s.stepResources())
+	if !trial.Cache.Enabled {
+		return t
+	}
+	return t.WithCache(task.Cache{Enabled: true, Version: "hpo/" + s.fingerprint() + "/" + trial.Cache.Version})
+}
+
+// searchDef is what ownStep needs of a search.
+type searchDef interface {
+	fingerprint() string
+	stepResources() resources.Profile
 }
 
 // roundSizes spreads MaxTrials over the rounds, the earlier rounds taking
@@ -217,6 +296,21 @@ func roundSizes(o Options) []int {
 		if r < total%rounds {
 			sizes[r]++
 		}
+	}
+	return sizes
+}
+
+// stoppingRounds are the rounds of a search with early stopping, each
+// ParallelTrials runs wide: Rounds, or by default the fewest that finish
+// the schedule (need).
+func stoppingRounds(o Options, need int) []int {
+	rounds := o.Rounds
+	if rounds == 0 {
+		rounds = need
+	}
+	sizes := make([]int, min(max(rounds, 1), MaxRounds))
+	for r := range sizes {
+		sizes[r] = max(o.ParallelTrials, 1)
 	}
 	return sizes
 }
@@ -244,10 +338,15 @@ func (s *search[P, Out]) check() error {
 	switch {
 	case o.Rounds < 0 || o.Rounds > MaxRounds:
 		l.Add(field.Invalid(field.NewPath("rounds"), o.Rounds, "must be 1 to %d (0: maxTrials/parallelTrials)", MaxRounds))
+	case s.stop != nil:
+		// checkStopping checks the rounds against the schedule.
 	case validMax && o.Rounds > o.MaxTrials:
 		l.Add(field.Invalid(field.NewPath("rounds"), o.Rounds, "is more than maxTrials (%d): every round runs at least one trial", o.MaxTrials))
 	case o.Rounds == 0 && validMax && len(s.sizes) == MaxRounds && o.MaxTrials > MaxRounds*max(o.ParallelTrials, 1):
 		l.Add(field.Invalid(field.NewPath("rounds"), o.Rounds, "maxTrials/parallelTrials is more than %d rounds; set Rounds (at most %d) or raise parallelTrials", MaxRounds, MaxRounds))
+	}
+	if s.stop != nil {
+		s.checkStopping(&l)
 	}
 	switch {
 	case o.MaxFailedTrials < 0:
@@ -268,6 +367,30 @@ func (s *search[P, Out]) check() error {
 		s.checkSampler(&l, validMax)
 	}
 	return l.Err()
+}
+
+// checkStopping checks the early-stopping settings and the rounds they
+// need.
+func (s *search[P, Out]) checkStopping(l *field.List) {
+	o, sp := s.opts, s.stop
+	l.Add(sp.errs...)
+	path := field.NewPath("earlyStopping", "budget")
+	if sp.jname != "" {
+		for key := range s.space {
+			if j, _, ok := task.FieldByName(s.plan.typ, key); ok && j == sp.jname {
+				l.Add(field.Invalid(path, o.EarlyStopping.Budget, "the space also names the budget field (as %q); the search sets it for every rung, so remove it from the space", key))
+			}
+		}
+	}
+	if len(sp.errs) > 0 || o.Rounds < 0 || o.Rounds > MaxRounds {
+		return
+	}
+	switch {
+	case o.Rounds > 0 && o.Rounds < s.minRounds:
+		l.Add(field.Invalid(field.NewPath("rounds"), o.Rounds, "is too few for the early-stopping schedule of %d trials at %d runs per round (parallelTrials); set rounds to at least %d, or 0 for that", o.MaxTrials, max(o.ParallelTrials, 1), s.minRounds))
+	case o.Rounds == 0 && s.minRounds > MaxRounds:
+		l.Add(field.Invalid(field.NewPath("rounds"), o.Rounds, "the early-stopping schedule needs more than %d rounds at %d runs per round; raise parallelTrials or lower maxTrials", MaxRounds, max(o.ParallelTrials, 1)))
+	}
 }
 
 // checkSampler checks what the sampler needs of a valid space.
@@ -310,7 +433,7 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 		if err := s.record(&st, in.Results.Get(), r-1); err != nil {
 			return st, err
 		}
-		st.Next = []proposal[P]{}
+		st.Next = []proposal[P, Out]{}
 		if st.Stopped == "" {
 			if why := s.goalReached(st.Trials); why != "" {
 				st.Stopped = fmt.Sprintf("%s; rounds %d to %d proposed no trials", why, r, len(s.sizes)-1)
@@ -322,6 +445,9 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 		if st.Stopped != "" {
 			return st, nil
 		}
+		if s.stop != nil {
+			return s.suggestStopping(r, st)
+		}
 		next, err := s.propose(r, st.Trials, s.sizes[r])
 		if err != nil {
 			return st, fmt.Errorf("round %d: %w", r, err)
@@ -329,7 +455,7 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 		for i, p := range next {
 			id := len(st.Trials)
 			st.Trials = append(st.Trials, Trial[P, Out]{ID: id, Round: r, Params: p, State: running})
-			st.Next = append(st.Next, proposal[P]{ID: id, Params: next[i]})
+			st.Next = append(st.Next, proposal[P, Out]{ID: id, Params: next[i]})
 		}
 		return st, nil
 	}
@@ -342,15 +468,29 @@ func (s *search[P, Out]) result(ctx context.Context, in suggestIn[P, Out]) (Resu
 		return Result[P, Out]{}, err
 	}
 	res := Result[P, Out]{BestTrial: -1, Trials: st.Trials, Stopped: st.Stopped}
+	ok := func(t Trial[P, Out]) bool { return t.State == Complete }
+	if s.stop != nil {
+		// The best trial is among those that got furthest: objectives at
+		// different budgets do not compare.
+		s.finishStopping(&st)
+		top := -1.0
+		for _, t := range st.Trials {
+			if t.State != Failed {
+				top = max(top, t.Budget)
+			}
+		}
+		ok = func(t Trial[P, Out]) bool { return t.State != Failed && t.Budget == top }
+	}
 	for _, t := range st.Trials {
-		if t.State == Complete && (res.BestTrial < 0 || s.dir.better(t.Objective, res.BestObjective)) {
+		if ok(t) && (res.BestTrial < 0 || s.dir.better(t.Objective, res.BestObjective)) {
 			res.BestTrial, res.BestObjective, res.BestParams, res.BestOutput = t.ID, t.Objective, t.Params, t.Output
 		}
 	}
 	if res.BestTrial < 0 {
 		return res, fmt.Errorf("all %d trials failed: %s", len(st.Trials), failures(st.Trials))
 	}
-	return res, nil
+	res.Direction, res.Dims = s.dir, dimInfos(s.plan)
+	return res, writeFiles(ctx, &res)
 }
 
 // record ends the running trials of round r: complete with their
@@ -371,17 +511,22 @@ func (s *search[P, Out]) record(st *state[P, Out], results []trialOut[Out], r in
 		delete(byID, res.ID)
 		t := &st.Trials[i]
 		t.Output = res.Out
+		t.Duration += res.Duration
 		obj, err := s.apply(res.Out)
 		if err != nil {
-			t.State, t.Error = Failed, err.Error()
+			t.State, t.Error, t.Objective = Failed, err.Error(), 0
+			s.addRung(t, Rung{Budget: t.Budget, State: Failed, Duration: res.Duration})
 			continue
 		}
 		t.State, t.Objective = Complete, obj
+		s.addRung(t, Rung{Budget: t.Budget, Objective: obj, State: Complete, Duration: res.Duration})
 	}
 	for _, i := range byID {
 		t := &st.Trials[i]
-		t.State = Failed
-		t.Error = fmt.Sprintf("the trial failed; step %s-trials-%d says why", s.name, t.Round)
+		var zero Out
+		t.State, t.Output, t.Objective = Failed, zero, 0
+		t.Error = fmt.Sprintf("the trial failed; step %s-trials-%d says why", s.name, r)
+		s.addRung(t, Rung{Budget: t.Budget, State: Failed})
 	}
 	failed := 0
 	for _, t := range st.Trials {
@@ -393,6 +538,13 @@ func (s *search[P, Out]) record(st *state[P, Out], results []trialOut[Out], r in
 		return fmt.Errorf("%d of %d trials failed, more than MaxFailedTrials (%d): %s", failed, len(st.Trials), max(s.opts.MaxFailedTrials, 0), failures(st.Trials))
 	}
 	return nil
+}
+
+// addRung records a run of t under early stopping.
+func (s *search[P, Out]) addRung(t *Trial[P, Out], r Rung) {
+	if s.stop != nil {
+		t.Rungs = append(t.Rungs, r)
+	}
 }
 
 // apply returns the objective of out, or why the trial fails.
@@ -430,7 +582,7 @@ func (s *search[P, Out]) goalReached(trials []Trial[P, Out]) string {
 	}
 	goal := *s.opts.Goal
 	for _, t := range trials {
-		if t.State != Complete {
+		if t.State != Complete || (s.stop != nil && t.Budget != s.stop.budgets[s.stop.top()]) {
 			continue
 		}
 		if (s.dir == Maximize && t.Objective >= goal) || (s.dir != Maximize && t.Objective <= goal) {
@@ -449,14 +601,7 @@ func (s *search[P, Out]) goalReached(trials []Trial[P, Out]) string {
 func (s *search[P, Out]) propose(r int, earlier []Trial[P, Out], n int) ([]P, error) {
 	out := make([]P, 0, n)
 	if s.sampler == Grid {
-		for i := range n {
-			p, err := gridPoint[P](s.plan, len(earlier)+i)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, nil
+		return gridPoints[P](s.plan, len(earlier), n)
 	}
 	if s.sampler.stateless() {
 		st, err := newStudy(s.plan, s.sampler, roundSeed(s.opts.Seed, r), s.dir)
@@ -468,7 +613,8 @@ func (s *search[P, Out]) propose(r int, earlier []Trial[P, Out], n int) ([]P, er
 			if err != nil {
 				return nil, fmt.Errorf("trial %d: %w", t.ID, err)
 			}
-			if err := st.add(xs, t.Objective, t.State == Complete); err != nil {
+			obj, ok := told(&t)
+			if err := st.add(xs, obj, ok); err != nil {
 				return nil, err
 			}
 		}
@@ -522,13 +668,22 @@ func (s *search[P, Out]) replay(st *study, earlier []Trial[P, Out]) error {
 			if err != nil {
 				return err
 			}
-			if a, b := mustJSON(p), mustJSON(t.Params); a != b {
+			want := any(t.Params)
+			if s.stop != nil {
+				// The sampler leaves the budget field zero; the search
+				// set it.
+				if want, err = s.stop.withBudget(t.Params, 0); err != nil {
+					return err
+				}
+			}
+			if a, b := mustJSON(p), mustJSON(want); a != b {
 				return fmt.Errorf("replaying trial %d, the sampler proposed %s, not %s as before: the space, sampler or seed changed between the rounds of this run", t.ID, a, b)
 			}
 			ids = append(ids, id)
 		}
 		for k, t := range earlier[start:end] {
-			if err := st.tell(ids[k], t.Objective, t.State == Complete); err != nil {
+			obj, ok := told(&t)
+			if err := st.tell(ids[k], obj, ok); err != nil {
 				return err
 			}
 		}
@@ -543,4 +698,30 @@ func mustJSON(v any) string {
 		return fmt.Sprintf("%v (%v)", v, err)
 	}
 	return string(b)
+}
+
+// fingerprint identifies the search's definition: what its suggest and
+// result steps compute besides their inputs.
+func (s *search[P, Out]) fingerprint() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", reflect.TypeFor[P](), reflect.TypeFor[Out]())
+	for _, k := range slices.Sorted(maps.Keys(s.space)) {
+		d := s.space[k]
+		fmt.Fprintf(h, "%s=%s", k, d.String())
+		if d.kind == dimFixed || d.kind == dimChoice {
+			fmt.Fprintf(h, "%s", mustJSON(d.values))
+		}
+		fmt.Fprintln(h)
+	}
+	fmt.Fprintf(h, "%s\n%s\n%v\n", s.sampler, s.dir, s.sizes)
+	fmt.Fprintln(h, mustJSON(s.opts))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// stepResources are the resources of the search's own steps.
+func (s *search[P, Out]) stepResources() resources.Profile {
+	if s.opts.StepResources != nil {
+		return *s.opts.StepResources
+	}
+	return DefaultStepResources
 }

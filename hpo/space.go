@@ -35,6 +35,37 @@ type Dim struct {
 	step   float64
 	values []any        // Choice
 	typ    reflect.Type // the type of Choice's and Fixed's values
+	when   *condition   // nil: searched (or fixed) in every trial
+}
+
+// condition is what [Dim.When] sets: the field is searched only when
+// field parent takes one of values.
+type condition struct {
+	parent string
+	values []any
+}
+
+// When makes d conditional: the field is searched (or, for Fixed, set)
+// only in the trials where the field named parent — a Choice of the
+// same space, itself unconditional — takes one of values; in the others
+// it holds its type's zero value, and the samplers learn nothing about
+// it from them. parent is a Go or JSON field name:
+//
+//	hpo.Space[Params]{
+//		"Optimizer": hpo.Choice("sgd", "adam"),
+//		"Momentum":  hpo.Float(0, 0.99).When("Optimizer", "sgd"),
+//		"Beta2":     hpo.LogFloat(0.9, 0.9999).When("Optimizer", "adam"),
+//		…
+//	}
+//
+// TPE and random search leave an inactive field out of the trial, so
+// TPE models it only from the trials where it was searched. CMA-ES and
+// Sobol draw every field in every trial (their search space is fixed)
+// and the inactive draws are dropped. A grid enumerates the values of
+// the active fields only.
+func (d Dim) When(parent string, values ...any) Dim {
+	d.when = &condition{parent: parent, values: slices.Clone(values)}
+	return d
 }
 
 type dimKind int
@@ -94,6 +125,14 @@ func Fixed[T any](v T) Dim {
 
 // String describes d, for messages.
 func (d Dim) String() string {
+	s := d.base()
+	if d.when != nil {
+		s += fmt.Sprintf(".When(%s, %v)", d.when.parent, d.when.values)
+	}
+	return s
+}
+
+func (d Dim) base() string {
 	switch d.kind {
 	case dimFloat:
 		return fmt.Sprintf("Float(%v, %v)", d.lo, d.hi)
@@ -130,7 +169,16 @@ type dimPlan struct {
 	typ    reflect.Type
 	dim    Dim
 	n      int // the number of values of a finite dimension (stepped, Choice), else 0
+	// parent is the index in the plan's dims of the Choice a conditional
+	// field depends on (-1: none), and when the indices of the parent's
+	// values that make it active.
+	parent     int
+	parentName string // its JSON name
+	when       []int
 }
+
+// conditional reports whether the field is searched only in some trials.
+func (d *dimPlan) conditional() bool { return d.parent >= 0 }
 
 // searched reports whether the field is searched rather than fixed.
 func (d *dimPlan) searched() bool { return d.dim.kind != dimFixed }
@@ -155,6 +203,14 @@ func (sp *spacePlan) searchedDims() []*dimPlan {
 // plan checks s against P and returns its plan and its problems, at
 // paths under path ("space").
 func (s Space[P]) plan(path *field.Path) (*spacePlan, []*field.Error) {
+	return s.planExcept(path, "")
+}
+
+// planExcept is plan for a space that leaves out the field whose JSON
+// name is exempt (the early-stopping budget, which the search sets): the
+// space need not name it, and a space that does is reported by the
+// search (at earlyStopping.budget), not here.
+func (s Space[P]) planExcept(path *field.Path, exempt string) (*spacePlan, []*field.Error) {
 	pt := reflect.TypeFor[P]()
 	sp := &spacePlan{typ: pt}
 	var errs []*field.Error
@@ -168,6 +224,9 @@ func (s Space[P]) plan(path *field.Path) (*spacePlan, []*field.Error) {
 	used := map[string]string{} // JSON name -> key
 	for _, key := range sortedKeys(s) {
 		jname, _, ok := task.FieldByName(pt, key)
+		if ok && exempt != "" && jname == exempt {
+			continue
+		}
 		if !ok {
 			errs = append(errs, field.NotFound(path.Child(key), key, "%v has no exported field %q; its fields are %s", pt, key, fieldList(fields)))
 			continue
@@ -179,19 +238,90 @@ func (s Space[P]) plan(path *field.Path) (*spacePlan, []*field.Error) {
 		used[jname] = key
 	}
 	for _, f := range fields {
+		if exempt != "" && f.Name == exempt {
+			continue
+		}
 		key, ok := used[f.Name]
 		if !ok {
 			errs = append(errs, field.Required(path.Child(f.GoName), "every field of %v is searched or fixed; add %q with a range, a Choice or hpo.Fixed(value)", pt, f.GoName))
 			continue
 		}
-		d := dimPlan{name: f.Name, goName: f.GoName, key: key, typ: f.Type, dim: s[key]}
+		d := dimPlan{name: f.Name, goName: f.GoName, key: key, typ: f.Type, dim: s[key], parent: -1}
 		errs = append(errs, d.check(path.Child(key))...)
 		sp.dims = append(sp.dims, d)
 	}
+	errs = append(errs, sp.linkConditions(path)...)
 	if len(errs) == 0 && len(sp.searchedDims()) == 0 {
 		errs = append(errs, field.Invalid(path, pt.String(), "every field is Fixed: there is nothing to search; give at least one field a range or a Choice"))
 	}
 	return sp, errs
+}
+
+// linkConditions resolves each conditional field's parent (see
+// Dim.When), or reports why it cannot.
+func (sp *spacePlan) linkConditions(path *field.Path) []*field.Error {
+	var errs []*field.Error
+	for i := range sp.dims {
+		d := &sp.dims[i]
+		c := d.dim.when
+		if c == nil {
+			continue
+		}
+		p := path.Child(d.key).Child("when")
+		jname, _, ok := task.FieldByName(sp.typ, c.parent)
+		k := slices.IndexFunc(sp.dims, func(o dimPlan) bool { return o.name == jname })
+		switch {
+		case !ok || k < 0:
+			errs = append(errs, field.NotFound(p, c.parent, "%v has no searched field %q to depend on; name a Choice of the space", sp.typ, c.parent))
+			continue
+		case k == i:
+			errs = append(errs, field.Invalid(p, c.parent, "a field cannot depend on itself; name another field, a Choice"))
+			continue
+		case sp.dims[k].dim.kind != dimChoice:
+			errs = append(errs, field.Invalid(p, c.parent, "%s is %s, not a Choice: a field can depend only on a Choice's value", sp.dims[k].goName, sp.dims[k].dim))
+			continue
+		case sp.dims[k].dim.when != nil:
+			errs = append(errs, field.Invalid(p, c.parent, "%s is conditional itself; a field can depend only on an unconditional Choice", sp.dims[k].goName))
+			continue
+		case len(c.values) == 0:
+			errs = append(errs, field.Required(p, "say which of %s's values make %s searched: When(%q, value, …)", sp.dims[k].goName, d.goName, c.parent))
+			continue
+		}
+		parent := &sp.dims[k]
+		var when []int
+		for vi, v := range c.values {
+			j := -1
+			if cv, err := convertTo(v, parent.typ); err == nil {
+				j = slices.IndexFunc(parent.dim.values, func(x any) bool {
+					xv, err := convertTo(x, parent.typ)
+					return err == nil && xv.Equal(cv)
+				})
+			}
+			if j < 0 {
+				errs = append(errs, field.Invalid(p.Index(vi), fmt.Sprint(v), "is not one of %s's choices %v", parent.goName, parent.dim.values))
+				continue
+			}
+			if !slices.Contains(when, j) {
+				when = append(when, j)
+			}
+		}
+		if len(when) == len(c.values) {
+			slices.Sort(when)
+			d.parent, d.parentName, d.when = k, parent.name, when
+		}
+	}
+	return errs
+}
+
+// active reports whether field d of p (a P) is searched in p: whether
+// its parent's value is one of those that make it so.
+func (sp *spacePlan) active(d *dimPlan, p reflect.Value) bool {
+	if !d.conditional() {
+		return true
+	}
+	parent := &sp.dims[d.parent]
+	i, err := parent.internal(p.FieldByName(parent.goName))
+	return err == nil && slices.Contains(d.when, int(i))
 }
 
 func sortedKeys[P any](s Space[P]) []string {
@@ -425,7 +555,13 @@ func (d *dimPlan) value(x float64) (reflect.Value, error) {
 	case dimFixed:
 		return convertTo(dim.values[0], d.typ)
 	}
-	return d.at(int(min(max(math.Round(x), 0), float64(d.n-1))))
+	return d.at(d.index(x))
+}
+
+// index returns the position that the sampler's x stands for in a
+// finite dimension.
+func (d *dimPlan) index(x float64) int {
+	return int(min(max(math.Round(x), 0), float64(d.n-1)))
 }
 
 // at returns value i of a finite dimension (for the grid).
@@ -462,6 +598,12 @@ func build[P any](sp *spacePlan, set func(i int, d *dimPlan) (reflect.Value, err
 			return p, fmt.Errorf("field %s: %w", d.goName, err)
 		}
 		pv.FieldByName(d.goName).Set(v)
+	}
+	for i := range sp.dims {
+		if d := &sp.dims[i]; !sp.active(d, pv) {
+			f := pv.FieldByName(d.goName)
+			f.Set(reflect.Zero(f.Type()))
+		}
 	}
 	return p, nil
 }

@@ -136,6 +136,16 @@
 // success, 1 when the run failed, 2 for an invalid pipeline or usage, and
 // 130 when a second interrupt stopped waiting for a run.
 //
+// After a run, run prints one line per step ([WriteSummary]) and below
+// it what steps add with [Step.Summarize]: a step renders its own typed
+// output, decoded from the run status, as a few lines (package hpo's
+// table of trials); [Pipeline.WriteSummaries] does the same for a
+// status that [Run] returned. Packages add subcommands to every program
+// that links them with [RegisterCommand], as image.RegisterFormat adds
+// image formats: package hpo adds "prog hpo -run ID", which reads a
+// run's searches from its artifact store ([CommandEnv.OpenArtifacts]
+// opens it as "prog artifacts" does).
+//
 // # Testing pipelines
 //
 // Package pipeline/pipelinetest runs a pipeline in process with typed stubs

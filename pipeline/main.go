@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,15 @@ const (
 //	                                                  run one Go task (used inside pods;
 //	                                                  see package backends)
 //	prog help                                         this, the run flags and the parameters
+//
+// and the subcommands that linked packages add with [RegisterCommand],
+// such as package hpo's
+//
+//	prog hpo -run ID [-step NAME] [-artifacts URL] [-o DIR]
+//	                                                  a run's searches: their trials, plots and CSV
+//
+// After a run, run prints the summary of [WriteSummary] and below it
+// what steps add to it with [Step.Summarize] (a search's trials).
 //
 // "prog help" and "prog run -h" list the pipeline's parameters with their
 // types and defaults.
@@ -170,6 +180,9 @@ func exec(ctx context.Context, abort <-chan struct{}, p *Pipeline, args []string
 		c.runHelp(c.stdout)
 		return ExitOK
 	}
+	if rc, ok := command(cmd); ok {
+		return c.runCommand(ctx, rc, args)
+	}
 	fmt.Fprintf(stderr, "%s: unknown command %q\n", p.name, cmd)
 	c.usage(stderr)
 	return ExitInvalid
@@ -194,8 +207,8 @@ func (c *cli) usage(w io.Writer) {
   %[1]s artifacts ls|rm -run ID [-artifacts URL]
   %[1]s task    -step NAME [-input JSON | -input-file PATH] [-output-file PATH]
   %[1]s help
-backends linked: %[2]s
-`, c.p.name, strings.Join(names, ", "))
+%[3]sbackends linked: %[2]s
+`, c.p.name, strings.Join(names, ", "), commandUsage(c.p.name))
 }
 
 // runHelp prints the run command's flags and the pipeline's parameters.
@@ -500,6 +513,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return ExitFailed
 	}
 	WriteSummary(c.stdout, st)
+	c.stepSummaries(ctx, st, cmp.Or(*o.store, c.p.store))
 	if *o.report != "" {
 		j, _ := json.MarshalIndent(st, "", "  ")
 		if werr := os.WriteFile(*o.report, append(j, '\n'), 0o644); werr != nil {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -110,6 +111,8 @@ type node struct {
 	fanIndex int
 	// checks are validation checks added with Step.Check (check.go).
 	checks []func() error
+	// summary renders the step's output for the run summary (Step.Summarize).
+	summary func(info SummaryInfo, out json.RawMessage) (string, error)
 }
 
 type forEach struct {

@@ -13,6 +13,10 @@ type Attempt struct {
 	Number int
 	// OnDemand is true when this attempt fell back to on-demand capacity.
 	OnDemand bool
+	// InProcess is true when the task runs in the process that runs the
+	// pipeline (the local backend, pipelinetest), not in a pod of its
+	// own: a deploy step then serves its model in that process.
+	InProcess bool
 }
 
 type attemptKey struct{}

@@ -67,6 +67,35 @@
 // runs container tasks as host processes of the current user and ignores
 // the override, as it ignores the image.
 //
+// # Kubernetes API access
+//
+// A task whose code uses the Kubernetes API of the cluster it runs in (a
+// deploy step that applies a Deployment and watches it roll out) says
+// what it does with it, as the rules of a namespaced Role, with
+// [Task.WithAccess] and one [Access] per namespace:
+//
+//	WithAccess(
+//		task.Access{Rules: []rbacv1.PolicyRule{ // the run's namespace
+//			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}},
+//		}},
+//		task.Access{Namespace: "sluice-prod", Rules: []rbacv1.PolicyRule{
+//			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch", "create", "patch"}},
+//		}},
+//	)
+//
+// The Kubernetes backends then give that step's pod a ServiceAccount of
+// its own with its token mounted, and emit, next to the other compiled
+// objects, a Role with exactly those rules in each namespace and a
+// RoleBinding to the account; Submit creates them (see "# Steps' API
+// access" in the kubejob and argo package docs). Every other step runs
+// as before, by default without any API token. Validate keeps the
+// rights least: every rule names its apiGroups, resources and verbs, with
+// no wildcard ("*") and no nonResourceURLs, and a namespace is a DNS-1123
+// label; errors carry paths such as
+// pipeline.tasks[deploy].access[0].rules[1].verbs. Go and container tasks
+// alike may have Access. The local backend ignores it: a local task runs
+// in the user's process, with the user's kubeconfig.
+//
 // # Immutability
 //
 // Task values are immutable: every With method returns a modified copy

@@ -40,6 +40,9 @@ type Spec struct {
 	// Security is the task's own security settings for its pod on
 	// Kubernetes backends ([Security]); nil keeps the backend's.
 	Security *Security
+	// Access is what the task's code does with the Kubernetes API of the
+	// cluster it runs in ([Access], [Task.WithAccess]); nil for nothing.
+	Access []Access
 	// InputType and OutputType are the task's In and Out types.
 	InputType, OutputType reflect.Type
 }
@@ -70,6 +73,7 @@ func (s Spec) Clone() Spec {
 	}
 	s.Cache.ExcludeInputs = slices.Clone(s.Cache.ExcludeInputs)
 	s.Security = s.Security.Clone()
+	s.Access = cloneAccess(s.Access)
 	return s
 }
 

@@ -54,6 +54,7 @@ func (s Spec) Validate() error {
 	if s.Security != nil {
 		l.AddUnder(field.NewPath("security"), s.Security.Validate())
 	}
+	checkAccess(&l, s.Access)
 	for i, x := range s.Cache.ExcludeInputs {
 		if _, _, ok := FieldByName(s.InputType, x); !ok {
 			l.Add(field.NotFound(field.NewPath("cache", "excludeInputs").Index(i), x, "%s", noField(s.InputType, x)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -255,18 +256,34 @@ type compiled struct {
 	wft  *wfv1.WorkflowTemplate
 	cwf  *wfv1.CronWorkflow
 	doc  []byte
+	// access is the RBAC of the steps with task.Access (nil for none),
+	// accessDocs its documents, which come before doc.
+	access     *kubepod.Access
+	accessDocs [][]byte
 }
 
-func (a *compiled) Documents() [][]byte { return [][]byte{a.doc} }
+func (a *compiled) Documents() [][]byte {
+	out := make([][]byte, 0, len(a.accessDocs)+1)
+	for _, d := range a.accessDocs {
+		out = append(out, slices.Clone(d))
+	}
+	return append(out, slices.Clone(a.doc))
+}
 
 // Warnings are what the compiled workflow may meet at run time that the
 // plan cannot rule out (see [backends.Warner]).
 func (a *compiled) Warnings() []string { return a.warn }
 
-func (a *compiled) As(target any) bool { return asTarget(a.plan, a.wf, a.wft, a.cwf, target) }
+func (a *compiled) As(target any) bool { return a.as(target) }
 
-func asTarget(plan *backends.Plan, wf *wfv1.Workflow, wft *wfv1.WorkflowTemplate, cwf *wfv1.CronWorkflow, target any) bool {
+func (a *compiled) as(target any) bool {
+	plan, wf, wft, cwf := a.plan, a.wf, a.wft, a.cwf
 	switch t := target.(type) {
+	case **kubepod.Access:
+		if a.access != nil {
+			*t = a.access
+			return true
+		}
 	case **wfv1.Workflow:
 		if wf != nil && wft == nil && cwf == nil {
 			*t = wf

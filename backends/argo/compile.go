@@ -15,6 +15,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -81,6 +82,17 @@ const (
 	tmpDir        = "/tmp/sluice"
 	apiVersion    = "argoproj.io/v1alpha1"
 )
+
+// executorRules are what Argo's executor (the init and wait containers)
+// needs in the run's namespace as the account of a step's pod, which it
+// shares with the step's code: it reports the step's outputs as
+// WorkflowTaskResults (Argo 3.4 and later). The Role of the run's
+// namespace of every step with task.Access has them too.
+var executorRules = []rbacv1.PolicyRule{{
+	APIGroups: []string{"argoproj.io"},
+	Resources: []string{"workflowtaskresults"},
+	Verbs:     []string{"create", "patch"},
+}}
 
 var paramName = regexp.MustCompile(`^[-a-zA-Z0-9_]+$`)
 
@@ -149,6 +161,11 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		return nil, err
 	}
 	a := &compiled{plan: plan, warn: append(c.warnings(), kubepod.SecurityWarnings(&b.opts.Pod, plan)...)}
+	access, accessErrs := kubepod.AccessOf("argo", &b.opts.Pod, plan, executorRules)
+	if len(accessErrs) > 0 {
+		return nil, backends.LintErrors(accessErrs...)
+	}
+	a.access = access
 	labels := map[string]string{LabelPipeline: plan.Name}
 	maps.Copy(labels, b.opts.Pod.Labels)
 	var annotations map[string]string
@@ -193,7 +210,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		return nil, fmt.Errorf("argo: unknown kind %q: %w", b.opts.Kind, errors.ErrUnsupported)
 	}
 	if opts != nil && opts.BeforeEmit != nil {
-		if err := opts.BeforeEmit(func(target any) bool { return asTarget(plan, a.wf, a.wft, a.cwf, target) }); err != nil {
+		if err := opts.BeforeEmit(a.as); err != nil {
 			return nil, err
 		}
 	}
@@ -208,6 +225,13 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 		return nil, err
 	}
 	a.doc = doc
+	for _, obj := range a.access.Objects() {
+		doc, err := kubepod.Render(obj)
+		if err != nil {
+			return nil, err
+		}
+		a.accessDocs = append(a.accessDocs, doc)
+	}
 	return a, nil
 }
 
@@ -620,7 +644,7 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 	inv := kubepod.Invocation{
 		Step: "{{inputs.parameters." + stepParam + "}}", Input: "{{inputs.parameters." + inputParam + "}}",
 		OutputFile: backends.DefaultOutputFile, Rewrite: c.placeholders(s),
-		Env: c.artifactEnv(s),
+		Env: c.artifactEnv(s), ServiceAccount: kubepod.AccessName(c.plan.Name, s.Name),
 	}
 	pod, err := kubepod.Spec(&c.b.opts.Pod, s, inv)
 	if err != nil {
@@ -645,6 +669,12 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		// The workflow's pod security context is every other pod's; a
 		// template's replaces it.
 		t.SecurityContext = pod.SecurityContext
+	}
+	if len(s.Task.Access) > 0 {
+		// The step's own account, whose token Argo's executor in the
+		// pod uses too (see executorRules).
+		t.ServiceAccountName = pod.ServiceAccountName
+		t.AutomountServiceAccountToken = pod.AutomountServiceAccountToken
 	}
 	if isContainer(s) {
 		if err := c.containerTask(s, &t); err != nil {

@@ -334,7 +334,16 @@
 // such fan-out ([backends.Warner]). Argo evaluates refs in its
 // controller, which cannot read the store: a ref into a part that was
 // stored out of band fails (take the whole field as the input instead).
-// Watch deletes a run's stored parts when it sees the run end.
+// Watch deletes a run's stored parts when it sees the run end, after
+// reading them back into the status it returns (and gives as its last
+// progress): the final status holds every output whole — a step's, a
+// fan-out instance's and a fan-out's collected list — as the local
+// backend's does (equal as JSON; an object whose parts were stored has
+// its keys sorted), while the Workflow, and the statuses before the end,
+// keep the references. The values are read only once: a later Watch of
+// the run, or a second Watch racing the first, may find them deleted,
+// and then returns those outputs with their references (and logs why);
+// Status, which reads only the Workflow, always does.
 //
 // # Size budget
 //
@@ -350,11 +359,45 @@
 //
 // argo exposes these types for As:
 //   - Artifact: *wfv1.Workflow (pass a **wfv1.Workflow), or
-//     *wfv1.WorkflowTemplate / *wfv1.CronWorkflow for those kinds, and
-//     *backends.Plan (pass a **backends.Plan).
+//     *wfv1.WorkflowTemplate / *wfv1.CronWorkflow for those kinds,
+//     *kubepod.Access (pass a **kubepod.Access; the RBAC of the steps with
+//     task.Access, when there are any) and *backends.Plan (pass a
+//     **backends.Plan).
 //   - CompileOptions.BeforeEmit: the same; changes show in Documents.
 //
 // wfv1 is github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1.
+//
+// # Steps' API access
+//
+// A step whose task has task.Access (task.Task.WithAccess) gets an
+// account and rights of its own, made by [kubepod.AccessOf]: a
+// ServiceAccount "<pipeline>-<step>-access" (fitted to 63 characters,
+// [kubepod.AccessName]) in the run's namespace and, in each namespace its
+// Access names ("" is the run's), a Role of that name with exactly its
+// rules and a RoleBinding of it to the ServiceAccount in the run's
+// namespace. Argo's executor (the init and wait containers) shares the
+// pod's account, so the Role in the run's namespace also grants what it
+// needs there: argoproj.io workflowtaskresults create and patch. Compile
+// emits them as documents of their own before the Workflow (or
+// WorkflowTemplate or CronWorkflow): ServiceAccounts, then Roles, then
+// RoleBindings, each sorted by namespace and name. The step's template
+// (one per such step, shared by its fan-out instances and retries) sets
+// serviceAccountName to the account and automountServiceAccountToken
+// true; the other templates, and the workflow's service account, are
+// unchanged. An Access naming another namespace needs
+// Options.Pod.Namespace (for the RoleBinding there to name the account
+// with its namespace); without it, Lint and Compile report a field error
+// at pipeline.tasks[<step>].access[<i>].namespace.
+//
+// Submit and Schedule make these objects before the Workflow or
+// CronWorkflow, through the Kubernetes client (Options.KubeClient; an
+// error without one): they create what is missing and bring an existing
+// Role's rules and RoleBinding's subjects to the compiled ones. That
+// needs the right to create and update them, and to hold the rules they
+// grant (or the escalate verb); a Forbidden error says so, creates no
+// Workflow, and says that someone who may can apply them from "prog
+// compile -backend argo" instead. The workflow's own service account and
+// the executor's RBAC of other steps stay as they are.
 //
 // # Schedules
 //

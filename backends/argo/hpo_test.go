@@ -33,3 +33,15 @@ func TestSearchWithFailedTrialsRunsLikeLocal(t *testing.T) {
 	res := hpocase.RunFailingLikeLocal(t, &simBackend{Backend: argo.New(cs, testOptions()), sim: s})
 	assert.Len(t, res["trials"], 12)
 }
+
+// A search with early stopping runs on (simulated) Argo and gives the
+// Result it gives in process: a promoted trial's item carries its
+// previous run's output, a new trial's carries null.
+func TestSearchWithEarlyStoppingRunsLikeLocal(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs, nil)
+	t.Cleanup(s.Close)
+	res := hpocase.RunEarlyStoppingLikeLocal(t, &simBackend{Backend: argo.New(cs, testOptions()), sim: s})
+	assert.Len(t, res["trials"], 9)
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/internal/field"
 )
 
@@ -15,7 +16,9 @@ var _ backends.Linter = (*Backend)(nil)
 // after "s-", is another step's name ("1a" next to "s-1a"); the failure
 // tolerance of a container fan-out without an output field (see
 // "failure tolerance" in the package doc); a retry's pending timeout; a
-// backoff factor that is not whole. Compile returns the same error (see
+// backoff factor that is not whole; a task.Access naming another
+// namespace when Options.Pod.Namespace is empty (see "# Steps' API
+// access" in the package doc). Compile returns the same error (see
 // [backends.Linter]). It does not contact a cluster.
 func (b *Backend) Lint(plan *backends.Plan) error {
 	var errs []*field.Error
@@ -28,6 +31,8 @@ func (b *Backend) Lint(plan *backends.Plan) error {
 	for _, s := range plan.AllSteps() {
 		errs = append(errs, lintStep(s)...)
 	}
+	_, accessErrs := kubepod.AccessOf("argo", &b.opts.Pod, plan, nil)
+	errs = append(errs, accessErrs...)
 	return backends.LintErrors(errs...)
 }
 

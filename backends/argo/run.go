@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/runstate"
+	"github.com/sluice-ml/sluice/internal/kubeaccess"
 )
 
 // Submit creates the Workflow of a (compiled by this backend) and returns
@@ -35,7 +36,11 @@ import (
 // Options.KubeClient, it first checks that Argo's executor, and the pod
 // of every task with a security override, pass the Pod Security level of
 // the namespace (see "# Pod Security" in the package doc) and fails,
-// creating nothing, when they do not.
+// creating nothing, when they do not. The ServiceAccount, Roles and
+// RoleBindings of the steps with task.Access are made to match the
+// compiled ones before the Workflow is created (see "# Steps' API access"
+// in the package doc), which needs a Kubernetes client
+// (Options.KubeClient).
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	var wf *wfv1.Workflow
 	if !a.As(&wf) {
@@ -46,6 +51,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 		return "", err
 	}
 	if err := b.checkPodSecurity(ctx, &wf.Spec, planOf(a)); err != nil {
+		return "", err
+	}
+	if err := b.ensureAccess(ctx, a); err != nil {
 		return "", err
 	}
 	wf = wf.DeepCopy()
@@ -99,14 +107,16 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	wfs := client.ArgoprojV1alpha1().Workflows(b.namespace())
 	var last *backends.RunStatus
 	cleaned := false
+	w := waits{}
 	publish := func(wf *wfv1.Workflow) bool {
 		st := Status(wf)
-		keepWaiting(last, st)
+		keepWaiting(w, st)
 		if wf.Status.Phase.Completed() && !cleaned {
 			// Before the last status goes out, so that a caller who
-			// sees the run end sees its temporary values gone.
+			// sees the run end sees its outputs whole and its
+			// temporary values gone.
 			cleaned = true
-			deleteValues(ctx, wf)
+			finish(ctx, wf, st)
 		}
 		if last == nil || !reflect.DeepEqual(last, st) {
 			last = st
@@ -370,15 +380,21 @@ func (m *mapper) stepStatus(nodeName string, dt wfv1.DAGTask) backends.StepStatu
 			if g.DisplayName != eachTask {
 				continue
 			}
-			kids := m.children(g)
-			idx := make([]int, len(kids))
-			for i, k := range kids {
-				idx[i] = loopIndex(k.DisplayName)
+			// The loop's children are its instances, each(I:…). A loop
+			// over no items has none; Argo may still give it a child of
+			// another name (seen on the real controller, v3.7.18), which
+			// is no instance.
+			var kids []*wfv1.NodeStatus
+			var idx []int
+			for _, k := range m.children(g) {
+				if i := loopIndex(k.DisplayName); i >= 0 {
+					kids, idx = append(kids, k), append(idx, i)
+				}
 			}
 			insts := make([]backends.StepStatus, len(kids))
 			for i, k := range kids {
 				inst := m.leaf(name+"["+strconv.Itoa(idx[i])+"]", k, m.tmpls[tmpl.DAG.Tasks[0].Template])
-				if idx[i] >= 0 && idx[i] < len(insts) {
+				if idx[i] < len(insts) {
 					insts[idx[i]] = inst
 				} else {
 					insts[i] = inst
@@ -640,6 +656,21 @@ type againError struct{ msg string }
 
 func (e *againError) Error() string { return e.msg }
 
+// ensureAccess makes the RBAC of the steps of a with task.Access (see
+// kubepod.Access) in the run's namespace; connect must have succeeded.
+func (b *Backend) ensureAccess(ctx context.Context, a backends.Artifact) error {
+	var access *kubepod.Access
+	if !a.As(&access) {
+		return nil
+	}
+	kc := b.kubeClient()
+	if kc == nil {
+		return fmt.Errorf("argo: steps with task.Access need their ServiceAccount, Roles and RoleBindings made before the run, " +
+			"and this Backend has no Kubernetes client; set Options.KubeClient (NewFromKubeconfig sets it, and so does the first Submit of a Backend that New gave no Argo client)")
+	}
+	return kubeaccess.Ensure(ctx, kc, "argo", access.InNamespace(b.namespace()))
+}
+
 // retryAPI calls f until it succeeds or fails with an error that is not
 // transient, as every Kubernetes backend does (kubepod.Retry). f must be
 // idempotent.
@@ -649,7 +680,7 @@ func retryAPI(ctx context.Context, f func() error) error { return kubepod.Retry(
 // KindCronWorkflow) in Options.Pod.Namespace, or replaces the spec, labels and
 // annotations of the one of that name, and returns its name. Transient API
 // errors and conflicts with concurrent updates are retried. It checks Pod
-// Security first, as Submit does.
+// Security and makes the steps' API access first, as Submit does.
 func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, error) {
 	var cwf *wfv1.CronWorkflow
 	if !a.As(&cwf) {
@@ -660,6 +691,9 @@ func (b *Backend) Schedule(ctx context.Context, a backends.Artifact) (string, er
 		return "", err
 	}
 	if err := b.checkPodSecurity(ctx, &cwf.Spec.WorkflowSpec, planOf(a)); err != nil {
+		return "", err
+	}
+	if err := b.ensureAccess(ctx, a); err != nil {
 		return "", err
 	}
 	cwfs := client.ArgoprojV1alpha1().CronWorkflows(b.namespace())
@@ -733,12 +767,18 @@ func (b *Backend) SuspendSchedule(ctx context.Context, name string, suspend bool
 	})
 }
 
-// deleteValues deletes the values the tasks of the ended run wf stored
-// out of band (artifact.Promote), from the store its templates name; the
-// run's artifacts stay. Watch calls it when it sees the run end, so a
-// run nobody watches keeps them until "prog artifacts rm". A failure is
-// logged: the values are garbage, not the run's outcome.
-func deleteValues(ctx context.Context, wf *wfv1.Workflow) {
+// finish reads back into st, the status of the ended run wf, the values
+// its tasks stored out of band (artifact.Promote) in the outputs of its
+// steps, fan-out instances and collected fan-out outputs, then deletes
+// them from the store its templates name; the run's artifacts stay. So
+// the final status holds the outputs, as the local backend's does, and
+// the Workflow, which carries their references, is never written. Watch
+// calls it when it sees the run end, so a run nobody watches keeps its
+// values until "prog artifacts rm", and a Watch of a run whose values an
+// earlier Watch deleted gets the references. A failure is logged: an
+// output that cannot be read back keeps its references, and the values
+// are garbage, not the run's outcome.
+func finish(ctx context.Context, wf *wfv1.Workflow, st *backends.RunStatus) {
 	root := ""
 	for _, t := range wf.Spec.Templates {
 		if t.Container == nil {
@@ -759,6 +799,25 @@ func deleteValues(ctx context.Context, wf *wfv1.Workflow) {
 		return
 	}
 	defer s.Close()
+	resolve := func(out *json.RawMessage, name string) {
+		if !artifact.HasValues(*out) {
+			return
+		}
+		v, err := s.Resolve(ctx, *out)
+		if err != nil {
+			utilruntime.HandleError(fmt.Errorf("argo: run %s: step %s: reading its output's values stored out of band, for the run's final status (it keeps their references): %w", wf.Name, name, err))
+			return
+		}
+		*out = v
+	}
+	for i := range st.Steps {
+		step := &st.Steps[i]
+		for j := range step.Instances {
+			// Also the instances that succeeded in a fan-out that failed.
+			resolve(&step.Instances[j].Output, step.Instances[j].Name)
+		}
+		resolve(&step.Output, step.Name)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if _, err := s.DeleteValues(ctx, pipeline, wf.Name); err != nil {

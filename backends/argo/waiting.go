@@ -1,56 +1,56 @@
 package argo
 
 import (
-	"strings"
-
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/runstate"
 )
 
+// waits remembers, per step and fan-out instance, the last message a
+// Watch saw it wait with (runstate.Waits) and the attempt that waited.
+type waits map[string]waited
+
+type waited struct {
+	msg     string
+	attempt int // len(Attempts) when it waited
+}
+
 // keepWaiting words the steps and fan-out instances of st that Cancel
 // ended while their pod waited as package runstate does
-// (runstate.CanceledWaiting), with the message prev, the status Watch
-// reported before st, gave while they waited. Argo marks the node of
-// such a pod Failed, "workflow shutdown with strategy: Stop", and the
-// scheduler's words are gone from the Workflow: only a Watch that saw
-// the pod wait can say why it waited.
-func keepWaiting(prev, st *backends.RunStatus) {
-	if prev == nil {
-		return
-	}
+// (runstate.CanceledWaiting), with the message the Watch saw them wait
+// with, which w remembers from every status before st (not only the one
+// just before: between the wait and the end, a status under a loaded
+// controller can show the node with its pod gone and no message). Argo
+// marks the node of such a pod Failed, "workflow shutdown with strategy:
+// Stop", and the scheduler's words are gone from the Workflow: only a
+// Watch that saw the pod wait can say why it waited. A wait of an
+// earlier attempt does not count.
+func keepWaiting(w waits, st *backends.RunStatus) {
 	for i := range st.Steps {
 		s := &st.Steps[i]
-		p := prev.Step(s.Name)
-		if p == nil {
-			continue
-		}
-		keepWaitingTask(p, s)
+		keepWaitingTask(w, s.Name, s)
 		for k := range s.Instances {
-			if k < len(p.Instances) && p.Instances[k].Name == s.Instances[k].Name {
-				keepWaitingTask(&p.Instances[k], &s.Instances[k])
-			}
+			keepWaitingTask(w, s.Name+"/"+s.Instances[k].Name, &s.Instances[k])
 		}
 	}
 }
 
-// keepWaitingTask words task s, canceled, as canceled while it waited
-// when its status before, p, says it waited (or already says so).
-func keepWaitingTask(p, s *backends.StepStatus) {
-	if s.Phase != backends.PhaseCanceled || s.Message != runstate.MsgCanceled {
-		return
-	}
-	msg := ""
+// keepWaitingTask remembers that task s waits, or words it, canceled,
+// as canceled while it waited when w says it waited in its last attempt.
+func keepWaitingTask(w waits, key string, s *backends.StepStatus) {
 	switch {
-	case !p.Phase.Done() && runstate.Waits(p.Message):
-		msg = runstate.CanceledWaiting(p.Message)
-	case p.Phase == backends.PhaseCanceled && strings.HasPrefix(p.Message, runstate.CanceledWaiting("")):
-		msg = p.Message // said so before
-	default:
+	case !s.Phase.Done() && runstate.Waits(s.Message):
+		w[key] = waited{msg: s.Message, attempt: len(s.Attempts)}
+		return
+	case s.Phase != backends.PhaseCanceled || s.Message != runstate.MsgCanceled:
 		return
 	}
+	wt, ok := w[key]
+	if !ok || wt.attempt != len(s.Attempts) {
+		return
+	}
+	msg := runstate.CanceledWaiting(wt.msg)
 	s.Message = msg
-	// Its last attempt is the one that waited, unless another started.
-	if k := len(s.Attempts); k > 0 && k == len(p.Attempts) && s.Attempts[k-1].Phase == backends.PhaseCanceled {
+	if k := len(s.Attempts); k > 0 && s.Attempts[k-1].Phase == backends.PhaseCanceled {
 		s.Attempts[k-1].Message = msg
 	}
 }

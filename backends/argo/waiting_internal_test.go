@@ -31,7 +31,15 @@ func TestKeepWaiting(t *testing.T) {
 		{Name: "fan", Phase: backends.PhaseCanceled, Message: runstate.MsgCanceled, Instances: []backends.StepStatus{canceled("fan[0]"), canceled("fan[1]")}},
 		canceled("a"),
 	}}
-	keepWaiting(prev, st)
+	w := waits{}
+	keepWaiting(w, prev)
+	// Between the wait and the end, a status without the wait (the pod
+	// gone, the node not marked yet).
+	keepWaiting(w, &backends.RunStatus{Steps: []backends.StepStatus{
+		{Name: "fan", Phase: backends.PhaseRunning, Instances: []backends.StepStatus{waiting("fan[0]", ""), waiting("fan[1]", "")}},
+		waiting("a", ""),
+	}})
+	keepWaiting(w, st)
 	want := runstate.CanceledWaiting(runstate.Unschedulable(why))
 	assert.Equal(t, want, st.Steps[0].Instances[0].Message)
 	assert.Equal(t, want, st.Steps[0].Instances[0].Attempts[0].Message)
@@ -43,7 +51,15 @@ func TestKeepWaiting(t *testing.T) {
 		{Name: "fan", Phase: backends.PhaseCanceled, Message: runstate.MsgCanceled, Instances: []backends.StepStatus{canceled("fan[0]"), canceled("fan[1]")}},
 		canceled("a"),
 	}}
-	keepWaiting(st, next)
+	keepWaiting(w, next)
 	assert.Equal(t, want, next.Steps[0].Instances[0].Message, "kept in the statuses that follow")
-	keepWaiting(nil, next)
+
+	// A wait of an earlier attempt does not word a later one's cancel.
+	w = waits{}
+	keepWaiting(w, &backends.RunStatus{Steps: []backends.StepStatus{waiting("b", runstate.Unschedulable(why))}})
+	later := canceled("b")
+	later.Attempts = append([]backends.Attempt{{Number: 1, Phase: backends.PhaseFailed}}, later.Attempts...)
+	again := &backends.RunStatus{Steps: []backends.StepStatus{later}}
+	keepWaiting(w, again)
+	assert.Equal(t, runstate.MsgCanceled, again.Steps[0].Message)
 }

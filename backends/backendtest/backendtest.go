@@ -95,4 +95,5 @@ var conformance = []struct {
 	{"CancelMidRun", testCancelMidRun},
 	{"FanOutTolerance", testFanOutTolerance},
 	{"RunMetadata", testRunMetadata},
+	{"HyperparameterSearch", testSearch},
 }

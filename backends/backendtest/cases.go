@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/hpo"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -42,6 +43,7 @@ func Cases() []Case {
 		{"ExitHandler", func() *pipeline.Pipeline { return exitHandler(newRecorder(), true) }},
 		{"Cache", func() *pipeline.Pipeline { return cached(newRecorder()) }},
 		{"WeirdNames", func() *pipeline.Pipeline { return weirdNames(newRecorder()) }},
+		{"HyperparameterSearch", func() *pipeline.Pipeline { return search(newRecorder()) }},
 	}
 }
 
@@ -469,3 +471,43 @@ var (
 	retryApp1   = task.Retry{App: 1, Backoff: quick}
 	retryInfra1 = task.Retry{Infra: 1, Backoff: quick}
 )
+
+// searchHP are the hyperparameters of the suite's search.
+type searchHP struct {
+	Width int     `json:"width"`
+	Rate  float64 `json:"rate"`
+}
+
+// searchIn is the input of one trial of the suite's search.
+type searchIn struct {
+	HP pipeline.Ref[searchHP] `json:"hp"`
+}
+
+// searchFailWidth is the width whose trial fails in the suite's search.
+const searchFailWidth = 3
+
+// search: an HPO round as graph structure (package hpo): a grid of six
+// points in two rounds of three (suggest → fan-out of trials → collect),
+// whose trial at width searchFailWidth fails — within the search's
+// failure budget of one — and a step that reads the best trial's
+// hyperparameters from the Result.
+func search(r *recorder) *pipeline.Pipeline {
+	p := pipeline.New("search", nil)
+	trial := task.New("trial", func(ctx context.Context, in searchIn) (float64, error) {
+		hp := in.HP.Get()
+		r.call(fmt.Sprintf("trial-%d", hp.Width))
+		if hp.Width == searchFailWidth {
+			return 0, fmt.Errorf("width %d does not fit", hp.Width)
+		}
+		return float64((hp.Width-4)*(hp.Width-4)) + hp.Rate, nil
+	})
+	res := hpo.Search(p, hpo.Space[searchHP]{"Width": hpo.IntStep(1, 6, 1), "Rate": hpo.Fixed(0.5)}, trial,
+		func(hp pipeline.Ref[searchHP]) searchIn { return searchIn{HP: hp} },
+		func(loss float64) float64 { return loss },
+		&hpo.Options{Name: "tune", Sampler: hpo.Grid, MaxTrials: 6, ParallelTrials: 3, MaxFailedTrials: 1})
+	pipeline.Add(p, task.New("use", func(ctx context.Context, in searchIn) (int, error) {
+		r.call("use")
+		return in.HP.Get().Width, nil
+	}), searchIn{HP: pipeline.Field[searchHP](res.Output(), "BestParams")})
+	return p
+}

@@ -327,3 +327,44 @@ func testWeirdNames(t *testing.T, b backends.Backend, _ Capabilities) {
 	}, got)
 	assert.Zero(t, r.count(strings.Repeat("x", 80)), "nothing ran")
 }
+
+// testSearch runs an HPO round as graph structure: two rounds of three
+// grid trials, one failing within the failure budget, and a step that
+// reads the best trial's hyperparameters.
+func testSearch(t *testing.T, b backends.Backend, _ Capabilities) {
+	r := newRecorder()
+	st := mustSucceed(t, b, search(r), nil)
+	for w := 1; w <= 6; w++ {
+		if w == searchFailWidth {
+			assert.Equal(t, 1, r.count(fmt.Sprintf("trial-%d", w)), "the failing trial ran once: no retries by default")
+			continue
+		}
+		assert.Equal(t, 1, r.count(fmt.Sprintf("trial-%d", w)), "trial at width %d", w)
+	}
+	assert.Equal(t, []string{"tune-suggest-0", "tune-trials-0", "tune-suggest-1", "tune-trials-1", "tune", "use"}, names(st))
+	trials := step(t, st, "tune-trials-0")
+	require.Len(t, trials.Instances, 3)
+	assert.Equal(t, backends.PhaseFailed, trials.Instances[2].Phase, "width 3: %s", trials.Instances[2].Message)
+	assert.Equal(t, backends.PhaseSucceeded, trials.Phase, "the fan-out tolerates one failure")
+	res := output[searchResult](t, st, "tune")
+	assert.Equal(t, 3, res.BestTrial)
+	assert.Equal(t, searchHP{Width: 4, Rate: 0.5}, res.BestParams)
+	assert.Equal(t, 0.5, res.BestObjective)
+	var states []string
+	for _, tr := range res.Trials {
+		states = append(states, tr.State)
+	}
+	assert.Equal(t, []string{"complete", "complete", "failed", "complete", "complete", "complete"}, states)
+	assert.Equal(t, 4, output[int](t, st, "use"))
+}
+
+// searchResult is the part of the search's hpo.Result the suite checks.
+type searchResult struct {
+	BestTrial     int      `json:"bestTrial"`
+	BestObjective float64  `json:"bestObjective"`
+	BestParams    searchHP `json:"bestParams"`
+	Trials        []struct {
+		ID    int    `json:"id"`
+		State string `json:"state"`
+	} `json:"trials"`
+}

@@ -48,11 +48,14 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	}
 	steps := c.plan.AllSteps()
 	var nameErrs []*field.Error
-	if c.names, nameErrs = jobNames(c.runID, steps); len(nameErrs) > 0 {
-		return nil, backends.LintErrors(nameErrs...)
+	c.names, nameErrs = jobNames(c.runID, steps)
+	access, accessErrs := kubepod.AccessOf("kubejob", &c.b.opts.Pod, plan, nil)
+	if errs := append(nameErrs, accessErrs...); len(errs) > 0 {
+		return nil, backends.LintErrors(errs...)
 	}
 	a := &compiled{plan: plan, warn: kubepod.SecurityWarnings(&c.b.opts.Pod, plan)}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
+	a.objs.access = access
 	for _, s := range steps {
 		j, err := c.job(s)
 		if err != nil {
@@ -65,7 +68,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 			return nil, err
 		}
 	}
-	objs := []any{a.objs.sa, a.objs.role, a.objs.rb}
+	objs := append([]any{a.objs.sa, a.objs.role, a.objs.rb}, a.objs.access.Objects()...)
 	if b.opts.InCluster {
 		objs = append(objs, c.orchestratorJob())
 	}
@@ -346,7 +349,7 @@ func mustJSON(v any) string {
 
 // podSpec returns the pod of step s, from the pod layer.
 func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
-	inv := kubepod.Invocation{Step: s.Name, OutputFile: backends.TerminationLog}
+	inv := kubepod.Invocation{Step: s.Name, OutputFile: backends.TerminationLog, ServiceAccount: kubepod.AccessName(c.plan.Name, s.Name)}
 	if !isContainer(s) {
 		in, err := renderInput(s.Input)
 		if err != nil {

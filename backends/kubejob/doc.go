@@ -135,7 +135,39 @@
 // watch; configmaps create, delete, get, list, patch, watch (the run's record and
 // the cache). Steps' pods run as Options.Pod.ServiceAccountName (the
 // namespace default without one, with no API token mounted), never as the
-// orchestrator.
+// orchestrator, except the steps with task.Access (see below).
+//
+// # Steps' API access
+//
+// A step whose task has task.Access (task.Task.WithAccess: a deploy
+// step that applies manifests and watches them roll out) gets an account
+// and rights of its own, made by [kubepod.AccessOf]: a ServiceAccount
+// "<pipeline>-<step>-access" (fitted to 63 characters, see
+// [kubepod.AccessName]) in the run's namespace and, in each namespace its
+// Access names ("" is the run's), a Role of that name with exactly its
+// rules and a RoleBinding of that Role to the ServiceAccount (whose
+// subject names the run's namespace). Compile emits them after the
+// orchestrator's three, ServiceAccounts, then Roles, then RoleBindings,
+// each sorted by namespace and name, with the label sluice.dev/step too.
+// The step's pod template, and so every Job the orchestrator makes of it
+// (each fan-out instance, each retry), runs as that account with
+// automountServiceAccountToken true; other steps are unchanged. An
+// Access naming another namespace needs Options.Pod.Namespace, for the
+// RoleBinding there to name the account with its namespace: without it,
+// Lint and Compile report a field error at
+// pipeline.tasks[<step>].access[<i>].namespace.
+//
+// Submit, in the submitting process, makes these objects before the
+// orchestrator starts (in-process or in the cluster): it creates what is
+// missing and brings an existing Role's rules and RoleBinding's subjects
+// to the compiled ones, so a step whose Access changed between runs has
+// its new rights, no more. The submitter therefore needs to create and
+// update ServiceAccounts, Roles and RoleBindings in those namespaces and
+// to hold the rules it grants (RBAC refuses to grant more than one has,
+// without the escalate verb); a Forbidden error says so and that someone
+// who may can apply them from "prog compile -backend kubejob" instead.
+// The orchestrator's Role is unchanged: the in-cluster orchestrator never
+// grants anything.
 //
 // # Resources
 //
@@ -268,7 +300,22 @@
 // must look inside (a ref to a field of one, a fan-out over one), passes
 // them on as they are otherwise, never caches an output holding them, and
 // deletes them when the run ends. Without a store such an output fails
-// the step and says to set one. An empty
+// the step and says to set one. The run's final status (what Watch
+// returns and its last progress) holds every output whole, as the local
+// backend's does (equal as JSON; an object whose parts were stored has
+// its keys sorted): the orchestrator reads the values back into it
+// before deleting them, and only into it, never into a Job or the run's
+// record. The statuses before the end show the outputs as they
+// travelled. Watching a run orchestrated in the cluster
+// (Options.InCluster), the submitter reads each step's values back as
+// soon as it sees the step succeed, before the in-cluster orchestrator
+// can delete them. An orchestrator keeps the values it read back (these,
+// and a fan-out's items) in memory until the run ends. Values
+// already deleted when an orchestrator looks (Submit resuming a run that
+// had ended, or a submitter that started watching after it ended) cannot
+// be read back: such an output keeps its references, which name the
+// deleted artifacts, and the orchestrator logs why; a fan-out over such
+// a value then fails when the run is resumed. An empty
 // termination message fails the step with "the container wrote no
 // output" (a Go task's program always writes one, "{}" at least; the
 // message is empty when the container runs some other program), and so
@@ -319,14 +366,16 @@
 // step's name fails the step with the command that removes it. To run a
 // compiled pipeline in the cluster without this program on your machine,
 // compile with Options.InCluster and apply the ServiceAccount, Role,
-// RoleBinding and the orchestrator's Job.
+// RoleBinding, those of the steps with task.Access, and the
+// orchestrator's Job.
 //
 // # As
 //
 // kubejob exposes these types for As:
 //   - Artifact: *[]*batchv1.Job (all the Jobs, in document order),
-//     **rbacv1.Role, **rbacv1.RoleBinding, **corev1.ServiceAccount and
-//     **backends.Plan.
+//     **rbacv1.Role, **rbacv1.RoleBinding, **corev1.ServiceAccount (the
+//     orchestrator's), **kubepod.Access (the steps' with task.Access,
+//     when there are any) and **backends.Plan.
 //   - CompileOptions.BeforeEmit: the same; changes to the objects show in
 //     Documents (the list of Jobs itself cannot be changed).
 //

@@ -27,3 +27,14 @@ func TestSearchWithFailedTrialsRunsLikeLocal(t *testing.T) {
 	res := hpocase.RunFailingLikeLocal(t, h.backend(testOptions()))
 	assert.Len(t, res["trials"], 12)
 }
+
+// A search with early stopping runs as Jobs and gives the Result it
+// gives in process: promoted trials continue from their previous run's
+// output, which the suggest step hands on through the fan-out's items.
+func TestSearchWithEarlyStoppingRunsLikeLocal(t *testing.T) {
+	noLeaks(t)
+	h := newHarness(t)
+	defer h.Close()
+	res := hpocase.RunEarlyStoppingLikeLocal(t, h.backend(testOptions()))
+	assert.Len(t, res["trials"], 9)
+}

@@ -246,7 +246,9 @@ type objects struct {
 	sa   *corev1.ServiceAccount
 	role *rbacv1.Role
 	rb   *rbacv1.RoleBinding
-	jobs []*batchv1.Job
+	// access is the RBAC of the steps with task.Access; nil for none.
+	access *kubepod.Access
+	jobs   []*batchv1.Job
 }
 
 func (a *compiled) Documents() [][]byte {
@@ -272,6 +274,12 @@ func (o *objects) as(plan *backends.Plan, target any) bool {
 		return true
 	case **corev1.ServiceAccount:
 		*t = o.sa
+		return true
+	case **kubepod.Access:
+		if o.access == nil {
+			return false
+		}
+		*t = o.access
 		return true
 	case **backends.Plan:
 		*t = plan

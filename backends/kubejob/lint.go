@@ -1,6 +1,9 @@
 package kubejob
 
-import "github.com/sluice-ml/sluice/backends"
+import (
+	"github.com/sluice-ml/sluice/backends"
+	"github.com/sluice-ml/sluice/backends/kubepod"
+)
 
 var _ backends.Linter = (*Backend)(nil)
 
@@ -9,7 +12,9 @@ var _ backends.Linter = (*Backend)(nil)
 // with another step's Job, or with an instance or retry Job the
 // orchestrator creates for another step ("train-r1" next to a step
 // "train" whose retries need Jobs of their own, "square-0" next to a
-// fan-out "square"). Compile returns the same error (see
+// fan-out "square"); and a task.Access naming another namespace when
+// Options.Pod.Namespace is empty (see "# Steps' API access" in the package
+// doc). Compile returns the same error (see
 // [backends.Linter]). It does not contact a cluster.
 func (b *Backend) Lint(plan *backends.Plan) error {
 	run, err := runID(plan.Name, b.opts.RunID)
@@ -17,5 +22,7 @@ func (b *Backend) Lint(plan *backends.Plan) error {
 		return err
 	}
 	_, errs := jobNames(run, plan.AllSteps())
+	_, accessErrs := kubepod.AccessOf("kubejob", &b.opts.Pod, plan, nil)
+	errs = append(errs, accessErrs...)
 	return backends.LintErrors(errs...)
 }

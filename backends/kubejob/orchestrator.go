@@ -118,6 +118,11 @@ type orchestrator struct {
 	gone      map[string]*timedOut       // Job name -> the record of its pending timeout, which the lister may not show yet
 	vanish    map[string]bool            // pods a Job's Failed condition names that a read found gone
 	timer     clock.Timer                // wakes the worker for a backoff or a pending timeout
+	// resolved holds outputs (and parts of them) with promoted values
+	// read back from the store, by the JSON that travelled in-band (its
+	// references name the values' digests), for the fan-outs' items and
+	// the run's final status (resolve).
+	resolved map[string]json.RawMessage
 
 	canceling atomic.Bool // Cancel was called in this process
 
@@ -135,18 +140,19 @@ type orchestrator struct {
 func newOrchestrator(client kubernetes.Interface, ns string, plan *backends.Plan, run string, tmpl map[string]*batchv1.Job, trace string) *orchestrator {
 	o := &orchestrator{
 		client: client, ns: ns, plan: plan, run: run, tmpl: tmpl, trace: trace,
-		params:  backends.ParamValues(plan),
-		sel:     labels.SelectorFromSet(labels.Set{LabelRun: run}),
-		cached:  map[string]json.RawMessage{},
-		stored:  map[string]bool{},
-		failed:  map[string]string{},
-		seen:    map[string]time.Time{},
-		created: map[string]bool{},
-		pending: map[types.UID]time.Time{},
-		gone:    map[string]*timedOut{},
-		vanish:  map[string]bool{},
-		clock:   clock.RealClock{},
-		changed: make(chan struct{}),
+		params:   backends.ParamValues(plan),
+		sel:      labels.SelectorFromSet(labels.Set{LabelRun: run}),
+		cached:   map[string]json.RawMessage{},
+		stored:   map[string]bool{},
+		failed:   map[string]string{},
+		seen:     map[string]time.Time{},
+		created:  map[string]bool{},
+		pending:  map[types.UID]time.Time{},
+		gone:     map[string]*timedOut{},
+		vanish:   map[string]bool{},
+		resolved: map[string]json.RawMessage{},
+		clock:    clock.RealClock{},
+		changed:  make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sluice-" + run}),
@@ -468,6 +474,13 @@ func (o *orchestrator) reconcile(ctx context.Context) (bool, error) {
 			}
 		}
 	}
+	if done || o.observe {
+		// The final status holds the outputs themselves, read back
+		// before the run's promoted values are deleted (see work); an
+		// observer reads them as steps succeed, before the
+		// orchestrator that runs the run can delete them.
+		o.resolveOutputs(ctx, st, done)
+	}
 	// Set before publishing, so that whoever sees this status can rely
 	// on the wake-up being set.
 	if done {
@@ -526,7 +539,7 @@ func (o *orchestrator) steps(p *pass, st *backends.RunStatus) bool {
 		return v, ok
 	}}
 	if o.store != nil {
-		values.Resolve = func(v json.RawMessage) (json.RawMessage, error) { return o.store.Resolve(p.ctx, v) }
+		values.Resolve = func(v json.RawMessage) (json.RawMessage, error) { return o.resolve(p.ctx, v) }
 	}
 	done := true
 	for i := range o.plan.Steps {
@@ -1733,11 +1746,74 @@ func sizeHint(msg []byte) string {
 	return ""
 }
 
+// resolveOutputs reads back the values the run's tasks stored out of
+// band (artifact.Promote) in the outputs of st's steps, fan-out
+// instances and collected fan-out outputs, remembering them in
+// o.resolved; when final, it puts them into st, so that the status the
+// caller gets when the run ends holds the outputs as the local backend
+// does. Only that status holds them: the Jobs' inputs are built from the
+// outputs as they travelled, and nothing is written back to the cluster.
+// An output that cannot be read back (its values were already deleted:
+// the run ended before this orchestrator saw its step succeed) keeps its
+// references, and the error is logged; before the end, a failed read is
+// tried again at the next pass.
+func (o *orchestrator) resolveOutputs(ctx context.Context, st *backends.RunStatus, final bool) {
+	if o.store == nil {
+		return
+	}
+	resolve := func(out *json.RawMessage, name string) {
+		if !artifact.HasValues(*out) {
+			return
+		}
+		v, err := o.resolve(ctx, *out)
+		if err != nil {
+			if final {
+				utilruntime.HandleError(fmt.Errorf("kubejob: run %s: step %s: reading its output's values stored out of band, for the run's final status (it keeps their references): %w", o.run, name, err))
+			}
+			return
+		}
+		if final {
+			*out = v
+		}
+	}
+	for i := range st.Steps {
+		s := &st.Steps[i]
+		for j := range s.Instances {
+			// Also the instances that succeeded in a fan-out that failed.
+			resolve(&s.Instances[j].Output, s.Instances[j].Name)
+		}
+		resolve(&s.Output, s.Name)
+	}
+}
+
+// resolve returns doc, JSON from a step's output, with the promoted
+// values in it read back from the store, remembering it in o.resolved:
+// each pass derives the fan-outs' items again, and an observer must
+// still have them once the in-cluster orchestrator deleted the values at
+// the run's end. Only the worker calls it.
+func (o *orchestrator) resolve(ctx context.Context, doc json.RawMessage) (json.RawMessage, error) {
+	if v, ok := o.resolved[string(doc)]; ok {
+		return v, nil
+	}
+	v, err := o.store.Resolve(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	if artifact.HasValues(doc) {
+		o.resolved[string(doc)] = v
+	}
+	return v, nil
+}
+
 // deleteValues deletes the values the run's tasks stored out of band
 // (artifact.Promote) once the run is over; the run's artifacts stay. A
 // failure is logged: the values are garbage, not the run's outcome.
 func (o *orchestrator) deleteValues(ctx context.Context) {
-	if o.store == nil || o.observe {
+	if o.store == nil {
+		return
+	}
+	if o.observe {
+		o.store.Close() // the orchestrator that runs the run deletes them
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

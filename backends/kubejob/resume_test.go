@@ -209,6 +209,9 @@ func TestFaultInjection(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, backends.PhaseSucceeded, st.Phase)
 				assert.Equal(t, workloadSteps, c.counts(), "every step ran exactly once")
+				// The store's watch delivers the last Job's Added event
+				// on a goroutine of its own, maybe after the run ended.
+				waitFor(t, func() bool { return len(created()) >= len(workloadSteps) }, "every Job's creation seen")
 				for name, n := range created() {
 					assert.Equal(t, 1, n, "Job %s created once", name)
 				}

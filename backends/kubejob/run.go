@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/kubeaccess"
 	"github.com/sluice-ml/sluice/internal/naming"
 )
 
@@ -31,7 +32,11 @@ var (
 // the package doc); a run id taken by another pipeline, or by this one
 // with other parameters, is an error. A task whose security override
 // fails the Pod Security level the namespace enforces is an error before
-// anything is created (when the namespace can be read). The orchestrator
+// anything is created (when the namespace can be read). The
+// ServiceAccount, Roles and RoleBindings of the steps with task.Access are
+// made to match the compiled ones first (see "# Steps' API access" in the
+// package doc); inside the in-cluster orchestrator's pod they are not
+// touched, the submitter made them. The orchestrator
 // keeps running in the background until the run is over, Cancel, or
 // Close.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
@@ -53,9 +58,17 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if err := b.checkPodSecurity(ctx, client, ns, art); err != nil {
 		return "", err
 	}
-	remote := b.opts.InCluster && os.Getenv(EnvOrchestrator) == ""
+	inPod := os.Getenv(EnvOrchestrator) != ""
+	remote := b.opts.InCluster && !inPod
 	if remote {
 		if err := b.ensureRBAC(ctx, client, ns, art); err != nil {
+			return "", err
+		}
+	}
+	if !inPod {
+		// The submitter makes the steps' accounts and rights, so the
+		// in-cluster orchestrator needs no right to grant them.
+		if err := kubeaccess.Ensure(ctx, client, "kubejob", art.objs.access.InNamespace(ns)); err != nil {
 			return "", err
 		}
 	}

@@ -49,6 +49,17 @@
 // capability and may not escalate privileges ([RestrictedSecurityContext]).
 // Options.PodSecurityContext and Options.SecurityContext replace them.
 //
+// # Steps' API access
+//
+// A step whose task has task.Access runs as a ServiceAccount of its own,
+// [AccessName] of the pipeline and step, passed to [Spec] as
+// Invocation.ServiceAccount, with its token mounted; [AccessOf] returns
+// that account and, for each namespace the step's Access names, a Role
+// with exactly its rules and a RoleBinding to the account, for a backend
+// to emit and make before the step's pod starts ([Access]). A backend
+// whose own machinery in the pod shares the account (Argo's executor)
+// adds what that needs to the Role of the run's namespace.
+//
 // # YAML
 //
 // [Render] writes an API object as YAML deterministically (sorted keys,

@@ -19,7 +19,8 @@ type Options struct {
 	// ServiceAccountName is the service account of the steps' pods; ""
 	// leaves the namespace's default account (for Argo, its configured
 	// one), whose token [Spec] then does not mount: steps do not talk to
-	// the API server.
+	// the API server. A step with task.Access runs as an account of its
+	// own instead (see [AccessOf]).
 	ServiceAccountName string
 	// Image is the image of Go tasks whose spec names none: the image
 	// holding the pipeline program. It is the only such setting (see

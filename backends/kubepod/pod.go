@@ -44,7 +44,15 @@ type Invocation struct {
 	// Env is more environment of a Go task (the task mode's artifact
 	// variables, see [backends.ArtifactsEnv]); ignored for a container task.
 	Env []corev1.EnvVar
+	// ServiceAccount is the step's own ServiceAccount, [AccessName] of the
+	// plan and step, for a step whose task has task.Access; required
+	// then, and ignored otherwise.
+	ServiceAccount string
 }
+
+// ErrNoServiceAccount is wrapped by the error [Spec] returns for a step
+// with task.Access whose Invocation names no ServiceAccount.
+var ErrNoServiceAccount = errors.New("kubepod: no service account for a step with access")
 
 // Spec returns the pod that runs step s: one container, named
 // ContainerName, with the step's image ([Options.ImageOf]), its resolved
@@ -57,7 +65,10 @@ type Invocation struct {
 // backend's), the service account and pod security context of opts, the
 // step's placement, a memory-backed /dev/shm when the profile asks for
 // shared memory, and the step's timeout, rounded up to whole seconds, as
-// activeDeadlineSeconds, so it bounds each attempt.
+// activeDeadlineSeconds, so it bounds each attempt. A step whose task has
+// task.Access runs as inv.ServiceAccount instead, with its token mounted
+// (automountServiceAccountToken true), so that its code reaches the API
+// server with exactly the rights [AccessOf] grants it.
 //
 // The result shares no memory with s or opts. opts may be nil.
 func Spec(opts *Options, s *backends.Step, inv Invocation) (corev1.PodSpec, error) {
@@ -97,7 +108,15 @@ func Spec(opts *Options, s *backends.Step, inv Invocation) (corev1.PodSpec, erro
 		Tolerations:        r.Placement.Tolerations,
 		Affinity:           r.Placement.Affinity,
 	}
-	if opts.ServiceAccountName == "" {
+	switch {
+	case len(s.Task.Access) > 0:
+		if inv.ServiceAccount == "" {
+			return corev1.PodSpec{}, fmt.Errorf("kubepod: step %q: %w; pass AccessName(plan.Name, step.Name) as Invocation.ServiceAccount", s.Name, ErrNoServiceAccount)
+		}
+		// The step's code talks to the API server, as its own account.
+		pod.ServiceAccountName = inv.ServiceAccount
+		pod.AutomountServiceAccountToken = ptr.To(true)
+	case opts.ServiceAccountName == "":
 		// Steps do not talk to the API server.
 		pod.AutomountServiceAccountToken = ptr.To(false)
 	}

@@ -83,7 +83,7 @@ func SecurityWarnings(opts *Options, plan *backends.Plan) []string {
 		if s.Task.Security == nil {
 			continue
 		}
-		pod, err := Spec(opts, s, Invocation{})
+		pod, err := Spec(opts, s, Invocation{ServiceAccount: AccessName(plan.Name, s.Name)})
 		if err != nil {
 			continue // compiling the step reports it
 		}
@@ -120,7 +120,7 @@ func CheckSecurityLevel(opts *Options, plan *backends.Plan, ns string, level api
 		if s.Task.Security == nil {
 			continue
 		}
-		pod, err := Spec(opts, s, Invocation{})
+		pod, err := Spec(opts, s, Invocation{ServiceAccount: AccessName(plan.Name, s.Name)})
 		if err != nil {
 			continue
 		}

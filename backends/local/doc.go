@@ -113,6 +113,10 @@
 // and the other placement hints are ignored: node selectors, tolerations,
 // affinity, GPU models and preemptible placement.
 //
+// A task's Kubernetes API access (task.Task.WithAccess) is ignored too: a
+// local task runs in the user's process and reaches a cluster, if at all,
+// with the user's own kubeconfig and rights.
+//
 // # Telemetry
 //
 // Each run has a span "sluice.local.run" (a child of the span in Submit's

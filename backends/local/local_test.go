@@ -707,7 +707,7 @@ func TestTasksSeeTheirAttempt(t *testing.T) {
 	require.NoError(t, err)
 	var got task.Attempt
 	require.NoError(t, json.Unmarshal(stepOf(t, st, "seen").Output, &got))
-	assert.Equal(t, task.Attempt{Step: "seen", Instance: -1, Number: 2}, got)
+	assert.Equal(t, task.Attempt{Step: "seen", Instance: -1, Number: 2, InProcess: true}, got)
 }
 
 func TestNodePoolCapacity(t *testing.T) {

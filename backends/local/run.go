@@ -376,8 +376,9 @@ func (r *run) runTask(ctx context.Context, at loc, s *backends.Step, rv backends
 		return
 	}
 	out, phase, msg := r.attempts(ctx, at, s, t.input)
+	done := r.now() // before the demand goes back, so a task it admits starts later
 	release()
-	t.conclude(out, phase, msg)
+	t.conclude(out, phase, msg, done)
 }
 
 // pending is a task ready to run once it gets its demand from the pool.
@@ -424,8 +425,8 @@ func (r *run) prepare(ctx context.Context, at loc, s *backends.Step, rv backends
 func (t *pending) prio() prio { return prio{t.r.seq, t.at.step, t.at.inst + 1} }
 
 // conclude stores a successful output in the cache and records how the
-// task ended.
-func (t *pending) conclude(out json.RawMessage, phase backends.Phase, msg string) {
+// task ended, at done.
+func (t *pending) conclude(out json.RawMessage, phase backends.Phase, msg string, done time.Time) {
 	if phase == backends.PhaseSucceeded && t.entry != nil {
 		if err := t.entry.store(out); err != nil {
 			t.r.logf(t.at, "cache: %v", err)
@@ -434,7 +435,7 @@ func (t *pending) conclude(out json.RawMessage, phase backends.Phase, msg string
 			msg = t.note
 		}
 	}
-	t.r.end(t.at, phase, msg, out)
+	t.r.endAt(t.at, phase, msg, out, done)
 }
 
 // run runs the plan step t, granted its demand, and returns the ticket to
@@ -448,8 +449,9 @@ func (t *pending) run() ticket {
 		return r.advance(t.at.step, next)
 	}
 	out, phase, msg := r.attempts(t.ctx, t.at, t.s, t.input)
+	done := r.now() // before the demand goes back, so a task it admits starts later
 	next := r.b.pool.releaseTake(t.need)
-	t.conclude(out, phase, msg)
+	t.conclude(out, phase, msg, done)
 	return r.advance(t.at.step, next)
 }
 
@@ -489,9 +491,13 @@ func (r *run) upstream(i int) func(k int) backends.Phase {
 	return func(k int) backends.Phase { return fatePhase[r.fate[r.deps[i][k]].Load()] }
 }
 
-// end records that the task or step at at ended.
+// end records that the task or step at at ended now.
 func (r *run) end(at loc, phase backends.Phase, msg string, out json.RawMessage) {
-	now := r.now()
+	r.endAt(at, phase, msg, out, r.now())
+}
+
+// endAt records that the task or step at at ended at now.
+func (r *run) endAt(at loc, phase backends.Phase, msg string, out json.RawMessage, now time.Time) {
 	r.update(at.step, func(st *backends.RunStatus) {
 		ss := statusAt(st, at)
 		ss.Phase, ss.Message, ss.Output, ss.Finished = phase, msg, out, now

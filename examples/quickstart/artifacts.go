@@ -83,7 +83,6 @@ func readDataset(ctx context.Context, a artifact.Dataset) (Dataset, error) {
 func writeModel(ctx context.Context, m Model, hp HParams) (artifact.Model, error) {
 	return artifact.WriteJSON[artifact.Model](ctx, "model", m,
 		artifact.Meta("framework", framework),
-		artifact.Meta("trial", strconv.Itoa(hp.Trial)),
 		artifact.Meta("learningRate", strconv.FormatFloat(hp.LearningRate, 'g', -1, 64)),
 		artifact.Meta("l2", strconv.FormatFloat(hp.L2, 'g', -1, 64)),
 		artifact.Meta("epochs", strconv.Itoa(hp.Epochs)),

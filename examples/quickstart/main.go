@@ -1,7 +1,8 @@
 // Quickstart is a small, real ML pipeline: it generates a labelled data set,
-// splits it, trains logistic regression over a hyperparameter grid (a
-// dynamic fan-out, two trials at a time), picks the best trial, evaluates
-// it on held-out data and publishes the model if it is accurate enough.
+// splits it, searches the hyperparameters of a logistic regression with
+// hpo.Search (12 trials, TPE, ASHA early stopping over the epochs), evaluates the best
+// trial's model on held-out data and publishes it if it is accurate
+// enough.
 //
 // It runs in process by default, no cluster needed:
 //
@@ -32,6 +33,12 @@
 // service account (IRSA, Workload Identity) or, when the environment
 // variable QUICKSTART_ARTIFACT_SECRET names one, from that Secret
 // (kubepod.Options.ArtifactSecret).
+//
+// The //go:debug line lets math/rand.Seed take effect in this program,
+// which the search's TPE sampler (goptuna v0.9.0) needs to repeat its
+// trials for a seed; see the hpo package's doc, "Seeds".
+//
+//go:debug randseednop=0
 package main
 
 import (

@@ -130,13 +130,23 @@ func (m *Model) step(d Dataset, batch []int, lr, l2 float64) {
 
 // fit trains a model on d by mini-batch gradient descent: epochs passes
 // over the rows in an order shuffled by rng, in batches of batchSize.
-func fit(d Dataset, lr, l2 float64, epochs, batchSize int, rng *rand.Rand) Model {
-	m := Model{Weights: make([]float64, len(d.X[0]))}
+func fit(d Dataset, lr, l2 float64, epochs, batchSize int, seed int64) Model {
+	return fitFrom(Model{Weights: make([]float64, len(d.X[0]))}, d, lr, l2, 0, epochs, batchSize, seed)
+}
+
+// fitFrom continues training m from epoch from to epoch to. Each epoch
+// shuffles with a stream of its own (seed, 100+epoch), so a model
+// trained for 3 epochs and then 6 more is the model trained for 9 at
+// once: a trial that an early-stopping search promotes resumes from its
+// checkpoint and ends where a fresh run would.
+func fitFrom(m Model, d Dataset, lr, l2 float64, from, to, batchSize int, seed int64) Model {
+	m.Weights = slices.Clone(m.Weights)
 	idx := make([]int, d.Len())
-	for i := range idx {
-		idx[i] = i
-	}
-	for range epochs {
+	for epoch := from; epoch < to; epoch++ {
+		for i := range idx {
+			idx[i] = i
+		}
+		rng := newRand(seed, 100+uint64(epoch))
 		rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 		for lo := 0; lo < len(idx); lo += batchSize {
 			m.step(d, idx[lo:min(lo+batchSize, len(idx))], lr, l2)

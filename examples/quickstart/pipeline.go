@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/artifact"
+	"github.com/sluice-ml/sluice/hpo"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -18,21 +19,36 @@ import (
 
 // The quickstart trains a binary classifier end to end:
 //
-//	make-dataset ─┐
-//	              split ──┐
-//	grid ─────────────────┴─ train (for each grid point, 2 at a time)
-//	                              └─ select-best ─ evaluate ─ publish (if accurate enough)
+//	make-dataset ─ split ─┬─ search-suggest-0 ─ search-trials-0 (train, four runs a round)
+//	                      ├─ search-suggest-1 ─ search-trials-1 (each round knows the earlier ones)
+//	                      │  …
+//	                      ├─ search-suggest-4 ─ search-trials-4
+//	                      │                     └─ search (the best trial)
+//	                      └─ evaluate (the best trial's model, on the test set) ─ publish (if accurate enough)
 //	report (on exit)
+//
+// The hyperparameter search is hpo.Search: 12 trials of train, whose
+// learning rate and L2 penalty goptuna's TPE chooses from the results of
+// the earlier rounds, with ASHA early stopping over the epochs: every
+// trial trains 1 epoch, the best third of them 3, the best of those 9,
+// a promoted trial continuing from the model its last run wrote (train,
+// hpo.Previous). Each round is a suggest step and a fan-out of up to four
+// runs (two at once here: the local capacity has two MIG slices), and
+// the step "search" gathers the typed hpo.Result. The search is seeded (searchSeed, and the line
+// //go:debug randseednop=0 in main.go, which TPE needs to repeat), so
+// every run gives the same trials.
 //
 // Data sets and models travel as artifacts (package artifact, and
 // artifacts.go): make-dataset writes its 2 000 rows to the run's artifact
 // store, split writes the train, validation and test sets there, and each
 // trial writes its model there. What crosses a step boundary in-band is
 // only their descriptions — URI, size, digest, metadata, a few hundred
-// bytes — and small values: parameters, the grid, each trial's
-// hyperparameters and validation metrics, the test metrics. So every
-// step's output fits the cluster backends' in-band limits (4 KiB a step on
-// kubejob) whatever the data's size. The store is the run flag -artifacts
+// bytes — and small values: parameters, each trial's hyperparameters and
+// validation metrics, the test metrics. So each trial's output fits the
+// cluster backends' in-band limits (4 KiB a step on kubejob) whatever the
+// data's size; the search's steps, which carry every trial so far, do
+// not on kubejob, which then passes them through the artifact store too
+// (package artifact promotes them). The store is the run flag -artifacts
 // (s3://, gs://, azblob://, a directory); locally it defaults to a
 // directory under the user's cache directory.
 
@@ -40,9 +56,8 @@ import (
 const (
 	stepDataset  = "make-dataset"
 	stepSplit    = "split"
-	stepGrid     = "grid"
-	stepTrain    = "train"
-	stepSelect   = "select-best"
+	stepTrain    = "train"  // the trial task; its fan-outs are search-trials-R
+	stepSearch   = "search" // the search's result step; its rounds are search-suggest-R and search-trials-R
 	stepEvaluate = "evaluate"
 	stepPublish  = "publish"
 	stepReport   = "report"
@@ -85,7 +100,6 @@ var (
 var (
 	makeDatasetTask = task.New(stepDataset, makeDataset)
 	splitTask       = task.New(stepSplit, split)
-	selectTask      = task.New(stepSelect, selectBest)
 	evaluateTask    = task.New(stepEvaluate, evaluate)
 	publishTask     = task.New(stepPublish, publish)
 )
@@ -93,11 +107,9 @@ var (
 // small is the profile of tasks that only handle a little in-band JSON.
 var small = resources.Profile{CPU: "250m", Memory: "256Mi"}
 
-var gridTask = task.New(stepGrid, grid).WithResources(small)
-
 var reportTask = task.New(stepReport, report).WithResources(small)
 
-// trainTask is the GPU step: one trial on a 1g.10gb MIG slice of the
+// trainTask is the GPU step: one trial of the search on a 1g.10gb MIG slice of the
 // A100 pool's spot capacity. A preemption consumes the Infra budget (3
 // retries), a bug the App budget (1), and the last infra retry falls back
 // to on-demand nodes.
@@ -134,29 +146,36 @@ func build() *pipeline.Pipeline {
 
 	data := pipeline.Add(p, makeDatasetTask, DatasetIn{Seed: seed.Ref(), Rows: rows.Ref()})
 	splits := pipeline.Add(p, splitTask, SplitIn{Data: data.Output(), Seed: seed.Ref()})
-	points := pipeline.Add(p, gridTask, GridIn{
-		LearningRates: []float64{0.1, 1, 5},
-		L2:            []float64{1e-3, 3e-2},
-		Epochs:        []int{4, 16},
-	})
-	trials := pipeline.ForEach(p, trainTask, points.Output(), func(hp pipeline.Ref[HParams]) TrainIn {
-		return TrainIn{
-			Train:      pipeline.Field[artifact.Dataset](splits.Output(), "Train"),
-			Validation: pipeline.Field[artifact.Dataset](splits.Output(), "Validation"),
-			HP:         hp,
-			Seed:       seed.Ref(),
-		}
-	}).Limit(2)
-	best := pipeline.Add(p, selectTask, SelectIn{Trials: trials.Collect()})
+	search := hpo.Search(p, space, trainTask,
+		func(hp pipeline.Ref[HParams]) TrainIn {
+			return TrainIn{
+				Train:      pipeline.Field[artifact.Dataset](splits.Output(), "Train"),
+				Validation: pipeline.Field[artifact.Dataset](splits.Output(), "Validation"),
+				HP:         hp,
+				Seed:       seed.Ref(),
+			}
+		},
+		func(t Trial) float64 { return t.ValLogLoss },
+		&hpo.Options{
+			Name: stepSearch, Sampler: hpo.TPE, Seed: searchSeed, MaxTrials: 12, ParallelTrials: 4,
+			// ASHA over epochs: every trial trains 1 epoch, the best third
+			// of them 3, the best third of those 9, each continuing from
+			// its checkpoint (train, hpo.Previous).
+			EarlyStopping: &hpo.EarlyStopping{Rule: hpo.ASHA, Budget: "Epochs", Min: 1, Max: 9, Eta: 3},
+		})
+	bestHP := pipeline.Field[HParams](search.Output(), "BestParams")
+	best := pipeline.Field[Trial](search.Output(), "BestOutput")
 	metrics := pipeline.Add(p, evaluateTask, EvalIn{
-		Best: best.Output(),
+		HP:   bestHP,
+		Best: best,
 		Test: pipeline.Field[artifact.Dataset](splits.Output(), "Test"),
 	})
 	// The promotion gate: publish only a model at least as accurate as the
 	// min_accuracy parameter (-p min_accuracy=0.9).
 	accuracy := pipeline.Field[float64](metrics.Output(), "Accuracy")
-	pipeline.Add(p, publishTask, PublishIn{Best: best.Output(), Metrics: metrics.Output(), Dir: publishDir.Ref()}).
+	pipeline.Add(p, publishTask, PublishIn{HP: bestHP, Best: best, Metrics: metrics.Output(), Dir: publishDir.Ref()}).
 		When(pipeline.Compare(accuracy, ">=", minAccuracy.Ref()))
+	addServing(p, best, metrics.Output(), pipeline.Field[artifact.Dataset](splits.Output(), "Test"))
 	pipeline.OnExit(p, reportTask, ReportIn{Run: p.Status()})
 	return p
 }
@@ -210,16 +229,9 @@ func split(ctx context.Context, in SplitIn) (Splits, error) {
 	return out, nil
 }
 
-// GridIn is the search space: every combination is one trial.
-type GridIn struct {
-	LearningRates []float64 `json:"learningRates"`
-	L2            []float64 `json:"l2"`
-	Epochs        []int     `json:"epochs"`
-}
-
-// HParams are the hyperparameters of one trial.
+// HParams are the hyperparameters of one trial: the search's space is
+// over their fields (hpo.Space, keyed by field name).
 type HParams struct {
-	Trial        int     `json:"trial"`
 	LearningRate float64 `json:"learningRate"`
 	L2           float64 `json:"l2"`
 	Epochs       int     `json:"epochs"`
@@ -227,23 +239,23 @@ type HParams struct {
 }
 
 func (h HParams) String() string {
-	return fmt.Sprintf("lr=%g l2=%g epochs=%d", h.LearningRate, h.L2, h.Epochs)
+	return fmt.Sprintf("lr=%.3g l2=%.3g epochs=%d", h.LearningRate, h.L2, h.Epochs)
 }
 
-func grid(_ context.Context, in GridIn) ([]HParams, error) {
-	var out []HParams
-	for _, lr := range in.LearningRates {
-		for _, l2 := range in.L2 {
-			for _, e := range in.Epochs {
-				out = append(out, HParams{Trial: len(out), LearningRate: lr, L2: l2, Epochs: e, BatchSize: 32})
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("grid: the search space is empty")
-	}
-	return out, nil
+// space is what the search explores: the learning rate and the L2
+// penalty on log scales, the batch size fixed. Epochs is the budget of
+// the search's early stopping (hpo.EarlyStopping), which sets it for
+// each run of a trial, so the space leaves it out.
+var space = hpo.Space[HParams]{
+	"LearningRate": hpo.LogFloat(0.01, 10),
+	"L2":           hpo.LogFloat(1e-5, 0.1),
+	"BatchSize":    hpo.Fixed(32),
 }
+
+// searchSeed seeds the search's sampler. It is a constant rather than
+// the seed parameter: a search's options are part of the pipeline's
+// definition, fixed when it is built.
+const searchSeed = 7
 
 // TrainIn is the input of one trial.
 type TrainIn struct {
@@ -254,9 +266,9 @@ type TrainIn struct {
 }
 
 // Trial is the outcome of one trial: its model, an artifact, and its
-// validation metrics, in-band for select-best to compare.
+// validation metrics, in-band for the search to compare (its objective
+// is ValLogLoss). The search's result pairs it with its HParams.
 type Trial struct {
-	HP          HParams        `json:"hp"`
 	Model       artifact.Model `json:"model"`
 	ValLogLoss  float64        `json:"valLogLoss"`
 	ValAccuracy float64        `json:"valAccuracy"`
@@ -278,44 +290,30 @@ func train(ctx context.Context, in TrainIn) (Trial, error) {
 	if err := ctx.Err(); err != nil {
 		return Trial{}, err
 	}
-	// Each trial shuffles with its own stream: trials are independent of
-	// each other and of the order they run in.
-	m := fit(tr, hp.LearningRate, hp.L2, hp.Epochs, hp.BatchSize, newRand(in.Seed.Get(), 100+uint64(hp.Trial)))
+	// A trial that the search promotes to more epochs continues from the
+	// model its previous run wrote (its checkpoint), for the epochs it
+	// has not trained yet. Every trial shuffles with the same streams, so
+	// trials differ only in their hyperparameters and do not depend on
+	// the order they run in.
+	m, from := Model{Weights: make([]float64, len(tr.X[0]))}, 0
+	if prev, epochs, ok := hpo.Previous[Trial](ctx); ok {
+		if m, err = readModel(ctx, prev.Model); err != nil {
+			return Trial{}, fmt.Errorf("train: resuming from epoch %v: %w", epochs, err)
+		}
+		from = int(epochs)
+	}
+	m = fitFrom(m, tr, hp.LearningRate, hp.L2, from, hp.Epochs, hp.BatchSize, in.Seed.Get())
 	model, err := writeModel(ctx, m, hp)
 	if err != nil {
 		return Trial{}, fmt.Errorf("train: %w", err)
 	}
-	return Trial{HP: hp, Model: model, ValLogLoss: logLoss(m, va), ValAccuracy: accuracy(m, va)}, nil
-}
-
-// SelectIn is the fan-in of all trials.
-type SelectIn struct {
-	Trials pipeline.Ref[[]Trial] `json:"trials"`
-}
-
-func selectBest(_ context.Context, in SelectIn) (Trial, error) {
-	trials := in.Trials.Get()
-	if len(trials) == 0 {
-		return Trial{}, errors.New("select-best: no trials")
-	}
-	return bestTrial(trials), nil
-}
-
-// bestTrial returns the trial with the lowest validation log-loss; ties go
-// to the higher accuracy, then to the earlier trial.
-func bestTrial(trials []Trial) Trial {
-	best := trials[0]
-	for _, t := range trials[1:] {
-		if t.ValLogLoss < best.ValLogLoss || t.ValLogLoss == best.ValLogLoss && t.ValAccuracy > best.ValAccuracy {
-			best = t
-		}
-	}
-	return best
+	return Trial{Model: model, ValLogLoss: logLoss(m, va), ValAccuracy: accuracy(m, va)}, nil
 }
 
 // EvalIn is the input of evaluate.
 type EvalIn struct {
-	Best pipeline.Ref[Trial]            `json:"best"`
+	HP   pipeline.Ref[HParams]          `json:"hp"`   // the best trial's hyperparameters
+	Best pipeline.Ref[Trial]            `json:"best"` // its outcome
 	Test pipeline.Ref[artifact.Dataset] `json:"test"`
 }
 
@@ -346,12 +344,13 @@ func evaluate(ctx context.Context, in EvalIn) (Metrics, error) {
 		AUC:      auc(scores, test.Y),
 	}
 	fmt.Printf("best trial: %v  val logloss=%.3f  test accuracy=%.3f logloss=%.3f auc=%.3f\n",
-		best.HP, best.ValLogLoss, m.Accuracy, m.LogLoss, m.AUC)
+		in.HP.Get(), best.ValLogLoss, m.Accuracy, m.LogLoss, m.AUC)
 	return m, nil
 }
 
 // PublishIn is the input of publish.
 type PublishIn struct {
+	HP      pipeline.Ref[HParams] `json:"hp"`
 	Best    pipeline.Ref[Trial]   `json:"best"`
 	Metrics pipeline.Ref[Metrics] `json:"metrics"`
 	// Dir is where the model goes; empty means $TMPDIR/sluice-quickstart,
@@ -384,7 +383,7 @@ func publish(ctx context.Context, in PublishIn) (Published, error) {
 		HP      HParams `json:"hp"`
 		Model   Model   `json:"model"`
 		Metrics Metrics `json:"metrics"`
-	}{best.HP, model, in.Metrics.Get()}, "", "  ")
+	}{in.HP.Get(), model, in.Metrics.Get()}, "", "  ")
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-ml/sluice/backends/kubejob"
 	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/hpo"
 	"github.com/sluice-ml/sluice/internal/golden"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -55,29 +56,47 @@ func TestRunLocal(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, backends.PhaseSucceeded, st.Phase, "run %s: %s", st.RunID, st.Message)
 
-			// Every trial of the grid ran, at most two at a time.
-			tr := st.Step(stepTrain)
-			require.NotNil(t, tr)
-			require.Len(t, tr.Instances, 12)
-			for i, in := range tr.Instances {
-				assert.Equal(t, backends.PhaseSucceeded, in.Phase, "trial %d: %s", i, in.Message)
-				require.False(t, in.Started.IsZero() || in.Finished.IsZero(), "trial %d has no timestamps", i)
+			// The search ran its 12 trials in 5 rounds of at most four
+			// runs, at most two at a time (two MIG slices). ASHA: every
+			// trial trained 1 epoch, the best third of them (4) 3 epochs,
+			// the best of those 9: 17 runs in all, all succeeded.
+			var instances []backends.StepStatus
+			for r := range rounds {
+				tr := st.Step(trialsStep(r))
+				require.NotNil(t, tr, "round %d", r)
+				assert.LessOrEqual(t, len(tr.Instances), 4, "round %d", r)
+				for i, in := range tr.Instances {
+					assert.Equal(t, backends.PhaseSucceeded, in.Phase, "round %d, run %d: %s", r, i, in.Message)
+					require.False(t, in.Started.IsZero() || in.Finished.IsZero(), "round %d, run %d has no timestamps", r, i)
+				}
+				instances = append(instances, tr.Instances...)
 			}
-			assert.LessOrEqual(t, maxOverlap(tr.Instances), 2, "Limit(2) and two MIG slices")
-			var trials []Trial
-			require.NoError(t, json.Unmarshal(tr.Output, &trials))
-			require.Len(t, trials, 12)
-			for i, trial := range trials {
-				assert.Equal(t, i, trial.HP.Trial, "collected in grid order")
+			assert.Len(t, instances, 12+4+1)
+			assert.LessOrEqual(t, maxOverlap(instances), 2, "two MIG slices")
+			res := searchResult(t, st)
+			require.Len(t, res.Trials, 12)
+			byBudget := map[float64]int{}
+			for i, tr := range res.Trials {
+				byBudget[tr.Budget]++
+				want := hpo.Pruned
+				if tr.Budget == 9 {
+					want = hpo.Complete
+				}
+				assert.Equal(t, want, tr.State, "trial %d: %s", i, tr.Error)
+				assert.Equal(t, tr.Output.ValLogLoss, tr.Objective, "trial %d: the objective is the validation log-loss", i)
+				hp := tr.Params
+				assert.True(t, hp.LearningRate >= 0.01 && hp.LearningRate <= 10 && hp.L2 >= 1e-5 && hp.L2 <= 0.1, "trial %d: %v", i, hp)
+				assert.Equal(t, HParams{LearningRate: hp.LearningRate, L2: hp.L2, Epochs: int(tr.Budget), BatchSize: 32}, hp, "trial %d: the budget and the fixed field", i)
+				require.NotEmpty(t, tr.Rungs, "trial %d", i)
+				assert.Equal(t, tr.Objective, tr.Rungs[len(tr.Rungs)-1].Objective, "trial %d: its last rung", i)
 			}
+			assert.Equal(t, map[float64]int{1: 8, 3: 3, 9: 1}, byBudget, "trials by the epochs they reached")
 
-			// select-best picked the lowest validation log-loss.
-			var best Trial
-			require.NoError(t, json.Unmarshal(st.Step(stepSelect).Output, &best))
-			for _, trial := range trials {
-				assert.LessOrEqual(t, best.ValLogLoss, trial.ValLogLoss, "trial %d beats the chosen one", trial.HP.Trial)
-			}
-			assert.Contains(t, trials, best)
+			// The search picked the trial trained longest (the only one
+			// at 9 epochs), and evaluate and publish used that trial.
+			assert.Equal(t, 9, res.BestParams.Epochs)
+			assert.Equal(t, res.Trials[res.BestTrial].Output, res.BestOutput)
+			assert.Less(t, res.BestObjective, 0.25, "a good model was found")
 
 			// The model is well above chance on the held-out test set.
 			var m Metrics
@@ -92,7 +111,14 @@ func TestRunLocal(t *testing.T) {
 			model := filepath.Join(dir, "model.json")
 			if tc.publishes {
 				assert.Equal(t, backends.PhaseSucceeded, st.Step(stepPublish).Phase)
-				assert.FileExists(t, model)
+				require.FileExists(t, model)
+				b, err := os.ReadFile(model)
+				require.NoError(t, err)
+				var pub struct {
+					HP HParams `json:"hp"`
+				}
+				require.NoError(t, json.Unmarshal(b, &pub))
+				assert.Equal(t, res.BestParams, pub.HP, "the best trial's model was published")
 			} else {
 				assert.Equal(t, backends.PhaseSkipped, st.Step(stepPublish).Phase)
 				assert.NoFileExists(t, model)
@@ -106,10 +132,13 @@ func TestRunLocal(t *testing.T) {
 // well under the 4 KiB a kubejob step's termination message keeps.
 const inBandLimit = 3 << 10
 
-// The data sets and models travel as artifacts, so that every output
-// that crosses a step boundary in-band is small whatever the data's size:
-// each step's, each trial's, and each element of the collected trials.
-// The store is a directory with a path as long as a real one.
+// The data sets and models travel as artifacts, so that the outputs that
+// cross a step boundary in-band are small whatever the data's size: each
+// step's, each trial's, and each element of a round's collected trials.
+// The search's own steps carry every trial so far: less than Argo's
+// budget, but more than a kubejob step may return in-band (they go
+// through the artifact store there). The store is a directory with a path
+// as long as a real one.
 func TestInBandOutputsAreSmall(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "home", "someone", ".cache", "sluice", "artifacts")
 	st, err := pipeline.Run(t.Context(), build(), newLocal(), &pipeline.RunOptions{
@@ -122,7 +151,11 @@ func TestInBandOutputsAreSmall(t *testing.T) {
 	for _, s := range st.Steps {
 		total += len(s.Output)
 		if len(s.Instances) == 0 {
-			t.Logf("%-13s %5d bytes", s.Name, len(s.Output))
+			t.Logf("%-17s %5d bytes", s.Name, len(s.Output))
+			if s.Name == stepSearch || strings.HasPrefix(s.Name, stepSearch+"-suggest-") {
+				assert.Less(t, len(s.Output), 16<<10, "the output of %s: about 800 bytes a trial", s.Name)
+				continue
+			}
 			assert.Less(t, len(s.Output), inBandLimit, "the output of %s", s.Name)
 			continue
 		}
@@ -137,11 +170,11 @@ func TestInBandOutputsAreSmall(t *testing.T) {
 			assert.Less(t, len(in.Output), inBandLimit, "the output of %s[%d]", s.Name, i)
 			assert.Less(t, len(elems[i]), inBandLimit, "element %d of the collected output of %s", i, s.Name)
 		}
-		t.Logf("%-13s %5d bytes at most per instance, %d collected", s.Name, most, len(s.Output))
+		t.Logf("%-17s %5d bytes at most per instance, %d collected", s.Name, most, len(s.Output))
 	}
 	// Argo keeps a run's outputs in its Workflow object, 1 MiB in all.
 	t.Logf("all steps: %d bytes", total)
-	assert.Less(t, total, 32<<10, "the run's outputs together")
+	assert.Less(t, total, 128<<10, "the run's outputs together")
 
 	// The data went to the store instead: the data set, its three splits
 	// and a model per trial, each described in-band by its digest.
@@ -152,12 +185,33 @@ func TestInBandOutputsAreSmall(t *testing.T) {
 	assert.Equal(t, "application/jsonl", splits.Test.MediaType)
 	assert.Greater(t, splits.Train.Size, int64(50_000), "the training rows are not in-band")
 	assert.FileExists(t, filepath.Join(store, "quickstart", st.RunID, stepDataset, "data"))
-	var best Trial
-	require.NoError(t, json.Unmarshal(st.Step(stepSelect).Output, &best))
+	res := searchResult(t, st)
+	best := res.BestOutput
 	assert.Equal(t, "sluice-logreg", best.Model.Metadata["framework"])
-	assert.Equal(t, strconv.Itoa(best.HP.Epochs), best.Model.Metadata["epochs"])
+	assert.Equal(t, strconv.Itoa(res.BestParams.Epochs), best.Model.Metadata["epochs"])
 	assert.Equal(t, "sha256:", best.Model.Digest[:7])
-	assert.FileExists(t, filepath.Join(store, "quickstart", st.RunID, stepTrain, strconv.Itoa(best.HP.Trial), "model"))
+	// Its model is where its last run, in some round's fan-out, wrote it.
+	p := best.Model.Producer
+	require.NotNil(t, p.Instance)
+	assert.Equal(t, st.RunID, p.Run)
+	assert.FileExists(t, filepath.Join(store, "quickstart", st.RunID, p.Step, strconv.Itoa(*p.Instance), "model"))
+}
+
+// rounds is the number of rounds of the search: 12 trials under ASHA
+// (1, 3 and 9 epochs), four runs at a time.
+const rounds = 5
+
+// trialsStep is the name of round r's fan-out of trials.
+func trialsStep(r int) string { return stepSearch + "-trials-" + strconv.Itoa(r) }
+
+// searchResult is the output of the search in the run st.
+func searchResult(t *testing.T, st *backends.RunStatus) hpo.Result[HParams, Trial] {
+	t.Helper()
+	s := st.Step(stepSearch)
+	require.NotNil(t, s)
+	var res hpo.Result[HParams, Trial]
+	require.NoError(t, json.Unmarshal(s.Output, &res))
+	return res
 }
 
 // maxOverlap is the largest number of instances running at one instant.
@@ -175,16 +229,31 @@ func maxOverlap(ins []backends.StepStatus) int {
 	return most
 }
 
-// The same seed gives the same model.
+// The same seed gives the same trials and model, run after run: TPE is
+// seeded, as main.go's //go:debug line (which applies to this test binary
+// too) allows.
 func TestRunIsDeterministic(t *testing.T) {
 	var outputs []json.RawMessage
+	var trials [][]hpo.Trial[HParams, Trial]
 	for range 2 {
 		st, err := pipeline.Run(t.Context(), build(), newLocal(), &pipeline.RunOptions{
 			Params: map[string]string{"publish_dir": t.TempDir()},
 		})
 		require.NoError(t, err)
 		outputs = append(outputs, st.Step(stepEvaluate).Output)
+		res := searchResult(t, st)
+		for i := range res.Trials {
+			// Models are written per run: same bytes, other URIs.
+			res.Trials[i].Output.Model = artifact.Model{Artifact: artifact.Artifact{Digest: res.Trials[i].Output.Model.Digest}}
+			// Durations are the local backend's wall clock.
+			res.Trials[i].Duration = 0
+			for k := range res.Trials[i].Rungs {
+				res.Trials[i].Rungs[k].Duration = 0
+			}
+		}
+		trials = append(trials, res.Trials)
 	}
+	assert.Equal(t, trials[0], trials[1])
 	assert.JSONEq(t, string(outputs[0]), string(outputs[1]))
 }
 
@@ -234,7 +303,7 @@ func TestLint(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := pipeline.Exec(t.Context(), build(), []string{"lint"}, &stdout, &stderr)
 	assert.Equal(t, pipeline.ExitOK, code, "stderr:\n%s", stderr.String())
-	assert.Equal(t, "quickstart: valid, 7 steps\n", stdout.String())
+	assert.Equal(t, "quickstart: valid, 18 steps\n", stdout.String())
 }
 
 func TestGraph(t *testing.T) {
@@ -271,10 +340,10 @@ func TestPlanResources(t *testing.T) {
 	assert.Empty(t, prep.Task.Image, "a Go task's image is the cluster backends' (main.go)")
 	assert.Equal(t, map[string]string{"cloud.google.com/gke-nodepool": "cpu-pool"}, prep.Resolved.Placement.NodeSelector)
 
-	tr := plan.Step(stepTrain)
+	tr := plan.Step(trialsStep(0))
 	require.NotNil(t, tr)
 	require.NotNil(t, tr.ForEach)
-	assert.Equal(t, 2, tr.ForEach.Parallelism)
+	assert.Equal(t, 4, tr.ForEach.Parallelism)
 	assert.Equal(t, "A100-80GB", tr.Resolved.GPUModel, "the model comes from the pool")
 	// GKE's managed GPU stack: a 1g.10gb partition is one nvidia.com/gpu
 	// on a node labelled with that partition size.
@@ -353,9 +422,19 @@ func TestGradientStepDecreasesLoss(t *testing.T) {
 func TestFitLearnsTheRule(t *testing.T) {
 	d, _ := generate(11, 2000, features)
 	tr, va, _ := splitRows(d, 11)
-	m := fit(tr, 1, 1e-3, 16, 32, newRand(11, 100))
+	m := fit(tr, 1, 1e-3, 16, 32, 11)
 	assert.Greater(t, accuracy(m, va), 0.85)
 	assert.Less(t, logLoss(m, va), 0.35)
+}
+
+// Training 3 epochs and then 6 more from the checkpoint gives the model
+// of 9 epochs at once: what a promoted trial resumes from is exact.
+func TestFitResumesWhereItStopped(t *testing.T) {
+	d, _ := generate(11, 500, features)
+	once := fit(d, 0.5, 1e-3, 9, 32, 11)
+	resumed := fitFrom(fit(d, 0.5, 1e-3, 3, 32, 11), d, 0.5, 1e-3, 3, 9, 32, 11)
+	assert.Equal(t, once, resumed)
+	assert.NotEqual(t, once, fit(d, 0.5, 1e-3, 3, 32, 11))
 }
 
 func TestAUC(t *testing.T) {
@@ -379,23 +458,18 @@ func TestAUC(t *testing.T) {
 	}
 }
 
-func TestGridAndBestTrial(t *testing.T) {
-	pts, err := grid(t.Context(), GridIn{LearningRates: []float64{0.1, 1}, L2: []float64{0}, Epochs: []int{1, 2}})
-	require.NoError(t, err)
-	require.Len(t, pts, 4)
-	for i, hp := range pts {
-		assert.Equal(t, i, hp.Trial)
-	}
-	_, err = grid(t.Context(), GridIn{})
-	assert.Error(t, err)
-
-	trials := []Trial{
-		{HP: HParams{Trial: 0}, ValLogLoss: 0.30, ValAccuracy: 0.90},
-		{HP: HParams{Trial: 1}, ValLogLoss: 0.20, ValAccuracy: 0.88},
-		{HP: HParams{Trial: 2}, ValLogLoss: 0.20, ValAccuracy: 0.91}, // tie: more accurate wins
-		{HP: HParams{Trial: 3}, ValLogLoss: 0.20, ValAccuracy: 0.91}, // full tie: earlier wins
-	}
-	assert.Equal(t, 2, bestTrial(trials).HP.Trial)
+// The search's space is valid, and every trial's hyperparameters are
+// in it: Validate checks the space with the rest of the pipeline.
+func TestSearchSpace(t *testing.T) {
+	require.NoError(t, build().Validate())
+	p := pipeline.New("space", nil)
+	bad := hpo.Space[HParams]{"LearningRate": hpo.LogFloat(0, 10), "L2": hpo.Fixed(0.0), "Epochs": hpo.Fixed(8)}
+	hpo.Search(p, bad, trainTask, func(hp pipeline.Ref[HParams]) TrainIn { return TrainIn{HP: hp} },
+		func(t Trial) float64 { return t.ValLogLoss }, &hpo.Options{MaxTrials: 2})
+	err := p.Validate()
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "pipeline.tasks[search].space.LearningRate")
+	assert.ErrorContains(t, err, "pipeline.tasks[search].space.BatchSize")
 }
 
 // Data sets and models read back from their artifacts exactly as they
@@ -418,12 +492,12 @@ func TestArtifactsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, d, got)
 
-	hp := HParams{Trial: 3, LearningRate: 0.1, L2: 3e-2, Epochs: 16, BatchSize: 32}
-	m := fit(d, hp.LearningRate, hp.L2, hp.Epochs, hp.BatchSize, newRand(7, 103))
+	hp := HParams{LearningRate: 0.1, L2: 3e-2, Epochs: 16, BatchSize: 32}
+	m := fit(d, hp.LearningRate, hp.L2, hp.Epochs, hp.BatchSize, 7)
 	ma, err := writeModel(ctx, m, hp)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{
-		"framework": "sluice-logreg", "trial": "3", "learningRate": "0.1", "l2": "0.03", "epochs": "16", "batchSize": "32",
+		"framework": "sluice-logreg", "learningRate": "0.1", "l2": "0.03", "epochs": "16", "batchSize": "32",
 	}, ma.Metadata)
 	gotM, err := readModel(ctx, ma)
 	require.NoError(t, err)

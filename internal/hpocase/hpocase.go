@@ -88,6 +88,60 @@ func RunFailingLikeLocal(t *testing.T, b backends.Backend) map[string]any {
 	return res
 }
 
+// XYSteps are the hyperparameters of SearchEarlyStopping: Steps is the
+// budget.
+type XYSteps struct {
+	X, Y  float64
+	Steps int
+}
+
+// StepsIn is a trial's input in SearchEarlyStopping.
+type StepsIn struct{ P pipeline.Ref[XYSteps] }
+
+// StepsOut is a trial's output in SearchEarlyStopping: its loss and the
+// budget of the run it continued (hpo.Previous), 0 for a first run.
+type StepsOut struct {
+	Loss float64
+	From float64
+}
+
+// SearchEarlyStopping returns a pipeline "tune" with a search that stops
+// trials early (ASHA, eta 3, budgets 1, 3 and 9 steps: 9 trials, 3
+// rounds of at most 9 runs) over the quadratic of Search plus 1/steps,
+// and the name of its result step.
+func SearchEarlyStopping() (*pipeline.Pipeline, string) {
+	p := pipeline.New("tune", nil)
+	f := task.New("f", func(ctx context.Context, in StepsIn) (StepsOut, error) {
+		v := in.P.Get()
+		_, from, _ := hpo.Previous[StepsOut](ctx)
+		return StepsOut{Loss: (v.X-1)*(v.X-1) + (v.Y+2)*(v.Y+2) + 1/float64(v.Steps), From: from}, nil
+	})
+	s := hpo.Search(p, hpo.Space[XYSteps]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, f,
+		func(v pipeline.Ref[XYSteps]) StepsIn { return StepsIn{P: v} },
+		func(o StepsOut) float64 { return o.Loss },
+		&hpo.Options{Seed: 5, MaxTrials: 9, ParallelTrials: 9,
+			EarlyStopping: &hpo.EarlyStopping{Rule: hpo.ASHA, Budget: "Steps", Min: 1, Max: 9}})
+	return p, s.Name()
+}
+
+// RunEarlyStoppingLikeLocal runs SearchEarlyStopping on b and on the
+// local backend and fails t unless both give the same Result, with 8
+// trials pruned and the best one at 9 steps, continued from its run at
+// 3; it returns that Result as JSON values.
+func RunEarlyStoppingLikeLocal(t *testing.T, b backends.Backend) map[string]any {
+	t.Helper()
+	res := runLikeLocal(t, b, SearchEarlyStopping)
+	states := map[any]int{}
+	trials, _ := res["trials"].([]any)
+	for _, tr := range trials {
+		m, _ := tr.(map[string]any)
+		states[m["state"]]++
+	}
+	assert.Equal(t, map[any]int{"pruned": 8, "complete": 1}, states)
+	assert.Equal(t, map[string]any{"Loss": res["bestObjective"], "From": 3.0}, res["bestOutput"], "the last run resumed from the one at 3 steps")
+	return res
+}
+
 func runLikeLocal(t *testing.T, b backends.Backend, build func() (*pipeline.Pipeline, string)) map[string]any {
 	t.Helper()
 	var out [2]map[string]any
@@ -96,7 +150,33 @@ func runLikeLocal(t *testing.T, b backends.Backend, build func() (*pipeline.Pipe
 		st, err := pipeline.Run(t.Context(), p, be, nil)
 		require.NoError(t, err, "%+v", st)
 		require.NoError(t, json.Unmarshal(st.Step(name).Output, &out[i]))
+		DropVolatile(out[i])
 	}
 	assert.Equal(t, out[1], out[0], "the Result on the backend, then locally")
 	return out[0]
+}
+
+// volatileKeys are output fields that differ between two correct runs of
+// the same pipeline, left out of comparisons: a search's trial durations
+// (the wall clock of whichever machine ran them) and the descriptions of
+// its report's files (in each run's own store, written at their own
+// times). No other case of the suites has fields of those names.
+var volatileKeys = []string{"duration", "files"}
+
+// DropVolatile deletes volatileKeys from every object in v, a decoded
+// JSON value.
+func DropVolatile(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range volatileKeys {
+			delete(v, k)
+		}
+		for _, e := range v {
+			DropVolatile(e)
+		}
+	case []any:
+		for _, e := range v {
+			DropVolatile(e)
+		}
+	}
 }

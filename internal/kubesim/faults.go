@@ -3,7 +3,6 @@ package kubesim
 import (
 	"errors"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,11 +67,11 @@ type Faults struct {
 	// the client's next watch resumes where the dropped one ended.
 	goneEvery time.Duration
 	lastGone  map[string]time.Time
-	handover  map[string][]*handover
-	ending    atomic.Int64   // watch ends due on the clock, not yet handled
-	calls     int            // every call made through cs (watches included)
-	eligible  int            // calls that could have failed
-	injected  map[string]int // faults by kind
+	handover  map[string][]*handover // by resource|namespace, oldest first
+	ending    atomic.Int64           // watch ends due on the clock, not yet handled
+	calls     int                    // every call made through cs (watches included)
+	eligible  int                    // calls that could have failed
+	injected  map[string]int         // faults by kind
 }
 
 // InjectFaults prepends reactors to cs so that about rate of the eligible
@@ -113,6 +112,12 @@ func (f *Faults) Stop() {
 		t.Stop()
 	}
 	f.timers = nil
+	for key, hs := range f.handover {
+		for _, h := range hs {
+			h.Stop()
+		}
+		delete(f.handover, key)
+	}
 }
 
 // Counts returns the calls made through cs, the eligible ones, and the
@@ -243,16 +248,21 @@ func (f *Faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	if !faultResources[res.Resource] {
 		return false, nil, nil
 	}
+	key := res.String() + "|" + action.GetNamespace()
 	if f.draw(listWatchShare, FaultWatchFailed) != "" {
+		// The client lists again before its next watch, so the events
+		// kept since a drop are of no use to it any more.
+		for _, h := range f.handover[key] {
+			h.Stop()
+		}
+		delete(f.handover, key)
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
-	key := res.String() + "|" + action.GetNamespace()
 	var inner watch.Interface
 	if hs := f.handover[key]; len(hs) > 0 {
 		// The watch that replaces a dropped one gets the events since the
 		// drop, as a real server resumes from the resourceVersion.
-		inner = hs[0].w
-		hs[0].expire.Stop()
+		inner = hs[0]
 		f.handover[key] = hs[1:]
 	}
 	if f.stopped || f.every <= 0 {
@@ -310,36 +320,75 @@ func (f *Faults) end(fw *flakyWatch, key string, gvr schema.GroupVersionResource
 		return
 	}
 	if next, err := f.tr.Watch(gvr, ns); err == nil {
-		h := &handover{w: next}
-		h.expire = f.clk.AfterFunc(handoverWait, func() {
-			go func() {
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				if i := slices.Index(f.handover[key], h); i >= 0 {
-					f.handover[key] = slices.Delete(f.handover[key], i, i+1)
-					next.Stop()
-				}
-			}()
-		})
-		f.handover[key] = append(f.handover[key], h)
+		// Kept until the client watches again, however long that takes
+		// (not timed on f's clock: a test that steps it while a client
+		// is slow to watch again would lose the events between).
+		f.handover[key] = append(f.handover[key], newHandover(next))
 	}
 	fw.drop <- nil
 }
 
-const (
-	// minWatchLife is how long a watch that has had no event lasts at
-	// least: client-go's reflector backs off after shorter ones.
-	minWatchLife = 1100 * time.Millisecond
-	// handoverWait is how long the events after a plain drop wait for the
-	// client to watch again.
-	handoverWait = 500 * time.Millisecond
-)
+// minWatchLife is how long a watch that has had no event lasts at least:
+// client-go's reflector backs off after shorter ones.
+const minWatchLife = 1100 * time.Millisecond
 
 // handover is a watch started when another was dropped, waiting for the
-// client's next watch call.
+// client's next watch call. It keeps every event of the tracker's watch
+// meanwhile, however many (the tracker's own channel holds 100 and then
+// panics).
 type handover struct {
-	w      watch.Interface
-	expire clock.Timer
+	inner watch.Interface
+	out   chan watch.Event
+	stop  chan struct{}
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newHandover(inner watch.Interface) *handover {
+	h := &handover{inner: inner, out: make(chan watch.Event), stop: make(chan struct{}), done: make(chan struct{})}
+	go h.run()
+	return h
+}
+
+func (h *handover) ResultChan() <-chan watch.Event { return h.out }
+
+// Stop ends the watch and waits for its goroutine.
+func (h *handover) Stop() {
+	h.once.Do(func() { close(h.stop) })
+	<-h.done
+}
+
+func (h *handover) run() {
+	defer close(h.done)
+	defer close(h.out)
+	defer h.inner.Stop()
+	in := h.inner.ResultChan()
+	var queue []watch.Event
+	for {
+		var out chan watch.Event
+		var next watch.Event
+		if len(queue) > 0 {
+			out, next = h.out, queue[0]
+		}
+		select {
+		case <-h.stop:
+			return
+		case ev, ok := <-in:
+			if !ok {
+				in = nil
+				if len(queue) == 0 {
+					return
+				}
+				continue
+			}
+			queue = append(queue, ev)
+		case out <- next:
+			queue = queue[1:]
+			if in == nil && len(queue) == 0 {
+				return
+			}
+		}
+	}
 }
 
 // flakyWatch forwards a tracker watch and counts its events, until its

@@ -1,6 +1,6 @@
 // Command e2eprog is the pipeline program of the e2e tests: the image the
-// pods of their steps run. It holds the conformance suite's pipelines and
-// the e2e tests' own, and builds the one that SLUICE_E2E_PIPELINE names,
+// pods of their steps run. It holds the conformance suite's pipelines,
+// the e2e tests' own and internal/hpocase's searches, and builds the one that SLUICE_E2E_PIPELINE names,
 // so the same binary is every step's image and, for the orchestrator
 // tests, the orchestrator.
 //

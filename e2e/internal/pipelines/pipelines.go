@@ -1,6 +1,7 @@
 // Package pipelines holds the pipelines of the e2e tests, built by name
 // both in the test process (which compiles and orchestrates them) and in
-// the pods (program e2eprog, which runs their steps).
+// the pods (program e2eprog, which runs their steps). Build also knows
+// the conformance suite's pipelines and internal/hpocase's searches.
 package pipelines
 
 import (
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/backends/backendtest"
+	"github.com/sluice-ml/sluice/internal/hpocase"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/task"
@@ -50,6 +52,7 @@ const (
 // Names returns every pipeline name Build knows.
 func Names() []string {
 	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, backendtest.RunMetadataName}
+	names = append(names, hpocase.Names()...)
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
 	}
@@ -83,6 +86,9 @@ func Build(name string) *pipeline.Pipeline {
 		return bigValues()
 	case backendtest.RunMetadataName:
 		return backendtest.RunMetadata()
+	}
+	if p, _ := hpocase.Build(name); p != nil {
+		return p
 	}
 	i := slices.IndexFunc(backendtest.Cases(), func(c backendtest.Case) bool { return c.Name == name })
 	if i < 0 {
