@@ -179,6 +179,7 @@ func TestFaultInjection(t *testing.T) {
 				// which the test steps.
 				wclk := simtime.New(time.Now())
 				f := kubesim.InjectFaults(h.cs, 0.2, seed, wclk)
+				defer f.Close()
 				f.DropWatches(200 * time.Millisecond)
 				c := &counter{}
 				b := h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: fmt.Sprintf("faults-%d", seed)})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
@@ -681,6 +684,7 @@ func TestSimStartDelayAndRecreatedJob(t *testing.T) {
 func TestSimIgnoresFaults(t *testing.T) {
 	cs, c := simEnv(t)
 	f := InjectFaults(cs, 0.5, 3, c.clk)
+	defer f.Close()
 	f.DropWatches(5 * time.Millisecond)
 	p := pipeline.New("simfaults", nil)
 	pipeline.Add(p, task.New("a", func(context.Context, struct{}) (simNum, error) { return simNum{V: 5}, nil }), struct{}{})
@@ -735,6 +739,7 @@ func TestFaultRate(t *testing.T) {
 	const rate = 0.2
 	cs := fake.NewSimpleClientset()
 	f := InjectFaults(cs, rate, 42, simtime.New(t0))
+	defer f.Close()
 	first := faultRun(t, cs, 150)
 	calls, eligible, injected := f.Counts()
 	require.Equal(t, 1050, calls)
@@ -754,6 +759,7 @@ func TestFaultRate(t *testing.T) {
 	require.GreaterOrEqual(t, failed, f.Total(), "every fault is an error the caller sees")
 
 	again := InjectFaults(fake.NewSimpleClientset(), rate, 42, simtime.New(t0))
+	defer again.Close()
 	cs2 := again.cs
 	require.Equal(t, first, faultRun(t, cs2, 150), "same seed, same faults")
 
@@ -770,6 +776,7 @@ func TestFaultRate(t *testing.T) {
 func TestFaultAppliedButLost(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	f := InjectFaults(cs, 1, 7, simtime.New(t0))
+	defer f.Close()
 	ctx := t.Context()
 	api := cs.BatchV1().Jobs(metav1.NamespaceDefault)
 	var lost []string
@@ -797,6 +804,7 @@ func TestFaultDroppedWatches(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	clk := simtime.New(t0)
 	f := InjectFaults(cs, 0, 1, clk)
+	defer f.Close()
 	f.DropWatches(20 * time.Millisecond) // each watch lasts 10 to 30ms on clk
 	pods := cs.CoreV1().Pods(metav1.NamespaceDefault)
 	add := func(name string) {
@@ -812,13 +820,25 @@ func TestFaultDroppedWatches(t *testing.T) {
 		}
 	}
 	gone := 0
+	last := "" // the resourceVersion of the last event seen
 	for i := range 6 {
-		w, err := pods.Watch(t.Context(), metav1.ListOptions{})
+		// After a plain drop the client watches again from the last
+		// resourceVersion it saw and gets the events since; after the
+		// first, a 410 Gone, it lists and watches from the list's.
+		from, gap := last, i > 0
+		switch i {
+		case 0:
+			from = ""
+		case 1:
+			list, err := pods.List(t.Context(), metav1.ListOptions{})
+			require.NoError(t, err)
+			from = list.ResourceVersion
+			gap = !slices.ContainsFunc(list.Items, func(p corev1.Pod) bool { return p.Name == "gap-0" })
+		}
+		w, err := pods.Watch(t.Context(), metav1.ListOptions{ResourceVersion: from})
 		require.NoError(t, err)
 		name := fmt.Sprintf("p-%d", i)
-		if i > 1 {
-			// A plain drop hands the events since over to the next watch
-			// (not after the first, a 410 Gone: the client lists instead).
+		if gap {
 			ev, ok := next(w)
 			require.True(t, ok)
 			require.Equal(t, watch.Added, ev.Type)
@@ -829,6 +849,8 @@ func TestFaultDroppedWatches(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, watch.Added, ev.Type)
 		require.Equal(t, name, ev.Object.(*corev1.Pod).Name)
+		require.Greater(t, rvOf(t, ev.Object), rvOf(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: last}}), "resourceVersions grow")
+		last = ev.Object.(*corev1.Pod).ResourceVersion
 		// The watch's timer is on clk once its goroutine has started:
 		// step only then, or the step passes unseen.
 		require.Eventually(t, func() bool { return clk.Waiters() > 0 }, 10*time.Second, time.Millisecond)
@@ -868,7 +890,20 @@ func TestFaultDroppedWatches(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, clk.Since(start), time.Second)
-	f.Stop()
+	f.Close()
+}
+
+// rvOf is obj's resourceVersion as a number (0 when it has none).
+func rvOf(t *testing.T, obj runtime.Object) uint64 {
+	t.Helper()
+	m, err := meta.Accessor(obj)
+	require.NoError(t, err)
+	if m.GetResourceVersion() == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
+	require.NoError(t, err)
+	return n
 }
 
 func isOpen(ch <-chan struct{}) bool {

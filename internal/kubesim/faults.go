@@ -44,7 +44,12 @@ const (
 )
 
 // Faults makes API calls made through a fake clientset's typed clients
-// fail now and then, the way a busy API server does. Calls on jobs, pods
+// fail now and then, the way a busy API server does. It also serves the
+// lists and watches of jobs, pods and configmaps the way a real server
+// does and the fake tracker does not: every object and event carries a
+// resourceVersion, and a watch starts from the one it is given, so a
+// client that lists and then watches, or watches again after a drop,
+// misses nothing in between. Calls on jobs, pods
 // and configmaps are eligible: get, list and watch on all three, and
 // create, update, patch, delete and deletecollection on jobs and
 // configmaps (pods are written only by the cluster, which bypasses cs).
@@ -67,11 +72,12 @@ type Faults struct {
 	// the client's next watch resumes where the dropped one ended.
 	goneEvery time.Duration
 	lastGone  map[string]time.Time
-	handover  map[string][]*handover // by resource|namespace, oldest first
-	ending    atomic.Int64           // watch ends due on the clock, not yet handled
-	calls     int                    // every call made through cs (watches included)
-	eligible  int                    // calls that could have failed
-	injected  map[string]int         // faults by kind
+	logs      map[string]*eventLog // by resource: what lists and watches are served from, begun at the first
+	rv        atomic.Uint64        // the newest resourceVersion of all logs
+	ending    atomic.Int64         // watch ends due on the clock, not yet handled
+	calls     int                  // every call made through cs (watches included)
+	eligible  int                  // calls that could have failed
+	injected  map[string]int       // faults by kind
 }
 
 // InjectFaults prepends reactors to cs so that about rate of the eligible
@@ -86,7 +92,7 @@ func InjectFaults(cs *fake.Clientset, rate float64, seed int64, clk clock.WithDe
 		injected:  map[string]int{},
 		goneEvery: 10 * time.Second,
 		lastGone:  map[string]time.Time{},
-		handover:  map[string][]*handover{},
+		logs:      map[string]*eventLog{},
 	}
 	cs.PrependReactor("*", "*", f.react)
 	cs.PrependWatchReactor("*", f.watch)
@@ -112,11 +118,37 @@ func (f *Faults) Stop() {
 		t.Stop()
 	}
 	f.timers = nil
-	for key, hs := range f.handover {
-		for _, h := range hs {
-			h.Stop()
+}
+
+// log returns the event log of resource, begun now if it was not (nil
+// when it is not logged); f.mu is held. A log begins at the first list or
+// watch, not before: the tracker's watch that feeds it panics when more
+// than 100 of its events wait, and a test that makes many calls and
+// watches nothing would not need it.
+func (f *Faults) log(resource string) *eventLog {
+	if l := f.logs[resource]; l != nil {
+		return l
+	}
+	for _, r := range logged {
+		if r.gvr.Resource == resource && f.logs != nil {
+			l := newEventLog(f.tr, r.gvr, r.newList, &f.rv)
+			f.logs[resource] = l
+			return l
 		}
-		delete(f.handover, key)
+	}
+	return nil
+}
+
+// Close stops f (see Stop) and ends its logs: watches served from them
+// close, and the goroutines that keep them end.
+func (f *Faults) Close() {
+	f.Stop()
+	f.mu.Lock()
+	logs := f.logs
+	f.logs = nil // lists and watches go to the tracker from now on
+	f.mu.Unlock()
+	for _, l := range logs {
+		l.close()
 	}
 }
 
@@ -177,7 +209,11 @@ func (f *Faults) react(action clienttesting.Action) (bool, runtime.Object, error
 	case "get":
 		kind = f.draw(1, FaultInternal, FaultThrottled)
 	case "list":
-		kind = f.draw(listWatchShare, FaultInternal, FaultThrottled)
+		if kind = f.draw(listWatchShare, FaultInternal, FaultThrottled); kind == "" {
+			if l := f.log(res.Resource); l != nil {
+				return true, l.list(action.GetNamespace()), nil
+			}
+		}
 	case "create":
 		if writable {
 			kind = f.draw(1, FaultInternal, FaultThrottled, FaultLost)
@@ -245,61 +281,43 @@ func (f *Faults) watch(action clienttesting.Action) (bool, watch.Interface, erro
 	defer f.mu.Unlock()
 	f.calls++
 	res := action.GetResource()
-	if !faultResources[res.Resource] {
+	l := f.log(res.Resource)
+	if l == nil || action.GetSubresource() != "" {
 		return false, nil, nil
 	}
-	key := res.String() + "|" + action.GetNamespace()
 	if f.draw(listWatchShare, FaultWatchFailed) != "" {
-		// The client lists again before its next watch, so the events
-		// kept since a drop are of no use to it any more.
-		for _, h := range f.handover[key] {
-			h.Stop()
-		}
-		delete(f.handover, key)
 		return true, nil, apierrors.NewInternalError(errors.New("injected: watch failed"))
 	}
-	var inner watch.Interface
-	if hs := f.handover[key]; len(hs) > 0 {
-		// The watch that replaces a dropped one gets the events since the
-		// drop, as a real server resumes from the resourceVersion.
-		inner = hs[0]
-		f.handover[key] = hs[1:]
+	var opts metav1.ListOptions
+	if a, ok := action.(clienttesting.WatchActionImpl); ok {
+		opts = a.ListOptions
+	}
+	inner, err := l.watch(action.GetNamespace(), opts.ResourceVersion)
+	if err != nil {
+		return true, nil, err
 	}
 	if f.stopped || f.every <= 0 {
-		if inner != nil {
-			return true, inner, nil
-		}
-		return false, nil, nil
-	}
-	if inner == nil {
-		var opts metav1.ListOptions
-		if a, ok := action.(clienttesting.WatchActionImpl); ok {
-			opts = a.ListOptions
-		}
-		var err error
-		if inner, err = f.tr.Watch(res, action.GetNamespace(), opts); err != nil {
-			return true, nil, err
-		}
+		return true, inner, nil
 	}
 	fw := &flakyWatch{inner: inner, out: make(chan watch.Event), stopCh: make(chan struct{}), drop: make(chan *watch.Event, 1), start: f.clk.Now()}
 	go fw.run()
-	f.schedule(fw, key, res, action.GetNamespace(), f.every/2+time.Duration(f.rng.Int64N(int64(f.every)+1)))
+	f.schedule(fw, res.Resource, f.every/2+time.Duration(f.rng.Int64N(int64(f.every)+1)))
 	return true, fw, nil
 }
 
 // schedule ends fw after life on f's clock; f.mu is held.
-func (f *Faults) schedule(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string, life time.Duration) {
+func (f *Faults) schedule(fw *flakyWatch, resource string, life time.Duration) {
 	// A clock callback runs under the clock's lock; f.mu is taken on a
 	// goroutine of its own, since f.mu is held while the clock is called.
 	t := f.clk.AfterFunc(life, func() {
 		f.ending.Add(1)
-		go f.end(fw, key, gvr, ns)
+		go f.end(fw, resource)
 	})
 	f.timers = append(f.timers, t)
 }
 
 // end drops fw, or reschedules its end if it is too young.
-func (f *Faults) end(fw *flakyWatch, key string, gvr schema.GroupVersionResource, ns string) {
+func (f *Faults) end(fw *flakyWatch, resource string) {
 	defer f.ending.Add(-1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -309,87 +327,24 @@ func (f *Faults) end(fw *flakyWatch, key string, gvr schema.GroupVersionResource
 	if fw.events.Load() == 0 && f.clk.Since(fw.start) < minWatchLife {
 		// client-go takes a watch that ends within a second without
 		// events for a broken server and backs off for seconds.
-		f.schedule(fw, key, gvr, ns, min(f.every/2+time.Millisecond, minWatchLife-f.clk.Since(fw.start)))
+		f.schedule(fw, resource, min(f.every/2+time.Millisecond, minWatchLife-f.clk.Since(fw.start)))
 		return
 	}
 	f.injected[FaultWatchDropped]++
-	if now := f.clk.Now(); now.Sub(f.lastGone[key]) >= f.goneEvery {
-		f.lastGone[key] = now
+	if now := f.clk.Now(); now.Sub(f.lastGone[resource]) >= f.goneEvery {
+		f.lastGone[resource] = now
 		st := apierrors.NewResourceExpired("injected: too old resource version").Status()
 		fw.drop <- &watch.Event{Type: watch.Error, Object: &st}
 		return
 	}
-	if next, err := f.tr.Watch(gvr, ns); err == nil {
-		// Kept until the client watches again, however long that takes
-		// (not timed on f's clock: a test that steps it while a client
-		// is slow to watch again would lose the events between).
-		f.handover[key] = append(f.handover[key], newHandover(next))
-	}
+	// A plain close: the client watches again from the resourceVersion
+	// of the last event it got, and the log resumes there.
 	fw.drop <- nil
 }
 
 // minWatchLife is how long a watch that has had no event lasts at least:
 // client-go's reflector backs off after shorter ones.
 const minWatchLife = 1100 * time.Millisecond
-
-// handover is a watch started when another was dropped, waiting for the
-// client's next watch call. It keeps every event of the tracker's watch
-// meanwhile, however many (the tracker's own channel holds 100 and then
-// panics).
-type handover struct {
-	inner watch.Interface
-	out   chan watch.Event
-	stop  chan struct{}
-	once  sync.Once
-	done  chan struct{}
-}
-
-func newHandover(inner watch.Interface) *handover {
-	h := &handover{inner: inner, out: make(chan watch.Event), stop: make(chan struct{}), done: make(chan struct{})}
-	go h.run()
-	return h
-}
-
-func (h *handover) ResultChan() <-chan watch.Event { return h.out }
-
-// Stop ends the watch and waits for its goroutine.
-func (h *handover) Stop() {
-	h.once.Do(func() { close(h.stop) })
-	<-h.done
-}
-
-func (h *handover) run() {
-	defer close(h.done)
-	defer close(h.out)
-	defer h.inner.Stop()
-	in := h.inner.ResultChan()
-	var queue []watch.Event
-	for {
-		var out chan watch.Event
-		var next watch.Event
-		if len(queue) > 0 {
-			out, next = h.out, queue[0]
-		}
-		select {
-		case <-h.stop:
-			return
-		case ev, ok := <-in:
-			if !ok {
-				in = nil
-				if len(queue) == 0 {
-					return
-				}
-				continue
-			}
-			queue = append(queue, ev)
-		case out <- next:
-			queue = queue[1:]
-			if in == nil && len(queue) == 0 {
-				return
-			}
-		}
-	}
-}
 
 // flakyWatch forwards a tracker watch and counts its events, until its
 // consumer stops it or the injector drops it.
@@ -431,23 +386,7 @@ func (w *flakyWatch) run() {
 				}
 				return
 			}
-			// A plain close: deliver what the tracker sent before the
-			// successor started, so that nothing falls between the two.
-			for {
-				select {
-				case ev, ok := <-w.inner.ResultChan():
-					if !ok {
-						return
-					}
-					select {
-					case w.out <- ev:
-					case <-w.stopCh:
-						return
-					}
-				default:
-					return
-				}
-			}
+			return
 		case ev, ok := <-w.inner.ResultChan():
 			if !ok {
 				return
