@@ -305,10 +305,9 @@ func (d *deployer) access() ([]task.Access, error) {
 func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 	t := d.t.withDefaults()
 	out := Deployed{Target: t.Name, Level: t.Level, Namespace: t.Namespace}
-	local := d.o.Kubeconfig == ""
-	if a, ok := task.AttemptFrom(ctx); !ok || !a.InProcess {
-		local = false
-	}
+	a, ok := task.AttemptFrom(ctx)
+	inProcess := ok && a.InProcess
+	local := inProcess && d.o.Kubeconfig == ""
 	if d.o.LocalOnly && !local {
 		out.Decision = Decision{Reason: "a local-only target: this run is not in process, so nothing is served"}
 		return out, nil
@@ -397,7 +396,7 @@ func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 			}
 			previous = append(previous, &u)
 		}
-		client, mapper, err := d.cluster()
+		client, mapper, err := d.cluster(inProcess)
 		if err != nil {
 			return out, err
 		}
@@ -450,15 +449,26 @@ func clusterEndpoint(t Target, objs []*unstructured.Unstructured) string {
 	return ""
 }
 
+// serviceAccountToken is where a pod's ServiceAccount token is mounted.
+const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
 // cluster returns clients of the cluster to deploy to: the one the pod
-// runs in, or DeployOptions.Kubeconfig's.
-func (d *deployer) cluster() (dynamic.Interface, *restmapper.DeferredDiscoveryRESTMapper, error) {
+// runs in (its in-cluster configuration, or KUBECONFIG's), or, in
+// process, DeployOptions.Kubeconfig's.
+func (d *deployer) cluster(inProcess bool) (dynamic.Interface, *restmapper.DeferredDiscoveryRESTMapper, error) {
 	var cfg *rest.Config
 	var err error
-	if d.o.Kubeconfig != "" {
+	if inProcess && d.o.Kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", d.o.Kubeconfig)
 	} else {
-		cfg, err = rest.InClusterConfig()
+		// In a pod: the cluster it runs in, through its ServiceAccount.
+		// KUBECONFIG wins when set, as for every client-go program (a
+		// step run by hand with `prog task`, say).
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+		if clientcmd.IsEmptyConfig(err) {
+			err = errors.New("no ServiceAccount token at " + serviceAccountToken + " and no KUBECONFIG: a step in a pod deploys as its ServiceAccount; keep its token mounted (automountServiceAccountToken), or run the step with KUBECONFIG set")
+		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("serve: reaching the cluster to deploy to: %w", err)

@@ -1,10 +1,13 @@
 package serve
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/resources"
@@ -37,4 +40,30 @@ func TestDeployLeavesReplicasToAutoscalers(t *testing.T) {
 			assert.Equal(t, !tc.want, kinds["HorizontalPodAutoscaler"])
 		})
 	}
+}
+
+// In a pod, the deploy step reaches the cluster through its in-cluster
+// identity or KUBECONFIG; with neither, the error says what to set.
+func TestDeployClusterInPod(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no ~/.kube/config
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	d := &deployer{o: DeployOptions{Kubeconfig: "/only/on/the/machine/that/compiled/it"}} // not in a pod
+	_, _, err := d.cluster(false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "automountServiceAccountToken")
+	assert.Contains(t, err.Error(), "KUBECONFIG")
+
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
+	cfg.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "t"}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	cfg.CurrentContext = "c"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	t.Setenv("KUBECONFIG", path)
+	client, mapper, err := d.cluster(false)
+	require.NoError(t, err)
+	assert.NotNil(t, client)
+	assert.NotNil(t, mapper)
 }

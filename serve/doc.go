@@ -286,9 +286,11 @@
 // [Release], with the objects it applied, which the next failed rollout
 // restores. A version that is live already changes nothing.
 //
-// In a pod, the step deploys to the cluster it runs in; its pod runs as
-// a ServiceAccount of its own with exactly the rights the target's kinds
-// need in the target's namespace (task.Access, emitted by compile). A run
+// In a pod, the step deploys to the cluster it runs in, through its
+// in-cluster identity (or KUBECONFIG, when set); its pod runs as a
+// ServiceAccount of its own with exactly the rights the target's kinds
+// need in the target's namespace (task.Access, emitted by compile and
+// applied by the kubejob and Argo backends when a run starts). A run
 // on the local backend serves the model in its own process instead, on
 // 127.0.0.1, with the registered Go predictor (DeployOptions.Predictor;
 // [LocalEndpoint], [StopLocal]) — or deploys to the cluster of

@@ -29,7 +29,11 @@
 // workflows.argoproj.io/workflow (Argo) — are run by [Kubelet] as host
 // processes: the container's command, which is the pipeline's own program
 // in task mode, with the pod's environment and with the container's
-// volume mounts mapped to per-pod host directories. It writes back what a
+// volume mounts mapped to per-pod host directories (emptyDir, ConfigMap,
+// and projected volumes: a pod's ServiceAccount token comes from the
+// TokenRequest API, bound to the pod, and since a host process cannot
+// read it where client-go looks, KUBECONFIG points to a kubeconfig with
+// that token). It writes back what a
 // kubelet would: container states and exit codes, the termination
 // message (the last 4096 bytes of the file, or of the log with
 // FallbackToLogsOnError), the pod's phase and conditions, a

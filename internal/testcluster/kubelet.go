@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
@@ -478,9 +482,12 @@ func (k *Kubelet) volumes(ctx context.Context, pod *corev1.Pod, podDir string) (
 					return nil, err
 				}
 			}
+		case v.Projected != nil:
+			if err := k.project(ctx, pod, v.Projected, dir); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
 		default:
-			// Other volume kinds are empty directories here; Sluice's
-			// pods use emptyDirs only.
+			// Other volume kinds are empty directories here.
 		}
 	}
 	out := map[string]map[string]string{}
@@ -503,6 +510,103 @@ func (k *Kubelet) volumes(ctx context.Context, pod *corev1.Pod, podDir string) (
 	}
 	return out, nil
 }
+
+// project fills dir with a projected volume's files: the token of the
+// pod's ServiceAccount (from the TokenRequest API, bound to the pod), keys
+// of ConfigMaps and fields of the pod, as the kubelet does for the
+// kube-api-access volume the ServiceAccount admission plugin adds.
+func (k *Kubelet) project(ctx context.Context, pod *corev1.Pod, v *corev1.ProjectedVolumeSource, dir string) error {
+	write := func(path string, data []byte) error {
+		f := filepath.Join(dir, filepath.Clean("/"+path))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(f, data, 0o644)
+	}
+	for _, src := range v.Sources {
+		switch {
+		case src.ServiceAccountToken != nil:
+			req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+				ExpirationSeconds: src.ServiceAccountToken.ExpirationSeconds,
+				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+			}}
+			if a := src.ServiceAccountToken.Audience; a != "" {
+				req.Spec.Audiences = []string{a}
+			}
+			sa := cmp.Or(pod.Spec.ServiceAccountName, "default")
+			tr, err := k.c.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
+			if err != nil {
+				return fmt.Errorf("token of ServiceAccount %s: %w", sa, err)
+			}
+			if err := write(src.ServiceAccountToken.Path, []byte(tr.Status.Token)); err != nil {
+				return err
+			}
+		case src.ConfigMap != nil:
+			cm, err := k.c.Client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, src.ConfigMap.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) && ptr.Deref(src.ConfigMap.Optional, false) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("configMap %s: %w", src.ConfigMap.Name, err)
+			}
+			items := src.ConfigMap.Items
+			if len(items) == 0 {
+				for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
+					items = append(items, corev1.KeyToPath{Key: key, Path: key})
+				}
+			}
+			for _, it := range items {
+				if err := write(it.Path, []byte(cm.Data[it.Key])); err != nil {
+					return err
+				}
+			}
+		case src.DownwardAPI != nil:
+			for _, it := range src.DownwardAPI.Items {
+				if it.FieldRef == nil {
+					continue
+				}
+				if err := write(it.Path, []byte(fieldValue(pod, &corev1.EnvVarSource{FieldRef: it.FieldRef}))); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// inCluster returns the environment that stands for a pod's in-cluster
+// client configuration. client-go reads the ServiceAccount's token and CA
+// from a fixed path, /var/run/secrets/kubernetes.io/serviceaccount, that a
+// host process cannot see where the container mounts it: when the
+// container mounts a token there, the kubelet writes a kubeconfig with the
+// same token (the pod's ServiceAccount, so RBAC is the one the pod would
+// have) and the API server's address, and sets KUBECONFIG to it.
+func (k *Kubelet) inCluster(paths map[string]string, dir string) ([]string, error) {
+	host, ok := paths[serviceAccountDir]
+	if !ok {
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(host, "token")); err != nil {
+		return nil, nil
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["in-cluster"] = &clientcmdapi.Cluster{Server: k.c.Config.Host, CertificateAuthorityData: k.c.Config.CAData}
+	cfg.AuthInfos["pod"] = &clientcmdapi.AuthInfo{TokenFile: filepath.Join(host, "token")}
+	ctxt := &clientcmdapi.Context{Cluster: "in-cluster", AuthInfo: "pod"}
+	if ns, err := os.ReadFile(filepath.Join(host, "namespace")); err == nil {
+		ctxt.Namespace = string(ns)
+	}
+	cfg.Contexts["in-cluster"] = ctxt
+	cfg.CurrentContext = "in-cluster"
+	path := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return nil, err
+	}
+	return []string{"KUBECONFIG=" + path}, nil
+}
+
+// serviceAccountDir is where a pod's ServiceAccount token is mounted.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // command builds the host process of container c: its command (the
 // image's entrypoint without one) with the program of its image, its
@@ -546,6 +650,11 @@ func (k *Kubelet) command(pod *corev1.Pod, c *container, mounts map[string]map[s
 		argv[i] = mapPath(argv[i])
 	}
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, "HOSTNAME=" + pod.Name}
+	incluster, err := k.inCluster(paths, c.dir)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, incluster...)
 	env = append(env, img.Env...)
 	// envFrom first, then env, which wins, as a kubelet does.
 	for _, from := range c.spec.EnvFrom {

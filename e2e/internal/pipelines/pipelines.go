@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends/backendtest"
 	"github.com/sluice-ml/sluice/internal/hpocase"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
+	"github.com/sluice-ml/sluice/serve"
 	"github.com/sluice-ml/sluice/task"
 )
 
@@ -51,7 +54,7 @@ const (
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, backendtest.RunMetadataName}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, Deploy, backendtest.RunMetadataName}
 	names = append(names, hpocase.Names()...)
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
@@ -86,6 +89,8 @@ func Build(name string) *pipeline.Pipeline {
 		return bigValues()
 	case backendtest.RunMetadataName:
 		return backendtest.RunMetadata()
+	case Deploy:
+		return DeployTo(os.Getenv(DeployNamespaceEnv))
 	}
 	if p, _ := hpocase.Build(name); p != nil {
 		return p
@@ -408,5 +413,37 @@ func bigValues() *pipeline.Pipeline {
 		}
 		return n, nil
 	}), sumIn{Xs: each.Collect()})
+	return p
+}
+
+// Deploy is a pipeline that evaluates a model (its AUC is the parameter
+// "auc") and deploys it with serve.Deploy to a plain Kubernetes target at
+// level staging in the namespace DeployNamespaceEnv names, gated on a
+// higher AUC. Built by DeployTo in the test process.
+const (
+	Deploy             = "deploy"
+	DeployNamespaceEnv = "SLUICE_E2E_DEPLOY_NAMESPACE"
+)
+
+// DeployIn is the evaluation step's input.
+type DeployIn struct {
+	AUC pipeline.Ref[float64] `json:"auc"`
+}
+
+// DeployTo is the Deploy pipeline with its target in namespace ns.
+func DeployTo(ns string) *pipeline.Pipeline {
+	p := pipeline.New(Deploy, nil)
+	auc := pipeline.NewParam(p, "auc", 0.8).Ref()
+	eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in DeployIn) (serve.Candidate, error) {
+		m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
+		return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}, Note: "e2e"}, err
+	}), DeployIn{AUC: auc})
+	target := serve.Target{Name: "scorer", Level: serve.Staging, Namespace: ns, Platform: serve.Kubernetes,
+		Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/scorer:v1"},
+		Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: CPUPool.Name},
+		NodePools: []resources.NodePool{CPUPool},
+	}
+	serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Name: "deploy", Timeout: 2 * time.Minute,
+		Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
 	return p
 }
