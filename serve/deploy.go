@@ -522,7 +522,7 @@ func (d *deployer) serveLocal(ctx context.Context, t Target, m Model) (string, e
 	if !ok {
 		return "", fmt.Errorf("serve: no Go predictor %q is registered (registered: %s)", name, strings.Join(registered(), ", "))
 	}
-	srv, err := newServer(m, &Options{DrainDelay: 0})
+	srv, err := newServer(roleWhole, m, "", "", &Options{DrainDelay: 0})
 	if err != nil {
 		return "", err
 	}

@@ -171,7 +171,29 @@
 // which serves the model at URI with the registered predictor (-predictor
 // is needed only when the program registers several) until it is
 // interrupted. It prints the address it listens on, so -addr
-// 127.0.0.1:0 picks a free port; in a container, -addr :8080.
+// 127.0.0.1:0 picks a free port.
+//
+// In the containers the renderers make, the same commands take their
+// settings from the environment, and a flag given wins: the model from
+// SLUICE_MODEL_URI, SLUICE_MODEL_DIGEST, SLUICE_MODEL_VERSION and
+// SLUICE_MODEL_FORMAT; the address from PORT (every interface; Knative
+// sets it), else :8080; the model's name in the paths from
+// SLUICE_MODEL_NAME (on KServe the target's name, as KServe names models
+// after InferenceServices; elsewhere the predictor's). A target with a
+// [Transformer] splits the work in two:
+//
+//	prog serve -prepost=false      the model only (SLUICE_PREPOST=false)
+//	prog transform                 Pre, a call to the predictor, Post
+//
+// "prog transform" serves the same endpoints as "prog serve", calls the
+// predictor at -predictor-url (default http://$predictor_host when KServe
+// passes --predictor_host, else SLUICE_PREDICTOR_URL) with the v1
+// protocol, and passes its errors on with their status: a 400 stays the
+// client's, a 503 says the predictor is not ready, an unreachable one is
+// a 502. It accepts the arguments KServe appends to a transformer's
+// container (--model_name, --predictor_host, --http_port, --protocol,
+// --workers). TestRenderedContainersRun starts both containers as
+// rendered and calls them.
 //
 // The server speaks the Open Inference Protocol (v2) over REST, which
 // KServe and Triton speak, and KServe's v1 protocol:

@@ -239,8 +239,13 @@ func jsonFields(t reflect.Type) []jsonField {
 // The registry of the predictors "prog serve" knows, by name.
 var (
 	registryMu sync.RWMutex
-	registry   = map[string]func(m Model, opts *Options) (*Server, error){}
+	registry   = map[string]newServerFunc{}
 )
+
+// newServerFunc makes a server of a registered predictor in role r,
+// serving the model under name ("" for the predictor's own);
+// predictorURL is the predictor a transformer calls.
+type newServerFunc func(r role, m Model, name, predictorURL string, opts *Options) (*Server, error)
 
 // Register makes p known to "prog serve" (see the package
 // documentation, "The Go predictor"), as [pipeline.RegisterCommand]
@@ -256,7 +261,9 @@ func Register[In, Out any](p Predictor[In, Out]) {
 	if _, dup := registry[p.Name]; dup {
 		panic(fmt.Sprintf("serve: Register(%q) twice", p.Name))
 	}
-	registry[p.Name] = func(m Model, opts *Options) (*Server, error) { return NewServer(p, m, opts) }
+	registry[p.Name] = func(r role, m Model, name, predictorURL string, opts *Options) (*Server, error) {
+		return NewServer(p.as(r, name, predictorURL, transformClient), m, opts)
+	}
 }
 
 // registered returns the names of the registered predictors, sorted.
@@ -271,7 +278,7 @@ func registered() []string {
 	return names
 }
 
-func registeredServer(name string) (func(Model, *Options) (*Server, error), bool) {
+func registeredServer(name string) (newServerFunc, bool) {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
 	f, ok := registry[name]

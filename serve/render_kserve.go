@@ -142,12 +142,16 @@ func (t Target) inferenceService(tr track, f Format) *InferenceService {
 		args:  t.args(f),
 		// KServe reads a custom container's protocol from PROTOCOL
 		// (default v1).
-		env:      append(modelEnv(tr.model, f), corev1.EnvVar{Name: "PROTOCOL", Value: string(t.Protocol)}),
+		env: append(modelEnv(tr.model, f), corev1.EnvVar{Name: "PROTOCOL", Value: string(t.Protocol)},
+			corev1.EnvVar{Name: envModelName, Value: t.Name}),
 		port:     PredictorPort,
 		portName: "http1", // Knative accepts http1 or h2c
 		res:      res,
 		ours:     true,
 		probes:   true,
+	}
+	if t.Transformer != nil {
+		c.env = append(c.env, corev1.EnvVar{Name: envPrePost, Value: "false"})
 	}
 	if f != GoModel {
 		// A ServingRuntime's container: KServe sets its port and probes.
@@ -194,8 +198,9 @@ func (t Target) transformer(tr track, x *Transformer) *TransformerSpec {
 		image: x.Image,
 		args:  append([]string(nil), x.Args...),
 		env: []corev1.EnvVar{
-			{Name: "SLUICE_PREDICTOR_URL", Value: "http://" + tr.name + "-predictor." + t.Namespace + ".svc.cluster.local"},
+			{Name: envPredictorURL, Value: "http://" + tr.name + "-predictor." + t.Namespace + ".svc.cluster.local"},
 			{Name: "PROTOCOL", Value: string(ProtocolV2)},
+			{Name: envModelName, Value: t.Name},
 		},
 		port:     PredictorPort,
 		portName: "http1",

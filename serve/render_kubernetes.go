@@ -102,7 +102,7 @@ func (t Target) deployment(tr track, f Format) *appsv1.Deployment {
 			args:  append([]string(nil), x.Args...),
 			env: []corev1.EnvVar{
 				{Name: "PORT", Value: itoa(PredictorPort)},
-				{Name: "SLUICE_PREDICTOR_URL", Value: "http://127.0.0.1:" + itoa(SidecarPredictorPort)},
+				{Name: envPredictorURL, Value: "http://127.0.0.1:" + itoa(SidecarPredictorPort)},
 			},
 			port:     PredictorPort,
 			portName: "http",
@@ -111,6 +111,9 @@ func (t Target) deployment(tr track, f Format) *appsv1.Deployment {
 			probes:   true,
 		}.build()
 		ctrs, vols = append(ctrs, tc), append(vols, tv...)
+		if f == GoModel {
+			pred.env = append(pred.env, corev1.EnvVar{Name: envPrePost, Value: "false"})
+		}
 	}
 	pred.env = append(pred.env, corev1.EnvVar{Name: "PORT", Value: itoa(pred.port)})
 	pc, pv := pred.build()

@@ -570,6 +570,10 @@ func (rn *runner[In, Out]) predict(ctx context.Context, in In) (out Out, err err
 	}
 	stage = "the model"
 	if out, err = rn.fn(ctx, in); err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			return out, he // a transformer's predictor's answer, status and all
+		}
 		var ie *InputError
 		if errors.As(err, &ie) {
 			return out, &httpError{code: http.StatusBadRequest, reason: "input", msg: err.Error()}
