@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/resources"
 )
 
 // Knative's autoscaling annotations: a revision's initial scale, and the
@@ -237,7 +238,10 @@ func (t Target) inferenceGraph(tracks []track) *InferenceGraph {
 		TypeMeta:   metav1.TypeMeta{APIVersion: KServeGraphAPIVersion, Kind: "InferenceGraph"},
 		ObjectMeta: meta,
 		Spec: InferenceGraphSpec{
-			Nodes:              map[string]InferenceRouter{"root": {RouterType: "Splitter", Steps: steps}},
+			Nodes: map[string]InferenceRouter{"root": {RouterType: "Splitter", Steps: steps}},
+			// The router's pods keep off the nodes of other levels too;
+			// they need no pool of the target's.
+			Affinity:           t.placement(resources.Placement{}, nil).affinity,
 			MinReplicas:        ptr.To(int32(*t.Replicas.Min)),
 			MaxReplicas:        int32(t.Replicas.Max),
 			ServiceAccountName: t.ServiceAccount,
