@@ -484,7 +484,8 @@ func deploymentState(u *unstructured.Unstructured, sets, pods cache.Store) objSt
 }
 
 // inferenceServiceState judges a KServe InferenceService: ready when its
-// Ready condition is True for the latest generation.
+// Ready condition is True for the latest generation; failed at once when
+// a condition that is False names a pod failure (ImagePullBackOff, …).
 func inferenceServiceState(u *unstructured.Unstructured) objState {
 	gen := u.GetGeneration()
 	if og, ok, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); ok && og < gen {
@@ -508,5 +509,14 @@ func inferenceServiceState(u *unstructured.Unstructured) objState {
 	if len(notReady) == 0 {
 		return objState{msg: "not Ready yet"}
 	}
-	return objState{msg: strings.Join(notReady, "; ")}
+	msg := strings.Join(notReady, "; ")
+	// KServe passes its pods' failures on in its conditions' messages
+	// (Knative's "Revision … failed: ImagePullBackOff"): those do not
+	// mend by waiting, as on a Deployment's pods.
+	for _, f := range podFailures {
+		if strings.Contains(msg, f) {
+			return objState{fail: f, msg: msg}
+		}
+	}
+	return objState{msg: msg}
 }

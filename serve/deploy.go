@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -507,22 +509,27 @@ func (d *deployer) serveLocal(ctx context.Context, t Target, m Model) (string, e
 	if old := localServers[key]; old != nil && old.model == m {
 		return old.url, nil
 	}
-	name := d.o.Predictor
-	if name == "" {
-		names := registered()
-		if len(names) != 1 {
-			return "", fmt.Errorf("serve: the local target serves with a registered Go predictor (serve.Register), and %d are registered (%s): set DeployOptions.Predictor", len(names), strings.Join(names, ", "))
+	var srv *Server
+	var err error
+	if m.Format == GoModel {
+		name := d.o.Predictor
+		if name == "" {
+			names := registered()
+			if len(names) != 1 {
+				return "", fmt.Errorf("serve: the local target serves with a registered Go predictor (serve.Register), and %d are registered (%s): set DeployOptions.Predictor", len(names), strings.Join(names, ", "))
+			}
+			name = names[0]
 		}
-		name = names[0]
+		newServer, ok := registeredServer(name)
+		if !ok {
+			return "", fmt.Errorf("serve: no Go predictor %q is registered (registered: %s)", name, strings.Join(registered(), ", "))
+		}
+		srv, err = newServer(roleWhole, m, "", "", &Options{DrainDelay: 0})
+	} else {
+		sm := m
+		sm.Format = "" // the stand-in takes any format's bytes
+		srv, err = NewServer(standIn(t.Name, m.Format), sm, &Options{DrainDelay: 0})
 	}
-	if m.Format != GoModel {
-		return "", fmt.Errorf("serve: the local target serves Go models (format %s) only, not %s; deploy to a cluster (DeployOptions.Kubeconfig)", GoModel, m.Format)
-	}
-	newServer, ok := registeredServer(name)
-	if !ok {
-		return "", fmt.Errorf("serve: no Go predictor %q is registered (registered: %s)", name, strings.Join(registered(), ", "))
-	}
-	srv, err := newServer(roleWhole, m, "", "", &Options{DrainDelay: 0})
 	if err != nil {
 		return "", err
 	}
@@ -545,6 +552,33 @@ func (d *deployer) serveLocal(ctx context.Context, t Target, m Model) (string, e
 	}
 	localServers[key] = ls
 	return ls.url, nil
+}
+
+// standIn is the local target's server of a model in a format only a
+// KServe runtime serves (sklearn, xgboost, onnx, …): it loads the model's
+// bytes, checked against their digest, so that a local run fails where a
+// cluster's would (no model, damaged bytes), and answers health and
+// metadata as the runtime would; a prediction is answered 501, naming the
+// runtime that serves it in a cluster.
+func standIn(name string, f Format) Predictor[map[string]any, map[string]any] {
+	return Predictor[map[string]any, map[string]any]{
+		Name:        name,
+		Description: fmt.Sprintf("A stand-in for a %s model's KServe runtime: the model loads, but predictions need the runtime, in a cluster.", f),
+		Load: func(ctx context.Context, m Model) (Func[map[string]any, map[string]any], error) {
+			r, err := OpenModel(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return nil, err
+			}
+			return func(context.Context, map[string]any) (map[string]any, error) {
+				return nil, &httpError{code: http.StatusNotImplemented, reason: "stand_in",
+					msg: fmt.Sprintf("model %s: a %s model is served by its KServe runtime in a cluster; the local target loaded it, but cannot predict with it (a Go model, format %s, predicts locally)", name, f, GoModel)}
+			}, nil
+		},
+	}
 }
 
 // LocalEndpoint returns the URL where this process serves target's model

@@ -183,3 +183,40 @@ func TestPromote(t *testing.T) {
 	serve.Promote(bad, prod, serve.Prod, nil)
 	assert.ErrorContains(t, bad.Validate(), "pipeline.tasks[promote-churn-prod-prod].from: Invalid \"prod\": promotes to the same level")
 }
+
+// On the local backend, a model in a KServe runtime's format gets a
+// stand-in: it loads the model's bytes and reports ready, and answers a
+// prediction 501 with the runtime it needs; a model that is not there
+// fails the step.
+func TestDeployLocalStandIn(t *testing.T) {
+	defer serve.StopLocal()
+	root := "file://" + t.TempDir()
+	build := func(write bool) (*pipeline.Pipeline, pipeline.Step[serve.Deployed]) {
+		p := pipeline.New("iris", &pipeline.Options{Artifacts: root})
+		train := pipeline.Add(p, task.New("train", func(ctx context.Context, _ struct{}) (serve.Candidate, error) {
+			m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"pickled": "not really", "gone": !write})
+			if !write {
+				m.URI += ".gone" // a model that is not there
+			}
+			return serve.Candidate{Model: m, Metrics: map[string]float64{"accuracy": 0.9}}, err
+		}), struct{}{})
+		target := serve.Target{Name: "iris", Level: serve.Dev, Runtime: serve.Runtime{Format: serve.SKLearn}}
+		return p, serve.Deploy(p, target, train.Output(), nil)
+	}
+	p, d := build(true)
+	st, err := pipeline.Run(t.Context(), p, local.New(nil), nil)
+	require.NoError(t, err)
+	var out serve.Deployed
+	require.NoError(t, json.Unmarshal(st.Step(d.Name()).Output, &out))
+	require.True(t, out.Local)
+	code, body := do(t, "GET", out.Endpoint+"/v2/health/ready", "")
+	assert.Equal(t, 200, code, body)
+	code, body = do(t, "POST", out.Endpoint+"/v1/models/iris:predict", `{"instances": [{"sepal_length": 5.1}]}`)
+	assert.Equal(t, 501, code)
+	assert.Contains(t, body, "a sklearn model is served by its KServe runtime in a cluster")
+
+	p, d = build(false)
+	st, err = pipeline.Run(t.Context(), p, local.New(nil), nil)
+	require.Error(t, err)
+	assert.Contains(t, st.Step(d.Name()).Message, "no object iris/")
+}

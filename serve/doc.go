@@ -337,8 +337,10 @@
 //
 // # Not built yet
 //
-// The local target serves Go models only (a KServe runtime's format needs a cluster). The deploy step on a
-// real KServe controller and its RBAC used by a real pod's token are
-// untested here (the test bed has neither); its rollout engine and the
-// compiled RBAC are tested on the real control plane.
+// The test bed has no KServe controller (its CRDs only): InferenceServices
+// are checked by the real API server, and the rollout's wait for their
+// Ready condition is tested there with the test playing the controller
+// through the status subresource. On the local
+// backend, a model in a KServe runtime's format gets a stand-in that
+// loads it and answers predictions 501.
 package serve
