@@ -98,6 +98,7 @@ func runMain(m *testing.M) int {
 	c, err := testcluster.Start(ctx, testcluster.Options{
 		BinDir:  bin,
 		Argo:    true,
+		KServe:  true,
 		Dir:     filepath.Join(dir, "cluster"),
 		KeepDir: *keep,
 		Images: map[string]testcluster.Image{

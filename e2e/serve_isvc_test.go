@@ -2,115 +2,96 @@ package e2e
 
 import (
 	"context"
-	"errors"
-	"sync"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/sluice-ml/sluice/artifact"
+	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
+	"github.com/sluice-ml/sluice/internal/testcluster"
+	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/serve"
+	"github.com/sluice-ml/sluice/task"
 )
 
 var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 
-// TestServeInferenceServiceRollout rolls an InferenceService out on the
-// real API server with KServe's full CRDs; the test plays KServe's
-// controller, which the test bed lacks, through the status subresource:
-// it reports each new generation Ready, or, for the image "broken", not
-// Ready with KServe's reason and the pods' failure. The rollout waits for
-// the Ready condition of the generation it applied, and a version whose
-// pods cannot pull their image fails at once, with the controller's
-// reason, and is rolled back to the one before.
-func TestServeInferenceServiceRollout(t *testing.T) {
+// TestServeKServe deploys to KServe with the deploy step: KServe's own
+// controller (v0.15.2, RawDeployment mode) turns the InferenceService
+// into a Deployment whose pods (kwok's) become ready, and reports it
+// Ready, which the step waits for. A better model rolls out the same
+// way; one whose pods cannot be placed fails the step with the reason
+// and the InferenceService is rolled back to the version before.
+func TestServeKServe(t *testing.T) {
 	need(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	ns, _ := namespace(t, true)
-	installCRDs(t, ctx, serveCRDs)
-	api := cl.Dynamic().Resource(isvcGVR).Namespace(ns)
+	ns, kubeconfig := namespace(t, true)
+	root := "file://" + t.TempDir()
+	run := func(auc, pool string) (serve.Deployed, error) {
+		t.Helper()
+		p := pipeline.New("kserve", &pipeline.Options{Artifacts: root})
+		a := pipeline.NewParam(p, "auc", 0.8).Ref()
+		eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in pipelines.DeployIn) (serve.Candidate, error) {
+			m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
+			return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}}, err
+		}), pipelines.DeployIn{AUC: a})
+		target := serve.Target{Name: "ranker", Level: serve.Staging, Namespace: ns, Platform: serve.KServe, Mode: serve.RawDeployment,
+			Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/ranker:v1"},
+			Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: pool},
+			NodePools: []resources.NodePool{{Name: testcluster.PoolCPU, Labels: map[string]string{testcluster.LabelNodePool: testcluster.PoolCPU}},
+				{Name: "gone", Labels: map[string]string{testcluster.LabelNodePool: "no-such-pool"}}},
+		}
+		d := serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 30 * time.Second,
+			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
+		st, err := pipeline.Run(ctx, p, local.New(nil), &pipeline.RunOptions{Params: map[string]string{"auc": auc}})
+		var out serve.Deployed
+		if st != nil && len(st.Step(d.Name()).Output) > 0 {
+			require.NoError(t, json.Unmarshal(st.Step(d.Name()).Output, &out))
+		}
+		if err != nil && st != nil {
+			err = &stepError{err, st.Step(d.Name()).Message}
+		}
+		return out, err
+	}
+	modelOf := func() string {
+		u, err := cl.Dynamic().Resource(isvcGVR).Namespace(ns).Get(ctx, "ranker", metav1.GetOptions{})
+		require.NoError(t, err)
+		return u.GetAnnotations()[serve.AnnotationModelURI]
+	}
 
-	// The controller's part: every generation it has not reported yet.
-	w, err := api.Watch(ctx, metav1.ListOptions{})
+	v1, err := run("0.8", testcluster.PoolCPU)
 	require.NoError(t, err)
-	var mu sync.Mutex
-	var reported []string // image@generation, as reported
-	played := make(chan struct{})
-	go func() {
-		defer close(played)
-		for ev := range w.ResultChan() {
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok || ev.Type == watch.Deleted {
-				continue
-			}
-			og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-			if og >= u.GetGeneration() {
-				continue
-			}
-			ctrs, _, _ := unstructured.NestedSlice(u.Object, "spec", "predictor", "containers")
-			image, _, _ := unstructured.NestedString(ctrs[0].(map[string]any), "image")
-			cond := map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}
-			if image == "registry.example/ranker:broken" {
-				cond["status"], cond["reason"], cond["message"] = "False", "RevisionMissing", "Revision ranker-predictor-00002 failed: ImagePullBackOff"
-			}
-			_ = unstructured.SetNestedField(u.Object, u.GetGeneration(), "status", "observedGeneration")
-			_ = unstructured.SetNestedSlice(u.Object, []any{cond}, "status", "conditions")
-			if _, err := api.UpdateStatus(ctx, u, metav1.UpdateOptions{FieldValidation: "Strict"}); err != nil {
-				continue // a newer generation comes with its own event
-			}
-			mu.Lock()
-			reported = append(reported, image)
-			mu.Unlock()
-		}
-	}()
-	defer func() { w.Stop(); <-played }()
+	require.True(t, v1.Decision.Deploy, "%+v", v1.Decision)
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "ranker-predictor", metav1.GetOptions{})
+	require.NoError(t, err, "KServe made the predictor's Deployment")
+	assert.Equal(t, d.Status.Replicas, d.Status.AvailableReplicas)
+	assert.Equal(t, v1.Version.Model.URI, modelOf())
 
-	render := func(image string) []*unstructured.Unstructured {
-		target := serve.Target{Name: "ranker", Level: serve.Staging, Namespace: ns, Mode: serve.RawDeployment,
-			Runtime:   serve.Runtime{Format: serve.GoModel, Image: image},
-			Resources: resources.Profile{CPU: "100m", Memory: "128Mi"}}
-		objs, err := target.KServe(serve.Model{URI: "s3://models/ranker/" + image, Format: serve.GoModel})
-		require.NoError(t, err)
-		var out []*unstructured.Unstructured
-		for _, o := range objs {
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-			require.NoError(t, err)
-			out = append(out, &unstructured.Unstructured{Object: u})
-		}
-		return out
-	}
-	a := &serve.Applier{Client: cl.Dynamic(), Mapper: cl.RESTMapper(), Timeout: time.Minute}
-	image := func() string {
-		u, err := api.Get(ctx, "ranker", metav1.GetOptions{})
-		require.NoError(t, err)
-		ctrs, _, _ := unstructured.NestedSlice(u.Object, "spec", "predictor", "containers")
-		s, _, _ := unstructured.NestedString(ctrs[0].(map[string]any), "image")
-		return s
-	}
+	v2, err := run("0.9", testcluster.PoolCPU)
+	require.NoError(t, err)
+	require.True(t, v2.Decision.Deploy, "%+v", v2.Decision)
+	assert.Equal(t, v2.Version.Model.URI, modelOf())
 
-	v1 := render("registry.example/ranker:v1")
-	require.NoError(t, a.Rollout(ctx, v1, nil))
-	assert.Equal(t, "registry.example/ranker:v1", image())
-
-	start := time.Now()
-	err = a.Rollout(ctx, render("registry.example/ranker:broken"), v1)
-	var re *serve.RolloutError
-	require.True(t, errors.As(err, &re), "%v", err)
-	assert.Equal(t, "ImagePullBackOff", re.Reason, "%v", err)
-	assert.Less(t, time.Since(start), a.Timeout, "a pull failure does not wait for the timeout")
-	assert.Contains(t, err.Error(), "RevisionMissing")
-	assert.Contains(t, err.Error(), "ImagePullBackOff")
-	assert.True(t, re.RolledBack, "%v", err)
-	assert.Equal(t, "registry.example/ranker:v1", image(), "rolled back")
-
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Contains(t, reported, "registry.example/ranker:broken", "the controller saw the broken version")
+	_, err = run("0.95", "gone")
+	require.Error(t, err)
+	t.Logf("the unplaceable version: %v", err)
+	assert.Contains(t, err.Error(), "rolled back to the previous version")
+	assert.Equal(t, v2.Version.Model.URI, modelOf(), "v2 is live again")
 }
+
+// stepError is a run's error with its step's message.
+type stepError struct {
+	err error
+	msg string
+}
+
+func (e *stepError) Error() string { return e.err.Error() + ": " + e.msg }
+func (e *stepError) Unwrap() error { return e.err }

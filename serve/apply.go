@@ -253,9 +253,17 @@ type waiter struct {
 type watched struct {
 	obj   *unstructured.Unstructured // as applied
 	store cache.Store                // the object, as the watch shows it
-	pods  cache.Store                // a Deployment's pods
-	sets  cache.Store                // a Deployment's ReplicaSets
+	pods  cache.Store                // a Deployment's pods (or a raw InferenceService's)
+	sets  cache.Store                // a Deployment's ReplicaSets (or a raw InferenceService's)
+	// For an InferenceService in RawDeployment mode: the Deployments
+	// KServe makes of it, and the names of those to wait for.
+	deps       cache.Store
+	components []string
 }
+
+// kserveLabel is the label KServe puts on the objects and pods it makes
+// of an InferenceService.
+const kserveLabel = "serving.kserve.io/inferenceservice"
 
 func (w *waiter) poke() {
 	select {
@@ -324,8 +332,67 @@ func (w *waiter) watch(ctx context.Context, o *unstructured.Unstructured) error 
 			return err
 		}
 	}
+	if o.GetKind() == "InferenceService" && o.GetAnnotations()[AnnotationDeploymentMode] == string(RawDeployment) {
+		// KServe's Ready condition follows its Deployments' Available
+		// one, which an old version keeps while a new one cannot start
+		// (maxUnavailable 0): the rollout also waits for the Deployments
+		// of the new version, as for its own.
+		byISVC := func(lo *metav1.ListOptions) { lo.LabelSelector = kserveLabel + "=" + o.GetName() }
+		apps := appsv1.SchemeGroupVersion
+		if wd.deps, err = w.inform(ctx, apps.WithResource("deployments"), o.GetNamespace(), byISVC); err != nil {
+			return err
+		}
+		if wd.pods, err = w.inform(ctx, corev1.SchemeGroupVersion.WithResource("pods"), o.GetNamespace(), byISVC); err != nil {
+			return err
+		}
+		if wd.sets, err = w.inform(ctx, apps.WithResource("replicasets"), o.GetNamespace(), byISVC); err != nil {
+			return err
+		}
+		for _, c := range []string{"predictor", "transformer"} {
+			if _, ok, _ := unstructured.NestedMap(o.Object, "spec", c); ok {
+				wd.components = append(wd.components, o.GetName()+"-"+c)
+			}
+		}
+	}
 	w.objs = append(w.objs, wd)
 	return nil
+}
+
+// rawState judges the Deployments KServe makes of a RawDeployment
+// InferenceService isvc, as applied: each must exist with isvc's model
+// and be rolled out. A failure of theirs is the rollout's.
+func (wd watched) rawState(isvc objState) objState {
+	model := wd.obj.GetAnnotations()[AnnotationModelURI]
+	var waits []string
+	for _, name := range wd.components {
+		item, ok, _ := wd.deps.GetByKey(wd.obj.GetNamespace() + "/" + name)
+		if !ok {
+			waits = append(waits, "KServe has not made Deployment "+name+" yet")
+			continue
+		}
+		d := item.(*unstructured.Unstructured)
+		tmpl, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "annotations")
+		if model != "" && tmpl[AnnotationModelURI] != model {
+			waits = append(waits, "KServe has not updated Deployment "+name+" yet")
+			continue
+		}
+		s := deploymentState(d, wd.sets, wd.pods)
+		if s.fail != "" {
+			s.msg = "Deployment " + name + ": " + s.msg
+			return s
+		}
+		if !s.ready {
+			waits = append(waits, "Deployment "+name+": "+s.msg)
+			isvc.reason = cmpOr(isvc.reason, s.reason)
+		}
+	}
+	if isvc.fail != "" || (isvc.ready && len(waits) == 0) {
+		return isvc
+	}
+	if !isvc.ready {
+		waits = append([]string{isvc.msg}, waits...)
+	}
+	return objState{msg: strings.Join(waits, "; "), reason: isvc.reason}
 }
 
 // waitsFor reports whether a rollout waits for o to become ready: the
@@ -360,6 +427,9 @@ func (w *waiter) state() rolloutState {
 			s = deploymentState(cur, wd.sets, wd.pods)
 		} else {
 			s = inferenceServiceState(cur)
+			if wd.deps != nil {
+				s = wd.rawState(s)
+			}
 		}
 		if s.fail != "" {
 			st.failed = &RolloutError{Reason: s.fail, Message: objKey(wd.obj) + ": " + s.msg}

@@ -55,6 +55,9 @@ type Options struct {
 	// Argo installs Argo's full CRDs and runs its workflow-controller,
 	// configured as the README tells users to (see [ArgoControllerConfig]).
 	Argo bool
+	// KServe installs KServe's full CRDs and runs its controller manager
+	// in RawDeployment mode (see [KServeConfig]).
+	KServe bool
 	// Pools are the node pools; nil means [DefaultPools].
 	Pools []Pool
 	// Images maps the image references of pods to the host programs that
@@ -105,7 +108,7 @@ func BinDir() (dir string, skip bool, err error) {
 		err := fmt.Errorf("%s is not set: the e2e tests need the control-plane binaries; run them with\n\t%s=$(tools/e2e/build) go test ./e2e/", BinEnv, BinEnv)
 		return "", os.Getenv(RequiredEnv) != "1", err
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "workflow-controller"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "workflow-controller", "kserve-manager"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return "", false, fmt.Errorf("%s=%s lacks %s (rebuild with tools/e2e/build): %w", BinEnv, dir, b, err)
 		}
@@ -166,9 +169,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	api.Configure().Disable("disable-admission-plugins")
 	// Jobs' podReplacementPolicy and podFailurePolicy are on by default in
 	// 1.35; nothing else is changed from the API server's defaults.
+	var crds []string
 	if opts.Argo {
+		crds = append(crds, filepath.Join(opts.BinDir, "crds", "argo"))
+	}
+	if opts.KServe {
+		crds = append(crds, filepath.Join(opts.BinDir, "crds", "kserve"))
+	}
+	if len(crds) > 0 {
 		c.env.CRDInstallOptions = envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join(opts.BinDir, "crds", "argo")},
+			Paths:              crds,
 			ErrorIfPathMissing: true,
 			// The full schemas take the API server 5–25 s to serve.
 			MaxTime:      3 * time.Minute,
@@ -217,6 +227,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return c, err
 		}
 		step("Argo workflow-controller started")
+	}
+	if opts.KServe {
+		if err := c.startKServe(ctx, pctx); err != nil {
+			return c, err
+		}
+		step("KServe controller manager started")
 	}
 	return c, nil
 }
