@@ -335,12 +335,13 @@
 // [Registry] is the interface another registry (MLflow's) could stand
 // behind.
 //
-// # Not built yet
+// # Tested how
 //
-// The test bed has no KServe controller (its CRDs only): InferenceServices
-// are checked by the real API server, and the rollout's wait for their
-// Ready condition is tested there with the test playing the controller
-// through the status subresource. On the local
-// backend, a model in a KServe runtime's format gets a stand-in that
-// loads it and answers predictions 501.
+// The test bed runs KServe's own controller (v0.15.2) in RawDeployment
+// mode: the deploy step's rollouts to it, and their rollback, are tested
+// there. Serverless mode needs Knative, which the test bed lacks: its
+// InferenceServices are checked by the real API server with KServe's full
+// CRDs, not rolled out. On the local backend, a model in a KServe
+// runtime's format gets a stand-in that loads it and answers predictions
+// 501.
 package serve

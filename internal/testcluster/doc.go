@@ -2,7 +2,9 @@
 // for Sluice's end-to-end tests: etcd and kube-apiserver (through
 // controller-runtime's envtest), kube-controller-manager, kube-scheduler,
 // kwok for the nodes, and — when asked — Argo's workflow-controller with
-// the full Argo CRDs. The binaries come from tools/e2e/build, which builds
+// the full Argo CRDs, and KServe's controller manager with its full CRDs
+// (RawDeployment mode, no ingress: [KServeConfig]; its webhooks are served
+// but not registered). The binaries come from tools/e2e/build, which builds
 // them from pinned, checksummed wrapper modules:
 //
 //	SLUICE_E2E_BIN=$(tools/e2e/build) go test ./e2e/
