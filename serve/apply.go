@@ -282,6 +282,13 @@ func (w *waiter) stop() {
 // inform starts an informer of gvr in ns, filtered by tweak, and waits
 // for its first list.
 func (w *waiter) inform(ctx context.Context, gvr k8sschema.GroupVersionResource, ns string, tweak dynamicinformer.TweakListOptionsFunc) (cache.Store, error) {
+	// An informer retries a list it may not make until the timeout; one
+	// list first says at once why it cannot (RBAC, a missing CRD).
+	probe := metav1.ListOptions{Limit: 1}
+	tweak(&probe)
+	if _, err := w.a.Client.Resource(gvr).Namespace(ns).List(ctx, probe); err != nil {
+		return nil, fmt.Errorf("watching %s in %s: %w", gvr.Resource, ns, err)
+	}
 	inf := dynamicinformer.NewFilteredDynamicInformer(w.a.Client, gvr, ns, 0, cache.Indexers{}, tweak).Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.poke() },

@@ -295,12 +295,18 @@ func (d *deployer) access() ([]task.Access, error) {
 		slices.Sort(rs)
 		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: rs, Verbs: []string{"get", "list", "watch", "create", "patch", "delete"}})
 	}
-	if deployments {
+	t := d.t.withDefaults()
+	raw := t.Platform == KServe && t.Mode == RawDeployment
+	if raw {
+		// The rollout watches the Deployments KServe makes (see rawState).
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}})
+	}
+	if deployments || raw {
 		rules = append(rules,
 			rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get", "list", "watch"}},
 			rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}})
 	}
-	return []task.Access{{Namespace: d.t.withDefaults().Namespace, Rules: rules}}, nil
+	return []task.Access{{Namespace: t.Namespace, Rules: rules}}, nil
 }
 
 // run is the deploy step's code.

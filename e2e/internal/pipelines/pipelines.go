@@ -90,7 +90,7 @@ func Build(name string) *pipeline.Pipeline {
 	case backendtest.RunMetadataName:
 		return backendtest.RunMetadata()
 	case Deploy:
-		return DeployTo(os.Getenv(DeployNamespaceEnv))
+		return DeployTo(os.Getenv(DeployNamespaceEnv), serve.Platform(os.Getenv(DeployPlatformEnv)))
 	}
 	if p, _ := hpocase.Build(name); p != nil {
 		return p
@@ -417,12 +417,15 @@ func bigValues() *pipeline.Pipeline {
 }
 
 // Deploy is a pipeline that evaluates a model (its AUC is the parameter
-// "auc") and deploys it with serve.Deploy to a plain Kubernetes target at
-// level staging in the namespace DeployNamespaceEnv names, gated on a
-// higher AUC. Built by DeployTo in the test process.
+// "auc") and deploys it with serve.Deploy to a target at level staging in
+// the namespace DeployNamespaceEnv names, on the platform
+// DeployPlatformEnv names (plain Kubernetes by default; KServe in
+// RawDeployment mode), gated on a higher AUC. Built by DeployTo in the
+// test process.
 const (
 	Deploy             = "deploy"
 	DeployNamespaceEnv = "SLUICE_E2E_DEPLOY_NAMESPACE"
+	DeployPlatformEnv  = "SLUICE_E2E_DEPLOY_PLATFORM"
 )
 
 // DeployIn is the evaluation step's input.
@@ -430,18 +433,25 @@ type DeployIn struct {
 	AUC pipeline.Ref[float64] `json:"auc"`
 }
 
-// DeployTo is the Deploy pipeline with its target in namespace ns.
-func DeployTo(ns string) *pipeline.Pipeline {
+// DeployTo is the Deploy pipeline with its target in namespace ns, on
+// platform ("" for plain Kubernetes).
+func DeployTo(ns string, platform serve.Platform) *pipeline.Pipeline {
 	p := pipeline.New(Deploy, nil)
 	auc := pipeline.NewParam(p, "auc", 0.8).Ref()
 	eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in DeployIn) (serve.Candidate, error) {
 		m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
 		return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}, Note: "e2e"}, err
 	}), DeployIn{AUC: auc})
-	target := serve.Target{Name: "scorer", Level: serve.Staging, Namespace: ns, Platform: serve.Kubernetes,
+	if platform == "" {
+		platform = serve.Kubernetes
+	}
+	target := serve.Target{Name: "scorer", Level: serve.Staging, Namespace: ns, Platform: platform,
 		Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/scorer:v1"},
 		Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: CPUPool.Name},
 		NodePools: []resources.NodePool{CPUPool},
+	}
+	if platform == serve.KServe {
+		target.Mode = serve.RawDeployment
 	}
 	serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Name: "deploy", Timeout: 2 * time.Minute,
 		Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
