@@ -186,6 +186,7 @@ func TestServeDeployStep(t *testing.T) {
 	defer cancel()
 	ns, kubeconfig := namespace(t, true)
 	root := "file://" + t.TempDir()
+	var reg serve.Registry // nil: the run's store's
 	build := func(pool string) (*pipeline.Pipeline, pipeline.Step[serve.Deployed]) {
 		p := pipeline.New("churn", &pipeline.Options{Artifacts: root})
 		auc := pipeline.NewParam(p, "auc", 0.8).Ref()
@@ -200,7 +201,7 @@ func TestServeDeployStep(t *testing.T) {
 				{Name: "gone", Labels: map[string]string{testcluster.LabelNodePool: "no-such-pool"}}},
 		}
 		d := serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 20 * time.Second,
-			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
+			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}, Registry: reg})
 		return p, d
 	}
 	run := func(pool, auc string) (serve.Deployed, error) {
@@ -246,10 +247,29 @@ func TestServeDeployStep(t *testing.T) {
 	assert.Equal(t, d.Status.Replicas, d.Status.AvailableReplicas, "v1 serves again")
 	assert.Equal(t, first.Version.Model.URI, d.Spec.Template.Annotations[serve.AnnotationModelURI], "the model of v1")
 
+	// A rollout that succeeds but whose release the registry cannot
+	// record is undone: the registry and the cluster agree on v1.
 	s, err := artifact.Open(ctx, root)
 	require.NoError(t, err)
 	defer s.Close()
+	reg = noReleases{serve.NewRegistry(s)}
+	_, err = run(testcluster.PoolCPU, "0.95")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "recording the release: the registry is unreachable")
+	assert.Contains(t, err.Error(), "rolled back to the previous version")
+	d, err = cl.Client.AppsV1().Deployments(ns).Get(ctx, "churn", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, first.Version.Model.URI, d.Spec.Template.Annotations[serve.AnnotationModelURI], "v1 again")
+	assert.Equal(t, d.Status.Replicas, d.Status.AvailableReplicas)
+
 	rels, err := serve.NewRegistry(s).Releases(ctx, "churn", serve.Staging)
 	require.NoError(t, err)
-	assert.Len(t, rels, 1, "only the rollout that succeeded is a release")
+	assert.Len(t, rels, 1, "only the rollout that succeeded and was recorded is a release")
+}
+
+// noReleases is a registry that cannot record releases.
+type noReleases struct{ serve.Registry }
+
+func (noReleases) Release(context.Context, serve.Release) (serve.Release, error) {
+	return serve.Release{}, errors.New("the registry is unreachable")
 }

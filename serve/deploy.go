@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,11 @@ type DeployOptions struct {
 	LocalOnly bool
 	// Resources are the deploy step's own; default DefaultDeployResources.
 	Resources *resources.Profile
+	// Registry, when set, is where models and releases are recorded
+	// instead of the run's artifact store (NewRegistry): another
+	// registry behind the Registry interface. It is used where the step
+	// runs, in its pod too, so it must work there.
+	Registry Registry
 }
 
 // DefaultDeployResources is a deploy step's default request: it waits
@@ -321,10 +327,13 @@ func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 		return out, nil
 	}
 	scope, ok := artifact.FromContext(ctx)
-	if !ok || scope.Store == nil {
-		return out, errors.New("serve: a deploy step needs the run's artifact store, where the model registry lives; set pipeline.Options.Artifacts (or -artifacts)")
+	reg := d.o.Registry
+	if reg == nil {
+		if !ok || scope.Store == nil {
+			return out, errors.New("serve: a deploy step needs the run's artifact store, where the model registry lives; set pipeline.Options.Artifacts (or -artifacts)")
+		}
+		reg = NewRegistry(scope.Store)
 	}
-	reg := NewRegistry(scope.Store)
 	var c Candidate
 	var v ModelVersion
 	var err error
@@ -385,12 +394,21 @@ func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 		return out, nil
 	}
 	newRel := Release{Target: t.Name, Level: t.Level, Model: v.Name, Version: v.Version, Note: cmpOr(c.Note, t.Note), Run: scope.Producer.Run}
+	var undo func(context.Context) error // back to what was live
 	if local {
 		out.Endpoint, err = d.serveLocal(ctx, t, v.Model)
 		if err != nil {
 			return out, err
 		}
 		out.Local = true
+		undo = func(ctx context.Context) error {
+			if live == nil {
+				stopLocal(t)
+				return nil
+			}
+			_, err := d.serveLocal(ctx, t, live.Model)
+			return err
+		}
 	} else {
 		objs, err := d.objects(v.Model)
 		if err != nil {
@@ -414,6 +432,7 @@ func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 		if err := a.Rollout(ctx, objs, previous); err != nil {
 			return out, fmt.Errorf("serve: %s to %s at %s: %w", v, t.Name, t.Level, err)
 		}
+		undo = func(ctx context.Context) error { return a.restore(ctx, objs, previous) }
 		for _, o := range objs {
 			b, err := o.MarshalJSON()
 			if err != nil {
@@ -426,7 +445,16 @@ func (d *deployer) run(ctx context.Context, in deployIn) (Deployed, error) {
 	newRel.Endpoint = out.Endpoint
 	r, err := reg.Release(ctx, newRel)
 	if err != nil {
-		return out, err
+		// The registry would not know what is live, and the next deploy
+		// would compare against the wrong version: undo the rollout.
+		err = fmt.Errorf("serve: %s to %s at %s: recording the release: %w", v, t.Name, t.Level, err)
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(d.o.Timeout, DefaultRolloutTimeout))
+		defer cancel()
+		if uerr := undo(uctx); uerr != nil {
+			return out, fmt.Errorf("%w; rolling back failed too, so %s at %s serves what the registry does not record: %v", err, t.Name, t.Level, uerr)
+		}
+		out.Endpoint, out.Local = "", false
+		return out, fmt.Errorf("%w; rolled back to the previous version", err)
 	}
 	r.Objects = nil // in the registry; the step's output stays small
 	out.Release = &r
@@ -584,6 +612,18 @@ func standIn(name string, f Format) Predictor[map[string]any, map[string]any] {
 					msg: fmt.Sprintf("model %s: a %s model is served by its KServe runtime in a cluster; the local target loaded it, but cannot predict with it (a Go model, format %s, predicts locally)", name, f, GoModel)}
 			}, nil
 		},
+	}
+}
+
+// stopLocal stops serving t's model in this process, if it does.
+func stopLocal(t Target) {
+	localMu.Lock()
+	defer localMu.Unlock()
+	key := t.Name + "/" + string(t.Level)
+	if s := localServers[key]; s != nil {
+		s.cancel()
+		<-s.done
+		delete(localServers, key)
 	}
 }
 

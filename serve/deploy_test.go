@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluice-ml/sluice/artifact"
+	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/serve"
@@ -37,6 +39,12 @@ type trainIn struct {
 // weights are a Go model artifact), says its "auc" is the parameter auc,
 // and deploys it to the local target behind a gate on auc.
 func deployPipeline(t *testing.T, artifacts string) (*pipeline.Pipeline, pipeline.Step[serve.Deployed]) {
+	return deployPipelineWith(t, artifacts, nil)
+}
+
+// deployPipelineWith is deployPipeline recording in reg (nil: the store's
+// registry).
+func deployPipelineWith(t *testing.T, artifacts string, reg serve.Registry) (*pipeline.Pipeline, pipeline.Step[serve.Deployed]) {
 	p := pipeline.New("churn", &pipeline.Options{Artifacts: artifacts})
 	w0 := pipeline.NewParam(p, "w0", 2.0).Ref()
 	auc := pipeline.NewParam(p, "auc", 0.8).Ref()
@@ -49,13 +57,24 @@ func deployPipeline(t *testing.T, artifacts string) (*pipeline.Pipeline, pipelin
 	d := serve.Deploy(p, target, train.Output(), &serve.DeployOptions{
 		Predictor: "linear-deploy",
 		Gate:      serve.Gate{Metric: "auc", Better: serve.Higher, Threshold: ptr.To(0.7)},
+		Registry:  reg,
 	})
 	return p, d
 }
 
 func runDeploy(t *testing.T, root string, params map[string]string) serve.Deployed {
 	t.Helper()
-	p, d := deployPipeline(t, root)
+	return runDeployIn(t, root, nil, params)
+}
+
+func runDeployWith(t *testing.T, root string, reg serve.Registry, w0, auc string) serve.Deployed {
+	t.Helper()
+	return runDeployIn(t, root, reg, map[string]string{"w0": w0, "auc": auc})
+}
+
+func runDeployIn(t *testing.T, root string, reg serve.Registry, params map[string]string) serve.Deployed {
+	t.Helper()
+	p, d := deployPipelineWith(t, root, reg)
 	b := local.New(nil)
 	st, err := pipeline.Run(t.Context(), p, b, &pipeline.RunOptions{Params: params})
 	require.NoError(t, err)
@@ -219,4 +238,79 @@ func TestDeployLocalStandIn(t *testing.T) {
 	st, err = pipeline.Run(t.Context(), p, local.New(nil), nil)
 	require.Error(t, err)
 	assert.Contains(t, st.Step(d.Name()).Message, "no object iris/")
+}
+
+// flakyRegistry is a registry whose Register or Release fails, as one
+// that cannot be reached does.
+type flakyRegistry struct {
+	serve.Registry
+	failRegister, failRelease bool
+}
+
+var errUnreachable = errors.New("dial tcp 127.0.0.1:9: connect: connection refused")
+
+func (r *flakyRegistry) Register(ctx context.Context, v serve.ModelVersion) (serve.ModelVersion, error) {
+	if r.failRegister {
+		return v, errUnreachable
+	}
+	return r.Registry.Register(ctx, v)
+}
+
+func (r *flakyRegistry) Release(ctx context.Context, rel serve.Release) (serve.Release, error) {
+	if r.failRelease {
+		return rel, errUnreachable
+	}
+	return r.Registry.Release(ctx, rel)
+}
+
+// A registry that cannot be reached fails the deploy step with its
+// error, and leaves nothing half-deployed: a model it could not register
+// is not served; one served whose release it could not record is taken
+// back, and the live version served again (or nothing, on a first
+// deploy).
+func TestDeployRegistryUnreachable(t *testing.T) {
+	registerLinear(t)
+	defer serve.StopLocal()
+	root := "file://" + t.TempDir()
+	s, err := artifact.Open(t.Context(), root)
+	require.NoError(t, err)
+	defer s.Close()
+	reg := &flakyRegistry{Registry: serve.NewRegistry(s)}
+	run := func(w0, auc string) (*backends.RunStatus, string, error) {
+		t.Helper()
+		p, d := deployPipelineWith(t, root, reg)
+		st, err := pipeline.Run(t.Context(), p, local.New(nil), &pipeline.RunOptions{Params: map[string]string{"w0": w0, "auc": auc}})
+		return st, d.Name(), err
+	}
+
+	reg.failRegister = true
+	st, step, err := run("2", "0.8")
+	require.Error(t, err)
+	assert.Contains(t, st.Step(step).Message, "connection refused")
+	_, ok := serve.LocalEndpoint("churn", serve.Staging)
+	assert.False(t, ok, "a model the registry does not know is not served")
+
+	reg.failRegister, reg.failRelease = false, true
+	st, step, err = run("2", "0.8")
+	require.Error(t, err)
+	assert.Contains(t, st.Step(step).Message, "recording the release: dial tcp")
+	assert.Contains(t, st.Step(step).Message, "rolled back to the previous version")
+	_, ok = serve.LocalEndpoint("churn", serve.Staging)
+	assert.False(t, ok, "a first deploy the registry does not record is taken back")
+
+	reg.failRelease = false
+	first := runDeployWith(t, root, reg, "2", "0.8")
+	require.True(t, first.Decision.Deploy, "%+v", first.Decision)
+	assert.Equal(t, 2*1-1*3+0.5, predict(t, first.Endpoint, []float64{1, 3}))
+
+	reg.failRelease = true
+	st, step, err = run("4", "0.9")
+	require.Error(t, err)
+	assert.Contains(t, st.Step(step).Message, "rolled back to the previous version")
+	url, ok := serve.LocalEndpoint("churn", serve.Staging)
+	require.True(t, ok)
+	assert.Equal(t, 2*1-1*3+0.5, predict(t, url, []float64{1, 3}), "the live version is served again")
+	rels, err := serve.NewRegistry(s).Releases(t.Context(), "churn", serve.Staging)
+	require.NoError(t, err)
+	assert.Len(t, rels, 1, "one release: the one recorded")
 }

@@ -333,7 +333,11 @@
 //	  …
 //
 // [Registry] is the interface another registry (MLflow's) could stand
-// behind.
+// behind; DeployOptions.Registry puts one behind the deploy step. When the
+// registry cannot be reached, the step fails with its error and leaves
+// nothing half-deployed: a model it cannot register is not rolled out,
+// and a rollout whose release it cannot record is undone, so the registry
+// and what serves agree.
 //
 // # Tested how
 //
