@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -74,8 +75,13 @@ func TestRenderedContainersRun(t *testing.T) {
 				url string
 			}{{pred, predURL}, {tran, tranURL}} {
 				require.NotNil(t, c.ctr.ReadinessProbe, c.ctr.Name)
-				code, _ := do(t, "GET", c.url+strings.TrimPrefix(c.ctr.ReadinessProbe.HTTPGet.Path, "/"), "")
-				assert.Equal(t, 200, code, "%s's readiness probe", c.ctr.Name)
+				// Ready once the model is loaded: the probe is asked
+				// until it says so, as the kubelet does.
+				probe := c.url + strings.TrimPrefix(c.ctr.ReadinessProbe.HTTPGet.Path, "/")
+				for code, body := do(t, "GET", probe, ""); code != 200; code, body = do(t, "GET", probe, "") {
+					require.Equal(t, 503, code, "%s's readiness probe: %s", c.ctr.Name, body)
+					time.Sleep(10 * time.Millisecond)
+				}
 			}
 
 			code, body := do(t, "POST", tranURL+"v1/models/"+name+":predict", `{"instances": [{"rooms": 2, "area": 50, "garden": true}]}`)
@@ -166,8 +172,8 @@ func start(t *testing.T, c corev1.Container, override map[string]string) string 
 	require.NotNil(t, addr, "%s listens on every interface: %s", c.Name, line)
 	go io.Copy(io.Discard, pr)
 	url := "http://127.0.0.1:" + addr[1] + "/"
-	for code := 0; code != 200; {
-		code, _, _ = send(t.Context(), "GET", url+"v2/health/live", "")
+	for code, _, _ := send(t.Context(), "GET", url+"v2/health/live", ""); code != 200; code, _, _ = send(t.Context(), "GET", url+"v2/health/live", "") {
+		time.Sleep(10 * time.Millisecond)
 	}
 	return url
 }
