@@ -81,7 +81,8 @@ func RenderCommandWith(t task.Spec, input json.RawMessage, outputPath func(conta
 
 // AssembleOutput builds a container task's output object from the
 // contents of the files it wrote, keyed by [task.Output].Field: a string
-// field takes the file's text without the trailing line break, any other
+// field takes the file's text without one trailing "\n" (as Argo's
+// executor reads an output parameter; a "\r" before it stays), any other
 // field parses it as JSON.
 func AssembleOutput(t task.Spec, files map[string][]byte) (json.RawMessage, error) {
 	obj := make(map[string]json.RawMessage, len(t.Outputs))
@@ -105,7 +106,9 @@ func outputValue(outType reflect.Type, field string, data []byte) (json.RawMessa
 		ft = ft.Elem()
 	}
 	if ok && ft.Kind() == reflect.String {
-		text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		// One trailing line break off, as Argo's executor reads an
+		// output parameter's file: the same text on every backend.
+		text := strings.TrimSuffix(string(data), "\n")
 		return json.Marshal(text)
 	}
 	var b bytes.Buffer

@@ -519,7 +519,7 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 			x := "fromJSON(" + taskOutput(eachTask, outputPrefix+o.Field) + ")[#index]"
 			v := "(type(" + x + ") == 'string' ? fromJSON(" + x + ") : " + x + ")"
 			if c.isStringOutput(s, o.Field) {
-				v = "(type(" + x + ") == 'string' ? sprig.trimSuffix('\\n', " + x + ") : toJson(" + x + "))"
+				v = "(type(" + x + ") == 'string' ? " + x + " : toJson(" + x + "))"
 			}
 			kv = append(kv, exprString(o.Field)+": "+v)
 		}
@@ -611,6 +611,12 @@ func (c *compiler) fieldExpr(in backends.Input, raw json.RawMessage) (string, er
 			if t, ok, err := c.textExpr(in.Refs[i]); ok || err != nil {
 				return t, err
 			}
+			if p, str, ok := c.containerField(in.Refs[i]); ok {
+				if str {
+					return p, nil
+				}
+				return "toJson(fromJSON(" + p + "))", nil
+			}
 			e, err := c.refExpr(in.Refs[i])
 			if err != nil {
 				return "", err
@@ -632,6 +638,9 @@ func (c *compiler) fieldExpr(in backends.Input, raw json.RawMessage) (string, er
 // string, whose file is read as text.
 func (c *compiler) isStringOutput(s *backends.Step, f string) bool {
 	_, typ, ok := task.FieldByName(s.Task.OutputType, f)
+	for ok && typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
 	return ok && typ.Kind() == reflect.String
 }
 
@@ -1025,6 +1034,12 @@ func (c *compiler) fieldValue(s *backends.Step, in backends.Input, raw json.RawM
 			if t, ok, err := c.textExpr(in.Refs[i]); ok || err != nil {
 				return exprTag(t), err
 			}
+			if p, str, ok := c.containerField(in.Refs[i]); ok {
+				if str { // the text as Argo's executor read it: a plain tag
+					return "{{tasks." + c.task(in.Refs[i].Step) + ".outputs.parameters." + outputPrefix + in.Refs[i].Path[0] + "}}", nil
+				}
+				return exprTag("toJson(fromJSON(" + p + "))"), nil
+			}
 			e, err := c.refExpr(in.Refs[i])
 			if err != nil {
 				return "", err
@@ -1104,6 +1119,12 @@ func (c *compiler) refTag(r backends.Ref) (string, error) {
 
 // refExpr returns an expression whose value is the JSON text of r.
 func (c *compiler) refExpr(r backends.Ref) (string, error) {
+	if p, str, ok := c.containerField(r); ok {
+		if str {
+			return "toJson(" + p + ")", nil
+		}
+		return "toJson(fromJSON(" + p + "))", nil
+	}
 	var e string
 	switch r.Kind {
 	case backends.RefStep:
@@ -1162,20 +1183,39 @@ func (c *compiler) refExpr(r backends.Ref) (string, error) {
 }
 
 // containerOutput assembles the output object of container step s from
-// its output parameters: a string field is the file's text without the
-// trailing line break, any other field the file parsed as JSON.
+// its output parameters: a string field is the file's text (Argo's
+// executor took one trailing line break off), any other field the file
+// parsed as JSON.
 func (c *compiler) containerOutput(s *backends.Step) string {
 	var fields []string
 	for _, o := range s.Task.Outputs {
 		v := taskOutput(c.task(s.Name), outputPrefix+o.Field)
-		if c.isStringOutput(s, o.Field) {
-			v = "sprig.trimSuffix('\\n', " + v + ")"
-		} else {
+		if !c.isStringOutput(s, o.Field) {
 			v = "fromJSON(" + v + ")"
 		}
 		fields = append(fields, exprString(o.Field)+": "+v)
 	}
 	return "toJson({ " + strings.Join(fields, ", ") + " })"
+}
+
+// containerField reports whether r is one output field of a container
+// step that is not a fan-out, and returns then the expression of its
+// output parameter and whether the field is a string: such a ref reads the
+// parameter directly, without assembling the whole output object first.
+func (c *compiler) containerField(r backends.Ref) (param string, str, ok bool) {
+	if r.Kind != backends.RefStep || len(r.Path) != 1 {
+		return "", false, false
+	}
+	s := c.steps[r.Step]
+	if s == nil || !isContainer(s) || s.ForEach != nil {
+		return "", false, false
+	}
+	for _, o := range s.Task.Outputs {
+		if o.Field == r.Path[0] {
+			return taskOutput(c.task(s.Name), outputPrefix+o.Field), c.isStringOutput(s, o.Field), true
+		}
+	}
+	return "", false, false
 }
 
 // runInfo is the expression of the run's outcome for the exit handler:

@@ -100,9 +100,12 @@
 // anything else as JSON), which Argo fills in, each {{outputs.Field}}
 // placeholder the output's path in the container, which Compile writes
 // in (Argo never sees it), and each output field the output parameter
-// "out-Field" read from its file. Downstream refs assemble the step's
-// output object from those parameters (a string field is the file's text
-// without its trailing line break, any other field is parsed as JSON; the
+// "out-Field" read from its file. A ref to one field reads its parameter
+// directly — {{tasks.X.outputs.parameters.out-Field}} for a string's text —
+// and a ref to the whole output assembles the object from the parameters
+// (a string field is the file's text without one trailing line break,
+// which Argo's executor takes off, as the other backends do; any other
+// field is parsed as JSON; the
 // template's annotation sluice.dev/text-outputs names the string fields
 // for Watch). A container task can be cached (see Caching) and fanned out: its
 // withParam items are then objects holding each instance's placeholder

@@ -631,7 +631,7 @@ func outputOf(n *wfv1.NodeStatus, tmpl *wfv1.Template) json.RawMessage {
 			if json.Valid([]byte(v)) && !isStringField(tmpl, f) {
 				obj[f] = json.RawMessage(v)
 			} else {
-				b, _ := json.Marshal(strings.TrimSuffix(v, "\n"))
+				b, _ := json.Marshal(v) // Argo's executor took the line break off
 				obj[f] = b
 			}
 		}

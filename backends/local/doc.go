@@ -33,7 +33,7 @@
 // attempt's output directory for [HostRunner], see [OutputPather]), runs
 // through the Runner, and its output object is built
 // from the files it wrote: a string field takes the file's text without
-// the trailing line break, any other field parses the file as JSON. A step
+// one trailing "\n" (as on Argo), any other field parses the file as JSON. A step
 // that has an Invoker runs in process even when its task is a container
 // task, so test environments can stub container tasks.
 //

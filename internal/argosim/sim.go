@@ -782,7 +782,8 @@ func (r *simRun) containerAttempt(t *wfv1.Template) (phase wfv1.NodePhase, out *
 		if !ok {
 			return wfv1.NodeError, nil, "open " + p.ValueFrom.Path + ": no such file or directory", "0"
 		}
-		out.Parameters = append(out.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(v)})
+		// Argo's executor takes one trailing line break off a file's text.
+		out.Parameters = append(out.Parameters, wfv1.Parameter{Name: p.Name, Value: wfv1.AnyStringPtr(strings.TrimSuffix(v, "\n"))})
 	}
 	return wfv1.NodeSucceeded, out, "", "0"
 }
