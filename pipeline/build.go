@@ -44,6 +44,8 @@ type builder struct {
 	// defaultResErrs are the problems of the default profile, reported
 	// once under pipeline.defaults rather than again for every task.
 	defaultResErrs []*field.Error
+	// res resolves each distinct resource profile once.
+	res *resources.Resolver
 }
 
 // build validates p and, when it is valid, lowers it to a Plan.
@@ -52,6 +54,7 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 		return nil, misuse("Validate of a nil *Pipeline; create one with pipeline.New")
 	}
 	b := &builder{
+		res:   resources.NewResolver(p.pools),
 		p:     p,
 		root:  field.NewPath("pipeline"),
 		names: make(map[*node]string, len(p.nodes)),
@@ -239,7 +242,7 @@ func (b *builder) step(n *node) *backends.Step {
 		spec.Timeout = d.Timeout
 	}
 	spec.Resources = resources.Merge(d.Resources, n.spec.Resources)
-	resolved, err := resources.Resolve(spec.Resources, b.p.pools)
+	resolved, err := b.res.Resolve(spec.Resources)
 	b.errs.AddUnder(path.Child("resources"), withoutErrors(err, b.defaultResErrs))
 
 	st := &backends.Step{

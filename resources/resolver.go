@@ -1,0 +1,93 @@
+package resources
+
+import (
+	"maps"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// A Resolver resolves profiles against one list of node pools, each
+// distinct profile once: a pipeline has thousands of steps and a handful
+// of profiles, and resolving one parses and checks every quantity. It
+// returns what [Resolve] returns, a copy of its own for each call. It is
+// safe for concurrent use.
+type Resolver struct {
+	pools []NodePool
+	mu    sync.Mutex
+	done  map[profileKey]resolution
+}
+
+type resolution struct {
+	r   Resolved
+	err error
+}
+
+// profileKey is a Profile without its map, slice and pointer fields: a
+// profile that sets none of them is resolved once per key.
+type profileKey struct {
+	CPU, Memory, EphemeralStorage, SharedMemory string
+	GPUModel                                    string
+	GPUs                                        int
+	MIG                                         string
+	MIGCount                                    int
+	MIGStrategy                                 MIGStrategy
+	NodePool                                    string
+	Preemptible                                 bool
+}
+
+// NewResolver returns a Resolver of profiles against pools, which must
+// not change while the Resolver is in use.
+func NewResolver(pools []NodePool) *Resolver {
+	return &Resolver{pools: pools, done: map[profileKey]resolution{}}
+}
+
+// Resolve is [Resolve] of p against the Resolver's pools.
+func (rv *Resolver) Resolve(p Profile) (Resolved, error) {
+	if p.NodeSelector != nil || p.Tolerations != nil || p.Affinity != nil {
+		return Resolve(p, rv.pools)
+	}
+	k := profileKey{p.CPU, p.Memory, p.EphemeralStorage, p.SharedMemory, p.GPUModel, p.GPUs, p.MIG, p.MIGCount, p.MIGStrategy, p.NodePool, p.Preemptible}
+	rv.mu.Lock()
+	got, ok := rv.done[k]
+	rv.mu.Unlock()
+	if !ok {
+		got.r, got.err = Resolve(p, rv.pools)
+		rv.mu.Lock()
+		rv.done[k] = got
+		rv.mu.Unlock()
+	}
+	return got.r.DeepCopy(), got.err
+}
+
+// DeepCopy returns a copy of r that shares nothing with it.
+func (r Resolved) DeepCopy() Resolved {
+	out := r
+	out.Requests = r.Requests.DeepCopy()
+	out.Limits = r.Limits.DeepCopy()
+	if r.SharedMemory != nil {
+		q := r.SharedMemory.DeepCopy()
+		out.SharedMemory = &q
+	}
+	out.Placement = r.Placement.DeepCopy()
+	if r.OnDemand != nil {
+		p := r.OnDemand.DeepCopy()
+		out.OnDemand = &p
+	}
+	return out
+}
+
+// DeepCopy returns a copy of p that shares nothing with it.
+func (p Placement) DeepCopy() Placement {
+	out := Placement{Affinity: p.Affinity.DeepCopy()}
+	if p.NodeSelector != nil {
+		out.NodeSelector = maps.Clone(p.NodeSelector)
+	}
+	if p.Tolerations != nil {
+		out.Tolerations = make([]corev1.Toleration, len(p.Tolerations))
+		for i := range p.Tolerations {
+			p.Tolerations[i].DeepCopyInto(&out.Tolerations[i])
+		}
+	}
+	return out
+}
