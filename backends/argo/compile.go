@@ -1406,23 +1406,48 @@ func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
 	if len(doc) <= maxSize {
 		return nil
 	}
-	// Name the largest contributor: a DAG task or a template.
-	culprit, most := "", 0
+	return fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates): %s: %w",
+		len(doc), maxSize, len(c.plan.Steps), len(spec.Templates), costliest(spec), ErrTooLarge)
+}
+
+// costliest says what costs the most in spec, for a size budget's error:
+// the largest DAG tasks (their arguments and dependencies, which grow
+// with each step) and templates (each shared by the steps that run it),
+// by their size in JSON, about that of their YAML, and the ways out.
+func costliest(spec *wfv1.WorkflowSpec) string {
+	type part struct {
+		what string
+		n    int
+	}
+	var parts []part
+	tasks, taskBytes := 0, 0
 	for _, t := range spec.Templates {
 		if t.DAG != nil {
 			for _, dt := range t.DAG.Tasks {
-				if b, _ := json.Marshal(dt); len(b) > most {
-					culprit, most = "step "+dt.Name, len(b)
-				}
+				b, _ := json.Marshal(dt)
+				parts = append(parts, part{"step " + dt.Name, len(b)})
+				tasks++
+				taskBytes += len(b)
 			}
 			continue
 		}
-		if b, _ := json.Marshal(t); len(b) > most {
-			culprit, most = "template "+t.Name, len(b)
-		}
+		b, _ := json.Marshal(t)
+		parts = append(parts, part{"template " + t.Name, len(b)})
 	}
-	return fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates; the largest is %s, about %d bytes): %w",
-		len(doc), maxSize, len(c.plan.Steps), len(spec.Templates), culprit, most, ErrTooLarge)
+	slices.SortStableFunc(parts, func(a, b part) int { return b.n - a.n })
+	var top []string
+	for _, p := range parts[:min(5, len(parts))] {
+		top = append(top, fmt.Sprintf("%s (%d bytes)", p.what, p.n))
+	}
+	avg := 0
+	if tasks > 0 {
+		avg = taskBytes / tasks
+	}
+	return fmt.Sprintf("the largest parts are %s, and a DAG task takes %d bytes on average; "+
+		"make the largest smaller (a big constant input can be a parameter or an artifact), "+
+		"split the pipeline into pipelines that run one after another, "+
+		"or raise Options.MaxSize if your API server and etcd take larger objects (etcd's default request limit is 1.5 MiB)",
+		strings.Join(top, ", "), avg)
 }
 
 // MaxInlineOutput is the most bytes of a Go task's output JSON that an

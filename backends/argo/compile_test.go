@@ -103,6 +103,10 @@ func TestSizeBudget(t *testing.T) {
 		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 10 << 10}), nil)
 		require.ErrorIs(t, err, argo.ErrTooLarge)
 		assert.Contains(t, err.Error(), "200 tasks")
+		t.Log(err)
+		assert.Regexp(t, `the largest parts are (step|template) \S+ \(\d+ bytes\), `, err.Error())
+		assert.Regexp(t, `a DAG task takes \d+ bytes on average`, err.Error())
+		assert.Contains(t, err.Error(), "raise Options.MaxSize")
 	})
 	t.Run("Parameter", func(t *testing.T) {
 		type big struct{ S string }
