@@ -358,7 +358,8 @@
 // and the ways out. A field of a container task's output costs a plain
 // {{tasks.X.outputs.parameters.out-F}} tag where a downstream step reads
 // it: 374.5 bytes per container task on a random DAG of three reads per
-// task (TestBytesPerContainerTask), about 2,800 container tasks in 1 MiB.
+// task (TestBytesPerContainerTask): 2,500 of them fit in the default
+// 1 MiB.
 // Inputs computed at run time are not known to Compile:
 // a Go task's input travels as a command-line argument, which Linux caps
 // at 128 KiB.

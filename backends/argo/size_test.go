@@ -68,6 +68,11 @@ func TestBytesPerContainerTask(t *testing.T) {
 	// parameter ({{tasks.X.outputs.parameters.out-F}}), not through the
 	// whole output object three times over (1701 bytes per task before).
 	assert.LessOrEqual(t, per, 450.0, "the goal: at most 450 bytes per container task")
+
+	// Within the default budget of 1 MiB: 2,500 such tasks (about 600
+	// before).
+	_, err := pipeline.Compile(t.Context(), containerDAG(2500, 7), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}}), nil)
+	require.NoError(t, err)
 }
 
 type textOut struct {
