@@ -2,7 +2,9 @@ package argo_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/argo"
 	"github.com/sluice-ml/sluice/backends/kubepod"
+	"github.com/sluice-ml/sluice/internal/benchdag"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
@@ -120,4 +123,82 @@ func TestFanOutSizeIndependentOfWidth(t *testing.T) {
 	zeros := func(n int) int { return len(strings.Repeat("0,", n)) - 1 }
 	assert.Equal(t, zeros(1000)-zeros(10), len(thousand)-len(ten), "only the parameter's default grows")
 	assert.Equal(t, 1, strings.Count(thousand, "withParam:"))
+}
+
+// BenchmarkUserPath measures a user's compile end to end — build the
+// pipeline, validate and lower it, compile it for Argo and render the
+// YAML — on the random DAG of package benchdag (three reads per task), of
+// Go and of container tasks, 1k and 10k of them, and in the same run its
+// floor: sigs.k8s.io/yaml's Marshal of the same Workflow object. It
+// reports per task the time, the document's bytes and the allocations of
+// the path alone; path/floor, the time over the floor's; and
+// peak-heap-MiB, the most heap in objects (live and not yet collected)
+// seen during the path, sampled every millisecond from a collected start.
+//
+//	go test -run '^$' -bench BenchmarkUserPath -benchtime 3x ./backends/argo/
+func BenchmarkUserPath(b *testing.B) {
+	for _, k := range []benchdag.Kind{benchdag.Go, benchdag.Container} {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("%s/tasks=%d", k, n), func(b *testing.B) {
+				be := argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 64 << 20})
+				var path, floor time.Duration
+				var mallocs uint64
+				var size, iters int
+				var peak uint64
+				for b.Loop() {
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					stop := samplePeakHeap()
+					t0 := time.Now()
+					art, err := pipeline.Compile(context.Background(), benchdag.Pipeline(n, k, 7), be, nil)
+					d := time.Since(t0)
+					peak = max(peak, stop())
+					runtime.ReadMemStats(&after)
+					require.NoError(b, err)
+					path += d
+					mallocs += after.Mallocs - before.Mallocs
+					size = len(art.Documents()[0])
+					wf := mustWF(b, art)
+					runtime.GC()
+					t1 := time.Now()
+					_, err = yaml.Marshal(wf)
+					floor += time.Since(t1)
+					require.NoError(b, err)
+					iters++
+				}
+				per := float64(iters * n)
+				b.ReportMetric(float64(path.Nanoseconds())/per, "ns/task")
+				b.ReportMetric(float64(size)/float64(n), "bytes/task")
+				b.ReportMetric(float64(mallocs)/per, "allocs/task")
+				b.ReportMetric(float64(path)/float64(floor), "path/floor")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+			})
+		}
+	}
+}
+
+// samplePeakHeap samples the heap's bytes in objects every millisecond
+// until the returned function is called, which returns the most seen.
+func samplePeakHeap() (stop func() uint64) {
+	const name = "/memory/classes/heap/objects:bytes"
+	s := []rtmetrics.Sample{{Name: name}}
+	read := func() uint64 { rtmetrics.Read(s); return s[0].Value.Uint64() }
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		m := read()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				m = max(m, read())
+			case <-done:
+				peak <- max(m, read())
+				return
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-peak }
 }

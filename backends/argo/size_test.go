@@ -3,7 +3,6 @@ package argo_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -16,49 +15,15 @@ import (
 	"github.com/sluice-ml/sluice/backends/kubepod"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/internal/argosim"
+	"github.com/sluice-ml/sluice/internal/benchdag"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
 
-// shellOut is a container task's output: one string, written to a file.
-type shellOut struct {
-	Out string `json:"out"`
-}
-
-// shellIn is a container task's input: three upstream outputs.
-type shellIn struct {
-	A pipeline.Ref[string] `json:"a"`
-	B pipeline.Ref[string] `json:"b"`
-	C pipeline.Ref[string] `json:"c"`
-}
-
-// containerDAG is a random DAG of n container tasks (seeded), each but the
-// first three reading the string outputs of three earlier ones: the shape
-// the compile issue measures.
-func containerDAG(n int, seed uint64) *pipeline.Pipeline {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	p := pipeline.New("dag", nil)
-	body := task.Container[shellIn, shellOut]("t", "registry.example/tool:1").
-		WithCommand("/bin/sh", "-c", `echo "$1 $2 $3" > "$4"`, "sh").
-		WithArgs("{{.a}}", "{{.b}}", "{{.c}}", "{{outputs.out}}")
-	var outs []pipeline.Ref[string]
-	for i := range n {
-		in := shellIn{A: pipeline.Const("x"), B: pipeline.Const("y"), C: pipeline.Const("z")}
-		if i >= 3 {
-			in.A = outs[rng.IntN(i)]
-			in.B = outs[rng.IntN(i)]
-			in.C = outs[rng.IntN(i)]
-		}
-		s := pipeline.Add(p, body.WithName(fmt.Sprintf("t%d", i)), in)
-		outs = append(outs, pipeline.Field[string](s.Output(), "out"))
-	}
-	return p
-}
-
-// Bytes per container task on the random DAG.
+// Bytes per container task on the random DAG of package benchdag.
 func TestBytesPerContainerTask(t *testing.T) {
 	size := func(n int) int {
-		art, err := pipeline.Compile(t.Context(), containerDAG(n, 7), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 64 << 20}), nil)
+		art, err := pipeline.Compile(t.Context(), benchdag.Pipeline(n, benchdag.Container, 7), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 64 << 20}), nil)
 		require.NoError(t, err)
 		return len(art.Documents()[0])
 	}
@@ -71,7 +36,7 @@ func TestBytesPerContainerTask(t *testing.T) {
 
 	// Within the default budget of 1 MiB: 2,500 such tasks (about 600
 	// before).
-	_, err := pipeline.Compile(t.Context(), containerDAG(2500, 7), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}}), nil)
+	_, err := pipeline.Compile(t.Context(), benchdag.Pipeline(2500, benchdag.Container, 7), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}}), nil)
 	require.NoError(t, err)
 }
 
