@@ -2,6 +2,7 @@ package argo
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -61,8 +62,23 @@ func escapeLiteral(s string) string {
 	return strings.ReplaceAll(s, "{{", `{\u007b`)
 }
 
-// member returns the expression selecting key of the map expression m.
-func member(m, key string) string { return m + "[" + exprString(key) + "]" }
+// member returns the expression selecting key of the map expression m:
+// m.key when key is a plain identifier of the expression language, the
+// shorter form, else m['key'].
+func member(m, key string) string {
+	if identRE.MatchString(key) && !exprWords[key] {
+		return m + "." + key
+	}
+	return m + "[" + exprString(key) + "]"
+}
+
+// identRE matches the names m.name can select.
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// exprWords are the words of the expression language that cannot follow a
+// dot as a name.
+var exprWords = map[string]bool{"in": true, "not": true, "and": true, "or": true, "matches": true, "contains": true,
+	"startsWith": true, "endsWith": true, "nil": true, "true": true, "false": true, "let": true, "if": true, "else": true}
 
 // taskOutput is the expression of output parameter param of DAG task name.
 func taskOutput(name, param string) string {
