@@ -105,6 +105,7 @@ type compiler struct {
 	steps  map[string]*backends.Step // step name -> step (Plan.Step is a linear search)
 	nTask  int                       // task templates named so far
 	tmplOf map[string]string         // step name -> the template running its container
+	feeds  map[string]bool           // steps whose output a fan-out iterates over
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
@@ -1485,12 +1486,15 @@ func (c *compiler) artifactEnv(s *backends.Step) []corev1.EnvVar {
 // feedsFanOut reports whether the output of step name is the list some
 // fan-out iterates over.
 func (c *compiler) feedsFanOut(name string) bool {
-	for i := range c.plan.Steps {
-		if fe := c.plan.Steps[i].ForEach; fe != nil && fe.Items.Kind == backends.RefStep && fe.Items.Step == name {
-			return true
+	if c.feeds == nil {
+		c.feeds = map[string]bool{}
+		for i := range c.plan.Steps {
+			if fe := c.plan.Steps[i].ForEach; fe != nil && fe.Items.Kind == backends.RefStep {
+				c.feeds[fe.Items.Step] = true
+			}
 		}
 	}
-	return false
+	return c.feeds[name]
 }
 
 // warnings are what Compile warns about: fan-outs whose list Argo must
