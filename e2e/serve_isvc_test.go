@@ -11,14 +11,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/serve"
-	"github.com/sluice-ml/sluice/task"
 )
 
 var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
@@ -38,18 +36,13 @@ func TestServeKServe(t *testing.T) {
 	run := func(auc, pool string) (serve.Deployed, error) {
 		t.Helper()
 		p := pipeline.New("kserve", &pipeline.Options{Artifacts: root})
-		a := pipeline.NewParam(p, "auc", 0.8).Ref()
-		eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in pipelines.DeployIn) (serve.Candidate, error) {
-			m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
-			return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}}, err
-		}), pipelines.DeployIn{AUC: a})
 		target := serve.Target{Name: "ranker", Level: serve.Staging, Namespace: ns, Platform: serve.KServe, Mode: serve.RawDeployment,
 			Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/ranker:v1"},
 			Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: pool},
 			NodePools: []resources.NodePool{{Name: testcluster.PoolCPU, Labels: map[string]string{testcluster.LabelNodePool: testcluster.PoolCPU}},
 				{Name: "gone", Labels: map[string]string{testcluster.LabelNodePool: "no-such-pool"}}},
 		}
-		d := serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 30 * time.Second,
+		d := pipelines.EvalDeploy(p, target, &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 30 * time.Second,
 			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
 		st, err := pipeline.Run(ctx, p, local.New(nil), &pipeline.RunOptions{Params: map[string]string{"auc": auc}})
 		var out serve.Deployed

@@ -23,11 +23,11 @@ import (
 
 	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends/local"
+	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/serve"
-	"github.com/sluice-ml/sluice/task"
 )
 
 // rolloutObjects are a Deployment of image and a Service for it, as
@@ -169,11 +169,6 @@ func TestServeRollout(t *testing.T) {
 	assert.Equal(t, metav1.ManagedFieldsOperationApply, managers[0].Operation)
 }
 
-// deployIn is the deploy test's evaluation step's input.
-type deployIn struct {
-	AUC pipeline.Ref[float64] `json:"auc"`
-}
-
 // The deploy step on the real control plane, from a run on the local
 // backend with a kubeconfig: it renders a plain-Kubernetes target,
 // rolls it out (kwok's pods become Ready), records the release; a worse
@@ -189,18 +184,13 @@ func TestServeDeployStep(t *testing.T) {
 	var reg serve.Registry // nil: the run's store's
 	build := func(pool string) (*pipeline.Pipeline, pipeline.Step[serve.Deployed]) {
 		p := pipeline.New("churn", &pipeline.Options{Artifacts: root})
-		auc := pipeline.NewParam(p, "auc", 0.8).Ref()
-		eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in deployIn) (serve.Candidate, error) {
-			m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
-			return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}}, err
-		}), deployIn{AUC: auc})
 		target := serve.Target{Name: "churn", Level: serve.Staging, Namespace: ns, Platform: serve.Kubernetes,
 			Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/churn:v1"},
 			Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: pool},
 			NodePools: []resources.NodePool{{Name: testcluster.PoolCPU, Labels: map[string]string{testcluster.LabelNodePool: testcluster.PoolCPU}},
 				{Name: "gone", Labels: map[string]string{testcluster.LabelNodePool: "no-such-pool"}}},
 		}
-		d := serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 20 * time.Second,
+		d := pipelines.EvalDeploy(p, target, &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 20 * time.Second,
 			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}, Registry: reg})
 		return p, d
 	}

@@ -15,14 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
-	"github.com/sluice-ml/sluice/artifact"
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
 	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/resources"
 	"github.com/sluice-ml/sluice/serve"
-	"github.com/sluice-ml/sluice/task"
 )
 
 // TestServeRollingUpdate deploys a target of three replicas with the
@@ -41,11 +39,6 @@ func TestServeRollingUpdate(t *testing.T) {
 	run := func(auc string) serve.Deployed {
 		t.Helper()
 		p := pipeline.New("update", &pipeline.Options{Artifacts: root})
-		a := pipeline.NewParam(p, "auc", 0.8).Ref()
-		eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in pipelines.DeployIn) (serve.Candidate, error) {
-			m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
-			return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}}, err
-		}), pipelines.DeployIn{AUC: a})
 		target := serve.Target{Name: "ranker", Level: serve.Staging, Namespace: ns, Platform: serve.Kubernetes,
 			Runtime:   serve.Runtime{Format: serve.GoModel, Image: "registry.example/ranker:v1"},
 			Resources: resources.Profile{CPU: "100m", Memory: "128Mi", NodePool: testcluster.PoolCPU},
@@ -53,7 +46,7 @@ func TestServeRollingUpdate(t *testing.T) {
 			Replicas:  serve.Replicas{Min: ptr.To(3), Max: 3},
 			Placement: serve.Placement{ShareNodes: true},
 		}
-		d := serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 2 * time.Minute,
+		d := pipelines.EvalDeploy(p, target, &serve.DeployOptions{Kubeconfig: kubeconfig, Timeout: 2 * time.Minute,
 			Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
 		st, err := pipeline.Run(ctx, p, local.New(nil), &pipeline.RunOptions{Params: map[string]string{"auc": auc}})
 		require.NoError(t, err, summary(st))

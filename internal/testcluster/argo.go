@@ -2,7 +2,6 @@ package testcluster
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -69,14 +68,8 @@ func (c *Cluster) startArgo(ctx, pctx context.Context) error {
 	// The controller is ready once it has taken the config and started its
 	// workers; its log says so.
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
-		for _, p := range c.procs {
-			if p.name == "workflow-controller" {
-				select {
-				case <-p.done:
-					return false, fmt.Errorf("workflow-controller exited: %v\n%s", p.err, c.Log(p.name, 3000))
-				default:
-				}
-			}
+		if err := c.exited("workflow-controller"); err != nil {
+			return false, err
 		}
 		return strings.Contains(c.Log("workflow-controller", 1<<20), "Starting Workflow Controller"), nil
 	})

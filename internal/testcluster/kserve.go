@@ -99,14 +99,8 @@ func (c *Cluster) startKServe(ctx, pctx context.Context) error {
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(probe) + "/readyz"
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		for _, p := range c.procs {
-			if p.name == "kserve-manager" {
-				select {
-				case <-p.done:
-					return false, fmt.Errorf("kserve-manager exited: %v\n%s", p.err, c.Log(p.name, 3000))
-				default:
-				}
-			}
+		if err := c.exited("kserve-manager"); err != nil {
+			return false, err
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)

@@ -52,6 +52,22 @@ func (c *Cluster) startProc(ctx context.Context, name string, args, env []string
 	}
 }
 
+// exited returns an error, with the end of its log, when process name has
+// exited; nil while it runs.
+func (c *Cluster) exited(name string) error {
+	for _, p := range c.procs {
+		if p.name != name {
+			continue
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %v\n%s", name, p.err, c.Log(name, 3000))
+		default:
+		}
+	}
+	return nil
+}
+
 // stop sends SIGTERM and, after a grace period, SIGKILL.
 func (p *proc) stop() error {
 	select {

@@ -433,15 +433,22 @@ type DeployIn struct {
 	AUC pipeline.Ref[float64] `json:"auc"`
 }
 
-// DeployTo is the Deploy pipeline with its target in namespace ns, on
-// platform ("" for plain Kubernetes).
-func DeployTo(ns string, platform serve.Platform) *pipeline.Pipeline {
-	p := pipeline.New(Deploy, nil)
+// EvalDeploy adds to p an evaluation step "eval", which writes a model
+// whose AUC is the pipeline's parameter "auc" (0.8 by default; the same
+// AUC, the same bytes), and the deploy step of that model to target.
+func EvalDeploy(p *pipeline.Pipeline, target serve.Target, opts *serve.DeployOptions) pipeline.Step[serve.Deployed] {
 	auc := pipeline.NewParam(p, "auc", 0.8).Ref()
 	eval := pipeline.Add(p, task.New("eval", func(ctx context.Context, in DeployIn) (serve.Candidate, error) {
 		m, err := artifact.WriteJSON[artifact.Model](ctx, "model", map[string]any{"auc": in.AUC.Get()})
 		return serve.Candidate{Model: m, Metrics: map[string]float64{"auc": in.AUC.Get()}, Note: "e2e"}, err
 	}), DeployIn{AUC: auc})
+	return serve.Deploy(p, target, eval.Output(), opts)
+}
+
+// DeployTo is the Deploy pipeline with its target in namespace ns, on
+// platform ("" for plain Kubernetes).
+func DeployTo(ns string, platform serve.Platform) *pipeline.Pipeline {
+	p := pipeline.New(Deploy, nil)
 	if platform == "" {
 		platform = serve.Kubernetes
 	}
@@ -453,7 +460,7 @@ func DeployTo(ns string, platform serve.Platform) *pipeline.Pipeline {
 	if platform == serve.KServe {
 		target.Mode = serve.RawDeployment
 	}
-	serve.Deploy(p, target, eval.Output(), &serve.DeployOptions{Name: "deploy", Timeout: 2 * time.Minute,
+	EvalDeploy(p, target, &serve.DeployOptions{Name: "deploy", Timeout: 2 * time.Minute,
 		Gate: serve.Gate{Metric: "auc", Better: serve.Higher}})
 	return p
 }
