@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -25,8 +26,9 @@ import (
 
 // TestServeRollingUpdate deploys a target of three replicas with the
 // deploy step (maxSurge 1, maxUnavailable 0: the renderer's default),
-// deploys the same model again, which writes nothing (every object keeps
-// its resourceVersion), then deploys a better model: the real Deployment
+// deploys the same model again, which writes nothing (each object's
+// generation and the step's managed fields stay as they were), then
+// deploys a better model: the real Deployment
 // controller replaces the pods one by one, and a watch of the Deployment
 // sees the update under way (a surge pod) and never fewer than three
 // available replicas.
@@ -54,20 +56,31 @@ func TestServeRollingUpdate(t *testing.T) {
 		require.NoError(t, json.Unmarshal(st.Step(d.Name()).Output, &out))
 		return out
 	}
-	versions := func() map[string]string {
-		rvs := map[string]string{}
+	// ours is what the deploy step wrote of each object: its generation
+	// and the step's field manager's entry (a write that changed anything
+	// moves its time and fields). Controllers write statuses; those are
+	// theirs.
+	ours := func() map[string]string {
+		out := map[string]string{}
+		add := func(kind string, m metav1.Object) {
+			for _, f := range m.GetManagedFields() {
+				if f.Manager == serve.FieldManager && f.Subresource == "" {
+					out[kind+"/"+m.GetName()] = fmt.Sprintf("generation %d, applied %s: %s", m.GetGeneration(), f.Time, f.FieldsV1.Raw)
+				}
+			}
+		}
 		d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "ranker", metav1.GetOptions{})
 		require.NoError(t, err)
-		rvs["Deployment"] = d.ResourceVersion
+		add("Deployment", d)
 		s, err := cl.Client.CoreV1().Services(ns).Get(ctx, "ranker", metav1.GetOptions{})
 		require.NoError(t, err)
-		rvs["Service"] = s.ResourceVersion
+		add("Service", s)
 		pdbs, err := cl.Client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{})
 		require.NoError(t, err)
-		for _, p := range pdbs.Items {
-			rvs["PodDisruptionBudget/"+p.Name] = p.ResourceVersion
+		for i := range pdbs.Items {
+			add("PodDisruptionBudget", &pdbs.Items[i])
 		}
-		return rvs
+		return out
 	}
 
 	v1 := run("0.8")
@@ -77,16 +90,19 @@ func TestServeRollingUpdate(t *testing.T) {
 	require.Equal(t, int32(3), d.Status.AvailableReplicas)
 	require.NotNil(t, d.Spec.Strategy.RollingUpdate)
 	assert.Equal(t, "0", d.Spec.Strategy.RollingUpdate.MaxUnavailable.String())
-	before := versions()
+	before := ours()
+	require.Len(t, before, 3, "the step applied a Deployment, a Service and a budget: %v", before)
 
 	same := run("0.8") // the same bytes: the same version, live already
 	assert.False(t, same.Decision.Deploy, "%+v", same.Decision)
 	assert.Equal(t, v1.Version.Version, same.Version.Version, "the same model is the same version")
-	assert.Equal(t, before, versions(), "deploying the live version again writes nothing")
+	assert.Equal(t, before, ours(), "deploying the live version again writes nothing")
 
 	// Watch the Deployment through the update to v2.
+	d, err = cl.Client.AppsV1().Deployments(ns).Get(ctx, "ranker", metav1.GetOptions{})
+	require.NoError(t, err)
 	w, err := cl.Client.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", "ranker").String(), ResourceVersion: before["Deployment"]})
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", "ranker").String(), ResourceVersion: d.ResourceVersion})
 	require.NoError(t, err)
 	var mu sync.Mutex
 	minAvailable, maxReplicas, events := int32(1<<30), int32(0), 0
@@ -117,6 +133,8 @@ func TestServeRollingUpdate(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d Deployment events during the update: available ≥ %d, replicas ≤ %d", events, minAvailable, maxReplicas)
-	assert.Equal(t, int32(4), maxReplicas, "the watch saw the update under way: one surge pod (maxSurge 1)")
+	// A surge pod shows as a fourth replica. (The count may briefly show
+	// more: a ReplicaSet's status lags the pods it is deleting.)
+	assert.Greater(t, maxReplicas, int32(3), "the watch saw the update under way")
 	assert.GreaterOrEqual(t, minAvailable, int32(3), "never fewer available replicas than desired (maxUnavailable 0)")
 }
