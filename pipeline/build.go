@@ -776,8 +776,8 @@ func walkRefs(v reflect.Value, path *field.Path, depth int, onPath map[walkKey]b
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if !f.IsExported() && !f.Anonymous {
-				continue
+			if (!f.IsExported() && !f.Anonymous) || !mayHoldRef(f.Type) {
+				continue // nothing to walk: no path to build
 			}
 			p := path.Child(f.Name)
 			if f.Anonymous {
@@ -786,6 +786,9 @@ func walkRefs(v reflect.Value, path *field.Path, depth int, onPath map[walkKey]b
 			walkRefs(v.Field(i), p, depth+1, onPath, visit)
 		}
 	case reflect.Slice, reflect.Array:
+		if !mayHoldRef(t.Elem()) {
+			return
+		}
 		for i := range v.Len() {
 			walkRefs(v.Index(i), path.Index(i), depth+1, onPath, visit)
 		}
