@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestServeKServe(t *testing.T) {
 			require.NoError(t, json.Unmarshal(st.Step(d.Name()).Output, &out))
 		}
 		if err != nil && st != nil {
-			err = &stepError{err, st.Step(d.Name()).Message}
+			err = fmt.Errorf("%w: %s", err, st.Step(d.Name()).Message)
 		}
 		return out, err
 	}
@@ -79,12 +80,3 @@ func TestServeKServe(t *testing.T) {
 	assert.Contains(t, err.Error(), "rolled back to the previous version")
 	assert.Equal(t, v2.Version.Model.URI, modelOf(), "v2 is live again")
 }
-
-// stepError is a run's error with its step's message.
-type stepError struct {
-	err error
-	msg string
-}
-
-func (e *stepError) Error() string { return e.err.Error() + ": " + e.msg }
-func (e *stepError) Unwrap() error { return e.err }

@@ -19,13 +19,17 @@ import (
 
 // logged are the resources whose lists and watches Faults serves from an
 // eventLog.
-var logged = []struct {
+var logged = []loggedResource{
+	{batchv1.SchemeGroupVersion.WithResource("jobs"), "Job", func() runtime.Object { return &batchv1.JobList{} }},
+	{corev1.SchemeGroupVersion.WithResource("pods"), "Pod", func() runtime.Object { return &corev1.PodList{} }},
+	{corev1.SchemeGroupVersion.WithResource("configmaps"), "ConfigMap", func() runtime.Object { return &corev1.ConfigMapList{} }},
+}
+
+// loggedResource is a resource, the kind of its objects and its typed list.
+type loggedResource struct {
 	gvr     schema.GroupVersionResource
+	kind    string
 	newList func() runtime.Object
-}{
-	{batchv1.SchemeGroupVersion.WithResource("jobs"), func() runtime.Object { return &batchv1.JobList{} }},
-	{corev1.SchemeGroupVersion.WithResource("pods"), func() runtime.Object { return &corev1.PodList{} }},
-	{corev1.SchemeGroupVersion.WithResource("configmaps"), func() runtime.Object { return &corev1.ConfigMapList{} }},
 }
 
 // An eventLog keeps every event of one resource since it began, each
@@ -54,8 +58,9 @@ type stamped struct {
 	ev watch.Event
 }
 
-// newEventLog starts logging gvr from tr, with the objects tr holds now.
-func newEventLog(tr clienttesting.ObjectTracker, gvr schema.GroupVersionResource, newList func() runtime.Object, rv *atomic.Uint64) *eventLog {
+// newEventLog starts logging r from tr, with the objects tr holds now.
+func newEventLog(tr clienttesting.ObjectTracker, r loggedResource, rv *atomic.Uint64) *eventLog {
+	gvr, newList := r.gvr, r.newList
 	l := &eventLog{newList: newList, done: make(chan struct{}), objs: map[string]runtime.Object{}, changed: make(chan struct{})}
 	// Watch first, then list: an object changed in between is in both,
 	// and applying its event again leaves it as it is.
@@ -64,8 +69,7 @@ func newEventLog(tr clienttesting.ObjectTracker, gvr schema.GroupVersionResource
 		panic(fmt.Sprintf("kubesim: watching %s: %v", gvr, err))
 	}
 	l.inner = w
-	list := newList()
-	if obj, err := tr.List(gvr, gvr.GroupVersion().WithKind(kindOf(list)), ""); err == nil {
+	if obj, err := tr.List(gvr, gvr.GroupVersion().WithKind(r.kind), ""); err == nil {
 		items, _ := meta.ExtractList(obj)
 		for _, o := range items {
 			l.apply(watch.Event{Type: watch.Added, Object: o}, rv.Add(1))
@@ -73,19 +77,6 @@ func newEventLog(tr clienttesting.ObjectTracker, gvr schema.GroupVersionResource
 	}
 	go l.run(rv)
 	return l
-}
-
-// kindOf is the kind of the items of list, a typed list such as PodList.
-func kindOf(list runtime.Object) string {
-	switch list.(type) {
-	case *batchv1.JobList:
-		return "Job"
-	case *corev1.PodList:
-		return "Pod"
-	case *corev1.ConfigMapList:
-		return "ConfigMap"
-	}
-	panic(fmt.Sprintf("kubesim: no kind for %T", list))
 }
 
 func (l *eventLog) run(rv *atomic.Uint64) {

@@ -131,7 +131,7 @@ func (f *Faults) log(resource string) *eventLog {
 	}
 	for _, r := range logged {
 		if r.gvr.Resource == resource && f.logs != nil {
-			l := newEventLog(f.tr, r.gvr, r.newList, &f.rv)
+			l := newEventLog(f.tr, r, &f.rv)
 			f.logs[resource] = l
 			return l
 		}
