@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/kubejob"
@@ -207,4 +211,71 @@ func TestAttemptMessageIsTheTasksError(t *testing.T) {
 		withoutTimes(s.Attempts[0]))
 	assert.Equal(t, backends.Attempt{Number: 2, Phase: backends.PhaseFailed, Reason: backends.ReasonApp, Message: "work attempt 2: scripted failure"},
 		withoutTimes(s.Attempts[1]))
+}
+
+// A Job fails BackoffLimitExceeded on its newest pod while the pod
+// informer still shows that pod running and an older one failed: the
+// step waits for the newest pod instead of ending with the older
+// attempt's message (seen once in CI as "attempt 2" with no reason and
+// attempt 1's message).
+func TestJobFailedBeforeItsLastPodIsSeen(t *testing.T) {
+	noLeaks(t)
+	cs := fake.NewSimpleClientset()
+	h := newHarnessOn(t, cs)
+	defer h.Close()
+	// The events of every pod but the first reach the orchestrator later
+	// than the Job events the same change causes: it sees the first
+	// attempt fail and the Job fail before it sees the second attempt.
+	var first sync.Once
+	var firstPod string
+	cs.PrependWatchReactor("pods", func(a clienttesting.Action) (bool, watch.Interface, error) {
+		w, err := replayWatch(cs.Tracker(), a)
+		if err != nil {
+			return true, nil, err
+		}
+		return true, delayed(w, func(ev watch.Event) time.Duration {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				return 0
+			}
+			first.Do(func() { firstPod = pod.Name })
+			if pod.Name == firstPod {
+				return 0
+			}
+			return 50 * time.Millisecond
+		}), nil
+	})
+	var calls atomic.Int32
+	p := pipeline.New("late", nil)
+	pipeline.Add(p, task.New("always", func(context.Context, struct{}) (int, error) {
+		return 0, fmt.Errorf("always attempt %d: scripted failure", calls.Add(1))
+	}).WithRetry(task.Retry{App: 1}), struct{}{})
+	st, err := pipeline.Run(t.Context(), p, h.backend(&kubejob.Options{Pod: kubepod.Options{Image: testImage}, RunID: "late-1"}), nil)
+	require.ErrorIs(t, err, pipeline.ErrRunFailed)
+	s := step(t, st, "always")
+	require.Len(t, s.Attempts, 2)
+	assert.Equal(t, backends.Attempt{Number: 2, Phase: backends.PhaseFailed, Reason: backends.ReasonApp, Message: "always attempt 2: scripted failure"},
+		withoutTimes(s.Attempts[1]))
+	assert.Equal(t, "always attempt 2: scripted failure", s.Message)
+}
+
+// delayed passes w's events on, each after the delay d gives it.
+func delayed(w watch.Interface, d func(watch.Event) time.Duration) watch.Interface {
+	out := &replayed{inner: w, ch: make(chan watch.Event), done: make(chan struct{})}
+	go func() {
+		defer close(out.ch)
+		for ev := range w.ResultChan() {
+			select {
+			case <-time.After(d(ev)):
+			case <-out.done:
+				return
+			}
+			select {
+			case out.ch <- ev:
+			case <-out.done:
+				return
+			}
+		}
+	}()
+	return out
 }

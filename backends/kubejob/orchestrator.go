@@ -991,10 +991,11 @@ func (o *orchestrator) jobFailed(p *pass, t *unitTask, u unitState, latest link,
 	var pod *corev1.Pod
 	if end.pod != "" {
 		pod = podNamed(pods, end.pod)
-	} else if pod = lastPod(pods, corev1.PodFailed); pod == nil && !o.vanish["job/"+latest.name] {
+	} else if pod = lastPod(pods, corev1.PodFailed); (pod == nil || countPhase(pods, corev1.PodFailed) < int(latest.job.Status.Failed)) && !o.vanish["job/"+latest.name] {
 		// The Job failed on a pod the lister has not shown failed yet
-		// (its informer is behind the Job's), or one that is gone. A
-		// read of the Job's pods tells which.
+		// (its informer is behind the Job's: it may show an earlier
+		// attempt failed, whose message is not the last one), or on one
+		// that is gone. A read of the Job's pods tells which.
 		var ok bool
 		if pod, ok = o.failedPod(p, latest.name); !ok {
 			u.phase = backends.PhaseRunning
@@ -1440,6 +1441,17 @@ func lastPod(pods []*corev1.Pod, ph corev1.PodPhase) *corev1.Pod {
 		}
 	}
 	return nil
+}
+
+// countPhase counts the pods in phase ph.
+func countPhase(pods []*corev1.Pod, ph corev1.PodPhase) int {
+	n := 0
+	for _, pod := range pods {
+		if pod.Status.Phase == ph {
+			n++
+		}
+	}
+	return n
 }
 
 // mainState returns the terminated state of the pod's task container.
