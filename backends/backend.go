@@ -84,9 +84,16 @@ type Watcher interface {
 // WatchOptions controls Watch.
 type WatchOptions struct {
 	// Progress, if set, is called with a snapshot of the status each time
-	// it changes, from one goroutine at a time; changes in quick
-	// succession may be coalesced into one call. Each snapshot is the
-	// callee's own copy.
+	// it changes, from one goroutine at a time; changes may be coalesced
+	// into one call (in quick succession, or at a pace that keeps copying
+	// a large run's status from slowing the run: see the backend's Watch).
+	//
+	// Snapshots are immutable, and may share memory with one another and
+	// with the backend's own state (the attempts, outputs and instances
+	// of steps): the callee must not modify a snapshot or anything it
+	// refers to. It may keep snapshots as long as it likes and read them
+	// from any goroutine: a later change never shows in an earlier
+	// snapshot.
 	Progress func(*RunStatus)
 }
 

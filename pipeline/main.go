@@ -607,7 +607,7 @@ func checkWritable(path string) error {
 type progressPrinter struct {
 	mu     sync.Mutex
 	w      io.Writer
-	st     *backends.RunStatus // the last status
+	st     *backends.RunStatus // the last status: immutable, kept as is (see backends.WatchOptions)
 	tty    bool
 	start  time.Time
 	seen   map[string]int  // failed attempts reported, by step
@@ -663,6 +663,10 @@ func (pp *progressPrinter) last() *backends.RunStatus {
 	return pp.st
 }
 
+// update reports st, a snapshot of the run's status, which it reads and
+// keeps but never changes: snapshots are immutable and share memory with
+// one another. It does a few comparisons for a step with no failed
+// attempt that does not wait, the common case in a large run.
 func (pp *progressPrinter) update(st *backends.RunStatus) {
 	pp.mu.Lock()
 	defer func() {
@@ -684,15 +688,19 @@ func (pp *progressPrinter) update(st *backends.RunStatus) {
 		if s.Phase == backends.PhaseFailed {
 			failed++
 		}
-		for i := pp.seen[s.Name]; i < len(s.Attempts); i++ {
-			if a := s.Attempts[i]; a.Phase == backends.PhaseFailed {
-				lines = append(lines, fmt.Sprintf("%s: attempt %d failed (%s): %s", s.Name, a.Number, a.Reason, a.Message))
-				pp.seen[s.Name] = i + 1
+		if n := len(s.Attempts); n > 1 || n == 1 && s.Attempts[0].Phase == backends.PhaseFailed {
+			for i := pp.seen[s.Name]; i < n; i++ {
+				if a := s.Attempts[i]; a.Phase == backends.PhaseFailed {
+					lines = append(lines, fmt.Sprintf("%s: attempt %d failed (%s): %s", s.Name, a.Number, a.Reason, a.Message))
+					pp.seen[s.Name] = i + 1
+				}
 			}
 		}
-		if k := s.Name + "\x00" + s.Message; !s.Phase.Done() && runstate.Waits(s.Message) && !pp.waits[k] {
-			pp.waits[k] = true
-			lines = append(lines, fmt.Sprintf("%s: %s", s.Name, s.Message))
+		if !s.Phase.Done() && runstate.Waits(s.Message) {
+			if k := s.Name + "\x00" + s.Message; !pp.waits[k] {
+				pp.waits[k] = true
+				lines = append(lines, fmt.Sprintf("%s: %s", s.Name, s.Message))
+			}
 		}
 		if s.Phase == backends.PhaseFailed && !pp.failed[s.Name] {
 			pp.failed[s.Name] = true

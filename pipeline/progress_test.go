@@ -74,3 +74,27 @@ func TestProgressPrinterSaysWhyAStepWaits(t *testing.T) {
 	assert.Equal(t, "a: unschedulable: "+why+"\n"+
 		"a: waiting: ErrImagePull: not found\n", out.String())
 }
+
+// The printer keeps the last snapshot as it is and changes none: they
+// are immutable, and share memory with one another.
+func TestProgressPrinterLeavesSnapshotsAlone(t *testing.T) {
+	attempts := []backends.Attempt{{Number: 1, Phase: backends.PhaseFailed, Reason: backends.ReasonApp, Message: "boom"}, {Number: 2, Phase: backends.PhaseRunning}}
+	first := &backends.RunStatus{Pipeline: "p", Phase: backends.PhaseRunning, Steps: []backends.StepStatus{
+		{Name: "a", Phase: backends.PhaseRunning, Attempts: attempts[:1]},
+		{Name: "b", Phase: backends.PhaseRunning, Message: runstate.Unschedulable("no nodes")},
+	}}
+	second := &backends.RunStatus{Pipeline: "p", Phase: backends.PhaseFailed, Steps: []backends.StepStatus{
+		{Name: "a", Phase: backends.PhaseFailed, Message: "boom", Attempts: attempts}, // shares first's attempt
+		first.Steps[1],
+	}}
+	was := []*backends.RunStatus{first.Clone(), second.Clone()}
+	var out bytes.Buffer
+	pp := newProgressPrinter(&out)
+	pp.tty = true
+	pp.update(first)
+	pp.update(second)
+	assert.Same(t, second, pp.last())
+	assert.Equal(t, was, []*backends.RunStatus{first, second})
+	assert.Contains(t, out.String(), "a: attempt 1 failed (app): boom\n")
+	assert.Contains(t, out.String(), "b: unschedulable: no nodes\n")
+}

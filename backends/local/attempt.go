@@ -55,13 +55,15 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 		ss.Attempts = append(ss.Attempts, backends.Attempt{Number: n, Phase: backends.PhaseRunning, OnDemand: onDemand, Started: now})
 	})
 
-	actx, span := r.b.tel.startAttempt(ctx, s.Name, at.inst, n)
+	actx, span := r.attemptSpan(ctx, s.Name, at.inst, n)
 	actx = task.WithAttempt(actx, task.Attempt{Step: s.Name, Instance: at.inst, Number: n, OnDemand: onDemand, InProcess: true})
 	actx = task.WithClock(actx, r.b.opts.Clock)
 	actx = artifact.NewContext(actx, r.scope(s, at, n))
 	out, err := r.callWithTimeout(actx, at, s, input)
 	phase, reason := classify(ctx, err)
-	r.b.tel.endAttempt(span, phase, reason, err)
+	if span != nil {
+		r.b.tel.endAttempt(span, phase, reason, err)
+	}
 
 	now = r.now()
 	r.update(at.step, func(st *backends.RunStatus) {

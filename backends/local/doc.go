@@ -124,6 +124,9 @@
 // attributes sluice.step, sluice.attempt, sluice.instance (fan-out
 // instances) and, when it failed, sluice.reason. They go through the
 // OpenTelemetry API only, on Options.TracerProvider or the global one.
+// Attempts have spans only when the run's span records: without a
+// provider (the global one until the application installs one) they
+// cost nothing.
 //
 // # As
 //

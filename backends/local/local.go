@@ -350,10 +350,16 @@ func (b *Backend) lookup(runID string) (*run, error) {
 }
 
 // Watch blocks until the run ends or ctx is done, and returns the last
-// status; when ctx ends first the error is ctx.Err(). opts.Progress, if
-// set, is called from the calling goroutine with a deep copy of the status
-// each time it changed since the last call; changes in quick succession
-// are coalesced into one call.
+// status, the caller's own copy; when ctx ends first the error is
+// ctx.Err(). opts.Progress, if set, is called from the calling goroutine
+// with immutable snapshots of the status (see backends.WatchOptions): the
+// first at once, then one each time the status changed since the last,
+// and the last status, that of the run's end, always. The changes of a
+// run of more than a thousand steps are coalesced at the run's own pace:
+// after a snapshot, the next waits until the run made some times as many
+// changes as it made while that one was copied and reported (so that
+// reporting takes a small part of the run's time however fast it
+// changes), or until the run made no change for a tenth of a second.
 func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
 	r, err := b.lookup(runID)
 	if err != nil {
@@ -376,21 +382,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 		}
 		return r.current(), nil
 	}
-	var m mirror
-	for {
-		changed, fresh, over := r.sync(&m)
-		if fresh {
-			progress(cloneStatus(&m.st))
-		}
-		if over {
-			return cloneStatus(&m.st), nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return r.current(), ctx.Err()
-		}
-	}
+	return r.watch(ctx, progress)
 }
 
 // Cancel stops the run: running steps have their context canceled (host

@@ -507,36 +507,133 @@ func TestMalformedCapacity(t *testing.T) {
 	assert.ErrorContains(t, err, "Options.Capacity")
 }
 
-func TestWatchProgressSnapshotsAreIndependent(t *testing.T) {
+// Progress snapshots are immutable: a snapshot held while the run goes on
+// (read meanwhile from another goroutine, so that the race detector sees
+// any write to what it shares) never changes, whether its steps were
+// pending, running (attempts that change in place, fan-out instances) or
+// ended. The last snapshot is the run's end, and the status Watch returns
+// is the caller's own.
+func TestProgressSnapshotsAreImmutable(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	gate := task.New("gate", func(context.Context, SeedIn) (Num, error) { <-release; return Num{1}, nil })
-	p := pipeline.New("progress", nil)
-	g := pipeline.Add(p, gate, SeedIn{})
-	pipeline.Add(p, inc, FromIn{In: g.Output()})
+	var calls atomic.Int32
+	flaky := task.New("flaky", func(context.Context, FromIn) (Num, error) {
+		if calls.Add(1) == 1 {
+			return Num{}, errors.New("once")
+		}
+		return Num{2}, nil
+	}).WithRetry(task.Retry{App: 1})
+	work := task.New("work", func(_ context.Context, in WorkIn) (Num, error) { return Num{in.I.Get()}, nil })
 
-	type seen struct {
-		snap   *backends.RunStatus
-		phases map[string]backends.Phase
+	p := pipeline.New("immutable", nil)
+	g := pipeline.Add(p, gate, SeedIn{})
+	pipeline.Add(p, flaky, FromIn{In: g.Output()})
+	pipeline.ForEach(p, work, pipeline.Const([]int{1, 2, 3, 4, 5}), func(i pipeline.Ref[int]) WorkIn { return WorkIn{I: i} }).After(g)
+	for i := range 1500 { // enough steps for the watcher to pace its snapshots
+		pipeline.Add(p, seed.WithName(fmt.Sprintf("s%04d", i)), SeedIn{N: i}).After(g)
 	}
-	var snaps []seen
+
+	type kept struct{ snap, was *backends.RunStatus }
+	var (
+		mu    sync.Mutex
+		snaps []kept
+	)
+	ended := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() { // reads every snapshot held, over and over, while the run goes on
+		defer close(readerDone)
+		for {
+			mu.Lock()
+			held := slices.Clone(snaps)
+			mu.Unlock()
+			for _, k := range held {
+				if _, err := json.Marshal(k.snap); err != nil {
+					t.Error(err)
+				}
+			}
+			select {
+			case <-ended:
+				return
+			default:
+			}
+		}
+	}()
 	progress := func(st *backends.RunStatus) {
-		snaps = append(snaps, seen{st, phases(st)})
-		st.Steps[0].Output = json.RawMessage(`"scribbled"`) // must not reach anyone else
-		if st.Steps[0].Phase == backends.PhaseRunning {
+		mu.Lock()
+		snaps = append(snaps, kept{st, st.Clone()})
+		mu.Unlock()
+		if st.Step("gate").Phase == backends.PhaseRunning {
 			once.Do(func() { close(release) })
 		}
 	}
 	st, err := run(t, p, nil, &pipeline.RunOptions{Progress: progress})
+	close(ended)
+	<-readerDone
 	require.NoError(t, err)
 
 	require.GreaterOrEqual(t, len(snaps), 2)
-	assert.JSONEq(t, `{"V":1}`, string(st.Steps[0].Output))
-	assert.NotEqual(t, backends.PhaseSucceeded, snaps[0].phases["inc"])
-	for i, s := range snaps {
-		assert.Equal(t, s.phases, phases(s.snap), "snapshot %d changed after it was handed out", i)
+	assert.NotEqual(t, backends.PhaseSucceeded, snaps[0].was.Step("gate").Phase, "the first snapshot was taken before the run went on")
+	for i, k := range snaps {
+		if !assert.Equal(t, k.was, k.snap, "snapshot %d changed after it was reported", i) {
+			break
+		}
 	}
-	assert.Equal(t, map[string]backends.Phase{"gate": "Succeeded", "inc": "Succeeded"}, snaps[len(snaps)-1].phases)
+	last := snaps[len(snaps)-1].snap
+	assert.Equal(t, st, last, "the last snapshot is the run's end")
+	assert.Len(t, stepOf(t, st, "flaky").Attempts, 2)
+	assert.Len(t, stepOf(t, st, "work").Instances, 5)
+	st.Steps[1].Attempts[0].Message = "scribbled"
+	st.Steps[1].Output[0] = '!'
+	assert.Equal(t, snaps[len(snaps)-1].was, last, "the status Watch returned shares nothing with the snapshots")
+}
+
+// A change the watcher holds back, pacing the snapshots of a large run,
+// is reported once the run makes no other change: here the first
+// snapshot is reported while the run makes thousands of changes, then
+// the run waits for a task that waits for the snapshot showing it runs.
+func TestProgressReportsHeldBackChangesWhenTheRunIsQuiet(t *testing.T) {
+	hold, entered, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	p := pipeline.New("quiet", nil)
+	h := pipeline.Add(p, task.New("hold", func(context.Context, SeedIn) (Num, error) { <-hold; return Num{}, nil }), SeedIn{})
+	wide := make([]pipeline.Step[Num], 1500) // enough steps for the watcher to pace its snapshots
+	for i := range wide {
+		wide[i] = pipeline.Add(p, seed.WithName(fmt.Sprintf("s%04d", i)), SeedIn{N: i})
+		wide[i].After(h)
+	}
+	last := pipeline.Add(p, task.New("last", func(ctx context.Context, _ SeedIn) (Num, error) {
+		close(entered)
+		select {
+		case <-release:
+			return Num{}, nil
+		case <-ctx.Done():
+			return Num{}, ctx.Err()
+		}
+	}), SeedIn{})
+	for _, w := range wide {
+		last.After(w)
+	}
+
+	var calls int
+	var once sync.Once
+	progress := func(st *backends.RunStatus) {
+		calls++
+		if calls == 1 {
+			// The run makes its changes while the first snapshot is
+			// reported, up to the last task's start.
+			close(hold)
+			<-entered
+			return
+		}
+		if st.Step("last").Phase == backends.PhaseRunning {
+			once.Do(func() { close(release) })
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // in case the change is never reported
+	defer cancel()
+	st, err := pipeline.Run(ctx, p, local.New(nil), &pipeline.RunOptions{Progress: progress})
+	require.NoError(t, err, "the snapshot showing the last task running was not reported")
+	assert.Equal(t, backends.PhaseSucceeded, st.Phase)
 }
 
 func TestTelemetry(t *testing.T) {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
@@ -315,11 +317,13 @@ func TestCloneStatus(t *testing.T) {
 	}
 }
 
-// TestMirror changes a run's status at random and checks that a mirror
-// brought up to date with sync equals a full copy.
+// TestMirror changes a run's status at random, as the executor may (a
+// step's status changes until its phase is final), and checks that a
+// mirror brought up to date with sync equals a full copy, and that no
+// snapshot changes after it was made.
 func TestMirror(t *testing.T) {
 	plan := &backends.Plan{Name: "p"}
-	for i := range 40 {
+	for i := range 100 {
 		plan.Steps = append(plan.Steps, backends.Step{Name: fmt.Sprint("s", i)})
 	}
 	plan.Exit = &backends.Step{Name: "exit"}
@@ -327,16 +331,25 @@ func TestMirror(t *testing.T) {
 	defer r.cancelSteps()
 	rnd := rand.New(rand.NewPCG(7, 8))
 	var m, late mirror
+	type kept struct{ snap, was *backends.RunStatus }
+	var snaps []kept
+	final := func(step int) bool { return r.status.Steps[step].Phase.Done() }
 	for round := range 300 {
 		for range rnd.IntN(5) {
 			at := loc{rnd.IntN(len(r.steps)), -1}
-			switch rnd.IntN(5) {
+			if final(at.step) {
+				r.update(-1, func(st *backends.RunStatus) { st.Message = fmt.Sprint(round) })
+				continue
+			}
+			if n := len(r.status.Steps[at.step].Instances); n > 0 && rnd.IntN(2) == 0 {
+				at.inst = rnd.IntN(n)
+			}
+			switch rnd.IntN(6) {
 			case 0:
-				r.startFanOut(at, "x", rnd.IntN(3))
-			case 1:
-				if n := len(r.status.Steps[at.step].Instances); n > 0 {
-					at.inst = rnd.IntN(n)
+				if at.inst < 0 {
+					r.startFanOut(at, "x", rnd.IntN(3))
 				}
+			case 1:
 				r.end(at, backends.PhaseSucceeded, "", json.RawMessage(fmt.Sprint(round)))
 			case 2:
 				r.update(at.step, func(st *backends.RunStatus) {
@@ -350,6 +363,8 @@ func TestMirror(t *testing.T) {
 					}
 				})
 			case 4:
+				r.update(at.step, func(st *backends.RunStatus) { statusAt(st, at).CacheKey = fmt.Sprint(round) })
+			case 5:
 				r.update(-1, func(st *backends.RunStatus) { st.Message = fmt.Sprint(round) })
 			}
 		}
@@ -357,11 +372,112 @@ func TestMirror(t *testing.T) {
 		if !reflect.DeepEqual(&m.st, r.current()) {
 			t.Fatalf("round %d: the mirror differs from the status", round)
 		}
+		snap := m.snapshot()
+		snaps = append(snaps, kept{snap, snap.Clone()})
 		if round%50 == 0 {
 			r.sync(&late) // a watcher that seldom looks
 			if !reflect.DeepEqual(&late.st, r.current()) {
 				t.Fatalf("round %d: the late mirror differs from the status", round)
 			}
 		}
+	}
+	done := 0
+	for i := range plan.Steps {
+		if final(i) {
+			done++
+		}
+	}
+	if done < len(plan.Steps)/2 || done == len(plan.Steps) {
+		t.Fatalf("%d of %d steps ended: the test no longer mixes running and ended steps", done, len(plan.Steps))
+	}
+	for i, k := range snaps {
+		if !reflect.DeepEqual(k.snap, k.was) {
+			t.Fatalf("snapshot %d changed after it was made", i)
+		}
+	}
+}
+
+// TestUpdateChecksFinal checks that, in tests, changing a step whose phase
+// is final panics: watchers share what such a step refers to.
+func TestUpdateChecksFinal(t *testing.T) {
+	plan := &backends.Plan{Name: "p", Steps: []backends.Step{{Name: "a"}}}
+	r := newRun(t.Context(), New(nil), "p-1", 1, plan)
+	defer r.cancelSteps()
+	r.end(loc{0, -1}, backends.PhaseSucceeded, "", json.RawMessage("1"))
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	r.update(0, func(st *backends.RunStatus) { st.Steps[0].Message = "later" })
+}
+
+// TestNextReport checks the pace of snapshots: none is held back in a
+// small run or when nothing changed while the last one was reported;
+// otherwise the next waits for paceFactor times the changes made
+// meanwhile.
+func TestNextReport(t *testing.T) {
+	for _, c := range []struct {
+		n         int
+		v, now    uint64
+		want      uint64
+		situation string
+	}{
+		{paceSteps - 1, 10, 50, 0, "a small run"},
+		{paceSteps, 10, 10, 0, "nothing changed meanwhile"},
+		{paceSteps, 10, 11, 11 + paceFactor, "one change meanwhile"},
+		{100_000, 1_000, 3_000, 3_000 + paceFactor*2_000, "a fast run"},
+	} {
+		if got := nextReport(c.n, c.v, c.now); got != c.want {
+			t.Errorf("%s: nextReport(%d, %d, %d) = %d, want %d", c.situation, c.n, c.v, c.now, got, c.want)
+		}
+	}
+}
+
+type constInvoker []byte
+
+func (c constInvoker) Invoke(context.Context, []byte) ([]byte, error) { return c, nil }
+
+// TestAttemptSpansCostNothingUntraced checks, by counting allocations,
+// that without a TracerProvider (the global one, a no-op until the
+// application installs one) an attempt makes no span: the attempt
+// allocates less than it does when made to start its span anyway, and
+// attemptSpan allocates nothing. With a provider, attempts have spans.
+func TestAttemptSpansCostNothingUntraced(t *testing.T) {
+	plan := &backends.Plan{Name: "p", Steps: []backends.Step{{Name: "a", Invoke: constInvoker(`{"ok":true}`)}}}
+	r := newRun(t.Context(), New(nil), "p-1", 1, plan)
+	defer r.cancelSteps()
+	if r.traced {
+		t.Fatal("a run records its span without a provider")
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, span := r.attemptSpan(r.stepCtx, "a", 2, 1); span != nil {
+			t.Fatal("an attempt span without a provider")
+		}
+	}); allocs != 0 {
+		t.Errorf("attemptSpan allocates %v times without a provider", allocs)
+	}
+	attempt := func() {
+		r.mu.Lock()
+		r.status.Steps[0].Attempts = nil
+		r.mu.Unlock()
+		if _, phase, _, err := r.attempt(r.stepCtx, loc{0, -1}, r.steps[0], json.RawMessage(`{}`), 1, false); phase != backends.PhaseSucceeded {
+			t.Fatal(phase, err)
+		}
+	}
+	untraced := testing.AllocsPerRun(100, attempt)
+	r.traced = true // as every attempt was before: a span from the no-op tracer
+	spanned := testing.AllocsPerRun(100, attempt)
+	t.Logf("allocations of an attempt: %v untraced, %v with a no-op span", untraced, spanned)
+	if untraced >= spanned {
+		t.Errorf("an attempt untraced allocates %v times, no fewer than with a span (%v)", untraced, spanned)
+	}
+
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	rt := newRun(t.Context(), New(&Options{TracerProvider: tp}), "p-2", 2, plan)
+	defer rt.cancelSteps()
+	if _, span := rt.attemptSpan(rt.stepCtx, "a", -1, 1); span == nil || !span.IsRecording() {
+		t.Error("no attempt span with a provider")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -62,13 +63,22 @@ type run struct {
 	outputFn func(step string) (json.RawMessage, bool) // r.output
 	info     atomic.Pointer[backends.RunInfo]          // the outcome of the steps, once they ended
 
+	// traced: the run's span records, so attempts have spans too (see
+	// run.attemptSpan).
+	traced bool
+
+	// mu guards the status and what goes with it. A step's status does
+	// not change once its phase is final (Phase.Done): watchers share
+	// the attempts, output and instances of such a step without copying
+	// them (see sync).
 	mu        sync.Mutex
 	status    backends.RunStatus
 	outputs   []json.RawMessage // by step, once it ended Succeeded or Cached (has)
 	has       []bool
 	version   uint64        // counts status changes
 	stepVer   []uint64      // the version of each step's last change
-	changed   chan struct{} // closed on the next change; nil until a watcher waits
+	changed   chan struct{} // closed once version reaches wakeAt; nil until a watcher waits
+	wakeAt    uint64        // the least version a watcher waits for (see waitFor)
 	canceled  bool          // Cancel came before the steps ended
 	stepsOver bool
 	over      bool
@@ -91,6 +101,7 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 		version:     1,
 	}
 	r.outputFn = r.output
+	r.traced = span.IsRecording()
 	for _, p := range plan.Params {
 		r.params[p.Name] = p.Value
 	}
@@ -104,7 +115,7 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 	r.index = make(map[string]int, len(r.steps))
 	for i, s := range r.steps {
 		r.index[s.Name] = i
-		r.status.Steps[i] = backends.StepStatus{Name: s.Name, Phase: backends.PhasePending}
+		r.status.Steps[i] = pendingStatus(s)
 	}
 	r.deps = make([][]int, len(r.steps))
 	n := 0
@@ -525,61 +536,58 @@ func statusAt(st *backends.RunStatus, at loc) *backends.StepStatus {
 	return ss
 }
 
+// pendingStatus is the status of step s before anything happened to it,
+// that of every step at the run's first version.
+func pendingStatus(s *backends.Step) backends.StepStatus {
+	return backends.StepStatus{Name: s.Name, Phase: backends.PhasePending}
+}
+
 // update applies f, which changes the status of step (or, when it is -1,
-// only the run's own fields), and wakes the watchers waiting for changes.
+// only the run's own fields), and wakes the watchers waiting for the new
+// version. f must not change a step whose phase is final (see run.mu).
 func (r *run) update(step int, f func(st *backends.RunStatus)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	final := step >= 0 && checkFinal && r.status.Steps[step].Phase.Done()
 	f(&r.status)
+	if final {
+		panic(fmt.Sprintf("local: step %s changed after it ended", r.steps[step].Name))
+	}
 	r.version++
 	if step >= 0 {
 		r.stepVer[step] = r.version
 	}
-	if r.changed != nil {
+	if r.changed != nil && r.version >= r.wakeAt {
 		close(r.changed)
 		r.changed = nil
 	}
 }
 
-// mirror is a watcher's own copy of a run's status, which it brings up to
-// date by copying the steps that changed since. A status of 100 000 steps
-// takes milliseconds to copy whole, during which no step could change
-// state; a watcher copies its mirror whole without holding the run's lock.
-type mirror struct {
-	st   backends.RunStatus
-	seen uint64 // the version st is at; versions start at 1
-}
+// checkFinal makes update check, in tests, that no step changes once its
+// phase is final, which watchers rely on (see run.mu).
+var checkFinal = testing.Testing()
 
-// sync brings m up to date. It reports whether m changed and whether the
-// run is over, and returns a channel closed on the next change.
-func (r *run) sync(m *mirror) (changed <-chan struct{}, fresh, over bool) {
+// closed is a closed channel.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// waitFor returns a channel closed once the status is at version v or
+// later (maybe earlier, when another watcher waits for an earlier one).
+func (r *run) waitFor(v uint64) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.changed == nil {
-		r.changed = make(chan struct{})
+	switch {
+	case r.version >= v:
+		return closed
+	case r.changed == nil:
+		r.changed, r.wakeAt = make(chan struct{}), v
+	default:
+		r.wakeAt = min(r.wakeAt, v)
 	}
-	if r.version == m.seen {
-		return r.changed, false, r.over
-	}
-	steps, first := m.st.Steps, m.seen == 0
-	if first {
-		steps = slices.Clone(r.status.Steps) // nil stays nil
-	}
-	m.st = r.status
-	m.st.Steps = steps
-	for i, v := range r.stepVer {
-		if first || v > m.seen {
-			s := r.status.Steps[i]
-			// Attempts and instances change in place; outputs do not.
-			s.Attempts = slices.Clone(s.Attempts)
-			if s.Instances != nil {
-				s.Instances = (&backends.RunStatus{Steps: s.Instances}).Clone().Steps
-			}
-			steps[i] = s
-		}
-	}
-	m.seen = r.version
-	return r.changed, true, r.over
+	return r.changed
 }
 
 // current returns a copy of the status.

@@ -66,3 +66,15 @@ func (t telemetry) endAttempt(span trace.Span, phase backends.Phase, reason back
 	}
 	span.End()
 }
+
+// attemptSpan starts the span of attempt n of step (instance inst of a
+// fan-out, or -1) when the run's span records, and returns ctx and a nil
+// span otherwise, at no cost: without a TracerProvider (the global one
+// until the application installs one) no span records, and with the SDK's
+// samplers the children of a span that does not record do not either.
+func (r *run) attemptSpan(ctx context.Context, step string, inst, n int) (context.Context, trace.Span) {
+	if !r.traced {
+		return ctx, nil
+	}
+	return r.b.tel.startAttempt(ctx, step, inst, n)
+}
