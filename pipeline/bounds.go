@@ -10,8 +10,9 @@ const MaxParallelism = 100_000
 
 // checkFanBounds checks the numeric settings of a fan-out at path (its
 // forEach): one range per field, as package task does for retries.
-func (b *builder) checkFanBounds(path *field.Path, fe *forEach) {
+func (b *builder) checkFanBounds(at *field.Lazy, fe *forEach) {
 	if fe.parallelism < 0 || fe.parallelism > MaxParallelism {
-		b.errs.Add(field.Invalid(path.Child("parallelism"), fe.parallelism, "must be between 0 and %d; zero means no limit", MaxParallelism))
+		p := at.Child("parallelism")
+		b.errs.Add(field.Invalid(p.Path(), fe.parallelism, "must be between 0 and %d; zero means no limit", MaxParallelism))
 	}
 }

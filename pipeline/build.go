@@ -31,21 +31,47 @@ var compareOps = []string{"==", "!=", "<", "<=", ">", ">="}
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // builder is one validation and lowering pass.
+//
+// It keeps what it learns of each step in slices by node index (a node's
+// index is its place in Pipeline.nodes), builds field paths only to report
+// a problem (field.Lazy), and carves the plan's small slices out of
+// shared chunks (arena), so that lowering a valid step allocates little.
 type builder struct {
 	p     *Pipeline
 	root  *field.Path
+	tasks *field.Path // root.tasks, the parent of every step's path
 	errs  field.List
-	names map[*node]string // DNS-1123 step names
-	deps  map[*node]map[*node]bool
-	paths map[*node]*field.Path
-	// nameErrs holds each step's name problems, reported with the step's
-	// other problems so that errors come grouped by step.
-	nameErrs map[*node][]*field.Error
+	// names are the steps' DNS-1123 names, by node index.
+	names []string
+	// nameErrs holds each step's name problems, by node index, reported
+	// with the step's other problems so that errors come grouped by step.
+	nameErrs [][]*field.Error
 	// defaultResErrs are the problems of the default profile, reported
 	// once under pipeline.defaults rather than again for every task.
 	defaultResErrs []*field.Error
 	// res resolves each distinct resource profile once.
 	res *resources.Resolver
+
+	// The steps each step waits for: node i's are the node indices
+	// depList[depStart[i]:depStart[i+1]], each once. Steps are lowered
+	// in index order, each appending its own.
+	depStart []int32
+	depList  []int32
+	// depMark[m] is i+1 once node m is among node i's dependencies.
+	depMark []int32
+
+	// walk is the state of the walk of one step's input for Refs.
+	walk walker
+	// jsonBuf and enc encode each step's input; out builds its template.
+	jsonBuf bytes.Buffer
+	enc     *json.Encoder
+	out     []byte
+
+	// Chunks the plan's small slices are carved from.
+	strs    arena[string]
+	refs    arena[backends.Ref]
+	bytes   arena[byte]
+	retries arena[task.Retry]
 }
 
 // build validates p and, when it is valid, lowers it to a Plan.
@@ -53,16 +79,20 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	if p == nil {
 		return nil, misuse("Validate of a nil *Pipeline; create one with pipeline.New")
 	}
+	n := len(p.nodes)
 	b := &builder{
-		res:   resources.NewResolver(p.pools),
-		p:     p,
-		root:  field.NewPath("pipeline"),
-		names: make(map[*node]string, len(p.nodes)),
-		deps:  make(map[*node]map[*node]bool, len(p.nodes)),
-		paths: make(map[*node]*field.Path, len(p.nodes)),
-
-		nameErrs: map[*node][]*field.Error{},
+		res:      resources.NewResolver(p.pools),
+		p:        p,
+		root:     field.NewPath("pipeline"),
+		names:    make([]string, n),
+		nameErrs: make([][]*field.Error, n),
+		depStart: make([]int32, n+1),
+		depList:  make([]int32, 0, 2*n),
+		depMark:  make([]int32, n),
 	}
+	b.tasks = b.root.Child("tasks")
+	b.enc = json.NewEncoder(&b.jsonBuf)
+	b.bytes.chunk = 16 << 10
 	plan := &backends.Plan{DisplayName: p.name, NodePools: slices.Clone(p.pools), Artifacts: p.store}
 	if p.store != "" {
 		if err := artifact.CheckRoot(p.store); err != nil {
@@ -77,41 +107,64 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	plan.Params = b.params(overrides)
 	b.nodeNames()
 
-	steps := make(map[*node]*backends.Step, len(p.nodes))
-	for _, n := range p.nodes {
-		steps[n] = b.step(n)
+	steps := make([]backends.Step, n)
+	for i, nd := range p.nodes {
+		b.depStart[i] = int32(len(b.depList))
+		b.step(nd, &steps[i])
+		b.depStart[i+1] = int32(len(b.depList))
 	}
-	for i, n := range p.exits {
+	for i, nd := range p.exits {
 		if i > 0 {
-			b.errs.Add(field.Duplicate(b.root.Child("onExit"), n.name, "a pipeline has one exit handler; %q is already set", p.exits[0].name))
+			b.errs.Add(field.Duplicate(b.root.Child("onExit"), nd.name, "a pipeline has one exit handler; %q is already set", p.exits[0].name))
 		}
 	}
 	order := b.topoOrder()
 	if b.errs.Len() > 0 {
 		return nil, b.errs.Err()
 	}
-	plan.Steps = make([]backends.Step, 0, len(order))
-	for _, n := range order {
-		plan.Steps = append(plan.Steps, *steps[n])
+	if len(order) == n && inIndexOrder(order) {
+		plan.Steps = steps // no exit handler, and the steps were added in order
+	} else {
+		plan.Steps = make([]backends.Step, 0, len(order))
+		for _, nd := range order {
+			plan.Steps = append(plan.Steps, steps[nd.index])
+		}
 	}
 	if len(p.exits) == 1 {
-		plan.Exit = steps[p.exits[0]]
+		exit := steps[p.exits[0].index]
+		plan.Exit = &exit
 	}
 	return plan, nil
 }
 
+// inIndexOrder reports whether order is every node in index order.
+func inIndexOrder(order []*node) bool {
+	for i, n := range order {
+		if n.index != i {
+			return false
+		}
+	}
+	return true
+}
+
 // checkName checks a user-given name and returns its DNS-1123 form.
 func checkName(path *field.Path, name string) (string, []*field.Error) {
+	at := path.Lazy()
+	return checkNameAt(&at, name)
+}
+
+// checkNameAt is checkName with the path built only for a problem.
+func checkNameAt(at *field.Lazy, name string) (string, []*field.Error) {
 	if name == "" {
-		return "", []*field.Error{field.Required(path, "give it a name: letters, digits and '-', at most %d characters", MaxNameLength)}
+		return "", []*field.Error{field.Required(at.Path(), "give it a name: letters, digits and '-', at most %d characters", MaxNameLength)}
 	}
 	var errs []*field.Error
 	if len(name) > MaxNameLength {
-		errs = append(errs, field.TooLong(path, name, MaxNameLength))
+		errs = append(errs, field.TooLong(at.Path(), name, MaxNameLength))
 	}
 	s := naming.Sanitize(name)
 	if s == "" {
-		errs = append(errs, field.Invalid(path, name, "has no ASCII letter or digit to build a DNS-1123 name from; use a name such as %q", "train-model"))
+		errs = append(errs, field.Invalid(at.Path(), name, "has no ASCII letter or digit to build a DNS-1123 name from; use a name such as %q", "train-model"))
 	}
 	return naming.Fit(s, naming.MaxLabel), errs
 }
@@ -181,123 +234,171 @@ func parseParam(t reflect.Type, s string) (json.RawMessage, error) {
 	return json.Marshal(v.Elem().Interface())
 }
 
+// nodeAt returns the path of n: pipeline.tasks[name], or
+// pipeline.tasks[index] for a step without a name.
+func (b *builder) nodeAt(n *node) field.Lazy {
+	if n.name == "" {
+		return b.tasks.LazyIndex(n.index)
+	}
+	return b.tasks.LazyKey(n.name)
+}
+
 // nodeNames checks every step's name and assigns DNS-1123 names.
 func (b *builder) nodeNames() {
-	tasks := b.root.Child("tasks")
 	byRaw := make(map[string]*node, len(b.p.nodes))
 	bySan := make(map[string]*node, len(b.p.nodes))
 	for _, n := range b.p.nodes {
 		raw := n.name
-		path := tasks.Key(raw)
-		if raw == "" {
-			path = tasks.Index(n.index)
-		}
-		b.paths[n] = path
+		at := b.nodeAt(n)
+		nameAt := at.Child("name")
 		var name string
 		var errs []*field.Error
 		if n.fanIndex >= 0 {
 			// A generated name: check the base name; fit the rest.
 			base := raw[:strings.LastIndexByte(raw, '-')]
-			_, errs = checkName(path.Child("name"), base)
+			_, errs = checkNameAt(&nameAt, base)
 			name = naming.Fit(naming.Sanitize(raw), naming.MaxLabel)
 		} else {
-			name, errs = checkName(path.Child("name"), raw)
+			name, errs = checkNameAt(&nameAt, raw)
 		}
-		b.names[n] = name
-		b.nameErrs[n] = errs
+		b.names[n.index] = name
+		b.nameErrs[n.index] = errs
 		if raw == "" || name == "" {
 			continue
 		}
 		if m, ok := byRaw[raw]; ok {
-			b.nameErrs[n] = append(b.nameErrs[n], field.Duplicate(path.Child("name"), raw, "task %d has the same name; give one a new name with WithName", m.index))
+			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "task %d has the same name; give one a new name with WithName", m.index))
 			continue
 		}
 		byRaw[raw] = n
 		if m, ok := bySan[name]; ok {
-			b.nameErrs[n] = append(b.nameErrs[n], field.Duplicate(path.Child("name"), raw, "becomes %q, as %q does; rename one", name, m.name))
+			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "becomes %q, as %q does; rename one", name, m.name))
 			continue
 		}
 		bySan[name] = n
 	}
 }
 
-// step validates n and lowers it (the result is used only if the whole
-// pipeline is valid).
-func (b *builder) step(n *node) *backends.Step {
-	path := b.paths[n]
+// step validates n and lowers it into st (the result is used only if the
+// whole pipeline is valid).
+func (b *builder) step(n *node, st *backends.Step) {
+	at := b.nodeAt(n)
 	d := b.p.defaults
-	spec := n.spec.Clone()
-	b.errs.Add(b.nameErrs[n]...)
-	specErrs := spec.Validate()
-	if len(b.nameErrs[n]) > 0 {
+	nameErrs := b.nameErrs[n.index]
+	b.errs.Add(nameErrs...)
+	specErrs := n.spec.Validate()
+	if len(nameErrs) > 0 {
 		// Name problems are reported once, from the name checks above.
 		specErrs = withoutField(specErrs, "name")
 	}
-	b.errs.AddUnder(path, specErrs)
-	if spec.Retry == nil {
-		r := d.Retry
-		spec.Retry = &r
+	if specErrs != nil {
+		b.errs.AddUnder(at.Path(), specErrs)
 	}
+	// A deep copy of the task's spec, but for the fields set below.
+	spec := n.spec
+	spec.Retry, spec.Resources = nil, resources.Profile{}
+	spec = spec.Clone()
+	retry := b.retries.take(1)
+	if r := n.spec.Retry; r != nil {
+		retry[0] = *r
+	} else {
+		retry[0] = d.Retry
+	}
+	spec.Retry = &retry[0]
 	if spec.Timeout == 0 {
 		spec.Timeout = d.Timeout
 	}
 	spec.Resources = resources.Merge(d.Resources, n.spec.Resources)
-	resolved, err := b.res.Resolve(spec.Resources)
-	b.errs.AddUnder(path.Child("resources"), withoutErrors(err, b.defaultResErrs))
+	// Steps of one profile share its resolution: a Plan is read only.
+	resolved, err := b.res.ResolveShared(spec.Resources)
+	if err != nil {
+		if err := withoutErrors(err, b.defaultResErrs); err != nil {
+			res := at.Child("resources")
+			b.errs.AddUnder(res.Path(), err)
+		}
+	}
 
-	st := &backends.Step{
-		Name:        b.names[n],
+	*st = backends.Step{
+		Name:        b.names[n.index],
 		DisplayName: n.name,
 		Task:        spec,
 		Resolved:    resolved,
 		Invoke:      n.invoke,
 		Cache:       spec.Cache,
 	}
-	b.deps[n] = map[*node]bool{}
-	st.Input = b.input(n, path.Child("input"))
-	st.When = b.when(n, path.Child("when"))
+	input := at.Child("input")
+	st.Input = b.input(n, &input)
+	when := at.Child("when")
+	st.When = b.when(n, &when)
 	if n.forEach != nil {
-		st.ForEach = b.forEach(n, path.Child("forEach"))
+		fe := at.Child("forEach")
+		st.ForEach = b.forEach(n, &fe)
 	}
-	b.after(n, path.Child("after"))
-	b.runChecks(n, path)
-	for m := range b.deps[n] {
-		st.DependsOn = append(st.DependsOn, b.names[m])
+	after := at.Child("after")
+	b.after(n, &after)
+	b.runChecks(n, &at)
+	st.DependsOn = b.dependsOn(n)
+}
+
+// addDep records that n, the step being lowered, waits for m.
+func (b *builder) addDep(n, m *node) {
+	if b.depMark[m.index] == int32(n.index)+1 {
+		return
 	}
-	slices.Sort(st.DependsOn)
-	return st
+	b.depMark[m.index] = int32(n.index) + 1
+	b.depList = append(b.depList, int32(m.index))
+}
+
+// depsOf returns the node indices of the steps n waits for, once every
+// step is lowered.
+func (b *builder) depsOf(n *node) []int32 {
+	return b.depList[b.depStart[n.index]:b.depStart[n.index+1]]
+}
+
+// dependsOn returns the sorted names of the steps n waits for, nil for none.
+func (b *builder) dependsOn(n *node) []string {
+	deps := b.depList[b.depStart[n.index]:]
+	if len(deps) == 0 {
+		return nil
+	}
+	names := b.strs.take(len(deps))
+	for i, m := range deps {
+		names[i] = b.names[m]
+	}
+	slices.Sort(names)
+	return names
 }
 
 // useRef checks one use of a reference by n and records the dependency.
 // It returns false when the reference is unusable.
-func (b *builder) useRef(n *node, path *field.Path, s *source) bool {
+func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 	if s.err != "" {
-		b.errs.Add(field.Invalid(path, s.describe(), "%s", s.err))
+		b.errs.Add(field.Invalid(at.Path(), s.describe(), "%s", s.err))
 		return false
 	}
 	switch s.kind {
 	case srcStep:
 		switch {
 		case s.zeroStep || s.node == nil:
-			b.errs.Add(field.NotFound(path, "", "refers to a step that was never added; use the Step that Add returned"))
+			b.errs.Add(field.NotFound(at.Path(), "", "refers to a step that was never added; use the Step that Add returned"))
 			return false
 		case s.node.p != b.p:
-			b.errs.Add(field.Invalid(path, s.node.name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
+			b.errs.Add(field.Invalid(at.Path(), s.node.name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
 			return false
 		case s.node.exit:
-			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs last, so no step can read its output"))
+			b.errs.Add(field.Invalid(at.Path(), s.node.name, "the exit handler runs last, so no step can read its output"))
 			return false
 		case n.exit:
-			b.errs.Add(field.Invalid(path, s.node.name, "the exit handler runs even when steps fail, so it can read only parameters, the run's facts (RunID, RunStarted, RunScheduled) and Pipeline.Status"))
+			b.errs.Add(field.Invalid(at.Path(), s.node.name, "the exit handler runs even when steps fail, so it can read only parameters, the run's facts (RunID, RunStarted, RunScheduled) and Pipeline.Status"))
 			return false
 		case s.node == n:
-			b.errs.Add(field.Invalid(path, s.node.name, "a step cannot read its own output"))
+			b.errs.Add(field.Invalid(at.Path(), s.node.name, "a step cannot read its own output"))
 			return false
 		}
-		b.deps[n][s.node] = true
+		b.addDep(n, s.node)
 	case srcParam:
 		if s.param.pipe != b.p {
-			b.errs.Add(field.Invalid(path, s.param.name, "refers to a parameter of pipeline %q; declare it on this pipeline", s.param.pipe.name))
+			b.errs.Add(field.Invalid(at.Path(), s.param.name, "refers to a parameter of pipeline %q; declare it on this pipeline", s.param.pipe.name))
 			return false
 		}
 	case srcItem:
@@ -306,33 +407,48 @@ func (b *builder) useRef(n *node, path *field.Path, s *source) bool {
 			if s.node != nil {
 				name = s.node.name
 			}
-			b.errs.Add(field.Invalid(path, name, "the element of fan-out %q can only be used in that fan-out's input", name))
+			b.errs.Add(field.Invalid(at.Path(), name, "the element of fan-out %q can only be used in that fan-out's input", name))
 			return false
 		}
 	case srcRun:
 		if s.pipe != b.p {
-			b.errs.Add(field.Invalid(path, "run", "refers to the status of pipeline %q", s.pipe.name))
+			b.errs.Add(field.Invalid(at.Path(), "run", "refers to the status of pipeline %q", s.pipe.name))
 			return false
 		}
 		if !n.exit {
-			b.errs.Add(field.Invalid(path, "run", "Pipeline.Status can only be read by the exit handler (see OnExit)"))
+			b.errs.Add(field.Invalid(at.Path(), "run", "Pipeline.Status can only be read by the exit handler (see OnExit)"))
 			return false
 		}
 	case srcCollect:
 		ok := true
 		for i, e := range s.elems {
-			ok = b.useRef(n, path.Index(i), e) && ok
+			ok = b.useElem(n, at, i, e) && ok
 		}
 		return ok
 	}
 	return true
 }
 
+// useElem is useRef of element i of a collected list at at. It makes the
+// element's Lazy outside the loop over the elements (see walkChild).
+//
+//go:noinline
+func (b *builder) useElem(n *node, at *field.Lazy, i int, s *source) bool {
+	ei := at.Index(i)
+	return b.useRef(n, &ei, s)
+}
+
 func (b *builder) planRef(s *source) backends.Ref {
-	r := backends.Ref{Path: slices.Clone(s.path)}
+	var r backends.Ref
+	if len(s.path) > 0 {
+		r.Path = b.strs.take(len(s.path))
+		copy(r.Path, s.path)
+	} else {
+		r.Path = slices.Clone(s.path)
+	}
 	switch s.kind {
 	case srcStep:
-		r.Kind, r.Step = backends.RefStep, b.names[s.node]
+		r.Kind, r.Step = backends.RefStep, b.names[s.node.index]
 	case srcParam:
 		r.Kind, r.Param = backends.RefParam, s.param.name
 	case srcItem:
@@ -346,81 +462,94 @@ func (b *builder) planRef(s *source) backends.Ref {
 		r.Kind, r.Meta = backends.RefMeta, s.meta
 	case srcCollect:
 		r.Kind = backends.RefCollect
-		for _, e := range s.elems {
-			r.Elems = append(r.Elems, b.planRef(e))
+		if len(s.elems) > 0 {
+			r.Elems = b.refs.take(len(s.elems))
+			for i, e := range s.elems {
+				r.Elems[i] = b.planRef(e)
+			}
 		}
 	}
 	return r
 }
 
-// placeholderPrefix starts every backends.Placeholder.
-var placeholderPrefix = strings.TrimSuffix(backends.Placeholder(0), "0}")
+var (
+	// placeholderPrefix starts every backends.Placeholder.
+	placeholderPrefix = []byte(strings.TrimSuffix(backends.Placeholder(0), "0}"))
+	// refToken starts the JSON of every Ref with a source (Ref.MarshalJSON).
+	refToken = []byte(`{"$sluice.ref":`)
+)
 
 // input checks every Ref in n's input and builds the JSON template.
-func (b *builder) input(n *node, path *field.Path) backends.Input {
-	found := map[int64]*source{}
-	uses := map[int64]int{} // how often each Ref occurs; the JSON cannot hold more
-	ok := true
-	walkRefs(reflect.ValueOf(n.input), path, 0, nil, func(p *field.Path, s *source) {
-		found[s.id] = s
-		uses[s.id]++
-		ok = b.useRef(n, p, s) && ok
-	})
-	raw, err := json.Marshal(n.input)
-	if err != nil {
-		b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
+func (b *builder) input(n *node, at *field.Lazy) backends.Input {
+	w := &b.walk
+	w.reset(n)
+	b.walkAny(reflect.ValueOf(n.input), at, 0)
+	b.jsonBuf.Reset()
+	if err := b.enc.Encode(n.input); err != nil {
+		b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
 		return backends.Input{}
 	}
-	if !ok {
+	if !w.ok {
 		return backends.Input{}
 	}
-	if bytes.Contains(raw, []byte(placeholderPrefix)) {
-		b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
+	raw := b.jsonBuf.Bytes()
+	raw = raw[:len(raw)-1] // Encode ends the value with a newline
+	if bytes.Contains(raw, placeholderPrefix) {
+		b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
 		return backends.Input{}
 	}
-	const tok = `{"$sluice.ref":`
 	var in backends.Input
-	index := map[int64]int{}
-	var out bytes.Buffer
+	var refs []backends.Ref
+	out := b.out[:0]
 	for {
-		k := bytes.Index(raw, []byte(tok))
+		k := bytes.Index(raw, refToken)
 		if k < 0 {
-			out.Write(raw)
+			out = append(out, raw...)
 			break
 		}
-		out.Write(raw[:k])
-		raw = raw[k+len(tok):]
+		out = append(out, raw[:k]...)
+		raw = raw[k+len(refToken):]
 		end := bytes.IndexByte(raw, '}')
 		id, _ := strconv.ParseInt(string(raw[:end]), 10, 64)
 		raw = raw[end+1:]
-		s, seen := found[id]
-		if seen && uses[id] == 0 {
-			b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice.ref"))
+		f := w.find(id)
+		if f != nil && f.uses == 0 {
+			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice.ref"))
 			return backends.Input{}
 		}
-		uses[id]--
-		if !seen {
-			b.errs.Add(field.Invalid(path, fmt.Sprintf("%T", n.input), "holds a Ref that Sluice cannot see (in an unexported field or behind a custom MarshalJSON); make the field exported"))
+		if f == nil {
+			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds a Ref that Sluice cannot see (in an unexported field or behind a custom MarshalJSON); make the field exported"))
 			return backends.Input{}
 		}
-		i, done := index[id]
-		if !done {
-			i = len(in.Refs)
-			index[id] = i
-			in.Refs = append(in.Refs, b.planRef(s))
+		f.uses--
+		if f.index < 0 {
+			if refs == nil {
+				refs = b.refs.take(len(w.found))[:0]
+			}
+			f.index = len(refs)
+			refs = append(refs, b.planRef(f.src))
 		}
-		out.WriteString(backends.Placeholder(i))
+		out = append(out, placeholderPrefix...)
+		out = strconv.AppendInt(out, int64(f.index), 10)
+		out = append(out, '}')
 	}
-	in.Template = out.Bytes()
+	b.out = out
+	if len(refs) > 0 {
+		in.Refs = refs[:len(refs):len(refs)]
+	}
+	in.Template = b.bytes.take(len(out))
+	copy(in.Template, out)
 	return in
 }
 
-func (b *builder) when(n *node, path *field.Path) *backends.Condition {
+func (b *builder) when(n *node, at *field.Lazy) *backends.Condition {
 	var cs []backends.Condition
 	for i, c := range n.when {
-		p := path
+		p := at
+		var ip field.Lazy
 		if len(n.when) > 1 {
-			p = path.Index(i)
+			ip = at.Index(i)
+			p = &ip
 		}
 		if pc, ok := b.cond(n, p, c); ok && pc != nil {
 			cs = append(cs, *pc)
@@ -435,7 +564,7 @@ func (b *builder) when(n *node, path *field.Path) *backends.Condition {
 	return &backends.Condition{Op: "and", Args: cs}
 }
 
-func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, bool) {
+func (b *builder) cond(n *node, at *field.Lazy, c Cond) (*backends.Condition, bool) {
 	if c.c == nil {
 		return nil, true
 	}
@@ -444,7 +573,7 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 	case "and", "or", "not":
 		ok := true
 		for i, a := range c.c.args {
-			pa, aok := b.cond(n, path.Index(i), a)
+			pa, aok := b.condArg(n, at, i, a)
 			ok = ok && aok
 			if pa == nil {
 				pa = &backends.Condition{Op: "and"} // the zero Cond holds
@@ -454,24 +583,25 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 		return out, ok
 	}
 	if c.c.src.kind == srcItem {
-		b.errs.Add(field.Invalid(path, "item", "a condition applies to the whole fan-out, so it cannot read one element"))
+		b.errs.Add(field.Invalid(at.Path(), "item", "a condition applies to the whole fan-out, so it cannot read one element"))
 		return nil, false
 	}
-	if !b.useRef(n, path, c.c.src) {
+	if !b.useRef(n, at, c.c.src) {
 		return nil, false
 	}
 	r := b.planRef(c.c.src)
 	out.Ref = &r
 	if c.c.other != nil {
 		if !slices.Contains(compareOps, c.c.op) {
-			b.errs.Add(field.NotSupported(path.Child("op"), c.c.op, compareOps))
+			op := at.Child("op")
+			b.errs.Add(field.NotSupported(op.Path(), c.c.op, compareOps))
 			return nil, false
 		}
 		if c.c.other.kind == srcItem {
-			b.errs.Add(field.Invalid(path, "item", "a condition applies to the whole fan-out, so it cannot read one element"))
+			b.errs.Add(field.Invalid(at.Path(), "item", "a condition applies to the whole fan-out, so it cannot read one element"))
 			return nil, false
 		}
-		if !b.useRef(n, path, c.c.other) {
+		if !b.useRef(n, at, c.c.other) {
 			return nil, false
 		}
 		o := b.planRef(c.c.other)
@@ -481,7 +611,7 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 	if c.c.op != "true" {
 		v, err := json.Marshal(condValue(c.c.value))
 		if err != nil {
-			b.errs.Add(field.Invalid(path, fmt.Sprint(c.c.value), "cannot be encoded as JSON: %v", err))
+			b.errs.Add(field.Invalid(at.Path(), fmt.Sprint(c.c.value), "cannot be encoded as JSON: %v", err))
 			return nil, false
 		}
 		out.Value = v
@@ -489,49 +619,62 @@ func (b *builder) cond(n *node, path *field.Path, c Cond) (*backends.Condition, 
 	return out, true
 }
 
-func (b *builder) forEach(n *node, path *field.Path) *backends.ForEach {
+// condArg is cond of argument i of a condition at at. It makes the
+// argument's Lazy outside the loop over the arguments (see walkChild).
+//
+//go:noinline
+func (b *builder) condArg(n *node, at *field.Lazy, i int, c Cond) (*backends.Condition, bool) {
+	ai := at.Index(i)
+	return b.cond(n, &ai, c)
+}
+
+func (b *builder) forEach(n *node, at *field.Lazy) *backends.ForEach {
 	fe := n.forEach
-	b.checkFanBounds(path, fe) // pipeline/bounds.go
+	b.checkFanBounds(at, fe) // pipeline/bounds.go
 	if fe.maxFailed < 0 {
-		b.errs.Add(field.Invalid(path.Child("maxFailed"), fe.maxFailed, "must not be negative; zero tolerates no failed instance"))
+		p := at.Child("maxFailed")
+		b.errs.Add(field.Invalid(p.Path(), fe.maxFailed, "must not be negative; zero tolerates no failed instance"))
 	}
 	if x := fe.maxFailedF; math.IsNaN(x) || x < 0 || x > 1 {
-		b.errs.Add(field.Invalid(path.Child("maxFailedFraction"), x, "must be between 0 and 1 (a fraction of the instances)"))
+		p := at.Child("maxFailedFraction")
+		b.errs.Add(field.Invalid(p.Path(), x, "must be between 0 and 1 (a fraction of the instances)"))
 	}
-	items := path.Child("items")
-	if !b.useRef(n, items, fe.items) {
+	items := at.Child("items")
+	if !b.useRef(n, &items, fe.items) {
 		return nil
 	}
 	if fe.items.kind == srcItem || fe.items.kind == srcRun {
-		b.errs.Add(field.Invalid(items, fe.items.describe(), "a fan-out iterates over a step output, a parameter or a constant list"))
+		b.errs.Add(field.Invalid(items.Path(), fe.items.describe(), "a fan-out iterates over a step output, a parameter or a constant list"))
 		return nil
 	}
 	if k := fe.items.typ.Kind(); k != reflect.Slice && k != reflect.Array {
-		b.errs.Add(field.Invalid(items, fe.items.describe(), "fan-out over a non-list: the value has type %v; iterate over a slice", fe.items.typ))
+		b.errs.Add(field.Invalid(items.Path(), fe.items.describe(), "fan-out over a non-list: the value has type %v; iterate over a slice", fe.items.typ))
 		return nil
 	}
 	return &backends.ForEach{Items: b.planRef(fe.items), Parallelism: fe.parallelism, MaxFailed: fe.maxFailed, MaxFailedFraction: fe.maxFailedF}
 }
 
-func (b *builder) after(n *node, path *field.Path) {
+func (b *builder) after(n *node, at *field.Lazy) {
 	if n.badAfter > 0 {
-		b.errs.Add(field.NotFound(path, n.badAfter, "%d dependencies name a step that was never added; pass the Step that Add returned", n.badAfter))
+		b.errs.Add(field.NotFound(at.Path(), n.badAfter, "%d dependencies name a step that was never added; pass the Step that Add returned", n.badAfter))
 	}
 	if n.exit && len(n.after) > 0 {
-		b.errs.Add(field.Invalid(path, len(n.after), "the exit handler always runs last; it cannot be ordered after steps"))
+		b.errs.Add(field.Invalid(at.Path(), len(n.after), "the exit handler always runs last; it cannot be ordered after steps"))
 		return
 	}
 	for i, m := range n.after {
-		p := path.Index(i)
 		switch {
 		case m.p != b.p:
-			b.errs.Add(field.Invalid(p, m.name, "is a step of pipeline %q; a step can only wait for steps of its own pipeline", m.p.name))
+			p := at.Index(i)
+			b.errs.Add(field.Invalid(p.Path(), m.name, "is a step of pipeline %q; a step can only wait for steps of its own pipeline", m.p.name))
 		case m.exit:
-			b.errs.Add(field.Invalid(p, m.name, "the exit handler runs last; nothing can be ordered after it"))
+			p := at.Index(i)
+			b.errs.Add(field.Invalid(p.Path(), m.name, "the exit handler runs last; nothing can be ordered after it"))
 		case m == n:
-			b.errs.Add(field.Invalid(p, m.name, "a step cannot wait for itself"))
+			p := at.Index(i)
+			b.errs.Add(field.Invalid(p.Path(), m.name, "a step cannot wait for itself"))
 		default:
-			b.deps[n][m] = true
+			b.addDep(n, m)
 		}
 	}
 }
@@ -539,40 +682,56 @@ func (b *builder) after(n *node, path *field.Path) {
 // topoOrder returns the non-exit steps in topological order, ties broken by
 // the order they were added, and reports each cycle once.
 func (b *builder) topoOrder() []*node {
-	var nodes []*node
-	for _, n := range b.p.nodes {
-		if !n.exit {
-			nodes = append(nodes, n)
+	all := b.p.nodes
+	indeg := make([]int32, len(all))
+	// users[userStart[m]:userStart[m+1]] are the steps that wait for m.
+	userStart := make([]int32, len(all)+1)
+	for _, n := range all {
+		if n.exit {
+			continue
+		}
+		deps := b.depsOf(n)
+		indeg[n.index] = int32(len(deps))
+		for _, m := range deps {
+			userStart[m+1]++
 		}
 	}
-	indeg := make(map[*node]int, len(nodes))
-	users := make(map[*node][]*node, len(nodes))
-	for _, n := range nodes {
-		for m := range b.deps[n] {
-			indeg[n]++
-			users[m] = append(users[m], n)
+	for i := range all {
+		userStart[i+1] += userStart[i]
+	}
+	users := make([]int32, userStart[len(all)])
+	fill := slices.Clone(userStart[:len(all)])
+	nodes := 0
+	for _, n := range all {
+		if n.exit {
+			continue
+		}
+		nodes++
+		for _, m := range b.depsOf(n) {
+			users[fill[m]] = int32(n.index)
+			fill[m]++
 		}
 	}
 	// A min-heap on index keeps the order stable.
 	h := &nodeHeap{}
-	for _, n := range nodes {
-		if indeg[n] == 0 {
+	for _, n := range all {
+		if !n.exit && indeg[n.index] == 0 {
 			h.push(n)
 		}
 	}
-	order := make([]*node, 0, len(nodes))
+	order := make([]*node, 0, nodes)
 	for h.len() > 0 {
 		n := h.pop()
 		order = append(order, n)
-		for _, u := range users[n] {
+		for _, u := range users[userStart[n.index]:userStart[n.index+1]] {
 			indeg[u]--
 			if indeg[u] == 0 {
-				h.push(u)
+				h.push(all[u])
 			}
 		}
 	}
-	if len(order) < len(nodes) {
-		b.reportCycles(nodes, indeg)
+	if len(order) < nodes {
+		b.reportCycles(indeg)
 	}
 	return order
 }
@@ -581,18 +740,24 @@ func (b *builder) topoOrder() []*node {
 // the steps that topoOrder could not order: every independent cycle is
 // reported, each once, even when a walk from one cycle could lead into
 // another.
-func (b *builder) reportCycles(nodes []*node, indeg map[*node]int) {
+func (b *builder) reportCycles(indeg []int32) {
+	var nodes []*node
+	for _, n := range b.p.nodes {
+		if !n.exit {
+			nodes = append(nodes, n)
+		}
+	}
 	left := map[*node]bool{}
 	for _, n := range nodes {
-		if indeg[n] > 0 {
+		if indeg[n.index] > 0 {
 			left[n] = true
 		}
 	}
 	// depsIn returns n's dependencies in left, by index (deterministic).
 	depsIn := func(n *node) []*node {
 		var ds []*node
-		for m := range b.deps[n] {
-			if left[m] {
+		for _, i := range b.depsOf(n) {
+			if m := b.p.nodes[i]; left[m] {
 				ds = append(ds, m)
 			}
 		}
@@ -673,7 +838,9 @@ func (b *builder) reportCycles(nodes []*node, indeg map[*node]int) {
 			names = append(names, m.name)
 		}
 		names = append(names, first.name)
-		b.errs.Add(field.Invalid(b.paths[first].Child("after"), first.name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
+		at := b.nodeAt(first)
+		after := at.Child("after")
+		b.errs.Add(field.Invalid(after.Path(), first.name, "dependency cycle: %s waits for itself (through After or data); remove one edge", strings.Join(names, " -> ")))
 	}
 }
 
@@ -713,91 +880,6 @@ func (h *nodeHeap) pop() *node {
 		}
 		h.s[i], h.s[m] = h.s[m], h.s[i]
 		i = m
-	}
-}
-
-// walkKey identifies a pointer, map or slice on the walk's current path.
-type walkKey struct {
-	ptr uintptr
-	typ reflect.Type
-	len int
-}
-
-// maxWalkDepth bounds walkRefs like encoding/json bounds its own recursion;
-// cycles are cut by onPath long before.
-const maxWalkDepth = 1000
-
-// walkRefs calls visit for every Ref with a source reachable from v through
-// exported struct fields, pointers, interfaces, slices, arrays and maps. A
-// value that contains itself is walked once (encoding/json then reports the
-// cycle), so the walk is linear in the size of the input's JSON.
-func walkRefs(v reflect.Value, path *field.Path, depth int, onPath map[walkKey]bool, visit func(*field.Path, *source)) {
-	if !v.IsValid() || depth > maxWalkDepth {
-		return
-	}
-	t := v.Type()
-	if !mayHoldRef(t) {
-		return
-	}
-	if t.Implements(refSourceType) {
-		if v.Kind() == reflect.Pointer && v.IsNil() {
-			return // a nil *Ref encodes as null: it refers to nothing
-		}
-		if v.CanInterface() {
-			if s, _ := v.Interface().(refSource).refSrc(); s != nil {
-				visit(path, s)
-			}
-		}
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice:
-		if v.IsNil() {
-			return
-		}
-		k := walkKey{ptr: v.Pointer(), typ: t}
-		if v.Kind() == reflect.Slice {
-			k.len = v.Len()
-		}
-		if onPath[k] {
-			return
-		}
-		if onPath == nil {
-			onPath = map[walkKey]bool{}
-		}
-		onPath[k] = true
-		defer delete(onPath, k)
-	}
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			walkRefs(v.Elem(), path, depth+1, onPath, visit)
-		}
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if (!f.IsExported() && !f.Anonymous) || !mayHoldRef(f.Type) {
-				continue // nothing to walk: no path to build
-			}
-			p := path.Child(f.Name)
-			if f.Anonymous {
-				p = path
-			}
-			walkRefs(v.Field(i), p, depth+1, onPath, visit)
-		}
-	case reflect.Slice, reflect.Array:
-		if !mayHoldRef(t.Elem()) {
-			return
-		}
-		for i := range v.Len() {
-			walkRefs(v.Index(i), path.Index(i), depth+1, onPath, visit)
-		}
-	case reflect.Map:
-		keys := v.MapKeys()
-		slices.SortFunc(keys, func(a, c reflect.Value) int { return cmp.Compare(fmt.Sprint(a), fmt.Sprint(c)) })
-		for _, k := range keys {
-			walkRefs(v.MapIndex(k), path.Key(fmt.Sprint(k)), depth+1, onPath, visit)
-		}
 	}
 }
 

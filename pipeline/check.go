@@ -25,16 +25,16 @@ func (s Step[Out]) Check(check func() error) Step[Out] {
 }
 
 // runChecks reports the problems the checks of n find.
-func (b *builder) runChecks(n *node, path *field.Path) {
+func (b *builder) runChecks(n *node, at *field.Lazy) {
 	for _, check := range n.checks {
 		err := check()
 		if err == nil {
 			continue
 		}
 		if len(field.Errors(err)) == 0 {
-			b.errs.Add(field.Invalid(path, nil, "%s", err.Error()))
+			b.errs.Add(field.Invalid(at.Path(), nil, "%s", err.Error()))
 			continue
 		}
-		b.errs.AddUnder(path, err)
+		b.errs.AddUnder(at.Path(), err)
 	}
 }

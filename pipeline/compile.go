@@ -36,7 +36,9 @@ type CompileOptions struct {
 // Plan validates p (with the given parameter overrides) and lowers it to
 // the backend-neutral plan every backend compiles. Most programs never
 // call it: [Compile] and [Run] do. It is useful to inspect what a backend
-// will see, and to test backends.
+// will see, and to test backends. The Plan is read only, as every Plan is:
+// steps with equal resource profiles share one Resolved (its maps and
+// pointers), so a change to one step's would show in the others'.
 func (p *Pipeline) Plan(params map[string]string) (*backends.Plan, error) {
 	if p == nil {
 		return nil, misuse("Plan of a nil *Pipeline; create one with pipeline.New")

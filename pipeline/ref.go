@@ -43,9 +43,19 @@ func (r Ref[T]) String() string {
 // pipeline to a plan.
 func (r Ref[T]) MarshalJSON() ([]byte, error) {
 	if r.src != nil {
-		return []byte(`{"$sluice.ref":` + strconv.FormatInt(r.src.id, 10) + `}`), nil
+		return appendRefToken(make([]byte, 0, refTokenCap), r.src.id), nil
 	}
 	return json.Marshal(r.val)
+}
+
+// refTokenCap holds the longest token: {"$sluice.ref":<int64>}.
+const refTokenCap = len(`{"$sluice.ref":}`) + 20
+
+// appendRefToken appends the JSON of a Ref whose source is id.
+func appendRefToken(b []byte, id int64) []byte {
+	b = append(b, `{"$sluice.ref":`...)
+	b = strconv.AppendInt(b, id, 10)
+	return append(b, '}')
 }
 
 // UnmarshalJSON decodes a resolved value.

@@ -44,8 +44,30 @@ func NewResolver(pools []NodePool) *Resolver {
 
 // Resolve is [Resolve] of p against the Resolver's pools.
 func (rv *Resolver) Resolve(p Profile) (Resolved, error) {
+	r, err, shared := rv.resolve(p)
+	if shared {
+		r = r.DeepCopy()
+	}
+	return r, err
+}
+
+// ResolveShared is [Resolver.Resolve] without the copy: every call with
+// an equal profile (one that sets no node selector, toleration or
+// affinity of its own) returns the same Resolved, whose maps, slices and
+// pointers the Resolver and every caller share, so no caller may modify
+// it. It is for a caller that resolves the profiles of thousands of steps
+// into data that is only read, such as a pipeline's plan.
+func (rv *Resolver) ResolveShared(p Profile) (Resolved, error) {
+	r, err, _ := rv.resolve(p)
+	return r, err
+}
+
+// resolve returns the resolution of p, and whether it is the Resolver's
+// own (shared) rather than made for this call.
+func (rv *Resolver) resolve(p Profile) (Resolved, error, bool) {
 	if p.NodeSelector != nil || p.Tolerations != nil || p.Affinity != nil {
-		return Resolve(p, rv.pools)
+		r, err := Resolve(p, rv.pools)
+		return r, err, false
 	}
 	k := profileKey{p.CPU, p.Memory, p.EphemeralStorage, p.SharedMemory, p.GPUModel, p.GPUs, p.MIG, p.MIGCount, p.MIGStrategy, p.NodePool, p.Preemptible}
 	rv.mu.Lock()
@@ -57,7 +79,7 @@ func (rv *Resolver) Resolve(p Profile) (Resolved, error) {
 		rv.done[k] = got
 		rv.mu.Unlock()
 	}
-	return got.r.DeepCopy(), got.err
+	return got.r, got.err, true
 }
 
 // DeepCopy returns a copy of r that shares nothing with it.

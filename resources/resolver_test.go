@@ -46,3 +46,32 @@ func TestResolverCopies(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, r.OnDemand)
 }
+
+// ResolveShared gives what Resolve gives, the same Resolved to every call
+// with an equal profile.
+func TestResolverShares(t *testing.T) {
+	pools := []resources.NodePool{{Name: "gpu", Provider: resources.ProviderGKE, Labels: map[string]string{"pool": "gpu"},
+		Node: resources.Capacity{CPU: "8", Memory: "64Gi", GPUModel: "L4", GPUs: 1}, Spot: true}}
+	rv := resources.NewResolver(pools)
+	for _, p := range []resources.Profile{
+		{CPU: "1", Memory: "2Gi"},
+		{CPU: "2", Memory: "8Gi", GPUs: 1, NodePool: "gpu", Preemptible: true, SharedMemory: "1Gi"},
+		{CPU: "1", NodeSelector: map[string]string{"zone": "a"}},
+		{CPU: "-1"},
+		{GPUs: 1, NodePool: "no-such-pool"},
+	} {
+		want, wantErr := resources.Resolve(p, pools)
+		first, err := rv.ResolveShared(p)
+		assert.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(err))
+		assert.Equal(t, want, first)
+		second, err := rv.ResolveShared(p)
+		assert.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(err))
+		assert.Equal(t, want, second)
+		if p.NodeSelector == nil && first.Requests != nil {
+			first.Requests["sluice.dev/probe"] = resource.MustParse("1")
+			_, sharedMap := second.Requests["sluice.dev/probe"]
+			assert.True(t, sharedMap, "equal profiles share one resolution")
+			delete(first.Requests, "sluice.dev/probe")
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -34,9 +35,41 @@ func checkImage(p *field.Path, ref string) *field.Error {
 	if ref == "" {
 		return nil
 	}
-	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+	if err := parseImage(ref); err != nil {
 		return field.Invalid(p, ref, "not an image reference: %v; %s", err, imageHint(ref, err))
 	}
+	return nil
+}
+
+// validImages remembers references that parse: a pipeline's tasks share
+// a few images, and every step of every Validate checks its image.
+var validImages struct {
+	sync.Mutex
+	refs map[string]bool
+}
+
+// maxValidImages bounds validImages; past it, references are parsed anew.
+const maxValidImages = 1024
+
+// parseImage reports why ref is no image reference, nil if it is one.
+func parseImage(ref string) error {
+	validImages.Lock()
+	ok := validImages.refs[ref]
+	validImages.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return err
+	}
+	validImages.Lock()
+	if validImages.refs == nil {
+		validImages.refs = map[string]bool{}
+	}
+	if len(validImages.refs) < maxValidImages {
+		validImages.refs[ref] = true
+	}
+	validImages.Unlock()
 	return nil
 }
 
@@ -233,12 +266,32 @@ func checkOutputType(t reflect.Type) *field.Error {
 	if t == nil {
 		return nil
 	}
-	where, bad := jsonUnsupported(t, t.String(), map[reflect.Type]bool{})
-	if bad == nil {
+	u := outputTypeCheck(t)
+	if u.bad == nil {
 		return nil
 	}
-	return field.Invalid(field.NewPath("outputType"), where,
-		"has type %v, which cannot be encoded as JSON, so the output could never leave the task; use plain data (exclude the field with `json:\"-\"` or give the type a MarshalJSON method)", bad)
+	return field.Invalid(field.NewPath("outputType"), u.where,
+		"has type %v, which cannot be encoded as JSON, so the output could never leave the task; use plain data (exclude the field with `json:\"-\"` or give the type a MarshalJSON method)", u.bad)
+}
+
+// unsupported is what jsonUnsupported finds in an output type.
+type unsupported struct {
+	where string
+	bad   reflect.Type
+}
+
+// outputTypes holds jsonUnsupported of each output type checked: a type is
+// checked once, however many steps run its tasks.
+var outputTypes sync.Map // reflect.Type -> unsupported
+
+func outputTypeCheck(t reflect.Type) unsupported {
+	if u, ok := outputTypes.Load(t); ok {
+		return u.(unsupported)
+	}
+	where, bad := jsonUnsupported(t, t.String(), map[reflect.Type]bool{})
+	u := unsupported{where, bad}
+	outputTypes.Store(t, u)
+	return u
 }
 
 var (

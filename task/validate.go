@@ -14,7 +14,9 @@ func (s Spec) Validate() error {
 	if s.Name == "" {
 		l.Add(field.Required(field.NewPath("name"), "every task needs a name"))
 	}
-	l.Add(checkImage(field.NewPath("image"), s.Image))
+	if s.Image != "" && parseImage(s.Image) != nil {
+		l.Add(checkImage(field.NewPath("image"), s.Image))
+	}
 	l.Add(checkOutputType(s.OutputType))
 	switch s.Kind {
 	case KindGo:
@@ -47,12 +49,19 @@ func (s Spec) Validate() error {
 	default:
 		l.Add(field.NotSupported(field.NewPath("kind"), s.Kind, []Kind{KindGo, KindContainer}))
 	}
+	// The paths below are built only for a problem.
 	if s.Retry != nil {
-		l.AddUnder(field.NewPath("retry"), s.Retry.Validate())
+		if err := s.Retry.Validate(); err != nil {
+			l.AddUnder(field.NewPath("retry"), err)
+		}
 	}
-	l.AddUnder(field.NewPath("timeout"), ValidateTimeout(s.Timeout))
+	if err := ValidateTimeout(s.Timeout); err != nil {
+		l.AddUnder(field.NewPath("timeout"), err)
+	}
 	if s.Security != nil {
-		l.AddUnder(field.NewPath("security"), s.Security.Validate())
+		if err := s.Security.Validate(); err != nil {
+			l.AddUnder(field.NewPath("security"), err)
+		}
 	}
 	checkAccess(&l, s.Access)
 	for i, x := range s.Cache.ExcludeInputs {

@@ -85,6 +85,91 @@ func (p *Path) String() string {
 	return b.String()
 }
 
+// Lazy is a path that is only built if it is used. A validation pass over
+// thousands of values needs a value's path only to report a problem with
+// it, which is rare; a Lazy costs no allocation until then. It is a plain
+// value: a built root [Path] and up to a few elements below it, held in
+// the Lazy itself (never a pointer to another Lazy, so that a recursion
+// can pass the address of a Lazy it made down to itself and the compiler
+// still keeps every one on the stack). A Lazy extended past its capacity
+// builds the path it has so far, and goes on from there. [Lazy.Path]
+// builds the *Path, which renders as the eagerly built one would. The
+// zero Lazy is the nil root.
+type Lazy struct {
+	root  *Path
+	elems [lazyElems]lazyElem
+	n     int
+}
+
+// lazyElems is how many elements a Lazy holds beyond its root: a step's
+// path (tasks[name].input) and a few levels of its input.
+const lazyElems = 6
+
+// lazyElem is .name (index lazyChild), [name] (index lazyKey) or [index].
+type lazyElem struct {
+	name  string
+	index int
+}
+
+const (
+	lazyChild = -1
+	lazyKey   = -2
+)
+
+// Lazy returns p as a Lazy.
+func (p *Path) Lazy() Lazy { return Lazy{root: p} }
+
+// LazyKey returns p[key] as a Lazy: p.Key(key), built when used.
+func (p *Path) LazyKey(key string) Lazy {
+	return Lazy{root: p, elems: [lazyElems]lazyElem{{name: key, index: lazyKey}}, n: 1}
+}
+
+// LazyIndex returns p[i] as a Lazy: p.Index(i), built when used.
+func (p *Path) LazyIndex(i int) Lazy {
+	return Lazy{root: p, elems: [lazyElems]lazyElem{{index: i}}, n: 1}
+}
+
+// Child returns l extended by a named field, as [Path.Child] does.
+func (l *Lazy) Child(name string) Lazy { return l.with(lazyElem{name: name, index: lazyChild}) }
+
+// Key returns l extended by a map key or name, as [Path.Key] does.
+func (l *Lazy) Key(key string) Lazy { return l.with(lazyElem{name: key, index: lazyKey}) }
+
+// Index returns l extended by a list index, as [Path.Index] does.
+func (l *Lazy) Index(i int) Lazy { return l.with(lazyElem{index: i}) }
+
+func (l *Lazy) with(e lazyElem) Lazy {
+	c := *l
+	if c.n == lazyElems {
+		c = Lazy{root: l.Path()}
+	}
+	c.elems[c.n] = e
+	c.n++
+	return c
+}
+
+// Path builds the path l stands for. A nil l is the nil root.
+func (l *Lazy) Path() *Path {
+	if l == nil {
+		return nil
+	}
+	p := l.root
+	for _, e := range l.elems[:l.n] {
+		switch e.index {
+		case lazyChild:
+			p = p.Child(e.name)
+		case lazyKey:
+			p = p.Key(e.name)
+		default:
+			p = p.Index(e.index)
+		}
+	}
+	return p
+}
+
+// String renders the path l stands for.
+func (l *Lazy) String() string { return l.Path().String() }
+
 // Under returns a path made of root followed by rel, a rendered relative path
 // ("resources.mig"). It is how a package re-roots the errors of a standalone
 // Validate under the owning field.
