@@ -2,6 +2,9 @@ package testcluster
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +21,11 @@ import (
 const (
 	ArgoNamespace = argo.DefaultControllerNamespace
 	ArgoConfigMap = argo.ControllerConfigMap
+	// ArgoExecutorImage is the image of Argo's executor. The kubelet
+	// plays the executor's init and wait containers itself; the main
+	// container of a resource template (argoexec resource ACTION) runs
+	// the real executor, built by tools/e2e/build.
+	ArgoExecutorImage = "quay.io/argoproj/argoexec:v3.7.18"
 )
 
 // ArgoControllerConfig returns the data of the workflow-controller
@@ -33,6 +41,11 @@ func ArgoControllerConfig() map[string]string {
 }
 
 func (c *Cluster) startArgo(ctx, pctx context.Context) error {
+	exec := filepath.Join(c.bin, "argoexec")
+	if _, err := os.Stat(exec); err != nil {
+		return fmt.Errorf("Argo's executor: %w (tools/e2e/build builds it)", err)
+	}
+	c.Kubelet.setImage(ArgoExecutorImage, Image{Program: exec, Entrypoint: []string{"argoexec"}})
 	if err := c.Namespace(ctx, ArgoNamespace, false); err != nil {
 		return err
 	}
@@ -47,7 +60,7 @@ func (c *Cluster) startArgo(ctx, pctx context.Context) error {
 		"--kubeconfig=" + c.Kubeconfig,
 		"--namespace=" + ArgoNamespace,
 		"--configmap=" + ArgoConfigMap,
-		"--executor-image=quay.io/argoproj/argoexec:v3.7.18",
+		"--executor-image=" + ArgoExecutorImage,
 		"--loglevel=info",
 		"--qps=" + strconv.Itoa(c.qps()), "--burst=" + strconv.Itoa(c.qps()*3/2),
 	}

@@ -119,6 +119,16 @@ func (k *Kubelet) Image(ref string) (Image, bool) {
 	return img, ok
 }
 
+// setImage makes the kubelet play image ref with img.
+func (k *Kubelet) setImage(ref string, img Image) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.images == nil {
+		k.images = map[string]Image{}
+	}
+	k.images[ref] = img
+}
+
 // OnRunning makes the kubelet call f (on the pod's own goroutine) for
 // every pod of namespace ns once its status says Running and its
 // processes have started; nil removes the hook.
@@ -684,6 +694,29 @@ func (k *Kubelet) command(pod *corev1.Pod, c *container, mounts map[string]map[s
 		}
 		env = append(env, e.Name+"="+mapPath(v))
 	}
+	if pod.Labels[LabelArgoWorkflow] != "" && isArgoResource(c.spec) {
+		// Argo's executor (argoexec resource) reads its template from
+		// /var/run/argo/template, which Argo's init container writes
+		// and the kubelet, playing that container, does not: it takes
+		// the init container's ARGO_TEMPLATE instead. It writes the
+		// manifest to /tmp/manifest.yaml, a path of its own that two
+		// such pods would share on the host: it runs in a mount
+		// namespace where that file is one of the container's /tmp.
+		for _, ic := range pod.Spec.InitContainers {
+			for _, e := range ic.Env {
+				if e.Name == argoTemplateEnv && !slices.ContainsFunc(c.spec.Env, func(v corev1.EnvVar) bool { return v.Name == argoTemplateEnv }) {
+					env = append(env, e.Name+"="+e.Value)
+				}
+			}
+		}
+		own := filepath.Join(mapPath("/tmp"), "manifest.yaml")
+		for _, f := range []string{own, argoManifest} {
+			if err := touch(f); err != nil {
+				return nil, err
+			}
+		}
+		argv = append([]string{"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", `mount --bind "$0" "$1" && shift && exec "$@"`, own, argoManifest}, argv...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = tmp
@@ -819,7 +852,9 @@ func (k *Kubelet) reportArgoOutputs(ctx context.Context, pod *corev1.Pod, ctrs [
 			main = c
 		}
 	}
-	if main == nil {
+	if main == nil || isArgoResource(main.spec) {
+		// A resource template's main container is Argo's executor,
+		// which reports the node's outputs itself.
 		return
 	}
 	// The controller gives the template to Argo's init container (which
@@ -889,6 +924,31 @@ func (k *Kubelet) reportArgoOutputs(ctx context.Context, pod *corev1.Pod, ctrs [
 		_, err := k.argo.ArgoprojV1alpha1().WorkflowTaskResults(pod.Namespace).Create(ctx, tr, metav1.CreateOptions{})
 		return err
 	})
+}
+
+// isArgoResource reports whether c is the main container of an Argo
+// resource template: argoexec
+// resource ACTION, which Argo's emissary (argoexec emissary [opts] --)
+// may wrap.
+func isArgoResource(c corev1.Container) bool {
+	cmd := c.Command
+	if i := slices.Index(cmd, "--"); i >= 0 && len(cmd) > 0 && strings.HasSuffix(cmd[0], "/argoexec") {
+		cmd = cmd[i+1:]
+	}
+	return len(cmd) >= 2 && cmd[0] == "argoexec" && cmd[1] == "resource"
+}
+
+// argoManifest is where Argo's executor writes a resource template's
+// manifest.
+const argoManifest = "/tmp/manifest.yaml"
+
+// touch creates file f unless it exists.
+func touch(f string) error {
+	file, err := os.OpenFile(f, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return file.Close()
 }
 
 // setWaiting leaves the pod Pending with every container waiting for
