@@ -57,7 +57,6 @@ func (r *run) attempt(ctx context.Context, at loc, s *backends.Step, input json.
 
 	actx, span := r.attemptSpan(ctx, s.Name, at.inst, n)
 	actx = task.WithAttempt(actx, task.Attempt{Step: s.Name, Instance: at.inst, Number: n, OnDemand: onDemand, InProcess: true})
-	actx = task.WithClock(actx, r.b.opts.Clock)
 	actx = artifact.NewContext(actx, r.scope(s, at, n))
 	out, err := r.callWithTimeout(actx, at, s, input)
 	phase, reason := classify(ctx, err)

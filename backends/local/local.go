@@ -217,16 +217,17 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	if err := b.check(plan); err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan, record: newRecord(plan)}
+	a := &compiled{plan: plan}
 	emit := opts != nil && opts.BeforeEmit != nil
 	if emit {
+		a.rec() // as the plan is before BeforeEmit
 		if err := opts.BeforeEmit(a.As); err != nil {
 			return nil, err
 		}
 	}
 	// Render now only if it may fail or BeforeEmit may have kept the
 	// record; otherwise on first use (see compiled).
-	if emit || !a.record.renders() {
+	if emit || !planRenders(plan) {
 		if err := a.render(); err != nil {
 			return nil, err
 		}
@@ -264,7 +265,9 @@ func (b *Backend) check(plan *backends.Plan) error {
 // Options.DryRun the run is complete when Submit returns.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	var plan *backends.Plan
-	if a == nil || !a.As(&plan) || plan == nil {
+	if c, ok := a.(*compiled); ok && c != nil {
+		plan = c.plan // without making its record (see compiled)
+	} else if a == nil || !a.As(&plan) || plan == nil {
 		return "", errors.New("local: the artifact holds no plan; compile it with a local backend")
 	}
 	if err := b.check(plan); err != nil {

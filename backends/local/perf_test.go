@@ -219,12 +219,12 @@ func TestPlaceholderPrefix(t *testing.T) {
 func TestPoolLine(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	p := newPool(1, nil, false)
-	p.used[dimSlots] = 1 // nobody fits until the end
+	p.busy = 1 // nobody fits until the end
 	var want []prio
 	var waiters []*waiter
 	for i := range 2000 {
 		pr := prio{r.IntN(3), r.IntN(1000), i}
-		w := &waiter{need: oneSlot, granted: make(chan struct{})}
+		w := &waiter{granted: make(chan struct{})}
 		p.push(pr, w)
 		waiters = append(waiters, w)
 		if r.IntN(5) == 0 {
@@ -242,7 +242,7 @@ func TestPoolLine(t *testing.T) {
 	})
 	var got []prio
 	for len(p.waiters) > 0 {
-		p.used[dimSlots] = 0
+		p.busy = 0
 		if e := p.waiters[0]; !e.w.gone {
 			got = append(got, e.prio)
 		}

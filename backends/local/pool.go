@@ -17,22 +17,19 @@ import (
 	"github.com/sluice-ml/sluice/resources"
 )
 
-// amounts are what a task holds while it runs, by dimension: one "slot"
-// (bounded by Options.Parallelism), milli-CPU, bytes of memory, and counts
-// of nvidia.com/gpu and nvidia.com/mig-<profile>.
+// amounts are what a task holds while it runs besides its slot (every
+// task holds one of the Options.Parallelism slots), by dimension:
+// milli-CPU, bytes of memory, and counts of nvidia.com/gpu and
+// nvidia.com/mig-<profile>. A task without counted requests holds none:
+// nil.
 type amounts map[string]int64
 
 const (
-	dimSlots  = "slots"
 	dimCPU    = string(corev1.ResourceCPU)
 	dimMemory = string(corev1.ResourceMemory)
 	dimGPU    = string(resources.GPUResource)
 	migPrefix = "nvidia.com/mig-"
 )
-
-// oneSlot is the demand of a task without counted requests, shared by all
-// of them: demands are never modified.
-var oneSlot = amounts{dimSlots: 1}
 
 // poolDim is the dimension dim of the node pool named pool, for steps that
 // draw from Options.Pools rather than Options.Capacity.
@@ -49,15 +46,15 @@ func splitPoolDim(d string) (pool, dim string) {
 }
 
 // demandOf is what one task (or fan-out instance) of s holds while it
-// runs: a slot and, from its node pool's capacity when pools has it (else
-// the machine's), its CPU, memory, GPUs and MIG slices. Other requests are
-// ignored. The result must not be modified.
+// runs besides its slot: from its node pool's capacity when pools has it
+// (else the machine's), its CPU, memory, GPUs and MIG slices. Other
+// requests are ignored. The result must not be modified.
 func demandOf(s *backends.Step, pools map[string]Capacity) amounts {
 	pool := s.Task.Resources.NodePool
 	if _, ok := pools[pool]; !ok {
 		pool = ""
 	}
-	d := oneSlot
+	var d amounts
 	for name, q := range s.Resolved.Requests {
 		var v int64
 		switch n := string(name); {
@@ -68,8 +65,8 @@ func demandOf(s *backends.Step, pools map[string]Capacity) amounts {
 		default:
 			continue
 		}
-		if len(d) == 1 {
-			d = amounts{dimSlots: 1}
+		if d == nil {
+			d = amounts{}
 		}
 		dim := string(name)
 		if mig := s.Task.Resources.MIG; mig != "" && name != corev1.ResourceCPU && name != corev1.ResourceMemory {
@@ -134,12 +131,14 @@ func (c *Capacity) limits() (amounts, error) {
 // the first waiter in line does not fit, so small tasks never overtake a
 // big one that waits (no starvation), at the cost of some idle capacity.
 type pool struct {
-	total amounts // limited dimensions; slots always
+	slots int64   // Options.Parallelism
+	total amounts // limited dimensions
 	// accel: accelerator dimensions missing from total have none (a
 	// Capacity was given); otherwise they are unlimited too.
 	accel bool
 
 	mu   sync.Mutex
+	busy int64 // slots held
 	used amounts
 	// waiters is the line, a min-heap by prio: waiters[0] is first. A
 	// waiter that gives up is marked gone and dropped when it comes first.
@@ -205,8 +204,7 @@ func newPool(parallelism int, limits amounts, capacity bool) *pool {
 	if total == nil {
 		total = amounts{}
 	}
-	total[dimSlots] = int64(parallelism)
-	return &pool{total: total, accel: capacity, used: amounts{}}
+	return &pool{slots: int64(parallelism), total: total, accel: capacity, used: amounts{}}
 }
 
 // limit returns the capacity of dim and whether it is limited.
@@ -222,7 +220,7 @@ func (p *pool) limit(dim string) (int64, bool) {
 }
 
 // fitsAtAll reports, as an error wrapping errors.ErrUnsupported, the first
-// dimension in which need exceeds the whole capacity.
+// dimension in which need exceeds the whole capacity (a slot always fits).
 func (p *pool) fitsAtAll(step string, need amounts) error {
 	if p.fitsIn(need, func(string) int64 { return 0 }) {
 		return nil
@@ -251,9 +249,10 @@ func formatAmount(dim string, v int64) string {
 	return strconv.FormatInt(v, 10)
 }
 
-// fits reports whether need fits next to what is in use; p.mu is held.
+// fits reports whether a slot and need fit next to what is in use; p.mu
+// is held.
 func (p *pool) fits(need amounts) bool {
-	return p.fitsIn(need, func(dim string) int64 { return p.used[dim] })
+	return p.busy < p.slots && p.fitsIn(need, func(dim string) int64 { return p.used[dim] })
 }
 
 // fitsIn reports whether need fits next to used.
@@ -302,12 +301,13 @@ func (p *pool) acquire(ctx context.Context, pr prio, need amounts) (release func
 	return nil, ctx.Err()
 }
 
-// submit puts t in line for need, on behalf of owner. Once granted, t runs
-// holding need (see ticket). submit returns a ticket granted meanwhile (t
-// itself when need fits at once) for the caller to run.
-func (p *pool) submit(pr prio, need amounts, owner any, t ticket) ticket {
+// submit puts w.ticket in line for w.need, on behalf of w.owner. Once
+// granted, the ticket runs holding its need (see ticket). submit returns a
+// ticket granted meanwhile (w's own when its need fits at once) for the
+// caller to run.
+func (p *pool) submit(pr prio, w *waiter) ticket {
 	p.mu.Lock()
-	p.push(pr, &waiter{need: need, ticket: t, owner: owner})
+	p.push(pr, w)
 	p.grant()
 	return p.handOff(true)
 }
@@ -364,8 +364,10 @@ func (p *pool) release(need amounts) {
 	p.handOff(false)
 }
 
-// give returns need to the pool and wakes waiters; p.mu is held.
+// give returns a slot and need to the pool and wakes waiters; p.mu is
+// held.
 func (p *pool) give(need amounts) {
+	p.busy--
 	for dim, v := range need {
 		p.used[dim] -= v
 	}
@@ -434,8 +436,9 @@ func (p *pool) less(i, j int) bool { return p.waiters[i].prio.less(&p.waiters[j]
 
 func (p *pool) swap(i, j int) { p.waiters[i], p.waiters[j] = p.waiters[j], p.waiters[i] }
 
-// take adds need to what is in use; p.mu is held.
+// take adds a slot and need to what is in use; p.mu is held.
 func (p *pool) take(need amounts) {
+	p.busy++
 	for dim, v := range need {
 		p.used[dim] += v
 	}

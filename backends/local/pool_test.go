@@ -14,7 +14,7 @@ import (
 func TestPoolHeadOfLine(t *testing.T) {
 	p := newPool(10, amounts{dimGPU: 2}, true)
 	ctx := t.Context()
-	gpus := func(n int64) amounts { return amounts{dimSlots: 1, dimGPU: n} }
+	gpus := func(n int64) amounts { return amounts{dimGPU: n} }
 
 	releaseFirst, err := p.acquire(ctx, prio{0, 0, 0}, gpus(1))
 	require.NoError(t, err)
@@ -52,13 +52,13 @@ func TestPoolHeadOfLine(t *testing.T) {
 
 func TestPoolAcquireCanceled(t *testing.T) {
 	p := newPool(1, nil, false)
-	release, err := p.acquire(t.Context(), prio{}, amounts{dimSlots: 1})
+	release, err := p.acquire(t.Context(), prio{}, nil)
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := p.acquire(ctx, prio{0, 1, 0}, amounts{dimSlots: 1})
+		_, err := p.acquire(ctx, prio{0, 1, 0}, nil)
 		errc <- err
 	}()
 	require.Eventually(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 }, time.Second, time.Millisecond)
@@ -66,9 +66,9 @@ func TestPoolAcquireCanceled(t *testing.T) {
 	assert.ErrorIs(t, <-errc, context.Canceled)
 
 	release()
-	again, err := p.acquire(t.Context(), prio{0, 2, 0}, amounts{dimSlots: 1})
+	again, err := p.acquire(t.Context(), prio{0, 2, 0}, nil)
 	require.NoError(t, err, "a canceled waiter holds nothing")
 	again()
 	assert.Empty(t, p.waiters)
-	assert.Zero(t, p.used[dimSlots])
+	assert.Zero(t, p.busy)
 }

@@ -73,6 +73,7 @@ func (r *run) watch(ctx context.Context, progress func(*backends.RunStatus)) (*b
 			if over {
 				return cloneStatus(&m.st), nil
 			}
+			m.own()    // the copy of the array the next change needs, counted in the pace
 			r.sync(&m) // what changed meanwhile
 			next = nextReport(len(m.st.Steps), v, m.seen)
 			continue
@@ -113,11 +114,14 @@ func (r *run) watch(ctx context.Context, progress func(*backends.RunStatus)) (*b
 // The mirror shares the attempts, output and instances of a step whose
 // phase is final with the run's status, which no longer changes them (see
 // run.mu), and has its own copies of the others', which it replaces when
-// the step changes, never changing them in place. A snapshot, a copy of
-// the mirror's array of steps, shares them too, and never changes.
+// the step changes, never changing them in place. A snapshot is the
+// mirror's status as it is, and the mirror copies its array of steps
+// before it next changes it: so a snapshot never changes, and each costs
+// one copy of the array, made by the next sync that finds a change.
 type mirror struct {
-	st   backends.RunStatus
-	seen uint64 // the version st is at; versions start at 1, 0 is none
+	st     backends.RunStatus
+	seen   uint64 // the version st is at; versions start at 1, 0 is none
+	handed bool   // st.Steps is a snapshot's: copy it before changing it
 }
 
 // sync brings m up to date and reports whether the run is over.
@@ -130,11 +134,15 @@ func (r *run) sync(m *mirror) (over bool) {
 			m.st.Steps[i] = pendingStatus(s)
 		}
 	}
+	if m.handed && r.at() != m.seen {
+		m.own() // without the lock
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.version == m.seen {
 		return r.over
 	}
+	m.own() // when a change came since r.at: rare
 	steps := m.st.Steps
 	m.st = r.status
 	m.st.Steps = steps
@@ -157,10 +165,23 @@ func (r *run) sync(m *mirror) (over bool) {
 	return r.over
 }
 
-// snapshot returns an immutable copy of m's status: its own array of
-// steps, sharing what they refer to with m and with the run's status.
+// snapshot returns m's status, which no longer changes (see mirror).
 func (m *mirror) snapshot() *backends.RunStatus {
 	st := m.st
-	st.Steps = slices.Clone(m.st.Steps)
+	m.handed = true
 	return &st
+}
+
+// own gives m an array of steps of its own, when a snapshot has it.
+func (m *mirror) own() {
+	if m.handed {
+		m.st.Steps, m.handed = slices.Clone(m.st.Steps), false
+	}
+}
+
+// at returns the status's version.
+func (r *run) at() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.version
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -100,28 +101,57 @@ func newRecord(plan *backends.Plan) *Record {
 		rec.Params = append(rec.Params, RecordParam{Name: p.Name, Type: p.Type, Value: slices.Clone(p.Value)})
 	}
 	for i := range plan.Steps {
-		rec.Steps = append(rec.Steps, recordStep(&plan.Steps[i]))
+		rec.Steps = append(rec.Steps, recordStep(&plan.Steps[i], false))
 	}
 	if plan.Exit != nil {
-		rs := recordStep(plan.Exit)
+		rs := recordStep(plan.Exit, false)
 		rec.Exit = &rs
 	}
 	return rec
 }
 
-func recordStep(s *backends.Step) RecordStep {
+// planRenders is newRecord(plan).renders(), without the record: each step's
+// is a view (see recordStep), checked and dropped.
+func planRenders(plan *backends.Plan) bool {
+	ok := yamlText(plan.Name)
+	for _, p := range plan.Params {
+		ok = ok && yamlText(p.Name) && yamlText(p.Type) && yamlJSON(p.Value)
+	}
+	for i := 0; ok && i < len(plan.Steps); i++ {
+		rs := recordStep(&plan.Steps[i], true)
+		ok = rs.renders()
+	}
+	if ok && plan.Exit != nil {
+		rs := recordStep(plan.Exit, true)
+		ok = rs.renders()
+	}
+	return ok
+}
+
+// recordStep returns the record of s. A view is equal to it but shares
+// the slices and maps it copies from s, and takes s's input template as it
+// is when it has no refs, which rendering leaves unchanged: so it is
+// made without copies, and must not outlive s or be changed.
+func recordStep(s *backends.Step, view bool) RecordStep {
 	t := s.Task
+	clone := slices.Clone[[]string]
+	if view {
+		clone = func(x []string) []string { return x }
+	}
 	rs := RecordStep{
 		Name:      s.Name,
 		Kind:      t.Kind,
 		Image:     t.Image,
-		Command:   slices.Clone(t.Command),
-		Args:      slices.Clone(t.Args),
-		Env:       slices.Clone(t.Env),
-		Outputs:   slices.Clone(t.Outputs),
-		DependsOn: slices.Clone(s.DependsOn),
-		Resources: recordResources(s),
+		Command:   clone(t.Command),
+		Args:      clone(t.Args),
+		Env:       t.Env,
+		Outputs:   t.Outputs,
+		DependsOn: clone(s.DependsOn),
+		Resources: recordResources(s, view),
 		Retry:     recordRetry(t.Retry),
+	}
+	if !view {
+		rs.Env, rs.Outputs = slices.Clone(t.Env), slices.Clone(t.Outputs)
 	}
 	if s.When != nil {
 		rs.When = s.When.String()
@@ -129,19 +159,19 @@ func recordStep(s *backends.Step) RecordStep {
 	if s.ForEach != nil {
 		rs.ForEach = &RecordForEach{Items: s.ForEach.Items.String(), Parallelism: s.ForEach.Parallelism}
 	}
-	in, err := s.Input.Render(func(i int) (string, error) { return refText(s.Input.Refs[i]), nil })
-	switch {
-	case err != nil:
+	if in := s.Input; view && len(in.Refs) == 0 && len(in.Template) > 0 && !bytes.Contains(in.Template, placeholderPrefix) {
+		rs.Input = in.Template
+	} else if text, err := in.Render(func(i int) (string, error) { return refText(in.Refs[i]), nil }); err != nil {
 		rs.Input, _ = json.Marshal("invalid input template: " + err.Error())
-	case in != "":
-		rs.Input = json.RawMessage(in)
+	} else if text != "" {
+		rs.Input = json.RawMessage(text)
 	}
 	if t.Timeout > 0 {
 		rs.Timeout = t.Timeout.String()
 	}
 	if s.Cache.Enabled {
 		c := s.Cache
-		c.ExcludeInputs = slices.Clone(c.ExcludeInputs)
+		c.ExcludeInputs = clone(c.ExcludeInputs)
 		rs.Cache = &c
 	}
 	return rs
@@ -168,10 +198,15 @@ func refText(r backends.Ref) string {
 	return string(b)
 }
 
-func recordResources(s *backends.Step) *RecordResources {
+// recordResources returns s's resolved resources, copied unless view (see
+// recordStep).
+func recordResources(s *backends.Step, view bool) *RecordResources {
 	r := s.Resolved
 	if len(r.Requests) == 0 && len(r.Limits) == 0 && len(r.Placement.NodeSelector) == 0 && len(r.Placement.Tolerations) == 0 {
 		return nil
+	}
+	if view {
+		return &RecordResources{Requests: r.Requests, Limits: r.Limits, NodeSelector: r.Placement.NodeSelector, Tolerations: r.Placement.Tolerations}
 	}
 	rr := &RecordResources{
 		Requests:     r.Requests.DeepCopy(),
@@ -210,10 +245,15 @@ func recordRetry(r *task.Retry) *RecordRetry {
 // the error) or when BeforeEmit could have kept the record to change it
 // later; otherwise the record is rendered on first use: by Documents, or by
 // As before it hands out the record, so the document is always the record
-// as Compile left it.
+// as Compile left it. Making the record costs a few allocations a step,
+// about as much as running a no-op task: Compile makes it only for
+// BeforeEmit or to render it, and otherwise on first use too (see rec),
+// from the plan, which nothing changes meanwhile: As makes it before it
+// hands out the plan, and Submit only reads the plan.
 type compiled struct {
 	plan     *backends.Plan
-	record   *Record
+	recOnce  sync.Once
+	record   *Record     // see rec
 	compiled atomic.Bool // Compile returned it: As renders before handing out the record
 
 	once sync.Once
@@ -221,11 +261,21 @@ type compiled struct {
 	err  error
 }
 
+// rec returns the record, made on first use unless set.
+func (a *compiled) rec() *Record {
+	a.recOnce.Do(func() {
+		if a.record == nil {
+			a.record = newRecord(a.plan)
+		}
+	})
+	return a.record
+}
+
 func (a *compiled) render() error {
 	a.once.Do(func() {
 		// yaml.Marshal is json.Marshal, then JSONToYAML, which parses
 		// the JSON as YAML: jsonToYAML renders what YAML cannot read.
-		j, err := json.Marshal(a.record)
+		j, err := json.Marshal(a.rec())
 		var doc []byte
 		if err == nil {
 			doc, err = jsonToYAML(j)
@@ -254,12 +304,13 @@ func (a *compiled) Documents() [][]byte {
 func (a *compiled) As(target any) bool {
 	switch t := target.(type) {
 	case **backends.Plan:
+		a.rec() // as the plan is, should it be changed after all
 		*t = a.plan
 	case **Record:
 		if a.compiled.Load() {
 			a.render() // before the record can change; it cannot fail
 		}
-		*t = a.record
+		*t = a.rec()
 	default:
 		return false
 	}

@@ -225,3 +225,41 @@ func TestDryRun(t *testing.T) {
 		})
 	}
 }
+
+// Compile checks that the record renders without making it (the check
+// looks at views of its steps, which share the plan's memory): a view is
+// the record, and the check is the record's, whether it renders or not.
+func TestRecordViews(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		p       func() *pipeline.Pipeline
+		renders bool
+	}{
+		{"EveryPart", recordPipeline, true},
+		{"ArgYAMLCannotRead", func() *pipeline.Pipeline {
+			p := pipeline.New("args", nil)
+			pipeline.Add(p, task.Container[GreetIn, GreetOut]("greet", "alpine:3").WithCommand("echo", "a\x7f"), GreetIn{})
+			return p
+		}, false},
+		{"InputYAMLCannotRead", func() *pipeline.Pipeline {
+			p := pipeline.New("input", nil)
+			pipeline.Add(p, task.Container[GreetIn, GreetOut]("greet", "alpine:3"), GreetIn{Name: "\u0085"})
+			return p
+		}, false},
+		{"EmptyInput", func() *pipeline.Pipeline {
+			p := pipeline.New("empty", nil)
+			pipeline.Add(p, task.New("none", func(context.Context, struct{}) (Num, error) { return Num{}, nil }), struct{}{})
+			return p
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			art, err := pipeline.Compile(t.Context(), tc.p(), local.New(nil), nil)
+			require.NoError(t, err)
+			var plan *backends.Plan
+			require.True(t, art.As(&plan))
+			renders, err := local.CheckRecordViews(plan)
+			require.NoError(t, err)
+			assert.Equal(t, tc.renders, renders)
+		})
+	}
+}

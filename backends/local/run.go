@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/backends/runstate"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // loc addresses a status in a run: step is the index into run.steps (the
@@ -87,6 +88,7 @@ type run struct {
 
 func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.Plan) *run {
 	ctx, span := b.tel.startRun(context.WithoutCancel(ctx), plan.Name, id)
+	ctx = task.WithClock(ctx, b.opts.Clock) // for every attempt
 	stepCtx, cancel := context.WithCancel(ctx)
 	r := &run{
 		b: b, id: id, seq: seq, plan: plan,
@@ -168,13 +170,28 @@ const (
 // whose stacks have grown already, and no hand-offs between them.
 func (r *run) schedule() {
 	n := len(r.plan.Steps)
-	r.users = make([][]int, n)
 	r.waiting = make([]atomic.Int32, n)
 	r.state = make([]atomic.Int32, n)
+	// The lists of users share one array: start[d] is where the list of
+	// step d begins, start[d+1] where it ends.
+	start := make([]int, n+1)
 	for i := range n {
 		r.waiting[i].Store(int32(len(r.deps[i])))
 		for _, d := range r.deps[i] {
-			r.users[d] = append(r.users[d], i)
+			start[d+1]++
+		}
+	}
+	for d := range n {
+		start[d+1] += start[d]
+	}
+	flat := make([]int, start[n])
+	r.users = make([][]int, n)
+	for d := range n {
+		r.users[d] = flat[start[d]:start[d]:start[d+1]]
+	}
+	for i := range n {
+		for _, d := range r.deps[i] {
+			r.users[d] = append(r.users[d], i) // in plan order, within its capacity
 		}
 	}
 	r.ended.Add(n)
@@ -223,7 +240,8 @@ func (r *run) begin(i int) (ended bool, granted ticket) {
 	if t == nil {
 		return true, nil
 	}
-	return false, r.b.pool.submit(t.prio(), t.need, r, t)
+	t.w = waiter{need: t.need, ticket: t, owner: r}
+	return false, r.b.pool.submit(t.prio(), &t.w)
 }
 
 // advance notes that plan step i has ended and begins the steps this made
@@ -403,6 +421,7 @@ type pending struct {
 	input json.RawMessage
 	entry *cacheEntry // nil when not cached
 	note  string      // why the cache missed
+	w     waiter      // its place in the pool's line, for a plan step
 }
 
 // prepare resolves the input of the task at at and looks it up in the
