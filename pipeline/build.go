@@ -62,7 +62,9 @@ type builder struct {
 
 	// walk is the state of the walk of one step's input for Refs.
 	walk walker
-	// jsonBuf and enc encode each step's input; out builds its template.
+	// raw is each step's input as JSON (appendJSON), or, for a type
+	// only encoding/json encodes, jsonBuf (by enc); out is its template.
+	raw     []byte
 	jsonBuf bytes.Buffer
 	enc     *json.Encoder
 	out     []byte
@@ -162,7 +164,7 @@ func checkNameAt(at *field.Lazy, name string) (string, []*field.Error) {
 	if len(name) > MaxNameLength {
 		errs = append(errs, field.TooLong(at.Path(), name, MaxNameLength))
 	}
-	s := naming.Sanitize(name)
+	s := sanitize(name)
 	if s == "" {
 		errs = append(errs, field.Invalid(at.Path(), name, "has no ASCII letter or digit to build a DNS-1123 name from; use a name such as %q", "train-model"))
 	}
@@ -234,6 +236,20 @@ func parseParam(t reflect.Type, s string) (json.RawMessage, error) {
 	return json.Marshal(v.Elem().Interface())
 }
 
+// sanitize is naming.Sanitize, without a copy of a name it leaves as is.
+func sanitize(name string) string {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
+		default:
+			return naming.Sanitize(name)
+		}
+	}
+	return name
+}
+
 // nodeAt returns the path of n: pipeline.tasks[name], or
 // pipeline.tasks[index] for a step without a name.
 func (b *builder) nodeAt(n *node) field.Lazy {
@@ -257,7 +273,7 @@ func (b *builder) nodeNames() {
 			// A generated name: check the base name; fit the rest.
 			base := raw[:strings.LastIndexByte(raw, '-')]
 			_, errs = checkNameAt(&nameAt, base)
-			name = naming.Fit(naming.Sanitize(raw), naming.MaxLabel)
+			name = naming.Fit(sanitize(raw), naming.MaxLabel)
 		} else {
 			name, errs = checkNameAt(&nameAt, raw)
 		}
@@ -483,17 +499,24 @@ var (
 func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 	w := &b.walk
 	w.reset(n)
-	b.walkAny(reflect.ValueOf(n.input), at, 0)
-	b.jsonBuf.Reset()
-	if err := b.enc.Encode(n.input); err != nil {
-		b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
-		return backends.Input{}
+	v := reflect.ValueOf(n.input)
+	b.walkAny(v, at, 0)
+	raw, ok := appendJSON(b.raw[:0], v)
+	if ok {
+		b.raw = raw
+	} else {
+		// A type only encoding/json encodes, or a value it rejects.
+		b.jsonBuf.Reset()
+		if err := b.enc.Encode(n.input); err != nil {
+			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
+			return backends.Input{}
+		}
+		raw = b.jsonBuf.Bytes()
+		raw = raw[:len(raw)-1] // Encode ends the value with a newline
 	}
 	if !w.ok {
 		return backends.Input{}
 	}
-	raw := b.jsonBuf.Bytes()
-	raw = raw[:len(raw)-1] // Encode ends the value with a newline
 	if bytes.Contains(raw, placeholderPrefix) {
 		b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
 		return backends.Input{}
@@ -683,6 +706,9 @@ func (b *builder) after(n *node, at *field.Lazy) {
 // the order they were added, and reports each cycle once.
 func (b *builder) topoOrder() []*node {
 	all := b.p.nodes
+	if order, ok := b.addedInOrder(); ok {
+		return order
+	}
 	indeg := make([]int32, len(all))
 	// users[userStart[m]:userStart[m+1]] are the steps that wait for m.
 	userStart := make([]int32, len(all)+1)
@@ -734,6 +760,33 @@ func (b *builder) topoOrder() []*node {
 		b.reportCycles(indeg)
 	}
 	return order
+}
+
+// addedInOrder returns the non-exit steps in the order they were added
+// when that is a topological order: when every step waits only for
+// steps added before it, as it does unless After names a later step. The
+// order is then the one topoOrder's sort gives (each step, when its turn
+// comes, is the first added of those ready).
+func (b *builder) addedInOrder() ([]*node, bool) {
+	steps := 0
+	for _, n := range b.p.nodes {
+		if n.exit {
+			continue
+		}
+		steps++
+		for _, m := range b.depsOf(n) {
+			if int(m) >= n.index {
+				return nil, false
+			}
+		}
+	}
+	order := make([]*node, 0, steps)
+	for _, n := range b.p.nodes {
+		if !n.exit {
+			order = append(order, n)
+		}
+	}
+	return order, true
 }
 
 // reportCycles reports one cycle in each strongly connected component of

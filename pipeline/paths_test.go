@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +70,21 @@ func TestInputProblemPaths(t *testing.T) {
 		"pipeline.tasks[b].input.Inner.Refs[0]",
 		"pipeline.tasks[b].input.Arr[1]",
 	}, got)
+}
+
+// A step's DNS-1123 name is its name sanitized, whether or not the name
+// is one already.
+func TestStepNames(t *testing.T) {
+	p := pipeline.New("p", nil)
+	names := []string{"train", "train-2", "a-b-c", "x9", "Train Model", "-lead", "trail-", "dou--ble", "ünï", "9"}
+	for _, name := range names {
+		pipeline.Add(p, task.New(name, func(context.Context, struct{}) (int, error) { return 0, nil }), struct{}{})
+	}
+	plan, err := p.Plan(nil)
+	require.NoError(t, err)
+	var got []string
+	for _, s := range plan.Steps {
+		got = append(got, s.Name)
+	}
+	assert.Equal(t, []string{"train", "train-2", "a-b-c", "x9", "train-model", "lead", "trail", "dou-ble", "n", "9"}, got, fmt.Sprint(names))
 }
