@@ -217,7 +217,7 @@ func (b *Backend) Compile(ctx context.Context, plan *backends.Plan, opts *backen
 	if err := b.check(plan); err != nil {
 		return nil, err
 	}
-	a := &compiled{plan: plan}
+	a := &compiled{plan: plan, checked: b}
 	emit := opts != nil && opts.BeforeEmit != nil
 	if emit {
 		a.rec() // as the plan is before BeforeEmit
@@ -251,10 +251,18 @@ func (b *Backend) check(plan *backends.Plan) error {
 			errs = append(errs, fmt.Errorf("local: Options.Pools gives the capacity of pool %q, which pipeline %q does not declare (it declares %v): fix the name, or declare the pool in pipeline.Options.NodePools", name, plan.DisplayName, declared))
 		}
 	}
-	for _, s := range plan.AllSteps() {
-		if err := b.pool.fitsAtAll(s.Name, demandOf(s, b.opts.Pools)); err != nil {
-			errs = append(errs, err)
+	steps := plan.AllSteps()
+	chunks := numChunks(len(steps))
+	found := make([][]error, chunks)
+	forChunks(len(steps), chunks, func(k, lo, hi int) {
+		for _, s := range steps[lo:hi] {
+			if err := b.pool.fitsAtAll(s.Name, demandOf(s, b.opts.Pools)); err != nil {
+				found[k] = append(found[k], err)
+			}
 		}
+	})
+	for _, e := range found {
+		errs = append(errs, e...)
 	}
 	return errors.Join(errs...)
 }
@@ -265,13 +273,17 @@ func (b *Backend) check(plan *backends.Plan) error {
 // Options.DryRun the run is complete when Submit returns.
 func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backends.SubmitOptions) (string, error) {
 	var plan *backends.Plan
+	checked := false
 	if c, ok := a.(*compiled); ok && c != nil {
 		plan = c.plan // without making its record (see compiled)
+		checked = c.checked == b
 	} else if a == nil || !a.As(&plan) || plan == nil {
 		return "", errors.New("local: the artifact holds no plan; compile it with a local backend")
 	}
-	if err := b.check(plan); err != nil {
-		return "", err
+	if !checked {
+		if err := b.check(plan); err != nil {
+			return "", err
+		}
 	}
 	var want string
 	if opts != nil {

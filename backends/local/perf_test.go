@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -479,5 +480,92 @@ func TestAttemptSpansCostNothingUntraced(t *testing.T) {
 	defer rt.cancelSteps()
 	if _, span := rt.attemptSpan(rt.stepCtx, "a", -1, 1); span == nil || !span.IsRecording() {
 		t.Error("no attempt span with a provider")
+	}
+}
+
+// TestLargePlanInChunks checks what Compile, Submit and Watch do for each
+// step of a large plan in chunks, on several goroutines (see forChunks),
+// against doing it on one: the run's statuses and dependencies, whether
+// the record renders, the capacity errors (in plan order) and the copy of
+// a status.
+func TestLargePlanInChunks(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	n := 3*minChunk + 5
+	if numChunks(n) < 3 {
+		t.Fatalf("%d steps in %d chunks", n, numChunks(n))
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	plan := &backends.Plan{Name: "large", Steps: make([]backends.Step, n)}
+	want := make([][]int, n)
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		s.Name = fmt.Sprintf("s%06d", i)
+		s.Input.Template = json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))
+		for range min(i, r.IntN(4)) {
+			d := r.IntN(i)
+			s.DependsOn = append(s.DependsOn, plan.Steps[d].Name)
+			want[i] = append(want[i], d)
+		}
+	}
+	b := New(&Options{Capacity: &Capacity{CPU: "1"}})
+	run := newRun(t.Context(), b, "large-1", 1, plan)
+	defer run.cancelSteps()
+	for i := range n {
+		if !slices.Equal(run.deps[i], want[i]) || len(run.deps[i]) != cap(run.deps[i]) {
+			t.Fatalf("step %d depends on %v (cap %d), want %v", i, run.deps[i], cap(run.deps[i]), want[i])
+		}
+		if !reflect.DeepEqual(run.status.Steps[i], pendingStatus(&plan.Steps[i])) {
+			t.Fatalf("step %d: status %+v", i, run.status.Steps[i])
+		}
+	}
+
+	if !planRenders(plan) || !newRecord(plan).renders() {
+		t.Fatal("the large plan does not render")
+	}
+	bad := &plan.Steps[2*minChunk+1]
+	bad.Input.Template = json.RawMessage("{\"s\":\"\u0085\"}")
+	if planRenders(plan) || newRecord(plan).renders() {
+		t.Fatal("a step YAML cannot read renders")
+	}
+
+	for _, i := range []int{2*minChunk + 9, 5, minChunk + 7} {
+		plan.Steps[i].Resolved.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+	}
+	err := b.check(plan)
+	if err == nil {
+		t.Fatal("no error for steps larger than the capacity")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "s000005") || !strings.Contains(lines[1], fmt.Sprintf("s%06d", minChunk+7)) || !strings.Contains(lines[2], fmt.Sprintf("s%06d", 2*minChunk+9)) {
+		t.Fatalf("errors not in plan order:\n%v", err)
+	}
+
+	st := &backends.RunStatus{RunID: "r", Steps: slices.Clone(run.status.Steps)}
+	for i := range st.Steps {
+		s := &st.Steps[i]
+		switch r.IntN(4) {
+		case 1:
+			s.Attempts, s.Output = []backends.Attempt{}, json.RawMessage{}
+		case 2:
+			s.Attempts, s.Output = []backends.Attempt{{Number: 1}, {Number: 2, Message: s.Name}}, json.RawMessage(fmt.Sprint(i))
+		case 3:
+			s.Instances = []backends.StepStatus{{Name: "i", Attempts: []backends.Attempt{{Number: 1}}}}
+		}
+	}
+	got := cloneStatus(st)
+	if !reflect.DeepEqual(got, st.Clone()) {
+		t.Fatal("cloneStatus in chunks differs from Clone")
+	}
+	for i := range got.Steps {
+		s := &got.Steps[i]
+		if len(s.Attempts) > 0 {
+			s.Attempts[0].Number = -1
+		}
+		if len(s.Output) > 0 {
+			s.Output[0] = '!'
+		}
+	}
+	if !reflect.DeepEqual(cloneStatus(st), st.Clone()) || st.Steps[2].Name != got.Steps[2].Name {
+		t.Fatal("changing the copy changed the original")
 	}
 }

@@ -25,7 +25,7 @@ const (
 	// when the run changes faster than it can report, and none is held
 	// back when the run changes slowly (none changed meanwhile). The
 	// pace is the run's own, measured in changes, not on a clock.
-	paceFactor = 16
+	paceFactor = 64
 	// quietAfter is how long a change held back by the pace waits when
 	// the run makes no other change: a run whose tasks all run long
 	// shows its last changes after quietAfter, not when a task ends.

@@ -117,9 +117,16 @@ func planRenders(plan *backends.Plan) bool {
 	for _, p := range plan.Params {
 		ok = ok && yamlText(p.Name) && yamlText(p.Type) && yamlJSON(p.Value)
 	}
-	for i := 0; ok && i < len(plan.Steps); i++ {
-		rs := recordStep(&plan.Steps[i], true)
-		ok = rs.renders()
+	chunks := numChunks(len(plan.Steps))
+	fails := make([]bool, chunks)
+	forChunks(len(plan.Steps), chunks, func(k, lo, hi int) {
+		for i := lo; i < hi && !fails[k]; i++ {
+			rs := recordStep(&plan.Steps[i], true)
+			fails[k] = !rs.renders()
+		}
+	})
+	for _, failed := range fails {
+		ok = ok && !failed
 	}
 	if ok && plan.Exit != nil {
 		rs := recordStep(plan.Exit, true)
@@ -252,6 +259,7 @@ func recordRetry(r *task.Retry) *RecordRetry {
 // hands out the plan, and Submit only reads the plan.
 type compiled struct {
 	plan     *backends.Plan
+	checked  *Backend // whose Compile checked plan, which Submit need not check again
 	recOnce  sync.Once
 	record   *Record     // see rec
 	compiled atomic.Bool // Compile returned it: As renders before handing out the record

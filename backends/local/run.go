@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/sluice-ml/sluice/artifact"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,24 +114,44 @@ func newRun(ctx context.Context, b *Backend, id string, seq int, plan *backends.
 	r.stepVer = make([]uint64, len(r.steps))
 	r.outputs, r.has = make([]json.RawMessage, len(r.steps)), make([]bool, len(r.steps))
 	r.index = make(map[string]int, len(r.steps))
+	r.deps = make([][]int, len(r.steps))
+	// The statuses are laid out and the lists of dependencies cut out of
+	// one array, in chunks, while this goroutine makes the index; then
+	// the dependencies are looked up in it, in chunks.
+	chunks := numChunks(len(r.steps))
+	ends := make([]int, len(r.steps)) // where the list of each step ends in flat
+	laid := make(chan []int, 1)
+	lay := func() {
+		forChunks(len(r.steps), chunks, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				r.status.Steps[i] = pendingStatus(r.steps[i])
+			}
+		})
+		n := 0
+		for i, s := range r.steps {
+			n += len(s.DependsOn)
+			ends[i] = n
+		}
+		laid <- make([]int, n) // one allocation for all the lists
+	}
+	if chunks > 1 {
+		go lay()
+	} else {
+		lay()
+	}
 	for i, s := range r.steps {
 		r.index[s.Name] = i
-		r.status.Steps[i] = pendingStatus(s)
 	}
-	r.deps = make([][]int, len(r.steps))
-	n := 0
-	for _, s := range r.steps {
-		n += len(s.DependsOn)
-	}
-	flat := make([]int, 0, n) // one allocation for all the lists
-	for _, s := range r.steps {
-		for _, d := range s.DependsOn {
-			flat = append(flat, r.index[d])
+	flat := <-laid
+	forChunks(len(r.steps), chunks, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			list := flat[ends[i]-len(r.steps[i].DependsOn) : ends[i] : ends[i]]
+			for k, d := range r.steps[i].DependsOn {
+				list[k] = r.index[d]
+			}
+			r.deps[i] = list
 		}
-	}
-	for i, s := range r.steps {
-		r.deps[i], flat = flat[:len(s.DependsOn):len(s.DependsOn)], flat[len(s.DependsOn):]
-	}
+	})
 	return r
 }
 
@@ -619,30 +638,44 @@ func (r *run) current() *backends.RunStatus {
 // cloneStatus is st.Clone() in a few allocations rather than a few per
 // step: the steps' attempts share one array, and their outputs another,
 // each step's slice capped at its length so that appending to it copies.
+// The steps of a large status are copied in chunks (see forChunks).
 func cloneStatus(st *backends.RunStatus) *backends.RunStatus {
 	c := *st
-	na, no := 0, 0
-	for _, s := range st.Steps {
-		na, no = na+len(s.Attempts), no+len(s.Output)
+	n := len(st.Steps)
+	chunks := numChunks(n)
+	na, no := make([]int, chunks+1), make([]int, chunks+1) // where each chunk's attempts and outputs begin
+	forChunks(n, chunks, func(k, lo, hi int) {
+		for _, s := range st.Steps[lo:hi] {
+			na[k+1], no[k+1] = na[k+1]+len(s.Attempts), no[k+1]+len(s.Output)
+		}
+	})
+	for k := range chunks {
+		na[k+1], no[k+1] = na[k+1]+na[k], no[k+1]+no[k]
 	}
-	attempts, outputs := make([]backends.Attempt, 0, na), make([]byte, 0, no)
-	c.Steps = slices.Clone(st.Steps)
-	for i := range c.Steps {
-		s := &c.Steps[i]
-		if s.Attempts != nil {
-			k := len(attempts)
-			attempts = append(attempts, s.Attempts...)
-			s.Attempts = attempts[k:len(attempts):len(attempts)]
-		}
-		if s.Output != nil {
-			k := len(outputs)
-			outputs = append(outputs, s.Output...)
-			s.Output = outputs[k:len(outputs):len(outputs)]
-		}
-		if s.Instances != nil {
-			s.Instances = (&backends.RunStatus{Steps: s.Instances}).Clone().Steps
-		}
+	attempts, outputs := make([]backends.Attempt, na[chunks]), make([]byte, no[chunks])
+	if st.Steps != nil {
+		c.Steps = make([]backends.StepStatus, n)
 	}
+	forChunks(n, chunks, func(k, lo, hi int) {
+		a, o := na[k], no[k]
+		copy(c.Steps[lo:hi], st.Steps[lo:hi])
+		for i := lo; i < hi; i++ {
+			s := &c.Steps[i]
+			if s.Attempts != nil {
+				a0 := a
+				a += copy(attempts[a:], s.Attempts)
+				s.Attempts = attempts[a0:a:a]
+			}
+			if s.Output != nil {
+				o0 := o
+				o += copy(outputs[o:], s.Output)
+				s.Output = outputs[o0:o:o]
+			}
+			if s.Instances != nil {
+				s.Instances = (&backends.RunStatus{Steps: s.Instances}).Clone().Steps
+			}
+		}
+	})
 	return &c
 }
 
