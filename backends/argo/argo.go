@@ -66,9 +66,17 @@ type Options struct {
 	PodGC *wfv1.PodGC
 	// TTL says when Argo deletes finished workflows; nil keeps them.
 	TTL *wfv1.TTLStrategy
-	// MaxSize is the size budget of the rendered document in bytes; zero
-	// means DefaultMaxSize.
+	// MaxSize is the size budget of a rendered document in bytes; zero
+	// means DefaultMaxSize. A Workflow over it is split into shards,
+	// each a WorkflowTemplate, run as child Workflows of a parent (see
+	// "# Large pipelines" in the package doc).
 	MaxSize int
+	// ShardSize, when set, splits a Workflow over it (not only one over
+	// MaxSize) into shards, each about that many bytes of DAG tasks and
+	// templates (a step larger than that is a shard of its own). Zero
+	// splits only a Workflow over MaxSize, into shards of half of it,
+	// which leaves a child Workflow room for its status.
+	ShardSize int
 	// MaxParamSize is the size budget of any one parameter value in bytes;
 	// zero means DefaultMaxParamSize.
 	MaxParamSize int
@@ -260,11 +268,16 @@ type compiled struct {
 	// accessDocs its documents, which come before doc.
 	access     *kubepod.Access
 	accessDocs [][]byte
+	// shards are the WorkflowTemplates of a sharded run (see shard.go),
+	// shardDocs their documents, which come after accessDocs and before
+	// doc, the parent Workflow's.
+	shards    []*wfv1.WorkflowTemplate
+	shardDocs [][]byte
 }
 
 func (a *compiled) Documents() [][]byte {
-	out := make([][]byte, 0, len(a.accessDocs)+1)
-	for _, d := range a.accessDocs {
+	out := make([][]byte, 0, len(a.accessDocs)+len(a.shardDocs)+1)
+	for _, d := range slices.Concat(a.accessDocs, a.shardDocs) {
 		out = append(out, slices.Clone(d))
 	}
 	return append(out, slices.Clone(a.doc))
@@ -287,6 +300,11 @@ func (a *compiled) as(target any) bool {
 	case **wfv1.Workflow:
 		if wf != nil && wft == nil && cwf == nil {
 			*t = wf
+			return true
+		}
+	case *[]*wfv1.WorkflowTemplate:
+		if len(a.shards) > 0 {
+			*t = a.shards
 			return true
 		}
 	case **wfv1.WorkflowTemplate:

@@ -106,6 +106,9 @@ type compiler struct {
 	nTask  int                       // task templates named so far
 	tmplOf map[string]string         // step name -> the template running its container
 	feeds  map[string]bool           // steps whose output a fan-out iterates over
+	// sh is the shard being compiled, nil when the workflow is whole
+	// (see shard.go).
+	sh *shardCtx
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
@@ -222,10 +225,26 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkSize(doc, specOf(a)); err != nil {
+	if err := c.checkParams(specOf(a)); err != nil {
 		return nil, err
 	}
 	a.doc = doc
+	max, shardSize := c.maxSize(), c.b.opts.ShardSize
+	switch why := c.shardable(opts); {
+	case len(doc) > max:
+		over := fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates): %s",
+			len(doc), max, len(c.plan.Steps), len(specOf(a).Templates), costliest(specOf(a)))
+		if why != "" {
+			return nil, fmt.Errorf("%w; %s: %w", over, why, ErrTooLarge)
+		}
+		if err := c.shard(a, specOf(a)); err != nil {
+			return nil, fmt.Errorf("%w; splitting it into shards: %w", over, err)
+		}
+	case shardSize > 0 && len(doc) > shardSize && why == "":
+		if err := c.shard(a, specOf(a)); err != nil {
+			return nil, fmt.Errorf("argo: splitting the workflow (%d bytes, over Options.ShardSize) into shards: %w", len(doc), err)
+		}
+	}
 	for _, obj := range a.access.Objects() {
 		doc, err := kubepod.Render(obj)
 		if err != nil {
@@ -267,6 +286,9 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 	}
 	dag := &wfv1.DAGTemplate{FailFast: ptr.To(false)}
 	for i := range c.plan.Steps {
+		if !c.inShard(c.plan.Steps[i].Name) {
+			continue
+		}
 		t, err := c.dagTask(&c.plan.Steps[i])
 		if err != nil {
 			return nil, err
@@ -293,7 +315,7 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 func (c *compiler) annotateConditions() error {
 	conds := map[string]json.RawMessage{}
 	for _, s := range c.plan.Steps {
-		if s.When != nil {
+		if s.When != nil && c.inShard(s.Name) {
 			conds[c.task(s.Name)] = encodeCondition(*s.When)
 		}
 	}
@@ -371,6 +393,11 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	dt := wfv1.DAGTask{Name: c.task(s.Name)}
 	var deps []string
 	for _, d := range s.DependsOn {
+		if !c.inShard(d) {
+			// In a shard that runs after d's (see shard.go).
+			c.sh.lost[c.task(s.Name)] = true
+			continue
+		}
 		// A bare "X" also accepts a Skipped X, which only a step with a
 		// condition can be (a DAG node is never Skipped; a fan-out's
 		// empty loop is inside its wrapper).
@@ -1037,7 +1064,7 @@ func (c *compiler) fieldValue(s *backends.Step, in backends.Input, raw json.RawM
 			}
 			if p, str, ok := c.containerField(in.Refs[i]); ok {
 				if str { // the text as Argo's executor read it: a plain tag
-					return "{{tasks." + c.task(in.Refs[i].Step) + ".outputs.parameters." + outputPrefix + in.Refs[i].Path[0] + "}}", nil
+					return c.outputTag(in.Refs[i].Step, outputPrefix+in.Refs[i].Path[0]), nil
 				}
 				return exprTag("toJson(fromJSON(" + p + "))"), nil
 			}
@@ -1090,7 +1117,7 @@ func (c *compiler) refTag(r backends.Ref) (string, error) {
 		switch r.Kind {
 		case backends.RefStep:
 			if s := c.steps[r.Step]; s != nil && !(isContainer(s) && s.ForEach == nil) {
-				return "{{tasks." + c.task(r.Step) + ".outputs.parameters." + outputParam + "}}", nil
+				return c.outputTag(r.Step, outputParam), nil
 			}
 		case backends.RefParam:
 			if !c.rawParam(r.Param) {
@@ -1136,7 +1163,7 @@ func (c *compiler) refExpr(r backends.Ref) (string, error) {
 		if isContainer(s) && s.ForEach == nil {
 			e = c.containerOutput(s)
 		} else {
-			e = taskOutput(c.task(r.Step), outputParam)
+			e = c.output(r.Step, outputParam)
 		}
 	case backends.RefParam:
 		e = c.paramExpr(r.Param)
@@ -1190,7 +1217,7 @@ func (c *compiler) refExpr(r backends.Ref) (string, error) {
 func (c *compiler) containerOutput(s *backends.Step) string {
 	var fields []string
 	for _, o := range s.Task.Outputs {
-		v := taskOutput(c.task(s.Name), outputPrefix+o.Field)
+		v := c.output(s.Name, outputPrefix+o.Field)
 		if !c.isStringOutput(s, o.Field) {
 			v = "fromJSON(" + v + ")"
 		}
@@ -1213,7 +1240,7 @@ func (c *compiler) containerField(r backends.Ref) (param string, str, ok bool) {
 	}
 	for _, o := range s.Task.Outputs {
 		if o.Field == r.Path[0] {
-			return taskOutput(c.task(s.Name), outputPrefix+o.Field), c.isStringOutput(s, o.Field), true
+			return c.output(s.Name, outputPrefix+o.Field), c.isStringOutput(s, o.Field), true
 		}
 	}
 	return "", false, false
@@ -1378,7 +1405,7 @@ var errNoCommand = errors.New(`argo: Options.Pod.Command is not set: Argo needs 
 
 // checkSize enforces the size budget on the rendered document and on
 // every parameter value.
-func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
+func (c *compiler) checkParams(spec *wfv1.WorkflowSpec) error {
 	maxParam := c.b.opts.MaxParamSize
 	if maxParam <= 0 {
 		maxParam = DefaultMaxParamSize
@@ -1400,15 +1427,7 @@ func (c *compiler) checkSize(doc []byte, spec *wfv1.WorkflowSpec) error {
 			}
 		}
 	}
-	maxSize := c.b.opts.MaxSize
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if len(doc) <= maxSize {
-		return nil
-	}
-	return fmt.Errorf("argo: the workflow renders to %d bytes, over the %d-byte budget (%d tasks, %d templates): %s: %w",
-		len(doc), maxSize, len(c.plan.Steps), len(spec.Templates), costliest(spec), ErrTooLarge)
+	return nil
 }
 
 // costliest says what costs the most in spec, for a size budget's error:

@@ -100,9 +100,11 @@ func TestDedupIdenticalSteps(t *testing.T) {
 
 func TestSizeBudget(t *testing.T) {
 	t.Run("Document", func(t *testing.T) {
-		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 10 << 10}), nil)
+		// A WorkflowTemplate is not split into shards.
+		_, err := pipeline.Compile(t.Context(), chain(200), argo.New(nil, &argo.Options{Pod: kubepod.Options{Image: testImage, Command: testCommand}, MaxSize: 10 << 10, Kind: argo.KindWorkflowTemplate}), nil)
 		require.ErrorIs(t, err, argo.ErrTooLarge)
 		assert.Contains(t, err.Error(), "200 tasks")
+		assert.Contains(t, err.Error(), "only a Workflow is split into shards, and this is a WorkflowTemplate")
 		t.Log(err)
 		assert.Regexp(t, `the largest parts are (step|template) \S+ \(\d+ bytes\), `, err.Error())
 		assert.Regexp(t, `a DAG task takes \d+ bytes on average`, err.Error())

@@ -56,6 +56,9 @@ func (b *Backend) Submit(ctx context.Context, a backends.Artifact, opts *backend
 	if err := b.ensureAccess(ctx, a); err != nil {
 		return "", err
 	}
+	if err := b.ensureShards(ctx, client, a); err != nil {
+		return "", err
+	}
 	wf = wf.DeepCopy()
 	if tp := backends.TraceParent(ctx); tp != "" {
 		// The run's trace continues in every task's pod.
@@ -86,12 +89,24 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	if err != nil {
 		return err
 	}
-	patch := []byte(`{"spec":{"shutdown":"` + string(wfv1.ShutdownStrategyStop) + `"}}`)
-	return retryAPI(ctx, func() error {
-		_, err := client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, patch, metav1.PatchOptions{})
+	var wf *wfv1.Workflow
+	if err := retryAPI(ctx, func() error {
+		var err error
+		wf, err = client.ArgoprojV1alpha1().Workflows(b.namespace()).Patch(ctx, runID, types.MergePatchType, stopPatch, metav1.PatchOptions{})
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	if wf == nil || shardNames(wf) == nil {
+		return nil
+	}
+	// The child Workflows of a sharded run's shards stop too (Argo stops
+	// the parent's resource steps, not what they made).
+	return b.stopShards(ctx, client, runID)
 }
+
+// stopPatch is what Cancel patches a Workflow with.
+var stopPatch = []byte(`{"spec":{"shutdown":"` + string(wfv1.ShutdownStrategyStop) + `"}}`)
 
 // Watch follows the run through a watch on its Workflow; when the watch
 // ends early (a dropped connection, an expired resource version) it reads
@@ -108,8 +123,36 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	var last *backends.RunStatus
 	cleaned := false
 	w := waits{}
+	// A sharded run's status is its parent's and its shards' children's
+	// (see ShardedStatus).
+	var parent *wfv1.Workflow
+	kids := map[string]*wfv1.Workflow{}
+	specs := map[string]*wfv1.WorkflowSpec{}
+	status := func(wf *wfv1.Workflow) *backends.RunStatus {
+		names := shardNames(wf)
+		if names == nil {
+			return Status(wf)
+		}
+		for _, n := range names {
+			if specs[n] == nil {
+				if wft, err := client.ArgoprojV1alpha1().WorkflowTemplates(b.namespace()).Get(ctx, n, metav1.GetOptions{}); err == nil {
+					specs[n] = &wft.Spec
+				}
+			}
+		}
+		list := make([]*wfv1.Workflow, 0, len(kids))
+		for _, k := range kids {
+			list = append(list, k)
+			if wf.Spec.Shutdown != "" && k.Spec.Shutdown == "" && !k.Status.Phase.Completed() {
+				// Made as Cancel stopped the parent.
+				_ = b.stopShards(ctx, client, wf.Name)
+			}
+		}
+		return ShardedStatus(wf, list, specs)
+	}
 	publish := func(wf *wfv1.Workflow) bool {
-		st := Status(wf)
+		parent = wf
+		st := status(wf)
 		keepWaiting(w, st)
 		if wf.Status.Phase.Completed() && !cleaned {
 			// Before the last status goes out, so that a caller who
@@ -151,7 +194,30 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 			}
 			continue
 		}
+		var kw watch.Interface
+		if shardNames(wf) != nil {
+			list, err := wfs.List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+			if err != nil {
+				if err := backoff(err); err != nil {
+					return last, err
+				}
+				continue
+			}
+			clear(kids)
+			for i := range list.Items {
+				kids[list.Items[i].Name] = &list.Items[i]
+			}
+			if kw, err = wfs.Watch(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID, ResourceVersion: list.ResourceVersion}); err != nil {
+				if err := backoff(err); err != nil {
+					return last, err
+				}
+				continue
+			}
+		}
 		if publish(wf) {
+			if kw != nil {
+				kw.Stop()
+			}
 			return last, nil
 		}
 		w, err := wfs.Watch(ctx, metav1.ListOptions{
@@ -159,10 +225,16 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 			ResourceVersion: wf.ResourceVersion,
 		})
 		if err != nil {
+			if kw != nil {
+				kw.Stop()
+			}
 			if err := backoff(err); err != nil {
 				return last, err
 			}
 			continue
+		}
+		if kw != nil {
+			w = merged(w, kw)
 		}
 		// Catch up on changes made between the Get and the Watch: an API
 		// server replays them from ResourceVersion, but a cache or a fake
@@ -172,7 +244,14 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 			return last, nil
 		}
 		failures = 0
-		done, err := b.follow(ctx, w, runID, publish)
+		done, err := b.follow(ctx, w, runID, publish, func(k *wfv1.Workflow, gone bool) bool {
+			if gone {
+				delete(kids, k.Name)
+			} else {
+				kids[k.Name] = k
+			}
+			return publish(parent)
+		})
 		w.Stop()
 		if done || err != nil {
 			return last, err
@@ -186,7 +265,7 @@ const resyncPeriod = time.Minute
 
 // follow consumes w until the run is over (true), w ends (false) or ctx
 // is done.
-func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, publish func(*wfv1.Workflow) bool) (bool, error) {
+func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, publish func(*wfv1.Workflow) bool, kid func(*wfv1.Workflow, bool) bool) (bool, error) {
 	// Read the Workflow afresh now and then, as informers resync, in case
 	// an event was lost.
 	resync := time.NewTimer(resyncPeriod)
@@ -204,15 +283,27 @@ func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, p
 			switch ev.Type {
 			case watch.Added, watch.Modified:
 				wf, ok := ev.Object.(*wfv1.Workflow)
-				if !ok || wf.Name != runID {
-					continue
-				}
-				if publish(wf) {
-					return true, nil
+				switch {
+				case !ok:
+				case wf.Name == runID:
+					if publish(wf) {
+						return true, nil
+					}
+				case wf.Labels[LabelRun] == runID:
+					if kid(wf, false) {
+						return true, nil
+					}
 				}
 			case watch.Deleted:
-				if wf, ok := ev.Object.(*wfv1.Workflow); ok && wf.Name == runID {
+				wf, ok := ev.Object.(*wfv1.Workflow)
+				switch {
+				case !ok:
+				case wf.Name == runID:
 					return false, fmt.Errorf("argo: workflow %q was deleted", runID)
+				case wf.Labels[LabelRun] == runID:
+					if kid(wf, true) {
+						return true, nil
+					}
 				}
 			case watch.Error:
 				return false, nil // re-list and re-watch
