@@ -109,9 +109,20 @@ type EmbeddedPtr struct {
 	Deep string `json:"deep,omitempty"`
 }
 
+type inner struct {
+	Promoted string `json:"promoted"`
+	hidden   string
+}
+
+type innerPtr struct {
+	PromotedPtr string `json:"promotedPtr"`
+}
+
 type kitchen struct {
 	Embedded
 	*EmbeddedPtr
+	inner
+	*innerPtr
 	Shadow     int                 `json:"shadow"`
 	Name       string              `json:"name"`
 	Named      string              `json:"named"`
@@ -178,6 +189,8 @@ func kitchenSink() *kitchen {
 	return &kitchen{
 		Embedded:    Embedded{Inner: "in", Shadow: "shadowed"},
 		EmbeddedPtr: &EmbeddedPtr{Deep: "deep"},
+		inner:       inner{Promoted: "p", hidden: "h"},
+		innerPtr:    &innerPtr{PromotedPtr: "pp"},
 		Shadow:      3,
 		Named:       "",
 		OmitZero:    zeroer{v: -1},
@@ -619,6 +632,33 @@ func TestRenderDeterministic(t *testing.T) {
 			var w strings.Builder
 			require.NoError(t, kubepod.RenderTo(&w, o.obj))
 			require.Equal(t, string(a), w.String(), o.name)
+		}
+	}
+}
+
+// Render is safe for concurrent use: plans are built once per type,
+// emitters are not shared.
+func TestRenderConcurrent(t *testing.T) {
+	objs := corpus(t)
+	got := make([][][]byte, 4)
+	done := make(chan struct{})
+	for g := range got {
+		got[g] = make([][]byte, len(objs))
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range objs {
+				j := (i + g*len(objs)/4) % len(objs)
+				got[g][j], _ = kubepod.Render(objs[j].obj)
+			}
+		}()
+	}
+	for range got {
+		<-done
+	}
+	for i, o := range objs {
+		want, _ := kubepod.Render(o.obj)
+		for g := range got {
+			assert.Equal(t, string(want), string(got[g][i]), o.name)
 		}
 	}
 }
