@@ -37,6 +37,13 @@ import (
 // names, omitempty, embedded structs, json.Marshaler and
 // encoding.TextMarshaler), and writes each scalar in the style go-yaml
 // chooses for it. An error names the path of the field it comes from.
+//
+// The output is deterministic, also where go-yaml's is not: its order of
+// a map's keys is not transitive for some keys with digits ("1e3" <
+// "09" < "12:30" < "1e3"), so that it changes with the map's iteration
+// order; Render sorts such keys from their byte order. Two keys of a map
+// that encoding/json writes alike (a MarshalText that gives two keys the
+// same text) are an error.
 func Render(obj any) ([]byte, error) {
 	e := getEmitter()
 	defer putEmitter(e)
@@ -80,7 +87,8 @@ func putEmitter(e *emitter) {
 
 var emitters = sync.Pool{New: func() any { return &emitter{buf: make([]byte, 0, 64<<10)} }}
 
-// emptyObjects are the keys whose empty object Render leaves out.
+// emptyObject reports whether k is a key whose empty object Render
+// leaves out.
 func emptyObject(k string) bool {
 	switch k {
 	case "resources", "metadata", "inputs", "outputs", "arguments":
