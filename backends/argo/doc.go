@@ -350,12 +350,13 @@
 //
 // # Size budget
 //
-// Compile fails with an error wrapping [ErrTooLarge] when the rendered
-// document is larger than Options.MaxSize (1 MiB by default; etcd refuses
-// objects over 1.5 MiB) or a parameter value larger than
-// Options.MaxParamSize (256 KiB), naming the parameter and step, or the
+// Compile fails with an error wrapping [ErrTooLarge] when a parameter
+// value is larger than Options.MaxParamSize (256 KiB), naming the
+// parameter and step, and when the rendered document is larger than
+// Options.MaxSize (1 MiB by default; etcd refuses objects over 1.5 MiB)
+// and cannot be split into shards (see "# Large pipelines"), naming the
 // five largest DAG tasks and templates with their sizes, a task's average,
-// and the ways out. A field of a container task's output costs a plain
+// why it is not split, and the ways out. A field of a container task's output costs a plain
 // {{tasks.X.outputs.parameters.out-F}} tag where a downstream step reads
 // it: 374.5 bytes per container task on a random DAG of three reads per
 // task (TestBytesPerContainerTask): 2,500 of them fit in the default
@@ -364,11 +365,58 @@
 // a Go task's input travels as a command-line argument, which Linux caps
 // at 128 KiB.
 //
+// # Large pipelines
+//
+// A Workflow over Options.MaxSize is split into shards instead: runs of
+// consecutive steps (in the order they were added, which is an order
+// their dependencies allow), each about Options.ShardSize bytes (half of
+// MaxSize by default, which leaves a child room for its status). Each
+// shard is a WorkflowTemplate ("<pipeline>-<hash>-<k>", the hash of all
+// shards, so that another version of the pipeline never runs one of
+// these); the run is a parent Workflow whose DAG has a resource step per
+// shard. Argo's executor in that step creates the shard's child Workflow
+// (labeled [LabelRun] with the parent's name and [LabelShard] with the
+// index, owned by the parent, so deleting the parent deletes it) and
+// waits for it to end. A shard starts once the shards holding its steps'
+// dependencies have succeeded; shards that do not depend on each other
+// run at the same time.
+//
+// Values cross shards through the parent: a shard's DAG exports the
+// outputs later shards read (one JSON object by "TASK.PARAM", in the
+// child's status.outputs), its resource step reads the object back, and
+// the parent passes each later shard the part it reads as a workflow
+// argument. These values are in-band, as a task's outputs always are on
+// Argo; they count in the parent's status and in the children's
+// arguments.
+//
+// Documents lists, in order: the RBAC of the steps with task.Access and
+// the resource steps' ServiceAccount "<pipeline>-shards" with a Role to
+// create and watch Workflows in the run's namespace; the shards'
+// WorkflowTemplates; the parent Workflow. Submit creates them all; a
+// shard's template that exists already is the same one. Watch reports the
+// steps of every child in plan order as one run (ShardedStatus); Cancel
+// stops the parent and the children. 10,000 container tasks of the
+// benchmarks' random DAG (3.8 MB as one Workflow) compile to 7 shards of
+// 0.72–0.82 MB and a parent of 271 kB (TestShardedContainerPipeline).
+//
+// One way a sharded run differs from the same pipeline in one Workflow:
+// a shard whose dependency shard failed does not start, so a step in it
+// whose own upstream steps succeeded does not run either (its status says
+// so: "not run: it is in shard K of the workflow, which did not start
+// because a shard it runs after failed"); in one Workflow it runs. A
+// smaller ShardSize makes such steps fewer. Not split, and kept to the
+// budget: a WorkflowTemplate or CronWorkflow (Options.Kind), a pipeline
+// with an exit handler, and a compile with CompileOptions.BeforeEmit,
+// which edits one Workflow. The trace context Submit passes to a run's
+// pods does not reach the children's.
+//
 // # As
 //
 // argo exposes these types for As:
-//   - Artifact: *wfv1.Workflow (pass a **wfv1.Workflow), or
-//     *wfv1.WorkflowTemplate / *wfv1.CronWorkflow for those kinds,
+//   - Artifact: *wfv1.Workflow (pass a **wfv1.Workflow; the parent of a
+//     sharded run), or *wfv1.WorkflowTemplate / *wfv1.CronWorkflow for
+//     those kinds, the shards' []*wfv1.WorkflowTemplate (pass a
+//     *[]*wfv1.WorkflowTemplate) of a sharded run,
 //     *kubepod.Access (pass a **kubepod.Access; the RBAC of the steps with
 //     task.Access, when there are any) and *backends.Plan (pass a
 //     **backends.Plan).

@@ -150,11 +150,25 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 		}
 		return ShardedStatus(wf, list, specs)
 	}
+	// ended: a sharded run has ended once its children have too (a
+	// child stopped by Cancel may end after the parent).
+	ended := func(wf *wfv1.Workflow) bool {
+		if !wf.Status.Phase.Completed() {
+			return false
+		}
+		for _, k := range kids {
+			if !k.Status.Phase.Completed() {
+				return false
+			}
+		}
+		return true
+	}
 	publish := func(wf *wfv1.Workflow) bool {
 		parent = wf
 		st := status(wf)
 		keepWaiting(w, st)
-		if wf.Status.Phase.Completed() && !cleaned {
+		done := ended(wf)
+		if done && !cleaned {
 			// Before the last status goes out, so that a caller who
 			// sees the run end sees its outputs whole and its
 			// temporary values gone.
@@ -167,7 +181,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 				opts.Progress(st.Clone())
 			}
 		}
-		return wf.Status.Phase.Completed()
+		return done
 	}
 	failures := 0
 	backoff := func(err error) error {

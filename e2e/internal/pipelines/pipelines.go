@@ -50,11 +50,14 @@ const (
 	TolerantOver = "tolerant-over"
 	Cancel       = "cancel"
 	BigValues    = "bigvalues"
+	// ShardFail and ShardCancel are the sharded-run tests' pipelines.
+	ShardFail   = "shardfail"
+	ShardCancel = "shardcancel"
 )
 
 // Names returns every pipeline name Build knows.
 func Names() []string {
-	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, Deploy, backendtest.RunMetadataName}
+	names := []string{Placement, Preempt, Steady, Chain, DAG200, Stockout, Stuck, Tolerant, TolerantOver, Cancel, BigValues, ShardFail, ShardCancel, Deploy, backendtest.RunMetadataName}
 	names = append(names, hpocase.Names()...)
 	for _, c := range backendtest.Cases() {
 		names = append(names, c.Name)
@@ -87,6 +90,10 @@ func Build(name string) *pipeline.Pipeline {
 		return cancelMidRun()
 	case BigValues:
 		return bigValues()
+	case ShardFail:
+		return shardFail()
+	case ShardCancel:
+		return shardCancel()
 	case backendtest.RunMetadataName:
 		return backendtest.RunMetadata()
 	case Deploy:
@@ -357,6 +364,32 @@ func cancelMidRun() *pipeline.Pipeline {
 	pipeline.OnExit(p, task.New("report", func(_ context.Context, in reportIn) (pipeline.RunInfo, error) {
 		return in.Run.Get(), nil
 	}), reportIn{Run: p.Status()})
+	return p
+}
+
+// shardFail: "bad" fails, "good" succeeds; "after-bad" runs after
+// "bad", "after-good" after "good".
+func shardFail() *pipeline.Pipeline {
+	p := pipeline.New("shardfail", nil)
+	bad := pipeline.Add(p, named("bad", func(context.Context, int) error { return errors.New("bad: scripted failure") }), none{})
+	good := pipeline.Add(p, named("good", ok), none{})
+	pipeline.Add(p, named("after-bad", ok), none{}).After(bad)
+	pipeline.Add(p, named("after-good", ok), none{}).After(good)
+	return p
+}
+
+// shardCancel: "block" runs until it is stopped, "later" runs after it.
+func shardCancel() *pipeline.Pipeline {
+	p := pipeline.New("shardcancel", nil)
+	block := pipeline.Add(p, named("block", func(ctx context.Context, _ int) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Minute):
+			return errors.New("block: not canceled within 10 minutes")
+		}
+	}), none{})
+	pipeline.Add(p, named("later", ok), none{}).After(block)
 	return p
 }
 
