@@ -370,11 +370,13 @@ func (b *Backend) lookup(runID string) (*run, error) {
 // with immutable snapshots of the status (see backends.WatchOptions): the
 // first at once, then one each time the status changed since the last,
 // and the last status, that of the run's end, always. The changes of a
-// run of more than a thousand steps are coalesced at the run's own pace:
-// after a snapshot, the next waits until the run made some times as many
-// changes as it made while that one was copied and reported (so that
-// reporting takes a small part of the run's time however fast it
-// changes), or until the run made no change for a tenth of a second.
+// run of 1024 steps or more are coalesced at the run's own pace, not the
+// clock's: after a snapshot, the next waits until the run made 64 times as
+// many changes as it made while that one was copied and reported (so that
+// reporting takes about 1/65 of the run's time however fast it changes,
+// and none waits when none came meanwhile), or until the run made no
+// change for 100 ms (so that a change is reported when the run goes
+// quiet).
 func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchOptions) (*backends.RunStatus, error) {
 	r, err := b.lookup(runID)
 	if err != nil {

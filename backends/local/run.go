@@ -338,9 +338,11 @@ func (r *run) runNode(ctx context.Context, i int) {
 // returns the resolver to run it with and whether it runs.
 func (r *run) precheck(i int) (backends.Values, bool) {
 	s, at := r.steps[i], loc{i, -1}
-	if v, decided := runstate.Upstream(s, r.upstream(i), false); decided {
-		r.end(at, v.Phase, v.Message, nil)
-		return backends.Values{}, false
+	if !r.ranOn(i) {
+		if v, decided := runstate.Upstream(s, r.upstream(i), false); decided {
+			r.end(at, v.Phase, v.Message, nil)
+			return backends.Values{}, false
+		}
 	}
 	rv := r.resolver()
 	if v := runstate.Condition(s, rv.Value); !v.Run {
@@ -533,6 +535,17 @@ const (
 
 // fatePhase is the phase of each fate, for runstate.
 var fatePhase = [...]backends.Phase{fateRunOn: backends.PhaseSucceeded, fateCanceled: backends.PhaseCanceled, fateFailed: backends.PhaseFailed, fateSkipped: backends.PhaseSkipped}
+
+// ranOn reports whether every dependency of step i ended with an output,
+// when runstate.Upstream lets i run: the common case, decided without it.
+func (r *run) ranOn(i int) bool {
+	for _, d := range r.deps[i] {
+		if r.fate[d].Load() != fateRunOn {
+			return false
+		}
+	}
+	return true
+}
 
 // upstream returns the phase of the k-th dependency of step i, for
 // runstate.Upstream.
