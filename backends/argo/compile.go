@@ -109,6 +109,9 @@ type compiler struct {
 	// sh is the shard being compiled, nil when the workflow is whole
 	// (see shard.go).
 	sh *shardCtx
+	// rewrites and fields memoize placeholders and containerFields.
+	rewrites map[rewriteKey]string
+	fields   map[fieldsKey][]string
 }
 
 // taskNames maps step names to DAG task names: Argo rejects task names
@@ -948,10 +951,7 @@ func (c *compiler) memoize(s *backends.Step) (*wfv1.Memoize, error) {
 func (c *compiler) containerFields(s *backends.Step) ([]string, error) {
 	var out []string
 	add := func(str string) error {
-		for _, f := range task.Placeholders(str) {
-			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
-				f = j
-			}
+		for _, f := range c.placeholderFields(s.Task.InputType, str) {
 			if !paramName.MatchString(f) {
 				return unsupported(s, "input field %q is not a valid Argo parameter name; give it a JSON name of letters, digits, '-' and '_'", f)
 			}
@@ -984,7 +984,17 @@ var placeholderRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}
 // outputs are filled in after the inputs, whose rewrites they never
 // match, and the paths are not read again.
 func (c *compiler) placeholders(s *backends.Step) func(string) string {
+	var outputs strings.Builder
+	for _, o := range s.Task.Outputs {
+		outputs.WriteString(o.Field + "\x00" + o.Path + "\x00")
+	}
 	return func(str string) string {
+		// Steps of one task share their strings: each is rewritten once.
+		key := rewriteKey{in: s.Task.InputType, out: s.Task.OutputType, outputs: outputs.String(), s: str}
+		if r, ok := c.rewrites[key]; ok {
+			return r
+		}
+		orig := str
 		str = placeholderRE.ReplaceAllStringFunc(str, func(m string) string {
 			f := placeholderRE.FindStringSubmatch(m)[1]
 			if j, _, ok := task.FieldByName(s.Task.InputType, f); ok {
@@ -993,8 +1003,49 @@ func (c *compiler) placeholders(s *backends.Step) func(string) string {
 			return "{{inputs.parameters." + inputPrefix + f + "}}"
 		})
 		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
+		if c.rewrites == nil {
+			c.rewrites = map[rewriteKey]string{}
+		}
+		c.rewrites[rewriteKey{in: s.Task.InputType, out: s.Task.OutputType, outputs: key.outputs, s: orig}] = out
 		return out
 	}
+}
+
+// rewriteKey is what the rewrite of a string of a container task depends
+// on: its input and output types, its outputs' files and the string.
+type rewriteKey struct {
+	in, out reflect.Type
+	outputs string
+	s       string
+}
+
+// fieldsKey is what the input fields a string's placeholders name
+// depend on.
+type fieldsKey struct {
+	in reflect.Type
+	s  string
+}
+
+// placeholderFields returns the JSON names of the fields of input type in
+// that the {{.Field}} placeholders of str name, in order (a name that is
+// no field as written), computed once per type and string.
+func (c *compiler) placeholderFields(in reflect.Type, str string) []string {
+	key := fieldsKey{in, str}
+	if f, ok := c.fields[key]; ok {
+		return f
+	}
+	var out []string
+	for _, f := range task.Placeholders(str) {
+		if j, _, ok := task.FieldByName(in, f); ok {
+			f = j
+		}
+		out = append(out, f)
+	}
+	if c.fields == nil {
+		c.fields = map[fieldsKey][]string{}
+	}
+	c.fields[key] = out
+	return out
 }
 
 // containerTask fills in the template of a container task, whose
