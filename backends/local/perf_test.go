@@ -23,6 +23,8 @@ import (
 
 // Tests of the internals that keep large runs fast.
 
+func init() { checkFinal = true } // for every test of the package
+
 // Compile defers rendering the record when renders says it cannot fail.
 // The TestRenders tests check that promise against the renderer itself.
 

@@ -8,7 +8,6 @@ import (
 	"github.com/sluice-ml/sluice/artifact"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -614,9 +613,9 @@ func (r *run) update(step int, f func(st *backends.RunStatus)) {
 	}
 }
 
-// checkFinal makes update check, in tests, that no step changes once its
-// phase is final, which watchers rely on (see run.mu).
-var checkFinal = testing.Testing()
+// checkFinal makes update check that no step changes once its phase is
+// final, which watchers rely on (see run.mu); this package's tests set it.
+var checkFinal bool
 
 // closed is a closed channel.
 var closed = func() chan struct{} {
