@@ -56,6 +56,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	a := &compiled{plan: plan, warn: kubepod.SecurityWarnings(&c.b.opts.Pod, plan)}
 	a.objs.sa, a.objs.role, a.objs.rb = c.rbac()
 	a.objs.access = access
+	a.objs.jobs = make([]*batchv1.Job, 0, len(steps))
 	for _, s := range steps {
 		j, err := c.job(s)
 		if err != nil {
@@ -72,6 +73,7 @@ func (b *Backend) compile(plan *backends.Plan, opts *backends.CompileOptions) (*
 	if b.opts.InCluster {
 		objs = append(objs, c.orchestratorJob())
 	}
+	a.docs = make([][]byte, 0, len(objs)+len(a.objs.jobs))
 	for _, obj := range objs {
 		doc, err := kubepod.Render(obj)
 		if err != nil {
@@ -113,6 +115,29 @@ func (c *compiler) meta(name string, labels, annotations map[string]string) meta
 	maps.Copy(an, annotations)
 	if len(an) > 0 {
 		m.Annotations = an
+	}
+	return m
+}
+
+// ownMeta is meta for labels and annotations made for this object alone,
+// which it may keep: with no labels (annotations) of the user's to put
+// under them, they are the object's own, not copies.
+func (c *compiler) ownMeta(name string, labels, annotations map[string]string) metav1.ObjectMeta {
+	o := &c.b.opts.Pod
+	m := metav1.ObjectMeta{Name: name, Namespace: o.Namespace}
+	if len(o.Labels) == 0 {
+		m.Labels = labels
+	} else {
+		m.Labels = maps.Clone(o.Labels)
+		maps.Copy(m.Labels, labels)
+	}
+	if len(o.Annotations) == 0 {
+		if len(annotations) > 0 {
+			m.Annotations = annotations
+		}
+	} else {
+		m.Annotations = maps.Clone(o.Annotations)
+		maps.Copy(m.Annotations, annotations)
 	}
 	return m
 }
@@ -189,9 +214,10 @@ func (c *compiler) job(s *backends.Step) (*batchv1.Job, error) {
 	if ttl == 0 {
 		ttl = DefaultTTLSecondsAfterFinished
 	}
+	meta := c.ownMeta(c.names[s.Name], labels, ann)
 	// The pod template gets the same labels, so the orchestrator's pod
 	// informer selects a run's pods as it selects its Jobs.
-	tmplMeta := metav1.ObjectMeta{Labels: c.meta("", labels, nil).Labels}
+	tmplMeta := metav1.ObjectMeta{Labels: maps.Clone(meta.Labels)}
 	spec := batchv1.JobSpec{
 		// A template never runs as it is: the orchestrator creates the
 		// step's Job unsuspended, with the resolved input. Applied by
@@ -209,7 +235,7 @@ func (c *compiler) job(s *backends.Step) (*batchv1.Job, error) {
 	}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: c.meta(c.names[s.Name], labels, ann),
+		ObjectMeta: meta,
 		Spec:       spec,
 	}, nil
 }
@@ -237,28 +263,39 @@ func appBudget(s *backends.Step) int {
 // the disruption, so neither the Infra budget nor the on-demand fall-back
 // could be applied without killing a pod that is already starting.
 func (c *compiler) podFailurePolicy(s *backends.Step) *batchv1.PodFailurePolicy {
-	p := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+	codes := containerExitRules
+	if !isContainer(s) {
+		codes = goExitRules
+	}
+	// One allocation per kind of part, each rule's its own element.
+	rules := make([]batchv1.PodFailurePolicyRule, 1+len(codes))
+	rules[0] = batchv1.PodFailurePolicyRule{
 		Action: batchv1.PodFailurePolicyActionFailJob,
 		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
 			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 		}},
-	}}}
-	codes := []int32{backends.ExitTerminated}
-	if !isContainer(s) {
-		codes = []int32{backends.ExitInfrastructure, exitInvalid, backends.ExitTerminated}
 	}
-	for _, code := range codes {
-		p.Rules = append(p.Rules, batchv1.PodFailurePolicyRule{
-			Action: batchv1.PodFailurePolicyActionFailJob,
-			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-				ContainerName: ptr.To(ContainerName),
-				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-				Values:        []int32{code},
-			},
-		})
+	reqs := make([]batchv1.PodFailurePolicyOnExitCodesRequirement, len(codes))
+	values := make([]int32, len(codes))
+	names := make([]string, len(codes))
+	for i, code := range codes {
+		values[i], names[i] = code, ContainerName
+		reqs[i] = batchv1.PodFailurePolicyOnExitCodesRequirement{
+			ContainerName: &names[i],
+			Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+			Values:        values[i : i+1 : i+1],
+		}
+		rules[1+i] = batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &reqs[i]}
 	}
-	return p
+	return &batchv1.PodFailurePolicy{Rules: rules}
 }
+
+// The exit statuses that fail a step's Job at once (podFailurePolicy),
+// one rule each.
+var (
+	containerExitRules = []int32{backends.ExitTerminated}
+	goExitRules        = []int32{backends.ExitInfrastructure, exitInvalid, backends.ExitTerminated}
+)
 
 // annotations records the step's place in the run for the orchestrator.
 func (c *compiler) annotations(s *backends.Step) (map[string]string, error) {
@@ -266,7 +303,7 @@ func (c *compiler) annotations(s *backends.Step) (map[string]string, error) {
 	if deps == nil {
 		deps = []string{}
 	}
-	ann := map[string]string{AnnotationDependsOn: mustJSON(deps), AnnotationTemplate: "true"}
+	ann := map[string]string{AnnotationDependsOn: stringsJSON(deps), AnnotationTemplate: "true"}
 	if s.DisplayName != "" && s.DisplayName != s.Name {
 		ann[AnnotationDisplayName] = s.DisplayName
 	}
@@ -338,6 +375,32 @@ func retryJSON(r task.Retry) retry {
 	return out
 }
 
+// stringsJSON is mustJSON of a list of names, written directly when no
+// name needs escaping, as step names (DNS-1123 labels) never do.
+func stringsJSON(names []string) string {
+	n := 2
+	for _, s := range names {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return mustJSON(names)
+			}
+		}
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, s...)
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	return string(b)
+}
+
 // mustJSON marshals values that cannot fail to marshal (plain data).
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
@@ -367,6 +430,9 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 	// Job; its output placeholders ({{outputs.Field}}) are the output
 	// paths in the container, which the orchestrator fills in alike.
 	inv.Rewrite = func(str string) string {
+		if !strings.Contains(str, "outputs.") {
+			return str // no {{outputs.Field}}: nothing to render
+		}
 		out, _ := placeholder.RenderOutputs(str, s.Task.OutputPath) // Validate checked the names
 		return out
 	}
@@ -399,7 +465,61 @@ func (c *compiler) podSpec(s *backends.Step) (corev1.PodSpec, error) {
 // collected lists as JSON lists of their elements. The result is not JSON
 // until the orchestrator substitutes the refs' values.
 func renderInput(in backends.Input) (string, error) {
-	return in.Render(func(i int) (string, error) { return refText(in.Refs[i]), nil })
+	b, err := appendInput(nil, in)
+	return string(b), err
+}
+
+// appendInput appends renderInput of in to b: in.Render with refText as
+// the replacement, without a string for each ref.
+func appendInput(b []byte, in backends.Input) ([]byte, error) {
+	t := in.Template
+	b = slices.Grow(b, len(t))
+	for {
+		k := bytes.Index(t, inputPlaceholder)
+		if k < 0 {
+			return append(b, t...), nil
+		}
+		b = append(b, t[:k]...)
+		t = t[k+len(inputPlaceholder):]
+		end := bytes.IndexByte(t, '}')
+		if end < 0 {
+			return nil, fmt.Errorf("backends: malformed input template")
+		}
+		i, err := strconv.Atoi(string(t[:end]))
+		if err != nil || i < 0 || i >= len(in.Refs) {
+			return nil, fmt.Errorf("backends: input template names ref %q of %d", t[:end], len(in.Refs))
+		}
+		b = appendRefText(b, in.Refs[i])
+		t = t[end+1:]
+	}
+}
+
+// inputPlaceholder starts every placeholder of an input template.
+var inputPlaceholder = []byte(strings.TrimSuffix(backends.Placeholder(0), "0}"))
+
+// appendRefText appends refText of r to b.
+func appendRefText(b []byte, r backends.Ref) []byte {
+	switch {
+	case r.Kind == backends.RefStep:
+		// r.String(), without building it: the step, then the path.
+		b = append(b, "${"...)
+		b = append(b, r.Step...)
+		for _, p := range r.Path {
+			b = append(b, '.')
+			b = append(b, p...)
+		}
+		return append(b, '}')
+	case r.Kind == backends.RefCollect && len(r.Path) == 0:
+		b = append(b, '[')
+		for i, e := range r.Elems {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendRefText(b, e)
+		}
+		return append(b, ']')
+	}
+	return append(b, refText(r)...)
 }
 
 func refText(r backends.Ref) string {
