@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestShardedRun(t *testing.T) {
 	ac, err := argoclient.NewForConfig(cl.Config)
 	require.NoError(t, err)
 	for _, c := range backendtest.Cases() {
-		if !contains(shardedCases, c.Name) {
+		if !slices.Contains(shardedCases, c.Name) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
@@ -47,11 +48,7 @@ func TestShardedRun(t *testing.T) {
 			require.NotNil(t, want, "local: %v", werr)
 
 			ns, _ := namespace(t, true)
-			b := argo.New(ac, &argo.Options{
-				Pod:        kubepod.Options{Namespace: ns, Image: imageFor(t, "argo", c.Name), Command: []string{pipelines.Entrypoint}},
-				KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace,
-				ShardSize: 1,
-			})
+			b := argo.New(ac, shardOptions(ns, imageFor(t, "argo", c.Name), 1))
 			art, err := pipeline.Compile(ctx, c.Build(), b, nil)
 			require.NoError(t, err)
 			var shards []*wfv1.WorkflowTemplate
@@ -73,13 +70,13 @@ func TestShardedRun(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
+// shardOptions are the Argo backend's options of the sharded-run tests:
+// steps of image in namespace ns, shards of about size bytes.
+func shardOptions(ns, image string, size int) *argo.Options {
+	return &argo.Options{
+		Pod:        kubepod.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}},
+		KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace, ShardSize: size,
 	}
-	return false
 }
 
 // The one way a sharded run differs: a shard whose dependency shard
@@ -93,12 +90,7 @@ func TestShardedRunFailure(t *testing.T) {
 	require.NoError(t, err)
 	ns, _ := namespace(t, true)
 	image := imageFor(t, "argo", pipelines.ShardFail)
-	opts := func(size int) *argo.Options {
-		return &argo.Options{
-			Pod:        kubepod.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}},
-			KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace, ShardSize: size,
-		}
-	}
+	opts := func(size int) *argo.Options { return shardOptions(ns, image, size) }
 	// Two steps a shard: the template once, and two DAG tasks.
 	var wf *wfv1.Workflow
 	art, err := pipeline.Compile(ctx, pipelines.Build(pipelines.ShardFail), argo.New(nil, opts(1)), nil)
@@ -147,10 +139,7 @@ func TestShardedRunCancel(t *testing.T) {
 	ac, err := argoclient.NewForConfig(cl.Config)
 	require.NoError(t, err)
 	ns, _ := namespace(t, true)
-	b := argo.New(ac, &argo.Options{
-		Pod:        kubepod.Options{Namespace: ns, Image: imageFor(t, "argo", pipelines.ShardCancel), Command: []string{pipelines.Entrypoint}},
-		KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace, ShardSize: 1,
-	})
+	b := argo.New(ac, shardOptions(ns, imageFor(t, "argo", pipelines.ShardCancel), 1))
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var once sync.Once

@@ -351,14 +351,7 @@ type reportIn struct {
 func cancelMidRun() *pipeline.Pipeline {
 	p := pipeline.New("cancel", nil)
 	bad := pipeline.Add(p, named("bad", func(context.Context, int) error { return errors.New("bad: scripted failure") }), none{})
-	block := pipeline.Add(p, named("block", func(ctx context.Context, _ int) error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Minute):
-			return errors.New("block: not canceled within 10 minutes")
-		}
-	}), none{})
+	block := pipeline.Add(p, blockUntilStopped(), none{})
 	pipeline.Add(p, named("join", ok), none{}).After(bad, block)
 	pipeline.Add(p, named("later", ok), none{}).After(block)
 	pipeline.OnExit(p, task.New("report", func(_ context.Context, in reportIn) (pipeline.RunInfo, error) {
@@ -381,16 +374,22 @@ func shardFail() *pipeline.Pipeline {
 // shardCancel: "block" runs until it is stopped, "later" runs after it.
 func shardCancel() *pipeline.Pipeline {
 	p := pipeline.New("shardcancel", nil)
-	block := pipeline.Add(p, named("block", func(ctx context.Context, _ int) error {
+	block := pipeline.Add(p, blockUntilStopped(), none{})
+	pipeline.Add(p, named("later", ok), none{}).After(block)
+	return p
+}
+
+// blockUntilStopped is the task "block", which runs until it is stopped
+// (or fails after 10 minutes).
+func blockUntilStopped() task.Task[none, Out] {
+	return named("block", func(ctx context.Context, _ int) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Minute):
 			return errors.New("block: not canceled within 10 minutes")
 		}
-	}), none{})
-	pipeline.Add(p, named("later", ok), none{}).After(block)
-	return p
+	})
 }
 
 // bigOut is an output far over every backend's in-band limits: Rows alone
