@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/internal/field"
@@ -62,6 +63,10 @@ type builder struct {
 
 	// walk is the state of the walk of one step's input for Refs.
 	walk walker
+	// trail is the path from the Lazy a walk for Refs started at to the
+	// value it is at (pathOf): kept as a stack, so that the walk makes no
+	// Lazy for each value it goes through. It is empty between walks.
+	trail []pathSeg
 	// raw is each step's input as JSON (appendJSON), or, for a type
 	// only encoding/json encodes, jsonBuf (by enc); out is its template.
 	raw     []byte
@@ -236,7 +241,8 @@ func parseParam(t reflect.Type, s string) (json.RawMessage, error) {
 	return json.Marshal(v.Elem().Interface())
 }
 
-// sanitize is naming.Sanitize, without a copy of a name it leaves as is.
+// sanitize is naming.Sanitize, without a copy of a name it leaves as is
+// and with one allocation for any other ASCII name.
 func sanitize(name string) string {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -244,10 +250,36 @@ func sanitize(name string) string {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
 		default:
-			return naming.Sanitize(name)
+			return sanitizeASCII(name)
 		}
 	}
 	return name
+}
+
+// sanitizeASCII is naming.Sanitize of an ASCII name, written byte by byte
+// (for ASCII, bytes are runes); any other name is naming.Sanitize's.
+func sanitizeASCII(name string) string {
+	out := make([]byte, 0, len(name))
+	dash := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return naming.Sanitize(name)
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		default:
+			dash = len(out) > 0
+			continue
+		}
+		if dash {
+			out = append(out, '-')
+			dash = false
+		}
+		out = append(out, c)
+	}
+	return string(out)
 }
 
 // nodeAt returns the path of n: pipeline.tasks[name], or
@@ -334,24 +366,27 @@ func (b *builder) step(n *node, st *backends.Step) {
 		}
 	}
 
-	*st = backends.Step{
-		Name:        b.names[n.index],
-		DisplayName: n.name,
-		Task:        spec,
-		Resolved:    resolved,
-		Invoke:      n.invoke,
-		Cache:       spec.Cache,
-	}
+	// st is zero: set its fields one by one, each copied once.
+	st.Name = b.names[n.index]
+	st.DisplayName = n.name
+	st.Task = spec
+	st.Resolved = resolved
+	st.Invoke = n.invoke
+	st.Cache = spec.Cache
 	input := at.Child("input")
 	st.Input = b.input(n, &input)
-	when := at.Child("when")
-	st.When = b.when(n, &when)
+	if len(n.when) > 0 {
+		when := at.Child("when")
+		st.When = b.when(n, &when)
+	}
 	if n.forEach != nil {
 		fe := at.Child("forEach")
 		st.ForEach = b.forEach(n, &fe)
 	}
-	after := at.Child("after")
-	b.after(n, &after)
+	if len(n.after) > 0 || n.badAfter > 0 {
+		after := at.Child("after")
+		b.after(n, &after)
+	}
 	b.runChecks(n, &at)
 	st.DependsOn = b.dependsOn(n)
 }
@@ -381,40 +416,50 @@ func (b *builder) dependsOn(n *node) []string {
 	for i, m := range deps {
 		names[i] = b.names[m]
 	}
-	slices.Sort(names)
+	if len(names) <= 8 {
+		// An insertion sort: a step waits for a few others.
+		for i := 1; i < len(names); i++ {
+			for j := i; j > 0 && names[j] < names[j-1]; j-- {
+				names[j], names[j-1] = names[j-1], names[j]
+			}
+		}
+	} else {
+		slices.Sort(names)
+	}
 	return names
 }
 
-// useRef checks one use of a reference by n and records the dependency.
-// It returns false when the reference is unusable.
+// useRef checks one use of a reference by n, at at and below it the trail
+// (see pathOf), and records the dependency. It returns false when the
+// reference is unusable.
 func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 	if s.err != "" {
-		b.errs.Add(field.Invalid(at.Path(), s.describe(), "%s", s.err))
+		b.errs.Add(field.Invalid(b.pathOf(at), s.describe(), "%s", s.err))
 		return false
 	}
 	switch s.kind {
 	case srcStep:
 		switch {
 		case s.zeroStep || s.node == nil:
-			b.errs.Add(field.NotFound(at.Path(), "", "refers to a step that was never added; use the Step that Add returned"))
+			b.errs.Add(field.NotFound(b.pathOf(at), "", "refers to a step that was never added; use the Step that Add returned"))
 			return false
 		case s.node.p != b.p:
-			b.errs.Add(field.Invalid(at.Path(), s.node.name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
+			b.errs.Add(field.Invalid(b.pathOf(at), s.node.name, "refers to a step of pipeline %q; a pipeline can only read its own steps", s.node.p.name))
 			return false
 		case s.node.exit:
-			b.errs.Add(field.Invalid(at.Path(), s.node.name, "the exit handler runs last, so no step can read its output"))
+			b.errs.Add(field.Invalid(b.pathOf(at), s.node.name, "the exit handler runs last, so no step can read its output"))
 			return false
 		case n.exit:
-			b.errs.Add(field.Invalid(at.Path(), s.node.name, "the exit handler runs even when steps fail, so it can read only parameters, the run's facts (RunID, RunStarted, RunScheduled) and Pipeline.Status"))
+			b.errs.Add(field.Invalid(b.pathOf(at), s.node.name, "the exit handler runs even when steps fail, so it can read only parameters, the run's facts (RunID, RunStarted, RunScheduled) and Pipeline.Status"))
 			return false
 		case s.node == n:
-			b.errs.Add(field.Invalid(at.Path(), s.node.name, "a step cannot read its own output"))
+			b.errs.Add(field.Invalid(b.pathOf(at), s.node.name, "a step cannot read its own output"))
 			return false
 		}
 		b.addDep(n, s.node)
 	case srcParam:
 		if s.param.pipe != b.p {
-			b.errs.Add(field.Invalid(at.Path(), s.param.name, "refers to a parameter of pipeline %q; declare it on this pipeline", s.param.pipe.name))
+			b.errs.Add(field.Invalid(b.pathOf(at), s.param.name, "refers to a parameter of pipeline %q; declare it on this pipeline", s.param.pipe.name))
 			return false
 		}
 	case srcItem:
@@ -423,16 +468,16 @@ func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 			if s.node != nil {
 				name = s.node.name
 			}
-			b.errs.Add(field.Invalid(at.Path(), name, "the element of fan-out %q can only be used in that fan-out's input", name))
+			b.errs.Add(field.Invalid(b.pathOf(at), name, "the element of fan-out %q can only be used in that fan-out's input", name))
 			return false
 		}
 	case srcRun:
 		if s.pipe != b.p {
-			b.errs.Add(field.Invalid(at.Path(), "run", "refers to the status of pipeline %q", s.pipe.name))
+			b.errs.Add(field.Invalid(b.pathOf(at), "run", "refers to the status of pipeline %q", s.pipe.name))
 			return false
 		}
 		if !n.exit {
-			b.errs.Add(field.Invalid(at.Path(), "run", "Pipeline.Status can only be read by the exit handler (see OnExit)"))
+			b.errs.Add(field.Invalid(b.pathOf(at), "run", "Pipeline.Status can only be read by the exit handler (see OnExit)"))
 			return false
 		}
 	case srcCollect:
@@ -445,13 +490,41 @@ func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 	return true
 }
 
-// useElem is useRef of element i of a collected list at at. It makes the
-// element's Lazy outside the loop over the elements (see walkChild).
-//
-//go:noinline
+// useElem is useRef of element i of a collected list at at.
 func (b *builder) useElem(n *node, at *field.Lazy, i int, s *source) bool {
-	ei := at.Index(i)
-	return b.useRef(n, &ei, s)
+	b.trail = append(b.trail, pathSeg{index: i})
+	ok := b.useRef(n, at, s)
+	b.trail = b.trail[:len(b.trail)-1]
+	return ok
+}
+
+// pathSeg is one element of the trail: .name (index segChild), [name]
+// (index segKey) or [index].
+type pathSeg struct {
+	name  string
+	index int
+}
+
+const (
+	segChild = -1
+	segKey   = -2
+)
+
+// pathOf returns the path of the value a check is at: at, then the trail
+// of the walk (or the collected list) that led there from at.
+func (b *builder) pathOf(at *field.Lazy) *field.Path {
+	p := at.Path()
+	for _, e := range b.trail {
+		switch e.index {
+		case segChild:
+			p = p.Child(e.name)
+		case segKey:
+			p = p.Key(e.name)
+		default:
+			p = p.Index(e.index)
+		}
+	}
+	return p
 }
 
 func (b *builder) planRef(s *source) backends.Ref {
@@ -501,7 +574,25 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 	w.reset(n)
 	v := reflect.ValueOf(n.input)
 	b.walkAny(v, at, 0)
-	raw, ok := appendJSON(b.raw[:0], v)
+	// Write the template at once, each Ref as its placeholder. What this
+	// cannot write is encoded as JSON and its Refs' tokens are replaced
+	// below, where the problems of such an input are found.
+	tmpl, ok := appendJSON(b.raw[:0], v, b)
+	if ok {
+		b.raw = tmpl
+		if !w.ok {
+			return backends.Input{}
+		}
+		var in backends.Input
+		if len(w.refs) > 0 {
+			in.Refs = w.refs[:len(w.refs):len(w.refs)]
+		}
+		in.Template = b.bytes.take(len(tmpl))
+		copy(in.Template, tmpl)
+		return in
+	}
+	w.unplace()
+	raw, ok := appendJSON(b.raw[:0], v, nil)
 	if ok {
 		b.raw = raw
 	} else {
@@ -522,7 +613,7 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 		return backends.Input{}
 	}
 	var in backends.Input
-	var refs []backends.Ref
+	refs := w.refs
 	out := b.out[:0]
 	for {
 		k := bytes.Index(raw, refToken)

@@ -259,7 +259,13 @@ const maxEncDepth = 500
 
 // appendJSON appends the JSON of v, as json.Marshal writes it, to dst. It
 // returns false when v has a part that only encoding/json encodes.
-func appendJSON(dst []byte, v reflect.Value) ([]byte, bool) {
+//
+// With a placer, it writes a step's input template instead: each Ref with
+// a source as the placeholder of the index placer.place gives it. It
+// then also gives up on a Ref that place refuses and on a map key that
+// starts with "$sluice", so that the caller can find such problems in the
+// JSON as it does in encoding/json's.
+func appendJSON(dst []byte, v reflect.Value, placer *builder) ([]byte, bool) {
 	if !v.IsValid() {
 		return append(dst, "null"...), true
 	}
@@ -267,10 +273,10 @@ func appendJSON(dst []byte, v reflect.Value) ([]byte, bool) {
 	if p.mayFail {
 		return dst, false
 	}
-	return appendValue(dst, v, p, 0)
+	return appendValue(dst, v, p, 0, placer)
 }
 
-func appendValue(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool) {
+func appendValue(b []byte, v reflect.Value, p *encPlan, depth int, placer *builder) ([]byte, bool) {
 	if depth > maxEncDepth {
 		return b, false
 	}
@@ -289,20 +295,29 @@ func appendValue(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool
 		return appendString(b, v.String()), true
 	case encRef:
 		if s := refSourceOf(v); s != nil {
-			return appendRefToken(b, s.id), true
+			if placer == nil {
+				return appendRefToken(b, s.id), true
+			}
+			i, ok := placer.place(s)
+			if !ok {
+				return b, false
+			}
+			b = append(b, placeholderPrefix...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			return append(b, '}'), true
 		}
-		return appendValue(b, v.Field(1), p.elem, depth+1)
+		return appendValue(b, v.Field(1), p.elem, depth+1, placer)
 	case encPtr:
 		if v.IsNil() {
 			return append(b, "null"...), true
 		}
-		return appendValue(b, v.Elem(), p.elem, depth+1)
+		return appendValue(b, v.Elem(), p.elem, depth+1, placer)
 	case encIface:
 		if v.IsNil() {
 			return append(b, "null"...), true
 		}
 		e := v.Elem()
-		return appendValue(b, e, encPlanOf(e.Type()), depth+1)
+		return appendValue(b, e, encPlanOf(e.Type()), depth+1, placer)
 	case encStruct:
 		b = append(b, '{')
 		first := true
@@ -318,7 +333,7 @@ func appendValue(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool
 			first = false
 			b = append(b, f.key...)
 			var ok bool
-			if b, ok = appendValue(b, fv, f.plan, depth+1); !ok {
+			if b, ok = appendValue(b, fv, f.plan, depth+1, placer); !ok {
 				return b, false
 			}
 		}
@@ -327,33 +342,33 @@ func appendValue(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool
 		if v.IsNil() {
 			return append(b, "null"...), true
 		}
-		return appendElems(b, v, p.elem, depth)
+		return appendElems(b, v, p.elem, depth, placer)
 	case encArray:
-		return appendElems(b, v, p.elem, depth)
+		return appendElems(b, v, p.elem, depth, placer)
 	case encMapString, encMapInt, encMapUint:
 		if v.IsNil() {
 			return append(b, "null"...), true
 		}
-		return appendMap(b, v, p, depth)
+		return appendMap(b, v, p, depth, placer)
 	}
 	return b, false
 }
 
-func appendElems(b []byte, v reflect.Value, elem *encPlan, depth int) ([]byte, bool) {
+func appendElems(b []byte, v reflect.Value, elem *encPlan, depth int, placer *builder) ([]byte, bool) {
 	b = append(b, '[')
 	for i := range v.Len() {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		var ok bool
-		if b, ok = appendValue(b, v.Index(i), elem, depth+1); !ok {
+		if b, ok = appendValue(b, v.Index(i), elem, depth+1, placer); !ok {
 			return b, false
 		}
 	}
 	return append(b, ']'), true
 }
 
-func appendMap(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool) {
+func appendMap(b []byte, v reflect.Value, p *encPlan, depth int, placer *builder) ([]byte, bool) {
 	type entry struct {
 		key string
 		val reflect.Value
@@ -369,6 +384,9 @@ func appendMap(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool) 
 		default:
 			key = strconv.FormatUint(k.Uint(), 10)
 		}
+		if placer != nil && strings.HasPrefix(key, "$sluice") {
+			return b, false // perhaps a key Sluice reserves: the caller checks
+		}
 		entries = append(entries, entry{key, it.Value()})
 	}
 	slices.SortFunc(entries, func(x, y entry) int { return strings.Compare(x.key, y.key) })
@@ -380,7 +398,7 @@ func appendMap(b []byte, v reflect.Value, p *encPlan, depth int) ([]byte, bool) 
 		b = appendString(b, e.key)
 		b = append(b, ':')
 		var ok bool
-		if b, ok = appendValue(b, e.val, p.elem, depth+1); !ok {
+		if b, ok = appendValue(b, e.val, p.elem, depth+1, placer); !ok {
 			return b, false
 		}
 	}

@@ -236,7 +236,7 @@ func encCheck(t *testing.T, v reflect.Value) bool {
 		in = v.Interface()
 	}
 	want, err := json.Marshal(in)
-	got, ok := appendJSON([]byte("prefix"), v)
+	got, ok := appendJSON([]byte("prefix"), v, nil)
 	if !ok {
 		return false
 	}
@@ -284,7 +284,7 @@ func TestAppendJSONLeavesTheRestToEncodingJSON(t *testing.T) {
 		[]any{time.Time{}}, math.NaN(), []float32{float32(math.Inf(1))}, map[bool]int{}, func() {}, make(chan int),
 		map[string]any{"a": []any{complex(1, 2)}}, Ref[time.Time]{},
 	} {
-		if _, ok := appendJSON(nil, reflect.ValueOf(v)); ok {
+		if _, ok := appendJSON(nil, reflect.ValueOf(v), nil); ok {
 			t.Errorf("appendJSON encoded %T itself", v)
 		}
 	}
@@ -294,7 +294,7 @@ func TestAppendJSONLeavesTheRestToEncodingJSON(t *testing.T) {
 	}
 	cycle := &node{}
 	cycle.Next = cycle
-	if _, ok := appendJSON(nil, reflect.ValueOf(cycle)); ok {
+	if _, ok := appendJSON(nil, reflect.ValueOf(cycle), nil); ok {
 		t.Error("appendJSON encoded a cycle")
 	}
 	for _, v := range []any{encSmall{X: 1}, &encSmall{}, []Ref[int]{{}}, map[string]*Ref[string]{"a": nil}, strings.Repeat("x", 10)} {

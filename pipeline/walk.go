@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluice-ml/sluice/backends"
 	"github.com/sluice-ml/sluice/internal/field"
 )
 
@@ -36,6 +37,9 @@ type walker struct {
 	found []foundRef
 	// byID indexes found once it is long.
 	byID map[int64]int
+	// refs are the input's Refs in the order of their first placeholder
+	// in its template, carved from the builder's chunk.
+	refs []backends.Ref
 	// onPath are the pointers, maps and slices on the current path: a
 	// value that contains itself is walked once (encoding/json then
 	// reports the cycle), so the walk is linear in the size of the
@@ -51,13 +55,51 @@ type foundRef struct {
 	uses int
 	// index is the source's place in the step's Input.Refs, -1 before.
 	index int
+	// placed is how many of the occurrences have a placeholder.
+	placed int
 }
 
 func (w *walker) reset(n *node) {
 	w.n, w.ok = n, true
 	w.found = w.found[:0]
 	w.byID = nil
+	w.refs = nil
 	w.onPath = w.onPath[:0]
+}
+
+// place returns the index in the step's Input.Refs of s, the source of a
+// Ref that the input's template is written with (appendJSON), adding it
+// at its first occurrence. It refuses a source the walk did not find, or
+// found less often: the input then holds a Ref that Sluice cannot see or
+// a key it reserves, which input finds in the input's JSON.
+func (b *builder) place(s *source) (int, bool) {
+	w := &b.walk
+	if !w.ok {
+		// A Ref of the input is unusable, so it has no template: only
+		// whether it encodes matters.
+		return 0, true
+	}
+	f := w.find(s.id)
+	if f == nil || f.placed == f.uses {
+		return 0, false
+	}
+	f.placed++
+	if f.index < 0 {
+		if w.refs == nil {
+			w.refs = b.refs.take(len(w.found))[:0]
+		}
+		f.index = len(w.refs)
+		w.refs = append(w.refs, b.planRef(f.src))
+	}
+	return f.index, true
+}
+
+// unplace forgets what place gave, for a template written anew.
+func (w *walker) unplace() {
+	for i := range w.found {
+		w.found[i].index, w.found[i].placed = -1, 0
+	}
+	w.refs = nil
 }
 
 // find returns the found source of id, or nil.
@@ -94,7 +136,8 @@ func (w *walker) add(s *source) {
 	}
 }
 
-// visitRef records s, found at at in the input, and checks its use.
+// visitRef records s, found in the input at at and b.trail, and checks its
+// use.
 func (b *builder) visitRef(at *field.Lazy, s *source) {
 	b.walk.add(s)
 	if !b.useRef(b.walk.n, at, s) {
@@ -114,7 +157,8 @@ func (b *builder) walkAny(v reflect.Value, at *field.Lazy, depth int) {
 
 // walkRefs calls visitRef for every Ref with a source reachable from v, of
 // the type of plan pl, through exported struct fields, pointers,
-// interfaces, slices, arrays and maps.
+// interfaces, slices, arrays and maps. v is at at and below it b.trail,
+// which the walk extends as it goes down and shortens as it comes back.
 func (b *builder) walkRefs(v reflect.Value, pl *refPlan, at *field.Lazy, depth int) {
 	if depth > maxWalkDepth {
 		return
@@ -184,11 +228,15 @@ func (b *builder) walkParts(v reflect.Value, pl *refPlan, at *field.Lazy, depth 
 				b.walkRefs(v.Field(f.index), f.plan, at, depth+1)
 				continue
 			}
-			b.walkChild(v.Field(f.index), f.plan, at, f.name, depth+1)
+			b.trail = append(b.trail, pathSeg{name: f.name, index: segChild})
+			b.walkRefs(v.Field(f.index), f.plan, at, depth+1)
+			b.trail = b.trail[:len(b.trail)-1]
 		}
 	case planList:
 		for i := range v.Len() {
-			b.walkIndex(v.Index(i), pl.elem, at, i, depth+1)
+			b.trail = append(b.trail, pathSeg{index: i})
+			b.walkRefs(v.Index(i), pl.elem, at, depth+1)
+			b.trail = b.trail[:len(b.trail)-1]
 		}
 	case planMap:
 		type entry struct {
@@ -202,32 +250,11 @@ func (b *builder) walkParts(v reflect.Value, pl *refPlan, at *field.Lazy, depth 
 		}
 		slices.SortFunc(entries, func(a, c entry) int { return cmp.Compare(a.name, c.name) })
 		for _, e := range entries {
-			b.walkKey(v.MapIndex(e.key), pl.elem, at, e.name, depth+1)
+			b.trail = append(b.trail, pathSeg{name: e.name, index: segKey})
+			b.walkRefs(v.MapIndex(e.key), pl.elem, at, depth+1)
+			b.trail = b.trail[:len(b.trail)-1]
 		}
 	}
-}
-
-// walkChild, walkIndex and walkKey walk v at at.name, at[i] and at[key].
-// They make the Lazy that the walk passes down, outside the loops that
-// call them: a Lazy made in a loop, whose address reaches the recursion,
-// would be allocated on the heap.
-//
-//go:noinline
-func (b *builder) walkChild(v reflect.Value, pl *refPlan, at *field.Lazy, name string, depth int) {
-	c := at.Child(name)
-	b.walkRefs(v, pl, &c, depth)
-}
-
-//go:noinline
-func (b *builder) walkIndex(v reflect.Value, pl *refPlan, at *field.Lazy, i int, depth int) {
-	c := at.Index(i)
-	b.walkRefs(v, pl, &c, depth)
-}
-
-//go:noinline
-func (b *builder) walkKey(v reflect.Value, pl *refPlan, at *field.Lazy, key string, depth int) {
-	c := at.Key(key)
-	b.walkRefs(v, pl, &c, depth)
 }
 
 // refSourceOf returns the source of v, a Ref[T]: its first field.

@@ -16,11 +16,21 @@ type Resolver struct {
 	pools []NodePool
 	mu    sync.Mutex
 	done  map[profileKey]resolution
+	// recent are the last few resolutions looked up, compared before the
+	// map is hashed: steps in a row mostly use a handful of profiles.
+	recent [4]recentResolution
+	next   int
 }
 
 type resolution struct {
 	r   Resolved
 	err error
+}
+
+type recentResolution struct {
+	k  profileKey
+	ok bool
+	resolution
 }
 
 // profileKey is a Profile without its map, slice and pointer fields: a
@@ -71,15 +81,40 @@ func (rv *Resolver) resolve(p Profile) (Resolved, error, bool) {
 	}
 	k := profileKey{p.CPU, p.Memory, p.EphemeralStorage, p.SharedMemory, p.GPUModel, p.GPUs, p.MIG, p.MIGCount, p.MIGStrategy, p.NodePool, p.Preemptible}
 	rv.mu.Lock()
-	got, ok := rv.done[k]
+	got, ok := rv.lookup(k)
 	rv.mu.Unlock()
 	if !ok {
 		got.r, got.err = Resolve(p, rv.pools)
 		rv.mu.Lock()
-		rv.done[k] = got
+		if prev, ok := rv.lookup(k); ok {
+			got = prev // resolved meanwhile by another caller: share one
+		} else {
+			rv.done[k] = got
+			rv.remember(k, got)
+		}
 		rv.mu.Unlock()
 	}
 	return got.r, got.err, true
+}
+
+// lookup returns the resolution of k, if there is one. rv.mu is held.
+func (rv *Resolver) lookup(k profileKey) (resolution, bool) {
+	for i := range rv.recent {
+		if c := &rv.recent[i]; c.ok && c.k == k {
+			return c.resolution, true
+		}
+	}
+	got, ok := rv.done[k]
+	if ok {
+		rv.remember(k, got)
+	}
+	return got, ok
+}
+
+// remember makes k's resolution one of the recent ones. rv.mu is held.
+func (rv *Resolver) remember(k profileKey, got resolution) {
+	rv.recent[rv.next] = recentResolution{k: k, ok: true, resolution: got}
+	rv.next = (rv.next + 1) % len(rv.recent)
 }
 
 // DeepCopy returns a copy of r that shares nothing with it.

@@ -75,3 +75,23 @@ func TestResolverShares(t *testing.T) {
 		}
 	}
 }
+
+// More profiles than the Resolver keeps as recent, in turns: each call
+// gets its own profile's resolution.
+func TestResolverManyProfiles(t *testing.T) {
+	pools := []resources.NodePool{{Name: "cpu", Provider: resources.ProviderGKE, Node: resources.Capacity{CPU: "32", Memory: "128Gi"}}}
+	rv := resources.NewResolver(pools)
+	var profiles []resources.Profile
+	for i := 1; i <= 7; i++ {
+		profiles = append(profiles, resources.Profile{CPU: fmt.Sprint(i), Memory: fmt.Sprintf("%dGi", i)})
+	}
+	profiles = append(profiles, resources.Profile{CPU: "1", Memory: "1Gi", NodePool: "cpu"}, resources.Profile{CPU: "1", Memory: "1Gi", NodePool: "gpu"})
+	for round := range 3 {
+		for _, p := range profiles {
+			want, wantErr := resources.Resolve(p, pools)
+			got, err := rv.ResolveShared(p)
+			assert.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(err), "round %d, %+v", round, p)
+			assert.Equal(t, want, got, "round %d, %+v", round, p)
+		}
+	}
+}
