@@ -157,11 +157,23 @@ func inIndexOrder(order []*node) bool {
 // checkName checks a user-given name and returns its DNS-1123 form.
 func checkName(path *field.Path, name string) (string, []*field.Error) {
 	at := path.Lazy()
-	return checkNameAt(&at, name)
+	return checkNameOf(&at, name)
 }
 
-// checkNameAt is checkName with the path built only for a problem.
+// checkNameAt is checkName of the name of the step at at, with the path
+// of its name built only for a problem.
 func checkNameAt(at *field.Lazy, name string) (string, []*field.Error) {
+	if name != "" && len(name) <= MaxNameLength {
+		if s := sanitize(name); s != "" {
+			return naming.Fit(s, naming.MaxLabel), nil
+		}
+	}
+	nameAt := at.Child("name")
+	return checkNameOf(&nameAt, name)
+}
+
+// checkNameOf is checkName of the name at at.
+func checkNameOf(at *field.Lazy, name string) (string, []*field.Error) {
 	if name == "" {
 		return "", []*field.Error{field.Required(at.Path(), "give it a name: letters, digits and '-', at most %d characters", MaxNameLength)}
 	}
@@ -293,33 +305,49 @@ func (b *builder) nodeAt(n *node) field.Lazy {
 
 // nodeNames checks every step's name and assigns DNS-1123 names.
 func (b *builder) nodeNames() {
-	byRaw := make(map[string]*node, len(b.p.nodes))
+	// bySan holds the first step of each DNS-1123 name. Steps of one
+	// name (as given) have one DNS-1123 name, so only where two steps'
+	// DNS-1123 names meet can two names be equal: byRaw, the first step
+	// of each name, is built then, from the steps before.
 	bySan := make(map[string]*node, len(b.p.nodes))
-	for _, n := range b.p.nodes {
+	var byRaw map[string]*node
+	for i, n := range b.p.nodes {
 		raw := n.name
 		at := b.nodeAt(n)
-		nameAt := at.Child("name")
 		var name string
 		var errs []*field.Error
 		if n.fanIndex >= 0 {
 			// A generated name: check the base name; fit the rest.
 			base := raw[:strings.LastIndexByte(raw, '-')]
-			_, errs = checkNameAt(&nameAt, base)
+			_, errs = checkNameAt(&at, base)
 			name = naming.Fit(sanitize(raw), naming.MaxLabel)
 		} else {
-			name, errs = checkNameAt(&nameAt, raw)
+			name, errs = checkNameAt(&at, raw)
 		}
 		b.names[n.index] = name
 		b.nameErrs[n.index] = errs
 		if raw == "" || name == "" {
 			continue
 		}
-		if m, ok := byRaw[raw]; ok {
-			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "task %d has the same name; give one a new name with WithName", m.index))
-			continue
+		m, taken := bySan[name]
+		if taken && byRaw == nil {
+			byRaw = make(map[string]*node)
+			for _, e := range b.p.nodes[:i] {
+				if _, ok := byRaw[e.name]; !ok && e.name != "" && b.names[e.index] != "" {
+					byRaw[e.name] = e
+				}
+			}
 		}
-		byRaw[raw] = n
-		if m, ok := bySan[name]; ok {
+		if byRaw != nil {
+			if m, ok := byRaw[raw]; ok {
+				nameAt := at.Child("name")
+				b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "task %d has the same name; give one a new name with WithName", m.index))
+				continue
+			}
+			byRaw[raw] = n
+		}
+		if taken {
+			nameAt := at.Child("name")
 			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "becomes %q, as %q does; rename one", name, m.name))
 			continue
 		}
@@ -529,6 +557,12 @@ func (b *builder) pathOf(at *field.Lazy) *field.Path {
 
 func (b *builder) planRef(s *source) backends.Ref {
 	var r backends.Ref
+	b.planRefInto(&r, s)
+	return r
+}
+
+// planRefInto sets *r, a zero Ref, to the plan's Ref of s.
+func (b *builder) planRefInto(r *backends.Ref, s *source) {
 	if len(s.path) > 0 {
 		r.Path = b.strs.take(len(s.path))
 		copy(r.Path, s.path)
@@ -554,11 +588,10 @@ func (b *builder) planRef(s *source) backends.Ref {
 		if len(s.elems) > 0 {
 			r.Elems = b.refs.take(len(s.elems))
 			for i, e := range s.elems {
-				r.Elems[i] = b.planRef(e)
+				b.planRefInto(&r.Elems[i], e)
 			}
 		}
 	}
-	return r
 }
 
 var (

@@ -88,3 +88,21 @@ func TestStepNames(t *testing.T) {
 	}
 	assert.Equal(t, []string{"train", "train-2", "a-b-c", "x9", "train-model", "lead", "trail", "dou-ble", "n", "9"}, got, fmt.Sprint(names))
 }
+
+// Two steps of one name, and two whose DNS-1123 names are one, are
+// reported at the later step, naming the first.
+func TestDuplicateStepNames(t *testing.T) {
+	p := pipeline.New("p", nil)
+	for _, name := range []string{"a", "x y", "b", "x-y", "x-y", "X Y", "a", "x y", "c", "c", "C"} {
+		pipeline.Add(p, task.New(name, func(context.Context, struct{}) (int, error) { return 0, nil }), struct{}{})
+	}
+	err := p.Validate()
+	require.Error(t, err)
+	assert.Equal(t, `pipeline.tasks[x-y].name: Duplicate "x-y": becomes "x-y", as "x y" does; rename one
+pipeline.tasks[x-y].name: Duplicate "x-y": task 3 has the same name; give one a new name with WithName
+pipeline.tasks[X Y].name: Duplicate "X Y": becomes "x-y", as "x y" does; rename one
+pipeline.tasks[a].name: Duplicate "a": task 0 has the same name; give one a new name with WithName
+pipeline.tasks[x y].name: Duplicate "x y": task 1 has the same name; give one a new name with WithName
+pipeline.tasks[c].name: Duplicate "c": task 8 has the same name; give one a new name with WithName
+pipeline.tasks[C].name: Duplicate "C": becomes "c", as "c" does; rename one`, err.Error())
+}

@@ -89,7 +89,8 @@ func (b *builder) place(s *source) (int, bool) {
 			w.refs = b.refs.take(len(w.found))[:0]
 		}
 		f.index = len(w.refs)
-		w.refs = append(w.refs, b.planRef(f.src))
+		w.refs = w.refs[:f.index+1] // within the capacity taken above
+		b.planRefInto(&w.refs[f.index], f.src)
 	}
 	return f.index, true
 }
