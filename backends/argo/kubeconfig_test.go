@@ -82,6 +82,10 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		s.write(w, &wf)
 	case r.Method == http.MethodGet && name != "":
+		// The read is signalled once the workflow is read: the watch
+		// changes it next, and this read must not see that change (the
+		// client would see the run end without its running state).
+		wf := s.get(ns, name)
 		s.mu.Lock()
 		if s.watching {
 			select {
@@ -90,7 +94,7 @@ func (s *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.mu.Unlock()
-		if wf := s.get(ns, name); wf != nil {
+		if wf != nil {
 			s.write(w, wf)
 			return
 		}
