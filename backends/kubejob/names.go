@@ -2,6 +2,7 @@ package kubejob
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -74,8 +75,24 @@ func jobNames(run string, steps []*backends.Step) (map[string]string, []*field.E
 		}
 		owner[n] = s
 	}
+	// A step s can take o's name only as "<s>-…": the steps named like
+	// a prefix of o's name that ends before a '-' are the candidates,
+	// looked at in plan order (not every pair: 10k steps are 10^8).
+	byName := make(map[string][]int, len(steps))
+	for i, s := range steps {
+		byName[s.Name] = append(byName[s.Name], i)
+	}
+	var cands []int
 	for _, o := range steps {
-		for _, s := range steps {
+		cands = cands[:0]
+		for k := 0; k < len(o.Name); k++ {
+			if o.Name[k] == '-' {
+				cands = append(cands, byName[o.Name[:k]]...)
+			}
+		}
+		slices.Sort(cands)
+		for _, i := range cands {
+			s := steps[i]
 			if o == s {
 				continue
 			}
