@@ -331,29 +331,11 @@ func (b *Backend) follow(ctx context.Context, w watch.Interface, runID string, p
 // order), the exit handler last; fan-out instances as "step[i]"; one
 // attempt per retry child.
 func Status(wf *wfv1.Workflow) *backends.RunStatus {
-	st := &backends.RunStatus{
-		RunID:    wf.Name,
-		Pipeline: wf.Labels[LabelPipeline],
-		Phase:    runPhase(wf),
-		Message:  wf.Status.Message,
-		Started:  wf.Status.StartedAt.Time,
-		Finished: wf.Status.FinishedAt.Time,
-	}
+	st := runStatus(wf)
 	spec := &wf.Spec
-	byName := make(map[string]*wfv1.NodeStatus, len(wf.Status.Nodes))
-	for id := range wf.Status.Nodes {
-		n := wf.Status.Nodes[id]
-		byName[n.Name] = &n
-	}
-	tmpls := map[string]*wfv1.Template{}
-	for i := range spec.Templates {
-		tmpls[spec.Templates[i].Name] = &spec.Templates[i]
-	}
-	m := &mapper{wf: wf, nodes: wf.Status.Nodes, byName: byName, tmpls: tmpls, phases: map[string]backends.Phase{}, names: map[string]string{}, outputs: map[string]json.RawMessage{}}
-	if t := tmpls[mainTemplate]; t != nil {
-		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
-		m.textParams = t.Metadata.Annotations[AnnotationTextParams]
-	}
+	m := newMapper()
+	m.load(wf, spec)
+	tmpls := m.tmpls
 	if t := tmpls[mainTemplate]; t != nil && t.DAG != nil {
 		for _, dt := range t.DAG.Tasks {
 			st.Steps = append(st.Steps, m.step(wf.Name+"."+dt.Name, dt))
@@ -374,6 +356,42 @@ func Status(wf *wfv1.Workflow) *backends.RunStatus {
 		}
 	}
 	return st
+}
+
+// runStatus is the part of a run's status its Workflow wf gives: all but
+// the steps.
+func runStatus(wf *wfv1.Workflow) *backends.RunStatus {
+	return &backends.RunStatus{
+		RunID:    wf.Name,
+		Pipeline: wf.Labels[LabelPipeline],
+		Phase:    runPhase(wf),
+		Message:  wf.Status.Message,
+		Started:  wf.Status.StartedAt.Time,
+		Finished: wf.Status.FinishedAt.Time,
+	}
+}
+
+func newMapper() *mapper {
+	return &mapper{phases: map[string]backends.Phase{}, names: map[string]string{}, outputs: map[string]json.RawMessage{}}
+}
+
+// load makes m map the nodes of wf, run from spec (its own, or a shard's
+// template), keeping what it mapped of other Workflows before.
+func (m *mapper) load(wf *wfv1.Workflow, spec *wfv1.WorkflowSpec) {
+	m.wf, m.nodes, m.params, m.conds, m.textParams = wf, wf.Status.Nodes, nil, nil, ""
+	m.byName = make(map[string]*wfv1.NodeStatus, len(wf.Status.Nodes))
+	for id := range wf.Status.Nodes {
+		n := wf.Status.Nodes[id]
+		m.byName[n.Name] = &n
+	}
+	m.tmpls = make(map[string]*wfv1.Template, len(spec.Templates))
+	for i := range spec.Templates {
+		m.tmpls[spec.Templates[i].Name] = &spec.Templates[i]
+	}
+	if t := m.tmpls[mainTemplate]; t != nil {
+		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
+		m.textParams = t.Metadata.Annotations[AnnotationTextParams]
+	}
 }
 
 func runPhase(wf *wfv1.Workflow) backends.Phase {

@@ -510,21 +510,14 @@ func shardNames(wf *wfv1.Workflow) []string {
 // of its shards' WorkflowTemplates by name (what a shard that has no
 // child yet holds). Steps are in plan order, as Status gives them.
 func ShardedStatus(parent *wfv1.Workflow, kids []*wfv1.Workflow, specs map[string]*wfv1.WorkflowSpec) *backends.RunStatus {
-	st := &backends.RunStatus{
-		RunID:    parent.Name,
-		Pipeline: parent.Labels[LabelPipeline],
-		Phase:    runPhase(parent),
-		Message:  parent.Status.Message,
-		Started:  parent.Status.StartedAt.Time,
-		Finished: parent.Status.FinishedAt.Time,
-	}
+	st := runStatus(parent)
 	byShard := map[int]*wfv1.Workflow{}
 	for _, k := range kids {
 		if i, err := strconv.Atoi(k.Labels[LabelShard]); err == nil {
 			byShard[i] = k
 		}
 	}
-	m := &mapper{phases: map[string]backends.Phase{}, names: map[string]string{}, outputs: map[string]json.RawMessage{}}
+	m := newMapper()
 	for k, name := range shardNames(parent) {
 		kid := byShard[k]
 		var spec *wfv1.WorkflowSpec
@@ -544,22 +537,11 @@ func ShardedStatus(parent *wfv1.Workflow, kids []*wfv1.Workflow, specs map[strin
 			kid.Spec.Shutdown = parent.Spec.Shutdown
 			kid.Status.Phase = parent.Status.Phase
 		}
-		m.wf, m.nodes, m.params, m.conds, m.textParams = kid, kid.Status.Nodes, nil, nil, ""
-		m.byName = make(map[string]*wfv1.NodeStatus, len(kid.Status.Nodes))
-		for id := range kid.Status.Nodes {
-			n := kid.Status.Nodes[id]
-			m.byName[n.Name] = &n
-		}
-		m.tmpls = map[string]*wfv1.Template{}
-		for i := range spec.Templates {
-			m.tmpls[spec.Templates[i].Name] = &spec.Templates[i]
-		}
+		m.load(kid, spec)
 		t := m.tmpls[mainTemplate]
 		if t == nil || t.DAG == nil {
 			continue
 		}
-		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationConditions]), &m.conds)
-		m.textParams = t.Metadata.Annotations[AnnotationTextParams]
 		var lost map[string]string
 		_ = json.Unmarshal([]byte(t.Metadata.Annotations[AnnotationDepends]), &lost)
 		for _, dt := range t.DAG.Tasks {
