@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/sluice-ml/sluice/internal/jsonrules"
 )
 
 // The JSON of a step's input, written as encoding/json writes it
@@ -324,7 +326,7 @@ func appendValue(b []byte, v reflect.Value, p *encPlan, depth int, placer *build
 		for i := range p.fields {
 			f := &p.fields[i]
 			fv := v.Field(f.index)
-			if f.omitEmpty && isEmptyValue(fv) {
+			if f.omitEmpty && jsonrules.Empty(fv) {
 				continue
 			}
 			if !first {
@@ -403,21 +405,6 @@ func appendMap(b []byte, v reflect.Value, p *encPlan, depth int, placer *builder
 		}
 	}
 	return append(b, '}'), true
-}
-
-// isEmptyValue is encoding/json's test for omitempty.
-func isEmptyValue(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
-		return v.Len() == 0
-	case reflect.Bool,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64,
-		reflect.Interface, reflect.Pointer:
-		return v.IsZero()
-	}
-	return false
 }
 
 // appendFloat writes f as encoding/json does (as ES6 does: %g with other

@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluice-ml/sluice/internal/jsonrules"
 )
 
 // Render writes obj, an API object, as YAML: what sigs.k8s.io/yaml writes
@@ -620,7 +622,7 @@ Fields:
 				fv = fv.Field(x)
 			}
 		}
-		if f.omitEmpty && isEmptyValue(fv) || f.omitZero && f.isZero(fv) {
+		if f.omitEmpty && jsonrules.Empty(fv) || f.omitZero && f.isZero(fv) {
 			continue
 		}
 		if c.top && f.name == "status" {
@@ -1966,21 +1968,6 @@ func isValidTag(s string) bool {
 		}
 	}
 	return true
-}
-
-// isEmptyValue is encoding/json's test of omitempty.
-func isEmptyValue(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
-		return v.Len() == 0
-	case reflect.Bool,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64,
-		reflect.Interface, reflect.Pointer:
-		return v.IsZero()
-	}
-	return false
 }
 
 type isZeroer interface{ IsZero() bool }
