@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/backends/runstate"
 	"github.com/sluice-ml/sluice/e2e/internal/pipelines"
+	"github.com/sluice-ml/sluice/internal/naming"
 	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
 )
@@ -71,11 +72,15 @@ func TestShardedRun(t *testing.T) {
 }
 
 // shardOptions are the Argo backend's options of the sharded-run tests:
-// steps of image in namespace ns, shards of about size bytes.
+// steps of image in namespace ns, shards of about size bytes. Argo keeps
+// memoized steps in a ConfigMap of its controller's namespace, which
+// every test's runs share: these runs have one of their own, so that a
+// cached step of another test's run is not theirs.
 func shardOptions(ns, image string, size int) *argo.Options {
 	return &argo.Options{
 		Pod:        kubepod.Options{Namespace: ns, Image: image, Command: []string{pipelines.Entrypoint}},
 		KubeClient: cl.Client, ControllerNamespace: testcluster.ArgoNamespace, ShardSize: size,
+		CacheConfigMap: naming.Fit("cache-"+ns, naming.MaxLabel),
 	}
 }
 
