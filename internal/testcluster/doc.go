@@ -41,6 +41,10 @@
 // FallbackToLogsOnError), the pod's phase and conditions, a
 // DisruptionTarget pod's end, activeDeadlineSeconds. For Argo pods it
 // also plays Argo's executor: it posts the WorkflowTaskResult with the
-// outputs the template declares. So the real Go task code runs under the
-// real scheduler, Job controller and Argo controller.
+// outputs the template declares. The main container of an Argo resource
+// step runs Argo's real executor (argoexec resource ACTION, from the bin
+// dir), in a mount namespace of its own (unshare, which needs root) where
+// the executor's fixed /tmp/manifest.yaml is the pod's. So the real Go
+// task code runs under the real scheduler, Job controller and Argo
+// controller.
 package testcluster
