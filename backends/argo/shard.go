@@ -259,19 +259,18 @@ func (c *compiler) shard(a *compiled, spec *wfv1.WorkflowSpec) error {
 		deps[k] = slices.Sorted(maps.Keys(set))
 	}
 	for k, s := range specs {
-		c.finishShard(s, ctxs[k], exports[k], len(parts))
+		finishShard(s, ctxs[k], exports[k])
 	}
 	// The shards' names hold a hash of all of them, so that another
 	// version of the pipeline never runs a shard of this one.
 	docs := make([][]byte, len(parts))
 	h := sha256.New()
-	for k, s := range specs {
+	for _, s := range specs {
 		b, err := json.Marshal(s)
 		if err != nil {
 			return err
 		}
 		h.Write(b)
-		_ = k
 	}
 	sum := hex.EncodeToString(h.Sum(nil))[:10]
 	var names []string
@@ -314,7 +313,7 @@ func (c *compiler) shard(a *compiled, spec *wfv1.WorkflowSpec) error {
 // workflow parameters for what it reads, the export of what later shards
 // read, the entrypoint that exports it, and the record of the
 // dependencies its tasks lost.
-func (c *compiler) finishShard(s *wfv1.WorkflowSpec, sc *shardCtx, exports []string, n int) {
+func finishShard(s *wfv1.WorkflowSpec, sc *shardCtx, exports []string) {
 	main := &s.Templates[0]
 	for _, j := range slices.Sorted(maps.Keys(sc.reads)) {
 		s.Arguments.Parameters = append(s.Arguments.Parameters, wfv1.Parameter{Name: shardParam(j), Value: wfv1.AnyStringPtr("{}")})
