@@ -66,7 +66,7 @@ type builder struct {
 	// trail is the path from the Lazy a walk for Refs started at to the
 	// value it is at (pathOf): kept as a stack, so that the walk makes no
 	// Lazy for each value it goes through. It is empty between walks.
-	trail []pathSeg
+	trail []field.Segment
 	// raw is each step's input as JSON (appendJSON), or, for a type
 	// only encoding/json encodes, jsonBuf (by enc); out is its template.
 	raw     []byte
@@ -520,40 +520,15 @@ func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 
 // useElem is useRef of element i of a collected list at at.
 func (b *builder) useElem(n *node, at *field.Lazy, i int, s *source) bool {
-	b.trail = append(b.trail, pathSeg{index: i})
+	b.trail = append(b.trail, field.IndexSeg(i))
 	ok := b.useRef(n, at, s)
 	b.trail = b.trail[:len(b.trail)-1]
 	return ok
 }
 
-// pathSeg is one element of the trail: .name (index segChild), [name]
-// (index segKey) or [index].
-type pathSeg struct {
-	name  string
-	index int
-}
-
-const (
-	segChild = -1
-	segKey   = -2
-)
-
 // pathOf returns the path of the value a check is at: at, then the trail
 // of the walk (or the collected list) that led there from at.
-func (b *builder) pathOf(at *field.Lazy) *field.Path {
-	p := at.Path()
-	for _, e := range b.trail {
-		switch e.index {
-		case segChild:
-			p = p.Child(e.name)
-		case segKey:
-			p = p.Key(e.name)
-		default:
-			p = p.Index(e.index)
-		}
-	}
-	return p
-}
+func (b *builder) pathOf(at *field.Lazy) *field.Path { return field.Extend(at.Path(), b.trail) }
 
 func (b *builder) planRef(s *source) backends.Ref {
 	var r backends.Ref

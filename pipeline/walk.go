@@ -229,13 +229,13 @@ func (b *builder) walkParts(v reflect.Value, pl *refPlan, at *field.Lazy, depth 
 				b.walkRefs(v.Field(f.index), f.plan, at, depth+1)
 				continue
 			}
-			b.trail = append(b.trail, pathSeg{name: f.name, index: segChild})
+			b.trail = append(b.trail, field.ChildSeg(f.name))
 			b.walkRefs(v.Field(f.index), f.plan, at, depth+1)
 			b.trail = b.trail[:len(b.trail)-1]
 		}
 	case planList:
 		for i := range v.Len() {
-			b.trail = append(b.trail, pathSeg{index: i})
+			b.trail = append(b.trail, field.IndexSeg(i))
 			b.walkRefs(v.Index(i), pl.elem, at, depth+1)
 			b.trail = b.trail[:len(b.trail)-1]
 		}
@@ -251,7 +251,7 @@ func (b *builder) walkParts(v reflect.Value, pl *refPlan, at *field.Lazy, depth 
 		}
 		slices.SortFunc(entries, func(a, c entry) int { return cmp.Compare(a.name, c.name) })
 		for _, e := range entries {
-			b.trail = append(b.trail, pathSeg{name: e.name, index: segKey})
+			b.trail = append(b.trail, field.KeySeg(e.name))
 			b.walkRefs(v.MapIndex(e.key), pl.elem, at, depth+1)
 			b.trail = b.trail[:len(b.trail)-1]
 		}

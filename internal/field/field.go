@@ -97,7 +97,7 @@ func (p *Path) String() string {
 // zero Lazy is the nil root.
 type Lazy struct {
 	root  *Path
-	elems [lazyElems]lazyElem
+	elems [lazyElems]Segment
 	n     int
 }
 
@@ -105,40 +105,67 @@ type Lazy struct {
 // path (tasks[name].input) and a few levels of its input.
 const lazyElems = 6
 
-// lazyElem is .name (index lazyChild), [name] (index lazyKey) or [index].
-type lazyElem struct {
+// Segment is one step of a path: a named field (.name), a map key or
+// name ([name]) or a list index ([i]), as [Path.Child], [Path.Key] and
+// [Path.Index] add; a walk that keeps its place as a list of them builds
+// the *Path only when it needs one ([Extend]).
+type Segment struct {
 	name  string
 	index int
 }
 
 const (
-	lazyChild = -1
-	lazyKey   = -2
+	segChild = -1
+	segKey   = -2
 )
+
+// ChildSeg is the segment .name.
+func ChildSeg(name string) Segment { return Segment{name: name, index: segChild} }
+
+// KeySeg is the segment [key].
+func KeySeg(key string) Segment { return Segment{name: key, index: segKey} }
+
+// IndexSeg is the segment [i].
+func IndexSeg(i int) Segment { return Segment{index: i} }
+
+// Extend returns p extended by segs, in order.
+func Extend(p *Path, segs []Segment) *Path {
+	for _, e := range segs {
+		switch e.index {
+		case segChild:
+			p = p.Child(e.name)
+		case segKey:
+			p = p.Key(e.name)
+		default:
+			p = p.Index(e.index)
+		}
+	}
+	return p
+}
 
 // Lazy returns p as a Lazy.
 func (p *Path) Lazy() Lazy { return Lazy{root: p} }
 
 // LazyKey returns p[key] as a Lazy: p.Key(key), built when used.
 func (p *Path) LazyKey(key string) Lazy {
-	return Lazy{root: p, elems: [lazyElems]lazyElem{{name: key, index: lazyKey}}, n: 1}
+	return Lazy{root: p, elems: [lazyElems]Segment{KeySeg(key)}, n: 1}
 }
 
 // LazyIndex returns p[i] as a Lazy: p.Index(i), built when used.
 func (p *Path) LazyIndex(i int) Lazy {
-	return Lazy{root: p, elems: [lazyElems]lazyElem{{index: i}}, n: 1}
+	return Lazy{root: p, elems: [lazyElems]Segment{IndexSeg(i)}, n: 1}
 }
 
 // Child returns l extended by a named field, as [Path.Child] does.
-func (l *Lazy) Child(name string) Lazy { return l.with(lazyElem{name: name, index: lazyChild}) }
+func (l *Lazy) Child(name string) Lazy { return l.with(ChildSeg(name)) }
 
 // Key returns l extended by a map key or name, as [Path.Key] does.
-func (l *Lazy) Key(key string) Lazy { return l.with(lazyElem{name: key, index: lazyKey}) }
+func (l *Lazy) Key(key string) Lazy { return l.with(KeySeg(key)) }
 
 // Index returns l extended by a list index, as [Path.Index] does.
-func (l *Lazy) Index(i int) Lazy { return l.with(lazyElem{index: i}) }
+func (l *Lazy) Index(i int) Lazy { return l.with(IndexSeg(i)) }
 
-func (l *Lazy) with(e lazyElem) Lazy {
+func (l *Lazy) with(e Segment) Lazy {
 	c := *l
 	if c.n == lazyElems {
 		c = Lazy{root: l.Path()}
@@ -153,18 +180,7 @@ func (l *Lazy) Path() *Path {
 	if l == nil {
 		return nil
 	}
-	p := l.root
-	for _, e := range l.elems[:l.n] {
-		switch e.index {
-		case lazyChild:
-			p = p.Child(e.name)
-		case lazyKey:
-			p = p.Key(e.name)
-		default:
-			p = p.Index(e.index)
-		}
-	}
-	return p
+	return Extend(l.root, l.elems[:l.n])
 }
 
 // String renders the path l stands for.
