@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
@@ -175,6 +176,14 @@ func BenchmarkUserPath(b *testing.B) {
 					require.NoError(b, err)
 					iters++
 				}
+				// The peak of the live heap, in a pass of its own: with
+				// the collector running at every 5% of growth, the live
+				// heap it marks at each cycle follows the path closely.
+				pl, doc := peakLiveHeap(b, func() backends.Artifact {
+					art, err := pipeline.Compile(context.Background(), benchdag.Pipeline(n, k, 7), be, nil)
+					require.NoError(b, err)
+					return art
+				})
 				per := float64(iters * n)
 				b.ReportMetric(float64(path.Nanoseconds())/per, "ns/task")
 				b.ReportMetric(float64(size)/float64(n), "bytes/task")
@@ -182,9 +191,49 @@ func BenchmarkUserPath(b *testing.B) {
 				b.ReportMetric(float64(path)/float64(floor), "path/floor")
 				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 				b.ReportMetric(float64(live)/(1<<20), "live-heap-MiB")
+				b.ReportMetric(float64(pl)/(1<<20), "peak-live-MiB")
+				b.ReportMetric(float64(pl)/float64(doc), "peak-live/doc")
 			})
 		}
 	}
+}
+
+// peakLiveHeap runs compile with the collector at GOGC 5 and returns the
+// most live heap any collection during it found, over the live heap
+// before it, and the size of the compiled document.
+func peakLiveHeap(tb testing.TB, compile func() backends.Artifact) (peak uint64, doc int) {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	read := func() uint64 { rtmetrics.Read(s); return s[0].Value.Uint64() }
+	runtime.GC()
+	base := read()
+	defer debug.SetGCPercent(debug.SetGCPercent(5))
+	done := make(chan struct{})
+	most := make(chan uint64)
+	go func() {
+		m := read()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				m = max(m, read())
+			case <-done:
+				most <- m
+				return
+			}
+		}
+	}()
+	art := compile()
+	runtime.GC() // the end, with the artifact live
+	time.Sleep(2 * time.Millisecond)
+	close(done)
+	m := <-most
+	doc = len(art.Documents()[0])
+	runtime.KeepAlive(art)
+	if m < base {
+		return 0, doc
+	}
+	return m - base, doc
 }
 
 // heapObjects is the heap's bytes in objects now.

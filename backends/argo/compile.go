@@ -279,7 +279,7 @@ func (c *compiler) spec() (*wfv1.WorkflowSpec, error) {
 	}
 	for _, p := range c.plan.Params {
 		spec.Arguments.Parameters = append(spec.Arguments.Parameters, wfv1.Parameter{
-			Name: p.Name, Value: wfv1.AnyStringPtr(argument(p)),
+			Name: p.Name, Value: anyString(argument(p)),
 		})
 	}
 	// Reserve "main" and "exit" first so step templates never take them.
@@ -454,11 +454,11 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 			return dt, err
 		}
 		dt.Arguments.Parameters = []wfv1.Parameter{
-			{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)},
+			{Name: stepParam, Value: anyString(s.Name)},
 			// Argo templates a loop task after substituting withParam
 			// into it, so user data must not hold "{{": it is escaped as
 			// "{\u007b", the same in JSON.
-			{Name: "inputs", Value: wfv1.AnyStringPtr(exprTag("sprig.replace(" + exprString("{{") + ", " + exprString(`{\u007b`) +
+			{Name: "inputs", Value: anyString(exprTag("sprig.replace(" + exprString("{{") + ", " + exprString(`{\u007b`) +
 				", toJson(map(fromJSON(" + items + ") ?? [], " + inst + ")))"))},
 		}
 		return dt, nil
@@ -480,17 +480,17 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 			if err != nil {
 				return dt, err
 			}
-			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(v)})
+			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputPrefix + f, Value: anyString(v)})
 		}
 		if s.Cache.Enabled { // the memoize key is computed from the whole input
 			in, err := c.inputTags(s.Input)
 			if err != nil {
 				return dt, fmt.Errorf("argo: step %q: %w", s.Name, err)
 			}
-			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputParam, Value: wfv1.AnyStringPtr(in)})
+			dt.Arguments.Parameters = append(dt.Arguments.Parameters, wfv1.Parameter{Name: inputParam, Value: anyString(in)})
 		}
 		if c.takesStep(s) {
-			dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
+			dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: anyString(s.Name)}}, dt.Arguments.Parameters...)
 		}
 		return dt, nil
 	}
@@ -498,9 +498,9 @@ func (c *compiler) dagTask(s *backends.Step) (wfv1.DAGTask, error) {
 	if err != nil {
 		return dt, fmt.Errorf("argo: step %q: %w", s.Name, err)
 	}
-	dt.Arguments.Parameters = []wfv1.Parameter{{Name: inputParam, Value: wfv1.AnyStringPtr(in)}}
+	dt.Arguments.Parameters = []wfv1.Parameter{{Name: inputParam, Value: anyString(in)}}
 	if c.takesStep(s) {
-		dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: wfv1.AnyStringPtr(s.Name)}}, dt.Arguments.Parameters...)
+		dt.Arguments.Parameters = append([]wfv1.Parameter{{Name: stepParam, Value: anyString(s.Name)}}, dt.Arguments.Parameters...)
 	}
 	return dt, nil
 }
@@ -521,9 +521,9 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 	// of strings otherwise; the output expressions decode the strings.
 	// An empty loop is skipped and leaves no output: the default [].
 	args := []wfv1.Parameter{
-		{Name: stepParam, Value: wfv1.AnyStringPtr("{{inputs.parameters.step}}")},
-		{Name: inputParam, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", inputParam)))},
-		{Name: instanceParam, Value: wfv1.AnyStringPtr(exprTag("string(" + member("fromJSON(item)", instanceParam) + ")"))},
+		{Name: stepParam, Value: anyString("{{inputs.parameters.step}}")},
+		{Name: inputParam, Value: anyString(exprTag(member("fromJSON(item)", inputParam)))},
+		{Name: instanceParam, Value: anyString(exprTag("string(" + member("fromJSON(item)", instanceParam) + ")"))},
 	}
 	out := "toJson(map(fromJSON(" + taskOutput(eachTask, outputParam) + "), type(#) == 'string' ? fromJSON(#) : #))"
 	if isContainer(s) {
@@ -537,10 +537,10 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 		}
 		args = nil
 		for _, f := range fields {
-			args = append(args, wfv1.Parameter{Name: inputPrefix + f, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", f)))})
+			args = append(args, wfv1.Parameter{Name: inputPrefix + f, Value: anyString(exprTag(member("fromJSON(item)", f)))})
 		}
 		if s.Cache.Enabled {
-			args = append(args, wfv1.Parameter{Name: inputParam, Value: wfv1.AnyStringPtr(exprTag(member("fromJSON(item)", itemInput)))})
+			args = append(args, wfv1.Parameter{Name: inputParam, Value: anyString(exprTag(member("fromJSON(item)", itemInput)))})
 		}
 		// The output of instance #index is assembled from element #index
 		// of each aggregated output parameter (as containerOutput does
@@ -566,7 +566,7 @@ func (c *compiler) eachTemplate(s *backends.Step, tmpl string) (wfv1.Template, e
 		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{{Name: stepParam}, {Name: "inputs"}}},
 		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
 			Name:      outputParam,
-			ValueFrom: &wfv1.ValueFrom{Expression: out, Default: wfv1.AnyStringPtr("[]")},
+			ValueFrom: &wfv1.ValueFrom{Expression: out, Default: anyString("[]")},
 		}}},
 		DAG: &wfv1.DAGTemplate{
 			FailFast: ptr.To(false),
@@ -725,8 +725,8 @@ func (c *compiler) taskTemplate(s *backends.Step) (wfv1.Template, error) {
 		// calling the template: Argo substitutes it into the parameter
 		// before the parameters into the template. A fan-out instance
 		// and a renamed step pass their name.
-		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: wfv1.AnyStringPtr("{{tasks.name}}")}, {Name: inputParam},
-			{Name: instanceParam, Default: wfv1.AnyStringPtr("")}}
+		t.Inputs.Parameters = []wfv1.Parameter{{Name: stepParam, Default: anyString("{{tasks.name}}")}, {Name: inputParam},
+			{Name: instanceParam, Default: anyString("")}}
 		t.Outputs.Parameters = []wfv1.Parameter{{Name: outputParam, ValueFrom: &wfv1.ValueFrom{Path: backends.DefaultOutputFile}}}
 		if s.Cache.Enabled {
 			m, err := c.memoize(s)

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 )
 
 // Helpers that write Argo template tags and expr-lang expressions.
@@ -94,3 +96,10 @@ func concat(parts []string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// anyString is wfv1.AnyStringPtr for a string, without its fmt.Sprintf
+// copy of the string.
+func anyString(s string) *wfv1.AnyString {
+	v := wfv1.AnyString(s)
+	return &v
+}

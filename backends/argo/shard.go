@@ -316,7 +316,7 @@ func (c *compiler) shard(a *compiled, spec *wfv1.WorkflowSpec) error {
 func finishShard(s *wfv1.WorkflowSpec, sc *shardCtx, exports []string) {
 	main := &s.Templates[0]
 	for _, j := range slices.Sorted(maps.Keys(sc.reads)) {
-		s.Arguments.Parameters = append(s.Arguments.Parameters, wfv1.Parameter{Name: shardParam(j), Value: wfv1.AnyStringPtr("{}")})
+		s.Arguments.Parameters = append(s.Arguments.Parameters, wfv1.Parameter{Name: shardParam(j), Value: anyString("{}")})
 	}
 	if len(exports) > 0 {
 		var kv []string
@@ -422,7 +422,7 @@ func (c *compiler) parent(whole *wfv1.WorkflowSpec, names []string, exports [][]
 			}
 			p := shardParam(j)
 			task.Arguments.Parameters = append(task.Arguments.Parameters, wfv1.Parameter{Name: p,
-				Value: wfv1.AnyStringPtr(exprTag("toJson(sprig.pick(fromJSON(" + taskOutput(p, shardOut) + "), " + strings.Join(keys, ", ") + "))"))})
+				Value: anyString(exprTag("toJson(sprig.pick(fromJSON(" + taskOutput(p, shardOut) + "), " + strings.Join(keys, ", ") + "))"))})
 			t.Inputs.Parameters = append(t.Inputs.Parameters, wfv1.Parameter{Name: p})
 			args = append(args, manifestArg(p, member("inputs.parameters", p)))
 		}

@@ -52,8 +52,20 @@ func Render(obj any) ([]byte, error) {
 	if err := e.document(obj); err != nil {
 		return nil, err
 	}
+	if n := len(e.buf); n > pooledBuffer && cap(e.buf)-n <= n/4 {
+		// A large document whose buffer it nearly fills: the buffer
+		// becomes the result, rather than a copy of it beside a buffer
+		// the pool would keep until two collections later.
+		out := e.buf
+		e.buf = nil
+		return out, nil
+	}
 	return bytes.Clone(e.buf), nil
 }
+
+// pooledBuffer is the largest buffer an emitter keeps in the pool: a
+// larger one, grown for an outlier, would stay in memory for nothing.
+const pooledBuffer = 1 << 20
 
 // RenderTo writes what Render returns for obj to w. It renders into a
 // buffer it reuses across calls, so that a caller that writes documents
@@ -73,13 +85,16 @@ func RenderTo(w io.Writer, obj any) error {
 // and Render copies it out.
 func getEmitter() *emitter {
 	e := emitters.Get().(*emitter)
+	if e.buf == nil {
+		e.buf = make([]byte, 0, 64<<10)
+	}
 	e.buf = e.buf[:0]
 	return e
 }
 
 func putEmitter(e *emitter) {
-	if cap(e.buf) > 64<<20 {
-		return // an outlier: let it go
+	if cap(e.buf) > pooledBuffer {
+		e.buf = nil // let it go; the next use starts a small one
 	}
 	for i := range e.entries {
 		clear(e.entries[i][:cap(e.entries[i])]) // let go of the values

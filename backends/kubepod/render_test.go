@@ -1,6 +1,7 @@
 package kubepod_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,28 @@ spec:
 	again, err := kubepod.Render(j)
 	require.NoError(t, err)
 	assert.Equal(t, got, again)
+}
+
+// A large document may be handed the renderer's own buffer; no later
+// render, large or small, writes into a document returned before.
+func TestRenderLargeDocumentsStayApart(t *testing.T) {
+	cm := func(fill byte, n int) *corev1.ConfigMap {
+		return &corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: "c"},
+			Data:       map[string]string{"k": string(bytes.Repeat([]byte{fill}, n))},
+		}
+	}
+	var docs [][]byte
+	var want []string
+	for i, n := range []int{3 << 20, 5 << 20, 100, 3 << 20, 2 << 20} {
+		d, err := kubepod.Render(cm(byte('a'+i), n))
+		require.NoError(t, err)
+		docs = append(docs, d)
+		want = append(want, string(d))
+	}
+	for i := range docs {
+		assert.Equal(t, want[i], string(docs[i]), "document %d", i)
+		assert.Contains(t, string(docs[i]), "k: "+string(bytes.Repeat([]byte{byte('a' + i)}, 10)))
+	}
 }
