@@ -134,7 +134,10 @@ func TestFanOutSizeIndependentOfWidth(t *testing.T) {
 // reports per task the time, the document's bytes and the allocations of
 // the path alone; path/floor, the time over the floor's; and
 // peak-heap-MiB, the most heap in objects (live and not yet collected)
-// seen during the path, sampled every millisecond from a collected start.
+// seen during the path, sampled every millisecond from a collected start;
+// live-heap-MiB, what the compiled artifact holds after a collection; and
+// peak-live-MiB, the most live heap the collector found during a second
+// compile run at GOGC 5 (peak-live/doc: over the document's size).
 //
 //	go test -run '^$' -bench BenchmarkUserPath -benchtime 3x ./backends/argo/
 func BenchmarkUserPath(b *testing.B) {

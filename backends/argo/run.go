@@ -102,7 +102,8 @@ func (b *Backend) Cancel(ctx context.Context, runID string) error {
 	}
 	// The child Workflows of a sharded run's shards stop too (Argo stops
 	// the parent's resource steps, not what they made).
-	return b.stopShards(ctx, client, runID)
+	_, err = b.stopShards(ctx, client, runID)
+	return err
 }
 
 // stopPatch is what Cancel patches a Workflow with.
@@ -128,6 +129,7 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 	var parent *wfv1.Workflow
 	kids := map[string]*wfv1.Workflow{}
 	specs := map[string]*wfv1.WorkflowSpec{}
+	stopped := map[string]bool{} // children Watch asked to stop
 	status := func(wf *wfv1.Workflow) *backends.RunStatus {
 		names := shardNames(wf)
 		if names == nil {
@@ -141,11 +143,17 @@ func (b *Backend) Watch(ctx context.Context, runID string, opts *backends.WatchO
 			}
 		}
 		list := make([]*wfv1.Workflow, 0, len(kids))
+		running := false
 		for _, k := range kids {
 			list = append(list, k)
-			if wf.Spec.Shutdown != "" && k.Spec.Shutdown == "" && !k.Status.Phase.Completed() {
-				// Made as Cancel stopped the parent.
-				_ = b.stopShards(ctx, client, wf.Name)
+			// One made as Cancel stopped the parent, which Watch stops
+			// once (until its own events say so, it looks running).
+			running = running || wf.Spec.Shutdown != "" && k.Spec.Shutdown == "" && !k.Status.Phase.Completed() && !stopped[k.Name]
+		}
+		if running {
+			names, _ := b.stopShards(ctx, client, wf.Name)
+			for _, n := range names {
+				stopped[n] = true
 			}
 		}
 		return ShardedStatus(wf, list, specs)

@@ -563,8 +563,8 @@ func ShardedStatus(parent *wfv1.Workflow, kids []*wfv1.Workflow, specs map[strin
 }
 
 // stopShards stops the child Workflows of run's shards that have not
-// ended.
-func (b *Backend) stopShards(ctx context.Context, client versioned.Interface, run string) error {
+// ended, and returns the names of those it asked to stop.
+func (b *Backend) stopShards(ctx context.Context, client versioned.Interface, run string) (stopped []string, err error) {
 	wfs := client.ArgoprojV1alpha1().Workflows(b.namespace())
 	var list *wfv1.WorkflowList
 	if err := retryAPI(ctx, func() error {
@@ -572,7 +572,7 @@ func (b *Backend) stopShards(ctx context.Context, client versioned.Interface, ru
 		list, err = wfs.List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + run})
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range list.Items {
 		if k.Spec.Shutdown != "" || k.Status.Phase.Completed() {
@@ -585,10 +585,11 @@ func (b *Backend) stopShards(ctx context.Context, client versioned.Interface, ru
 			}
 			return err
 		}); err != nil {
-			return err
+			return stopped, err
 		}
+		stopped = append(stopped, k.Name)
 	}
-	return nil
+	return stopped, nil
 }
 
 // merged is one watch of the events of a and b.

@@ -1,12 +1,20 @@
 package argo_test
 
 import (
+	"context"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-ml/sluice/backends/argo"
@@ -122,4 +130,70 @@ func TestShardedChain(t *testing.T) {
 		seen += len(main.DAG.Tasks)
 	}
 	assert.Equal(t, 60, seen)
+}
+
+// Watch of a sharded run that Cancel stopped stops a child made as it
+// ran, once: not again on every event until the child's own event shows
+// it stopping.
+func TestWatchStopsLateShardsOnce(t *testing.T) {
+	const run = "dag-x1"
+	parent := &wfv1.Workflow{
+		ObjectMeta: metav1.ObjectMeta{Name: run, Namespace: "default"},
+		Spec: wfv1.WorkflowSpec{Shutdown: wfv1.ShutdownStrategyStop, Templates: []wfv1.Template{{
+			Name: "main", Metadata: wfv1.Metadata{Annotations: map[string]string{argo.AnnotationShards: `["dag-h-0","dag-h-1"]`}},
+		}}},
+		Status: wfv1.WorkflowStatus{Phase: wfv1.WorkflowRunning},
+	}
+	kid := func(name string) *wfv1.Workflow {
+		return &wfv1.Workflow{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{argo.LabelRun: run}},
+			Status:     wfv1.WorkflowStatus{Phase: wfv1.WorkflowRunning},
+		}
+	}
+	cs := fake.NewSimpleClientset(parent, kid("dag-x1-a"), kid("dag-x1-b"))
+	var lists, patches atomic.Int32
+	cs.PrependReactor("list", "workflows", func(k8stesting.Action) (bool, runtime.Object, error) {
+		lists.Add(1)
+		return false, nil, nil
+	})
+	cs.PrependReactor("patch", "workflows", func(k8stesting.Action) (bool, runtime.Object, error) {
+		patches.Add(1)
+		return false, nil, nil
+	})
+	b := argo.New(cs, testOptions())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Watch(ctx, run, nil)
+		done <- err
+	}()
+	wfs := cs.ArgoprojV1alpha1().Workflows("default")
+	// Wait for Watch to stop both children, then give it events.
+	require.Eventually(t, func() bool {
+		for _, n := range []string{"dag-x1-a", "dag-x1-b"} {
+			k, err := wfs.Get(ctx, n, metav1.GetOptions{})
+			if err != nil || k.Spec.Shutdown == "" {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 5*time.Millisecond)
+	for i := range 3 {
+		p, err := wfs.Get(ctx, run, metav1.GetOptions{})
+		require.NoError(t, err)
+		p.Annotations = map[string]string{"touch": strconv.Itoa(i)}
+		_, err = wfs.Update(ctx, p, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	for _, n := range []string{"dag-x1-a", "dag-x1-b", run} {
+		k, err := wfs.Get(ctx, n, metav1.GetOptions{})
+		require.NoError(t, err)
+		k.Status.Phase = wfv1.WorkflowFailed
+		_, err = wfs.Update(ctx, k, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, <-done)
+	assert.Equal(t, int32(2), patches.Load(), "one stop per child")
+	assert.Equal(t, int32(2), lists.Load(), "Watch's list of the children, and one of stopShards")
 }
