@@ -193,3 +193,29 @@ func step(t *testing.T, st *backends.RunStatus, name string) *backends.StepStatu
 	require.NotNil(t, s, "step %q in %v", name, st)
 	return s
 }
+
+// A ref to a field of a Go task's output is an expression Argo evaluates
+// through float64 (see "# Size budget" in the package doc): an integer
+// beyond 2^53 arrives rounded. The whole output, a plain tag, arrives
+// exactly, as on every other backend.
+func TestFieldRefNumbersGoThroughFloat64(t *testing.T) {
+	type big struct{ N int64 }
+	const n = 1<<53 + 1
+	p := pipeline.New("numbers", nil)
+	src := pipeline.Add(p, task.New("src", func(context.Context, struct{}) (big, error) { return big{N: n}, nil }), struct{}{})
+	type in struct {
+		Field pipeline.Ref[int64]
+		Whole pipeline.Ref[big]
+	}
+	pipeline.Add(p, task.New("use", func(_ context.Context, in in) ([2]int64, error) {
+		return [2]int64{in.Field.Get(), in.Whole.Get().N}, nil
+	}), in{Field: pipeline.Field[int64](src.Output(), "N"), Whole: src.Output()})
+
+	cs := fake.NewSimpleClientset()
+	nameOnCreate(cs)
+	s := newSim(cs, nil)
+	t.Cleanup(s.Close)
+	st, err := pipeline.Run(t.Context(), p, &simBackend{Backend: argo.New(cs, testOptions()), sim: s}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("[%d,%d]", n-1, n), string(st.Step("use").Output))
+}
