@@ -419,13 +419,31 @@ func (b *builder) step(n *node, st *backends.Step) {
 	st.DependsOn = b.dependsOn(n)
 }
 
-// addDep records that n, the step being lowered, waits for m.
-func (b *builder) addDep(n, m *node) {
-	if b.depMark[m.index] == int32(n.index)+1 {
+// addDep records that n, the step being lowered, waits for the step of
+// node index m.
+func (b *builder) addDep(n *node, m int) {
+	if b.depMark[m] == int32(n.index)+1 {
 		return
 	}
-	b.depMark[m.index] = int32(n.index) + 1
-	b.depList = append(b.depList, int32(m.index))
+	b.depMark[m] = int32(n.index) + 1
+	b.depList = append(b.depList, int32(m))
+}
+
+// ownStep returns the node index of the step s, a srcStep, refers to when
+// that step is one of b.p's, without loading the step's node (see
+// stepSource): a node is in its own pipeline's list only.
+func (b *builder) ownStep(s *source) (int, bool) {
+	i := s.nodeIndex
+	if s.node == nil || i < 0 || i >= len(b.p.nodes) || b.p.nodes[i] != s.node {
+		return 0, false
+	}
+	return i, true
+}
+
+// isExit reports whether n is one of b.p's exit handlers, without loading
+// n (a pipeline has at most one).
+func (b *builder) isExit(n *node) bool {
+	return slices.Contains(b.p.exits, n)
 }
 
 // depsOf returns the node indices of the steps n waits for, once every
@@ -467,6 +485,10 @@ func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 	}
 	switch s.kind {
 	case srcStep:
+		if m, ok := b.ownStep(s); ok && !n.exit && m != n.index && !b.isExit(s.node) {
+			b.addDep(n, m) // the common case, without loading s.node
+			return true
+		}
 		switch {
 		case s.zeroStep || s.node == nil:
 			b.errs.Add(field.NotFound(b.pathOf(at), "", "refers to a step that was never added; use the Step that Add returned"))
@@ -484,7 +506,7 @@ func (b *builder) useRef(n *node, at *field.Lazy, s *source) bool {
 			b.errs.Add(field.Invalid(b.pathOf(at), s.node.name, "a step cannot read its own output"))
 			return false
 		}
-		b.addDep(n, s.node)
+		b.addDep(n, s.node.index)
 	case srcParam:
 		if s.param.pipe != b.p {
 			b.errs.Add(field.Invalid(b.pathOf(at), s.param.name, "refers to a parameter of pipeline %q; declare it on this pipeline", s.param.pipe.name))
@@ -546,7 +568,11 @@ func (b *builder) planRefInto(r *backends.Ref, s *source) {
 	}
 	switch s.kind {
 	case srcStep:
-		r.Kind, r.Step = backends.RefStep, b.names[s.node.index]
+		i, ok := b.ownStep(s)
+		if !ok {
+			i = s.node.index // not lowered: the pipeline is invalid
+		}
+		r.Kind, r.Step = backends.RefStep, b.names[i]
 	case srcParam:
 		r.Kind, r.Param = backends.RefParam, s.param.name
 	case srcItem:
@@ -796,7 +822,7 @@ func (b *builder) after(n *node, at *field.Lazy) {
 			p := at.Index(i)
 			b.errs.Add(field.Invalid(p.Path(), m.name, "a step cannot wait for itself"))
 		default:
-			b.addDep(n, m)
+			b.addDep(n, m.index)
 		}
 	}
 }

@@ -94,12 +94,16 @@ const (
 
 // source says where a Ref's value comes from.
 type source struct {
-	id    int64
-	kind  srcKind
-	pipe  *Pipeline // for srcRun, srcParam
-	node  *node     // srcStep; srcItem: the fan-out
-	param *param
-	elems []*source
+	id   int64
+	kind srcKind
+	pipe *Pipeline // for srcRun, srcParam
+	node *node     // srcStep; srcItem: the fan-out
+	// nodeIndex is node's index in its pipeline, for a srcStep (see
+	// stepSource): lowering finds the node among its pipeline's
+	// without loading it.
+	nodeIndex int
+	param     *param
+	elems     []*source
 	// zeroStep marks a Ref from a Step that was never added.
 	zeroStep bool
 	// typ is the type of the value at the source after path; path selects
@@ -119,6 +123,17 @@ var sourceIDs atomic.Int64
 func newSource(s *source) *source {
 	s.id = sourceIDs.Add(1)
 	return s
+}
+
+// stepSource returns a new source of the output of n, a step added to its
+// pipeline, whose value has type typ.
+//
+// It records n's index (which never changes) next to n: lowering reads
+// each step's sources in the order of its input, while the nodes they
+// name are anywhere in memory, so that loading each to find its index
+// and pipeline was a cache miss per Ref (see builder.ownStep).
+func stepSource(n *node, typ reflect.Type) *source {
+	return newSource(&source{kind: srcStep, node: n, nodeIndex: n.index, typ: typ})
 }
 
 func (s *source) describe() string {

@@ -48,7 +48,7 @@ func (s Step[Out]) Output() Ref[Out] {
 	if s.n == nil {
 		return Ref[Out]{src: newSource(&source{kind: srcStep, zeroStep: true, typ: typeOf[Out]()})}
 	}
-	return Ref[Out]{src: newSource(&source{kind: srcStep, node: s.n, typ: typeOf[Out]()})}
+	return Ref[Out]{src: stepSource(s.n, typeOf[Out]())}
 }
 
 // After orders s after deps, in addition to its data dependencies, and
@@ -148,7 +148,7 @@ func (f Fan[Out]) Collect() Ref[[]Out] {
 	if f.n == nil {
 		return Ref[[]Out]{src: newSource(&source{kind: srcStep, zeroStep: true, typ: typeOf[[]Out]()})}
 	}
-	return Ref[[]Out]{src: newSource(&source{kind: srcStep, node: f.n, typ: typeOf[[]Out]()})}
+	return Ref[[]Out]{src: stepSource(f.n, typeOf[[]Out]())}
 }
 
 // Limit caps how many instances run at once, 0 to [MaxParallelism] (zero:
