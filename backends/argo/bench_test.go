@@ -182,7 +182,7 @@ func BenchmarkUserPath(b *testing.B) {
 				// The peak of the live heap, in a pass of its own: with
 				// the collector running at every 5% of growth, the live
 				// heap it marks at each cycle follows the path closely.
-				pl, doc := peakLiveHeap(b, func() backends.Artifact {
+				pl, doc := peakLiveHeap(func() backends.Artifact {
 					art, err := pipeline.Compile(context.Background(), benchdag.Pipeline(n, k, 7), be, nil)
 					require.NoError(b, err)
 					return art
@@ -204,33 +204,15 @@ func BenchmarkUserPath(b *testing.B) {
 // peakLiveHeap runs compile with the collector at GOGC 5 and returns the
 // most live heap any collection during it found, over the live heap
 // before it, and the size of the compiled document.
-func peakLiveHeap(tb testing.TB, compile func() backends.Artifact) (peak uint64, doc int) {
-	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	read := func() uint64 { rtmetrics.Read(s); return s[0].Value.Uint64() }
+func peakLiveHeap(compile func() backends.Artifact) (peak uint64, doc int) {
+	const name = "/gc/heap/live:bytes"
 	runtime.GC()
-	base := read()
+	base := readMetric(name)
 	defer debug.SetGCPercent(debug.SetGCPercent(5))
-	done := make(chan struct{})
-	most := make(chan uint64)
-	go func() {
-		m := read()
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				m = max(m, read())
-			case <-done:
-				most <- m
-				return
-			}
-		}
-	}()
+	stop := sampleMax(name)
 	art := compile()
 	runtime.GC() // the end, with the artifact live
-	time.Sleep(2 * time.Millisecond)
-	close(done)
-	m := <-most
+	m := stop()
 	doc = len(art.Documents()[0])
 	runtime.KeepAlive(art)
 	if m < base {
@@ -240,33 +222,38 @@ func peakLiveHeap(tb testing.TB, compile func() backends.Artifact) (peak uint64,
 }
 
 // heapObjects is the heap's bytes in objects now.
-func heapObjects() uint64 {
-	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	rtmetrics.Read(s)
-	return s[0].Value.Uint64()
-}
+func heapObjects() uint64 { return readMetric("/memory/classes/heap/objects:bytes") }
 
 // samplePeakHeap samples the heap's bytes in objects every millisecond
 // until the returned function is called, which returns the most seen.
-func samplePeakHeap() (stop func() uint64) {
-	const name = "/memory/classes/heap/objects:bytes"
-	s := []rtmetrics.Sample{{Name: name}}
-	read := func() uint64 { rtmetrics.Read(s); return s[0].Value.Uint64() }
+func samplePeakHeap() (stop func() uint64) { return sampleMax("/memory/classes/heap/objects:bytes") }
+
+// sampleMax samples the runtime metric name every millisecond until the
+// returned function is called, which returns the most seen (its value
+// then included).
+func sampleMax(name string) (stop func() uint64) {
 	done := make(chan struct{})
 	peak := make(chan uint64)
 	go func() {
-		m := read()
+		m := readMetric(name)
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				m = max(m, read())
+				m = max(m, readMetric(name))
 			case <-done:
-				peak <- max(m, read())
+				peak <- max(m, readMetric(name))
 				return
 			}
 		}
 	}()
 	return func() uint64 { close(done); return <-peak }
+}
+
+// readMetric reads the runtime metric name, a uint64.
+func readMetric(name string) uint64 {
+	s := []rtmetrics.Sample{{Name: name}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
 }
