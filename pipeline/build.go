@@ -73,6 +73,12 @@ type builder struct {
 	jsonBuf bytes.Buffer
 	enc     *json.Encoder
 	out     []byte
+	// floats holds the text of the floats the inputs had last.
+	floats floatCache
+	// The plans of inType, the type of the last input (inputPlans).
+	inType    reflect.Type
+	inRefPlan *refPlan
+	inEncPlan *encPlan
 
 	// Chunks the plan's small slices are carved from.
 	strs    arena[string]
@@ -607,11 +613,14 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 	w := &b.walk
 	w.reset(n)
 	v := reflect.ValueOf(n.input)
-	b.walkAny(v, at, 0)
+	refPlan, encPlan := b.inputPlans(v)
+	if refPlan != nil {
+		b.walkRefs(v, refPlan, at, 0)
+	}
 	// Write the template at once, each Ref as its placeholder. What this
 	// cannot write is encoded as JSON and its Refs' tokens are replaced
 	// below, where the problems of such an input are found.
-	tmpl, ok := appendJSON(b.raw[:0], v, b)
+	tmpl, ok := appendJSONOf(b.raw[:0], v, encPlan, b)
 	if ok {
 		b.raw = tmpl
 		if !w.ok {
@@ -626,7 +635,7 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 		return in
 	}
 	w.unplace()
-	raw, ok := appendJSON(b.raw[:0], v, nil)
+	raw, ok := appendJSONOf(b.raw[:0], v, encPlan, nil)
 	if ok {
 		b.raw = raw
 	} else {
@@ -688,6 +697,19 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 	in.Template = b.bytes.take(len(out))
 	copy(in.Template, out)
 	return in
+}
+
+// inputPlans returns the plans of v's type: the walk's (nil if it cannot
+// hold a Ref) and the encoder's (nil for the invalid v). Steps in a row
+// mostly have inputs of one type, whose plans it keeps at hand.
+func (b *builder) inputPlans(v reflect.Value) (*refPlan, *encPlan) {
+	if !v.IsValid() {
+		return nil, nil
+	}
+	if t := v.Type(); t != b.inType {
+		b.inType, b.inRefPlan, b.inEncPlan = t, refPlanOf(t), encPlanOf(t)
+	}
+	return b.inRefPlan, b.inEncPlan
 }
 
 func (b *builder) when(n *node, at *field.Lazy) *backends.Condition {

@@ -271,7 +271,15 @@ func appendJSON(dst []byte, v reflect.Value, placer *builder) ([]byte, bool) {
 	if !v.IsValid() {
 		return append(dst, "null"...), true
 	}
-	p := encPlanOf(v.Type())
+	return appendJSONOf(dst, v, encPlanOf(v.Type()), placer)
+}
+
+// appendJSONOf is appendJSON of v, whose type's plan is p (nil if v is
+// the invalid Value).
+func appendJSONOf(dst []byte, v reflect.Value, p *encPlan, placer *builder) ([]byte, bool) {
+	if !v.IsValid() {
+		return append(dst, "null"...), true
+	}
 	if p.mayFail {
 		return dst, false
 	}
@@ -289,10 +297,15 @@ func appendValue(b []byte, v reflect.Value, p *encPlan, depth int, placer *build
 		return strconv.AppendInt(b, v.Int(), 10), true
 	case encUint:
 		return strconv.AppendUint(b, v.Uint(), 10), true
-	case encFloat32:
-		return appendFloat(b, v.Float(), 32)
-	case encFloat64:
-		return appendFloat(b, v.Float(), 64)
+	case encFloat32, encFloat64:
+		bits := 64
+		if p.kind == encFloat32 {
+			bits = 32
+		}
+		if placer != nil {
+			return placer.floats.append(b, v.Float(), bits)
+		}
+		return appendFloat(b, v.Float(), bits)
 	case encString:
 		return appendString(b, v.String()), true
 	case encRef:
@@ -431,6 +444,41 @@ func appendFloat(b []byte, f float64, bits int) ([]byte, bool) {
 		}
 	}
 	return b, true
+}
+
+// floatCache remembers the JSON of the last floats appendFloat wrote, by
+// their bits, in a small table with one slot per hash: the floats of a
+// pipeline's inputs (learning rates, grids, thresholds) are mostly a few
+// values given to many steps, and writing one is several times slower
+// than copying its text. The zero floatCache is empty; one is used by a
+// single goroutine (a builder's).
+type floatCache struct {
+	slots [64]floatText
+}
+
+type floatText struct {
+	bits uint64 // math.Float64bits of the float written
+	f32  bool   // written as a float32
+	n    uint8  // length of text; 0 for an empty slot
+	text [30]byte
+}
+
+// append is appendFloat(b, f, bits), from the cache when f was written
+// last in its slot.
+func (c *floatCache) append(b []byte, f float64, bits int) ([]byte, bool) {
+	u := math.Float64bits(f)
+	e := &c.slots[(u*0x9e3779b97f4a7c15)>>58] // Fibonacci hashing: the top 6 bits
+	f32 := bits == 32
+	if e.n > 0 && e.bits == u && e.f32 == f32 {
+		return append(b, e.text[:e.n]...), true
+	}
+	start := len(b)
+	b, ok := appendFloat(b, f, bits)
+	if ok && len(b)-start <= len(e.text) {
+		e.bits, e.f32 = u, f32
+		e.n = uint8(copy(e.text[:], b[start:]))
+	}
+	return b, ok
 }
 
 // appendString writes s as a JSON string as encoding/json does with HTML

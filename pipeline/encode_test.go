@@ -315,3 +315,34 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// floatCache writes what appendFloat writes, whether a float is in the
+// cache, was pushed out of its slot by another, or was cached as the other
+// width.
+func TestFloatCacheIsAppendFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	few := []float64{0, math.Copysign(0, -1), 0.1, 0.01, 1, -2.5, 1e-7, 3e21, 1e20, 123456789.123, math.MaxFloat64,
+		math.SmallestNonzeroFloat64, float64(float32(0.1)), math.NaN(), math.Inf(1), math.Inf(-1)}
+	var c floatCache
+	for i := range 200000 {
+		var f float64
+		switch i % 4 {
+		case 0, 1:
+			f = few[r.IntN(len(few))]
+		case 2:
+			f = math.Float64frombits(r.Uint64())
+		default:
+			f = r.NormFloat64() * math.Pow(10, float64(r.IntN(50)-25))
+		}
+		bits := 64
+		if r.IntN(3) == 0 {
+			bits = 32
+			f = float64(float32(f))
+		}
+		got, gotOK := c.append([]byte("x"), f, bits)
+		want, wantOK := appendFloat([]byte("x"), f, bits)
+		if gotOK != wantOK || !bytes.Equal(got, want) {
+			t.Fatalf("floatCache.append(%v, %d) = %q, %v; appendFloat: %q, %v", f, bits, got, gotOK, want, wantOK)
+		}
+	}
+}
