@@ -262,42 +262,60 @@ func parseParam(t reflect.Type, s string) (json.RawMessage, error) {
 // sanitize is naming.Sanitize, without a copy of a name it leaves as is
 // and with one allocation for any other ASCII name.
 func sanitize(name string) string {
+	if isSanitized(name) {
+		return name
+	}
+	return sanitizeASCII(name)
+}
+
+// isSanitized reports whether naming.Sanitize leaves name as it is.
+func isSanitized(name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
 		default:
-			return sanitizeASCII(name)
+			return false
 		}
 	}
-	return name
+	return true
 }
 
 // sanitizeASCII is naming.Sanitize of an ASCII name, written byte by byte
 // (for ASCII, bytes are runes); any other name is naming.Sanitize's.
 func sanitizeASCII(name string) string {
-	out := make([]byte, 0, len(name))
+	out, ok := appendSanitized(make([]byte, 0, len(name)), name)
+	if !ok {
+		return naming.Sanitize(name)
+	}
+	return string(out)
+}
+
+// appendSanitized appends naming.Sanitize(name) to dst, for an ASCII
+// name; it returns false for any other.
+func appendSanitized(dst []byte, name string) ([]byte, bool) {
+	start := len(dst)
 	dash := false
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c >= utf8.RuneSelf:
-			return naming.Sanitize(name)
+			return dst[:start], false
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'
 		default:
-			dash = len(out) > 0
+			dash = len(dst) > start
 			continue
 		}
 		if dash {
-			out = append(out, '-')
+			dst = append(dst, '-')
 			dash = false
 		}
-		out = append(out, c)
+		dst = append(dst, c)
 	}
-	return string(out)
+	return dst, true
 }
 
 // nodeAt returns the path of n: pipeline.tasks[name], or
@@ -311,6 +329,7 @@ func (b *builder) nodeAt(n *node) field.Lazy {
 
 // nodeNames checks every step's name and assigns DNS-1123 names.
 func (b *builder) nodeNames() {
+	b.sanitizeNames()
 	// bySan holds the first step of each DNS-1123 name. Steps of one
 	// name (as given) have one DNS-1123 name, so only where two steps'
 	// DNS-1123 names meet can two names be equal: byRaw, the first step
@@ -318,20 +337,7 @@ func (b *builder) nodeNames() {
 	bySan := make(map[string]*node, len(b.p.nodes))
 	var byRaw map[string]*node
 	for i, n := range b.p.nodes {
-		raw := n.name
-		at := b.nodeAt(n)
-		var name string
-		var errs []*field.Error
-		if n.fanIndex >= 0 {
-			// A generated name: check the base name; fit the rest.
-			base := raw[:strings.LastIndexByte(raw, '-')]
-			_, errs = checkNameAt(&at, base)
-			name = naming.Fit(sanitize(raw), naming.MaxLabel)
-		} else {
-			name, errs = checkNameAt(&at, raw)
-		}
-		b.names[n.index] = name
-		b.nameErrs[n.index] = errs
+		raw, name := n.name, b.names[n.index]
 		if raw == "" || name == "" {
 			continue
 		}
@@ -346,6 +352,7 @@ func (b *builder) nodeNames() {
 		}
 		if byRaw != nil {
 			if m, ok := byRaw[raw]; ok {
+				at := b.nodeAt(n)
 				nameAt := at.Child("name")
 				b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "task %d has the same name; give one a new name with WithName", m.index))
 				continue
@@ -353,11 +360,54 @@ func (b *builder) nodeNames() {
 			byRaw[raw] = n
 		}
 		if taken {
+			at := b.nodeAt(n)
 			nameAt := at.Child("name")
 			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "becomes %q, as %q does; rename one", name, m.name))
 			continue
 		}
 		bySan[name] = n
+	}
+}
+
+// sanitizeNames sets each step's DNS-1123 name and its name's problems.
+// The names that sanitizing changes are written into one buffer and cut
+// from it: a pipeline's steps are often named like "Train 0042".
+func (b *builder) sanitizeNames() {
+	size := 0
+	for _, n := range b.p.nodes {
+		size += len(n.name) // sanitizing never makes a name longer
+	}
+	// all is grown once, so the names cut from it (String, then a
+	// slice of it: no copy) share one allocation; it only appends, so
+	// the bytes of a name cut from it never change.
+	var all strings.Builder
+	all.Grow(size)
+	var scratch []byte
+	for _, n := range b.p.nodes {
+		raw := n.name
+		if n.fanIndex < 0 && raw != "" && len(raw) <= MaxNameLength && !isSanitized(raw) {
+			// checkNameAt's valid case, cut from all.
+			var ok bool
+			if scratch, ok = appendSanitized(scratch[:0], raw); ok && len(scratch) > 0 {
+				start := all.Len()
+				all.Write(scratch)
+				b.names[n.index] = all.String()[start:]
+				continue
+			}
+		}
+		at := b.nodeAt(n)
+		var name string
+		var errs []*field.Error
+		if n.fanIndex >= 0 {
+			// A generated name: check the base name; fit the rest.
+			base := raw[:strings.LastIndexByte(raw, '-')]
+			_, errs = checkNameAt(&at, base)
+			name = naming.Fit(sanitize(raw), naming.MaxLabel)
+		} else {
+			name, errs = checkNameAt(&at, raw)
+		}
+		b.names[n.index] = name
+		b.nameErrs[n.index] = errs
 	}
 }
 

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/sluice-ml/sluice/internal/field"
 	"github.com/sluice-ml/sluice/internal/naming"
+	"github.com/sluice-ml/sluice/task"
 )
 
 // sanitize is naming.Sanitize, for names that are labels already, ASCII
@@ -24,6 +27,41 @@ func TestSanitizeIsNamingSanitize(t *testing.T) {
 	for _, name := range names {
 		if got, want := sanitize(name), naming.Sanitize(name); got != want {
 			t.Fatalf("sanitize(%q) = %q, naming.Sanitize: %q", name, got, want)
+		}
+	}
+}
+
+// sanitizeNames gives each step the name, and the problems, that
+// checkNameAt gives its name alone, whether or not it cuts the name from
+// its shared buffer.
+func TestSanitizeNamesIsCheckNameAt(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const alphabet = "abcxyzABCXYZ0189-_ ./é日\xff"
+	p := New("p", nil)
+	tk := task.New("t", srcTestWork)
+	for i := range 3000 {
+		b := make([]byte, r.IntN(70))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		name := string(b)
+		if i%3 == 0 {
+			name = fmt.Sprintf("Task %05d", i)
+		}
+		Add(p, tk.WithName(name), 0)
+	}
+	FanOut(p, tk.WithName("Fan Out"), []int{1, 2})
+	bld := &builder{p: p, names: make([]string, len(p.nodes)), nameErrs: make([][]*field.Error, len(p.nodes))}
+	bld.tasks = field.NewPath("pipeline").Child("tasks")
+	bld.sanitizeNames()
+	for _, n := range p.nodes {
+		at := bld.nodeAt(n)
+		want, wantErrs := checkNameAt(&at, n.name)
+		if n.fanIndex >= 0 {
+			want = naming.Fit(naming.Sanitize(n.name), naming.MaxLabel)
+		}
+		if got := bld.names[n.index]; got != want || fmt.Sprint(bld.nameErrs[n.index]) != fmt.Sprint(wantErrs) {
+			t.Fatalf("step %q: name %q, %v; want %q, %v", n.name, got, bld.nameErrs[n.index], want, wantErrs)
 		}
 	}
 }
