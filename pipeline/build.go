@@ -135,7 +135,7 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 	if b.errs.Len() > 0 {
 		return nil, b.errs.Err()
 	}
-	if len(order) == n && inIndexOrder(order) {
+	if b.inIndexOrder(order) {
 		plan.Steps = steps // no exit handler, and the steps were added in order
 	} else {
 		plan.Steps = make([]backends.Step, 0, len(order))
@@ -151,13 +151,8 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 }
 
 // inIndexOrder reports whether order is every node in index order.
-func inIndexOrder(order []*node) bool {
-	for i, n := range order {
-		if n.index != i {
-			return false
-		}
-	}
-	return true
+func (b *builder) inIndexOrder(order []*node) bool {
+	return slices.Equal(order, b.p.nodes)
 }
 
 // checkName checks a user-given name and returns its DNS-1123 form.
@@ -964,22 +959,22 @@ func (b *builder) topoOrder() []*node {
 // steps added before it, as it does unless After names a later step. The
 // order is then the one topoOrder's sort gives (each step, when its turn
 // comes, is the first added of those ready).
+//
+// It reads the nodes' indices (their places in b.p.nodes) and tells the
+// exit handlers by b.p.exits, not from the nodes: once every step is
+// lowered, loading each node again would be a cache miss.
 func (b *builder) addedInOrder() ([]*node, bool) {
-	steps := 0
-	for _, n := range b.p.nodes {
-		if n.exit {
-			continue
-		}
-		steps++
-		for _, m := range b.depsOf(n) {
-			if int(m) >= n.index {
+	nodes := b.p.nodes
+	for i := range nodes {
+		for _, m := range b.depList[b.depStart[i]:b.depStart[i+1]] {
+			if int(m) >= i && !b.isExit(nodes[i]) {
 				return nil, false
 			}
 		}
 	}
-	order := make([]*node, 0, steps)
-	for _, n := range b.p.nodes {
-		if !n.exit {
+	order := make([]*node, 0, len(nodes))
+	for _, n := range nodes {
+		if !b.isExit(n) {
 			order = append(order, n)
 		}
 	}
