@@ -452,8 +452,7 @@ func (b *builder) step(n *node, st *backends.Step) {
 	st.Resolved = resolved
 	st.Invoke = n.invoke
 	st.Cache = spec.Cache
-	input := at.Child("input")
-	st.Input = b.input(n, &input)
+	st.Input = b.input(n, &at)
 	if len(n.when) > 0 {
 		when := at.Child("when")
 		st.When = b.when(n, &when)
@@ -653,8 +652,19 @@ var (
 	refToken = []byte(`{"$sluice.ref":`)
 )
 
-// input checks every Ref in n's input and builds the JSON template.
-func (b *builder) input(n *node, at *field.Lazy) backends.Input {
+// input checks every Ref in n's input and builds the JSON template. The
+// input is at step.input: the walk's trail starts with "input", so that
+// no Lazy is made for it (extending a Lazy copies it, ~5% of lowering's
+// CPU profile when it was made for every step).
+func (b *builder) input(n *node, step *field.Lazy) backends.Input {
+	b.trail = append(b.trail[:0], field.ChildSeg("input"))
+	in := b.inputAt(n, step)
+	b.trail = b.trail[:0]
+	return in
+}
+
+// inputAt is input, with b.trail holding the input's place below at.
+func (b *builder) inputAt(n *node, at *field.Lazy) backends.Input {
 	w := &b.walk
 	w.reset(n)
 	v := reflect.ValueOf(n.input)
@@ -687,7 +697,7 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 		// A type only encoding/json encodes, or a value it rejects.
 		b.jsonBuf.Reset()
 		if err := b.enc.Encode(n.input); err != nil {
-			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
+			b.errs.Add(field.Invalid(b.pathOf(at), fmt.Sprintf("%T", n.input), "cannot be encoded as JSON: %v", err))
 			return backends.Input{}
 		}
 		raw = b.jsonBuf.Bytes()
@@ -697,7 +707,7 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 		return backends.Input{}
 	}
 	if bytes.Contains(raw, placeholderPrefix) {
-		b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
+		b.errs.Add(field.Invalid(b.pathOf(at), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice"))
 		return backends.Input{}
 	}
 	var in backends.Input
@@ -716,11 +726,11 @@ func (b *builder) input(n *node, at *field.Lazy) backends.Input {
 		raw = raw[end+1:]
 		f := w.find(id)
 		if f != nil && f.uses == 0 {
-			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice.ref"))
+			b.errs.Add(field.Invalid(b.pathOf(at), fmt.Sprintf("%T", n.input), "holds the object key %q, which Sluice reserves for references; rename the key", "$sluice.ref"))
 			return backends.Input{}
 		}
 		if f == nil {
-			b.errs.Add(field.Invalid(at.Path(), fmt.Sprintf("%T", n.input), "holds a Ref that Sluice cannot see (in an unexported field or behind a custom MarshalJSON); make the field exported"))
+			b.errs.Add(field.Invalid(b.pathOf(at), fmt.Sprintf("%T", n.input), "holds a Ref that Sluice cannot see (in an unexported field or behind a custom MarshalJSON); make the field exported"))
 			return backends.Input{}
 		}
 		f.uses--
