@@ -46,7 +46,8 @@ type builder struct {
 	names []string
 	// nameErrs holds each step's name problems, by node index, reported
 	// with the step's other problems so that errors come grouped by step.
-	nameErrs [][]*field.Error
+	// Most steps have none: it is a map of the steps that have some.
+	nameErrs map[int][]*field.Error
 	// defaultResErrs are the problems of the default profile, reported
 	// once under pipeline.defaults rather than again for every task.
 	defaultResErrs []*field.Error
@@ -98,7 +99,7 @@ func (p *Pipeline) build(overrides map[string]string) (*backends.Plan, error) {
 		p:        p,
 		root:     field.NewPath("pipeline"),
 		names:    make([]string, n),
-		nameErrs: make([][]*field.Error, n),
+		nameErrs: make(map[int][]*field.Error),
 		depStart: make([]int32, n+1),
 		depList:  make([]int32, 0, 2*n),
 		depMark:  make([]int32, n),
@@ -402,7 +403,9 @@ func (b *builder) sanitizeNames() {
 			name, errs = checkNameAt(&at, raw)
 		}
 		b.names[n.index] = name
-		b.nameErrs[n.index] = errs
+		if len(errs) > 0 {
+			b.nameErrs[n.index] = errs
+		}
 	}
 }
 

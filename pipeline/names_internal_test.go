@@ -51,7 +51,7 @@ func TestSanitizeNamesIsCheckNameAt(t *testing.T) {
 		Add(p, tk.WithName(name), 0)
 	}
 	FanOut(p, tk.WithName("Fan Out"), []int{1, 2})
-	bld := &builder{p: p, names: make([]string, len(p.nodes)), nameErrs: make([][]*field.Error, len(p.nodes))}
+	bld := &builder{p: p, names: make([]string, len(p.nodes)), nameErrs: map[int][]*field.Error{}}
 	bld.tasks = field.NewPath("pipeline").Child("tasks")
 	bld.sanitizeNames()
 	for _, n := range p.nodes {
