@@ -53,6 +53,9 @@ type builder struct {
 	defaultResErrs []*field.Error
 	// res resolves each distinct resource profile once.
 	res *resources.Resolver
+	// profiles are the plain profiles of the steps lowered, merged and
+	// resolved (resolveProfile).
+	profiles []profileMemo
 
 	// The steps each step waits for: node i's are the node indices
 	// depList[depStart[i]:depStart[i+1]], each once. Steps are lowered
@@ -438,9 +441,9 @@ func (b *builder) step(n *node, st *backends.Step) {
 	if spec.Timeout == 0 {
 		spec.Timeout = d.Timeout
 	}
-	spec.Resources = resources.Merge(d.Resources, n.spec.Resources)
 	// Steps of one profile share its resolution: a Plan is read only.
-	resolved, err := b.res.ResolveShared(spec.Resources)
+	merged, resolved, err := b.resolveProfile(&n.spec.Resources)
+	spec.Resources = merged
 	if err != nil {
 		if err := withoutErrors(err, b.defaultResErrs); err != nil {
 			res := at.Child("resources")
