@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/sluice-ml/sluice/artifact"
+	"hash/maphash"
 	"maps"
 	"math"
 	"reflect"
@@ -333,14 +334,18 @@ func (b *builder) nodeNames() {
 	// name (as given) have one DNS-1123 name, so only where two steps'
 	// DNS-1123 names meet can two names be equal: byRaw, the first step
 	// of each name, is built then, from the steps before.
-	bySan := make(map[string]*node, len(b.p.nodes))
+	bySan := newNameTable(len(b.p.nodes))
 	var byRaw map[string]*node
 	for i, n := range b.p.nodes {
 		raw, name := n.name, b.names[n.index]
 		if raw == "" || name == "" {
 			continue
 		}
-		m, taken := bySan[name]
+		slot, first, taken := bySan.find(name, b.names)
+		var m *node // the first step of name
+		if taken {
+			m = b.p.nodes[first]
+		}
 		if taken && byRaw == nil {
 			byRaw = make(map[string]*node)
 			for _, e := range b.p.nodes[:i] {
@@ -364,7 +369,44 @@ func (b *builder) nodeNames() {
 			b.nameErrs[n.index] = append(b.nameErrs[n.index], field.Duplicate(nameAt.Path(), raw, "becomes %q, as %q does; rename one", name, m.name))
 			continue
 		}
-		bySan[name] = n
+		bySan.slots[slot] = int32(n.index) + 1
+	}
+}
+
+// nameTable is a set of step names, each with the node index of its
+// first step, for nodeNames: a hash table with open addressing of node
+// indices (names[i] is node i's name), which takes a third of the
+// memory of a map[string]*node of thousands of names, and that the GC
+// need not scan.
+type nameTable struct {
+	seed maphash.Seed
+	// slots hold node indices plus one, 0 in an empty slot; at most
+	// half of them are full.
+	slots []int32
+}
+
+// newNameTable returns an empty nameTable for up to n names.
+func newNameTable(n int) nameTable {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	return nameTable{seed: maphash.MakeSeed(), slots: make([]int32, size)}
+}
+
+// find returns the slot of name: the slot that holds it, and the node
+// index there; or else the empty slot that it takes when set (to the
+// node index plus one) before the next name is set.
+func (t *nameTable) find(name string, names []string) (slot, index int, ok bool) {
+	mask := len(t.slots) - 1
+	for i := int(maphash.String(t.seed, name)) & mask; ; i = (i + 1) & mask {
+		v := t.slots[i]
+		if v == 0 {
+			return i, 0, false
+		}
+		if names[v-1] == name {
+			return i, int(v - 1), true
+		}
 	}
 }
 

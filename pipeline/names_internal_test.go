@@ -65,3 +65,28 @@ func TestSanitizeNamesIsCheckNameAt(t *testing.T) {
 		}
 	}
 }
+
+// nameTable finds what a map finds, for names set in any order with
+// many repeated.
+func TestNameTableIsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{0, 1, 7, 8, 9, 100, 5000} {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("task-%d", r.IntN(max(1, n/3)))
+		}
+		tab := newNameTable(n)
+		want := map[string]int{}
+		for i, name := range names {
+			slot, first, ok := tab.find(name, names)
+			w, wok := want[name]
+			if ok != wok || ok && first != w {
+				t.Fatalf("n=%d: find(%q) = %d, %v; want %d, %v", n, name, first, ok, w, wok)
+			}
+			if !ok && r.IntN(4) > 0 { // set most names; leave some for a later step
+				tab.slots[slot] = int32(i) + 1
+				want[name] = i
+			}
+		}
+	}
+}
