@@ -105,12 +105,24 @@ func (rn *runner[In, Out]) predictV1(ctx context.Context, body []byte) ([]byte, 
 func (rn *runner[In, Out]) decodeInstance(raw json.RawMessage, at string) (In, error) {
 	var in In
 	if rn.inStruct && len(rn.required) > 0 {
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &keys); err != nil {
+		// raw is valid JSON: the request decoded.
+		var seen [64]bool
+		found := seen[:0]
+		if len(rn.required) > len(seen) {
+			found = make([]bool, 0, len(rn.required))
+		}
+		found = found[:len(rn.required)]
+		if !topKeys(raw, func(k []byte) {
+			for i, f := range rn.required {
+				if string(k) == f {
+					found[i] = true
+				}
+			}
+		}) {
 			return in, badRequest("%s: want a JSON object with the fields %s, got %s", at, fieldList(rn.fieldNames()), jsonValueKind(raw))
 		}
-		for _, f := range rn.required {
-			if _, ok := keys[f]; !ok {
+		for i, f := range rn.required {
+			if !found[i] {
 				return in, badRequest("%s.%s is required", at, f)
 			}
 		}
