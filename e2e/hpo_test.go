@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/internal/hpocase"
 	"github.com/sluice-ml/sluice/internal/s3test"
+	"github.com/sluice-ml/sluice/internal/testcluster"
 	"github.com/sluice-ml/sluice/pipeline"
 )
 
@@ -35,6 +36,8 @@ type searchCheck func(t *testing.T, got, want *backends.RunStatus, res, wantRes 
 // same words when the search stops early or fails.
 func TestSearch(t *testing.T) {
 	need(t)
+	// The container trial's script runs as a host process.
+	cl.Kubelet.SetImage(hpocase.QuadImage, testcluster.Image{Program: "/bin/sh", Entrypoint: []string{"/bin/sh"}})
 	cases := []struct {
 		name  string
 		fails bool
@@ -62,6 +65,15 @@ func TestSearch(t *testing.T) {
 			assert.LessOrEqual(t, len(failed), hpocase.FailingBudget, "within the budget")
 			assert.Equal(t, hpocase.FailedTrials(wantRes), failed)
 			assert.Len(t, res["trials"], 12)
+		}},
+		{name: hpocase.Container, check: func(t *testing.T, got, want *backends.RunStatus, res, wantRes map[string]any) {
+			// The trials are the container's pods (a shell script), one
+			// per proposal, read back in the order of the proposals.
+			assert.Len(t, res["trials"], 12)
+			assert.Empty(t, hpocase.FailedTrials(res))
+			if s := got.Step("search-trials-3"); assert.NotNil(t, s) {
+				assert.Len(t, s.Instances, 3)
+			}
 		}},
 		{name: hpocase.OverBudget, fails: true, check: func(t *testing.T, got, want *backends.RunStatus, _, _ map[string]any) {
 			assert.Contains(t, got.Message, `step "search-suggest-3" failed: 4 of 9 trials failed, more than MaxFailedTrials (2): trial 2: the trial failed; step search-trials-0 says why`)

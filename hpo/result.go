@@ -43,7 +43,8 @@ type Trial[P, Out any] struct {
 	// Duration is how long the trial's runs took in all, on the clock of
 	// the backend that ran them (pipelinetest's virtual clock in tests).
 	// A run that failed counts as 0: its output, which carries its
-	// duration, is lost.
+	// duration, is lost. A container trial's is 0: its instances report
+	// only their outputs.
 	Duration time.Duration `json:"duration"`
 	// Budget is the budget of the trial's last run and Rungs are its
 	// runs, one per rung, under early stopping; both are empty without.

@@ -110,8 +110,28 @@ type proposal[P, Out any] struct {
 }
 
 type suggestIn[P, Out any] struct {
-	State   pipeline.Ref[state[P, Out]]   `json:"state"`
+	State pipeline.Ref[state[P, Out]] `json:"state"`
+	// Results are the last round's results of a Go trial; Outputs the
+	// outputs of a container trial, in the order of State's Next (a
+	// container trial's fan-out tolerates no failure, so none is missing).
 	Results pipeline.Ref[[]trialOut[Out]] `json:"results"`
+	Outputs pipeline.Ref[[]Out]           `json:"outputs"`
+}
+
+// results are the last round's results that in carries.
+func (in suggestIn[P, Out]) results(st *state[P, Out]) ([]trialOut[Out], error) {
+	outs := in.Outputs.Get()
+	if outs == nil {
+		return in.Results.Get(), nil
+	}
+	if len(outs) != len(st.Next) {
+		return nil, fmt.Errorf("the round's fan-out gave %d outputs for %d trials", len(outs), len(st.Next))
+	}
+	res := make([]trialOut[Out], len(outs))
+	for i, o := range outs {
+		res[i] = trialOut[Out]{ID: st.Next[i].ID, Out: o}
+	}
+	return res, nil
 }
 
 // trialIn is the input of a trial wrapped by Search: the trial's id,
@@ -177,9 +197,9 @@ type search[P, Out any] struct {
 // step is an ordinary step: the search runs the same on every backend.
 // The space and options are checked by Validate, with the pipeline's
 // other problems, at pipeline.tasks[NAME].space.FIELD, .maxTrials, and so
-// on. trial must be a Go task (a container trial is a validation error
-// for now). Search panics if p, bind or objective is nil, as
-// pipeline.ForEach does for a nil bind function.
+// on. trial is a Go task (task.New) or a container task (task.Container;
+// see "Container trials" in the package doc). Search panics if p, bind or
+// objective is nil, as pipeline.ForEach does for a nil bind function.
 func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Task[In, Out], bind func(params pipeline.Ref[P]) In, objective func(Out) float64, opts *Options) pipeline.Step[Result[P, Out]] {
 	switch {
 	case p == nil:
@@ -222,8 +242,13 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 
 	spec := trial.Spec()
 	canWrap := spec.Kind == task.KindGo && trial.Func() != nil
-	if !canWrap {
-		s.trialErrs = append(s.trialErrs, field.Invalid(field.NewPath("trial"), trial.Name(), "a trial must be a Go task (task.New) for now; run the container's work from a Go task"))
+	container := spec.Kind == task.KindContainer
+	switch {
+	case container && s.opts.MaxFailedTrials > 0:
+		s.trialErrs = append(s.trialErrs, field.Invalid(field.NewPath("maxFailedTrials"), s.opts.MaxFailedTrials,
+			"a container trial cannot tolerate failed trials yet: its fan-out's outputs would not say which trials they belong to; set maxFailedTrials to 0, or run the container's work from a Go task"))
+	case !canWrap && !container:
+		s.trialErrs = append(s.trialErrs, field.Invalid(field.NewPath("trial"), trial.Name(), "a trial must be a Go task (task.New) or a container task (task.Container)"))
 	}
 	if len(spec.Cache.ExcludeInputs) > 0 {
 		s.trialErrs = append(s.trialErrs, field.Forbidden(field.NewPath("trial", "cache", "excludeInputs"), "a trial's cache cannot exclude inputs yet; drop ExcludeInputs"))
@@ -232,10 +257,19 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 
 	var st pipeline.Ref[state[P, Out]]
 	var results pipeline.Ref[[]trialOut[Out]]
+	var outputs pipeline.Ref[[]Out]
 	for r := range s.sizes {
 		sug := pipeline.Add(p, ownStep(s, spec, task.New(fmt.Sprintf("%s-suggest-%d", s.name, r), s.suggest(r))),
-			suggestIn[P, Out]{State: st, Results: results})
+			suggestIn[P, Out]{State: st, Results: results, Outputs: outputs})
 		st = sug.Output()
+		if container {
+			// The container runs as it is: its outputs come back in the
+			// order of the round's proposals, which the next suggest
+			// step reads them in.
+			outputs = pipeline.ForEach(p, trial.WithName(fmt.Sprintf("%s-trials-%d", s.name, r)), pipeline.Field[[]proposal[P, Out]](st, "Next"),
+				func(it pipeline.Ref[proposal[P, Out]]) In { return bind(pipeline.Field[P](it, "Params")) }).Limit(parallel).Collect()
+			continue
+		}
 		if !canWrap {
 			continue
 		}
@@ -253,7 +287,7 @@ func Search[P, In, Out any](p *pipeline.Pipeline, space Space[P], trial task.Tas
 		}
 		results = fan.Collect()
 	}
-	res := pipeline.Add(p, ownStep(s, spec, task.New(s.name, s.result)), suggestIn[P, Out]{State: st, Results: results})
+	res := pipeline.Add(p, ownStep(s, spec, task.New(s.name, s.result)), suggestIn[P, Out]{State: st, Results: results, Outputs: outputs})
 	return res.Check(s.check).Summarize(summary[P, Out])
 }
 
@@ -430,7 +464,11 @@ func contains[T comparable](list []T, v T) bool {
 func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Out]] {
 	return func(ctx context.Context, in suggestIn[P, Out]) (state[P, Out], error) {
 		st := in.State.Get()
-		if err := s.record(&st, in.Results.Get(), r-1); err != nil {
+		results, err := in.results(&st)
+		if err == nil {
+			err = s.record(&st, results, r-1)
+		}
+		if err != nil {
 			return st, err
 		}
 		st.Next = []proposal[P, Out]{}
@@ -464,7 +502,11 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 // result is the code of the last step.
 func (s *search[P, Out]) result(ctx context.Context, in suggestIn[P, Out]) (Result[P, Out], error) {
 	st := in.State.Get()
-	if err := s.record(&st, in.Results.Get(), len(s.sizes)-1); err != nil {
+	results, err := in.results(&st)
+	if err == nil {
+		err = s.record(&st, results, len(s.sizes)-1)
+	}
+	if err != nil {
 		return Result[P, Out]{}, err
 	}
 	res := Result[P, Out]{BestTrial: -1, Trials: st.Trials, Stopped: st.Stopped}

@@ -171,11 +171,17 @@ func TestSearchErrorsComeWithOtherErrors(t *testing.T) {
 	assert.Contains(t, got, fieldKey{"pipeline.tasks[tune].parallelTrials", pipeline.ErrorTypeInvalid})
 }
 
-func TestContainerTrialIsAnError(t *testing.T) {
-	p := pipeline.New("p", nil)
+// A container trial is valid; one that should tolerate failed trials is
+// not (yet), an error at maxFailedTrials.
+func TestContainerTrialCannotTolerateFailures(t *testing.T) {
 	c := task.Container[hpIn, hpOut]("train", "registry.example/train:1")
+	p := pipeline.New("p", nil)
 	hpo.Search(p, validSpace(), c, bindHP, loss, &hpo.Options{MaxTrials: 2})
-	assert.Equal(t, []fieldKey{{"pipeline.tasks[search].trial", pipeline.ErrorTypeInvalid}}, keys(p.Validate()))
+	assert.NoError(t, p.Validate())
+
+	p = pipeline.New("p", nil)
+	hpo.Search(p, validSpace(), c, bindHP, loss, &hpo.Options{MaxTrials: 2, MaxFailedTrials: 1})
+	assert.Equal(t, []fieldKey{{"pipeline.tasks[search].maxFailedTrials", pipeline.ErrorTypeInvalid}}, keys(p.Validate()))
 }
 
 func TestMisusePanics(t *testing.T) {

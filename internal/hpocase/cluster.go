@@ -32,11 +32,13 @@ const (
 	OverBudgetRound = "hpo-over-budget-round"
 	// Large is SearchLarge.
 	Large = "hpo-large"
+	// Container is SearchContainer.
+	Container = "hpo-container"
 )
 
 // Names returns every name Build knows.
 func Names() []string {
-	return []string{Adaptive, Goal, Failing, OverBudget, OverBudgetRound, Large}
+	return []string{Adaptive, Goal, Failing, OverBudget, OverBudgetRound, Large, Container}
 }
 
 // Build returns a new copy of search name and the name of the step whose
@@ -56,6 +58,8 @@ func Build(name string) (*pipeline.Pipeline, string) {
 		return SearchOverBudgetRound()
 	case Large:
 		return SearchLarge()
+	case Container:
+		return SearchContainer()
 	}
 	return nil, ""
 }

@@ -62,3 +62,32 @@ func TestSearchLargeSizes(t *testing.T) {
 	assert.Len(t, res.Trials[0].Output.Log, LargeLog)
 	assert.Less(t, len(st.Step(step).Output), 1<<10, "the digest travels in-band everywhere")
 }
+
+// SearchContainer, whose trial is a script, proposes and finds what
+// Search(false), whose trial is the same quadratic in Go, does: the same
+// twelve trials over four rounds of CMA-ES (which adapts to the
+// objectives, so they are equal to the last bit), on the local backend,
+// which runs the script as a host process.
+func TestSearchContainerIsSearch(t *testing.T) {
+	results := map[string]hpo.Result[XY, json.RawMessage]{}
+	for name, build := range map[string]func() (*pipeline.Pipeline, string){
+		"container": SearchContainer, "go": func() (*pipeline.Pipeline, string) { return Search(false) },
+	} {
+		p, step := build()
+		st, err := pipeline.Run(t.Context(), p, local.New(nil), nil)
+		require.NoError(t, err, name)
+		var res hpo.Result[XY, json.RawMessage]
+		require.NoError(t, json.Unmarshal(st.Step(step).Output, &res), name)
+		results[name] = res
+	}
+	c, g := results["container"], results["go"]
+	require.Len(t, c.Trials, 12)
+	require.Len(t, g.Trials, 12)
+	for i := range c.Trials {
+		assert.Equal(t, g.Trials[i].Params, c.Trials[i].Params, "trial %d", i)
+		assert.Equal(t, g.Trials[i].Objective, c.Trials[i].Objective, "trial %d", i)
+		assert.Equal(t, hpo.Complete, c.Trials[i].State, "trial %d", i)
+		assert.JSONEq(t, `{"loss":`+string(g.Trials[i].Output)+`}`, string(c.Trials[i].Output), "trial %d", i)
+	}
+	assert.Equal(t, g.BestTrial, c.BestTrial)
+}

@@ -38,6 +38,44 @@ const FailingBudget = 2
 // when X is above 2, tolerating FailingBudget failed trials.
 func SearchFailing() (*pipeline.Pipeline, string) { return search(false, 2) }
 
+// Quad is the container trial of SearchContainer: a shell script that
+// prints the quadratic of Search at its input with awk, every digit of
+// the double, into its output file.
+func Quad() task.Task[QuadIn, QuadOut] {
+	return task.Container[QuadIn, QuadOut]("f", QuadImage).
+		WithCommand("/bin/sh", "-c", `awk -v x="$1" -v y="$2" 'BEGIN { printf "%.17g\n", (x-1)*(x-1) + (y+2)*(y+2) }' > "$3"`, "sh").
+		WithArgs("{{.x}}", "{{.y}}", "{{outputs.loss}}")
+}
+
+// QuadImage is Quad's image: any with /bin/sh and awk.
+const QuadImage = "registry.example/quad:1"
+
+// QuadIn is Quad's input: each hyperparameter a field its command line
+// takes through a placeholder.
+type QuadIn struct {
+	X pipeline.Ref[float64] `json:"x"`
+	Y pipeline.Ref[float64] `json:"y"`
+}
+
+// QuadOut is Quad's output, the file its script writes.
+type QuadOut struct {
+	Loss float64 `json:"loss"`
+}
+
+// SearchContainer is Search(false) with a container trial (Quad): the
+// trials run as the container they are, and the suggest steps read their
+// outputs in the order of the round's proposals.
+func SearchContainer() (*pipeline.Pipeline, string) {
+	p := pipeline.New("tune", nil)
+	s := hpo.Search(p, hpo.Space[XY]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, Quad(),
+		func(v pipeline.Ref[XY]) QuadIn {
+			return QuadIn{X: pipeline.Field[float64](v, "X"), Y: pipeline.Field[float64](v, "Y")}
+		},
+		func(o QuadOut) float64 { return o.Loss },
+		&hpo.Options{Sampler: hpo.CMAES, Seed: 5, MaxTrials: 12, ParallelTrials: 3})
+	return p, s.Name()
+}
+
 func search(goal bool, failAbove float64) (*pipeline.Pipeline, string) {
 	p := pipeline.New("tune", nil)
 	f := task.New("f", func(ctx context.Context, in In) (float64, error) {
