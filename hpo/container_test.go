@@ -96,3 +96,67 @@ func TestContainerTrialsRunLikeGoTrials(t *testing.T) {
 		})
 	}
 }
+
+// XYSteps are the hyperparameters of the early-stopping search: Steps
+// is the budget.
+type XYSteps struct {
+	X, Y  float64
+	Steps int
+}
+
+type quadStepsIn struct {
+	X     pipeline.Ref[float64] `json:"x"`
+	Y     pipeline.Ref[float64] `json:"y"`
+	Steps pipeline.Ref[int]     `json:"steps"`
+}
+
+// Under early stopping a container trial gets each rung's budget through
+// its placeholders and a promoted one runs again from the start: the
+// search prunes and promotes the trials a Go trial of the same objective
+// gets (one that does not continue from its previous run).
+func TestContainerTrialsUnderEarlyStopping(t *testing.T) {
+	for _, tool := range []string{"sh", "awk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the script needs %s: %v", tool, err)
+		}
+	}
+	run := func(container bool) hpo.Result[XYSteps, quadOut] {
+		p := pipeline.New("tune", nil)
+		trial := task.Container[quadStepsIn, quadOut]("quad", "registry.example/quad:1").
+			WithCommand("/bin/sh", "-c", `awk -v x="$1" -v y="$2" -v s="$3" 'BEGIN { printf "%.17g\n", (x-1)*(x-1) + (y+2)*(y+2) + 1/s }' > "$4"`, "sh").
+			WithArgs("{{.x}}", "{{.y}}", "{{.steps}}", "{{outputs.loss}}")
+		if !container {
+			trial = task.New("quad", func(_ context.Context, in quadStepsIn) (quadOut, error) {
+				x, y, s := in.X.Get(), in.Y.Get(), in.Steps.Get()
+				return quadOut{Loss: (x-1)*(x-1) + (y+2)*(y+2) + 1/float64(s)}, nil
+			})
+		}
+		s := hpo.Search(p, hpo.Space[XYSteps]{"X": hpo.Float(-5, 5), "Y": hpo.Float(-5, 5)}, trial,
+			func(v pipeline.Ref[XYSteps]) quadStepsIn {
+				return quadStepsIn{X: pipeline.Field[float64](v, "X"), Y: pipeline.Field[float64](v, "Y"), Steps: pipeline.Field[int](v, "Steps")}
+			},
+			func(o quadOut) float64 { return o.Loss },
+			&hpo.Options{Seed: 5, MaxTrials: 9, ParallelTrials: 9,
+				EarlyStopping: &hpo.EarlyStopping{Rule: hpo.ASHA, Budget: "Steps", Min: 1, Max: 9}})
+		st, err := pipeline.Run(t.Context(), p, local.New(nil), nil)
+		require.NoError(t, err)
+		var res hpo.Result[XYSteps, quadOut]
+		require.NoError(t, json.Unmarshal(st.Step(s.Name()).Output, &res))
+		return res
+	}
+	ctr, goTrial := run(true), run(false)
+	require.Len(t, ctr.Trials, 9)
+	states := map[hpo.State]int{}
+	for i, c := range ctr.Trials {
+		g := goTrial.Trials[i]
+		assert.Equal(t, g.Params, c.Params, "trial %d", i)
+		assert.Equal(t, g.State, c.State, "trial %d", i)
+		assert.Equal(t, g.Budget, c.Budget, "trial %d", i)
+		assert.Equal(t, g.Objective, c.Objective, "trial %d", i)
+		assert.Equal(t, len(g.Rungs), len(c.Rungs), "trial %d", i)
+		states[c.State]++
+	}
+	assert.Equal(t, map[hpo.State]int{hpo.Pruned: 8, hpo.Complete: 1}, states)
+	assert.Equal(t, goTrial.BestTrial, ctr.BestTrial)
+	assert.Equal(t, 9, ctr.BestParams.Steps, "the best trial ran to the full budget")
+}
