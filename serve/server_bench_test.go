@@ -26,19 +26,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkServe -benchtime 20000x ./serve/
 func BenchmarkServe(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "linear.json")
-	w := make([]float64, 16)
-	x := make([]float64, 16)
-	for i := range w {
-		w[i], x[i] = float64(i)/10, float64(i%3)
-	}
-	model, _ := json.Marshal(map[string]any{"w": w, "b": 0.5})
-	if err := os.WriteFile(path, model, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	in, _ := json.Marshal(Features{X: x})
-	body := `{"instances": [` + string(in) + `]}`
+	path, body := benchModel(b)
 
 	b.Run("Predictor", func(b *testing.B) {
 		srv, err := serve.NewServer(linear, serve.Model{URI: "file://" + path}, nil)
@@ -67,19 +55,7 @@ func BenchmarkServe(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkServeHandler -benchtime 50000x ./serve/
 func BenchmarkServeHandler(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "linear.json")
-	w := make([]float64, 16)
-	x := make([]float64, 16)
-	for i := range w {
-		w[i], x[i] = float64(i)/10, float64(i%3)
-	}
-	model, _ := json.Marshal(map[string]any{"w": w, "b": 0.5})
-	if err := os.WriteFile(path, model, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	in, _ := json.Marshal(Features{X: x})
-	body := `{"instances": [` + string(in) + `]}`
+	path, body := benchModel(b)
 	srv, err := serve.NewServer(linear, serve.Model{URI: "file://" + path}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -138,6 +114,23 @@ func bareHandler(fn serve.Func[Features, Prediction]) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(resp)
 	})
+}
+
+// benchModel writes the benchmarks' linear model (16 weights) and
+// returns its path and a v1 request body of one instance.
+func benchModel(b *testing.B) (path, body string) {
+	path = filepath.Join(b.TempDir(), "linear.json")
+	w := make([]float64, 16)
+	x := make([]float64, 16)
+	for i := range w {
+		w[i], x[i] = float64(i)/10, float64(i%3)
+	}
+	model, _ := json.Marshal(map[string]any{"w": w, "b": 0.5})
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	in, _ := json.Marshal(Features{X: x})
+	return path, `{"instances": [` + string(in) + `]}`
 }
 
 // benchServer posts body to path of h b.N times from parallel clients
