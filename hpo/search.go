@@ -464,11 +464,7 @@ func contains[T comparable](list []T, v T) bool {
 func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Out]] {
 	return func(ctx context.Context, in suggestIn[P, Out]) (state[P, Out], error) {
 		st := in.State.Get()
-		results, err := in.results(&st)
-		if err == nil {
-			err = s.record(&st, results, r-1)
-		}
-		if err != nil {
+		if err := s.recordRound(&st, in, r-1); err != nil {
 			return st, err
 		}
 		st.Next = []proposal[P, Out]{}
@@ -502,11 +498,7 @@ func (s *search[P, Out]) suggest(r int) task.Func[suggestIn[P, Out], state[P, Ou
 // result is the code of the last step.
 func (s *search[P, Out]) result(ctx context.Context, in suggestIn[P, Out]) (Result[P, Out], error) {
 	st := in.State.Get()
-	results, err := in.results(&st)
-	if err == nil {
-		err = s.record(&st, results, len(s.sizes)-1)
-	}
-	if err != nil {
+	if err := s.recordRound(&st, in, len(s.sizes)-1); err != nil {
 		return Result[P, Out]{}, err
 	}
 	res := Result[P, Out]{BestTrial: -1, Trials: st.Trials, Stopped: st.Stopped}
@@ -533,6 +525,16 @@ func (s *search[P, Out]) result(ctx context.Context, in suggestIn[P, Out]) (Resu
 	}
 	res.Direction, res.Dims = s.dir, dimInfos(s.plan)
 	return res, writeFiles(ctx, &res)
+}
+
+// recordRound records the results of round r that in carries (see
+// record).
+func (s *search[P, Out]) recordRound(st *state[P, Out], in suggestIn[P, Out], r int) error {
+	results, err := in.results(st)
+	if err != nil {
+		return fmt.Errorf("round %d: %w", r, err)
+	}
+	return s.record(st, results, r)
 }
 
 // record ends the running trials of round r: complete with their
