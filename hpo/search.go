@@ -115,7 +115,7 @@ type suggestIn[P, Out any] struct {
 	// outputs of a container trial, in the order of State's Next (a
 	// container trial's fan-out tolerates no failure, so none is missing).
 	Results pipeline.Ref[[]trialOut[Out]] `json:"results"`
-	Outputs pipeline.Ref[[]Out]           `json:"outputs"`
+	Outputs pipeline.Ref[[]Out]           `json:"outputs,omitzero"`
 }
 
 // results are the last round's results that in carries.
