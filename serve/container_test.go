@@ -209,6 +209,12 @@ func TestTransformErrors(t *testing.T) {
 
 	down := "http://127.0.0.1:" + freePort(t)
 	url := start(t, corev1.Container{Name: "transformer", Args: []string{"transform", "-predictor-url", down, "-q"}}, map[string]string{"PORT": freePort(t)})
+	// Ready once loaded (on a busy machine, after the server listens),
+	// whether or not the predictor answers.
+	for code, body := do(t, "GET", url+"v2/health/ready", ""); code != 200; code, body = do(t, "GET", url+"v2/health/ready", "") {
+		require.Equal(t, 503, code, "the readiness probe: %s", body)
+		time.Sleep(10 * time.Millisecond)
+	}
 	code, body := do(t, "POST", url+"v1/models/house:predict", `{"instances": [{"rooms": 2, "area": 50, "garden": true}]}`)
 	assert.Equal(t, 502, code)
 	assert.Contains(t, body, "model house: calling the predictor: ")
