@@ -6,7 +6,6 @@ import (
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
-	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -28,11 +27,10 @@ func TestArgoChildWorkflow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	ns, _ := namespace(t, true)
-	ac, err := argoclient.NewForConfig(cl.Config)
-	require.NoError(t, err)
+	ac := argoClient(t)
 
 	// The executor in the resource pod works with the pod's account.
-	_, err = cl.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
+	_, err := cl.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "shards"},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows"}, Verbs: []string{"create", "get", "list", "watch", "patch"}},

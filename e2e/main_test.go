@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
+	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-ml/sluice/internal/naming"
@@ -166,6 +168,14 @@ func need(t *testing.T) {
 	if cl == nil {
 		t.Skip(skipReason)
 	}
+}
+
+// argoClient is a client of Argo's API on the test control plane.
+func argoClient(t testing.TB) *argoclient.Clientset {
+	t.Helper()
+	ac, err := argoclient.NewForConfig(cl.Config)
+	require.NoError(t, err)
+	return ac
 }
 
 // namespace creates a namespace for t (enforcing Pod Security

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -157,8 +156,7 @@ func clusterBackendWith(t testing.TB, backend string, pod kubepod.Options) backe
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	case "argo":
-		ac, err := argoclient.NewForConfig(cl.Config)
-		require.NoError(t, err)
+		ac := argoClient(t)
 		pod.Command = []string{pipelines.Entrypoint}
 		return argo.New(ac, &argo.Options{
 			Pod:        pod,

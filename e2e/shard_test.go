@@ -9,7 +9,6 @@ import (
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
-	argoclient "github.com/argoproj/argo-workflows/v3/pkg/client/clientset/versioned"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,8 +34,7 @@ var shardedCases = []string{"Diamond", "ParamsAndFields", "DynamicFanOutFanIn", 
 // parent, and what a user observes is what the local backend gives.
 func TestShardedRun(t *testing.T) {
 	need(t)
-	ac, err := argoclient.NewForConfig(cl.Config)
-	require.NoError(t, err)
+	ac := argoClient(t)
 	for _, c := range backendtest.Cases() {
 		if !slices.Contains(shardedCases, c.Name) {
 			continue
@@ -91,8 +89,7 @@ func TestShardedRunFailure(t *testing.T) {
 	need(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	ac, err := argoclient.NewForConfig(cl.Config)
-	require.NoError(t, err)
+	ac := argoClient(t)
 	ns, _ := namespace(t, true)
 	image := imageFor(t, "argo", pipelines.ShardFail)
 	opts := func(size int) *argo.Options { return shardOptions(ns, image, size) }
@@ -141,8 +138,7 @@ func TestShardedRunCancel(t *testing.T) {
 	need(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	ac, err := argoclient.NewForConfig(cl.Config)
-	require.NoError(t, err)
+	ac := argoClient(t)
 	ns, _ := namespace(t, true)
 	b := argo.New(ac, shardOptions(ns, imageFor(t, "argo", pipelines.ShardCancel), 1))
 	runCtx, stop := context.WithCancel(ctx)
