@@ -13,24 +13,17 @@ import (
 
 	"github.com/sluice-ml/sluice/backends/local"
 	"github.com/sluice-ml/sluice/hpo"
+	"github.com/sluice-ml/sluice/internal/hpocase"
 	"github.com/sluice-ml/sluice/pipeline"
 	"github.com/sluice-ml/sluice/task"
 )
 
-// XY are the hyperparameters of the container-trial searches.
-type XY struct{ X, Y float64 }
-
-// quadIn is the container trial's input: each hyperparameter a field,
-// which the command line takes through a placeholder.
-type quadIn struct {
-	X pipeline.Ref[float64] `json:"x"`
-	Y pipeline.Ref[float64] `json:"y"`
-}
-
-// quadOut is its output: a file the script writes.
-type quadOut struct {
-	Loss float64 `json:"loss"`
-}
+// The container trial of these searches is internal/hpocase's Quad.
+type (
+	XY      = hpocase.XY
+	quadIn  = hpocase.QuadIn
+	quadOut = hpocase.QuadOut
+)
 
 // quadSearch is a search of (x-1)² + (y+2)², its trial a container
 // (a shell script: the local backend's HostRunner runs it as a host
@@ -38,11 +31,9 @@ type quadOut struct {
 // as the script prints it.
 func quadSearch(container bool, opts *hpo.Options) (*pipeline.Pipeline, pipeline.Step[hpo.Result[XY, quadOut]]) {
 	p := pipeline.New("tune", nil)
-	trial := task.Container[quadIn, quadOut]("quad", "registry.example/quad:1").
-		WithCommand("/bin/sh", "-c", `awk -v x="$1" -v y="$2" 'BEGIN { printf "%.17g\n", (x-1)*(x-1) + (y+2)*(y+2) }' > "$3"`, "sh").
-		WithArgs("{{.x}}", "{{.y}}", "{{outputs.loss}}")
+	trial := hpocase.Quad()
 	if !container {
-		trial = task.New("quad", func(_ context.Context, in quadIn) (quadOut, error) {
+		trial = task.New("f", func(_ context.Context, in quadIn) (quadOut, error) {
 			x, y := in.X.Get(), in.Y.Get()
 			return quadOut{Loss: (x-1)*(x-1) + (y+2)*(y+2)}, nil
 		})
